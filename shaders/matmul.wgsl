@@ -1,0 +1,128 @@
+// Matmul family: out[M,N] = alpha * op(A)[M,K] · op(B)[K,N] (+ bias[N]) + beta * out[M,N]
+//
+// Used for every dense product of the model: the frozen-weight forward (A = inp [N_tok, in],
+// B = W [out, in] with TRANS_B), the input gradient of the backward (A = dout, B = W, no
+// transpose), and the LoRA products (u = x·Aᵀ, y += s·u·Bᵀ, dB = s·goutᵀ·u, dA = s·gBᵀ·x).
+//
+// Bindings (group 0):
+//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta }  (element units)
+//   1 read    A: f32. TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k]; TRANS_A=1: A[offA + k*lda + m]
+//   2 read    B: f32, or with B_F16 f16 pairs packed in u32 (element i = half (i & 1) of word i >> 1).
+//               TRANS_B=0: op(B)[k,n] = B[offB + k*ldb + n]; TRANS_B=1: B[offB + n*ldb + k]
+//   3 rw      out: f32, out[offC + m*ldc + n]
+//   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
+// Dispatch: (ceil(N/64), ceil(M/64), 1) workgroups of 16x16 threads. Each workgroup computes a
+// 64x64 tile of out, stepping over K in slabs of 16 staged in workgroup memory; each thread holds
+// a 4x4 register block at rows ty+16i and columns tx+16j (so stores are coalesced). All bounds
+// are checked, so M, N, K need not be multiples of anything. Accumulation is f32.
+
+struct Params {
+  M: u32, N: u32, K: u32,
+  lda: u32, ldb: u32, ldc: u32,
+  offA: u32, offB: u32, offC: u32, offBias: u32,
+  alpha: f32, beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+#if B_F16
+@group(0) @binding(2) var<storage, read> Bw: array<u32>;
+fn loadB(i: u32) -> f32 {
+  let h = unpack2x16float(Bw[i >> 1u]);
+  return select(h.x, h.y, (i & 1u) == 1u);
+}
+#else
+@group(0) @binding(2) var<storage, read> Bw: array<f32>;
+fn loadB(i: u32) -> f32 { return Bw[i]; }
+#endif
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#if HAS_BIAS
+#if BIAS_F16
+@group(0) @binding(4) var<storage, read> bias: array<u32>;
+fn loadBias(i: u32) -> f32 {
+  let h = unpack2x16float(bias[i >> 1u]);
+  return select(h.x, h.y, (i & 1u) == 1u);
+}
+#else
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+fn loadBias(i: u32) -> f32 { return bias[i]; }
+#endif
+#endif
+
+const TM: u32 = 64u;
+const TN: u32 = 64u;
+const TK: u32 = 16u;
+
+var<workgroup> As: array<array<f32, 64>, 16>; // [k][m]
+var<workgroup> Bs: array<array<f32, 64>, 16>; // [k][n]
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let tid = ty * 16u + tx;
+  let m0 = wid.y * TM;
+  let n0 = wid.x * TN;
+
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+
+  for (var k0 = 0u; k0 < P.K; k0 += TK) {
+    // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..]: 1024 elements each, 4 per thread, with the
+    // thread-to-element map chosen so consecutive threads read consecutive addresses.
+    for (var e = 0u; e < 4u; e++) {
+      let lin = tid + e * 256u;
+#if TRANS_A
+      let mm = lin % TM; let kk = lin / TM;
+      let gm = m0 + mm; let gk = k0 + kk;
+      var av = 0.0;
+      if (gm < P.M && gk < P.K) { av = A[P.offA + gk * P.lda + gm]; }
+#else
+      let kk = lin % TK; let mm = lin / TK;
+      let gm = m0 + mm; let gk = k0 + kk;
+      var av = 0.0;
+      if (gm < P.M && gk < P.K) { av = A[P.offA + gm * P.lda + gk]; }
+#endif
+      As[kk][mm] = av;
+#if TRANS_B
+      let bk = lin % TK; let bn = lin / TK;
+      let gbn = n0 + bn; let gbk = k0 + bk;
+      var bv = 0.0;
+      if (gbn < P.N && gbk < P.K) { bv = loadB(P.offB + gbn * P.ldb + gbk); }
+#else
+      let bn = lin % TN; let bk = lin / TN;
+      let gbn = n0 + bn; let gbk = k0 + bk;
+      var bv = 0.0;
+      if (gbn < P.N && gbk < P.K) { bv = loadB(P.offB + gbk * P.ldb + gbn); }
+#endif
+      Bs[bk][bn] = bv;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { a[i] = As[k][ty + 16u * i]; }
+      for (var j = 0u; j < 4u; j++) { b[j] = Bs[k][tx + 16u * j]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty + 16u * i;
+    if (m >= P.M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx + 16u * j;
+      if (n >= P.N) { continue; }
+      let idx = P.offC + m * P.ldc + n;
+      var v = P.alpha * acc[i][j];
+#if HAS_BIAS
+      v += loadBias(P.offBias + n);
+#endif
+      if (P.beta != 0.0) { v += P.beta * out[idx]; }
+      out[idx] = v;
+    }
+  }
+}

@@ -1,0 +1,40 @@
+// Node host for the engine: the `webgpu` package (Dawn) plus shaders read from disk.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { GpuContext } from '../gpu/context';
+import { acquireDevice } from '../gpu/device';
+import { libraryFromFiles, type ShaderLibrary } from '../gpu/shaders';
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+const liveInstances: GPU[] = [];
+
+export const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
+
+export function loadShaderLibrary(dir = SHADER_DIR): ShaderLibrary {
+  const files: Record<string, string> = {};
+  for (const f of readdirSync(dir)) if (f.endsWith('.wgsl')) files[f] = readFileSync(join(dir, f), 'utf8');
+  return libraryFromFiles(files);
+}
+
+/**
+ * Creates a GpuContext on Dawn. A real GPU's Vulkan/Metal/D3D driver is preferred; Chromium's
+ * SwiftShader Vulkan driver is added beside the system drivers (not instead of them) as a fallback
+ * for machines without a GPU.
+ */
+export async function createNodeContext(onLost?: (msg: string) => void): Promise<GpuContext> {
+  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
+    const prev = process.env.VK_ADD_DRIVER_FILES;
+    process.env.VK_ADD_DRIVER_FILES = prev ? `${prev}:${SWIFTSHADER_ICD}` : SWIFTSHADER_ICD;
+  }
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const { create, globals } = await import('webgpu');
+  Object.assign(globalThis, globals);
+  // Keep the Dawn instance reachable for the life of the process: if it is garbage-collected,
+  // Dawn tears down the instance under the live device and SwiftShader's threads crash.
+  const gpu = create([]);
+  liveInstances.push(gpu);
+  const { device, adapter } = await acquireDevice(gpu, { onLost });
+  return new GpuContext(device, adapter, loadShaderLibrary());
+}

@@ -1,0 +1,342 @@
+// The engine's handle on a GPUDevice: pipeline cache, buffer accounting and pool, a uniform
+// arena, and Programs (pre-built lists of dispatches with their bind groups) that are recorded
+// into a command encoder each step without creating any GPU object.
+
+import type { AdapterSummary } from './device';
+import { preprocess, type Defines, type ShaderLibrary } from './shaders';
+
+export type BindingKind = 'uniform' | 'read' | 'rw';
+
+export interface KernelSpec {
+  /** Base name of the file in shaders/ (without .wgsl). */
+  shader: string;
+  entry?: string;
+  /** Binding kinds for @group(0) @binding(0..n-1), in order. */
+  bindings: BindingKind[];
+  defines?: Defines;
+}
+
+export interface Kernel {
+  key: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  spec: KernelSpec;
+}
+
+/** A range of a buffer, as bound to a shader. Offsets must respect the device's binding alignment. */
+export interface BufferSlice {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+export type Bindable = GPUBuffer | BufferSlice;
+
+export interface Dispatch {
+  label: string;
+  kernel: Kernel;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+export type ProgramStep =
+  | { kind: 'dispatch'; d: Dispatch }
+  | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
+
+/** A fixed sequence of GPU work, built once and recorded every time it runs. */
+export class Program {
+  readonly steps: ProgramStep[] = [];
+  constructor(readonly label: string) {}
+  dispatch(d: Dispatch): this {
+    this.steps.push({ kind: 'dispatch', d });
+    return this;
+  }
+  clear(buffer: GPUBuffer, offset = 0, size = buffer.size - offset): this {
+    this.steps.push({ kind: 'clear', buffer, offset, size });
+    return this;
+  }
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): this {
+    this.steps.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
+    return this;
+  }
+  append(other: Program): this {
+    this.steps.push(...other.steps);
+    return this;
+  }
+  get dispatchCount(): number {
+    let n = 0;
+    for (const s of this.steps) if (s.kind === 'dispatch') n++;
+    return n;
+  }
+  /** Records the steps into `enc`, opening one compute pass per run of consecutive dispatches. */
+  encode(enc: GPUCommandEncoder): void {
+    let pass: GPUComputePassEncoder | null = null;
+    for (const s of this.steps) {
+      if (s.kind === 'dispatch') {
+        if (!pass) pass = enc.beginComputePass({ label: this.label });
+        pass.setPipeline(s.d.kernel.pipeline);
+        pass.setBindGroup(0, s.d.bindGroup);
+        const [x, y, z] = s.d.workgroups;
+        pass.dispatchWorkgroups(x, y, z);
+        continue;
+      }
+      if (pass) {
+        pass.end();
+        pass = null;
+      }
+      if (s.kind === 'clear') enc.clearBuffer(s.buffer, s.offset, s.size);
+      else enc.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.size);
+    }
+    if (pass) pass.end();
+  }
+}
+
+export interface GpuStats {
+  buffersCreated: number;
+  liveBytes: number;
+  peakBytes: number;
+  submissions: number;
+  bytesReadBack: number;
+}
+
+export class GpuError extends Error {
+  override name = 'GpuError';
+}
+
+const MAX_WG_PER_DIM = 65535;
+
+/** Splits a 1-D workgroup count over x and y (shaders rebuild the linear id with num_workgroups). */
+export function grid1d(workgroups: number): [number, number, number] {
+  const n = Math.max(1, Math.ceil(workgroups));
+  if (n <= MAX_WG_PER_DIM) return [n, 1, 1];
+  const y = Math.ceil(n / MAX_WG_PER_DIM);
+  return [Math.ceil(n / y), y, 1];
+}
+
+export class GpuContext {
+  readonly stats: GpuStats = { buffersCreated: 0, liveBytes: 0, peakBytes: 0, submissions: 0, bytesReadBack: 0 };
+  private readonly pipelines = new Map<string, Kernel>();
+  private readonly sizes = new WeakMap<GPUBuffer, number>();
+  private arena: { buffer: GPUBuffer; used: number } | null = null;
+  private readonly stagingPool: GPUBuffer[] = [];
+  readonly uniformAlign: number;
+  readonly storageAlign: number;
+  /** The message of the last device loss, if any. */
+  lostMessage: string | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+    readonly shaders: ShaderLibrary,
+  ) {
+    this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    this.storageAlign = device.limits.minStorageBufferOffsetAlignment;
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lostMessage = info.message || 'device lost';
+    });
+  }
+
+  // ---- pipelines ----------------------------------------------------------------------------
+
+  kernel(spec: KernelSpec): Kernel {
+    const entry = spec.entry ?? 'main';
+    const defs = spec.defines ?? {};
+    const key = `${spec.shader}:${entry}:${JSON.stringify(Object.entries(defs).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+    const hit = this.pipelines.get(key);
+    if (hit) return hit;
+    const src = this.shaders[spec.shader];
+    if (src === undefined) throw new GpuError(`shader '${spec.shader}.wgsl' is not in the shader library`);
+    const code = preprocess(src, defs, spec.shader);
+    const module = this.device.createShaderModule({ label: key, code });
+    const layout = this.device.createBindGroupLayout({
+      label: key,
+      entries: spec.bindings.map((kind, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' },
+      })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry },
+    });
+    const k: Kernel = { key, pipeline, layout, spec };
+    this.pipelines.set(key, k);
+    return k;
+  }
+
+  dispatch(label: string, kernel: Kernel, resources: Bindable[], workgroups: [number, number?, number?]): Dispatch {
+    if (resources.length !== kernel.spec.bindings.length) {
+      throw new GpuError(`${label}: ${kernel.spec.shader} expects ${kernel.spec.bindings.length} bindings, got ${resources.length}`);
+    }
+    const bindGroup = this.device.createBindGroup({
+      label,
+      layout: kernel.layout,
+      entries: resources.map((r, binding) => {
+        const s: BufferSlice = 'buffer' in r ? r : { buffer: r as GPUBuffer };
+        return { binding, resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } };
+      }),
+    });
+    const wg: [number, number, number] = [Math.max(1, workgroups[0]), Math.max(1, workgroups[1] ?? 1), Math.max(1, workgroups[2] ?? 1)];
+    return { label, kernel, bindGroup, workgroups: wg };
+  }
+
+  // ---- buffers ------------------------------------------------------------------------------
+
+  createBuffer(label: string, size: number, usage: number = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
+    const padded = Math.max(16, Math.ceil(size / 16) * 16);
+    if (padded > this.device.limits.maxBufferSize) {
+      throw new GpuError(
+        `${label} needs ${fmtBytes(padded)} in one buffer, above this GPU's limit of ${fmtBytes(this.device.limits.maxBufferSize)}. ` +
+          'Use a smaller batch size or sequence length, or a quantized base.',
+      );
+    }
+    const buffer = this.device.createBuffer({ label, size: padded, usage });
+    this.sizes.set(buffer, padded);
+    this.stats.buffersCreated++;
+    this.stats.liveBytes += padded;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes);
+    return buffer;
+  }
+
+  destroyBuffer(buffer: GPUBuffer): void {
+    const size = this.sizes.get(buffer);
+    if (size !== undefined) {
+      this.stats.liveBytes -= size;
+      this.sizes.delete(buffer);
+    }
+    buffer.destroy();
+  }
+
+  /** Creates a storage buffer holding `data`. */
+  upload(label: string, data: ArrayBufferView, usage?: number): GPUBuffer {
+    const buf = this.createBuffer(label, data.byteLength, usage);
+    this.write(buf, data);
+    return buf;
+  }
+
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    // writeBuffer wants a size that is a multiple of 4.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, offset, bytes);
+    } else {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, offset, padded);
+    }
+  }
+
+  /** Packs scalars into a slot of the shared uniform arena. types: one letter per value, u/i/f. */
+  uniform(types: string, values: number[]): BufferSlice {
+    if (types.length !== values.length) throw new GpuError(`uniform: ${types.length} types for ${values.length} values`);
+    const size = Math.max(16, Math.ceil((values.length * 4) / 16) * 16);
+    const data = new ArrayBuffer(size);
+    const dv = new DataView(data);
+    values.forEach((v, i) => {
+      const t = types[i];
+      if (t === 'u') dv.setUint32(i * 4, v >>> 0, true);
+      else if (t === 'i') dv.setInt32(i * 4, v | 0, true);
+      else if (t === 'f') dv.setFloat32(i * 4, v, true);
+      else throw new GpuError(`uniform: unknown type letter '${t}'`);
+    });
+    const ARENA = 64 * 1024;
+    const stride = Math.ceil(size / this.uniformAlign) * this.uniformAlign;
+    if (!this.arena || this.arena.used + stride > ARENA) {
+      this.arena = { buffer: this.createBuffer('uniform-arena', ARENA, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST), used: 0 };
+    }
+    const offset = this.arena.used;
+    this.arena.used += stride;
+    this.device.queue.writeBuffer(this.arena.buffer, offset, data);
+    return { buffer: this.arena.buffer, offset, size };
+  }
+
+  // ---- submission and readback ---------------------------------------------------------------
+
+  submit(enc: GPUCommandEncoder): void {
+    this.device.queue.submit([enc.finish()]);
+    this.stats.submissions++;
+  }
+
+  run(...programs: Program[]): void {
+    const enc = this.device.createCommandEncoder();
+    for (const p of programs) p.encode(enc);
+    this.submit(enc);
+  }
+
+  private staging(size: number): GPUBuffer {
+    const i = this.stagingPool.findIndex((b) => b.size >= size);
+    if (i >= 0) return this.stagingPool.splice(i, 1)[0];
+    return this.createBuffer('staging', Math.max(size, 256), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  }
+
+  /** Copies a range to a pooled staging buffer and maps it; the promise resolves with a copy. */
+  async read(src: GPUBuffer, offset = 0, size = src.size - offset): Promise<ArrayBuffer> {
+    const st = this.staging(size);
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(src, offset, st, 0, size);
+    this.submit(enc);
+    return this.mapCopy(st, size);
+  }
+
+  /** Records a copy into a staging buffer in `enc`; returns a function to call after submit. */
+  readLater(enc: GPUCommandEncoder, src: GPUBuffer, offset: number, size: number): () => Promise<ArrayBuffer> {
+    const st = this.staging(size);
+    enc.copyBufferToBuffer(src, offset, st, 0, size);
+    return () => this.mapCopy(st, size);
+  }
+
+  private async mapCopy(st: GPUBuffer, size: number): Promise<ArrayBuffer> {
+    try {
+      await st.mapAsync(GPUMapMode.READ, 0, Math.ceil(size / 4) * 4);
+    } catch (e) {
+      throw new GpuError(this.lostMessage ? `GPU device lost: ${this.lostMessage}` : `GPU readback failed: ${(e as Error).message}`);
+    }
+    const copy = st.getMappedRange(0, Math.ceil(size / 4) * 4).slice(0, size);
+    st.unmap();
+    this.stagingPool.push(st);
+    this.stats.bytesReadBack += size;
+    return copy;
+  }
+
+  async readF32(src: GPUBuffer, offset = 0, count?: number): Promise<Float32Array> {
+    const size = count === undefined ? src.size - offset : count * 4;
+    return new Float32Array(await this.read(src, offset, size));
+  }
+
+  /**
+   * Runs `fn` (which creates buffers) and turns a GPU out-of-memory or validation error into a
+   * GpuError naming `what`.
+   */
+  async guard<T>(what: string, fn: () => T): Promise<T> {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      const validation = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      if (oom) {
+        throw new GpuError(
+          `Out of GPU memory while ${what} (${fmtBytes(this.stats.liveBytes)} allocated). ` +
+            'Lower the batch size or sequence length, target fewer modules, or use a quantized base (--quant nf4).',
+        );
+      }
+      if (validation) throw new GpuError(`GPU validation error while ${what}: ${validation.message}`);
+    }
+    return result!;
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+export function fmtBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}

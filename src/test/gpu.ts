@@ -1,0 +1,62 @@
+// Test helpers (Node only): one shared GPU context per test file, random data, comparisons.
+import { createNodeContext } from '../cli/node-gpu';
+import type { GpuContext } from '../gpu/context';
+
+let ctxPromise: Promise<GpuContext> | null = null;
+export function testContext(): Promise<GpuContext> {
+  ctxPromise ??= createNodeContext();
+  return ctxPromise;
+}
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randn(n: number, r: () => number, scale = 1): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(r(), 1e-12);
+    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()) * scale;
+  }
+  return out;
+}
+
+export function f32(a: ArrayLike<number>): Float32Array {
+  return Float32Array.from(a);
+}
+
+/** Largest |a-b| / (atol + rtol*|b|); <= 1 means within tolerance. */
+export function maxErrRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!Number.isFinite(a[i])) return Infinity;
+    worst = Math.max(worst, d / (atol + rtol * Math.abs(b[i])));
+  }
+  return worst;
+}
+
+export function expectClose(name: string, got: ArrayLike<number>, want: ArrayLike<number>, atol = 1e-4, rtol = 1e-3): void {
+  const r = maxErrRatio(got, want, atol, rtol);
+  if (!(r <= 1)) {
+    let idx = 0;
+    let worst = -1;
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.abs(got[i] - want[i]) / (atol + rtol * Math.abs(want[i]));
+      if (!(d <= worst)) {
+        worst = d;
+        idx = i;
+      }
+    }
+    throw new Error(`${name}: mismatch ratio ${r.toFixed(3)} at [${idx}]: got ${got[idx]}, want ${want[idx]}`);
+  }
+}
