@@ -218,7 +218,7 @@ export class GpuContext {
 
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     // writeBuffer wants a size that is a multiple of 4.
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength % 4 === 0) {
       this.device.queue.writeBuffer(buffer, offset, bytes);
     } else {
@@ -309,12 +309,12 @@ export class GpuContext {
    * Runs `fn` (which creates buffers) and turns a GPU out-of-memory or validation error into a
    * GpuError naming `what`.
    */
-  async guard<T>(what: string, fn: () => T): Promise<T> {
+  async guard<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     let result: T;
     try {
-      result = fn();
+      result = await fn();
     } finally {
       const validation = await this.device.popErrorScope();
       const oom = await this.device.popErrorScope();

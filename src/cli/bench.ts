@@ -1,0 +1,144 @@
+// npm run bench -- [--model DIR | --preset tiny|smollm2-135m] [...]  → one JSON object on stdout.
+// Measures training and eval throughput of the current adapter path, matmul GFLOP/s at three
+// sizes, the work recorded per training step, GPU objects created per step after warm-up (must
+// be 0), bytes read back per step, and memory.
+import { Program, type GpuContext } from '../gpu/context';
+import { batches, makeBatch, type Example } from '../data/batch';
+import { LoraState, mulberry32 } from '../lora/state';
+import { countLoraParams, parseTargets, resolveTargets } from '../lora/targets';
+import { Checkpoint } from '../model/checkpoint';
+import { countModelParams, type ModelSpec } from '../model/config';
+import { readSpec } from '../model/load';
+import { randomModelSource, TINY_LLAMA_CONFIG } from '../model/random';
+import { Transformer } from '../model/transformer';
+import { loadWeights } from '../model/weights';
+import { matmul } from '../ops/matmul';
+import { evaluate, Trainer } from '../train/trainer';
+import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageError } from './common';
+
+const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
+  [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16]
+Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
+
+const PRESETS: Record<string, Record<string, unknown>> = {
+  tiny: TINY_LLAMA_CONFIG,
+  stories: {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 64, intermediate_size: 172, num_hidden_layers: 5,
+    num_attention_heads: 8, num_key_value_heads: 4, head_dim: 8, vocab_size: 512, max_position_embeddings: 512, rms_norm_eps: 1e-5,
+    rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2,
+  },
+  'smollm2-135m': {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30,
+    num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
+    rope_theta: 100000, hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 0,
+  },
+};
+
+async function matmulGflops(ctx: GpuContext, M: number, N: number, K: number, reps: number): Promise<number> {
+  const rand = mulberry32(M + N + K);
+  const A = ctx.upload('bench.A', Float32Array.from({ length: M * K }, () => rand() - 0.5));
+  const B = ctx.upload('bench.B', Float32Array.from({ length: N * K }, () => rand() - 0.5));
+  const C = ctx.createBuffer('bench.C', M * N * 4);
+  const p = new Program('bench.matmul');
+  const d = matmul(ctx, 'bench.mm', { M, N, K, A, B, out: C, transB: true });
+  for (let i = 0; i < reps; i++) p.dispatch(d);
+  ctx.run(p); // warm-up (pipeline compilation)
+  await ctx.device.queue.onSubmittedWorkDone();
+  const t0 = performance.now();
+  ctx.run(p);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const s = (performance.now() - t0) / 1000;
+  for (const b of [A, B, C]) ctx.destroyBuffer(b);
+  return (2 * M * N * K * reps) / s / 1e9;
+}
+
+runCli(async () => {
+  const a = parseCli(
+    {
+      model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
+      steps: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
+    } as const,
+    USAGE,
+  );
+  const ctx = await gpuContext();
+  const soft = ctx.adapter.isSoftware;
+  let spec: ModelSpec;
+  let ckpt: Checkpoint;
+  let modelName: string;
+  if (a.model) {
+    const src = openModelSource(a.model);
+    spec = await readSpec(src);
+    ckpt = await Checkpoint.open(src);
+    modelName = a.model;
+  } else {
+    const preset = a.preset ?? (soft ? 'stories' : 'smollm2-135m');
+    const cfg = PRESETS[preset];
+    if (!cfg) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+    const r = randomModelSource(`random:${preset}`, cfg, 1, 0.02);
+    spec = r.spec;
+    ckpt = await Checkpoint.open(r.source);
+    modelName = `random:${preset}`;
+  }
+  const dtype = (a.dtype ?? (soft ? 'f32' : 'f16')) as 'f32' | 'f16';
+  const B = num(a['batch-size'], 'batch-size', soft ? 2 : 8, positiveInt);
+  const T = Math.min(spec.maxT, num(a['seq-len'], 'seq-len', soft ? 64 : 512, positiveInt));
+  const steps = num(a.steps, 'steps', soft ? 4 : 20, positiveInt);
+  const rank = num(a.rank, 'rank', 8, positiveInt);
+  const targets = a.targets ?? 'all-linear';
+
+  const weights = await loadWeights(ctx, spec, ckpt, { dtype });
+  const modules = resolveTargets(spec, parseTargets(targets));
+  const lora = new LoraState(ctx, modules, { r: rank, alpha: 2 * rank, dropout: 0.05, rslora: false });
+  lora.initialize(1);
+  const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
+  const trainer = new Trainer(ctx, model, lora, {
+    lr: 1e-4, schedule: 'constant', warmupSteps: 0, totalSteps: steps + 2, loraPlusRatio: 16, weightDecay: 0, beta1: 0.9, beta2: 0.999,
+    eps: 1e-8, maxGradNorm: 1, seed: 1,
+  });
+  const rand = mulberry32(7);
+  const examples: Example[] = Array.from({ length: B }, () => ({ ids: Array.from({ length: T }, () => Math.floor(rand() * spec.V)) }));
+  const batch = makeBatch(examples, B, T, 0);
+
+  // Warm-up: two steps (pipelines compiled, staging buffers for the one-step-late readback pooled).
+  await trainer.trainStep([batch]);
+  await trainer.trainStep([batch]);
+  await trainer.flush();
+  const created0 = ctx.stats.buffersCreated;
+  const read0 = ctx.stats.bytesReadBack;
+  const sub0 = ctx.stats.submissions;
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) await trainer.trainStep([batch]);
+  await trainer.flush();
+  await ctx.device.queue.onSubmittedWorkDone();
+  const trainS = (performance.now() - t0) / 1000;
+  const work = trainer.workPerStep(1);
+  const train = {
+    tokens_per_second: (B * T * steps) / trainS,
+    step_ms: (trainS * 1000) / steps,
+    dispatches_per_step: work.dispatches,
+    submissions_per_step: (ctx.stats.submissions - sub0) / steps,
+    buffers_created_per_step_after_first: (ctx.stats.buffersCreated - created0) / steps,
+    bytes_read_back_per_step: (ctx.stats.bytesReadBack - read0) / steps,
+  };
+
+  const evalBatches = Array.from(batches(Array.from({ length: B * 2 }, (_, i) => examples[i % B]), B, T, 0));
+  await evaluate(ctx, model, evalBatches.slice(0, 1));
+  const e0 = performance.now();
+  const ev = await evaluate(ctx, model, evalBatches);
+  const evalS = (performance.now() - e0) / 1000;
+
+  const sizes = soft ? [[128, 128, 128], [256, 256, 256], [64 * 3, 500, 300]] : [[1024, 1024, 1024], [2048, 2048, 2048], [4096, 4096, 4096]];
+  const mm = [];
+  for (const [M, N, K] of sizes) mm.push({ M, N, K, gflops: await matmulGflops(ctx, M, N, K, soft ? 2 : 10) });
+
+  const result = {
+    device: ctx.adapter,
+    model: { name: modelName, type: spec.modelType, params: countModelParams(spec), weights_dtype: dtype, layers: spec.L, hidden: spec.C },
+    config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps },
+    train,
+    eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },
+    matmul: mm,
+    memory: { peak_gpu_bytes: ctx.stats.peakBytes, base_weight_bytes: weights.bytes },
+  };
+  process.stdout.write(JSON.stringify(result, null, 1) + '\n');
+});

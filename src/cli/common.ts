@@ -1,0 +1,116 @@
+// Shared plumbing of the Node command-line tools: argument parsing, model source resolution,
+// one-line errors (never a stack trace unless DEBUG is set), progress lines.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { GpuContext } from '../gpu/context';
+import { hubSource, type ModelSource } from '../model/source';
+import { dirSource } from './fs-source';
+import { createNodeContext } from './node-gpu';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parseCli<O extends Options>(options: O, usage: string, argv = process.argv.slice(2)) {
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    if ((r.values as Record<string, unknown>).help) {
+      process.stdout.write(usage + '\n');
+      process.exit(0);
+    }
+    return r.values as { [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : string };
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${usage}`);
+  }
+}
+
+export function num(v: string | undefined, name: string, def: number, check?: (x: number) => string | null): number {
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new UsageError(`--${name} must be a number, got '${v}'`);
+  const err = check?.(x);
+  if (err) throw new UsageError(`--${name} ${err}, got ${v}`);
+  return x;
+}
+
+export const positiveInt = (x: number) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
+export const nonNegInt = (x: number) => (Number.isInteger(x) && x >= 0 ? null : 'must be a non-negative integer');
+
+/** A local folder, or a Hub repo id ("org/name", optionally "org/name@revision"). */
+export function openModelSource(model: string): ModelSource {
+  if (existsSync(model)) {
+    if (!statSync(model).isDirectory()) throw new UsageError(`--model ${model} is a file; give the model's folder (with config.json and *.safetensors).`);
+    return dirSource(model);
+  }
+  const m = /^([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(model);
+  if (!m) throw new UsageError(`--model ${model}: no such folder, and not a Hugging Face repo id like HuggingFaceTB/SmolLM2-135M.`);
+  return hubSource(m[1], {
+    revision: m[2],
+    token: process.env.HF_TOKEN,
+    onProgress: ({ file, loaded, total }) => progressLine(`downloading ${file}: ${fmtMB(loaded)}/${fmtMB(total)}`),
+  });
+}
+
+export function readDataFile(path: string): string {
+  if (!existsSync(path)) throw new UsageError(`data file ${path} does not exist.`);
+  return readFileSync(path, 'utf8');
+}
+
+export function writeFiles(dir: string, files: Map<string, Uint8Array | string>): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, data] of files) writeFileSync(join(dir, name), data);
+}
+
+export function fmtMB(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+export function fmtDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(0)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+let lastProgress = 0;
+/** Throttled progress to stderr (stdout stays machine-readable). */
+export function progressLine(text: string, force = false): void {
+  const now = Date.now();
+  if (!force && now - lastProgress < 500) return;
+  lastProgress = now;
+  process.stderr.write(text + '\n');
+}
+
+export async function gpuContext(): Promise<GpuContext> {
+  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`));
+  const a = ctx.adapter;
+  progressLine(`GPU: ${a.vendor} ${a.architecture} ${a.description}${a.isSoftware ? ' (software; slow)' : ''}`, true);
+  return ctx;
+}
+
+/** Runs a CLI main: prints one-line errors and sets the exit code; stack traces only with DEBUG=1. */
+export function runCli(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      const err = e as Error;
+      if (process.env.DEBUG) console.error(err);
+      const msg = (err?.message ?? String(e)).trim();
+      process.stderr.write(`error: ${msg}\n`);
+      process.exit(err instanceof UsageError ? 2 : 1);
+    },
+  );
+}
+
+/** Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors). */
+export function readAdapterDir(dir: string): { configJson: string; bytes: Uint8Array; file: string } {
+  const cfg = join(dir, 'adapter_config.json');
+  const st = join(dir, 'adapter_model.safetensors');
+  if (!existsSync(cfg) || !existsSync(st)) {
+    throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors there (a folder written by npm run train or PEFT's save_pretrained).`);
+  }
+  return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(st), file: st };
+}

@@ -1,0 +1,38 @@
+// npm run eval -- --model DIR [--adapter DIR] --data FILE  → {"loss": mean next-token CE, "tokens": N}
+import { batches } from '../data/batch';
+import { parseTextDataset, tokenizeTexts } from '../data/text';
+import { importAdapter } from '../lora/peft';
+import { LoraState } from '../lora/state';
+import { loadModel } from '../model/load';
+import { Transformer } from '../model/transformer';
+import { evaluate } from '../train/trainer';
+import { gpuContext, num, openModelSource, parseCli, positiveInt, readAdapterDir, readDataFile, runCli, UsageError } from './common';
+
+const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16]`;
+
+runCli(async () => {
+  const a = parseCli(
+    { model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' }, 'batch-size': { type: 'string' }, dtype: { type: 'string' } } as const,
+    USAGE,
+  );
+  if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
+  const src = openModelSource(a.model);
+  const ctx = await gpuContext();
+  const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto' });
+  const { spec, tokenizer } = loaded;
+  const T = num(a['seq-len'], 'seq-len', Math.min(256, spec.maxT), positiveInt);
+  if (T > spec.maxT) throw new UsageError(`--seq-len ${T} is above the model's maximum of ${spec.maxT} positions.`);
+  const B = num(a['batch-size'], 'batch-size', 4, positiveInt);
+  let lora: LoraState | null = null;
+  if (a.adapter) {
+    const ad = readAdapterDir(a.adapter);
+    const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
+    lora = new LoraState(ctx, imp.modules, imp.h);
+    lora.load(imp.weights);
+  }
+  const ds = parseTextDataset(readDataFile(a.data), a.data);
+  const { examples } = tokenizeTexts(tokenizer, ds.texts, T);
+  const model = new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: false });
+  const r = await evaluate(ctx, model, batches(examples, B, T, spec.eos[0] ?? 0));
+  process.stdout.write(JSON.stringify({ loss: r.loss, tokens: r.tokens }) + '\n');
+});

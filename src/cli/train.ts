@@ -1,0 +1,158 @@
+// npm run train -- --model DIR --data FILE --out DIR [options]
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseSafetensors } from '../model/safetensors';
+import { importAdapter } from '../lora/peft';
+import { loadModel } from '../model/load';
+import { parseTextDataset, tokenizeTexts } from '../data/text';
+import { permutation, type Example } from '../data/batch';
+import { mulberry32 } from '../lora/state';
+import { countModelParams } from '../model/config';
+import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE } from '../train/checkpoint';
+import { runTraining, type ResumeData, type RunConfig } from '../train/run';
+import { parseSchedule } from '../train/schedule';
+import { hash32 } from '../train/trainer';
+import {
+  fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, readDataFile, runCli, UsageError, writeFiles,
+} from './common';
+
+const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DIR [options]
+  --rank N (8)  --alpha X (16)  --dropout P (0.05)  --rslora
+  --targets LIST|attention|all-linear[,lm_head] (attention)
+  --lora-plus-ratio R (1 = plain LoRA; 16 = LoRA+)
+  --lr X (2e-4)  --schedule constant|linear|cosine (linear)  --warmup N (0)
+  --steps N | --epochs N (1)  --batch-size N (4)  --grad-accum N (1)  --seq-len N (256)
+  --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --save-every N (0)  --resume DIR
+  --max-grad-norm X (1; 0 = off)  --weight-decay X (0)  --dtype auto|f32|f16 (auto)  --log-every N (10)`;
+
+runCli(async () => {
+  const a = parseCli(
+    {
+      model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
+      rank: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' }, rslora: { type: 'boolean' },
+      targets: { type: 'string' }, 'lora-plus-ratio': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
+      warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+      'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
+      seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'max-grad-norm': { type: 'string' },
+      'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
+    } as const,
+    USAGE,
+  );
+  // A resumed run takes its configuration from the checkpoint; flags given again must agree.
+  let resumeState = null;
+  if (a.resume) {
+    const f = join(a.resume, STATE_FILE);
+    if (!existsSync(f)) throw new UsageError(`--resume ${a.resume}: no ${STATE_FILE} there; give a checkpoint folder written by --save-every.`);
+    resumeState = parseTrainerState(readFileSync(f, 'utf8'), f);
+  }
+  const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string };
+  const model = a.model ?? prev.model;
+  const data = a.data ?? prev.data;
+  const out = a.out ?? prev.out;
+  if (!model || !data || !out) throw new UsageError(`--model, --data and --out are required.\n${USAGE}`);
+  if (a.steps !== undefined && a.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both.');
+  const dtype = (a.dtype ?? prev.dtype ?? 'auto') as 'auto' | 'f32' | 'f16';
+  if (!['auto', 'f32', 'f16'].includes(dtype)) throw new UsageError(`--dtype must be auto, f32 or f16, got '${dtype}'`);
+
+  const src = openModelSource(model);
+  const ctx = await gpuContext();
+  const loaded = await loadModel(ctx, src, {
+    dtype,
+    onProgress: (p) => progressLine(`loading weights ${p.loaded}/${p.total}`),
+  });
+  const { spec, tokenizer } = loaded;
+  const seqLen = num(a['seq-len'], 'seq-len', prev.seqLen ?? Math.min(256, spec.maxT), positiveInt);
+  const seed = num(a.seed, 'seed', prev.seed ?? 42, nonNegInt);
+  const cfg: RunConfig & Record<string, unknown> = {
+    model, data, out, dtype,
+    baseModel: prev.baseModel ?? (src.name.startsWith('hf://') ? src.name.slice(5) : basename(model.replace(/\/+$/, ''))),
+    rank: num(a.rank, 'rank', prev.rank ?? 8),
+    alpha: num(a.alpha, 'alpha', prev.alpha ?? 16),
+    dropout: num(a.dropout, 'dropout', prev.dropout ?? 0.05),
+    rslora: a.rslora ?? prev.rslora ?? false,
+    targets: a.targets ?? prev.targets ?? 'attention',
+    loraPlusRatio: num(a['lora-plus-ratio'], 'lora-plus-ratio', prev.loraPlusRatio ?? 1),
+    lr: num(a.lr, 'lr', prev.lr ?? 2e-4),
+    schedule: parseSchedule(a.schedule ?? prev.schedule ?? 'linear'),
+    warmup: num(a.warmup, 'warmup', prev.warmup ?? 0, nonNegInt),
+    steps: a.steps !== undefined ? num(a.steps, 'steps', 0, positiveInt) : a.epochs !== undefined ? undefined : prev.steps,
+    epochs: num(a.epochs, 'epochs', prev.epochs ?? 1, positiveInt),
+    batchSize: num(a['batch-size'], 'batch-size', prev.batchSize ?? 4, positiveInt),
+    gradAccum: num(a['grad-accum'], 'grad-accum', prev.gradAccum ?? 1, positiveInt),
+    seqLen, seed,
+    saveEvery: num(a['save-every'], 'save-every', prev.saveEvery ?? 0, nonNegInt),
+    maxGradNorm: num(a['max-grad-norm'], 'max-grad-norm', prev.maxGradNorm ?? 1),
+    weightDecay: num(a['weight-decay'], 'weight-decay', prev.weightDecay ?? 0),
+    evalFile: a['eval-file'] ?? prev.evalFile,
+    evalSplit: num(a['eval-split'], 'eval-split', prev.evalSplit ?? 0.1, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)')),
+  };
+
+  // Data: one example per line; a seeded split unless a separate eval file is given.
+  const ds = parseTextDataset(readDataFile(data), data);
+  const tok = tokenizeTexts(tokenizer, ds.texts, seqLen);
+  let train: Example[] = tok.examples;
+  let evalSet: Example[] = [];
+  if (cfg.evalFile) {
+    const e = parseTextDataset(readDataFile(cfg.evalFile as string), cfg.evalFile as string);
+    evalSet = tokenizeTexts(tokenizer, e.texts, seqLen).examples;
+  } else if ((cfg.evalSplit as number) > 0 && train.length >= 2) {
+    const order = permutation(train.length, mulberry32(hash32(seed, 0xe7a1)));
+    const nEval = Math.max(1, Math.round(train.length * (cfg.evalSplit as number)));
+    evalSet = order.slice(0, nEval).map((i) => tok.examples[i]);
+    train = order.slice(nEval).map((i) => tok.examples[i]);
+  }
+  if (tok.truncated) progressLine(`${tok.truncated} of ${tok.examples.length} examples were truncated to ${seqLen} tokens`, true);
+  progressLine(
+    `model ${spec.modelType} (${(countModelParams(spec) / 1e6).toFixed(2)}M params, weights ${loaded.weights.dtype}); ` +
+      `${train.length} train / ${evalSet.length} eval examples`,
+    true,
+  );
+
+  let resume: ResumeData | undefined;
+  if (a.resume && resumeState) {
+    const ad = importAdapter(spec, readFileSync(join(a.resume, 'adapter_config.json'), 'utf8'), readFileSync(join(a.resume, 'adapter_model.safetensors')), join(a.resume, 'adapter_model.safetensors'));
+    const opt = parseSafetensors(readFileSync(join(a.resume, OPTIMIZER_FILE)), join(a.resume, OPTIMIZER_FILE));
+    resume = { state: resumeState, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') } };
+    progressLine(`resuming from ${a.resume} at step ${resumeState.step}`, true);
+  }
+
+  const logEvery = num(a['log-every'], 'log-every', 10, positiveInt);
+  const res = await runTraining(ctx, loaded, train, evalSet, cfg, {
+    onStep: (p) => {
+      if (p.step % logEvery === 0 || p.step === p.totalSteps || p.step === 1) {
+        progressLine(
+          `step ${p.step}/${p.totalSteps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  gnorm ${p.gradNorm.toFixed(3)}  ` +
+            `${p.tokensPerSecond.toFixed(0)} tok/s  elapsed ${fmtDuration(p.elapsedSeconds)}  ETA ${fmtDuration(p.etaSeconds)}`,
+          true,
+        );
+      }
+    },
+    onEval: (e) => progressLine(`eval loss at step ${e.step}: ${e.loss.toFixed(4)}`, true),
+    saveCheckpoint: async (files, step) => {
+      writeFiles(join(out, 'checkpoint'), files);
+      progressLine(`checkpoint at step ${step} -> ${join(out, 'checkpoint')}`, true);
+    },
+  }, resume);
+
+  // The adapter itself (PEFT format) sits at the top of --out.
+  const files = new Map<string, Uint8Array | string>();
+  const ck = join(out, 'checkpoint');
+  files.set('adapter_config.json', readFileSync(join(ck, 'adapter_config.json'), 'utf8'));
+  files.set('adapter_model.safetensors', readFileSync(join(ck, 'adapter_model.safetensors')));
+  const metrics = {
+    model, data, quant: 'none', weights_dtype: loaded.weights.dtype,
+    eval_loss_before: res.evalLossBefore, eval_loss_after: res.evalLossAfter,
+    train_loss: res.history.map((h) => ({ step: h.step, loss: h.loss })),
+    learning_rate: res.history.map((h) => ({ step: h.step, lr: h.lr })),
+    grad_norm: res.history.map((h) => ({ step: h.step, grad_norm: h.gradNorm })),
+    tokens_per_second: res.tokensPerSecond, trainable_params: res.trainableParams, steps: res.steps,
+    peak_gpu_bytes: res.peakBytes, base_weight_bytes: loaded.weights.bytes, config: cfg,
+  };
+  files.set('metrics.json', JSON.stringify(metrics, null, 1));
+  writeFiles(out, files);
+  progressLine(
+    `done: eval loss ${res.evalLossBefore?.toFixed(4) ?? '-'} -> ${res.evalLossAfter?.toFixed(4) ?? '-'}; adapter written to ${out}`,
+    true,
+  );
+  if (!existsSync(join(out, 'adapter_model.safetensors'))) throw new Error('internal: adapter was not written');
+});

@@ -1,0 +1,50 @@
+// Turning tokenized examples into fixed-shape (B, T) batches for the engine.
+import type { Batch } from '../model/transformer';
+
+/** A tokenized training example: ids and, per id, whether predicting it counts toward the loss. */
+export interface Example {
+  ids: number[];
+  /** Optional mask over ids (true = this token is a training target). Default: all tokens. */
+  trainMask?: boolean[];
+}
+
+/**
+ * Lays out up to B examples as rows of T tokens (padded with `padId`). targets[t] is the id at
+ * t+1 when that token is a training target, else -100, so padding and the last token predict nothing.
+ */
+export function makeBatch(examples: Example[], B: number, T: number, padId: number): Batch {
+  const N = B * T;
+  const tokens = new Uint32Array(N).fill(padId);
+  const targets = new Int32Array(N).fill(-100);
+  const pos = new Uint32Array(N);
+  const segStart = new Uint32Array(N);
+  let predicted = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    const ex = examples[b];
+    if (!ex) continue;
+    const len = Math.min(ex.ids.length, T);
+    for (let t = 0; t < len; t++) tokens[b * T + t] = ex.ids[t];
+    for (let t = 0; t + 1 < len; t++) {
+      if (ex.trainMask && !ex.trainMask[t + 1]) continue;
+      targets[b * T + t] = ex.ids[t + 1];
+      predicted++;
+    }
+  }
+  return { tokens, targets, pos, segStart, predicted };
+}
+
+/** Splits examples into consecutive batches of B (the last one padded with empty rows). */
+export function* batches(examples: Example[], B: number, T: number, padId: number): Generator<Batch> {
+  for (let i = 0; i < examples.length; i += B) yield makeBatch(examples.slice(i, i + B), B, T, padId);
+}
+
+/** Seeded Fisher–Yates permutation of 0..n-1. */
+export function permutation(n: number, rand: () => number): number[] {
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}

@@ -1,0 +1,226 @@
+// The PEFT LoRA adapter format: adapter_config.json + adapter_model.safetensors, written so that
+// `PeftModel.from_pretrained` loads them unchanged, and read back (from this engine or from PEFT).
+// Tensor keys: 'base_model.model.<module path>.lora_A.weight' [r, in] and '.lora_B.weight' [out, r],
+// for Linear and GPT-2 Conv1D alike. Browser-safe (no Node APIs).
+
+import type { ModelSpec } from '../model/config';
+import { linearModules, type LinearModule } from '../model/modules';
+import { parseSafetensors, serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { peftTargetList } from './targets';
+
+export interface LoraHyper {
+  r: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+}
+
+/** s = alpha / r, or alpha / sqrt(r) with rsLoRA. */
+export function loraScaling(h: LoraHyper): number {
+  return h.rslora ? h.alpha / Math.sqrt(h.r) : h.alpha / h.r;
+}
+
+export interface AdapterTensors {
+  /** [r, inF] */
+  A: Float32Array;
+  /** [outF, r] */
+  B: Float32Array;
+}
+
+const KEY_PREFIX = 'base_model.model.';
+
+/** 'base_model.model.' + name + '.lora_A.weight' (or lora_B). */
+export function adapterTensorKey(moduleName: string, which: 'A' | 'B'): string {
+  return `${KEY_PREFIX}${moduleName}.lora_${which}.weight`;
+}
+
+export class AdapterError extends Error {
+  override name = 'AdapterError';
+}
+
+function checkHyper(h: LoraHyper, where: string): void {
+  if (!Number.isInteger(h.r) || h.r <= 0) throw new AdapterError(`${where}: LoRA rank r must be a positive integer, got ${h.r}`);
+  if (!Number.isFinite(h.alpha) || h.alpha <= 0) throw new AdapterError(`${where}: lora_alpha must be a positive number, got ${h.alpha}`);
+  if (!Number.isFinite(h.dropout) || h.dropout < 0 || h.dropout >= 1) {
+    throw new AdapterError(`${where}: lora_dropout must be in [0, 1), got ${h.dropout}`);
+  }
+}
+
+/**
+ * adapter_config.json contents: exactly the key set older PEFT (< 0.14) accepts, plus
+ * "use_rslora": true only when used. fan_in_fan_out is true when a GPT-2 Conv1D is targeted.
+ */
+export function adapterConfig(spec: ModelSpec, h: LoraHyper, modules: LinearModule[], baseModel: string): Record<string, unknown> {
+  checkHyper(h, 'adapterConfig');
+  const cfg: Record<string, unknown> = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModel,
+    revision: null,
+    inference_mode: true,
+    r: h.r,
+    lora_alpha: h.alpha,
+    lora_dropout: h.dropout,
+    target_modules: peftTargetList(spec, modules),
+    fan_in_fan_out: modules.some((m) => m.conv1d),
+    bias: 'none',
+    modules_to_save: null,
+    init_lora_weights: true,
+    layers_to_transform: null,
+    layers_pattern: null,
+    rank_pattern: {},
+    alpha_pattern: {},
+    auto_mapping: null,
+  };
+  if (h.rslora) cfg.use_rslora = true;
+  return cfg;
+}
+
+/** adapter_config.json text and adapter_model.safetensors bytes (F32, __metadata__ {format: pt}). */
+export function exportAdapter(
+  spec: ModelSpec,
+  h: LoraHyper,
+  modules: LinearModule[],
+  weights: Map<string, AdapterTensors>,
+  baseModel: string,
+): { configJson: string; safetensors: Uint8Array } {
+  const config = adapterConfig(spec, h, modules, baseModel);
+  const tensors: TensorToWrite[] = [];
+  for (const m of modules) {
+    const w = weights.get(m.name);
+    if (!w) throw new AdapterError(`exportAdapter: no LoRA weights for module "${m.name}"`);
+    if (w.A.length !== h.r * m.inF) {
+      throw new AdapterError(`exportAdapter: ${m.name} lora_A has ${w.A.length} values, expected r*in = ${h.r}*${m.inF} = ${h.r * m.inF}`);
+    }
+    if (w.B.length !== m.outF * h.r) {
+      throw new AdapterError(`exportAdapter: ${m.name} lora_B has ${w.B.length} values, expected out*r = ${m.outF}*${h.r} = ${m.outF * h.r}`);
+    }
+    tensors.push({ name: adapterTensorKey(m.name, 'A'), dtype: 'F32', shape: [h.r, m.inF], data: w.A });
+    tensors.push({ name: adapterTensorKey(m.name, 'B'), dtype: 'F32', shape: [m.outF, h.r], data: w.B });
+  }
+  return {
+    configJson: JSON.stringify(config, null, 2) + '\n',
+    safetensors: serializeSafetensors(tensors, { format: 'pt' }),
+  };
+}
+
+const KEY_RE = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/;
+
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object') return Object.keys(v as object).length === 0;
+  return false;
+}
+
+/**
+ * Reads an adapter's two files back (adapter_config.json text, adapter_model.safetensors bytes;
+ * `fileName` names the adapter in error messages). Validates the config, maps every tensor key
+ * to a module of this model, checks shapes [r, in] / [out, r], and returns the hyperparameters,
+ * the modules (model order) and the tensors (as f32) by module name.
+ */
+export function importAdapter(
+  spec: ModelSpec,
+  configJson: string,
+  safetensors: Uint8Array,
+  fileName: string,
+): { h: LoraHyper; modules: LinearModule[]; weights: Map<string, AdapterTensors>; baseModel: string | null } {
+  const cfgName = `${fileName} (adapter_config.json)`;
+  let cfg: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(configJson);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+    cfg = parsed as Record<string, unknown>;
+  } catch (e) {
+    throw new AdapterError(`${cfgName}: not valid JSON: ${e instanceof Error ? e.message : String(e)}. Select the adapter's adapter_config.json`);
+  }
+  if (cfg.peft_type !== 'LORA') {
+    throw new AdapterError(`${cfgName}: peft_type is ${JSON.stringify(cfg.peft_type)}, only "LORA" adapters are supported`);
+  }
+  const r = cfg.r;
+  const alpha = cfg.lora_alpha ?? 8; // PEFT's default
+  const dropout = cfg.lora_dropout ?? 0;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0) throw new AdapterError(`${cfgName}: "r" must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) {
+    throw new AdapterError(`${cfgName}: "lora_alpha" must be a positive number, got ${JSON.stringify(alpha)}`);
+  }
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
+    throw new AdapterError(`${cfgName}: "lora_dropout" must be a number in [0, 1), got ${JSON.stringify(dropout)}`);
+  }
+  const rslora = cfg.use_rslora === true;
+  const unsupported: string[] = [];
+  if (!isEmpty(cfg.rank_pattern)) unsupported.push('rank_pattern (per-module ranks)');
+  if (!isEmpty(cfg.alpha_pattern)) unsupported.push('alpha_pattern (per-module alphas)');
+  if (cfg.use_dora === true) unsupported.push('use_dora (DoRA)');
+  if (cfg.bias !== undefined && cfg.bias !== null && cfg.bias !== 'none') unsupported.push(`bias "${String(cfg.bias)}"`);
+  if (!isEmpty(cfg.modules_to_save)) unsupported.push('modules_to_save');
+  if (unsupported.length > 0) {
+    throw new AdapterError(`${cfgName}: unsupported adapter features: ${unsupported.join(', ')}. Only plain LoRA adapters (bias "none", one rank and alpha) can be loaded`);
+  }
+  const baseModel = typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : null;
+  const h: LoraHyper = { r, alpha, dropout, rslora };
+
+  let file: ReturnType<typeof parseSafetensors>;
+  try {
+    file = parseSafetensors(safetensors, fileName);
+  } catch (e) {
+    throw new AdapterError(e instanceof Error ? e.message : String(e));
+  }
+
+  const all = linearModules(spec);
+  const byName = new Map(all.map((m) => [m.name, m]));
+  const found = new Map<string, { A?: string; B?: string }>();
+  const unknown: string[] = [];
+  for (const key of file.header.tensors.keys()) {
+    const m = KEY_RE.exec(key);
+    if (!m || !byName.has(m[1])) {
+      unknown.push(key);
+      continue;
+    }
+    const slot = found.get(m[1]) ?? {};
+    const which = m[2] as 'A' | 'B';
+    if (slot[which]) throw new AdapterError(`${fileName}: tensors "${slot[which]}" and "${key}" are both lora_${which} of ${m[1]}`);
+    slot[which] = key;
+    found.set(m[1], slot);
+  }
+  if (unknown.length > 0) {
+    const shown = unknown.slice(0, 8).map((k) => `"${k}"`).join(', ');
+    throw new AdapterError(
+      `${fileName}: ${unknown.length} tensor key(s) do not map to a LoRA module of this ${spec.modelType} model: ${shown}${unknown.length > 8 ? `, ... (${unknown.length - 8} more)` : ''}. Expected keys like "${adapterTensorKey(all[0].name, 'A')}"; was the adapter trained on a different base model?`,
+    );
+  }
+  if (found.size === 0) throw new AdapterError(`${fileName}: the adapter holds no LoRA tensors`);
+
+  const modules: LinearModule[] = [];
+  const weights = new Map<string, AdapterTensors>();
+  for (const mod of all) {
+    const slot = found.get(mod.name);
+    if (!slot) continue;
+    if (!slot.A || !slot.B) {
+      throw new AdapterError(`${fileName}: module ${mod.name} has lora_${slot.A ? 'A' : 'B'} but no lora_${slot.A ? 'B' : 'A'} tensor`);
+    }
+    const tensors: Partial<AdapterTensors> = {};
+    for (const [which, key, want] of [
+      ['A', slot.A, [r, mod.inF]],
+      ['B', slot.B, [mod.outF, r]],
+    ] as const) {
+      const info = file.header.tensors.get(key)!;
+      if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+        throw new AdapterError(`${fileName}: tensor "${key}" has dtype ${info.dtype}; only F32, F16 and BF16 are supported`);
+      }
+      if (info.shape.length !== 2 || info.shape[0] !== want[0] || info.shape[1] !== want[1]) {
+        throw new AdapterError(
+          `${fileName}: tensor "${key}" has shape [${info.shape.join(', ')}], expected [${want.join(', ')}] (r = ${r} from adapter_config.json, ${mod.name} is ${mod.inF} -> ${mod.outF})`,
+        );
+      }
+      try {
+        tensors[which] = file.get(key);
+      } catch (e) {
+        throw new AdapterError(e instanceof Error ? e.message : String(e));
+      }
+    }
+    modules.push(mod);
+    weights.set(mod.name, tensors as AdapterTensors);
+  }
+  return { h, modules, weights, baseModel };
+}

@@ -1,0 +1,154 @@
+// Trainable LoRA state on the GPU. Every A and B of every targeted module lives in one flat f32
+// buffer (`params`), with gradients and Adam moments in buffers of the same layout, so the
+// gradient norm is one reduction and AdamW one dispatch per parameter group. All A matrices come
+// first, then all B matrices: the LoRA+ groups (A at lr, B at ratio × lr) are two contiguous ranges.
+
+import type { GpuContext } from '../gpu/context';
+import type { LinearModule } from '../model/modules';
+import type { AdapterTensors, LoraHyper } from './peft';
+import { loraScaling } from './peft';
+
+export interface LoraSlot {
+  module: LinearModule;
+  /** Element offsets of A [r, inF] and B [outF, r] in the flat buffers. */
+  offA: number;
+  offB: number;
+  /** Distinct per module, so each module's dropout mask differs (PEFT has one Dropout per module). */
+  salt: number;
+}
+
+export interface LoraParamGroup {
+  name: 'lora_A' | 'lora_B';
+  offset: number;
+  n: number;
+}
+
+/** Seeded uniform PRNG (mulberry32); the same seed gives the same adapter initialisation. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class LoraState {
+  readonly slots: LoraSlot[] = [];
+  readonly bySlotName = new Map<string, LoraSlot>();
+  readonly total: number;
+  readonly groups: LoraParamGroup[];
+  readonly scale: number;
+  readonly maxIn: number;
+  params: GPUBuffer;
+  grads: GPUBuffer;
+  m: GPUBuffer;
+  v: GPUBuffer;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly modules: LinearModule[],
+    readonly hyper: LoraHyper,
+  ) {
+    const { r } = hyper;
+    let off = 0;
+    const offA: number[] = [];
+    for (const m of modules) {
+      offA.push(off);
+      off += r * m.inF;
+    }
+    const nA = off;
+    modules.forEach((m, i) => {
+      const slot: LoraSlot = { module: m, offA: offA[i], offB: off, salt: (i + 1) * 0x9e3779b1 };
+      off += m.outF * r;
+      this.slots.push(slot);
+      this.bySlotName.set(m.name, slot);
+    });
+    this.total = off;
+    this.groups = [
+      { name: 'lora_A', offset: 0, n: nA },
+      { name: 'lora_B', offset: nA, n: off - nA },
+    ];
+    this.scale = loraScaling(hyper);
+    this.maxIn = Math.max(1, ...modules.map((m) => m.inF));
+    const bytes = Math.max(4, off * 4);
+    this.params = ctx.createBuffer('lora.params', bytes);
+    this.grads = ctx.createBuffer('lora.grads', bytes);
+    this.m = ctx.createBuffer('lora.adam_m', bytes);
+    this.v = ctx.createBuffer('lora.adam_v', bytes);
+  }
+
+  slot(moduleName: string): LoraSlot | undefined {
+    return this.bySlotName.get(moduleName);
+  }
+
+  /** PEFT's default init: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a=√5), B = 0. */
+  initialize(seed: number): void {
+    const rand = mulberry32(seed ^ 0x5eed1057);
+    const host = new Float32Array(this.total);
+    const { r } = this.hyper;
+    for (const s of this.slots) {
+      const bound = 1 / Math.sqrt(s.module.inF);
+      for (let i = 0; i < r * s.module.inF; i++) host[s.offA + i] = (rand() * 2 - 1) * bound;
+    }
+    this.ctx.write(this.params, host);
+    this.resetOptimizer();
+  }
+
+  resetOptimizer(): void {
+    const zeros = new Float32Array(this.total);
+    this.ctx.write(this.m, zeros);
+    this.ctx.write(this.v, zeros);
+    this.ctx.write(this.grads, zeros);
+  }
+
+  /** Loads adapter tensors (e.g. from a PEFT folder); modules missing from `weights` keep A random, B zero. */
+  load(weights: Map<string, AdapterTensors>): void {
+    const host = new Float32Array(this.total);
+    const { r } = this.hyper;
+    for (const s of this.slots) {
+      const w = weights.get(s.module.name);
+      if (!w) throw new Error(`adapter has no weights for ${s.module.name}`);
+      if (w.A.length !== r * s.module.inF || w.B.length !== s.module.outF * r) {
+        throw new Error(`adapter weights for ${s.module.name} have the wrong size`);
+      }
+      host.set(w.A, s.offA);
+      host.set(w.B, s.offB);
+    }
+    this.ctx.write(this.params, host);
+  }
+
+  async readParams(): Promise<Float32Array> {
+    return this.ctx.readF32(this.params, 0, this.total);
+  }
+
+  async tensors(): Promise<Map<string, AdapterTensors>> {
+    const host = await this.readParams();
+    return this.split(host);
+  }
+
+  split(host: Float32Array): Map<string, AdapterTensors> {
+    const { r } = this.hyper;
+    const out = new Map<string, AdapterTensors>();
+    for (const s of this.slots) {
+      out.set(s.module.name, {
+        A: host.slice(s.offA, s.offA + r * s.module.inF),
+        B: host.slice(s.offB, s.offB + s.module.outF * r),
+      });
+    }
+    return out;
+  }
+}
+
+/** Adam moments for checkpoints: read back and restored as flat f32 arrays. */
+export async function readMoments(s: LoraState): Promise<{ m: Float32Array; v: Float32Array }> {
+  return { m: await s.ctx.readF32(s.m, 0, s.total), v: await s.ctx.readF32(s.v, 0, s.total) };
+}
+
+export function loadMoments(s: LoraState, m: Float32Array, v: Float32Array): void {
+  if (m.length !== s.total || v.length !== s.total) throw new Error(`optimizer state has ${m.length} values, this adapter has ${s.total}`);
+  s.ctx.write(s.m, m);
+  s.ctx.write(s.v, v);
+}

@@ -1,0 +1,52 @@
+// Loading a model folder (local, dropped in the browser, or on the Hub) onto the GPU.
+import type { GpuContext } from '../gpu/context';
+import type { WeightDType } from '../gpu/tensor';
+import { Checkpoint } from './checkpoint';
+import { ModelConfigError, parseConfigText, type ModelSpec } from './config';
+import type { ModelSource } from './source';
+import { loadTokenizer, type TextTokenizer } from './tokenizer';
+import { loadWeights, type LoadProgress, type ModelWeights } from './weights';
+
+export interface LoadedModel {
+  name: string;
+  spec: ModelSpec;
+  tokenizer: TextTokenizer;
+  weights: ModelWeights;
+  checkpoint: Checkpoint;
+}
+
+export type DTypeChoice = 'auto' | WeightDType;
+
+export async function readSpec(src: ModelSource): Promise<ModelSpec> {
+  const file = `${src.name}/config.json`;
+  if (!(await src.has('config.json'))) {
+    throw new ModelConfigError(`${file} is missing: a model folder needs the config.json of its Hugging Face repository.`);
+  }
+  return parseConfigText(await src.text('config.json'), file);
+}
+
+/**
+ * Storage dtype of the frozen weights: 'auto' keeps f32 checkpoints in f32 and stores F16/BF16
+ * ones as f16 (half the memory; BF16 → f16 loses no precision for weights of normal magnitude).
+ */
+export function chooseDType(choice: DTypeChoice, ckpt: Checkpoint): WeightDType {
+  if (choice !== 'auto') return choice;
+  const names = ckpt.names();
+  const anyF32 = names.some((n) => ckpt.info(n).dtype === 'F32' || ckpt.info(n).dtype === 'F64');
+  return anyF32 ? 'f32' : 'f16';
+}
+
+export async function loadModel(
+  ctx: GpuContext,
+  src: ModelSource,
+  opts: { dtype?: DTypeChoice; onProgress?: (p: LoadProgress) => void } = {},
+): Promise<LoadedModel> {
+  const spec = await readSpec(src);
+  const tokenizer = await loadTokenizer(src, { bos_token_id: spec.bos, eos_token_id: spec.eos });
+  const checkpoint = await Checkpoint.open(src);
+  const dtype = chooseDType(opts.dtype ?? 'auto', checkpoint);
+  const weights = await ctx.guard('loading the model weights', () =>
+    loadWeights(ctx, spec, checkpoint, { dtype, onProgress: opts.onProgress, sourceName: src.name }),
+  );
+  return { name: src.name, spec, tokenizer, weights, checkpoint };
+}

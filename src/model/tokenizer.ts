@@ -1,0 +1,120 @@
+// The tokenizer: a thin wrapper over @huggingface/tokenizers (tokenizer.json + tokenizer_config.json).
+
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { ModelSource } from './source';
+
+export interface TextTokenizer {
+  /** With addSpecial (default true, as in transformers) the tokenizer's own post-processing applies (Llama: BOS prepended; GPT-2: nothing). */
+  encode(text: string, addSpecial?: boolean): number[];
+  /** skipSpecial defaults to false, as in transformers. */
+  decode(ids: number[], skipSpecial?: boolean): string;
+  readonly bos: number | null;
+  readonly eos: number[];
+  /** One past the largest token id of the tokenizer (vocabulary plus added tokens). */
+  readonly vocabSize: number;
+  /** tokenizer_config.json chat_template if present (or chat_template.jinja). */
+  readonly chatTemplate: string | null;
+}
+
+export class TokenizerError extends Error {
+  override name = 'TokenizerError';
+}
+
+async function readJson(src: ModelSource, file: string): Promise<Record<string, unknown>> {
+  const text = await src.text(file);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new TokenizerError(`${src.name}/${file}: not valid JSON (${(e as Error).message}); re-download the file.`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TokenizerError(`${src.name}/${file}: not a JSON object; re-download the file.`);
+  return v as Record<string, unknown>;
+}
+
+/** A special token in tokenizer_config.json: "<s>" or {"content": "<s>", ...}. */
+function tokenString(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+function chatTemplateOf(cfg: Record<string, unknown>): string | null {
+  const t = cfg.chat_template;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) {
+    // Older multi-template format: [{name, template}], the one named 'default' is used.
+    const named = t as { name?: unknown; template?: unknown }[];
+    const d = named.find((x) => x?.name === 'default') ?? named[0];
+    return typeof d?.template === 'string' ? d.template : null;
+  }
+  return null;
+}
+
+/**
+ * Loads tokenizer.json (+ tokenizer_config.json when present). bos/eos come from `config` (the
+ * model's config.json ids) when given, else from tokenizer_config.json's bos_token/eos_token.
+ */
+export async function loadTokenizer(
+  src: ModelSource,
+  config?: { bos_token_id?: number | null; eos_token_id?: number | number[] | null },
+): Promise<TextTokenizer> {
+  if (!(await src.has('tokenizer.json'))) {
+    if ((await src.has('tokenizer.model')) || (await src.has('vocab.json'))) {
+      throw new TokenizerError(
+        `${src.name}: tokenizer.json is required but only a slow-tokenizer file (tokenizer.model or vocab.json/merges.txt) was found. ` +
+          "Create tokenizer.json in Python with: from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('DIR').save_pretrained('DIR').",
+      );
+    }
+    throw new TokenizerError(`${src.name}: no tokenizer.json found; the model folder must hold the Hugging Face tokenizer.json (and tokenizer_config.json).`);
+  }
+  const json = await readJson(src, 'tokenizer.json');
+  const cfg = (await src.has('tokenizer_config.json')) ? await readJson(src, 'tokenizer_config.json') : {};
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, cfg);
+  } catch (e) {
+    throw new TokenizerError(`${src.name}/tokenizer.json: this tokenizer is not supported (${(e as Error).message}).`);
+  }
+
+  let maxId = -1;
+  for (const id of tok.get_vocab(true).values()) if (id > maxId) maxId = id;
+  const vocabSize = maxId + 1;
+
+  const idOf = (v: unknown): number | null => {
+    const s = tokenString(v);
+    if (s === null) return null;
+    return tok.token_to_id(s) ?? null;
+  };
+  const checkId = (what: string, id: number): number => {
+    if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`${src.name}: ${what} ${id} is not a valid token id.`);
+    return id;
+  };
+  let bos: number | null;
+  if (config && config.bos_token_id !== undefined) bos = config.bos_token_id === null ? null : checkId('bos_token_id', config.bos_token_id);
+  else bos = idOf(cfg.bos_token);
+  let eos: number[];
+  if (config && config.eos_token_id !== undefined) {
+    const e = config.eos_token_id;
+    eos = e === null ? [] : (Array.isArray(e) ? e : [e]).map((x) => checkId('eos_token_id', x));
+  } else {
+    const e = idOf(cfg.eos_token);
+    eos = e === null ? [] : [e];
+  }
+
+  let chatTemplate = chatTemplateOf(cfg);
+  if (chatTemplate === null && (await src.has('chat_template.jinja'))) chatTemplate = await src.text('chat_template.jinja');
+
+  return {
+    bos,
+    eos,
+    vocabSize,
+    chatTemplate,
+    encode(text: string, addSpecial = true): number[] {
+      return tok.encode(text, { add_special_tokens: addSpecial }).ids;
+    },
+    decode(ids: number[], skipSpecial = false): string {
+      return tok.decode(ids, { skip_special_tokens: skipSpecial });
+    },
+  };
+}

@@ -1,0 +1,431 @@
+// The decoder-only transformer (Llama family and GPT-2) as a composition of ops, with LoRA on any
+// subset of its linear modules. All buffers and bind groups are created here, once, for a fixed
+// (B, T); the resulting Programs are recorded every step without creating any GPU object.
+//
+// Data flow of one layer (Llama; GPT-2 swaps RMSNorm→LayerNorm, q/k/v→c_attn, SwiGLU→GELU):
+//   resid[l] ─norm1→ ln1 ─q,k,v(+LoRA)→ qkv ─rope→ qkv ─attention→ att ─o(+LoRA)→ +resid[l] = resMid
+//   resMid ─norm2→ ln2 ─gate,up(+LoRA)→ gu ─swiglu→ h ─down(+LoRA)→ +resMid = resid[l+1]
+// The backward runs the same path in reverse with one running residual gradient `dres`; base
+// weights are frozen, so only input gradients and the LoRA dA, dB are computed.
+
+import { Program, type Dispatch, type GpuContext } from '../gpu/context';
+import type { Weight } from '../gpu/tensor';
+import type { LoraSlot, LoraState } from '../lora/state';
+import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation';
+import { attentionBackward, attentionForward } from '../ops/attention';
+import { crossEntropy, lossReduce } from '../ops/crossentropy';
+import { accumulate, dropout } from '../ops/elementwise';
+import { embeddingForward } from '../ops/embedding';
+import { matmul } from '../ops/matmul';
+import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
+import { rope, ropeInvFreq } from '../ops/rope';
+import type { ModelSpec } from './config';
+import type { LinearWeights, ModelWeights } from './weights';
+
+/** Indices into the small f32 `stats` buffer that is read back. */
+export const STAT_TRAIN_LOSS = 0;
+export const STAT_GRAD_NORM = 1;
+export const STAT_EVAL_LOSS = 2;
+export const STATS_LEN = 4;
+
+interface Acts {
+  ln1: GPUBuffer;
+  mean1: GPUBuffer;
+  rstd1: GPUBuffer;
+  qkv: GPUBuffer;
+  att: GPUBuffer;
+  lse: GPUBuffer;
+  resMid: GPUBuffer;
+  ln2: GPUBuffer;
+  mean2: GPUBuffer;
+  rstd2: GPUBuffer;
+  /** Llama: gate|up [N, 2FF]; GPT-2: pre-GELU fc [N, FF]. */
+  gu: GPUBuffer;
+  h: GPUBuffer;
+  /** LoRA intermediates u = dropout(x)·Aᵀ [N, r] by module name (kept for dB). */
+  u: Map<string, GPUBuffer>;
+}
+
+export interface TransformerOptions {
+  B: number;
+  T: number;
+  /** Build the training program (per-layer activations, backward, gradients). */
+  training: boolean;
+}
+
+export class Transformer {
+  readonly N: number;
+  readonly QKVW: number;
+  readonly isLlama: boolean;
+  readonly ffWidth: number;
+  // Inputs, written by the host before each submission.
+  readonly tokens: GPUBuffer;
+  readonly targets: GPUBuffer;
+  readonly pos: GPUBuffer;
+  readonly segStart: GPUBuffer;
+  readonly seed: GPUBuffer;
+  readonly lossScale: GPUBuffer;
+  readonly stats: GPUBuffer;
+  readonly logits: GPUBuffer;
+  /** Forward + loss (sum of token losses accumulated into stats[STAT_EVAL_LOSS]); no dropout. */
+  readonly evalProgram: Program;
+  /** Forward only, logits for every position (generation). */
+  readonly logitsProgram: Program;
+  /** Forward with LoRA dropout + loss + backward, accumulating LoRA gradients (one micro-batch). */
+  readonly trainProgram: Program | null;
+
+  private readonly resid: GPUBuffer[];
+  private readonly acts: Acts[];
+  private readonly lnf: GPUBuffer;
+  private readonly meanf: GPUBuffer;
+  private readonly rstdf: GPUBuffer;
+  private readonly losses: GPUBuffer;
+  private readonly invFreq: GPUBuffer | null;
+  private readonly uShared: GPUBuffer | null;
+  // Backward scratch, shared by all layers.
+  private dres!: GPUBuffer;
+  private dln!: GPUBuffer;
+  private dh!: GPUBuffer;
+  private dgu!: GPUBuffer;
+  private datt!: GPUBuffer;
+  private dqkv!: GPUBuffer;
+  private D!: GPUBuffer;
+  // LoRA scratch.
+  private xd: GPUBuffer | null = null;
+  private gB: GPUBuffer | null = null;
+  private tmp: GPUBuffer | null = null;
+  private tmp2: GPUBuffer | null = null;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly spec: ModelSpec,
+    readonly w: ModelWeights,
+    readonly lora: LoraState | null,
+    readonly opts: TransformerOptions,
+  ) {
+    const { B, T } = opts;
+    const { C, NH, NKV, HS, V, L } = spec;
+    this.N = B * T;
+    const N = this.N;
+    this.isLlama = spec.arch === 'llama';
+    this.QKVW = (NH + 2 * NKV) * HS;
+    this.ffWidth = spec.FF;
+    const f = (label: string, n: number) => ctx.createBuffer(label, Math.max(1, n) * 4);
+
+    this.tokens = f('tokens', N);
+    this.targets = f('targets', N);
+    this.pos = f('pos', N);
+    this.segStart = f('segStart', N);
+    this.seed = f('seed', 4);
+    this.lossScale = f('lossScale', 4);
+    this.stats = f('stats', STATS_LEN);
+    this.logits = f('logits', N * V);
+    this.losses = f('losses', N);
+    this.lnf = f('lnf', N * C);
+    this.meanf = f('meanf', N);
+    this.rstdf = f('rstdf', N);
+    this.invFreq = this.isLlama ? ctx.upload('rope.invFreq', ropeInvFreq(HS, spec.ropeTheta, spec.ropeScaling as never)) : null;
+
+    const nSets = opts.training ? L : 1;
+    this.acts = [];
+    for (let s = 0; s < nSets; s++) {
+      const u = new Map<string, GPUBuffer>();
+      if (lora && opts.training) {
+        for (const slot of lora.slots) if (slot.module.layer === s) u.set(slot.module.name, f(`u.${slot.module.name}`, N * lora.hyper.r));
+      }
+      this.acts.push({
+        ln1: f(`ln1.${s}`, N * C),
+        mean1: f(`mean1.${s}`, N),
+        rstd1: f(`rstd1.${s}`, N),
+        qkv: f(`qkv.${s}`, N * this.QKVW),
+        att: f(`att.${s}`, N * NH * HS),
+        lse: f(`lse.${s}`, B * NH * T),
+        resMid: f(`resMid.${s}`, N * C),
+        ln2: f(`ln2.${s}`, N * C),
+        mean2: f(`mean2.${s}`, N),
+        rstd2: f(`rstd2.${s}`, N),
+        gu: f(`gu.${s}`, N * (this.isLlama ? 2 * spec.FF : spec.FF)),
+        h: f(`h.${s}`, N * spec.FF),
+        u,
+      });
+    }
+    // The residual stream: every layer's input is kept when training; two buffers ping-pong otherwise.
+    this.resid = [];
+    for (let l = 0; l <= L; l++) this.resid.push(opts.training || l < 2 ? f(`resid.${l}`, N * C) : this.resid[l % 2]);
+    const headSlot = lora?.slots.find((s) => s.module.layer < 0);
+    const headUBuf = headSlot ? f('u.lm_head', N * lora!.hyper.r) : null;
+    // Without a backward the LoRA intermediate is dead after each module: one buffer serves all.
+    this.uShared = lora && !opts.training ? f('u.shared', N * lora.hyper.r) : null;
+
+    if (lora) {
+      const maxIn = lora.maxIn;
+      this.xd = f('lora.xd', N * maxIn);
+      this.gB = f('lora.gB', N * lora.hyper.r);
+      this.tmp = f('lora.tmp', N * maxIn);
+      this.tmp2 = f('lora.tmp2', N * maxIn);
+    }
+
+    this.evalProgram = new Program('eval');
+    this.encodeForward(this.evalProgram, false, headUBuf);
+    this.evalProgram.dispatch(crossEntropy(ctx, 'ce.eval', { N, V, logits: this.logits, targets: this.targets, losses: this.losses, scale: this.lossScale, backward: false }));
+    this.evalProgram.dispatch(lossReduce(ctx, 'loss.eval', { N, losses: this.losses, out: this.stats, outIndex: STAT_EVAL_LOSS, accumulate: true }));
+
+    this.logitsProgram = new Program('logits');
+    this.encodeForward(this.logitsProgram, false, headUBuf);
+
+    this.trainProgram = null;
+    if (opts.training) {
+      if (!lora) throw new Error('training needs a LoRA state');
+      this.dres = f('dres', N * C);
+      this.dln = f('dln', N * C);
+      this.dh = f('dh', N * spec.FF);
+      this.dgu = f('dgu', N * (this.isLlama ? 2 * spec.FF : spec.FF));
+      this.datt = f('datt', N * NH * HS);
+      this.dqkv = f('dqkv', N * this.QKVW);
+      this.D = f('attn.D', B * NH * T);
+      const p = new Program('train');
+      this.encodeForward(p, true, headUBuf);
+      p.dispatch(crossEntropy(ctx, 'ce.train', { N, V, logits: this.logits, targets: this.targets, losses: this.losses, scale: this.lossScale, backward: true }));
+      p.dispatch(lossReduce(ctx, 'loss.train', { N, losses: this.losses, out: this.stats, outIndex: STAT_TRAIN_LOSS, accumulate: true }));
+      this.encodeBackward(p, headUBuf);
+      this.trainProgram = p;
+    }
+  }
+
+  private act(l: number): Acts {
+    return this.acts[this.opts.training ? l : 0];
+  }
+
+  private uBuf(a: Acts, slot: LoraSlot): GPUBuffer {
+    if (this.uShared) return this.uShared;
+    const b = a.u.get(slot.module.name);
+    if (!b) throw new Error(`internal: no LoRA buffer for ${slot.module.name}`);
+    return b;
+  }
+
+  private slotOf(lw: LinearWeights): LoraSlot | undefined {
+    return this.lora?.slot(lw.module.name);
+  }
+
+  // ---- building blocks ---------------------------------------------------------------------
+
+  /** Y[:, offY:offY+out] = X·Wᵀ + b, then + s·dropout(X)·Aᵀ·Bᵀ when the module has LoRA. */
+  private linear(p: Program, lw: LinearWeights, X: GPUBuffer, Y: GPUBuffer, ldY: number, offY: number, train: boolean, u: GPUBuffer | null): void {
+    const { ctx, N } = this;
+    const m = lw.module;
+    p.dispatch(
+      matmul(ctx, `${m.name}.fwd`, {
+        M: N, N: m.outF, K: m.inF, A: X, B: lw.W.buffer, bDType: lw.W.dtype, transB: true, out: Y, ldc: ldY, offC: offY,
+        bias: lw.bias?.buffer, biasDType: lw.bias?.dtype,
+      }),
+    );
+    const slot = this.slotOf(lw);
+    if (!slot || !u) return;
+    const lora = this.lora!;
+    const r = lora.hyper.r;
+    let src = X;
+    if (train && lora.hyper.dropout > 0) {
+      p.dispatch(dropout(ctx, `${m.name}.drop`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: slot.salt, p: lora.hyper.dropout }));
+      src = this.xd!;
+    }
+    p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: N, N: r, K: m.inF, A: src, B: lora.params, offB: slot.offA, transB: true, out: u }));
+    p.dispatch(
+      matmul(ctx, `${m.name}.loraB`, { M: N, N: m.outF, K: r, A: u, B: lora.params, offB: slot.offB, transB: true, out: Y, ldc: ldY, offC: offY, alpha: lora.scale, beta: 1 }),
+    );
+  }
+
+  /**
+   * Backward of `linear` given g = dY (a column slice of a wider buffer): dX (=, or += when
+   * accumulateDX) the input gradient when dX is given, and the LoRA gradients dA, dB (+=).
+   */
+  private linearBackward(p: Program, lw: LinearWeights, X: GPUBuffer, g: GPUBuffer, ldG: number, offG: number, dX: GPUBuffer | null, accumulateDX: boolean, u: GPUBuffer | null): void {
+    const { ctx, N } = this;
+    const m = lw.module;
+    if (dX) {
+      p.dispatch(
+        matmul(ctx, `${m.name}.dinp`, { M: N, N: m.inF, K: m.outF, A: g, lda: ldG, offA: offG, B: lw.W.buffer, bDType: lw.W.dtype, out: dX, beta: accumulateDX ? 1 : 0 }),
+      );
+    }
+    const slot = this.slotOf(lw);
+    if (!slot || !u) return;
+    const lora = this.lora!;
+    const { r, dropout: pDrop } = lora.hyper;
+    const s = lora.scale;
+    const gB = this.gB!;
+    // gB = g·B [N, r]
+    p.dispatch(matmul(ctx, `${m.name}.gB`, { M: N, N: r, K: m.outF, A: g, lda: ldG, offA: offG, B: lora.params, offB: slot.offB, out: gB }));
+    // dB += s·gᵀ·u [out, r]
+    p.dispatch(
+      matmul(ctx, `${m.name}.dB`, { M: m.outF, N: r, K: N, A: g, lda: ldG, offA: offG, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }),
+    );
+    // dA += s·gBᵀ·dropout(X) [r, in]
+    let src = X;
+    if (pDrop > 0) {
+      p.dispatch(dropout(ctx, `${m.name}.drop.re`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: slot.salt, p: pDrop }));
+      src = this.xd!;
+    }
+    p.dispatch(matmul(ctx, `${m.name}.dA`, { M: r, N: m.inF, K: N, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }));
+    if (!dX) return;
+    // dX += s·mask⊙(gB·A)
+    if (pDrop > 0) {
+      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: this.tmp!, alpha: s }));
+      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: N * m.inF, inp: this.tmp!, out: this.tmp2!, seed: this.seed, salt: slot.salt, p: pDrop }));
+      p.dispatch(accumulate(ctx, `${m.name}.dx.acc`, { n: N * m.inF, inp: this.tmp2!, out: dX }));
+    } else {
+      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: dX, alpha: s, beta: 1 }));
+    }
+  }
+
+  private norm(p: Program, label: string, inp: GPUBuffer, weight: Weight, bias: Weight | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer): Dispatch {
+    const { ctx, N, spec } = this;
+    if (this.isLlama) return rmsnormForward(ctx, label, { N, C: spec.C, eps: spec.normEps, inp, weight: weight.buffer, wDType: weight.dtype, out, rstd });
+    return layernormForward(ctx, label, { N, C: spec.C, eps: spec.normEps, inp, weight: weight.buffer, bias: bias!.buffer, wDType: weight.dtype, out, mean, rstd });
+  }
+
+  private normBackward(label: string, inp: GPUBuffer, weight: Weight, mean: GPUBuffer, rstd: GPUBuffer, dout: GPUBuffer, dinp: GPUBuffer, acc: boolean): Dispatch {
+    const { ctx, N, spec } = this;
+    if (this.isLlama) return rmsnormBackward(ctx, label, { N, C: spec.C, inp, weight: weight.buffer, wDType: weight.dtype, rstd, dout, dinp, accumulate: acc });
+    return layernormBackward(ctx, label, { N, C: spec.C, inp, weight: weight.buffer, wDType: weight.dtype, mean, rstd, dout, dinp, accumulate: acc });
+  }
+
+  private lin(l: number, kind: string): LinearWeights {
+    const lw = this.w.layers[l].linear.get(kind);
+    if (!lw) throw new Error(`internal: layer ${l} has no ${kind}`);
+    return lw;
+  }
+
+  /** LoRA intermediate buffer for a module if it is targeted. */
+  private uFor(a: Acts, lw: LinearWeights): GPUBuffer | null {
+    const slot = this.slotOf(lw);
+    return slot ? this.uBuf(a, slot) : null;
+  }
+
+  // ---- forward -----------------------------------------------------------------------------
+
+  private encodeForward(p: Program, train: boolean, headU: GPUBuffer | null): void {
+    const { ctx, spec, N, QKVW } = this;
+    const { C, NH, NKV, HS, V, L, FF } = spec;
+    const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
+    p.dispatch(
+      embeddingForward(ctx, 'embed', {
+        N, C, tokens: this.tokens, wte: this.w.embed.buffer, wDType: this.w.embed.dtype, out: this.resid[0],
+        pos: this.w.posEmbed ? this.pos : undefined, wpe: this.w.posEmbed?.buffer,
+      }),
+    );
+    for (let l = 0; l < L; l++) {
+      const a = this.act(l);
+      const lw = this.w.layers[l];
+      const x = this.resid[l];
+      p.dispatch(this.norm(p, `L${l}.norm1`, x, lw.norm1, lw.norm1Bias, a.ln1, a.mean1, a.rstd1));
+      if (this.isLlama) {
+        const q = this.lin(l, 'q_proj'), k = this.lin(l, 'k_proj'), v = this.lin(l, 'v_proj');
+        this.linear(p, q, a.ln1, a.qkv, QKVW, 0, train, this.uFor(a, q));
+        this.linear(p, k, a.ln1, a.qkv, QKVW, NH * HS, train, this.uFor(a, k));
+        this.linear(p, v, a.ln1, a.qkv, QKVW, (NH + NKV) * HS, train, this.uFor(a, v));
+        p.dispatch(rope(ctx, `L${l}.rope.q`, { x: a.qkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NH, HS, ldx: QKVW, offX: 0 }));
+        p.dispatch(rope(ctx, `L${l}.rope.k`, { x: a.qkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NKV, HS, ldx: QKVW, offX: NH * HS }));
+      } else {
+        const qkv = this.lin(l, 'c_attn');
+        this.linear(p, qkv, a.ln1, a.qkv, QKVW, 0, train, this.uFor(a, qkv));
+      }
+      for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
+      const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
+      this.linear(p, o, a.att, a.resMid, C, 0, train, this.uFor(a, o));
+      p.dispatch(accumulate(ctx, `L${l}.res1`, { n: N * C, inp: x, out: a.resMid }));
+      p.dispatch(this.norm(p, `L${l}.norm2`, a.resMid, lw.norm2, lw.norm2Bias, a.ln2, a.mean2, a.rstd2));
+      let down: LinearWeights;
+      if (this.isLlama) {
+        const g = this.lin(l, 'gate_proj'), u = this.lin(l, 'up_proj');
+        this.linear(p, g, a.ln2, a.gu, 2 * FF, 0, train, this.uFor(a, g));
+        this.linear(p, u, a.ln2, a.gu, 2 * FF, FF, train, this.uFor(a, u));
+        p.dispatch(swigluForward(ctx, `L${l}.swiglu`, { N, FF, gu: a.gu, h: a.h }));
+        down = this.lin(l, 'down_proj');
+      } else {
+        const fc = this.lin(l, 'c_fc');
+        this.linear(p, fc, a.ln2, a.gu, FF, 0, train, this.uFor(a, fc));
+        p.dispatch(geluForward(ctx, `L${l}.gelu`, { n: N * FF, inp: a.gu, out: a.h }));
+        down = this.lin(l, 'mlp.c_proj');
+      }
+      const out = this.resid[l + 1];
+      this.linear(p, down, a.h, out, C, 0, train, this.uFor(a, down));
+      p.dispatch(accumulate(ctx, `L${l}.res2`, { n: N * C, inp: a.resMid, out }));
+    }
+    p.dispatch(this.norm(p, 'normf', this.resid[L], this.w.finalNorm, this.w.finalNormBias, this.lnf, this.meanf, this.rstdf));
+    this.linear(p, this.w.lmHead, this.lnf, this.logits, V, 0, train, headU);
+  }
+
+  // ---- backward ----------------------------------------------------------------------------
+
+  private encodeBackward(p: Program, headU: GPUBuffer | null): void {
+    const { ctx, spec, N, QKVW } = this;
+    const { C, NH, NKV, HS, V, L, FF } = spec;
+    const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
+    // logits now hold dlogits (cross-entropy backward ran in place).
+    this.linearBackward(p, this.w.lmHead, this.lnf, this.logits, V, 0, this.dln, false, headU);
+    p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, this.dln, this.dres, false));
+    for (let l = L - 1; l >= 0; l--) {
+      const a = this.act(l);
+      const lw = this.w.layers[l];
+      // MLP: resid[l+1] = resMid + down(act(ln2 ·W1)), gradient dres flows to both.
+      const down = this.lin(l, this.isLlama ? 'down_proj' : 'mlp.c_proj');
+      this.linearBackward(p, down, a.h, this.dres, C, 0, this.dh, false, this.uFor(a, down));
+      if (this.isLlama) {
+        p.dispatch(swigluBackward(ctx, `L${l}.swiglu.bwd`, { N, FF, gu: a.gu, dh: this.dh, dgu: this.dgu }));
+        const g = this.lin(l, 'gate_proj'), u = this.lin(l, 'up_proj');
+        this.linearBackward(p, g, a.ln2, this.dgu, 2 * FF, 0, this.dln, false, this.uFor(a, g));
+        this.linearBackward(p, u, a.ln2, this.dgu, 2 * FF, FF, this.dln, true, this.uFor(a, u));
+      } else {
+        p.dispatch(geluBackward(ctx, `L${l}.gelu.bwd`, { n: N * FF, inp: a.gu, dout: this.dh, dinp: this.dgu }));
+        const fc = this.lin(l, 'c_fc');
+        this.linearBackward(p, fc, a.ln2, this.dgu, FF, 0, this.dln, false, this.uFor(a, fc));
+      }
+      p.dispatch(this.normBackward(`L${l}.norm2.bwd`, a.resMid, lw.norm2, a.mean2, a.rstd2, this.dln, this.dres, true));
+      // Attention: resMid = resid[l] + o(attn(qkv(ln1))).
+      const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
+      this.linearBackward(p, o, a.att, this.dres, C, 0, this.datt, false, this.uFor(a, o));
+      for (const d of attentionBackward(ctx, `L${l}.attn.bwd`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse, dout: this.datt, dqkv: this.dqkv, D: this.D })) {
+        p.dispatch(d);
+      }
+      // The first layer's input is the frozen embedding: its gradient is not needed.
+      const needDX = l > 0;
+      const dX = needDX ? this.dln : null;
+      if (this.isLlama) {
+        p.dispatch(rope(ctx, `L${l}.rope.q.bwd`, { x: this.dqkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NH, HS, ldx: QKVW, offX: 0, inverse: true }));
+        p.dispatch(rope(ctx, `L${l}.rope.k.bwd`, { x: this.dqkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NKV, HS, ldx: QKVW, offX: NH * HS, inverse: true }));
+        const q = this.lin(l, 'q_proj'), k = this.lin(l, 'k_proj'), v = this.lin(l, 'v_proj');
+        this.linearBackward(p, q, a.ln1, this.dqkv, QKVW, 0, dX, false, this.uFor(a, q));
+        this.linearBackward(p, k, a.ln1, this.dqkv, QKVW, NH * HS, dX, true, this.uFor(a, k));
+        this.linearBackward(p, v, a.ln1, this.dqkv, QKVW, (NH + NKV) * HS, dX, true, this.uFor(a, v));
+      } else {
+        const qkv = this.lin(l, 'c_attn');
+        this.linearBackward(p, qkv, a.ln1, this.dqkv, QKVW, 0, dX, false, this.uFor(a, qkv));
+      }
+      if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], lw.norm1, a.mean1, a.rstd1, this.dln, this.dres, true));
+    }
+  }
+
+  // ---- host-side input ---------------------------------------------------------------------
+
+  /**
+   * Writes one batch: `rows[b]` token ids (at most T), `labels[b]` the next-token targets aligned
+   * with rows (-100 = ignored), optional per-token position ids and example starts (packing).
+   */
+  writeBatch(batch: Batch): void {
+    const { N } = this;
+    if (batch.tokens.length !== N) throw new Error(`batch has ${batch.tokens.length} tokens, expected ${N}`);
+    this.ctx.write(this.tokens, batch.tokens);
+    this.ctx.write(this.targets, batch.targets);
+    this.ctx.write(this.pos, batch.pos);
+    this.ctx.write(this.segStart, batch.segStart);
+  }
+}
+
+/** A (B, T) batch laid out row-major, ready to upload. */
+export interface Batch {
+  tokens: Uint32Array;
+  targets: Int32Array;
+  pos: Uint32Array;
+  segStart: Uint32Array;
+  /** Number of targets that are not -100. */
+  predicted: number;
+}

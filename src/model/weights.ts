@@ -1,0 +1,154 @@
+// Frozen base weights: read tensor by tensor from a checkpoint, converted to the storage dtype
+// (f32, or f16 packed two per u32), GPT-2 Conv1D matrices transposed to the Linear [out, in]
+// layout, and uploaded. Only one tensor is held on the CPU at a time.
+
+import type { GpuContext } from '../gpu/context';
+import { packF16 } from '../gpu/half';
+import type { Weight, WeightDType } from '../gpu/tensor';
+import type { Checkpoint } from './checkpoint';
+import type { ModelSpec } from './config';
+import { linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';
+
+export interface LinearWeights {
+  module: LinearModule;
+  W: Weight;
+  bias: Weight | null;
+}
+
+export interface LayerWeights {
+  norm1: Weight;
+  norm1Bias: Weight | null;
+  norm2: Weight;
+  norm2Bias: Weight | null;
+  /** By module kind: q_proj, k_proj, ... or c_attn, attn.c_proj, c_fc, mlp.c_proj. */
+  linear: Map<string, LinearWeights>;
+}
+
+export interface ModelWeights {
+  dtype: WeightDType;
+  embed: Weight;
+  posEmbed: Weight | null;
+  layers: LayerWeights[];
+  finalNorm: Weight;
+  finalNormBias: Weight | null;
+  lmHead: LinearWeights;
+  /** Bytes of base weights on the GPU. */
+  bytes: number;
+}
+
+export class MissingTensorError extends Error {
+  override name = 'MissingTensorError';
+}
+
+function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  return out;
+}
+
+export interface LoadProgress {
+  loaded: number;
+  total: number;
+  tensor: string;
+}
+
+export async function loadWeights(
+  ctx: GpuContext,
+  spec: ModelSpec,
+  ckpt: Checkpoint,
+  opts: { dtype: WeightDType; onProgress?: (p: LoadProgress) => void; sourceName?: string },
+): Promise<ModelWeights> {
+  const key = resolveKeyPrefix(ckpt.names(), spec);
+  const modules = linearModules(spec);
+  const other = otherWeightKeys(spec);
+  const wanted: string[] = [other.embed, other.finalNorm];
+  if (other.posEmbed) wanted.push(other.posEmbed);
+  if (other.finalNormBias) wanted.push(other.finalNormBias);
+  for (const l of other.layers) {
+    wanted.push(l.norm1, l.norm2);
+    if (l.norm1Bias) wanted.push(l.norm1Bias);
+    if (l.norm2Bias) wanted.push(l.norm2Bias);
+  }
+  for (const m of modules) {
+    wanted.push(m.weightKey);
+    if (m.biasKey) wanted.push(m.biasKey);
+  }
+  const missing = [...new Set(wanted)].filter((k) => !ckpt.has(key(k)));
+  if (missing.length) {
+    throw new MissingTensorError(
+      `${opts.sourceName ?? 'the checkpoint'} lacks ${missing.length} tensor(s) this ${spec.modelType} config needs, e.g. ${missing
+        .slice(0, 4)
+        .map(key)
+        .join(', ')}. Check that config.json and the safetensors files belong to the same model.`,
+    );
+  }
+
+  let bytes = 0;
+  let done = 0;
+  const total = new Set(wanted).size;
+  const cache = new Map<string, Weight>();
+  const dtype = opts.dtype;
+
+  const load = async (canonical: string, expect: number[], transposeConv = false): Promise<Weight> => {
+    const name = key(canonical);
+    const cacheKey = `${name}|${transposeConv}`;
+    const hit = cache.get(cacheKey);
+    if (hit) return hit;
+    const info = ckpt.info(name);
+    const stored = transposeConv ? [expect[1], expect[0]] : expect;
+    const numelStored = info.shape.reduce((a, b) => a * b, 1);
+    const numelWant = stored.reduce((a, b) => a * b, 1);
+    if (numelStored !== numelWant || (info.shape.length === stored.length && info.shape.some((d, i) => d !== stored[i]))) {
+      throw new MissingTensorError(
+        `tensor ${name} in ${info.file} has shape [${info.shape}] but config.json implies [${stored}]. ` +
+          'Check that config.json matches the weights.',
+      );
+    }
+    let data = await ckpt.readF32(name);
+    if (transposeConv) data = transpose(data, expect[1], expect[0]);
+    const payload = dtype === 'f16' ? packF16(data) : data;
+    const buffer = ctx.upload(name, payload);
+    bytes += payload.byteLength;
+    const w: Weight = { name, buffer, dtype, shape: expect };
+    cache.set(cacheKey, w);
+    done++;
+    opts.onProgress?.({ loaded: done, total, tensor: name });
+    return w;
+  };
+
+  const { C, V } = spec;
+  const embed = await load(other.embed, [V, C]);
+  const posEmbed = other.posEmbed ? await load(other.posEmbed, [spec.maxT, C]) : null;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < spec.L; l++) {
+    const o = other.layers[l];
+    const linear = new Map<string, LinearWeights>();
+    for (const m of modules.filter((x) => x.layer === l)) {
+      const W = await load(m.weightKey, [m.outF, m.inF], m.conv1d);
+      const bias = m.biasKey ? await load(m.biasKey, [m.outF]) : null;
+      linear.set(m.kind, { module: m, W, bias });
+    }
+    layers.push({
+      norm1: await load(o.norm1, [C]),
+      norm1Bias: o.norm1Bias ? await load(o.norm1Bias, [C]) : null,
+      norm2: await load(o.norm2, [C]),
+      norm2Bias: o.norm2Bias ? await load(o.norm2Bias, [C]) : null,
+      linear,
+    });
+  }
+  const finalNorm = await load(other.finalNorm, [C]);
+  const finalNormBias = other.finalNormBias ? await load(other.finalNormBias, [C]) : null;
+  const head = modules.find((m) => m.kind === 'lm_head')!;
+  // A tied head shares the embedding buffer ([V, C] is already the Linear layout).
+  const lmW = head.weightKey === other.embed ? embed : await load(head.weightKey, [head.outF, head.inF], head.conv1d);
+  return {
+    dtype,
+    embed,
+    posEmbed,
+    layers,
+    finalNorm,
+    finalNormBias,
+    lmHead: { module: head, W: lmW, bias: null },
+    bytes,
+  };
+}

@@ -1,0 +1,48 @@
+// float64 references for shaders/activation.wgsl (same argument names as ops/activation.ts).
+
+type Arr = ArrayLike<number>;
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** h[n, f] = silu(gate) * up with gate = gu[n, f], up = gu[n, FF + f]. */
+export function swigluForwardRef(a: { N: number; FF: number; gu: Arr; h: Float64Array }): void {
+  const { N, FF } = a;
+  for (let n = 0; n < N; n++) {
+    for (let f = 0; f < FF; f++) {
+      const g = a.gu[n * 2 * FF + f], u = a.gu[n * 2 * FF + FF + f];
+      a.h[n * FF + f] = g * sigmoid(g) * u;
+    }
+  }
+}
+
+export function swigluBackwardRef(a: { N: number; FF: number; gu: Arr; dh: Arr; dgu: Float64Array }): void {
+  const { N, FF } = a;
+  for (let n = 0; n < N; n++) {
+    for (let f = 0; f < FF; f++) {
+      const j = n * 2 * FF + f;
+      const g = a.gu[j], u = a.gu[j + FF], d = a.dh[n * FF + f];
+      const s = sigmoid(g);
+      a.dgu[j] = d * u * s * (1 + g * (1 - s));
+      a.dgu[j + FF] = d * g * s;
+    }
+  }
+}
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+
+export function geluForwardRef(a: { n: number; inp: Arr; out: Float64Array }): void {
+  for (let i = 0; i < a.n; i++) {
+    const x = a.inp[i];
+    a.out[i] = 0.5 * x * (1 + Math.tanh(GELU_K * (x + GELU_C * x ** 3)));
+  }
+}
+
+export function geluBackwardRef(a: { n: number; inp: Arr; dout: Arr; dinp: Float64Array }): void {
+  for (let i = 0; i < a.n; i++) {
+    const x = a.inp[i];
+    const t = Math.tanh(GELU_K * (x + GELU_C * x ** 3));
+    const local = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * GELU_C * x * x);
+    a.dinp[i] = a.dout[i] * local;
+  }
+}

@@ -1,0 +1,212 @@
+// A whole fine-tuning run over tokenized examples, shared by the CLI and the studio's worker:
+// builds the adapter and the training graph, evaluates before and after, steps through shuffled
+// epochs with gradient accumulation, checkpoints periodically, and resumes from a checkpoint.
+
+import type { GpuContext } from '../gpu/context';
+import type { LoraHyper, AdapterTensors } from '../lora/peft';
+import { LoraState, mulberry32 } from '../lora/state';
+import { countLoraParams, parseTargets, resolveTargets } from '../lora/targets';
+import type { LoadedModel } from '../model/load';
+import { Transformer } from '../model/transformer';
+import { batches, makeBatch, permutation, type Example } from '../data/batch';
+import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
+import type { ScheduleKind } from './schedule';
+import { evaluate, hash32, Trainer, type StepResult } from './trainer';
+
+export interface RunConfig {
+  /** Recorded as base_model_name_or_path in adapter_config.json. */
+  baseModel: string;
+  rank: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+  /** "q_proj,v_proj" | "attention" | "all-linear" [+ ",lm_head"] */
+  targets: string;
+  loraPlusRatio: number;
+  lr: number;
+  schedule: ScheduleKind;
+  warmup: number;
+  /** Optimizer steps; when absent, `epochs` passes over the training set. */
+  steps?: number;
+  epochs: number;
+  batchSize: number;
+  gradAccum: number;
+  seqLen: number;
+  seed: number;
+  /** Checkpoint every N optimizer steps (0 = only at the end). */
+  saveEvery: number;
+  maxGradNorm: number;
+  weightDecay: number;
+}
+
+export class RunConfigError extends Error {
+  override name = 'RunConfigError';
+}
+
+export function validateRunConfig(c: RunConfig, maxT: number): void {
+  if (!(Number.isInteger(c.rank) && c.rank > 0)) throw new RunConfigError(`rank must be a positive integer (got ${c.rank}); typical values are 8–64.`);
+  if (!(c.alpha > 0)) throw new RunConfigError(`alpha must be positive (got ${c.alpha}); a common choice is 2 × rank.`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new RunConfigError(`dropout must be in [0, 1) (got ${c.dropout}).`);
+  if (!(c.lr > 0)) throw new RunConfigError(`learning rate must be positive (got ${c.lr}).`);
+  if (!(c.loraPlusRatio > 0)) throw new RunConfigError(`LoRA+ ratio must be positive (got ${c.loraPlusRatio}); 1 is plain LoRA, 16 the usual LoRA+ value.`);
+  if (!(Number.isInteger(c.seqLen) && c.seqLen >= 2)) throw new RunConfigError(`sequence length must be an integer ≥ 2 (got ${c.seqLen}).`);
+  if (c.seqLen > maxT) throw new RunConfigError(`sequence length ${c.seqLen} is above the model's maximum of ${maxT} positions (max_position_embeddings); use --seq-len ${maxT} or less.`);
+  if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) throw new RunConfigError(`batch size must be a positive integer (got ${c.batchSize}).`);
+  if (!(Number.isInteger(c.gradAccum) && c.gradAccum > 0)) throw new RunConfigError(`gradient accumulation must be a positive integer (got ${c.gradAccum}).`);
+}
+
+export interface ProgressInfo extends StepResult {
+  totalSteps: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface RunHooks {
+  onStep?: (p: ProgressInfo) => void;
+  onEval?: (e: { step: number; loss: number }) => void;
+  /** Called with the checkpoint files every saveEvery steps and at the end. */
+  saveCheckpoint?: (files: FileMap, step: number) => Promise<void>;
+  /** Polled between steps; true stops the run after checkpointing. */
+  shouldStop?: () => boolean;
+  /** Steps between eval-loss measurements during training (0 = before/after only). */
+  evalEvery?: number;
+}
+
+export interface ResumeData {
+  state: TrainerState;
+  adapter: Map<string, AdapterTensors>;
+  moments: { m: Float32Array; v: Float32Array };
+}
+
+export interface RunResult {
+  lora: LoraState;
+  history: HistoryPoint[];
+  evalLossBefore: number | null;
+  evalLossAfter: number | null;
+  trainableParams: number;
+  tokensPerSecond: number;
+  steps: number;
+  peakBytes: number;
+  stoppedEarly: boolean;
+  model: Transformer;
+}
+
+export function loraHyper(c: RunConfig): LoraHyper {
+  return { r: c.rank, alpha: c.alpha, dropout: c.dropout, rslora: c.rslora };
+}
+
+export function stepsPerEpoch(nTrain: number, c: RunConfig): number {
+  return Math.max(1, Math.ceil(nTrain / (c.batchSize * c.gradAccum)));
+}
+
+export async function runTraining(
+  ctx: GpuContext,
+  loaded: LoadedModel,
+  train: Example[],
+  evalSet: Example[],
+  cfg: RunConfig,
+  hooks: RunHooks = {},
+  resume?: ResumeData,
+): Promise<RunResult> {
+  const { spec } = loaded;
+  validateRunConfig(cfg, spec.maxT);
+  if (train.length === 0) throw new RunConfigError('the training set is empty.');
+  const modules = resolveTargets(spec, parseTargets(cfg.targets));
+  const h = loraHyper(cfg);
+  const lora = new LoraState(ctx, modules, h);
+  if (resume) {
+    lora.load(resume.adapter);
+    ctx.write(lora.m, resume.moments.m);
+    ctx.write(lora.v, resume.moments.v);
+  } else {
+    lora.initialize(cfg.seed);
+  }
+  const B = cfg.batchSize;
+  const T = cfg.seqLen;
+  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true }));
+  const perEpoch = stepsPerEpoch(train.length, cfg);
+  const totalSteps = cfg.steps ?? perEpoch * cfg.epochs;
+  const trainer = new Trainer(ctx, model, lora, {
+    lr: cfg.lr, schedule: cfg.schedule, warmupSteps: cfg.warmup, totalSteps, loraPlusRatio: cfg.loraPlusRatio,
+    weightDecay: cfg.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: cfg.maxGradNorm, seed: cfg.seed,
+  });
+  const pad = spec.eos[0] ?? 0;
+  const evalLoss = async () => (evalSet.length ? (await evaluate(ctx, model, batches(evalSet, B, T, pad))).loss : null);
+
+  const history: HistoryPoint[] = resume ? [...resume.state.history] : [];
+  const evalLossBefore = resume ? resume.state.evalLossBefore : await evalLoss();
+  let epoch = resume?.state.epoch ?? 0;
+  let cursor = resume?.state.cursor ?? 0;
+  trainer.step = resume?.state.step ?? 0;
+  let order = permutation(train.length, mulberry32(hash32(cfg.seed, epoch)));
+  const nextExamples = (): Example[] => {
+    const out: Example[] = [];
+    for (let i = 0; i < B; i++) {
+      if (cursor >= order.length) {
+        epoch++;
+        cursor = 0;
+        order = permutation(train.length, mulberry32(hash32(cfg.seed, epoch)));
+      }
+      out.push(train[order[cursor++]]);
+    }
+    return out;
+  };
+
+  const state = (): TrainerState => ({
+    version: 1, step: trainer.step, totalSteps, epoch, cursor, history, evalLossBefore, config: { ...cfg },
+  });
+  const checkpoint = async () => {
+    if (!hooks.saveCheckpoint) return;
+    await hooks.saveCheckpoint(await makeCheckpoint(lora, spec, h, cfg.baseModel, state()), trainer.step);
+  };
+
+  const t0 = performance.now();
+  let tokensDone = 0;
+  const startStep = trainer.step;
+  let stoppedEarly = false;
+  const record = (r: StepResult | null) => {
+    if (!r) return;
+    history.push({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm });
+    const elapsed = (performance.now() - t0) / 1000;
+    const done = r.step - startStep;
+    hooks.onStep?.({
+      ...r, totalSteps, tokensPerSecond: tokensDone / Math.max(elapsed, 1e-9), elapsedSeconds: elapsed,
+      etaSeconds: done > 0 ? (elapsed / done) * (totalSteps - r.step) : NaN,
+    });
+  };
+
+  while (trainer.step < totalSteps) {
+    const micro = [];
+    for (let i = 0; i < cfg.gradAccum; i++) {
+      const exs = nextExamples();
+      tokensDone += exs.reduce((a, e) => a + Math.min(e.ids.length, T), 0);
+      micro.push(makeBatch(exs, B, T, pad));
+    }
+    record(await trainer.trainStep(micro));
+    const s = trainer.step;
+    if (hooks.evalEvery && s % hooks.evalEvery === 0 && s < totalSteps) {
+      record(await trainer.flush());
+      const l = await evalLoss();
+      if (l !== null) hooks.onEval?.({ step: s, loss: l });
+    }
+    if (cfg.saveEvery > 0 && s % cfg.saveEvery === 0 && s < totalSteps) {
+      record(await trainer.flush());
+      await checkpoint();
+    }
+    if (hooks.shouldStop?.()) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  record(await trainer.flush());
+  await ctx.device.queue.onSubmittedWorkDone();
+  const elapsed = (performance.now() - t0) / 1000;
+  const evalLossAfter = await evalLoss();
+  if (evalLossAfter !== null) hooks.onEval?.({ step: trainer.step, loss: evalLossAfter });
+  await checkpoint();
+  return {
+    lora, history, evalLossBefore, evalLossAfter, trainableParams: countLoraParams(modules, cfg.rank),
+    tokensPerSecond: tokensDone / Math.max(elapsed, 1e-9), steps: trainer.step, peakBytes: ctx.stats.peakBytes, stoppedEarly, model,
+  };
+}
