@@ -61,7 +61,7 @@ export class LoraState {
     }
     const nA = off;
     modules.forEach((m, i) => {
-      const slot: LoraSlot = { module: m, offA: offA[i], offB: off, salt: (i + 1) * 0x9e3779b1 };
+      const slot: LoraSlot = { module: m, offA: offA[i], offB: off, salt: Math.imul(i + 1, 0x9e3779b1) >>> 0 };
       off += m.outF * r;
       this.slots.push(slot);
       this.bySlotName.set(m.name, slot);
