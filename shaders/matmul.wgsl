@@ -11,10 +11,12 @@
 //               TRANS_B=0: op(B)[k,n] = B[offB + k*ldb + n]; TRANS_B=1: B[offB + n*ldb + k]
 //   3 rw      out: f32, out[offC + m*ldc + n]
 //   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
-// Dispatch: (ceil(N/64), ceil(M/64), 1) workgroups of 16x16 threads. Each workgroup computes a
-// 64x64 tile of out, stepping over K in slabs of 16 staged in workgroup memory; each thread holds
-// a 4x4 register block at rows ty+16i and columns tx+16j (so stores are coalesced). All bounds
-// are checked, so M, N, K need not be multiples of anything. Accumulation is f32.
+// Dispatch: (ceil(N/TILE), ceil(M/TILE), 1) workgroups of (TILE/4)x(TILE/4) threads, TILE = {{TILE}}
+// (64, or 32 for small outputs so that more workgroups share the work). Each workgroup computes a
+// TILE x TILE tile of out, stepping over K in slabs of 16 staged in workgroup memory; each thread
+// holds a 4x4 register block at rows ty+WT*i and columns tx+WT*j (WT = TILE/4, so stores are
+// coalesced). All bounds are checked, so M, N, K need not be multiples of anything. Accumulation
+// is f32.
 
 struct Params {
   M: u32, N: u32, K: u32,
@@ -49,18 +51,21 @@ fn loadBias(i: u32) -> f32 { return bias[i]; }
 #endif
 #endif
 
-const TM: u32 = 64u;
-const TN: u32 = 64u;
+const TM: u32 = {{TILE}}u;
+const TN: u32 = {{TILE}}u;
 const TK: u32 = 16u;
+const WT: u32 = {{TILE}}u / 4u;       // threads per side
+const NT: u32 = WT * WT;             // threads per workgroup
+const LOADS: u32 = TM * TK / NT;     // staged elements per thread per slab (4 or 8)
 
-var<workgroup> As: array<array<f32, 64>, 16>; // [k][m]
-var<workgroup> Bs: array<array<f32, 64>, 16>; // [k][n]
+var<workgroup> As: array<array<f32, {{TILE}}>, 16>; // [k][m]
+var<workgroup> Bs: array<array<f32, {{TILE}}>, 16>; // [k][n]
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size({{TILE}} / 4, {{TILE}} / 4, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let tx = lid.x;
   let ty = lid.y;
-  let tid = ty * 16u + tx;
+  let tid = ty * WT + tx;
   let m0 = wid.y * TM;
   let n0 = wid.x * TN;
 
@@ -68,10 +73,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
 
   for (var k0 = 0u; k0 < P.K; k0 += TK) {
-    // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..]: 1024 elements each, 4 per thread, with the
-    // thread-to-element map chosen so consecutive threads read consecutive addresses.
-    for (var e = 0u; e < 4u; e++) {
-      let lin = tid + e * 256u;
+    // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..]: TILE*16 elements each, LOADS per thread,
+    // with the thread-to-element map chosen so consecutive threads read consecutive addresses.
+    for (var e = 0u; e < LOADS; e++) {
+      let lin = tid + e * NT;
 #if TRANS_A
       let mm = lin % TM; let kk = lin / TM;
       let gm = m0 + mm; let gk = k0 + kk;
@@ -101,8 +106,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var k = 0u; k < TK; k++) {
       var a: array<f32, 4>;
       var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { a[i] = As[k][ty + 16u * i]; }
-      for (var j = 0u; j < 4u; j++) { b[j] = Bs[k][tx + 16u * j]; }
+      for (var i = 0u; i < 4u; i++) { a[i] = As[k][ty + WT * i]; }
+      for (var j = 0u; j < 4u; j++) { b[j] = Bs[k][tx + WT * j]; }
       for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
       }
@@ -111,10 +116,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   }
 
   for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty + 16u * i;
+    let m = m0 + ty + WT * i;
     if (m >= P.M) { continue; }
     for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx + 16u * j;
+      let n = n0 + tx + WT * j;
       if (n >= P.N) { continue; }
       let idx = P.offC + m * P.ldc + n;
       var v = P.alpha * acc[i][j];

@@ -18,10 +18,12 @@
 //   layernorm_forward:  3 read bias [C] (f32 or f16-packed)  4 rw out [N, C]  5 rw mean [N]  6 rw rstd [N]
 //   layernorm_backward: 3 read mean [N]  4 read rstd [N]  5 read dout [N, C]  6 rw dinp [N, C]
 //   Backward: dinp = grad when accumulate == 0, dinp += grad otherwise.
-// Dispatch: one workgroup of 256 threads per row, grid1d(N) (row = wid.x + wid.y * nwg.x). Each
-// thread strides over the row (c = tid, tid+256, ...: coalesced) and the per-row sums are reduced
+// Dispatch: one workgroup of WG threads per row ({{WG}}: a power of two from 32 to 256 that the
+// wrapper picks from C, so narrow rows do not pay for idle threads and long barrier trees),
+// grid1d(N) (row = wid.x + wid.y * nwg.x). Each thread strides over the row (c = tid, tid+WG, ...:
+// coalesced) and the per-row sums are reduced
 // in workgroup memory with a fixed-order tree (deterministic). Any C works (C up to 8192 is 32
-// elements per thread).
+// elements per thread at WG 256).
 
 struct Params {
   N: u32,
@@ -30,7 +32,7 @@ struct Params {
   accumulate: u32,
 }
 
-const WG: u32 = 256u;
+const WG: u32 = {{WG}}u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
@@ -45,7 +47,7 @@ fn loadW(i: u32) -> f32 {
 fn loadW(i: u32) -> f32 { return weight[i]; }
 #endif
 
-var<workgroup> red: array<f32, 256>;
+var<workgroup> red: array<f32, {{WG}}>;
 
 // Sum of v over the workgroup, returned to every thread. Must be called in uniform control flow.
 fn wgSum(tid: u32, v: f32) -> f32 {
@@ -65,7 +67,7 @@ fn wgSum(tid: u32, v: f32) -> f32 {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rstd: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size({{WG}})
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_index) tid: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -89,7 +91,7 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 @group(0) @binding(5) var<storage, read_write> dinp: array<f32>;
 
 // dinp = r * (w*dout - inp * r^2 * sum(dout*w*inp) / C)
-@compute @workgroup_size(256)
+@compute @workgroup_size({{WG}})
 fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) tid: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -130,7 +132,7 @@ fn loadBias(i: u32) -> f32 { return bias[i]; }
 @group(0) @binding(5) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rstd: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size({{WG}})
 fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_index) tid: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -160,7 +162,7 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
 @group(0) @binding(5) var<storage, read> dout: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dinp: array<f32>;
 
-var<workgroup> red2: array<vec2f, 256>;
+var<workgroup> red2: array<vec2f, {{WG}}>;
 
 fn wgSum2(tid: u32, v: vec2f) -> vec2f {
   red2[tid] = v;
@@ -176,7 +178,7 @@ fn wgSum2(tid: u32, v: vec2f) -> vec2f {
 
 // norm = (inp - mean) * rstd; dnorm = w * dout;
 // dinp = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm))
-@compute @workgroup_size(256)
+@compute @workgroup_size({{WG}})
 fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_index) tid: u32) {
   let row = wid.x + wid.y * nwg.x;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/context';
 import { packF16, roundF16 } from '../gpu/half';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
-import { matmul } from './matmul';
+import { matmul, matmulTile } from './matmul';
 import { matmulRef } from './ref/matmul';
 
 describe('matmul kernel vs float64 reference', () => {
@@ -16,7 +16,14 @@ describe('matmul kernel vs float64 reference', () => {
     [9, 77, 33, true, true, false, false, 0.5],
     [128, 8, 72, false, false, true, false, 1],
     [5, 200, 300, false, true, true, false, 0],
+    // Enough output tiles for the 64×64 variant (the cases above use 32×32).
+    [257, 450, 19, false, true, false, true, 0],
+    [300, 390, 33, true, false, true, false, 1],
   ] as const;
+  it('both tile variants are exercised', () => {
+    expect(cases.map(([M, N]) => matmulTile(M, N))).toContain(64);
+    expect(cases.map(([M, N]) => matmulTile(M, N))).toContain(32);
+  });
   for (const [M, N, K, transA, transB, f16, withBias, beta] of cases) {
     it(`M=${M} N=${N} K=${K} tA=${transA} tB=${transB} f16=${f16} bias=${withBias} beta=${beta}`, async () => {
       const ctx = await testContext();

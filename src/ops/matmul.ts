@@ -28,7 +28,13 @@ export interface MatmulArgs {
   offBias?: number;
 }
 
+/** 64×64 tiles, or 32×32 when the output has too few 64×64 tiles to keep a GPU's cores busy. */
+export function matmulTile(M: number, N: number): number {
+  return Math.ceil(M / 64) * Math.ceil(N / 64) >= 32 ? 64 : 32;
+}
+
 export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch {
+  const tile = matmulTile(a.M, a.N);
   const transA = !!a.transA;
   const transB = !!a.transB;
   const lda = a.lda ?? (transA ? a.M : a.K);
@@ -43,6 +49,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
       B_F16: a.bDType === 'f16',
       HAS_BIAS: !!a.bias,
       BIAS_F16: a.biasDType === 'f16',
+      TILE: tile,
     },
   });
   const u = ctx.uniform('uuuuuuuuuuff', [
@@ -50,5 +57,5 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   ]);
   const res: Bindable[] = [u, a.A, a.B, a.out];
   if (a.bias) res.push(a.bias);
-  return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / 64), Math.ceil(a.M / 64), 1]);
+  return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / tile), Math.ceil(a.M / tile), 1]);
 }

@@ -4,12 +4,19 @@ import type { WeightDType } from '../gpu/tensor';
 
 type Kind = 'uniform' | 'read' | 'rw';
 
-function normKernel(ctx: GpuContext, layernorm: boolean, backward: boolean, wDType: WeightDType | undefined, bindings: Kind[]) {
+/** Threads per row: about 8 channels per thread, a power of two in [32, 256]. */
+export function normWorkgroupSize(C: number): number {
+  let wg = 32;
+  while (wg < 256 && wg * 8 < C) wg *= 2;
+  return wg;
+}
+
+function normKernel(ctx: GpuContext, C: number, layernorm: boolean, backward: boolean, wDType: WeightDType | undefined, bindings: Kind[]) {
   return ctx.kernel({
     shader: 'norm',
     entry: `${layernorm ? 'layernorm' : 'rmsnorm'}_${backward ? 'backward' : 'forward'}`,
     bindings,
-    defines: { LAYERNORM: layernorm, BACKWARD: backward, W_F16: wDType === 'f16' },
+    defines: { LAYERNORM: layernorm, BACKWARD: backward, W_F16: wDType === 'f16', WG: normWorkgroupSize(C) },
   });
 }
 
@@ -19,7 +26,7 @@ export function rmsnormForward(
   label: string,
   a: { N: number; C: number; eps: number; inp: Bindable; weight: Bindable; wDType?: WeightDType; out: Bindable; rstd: Bindable /* f32 [N] saved for backward */ },
 ): Dispatch {
-  const k = normKernel(ctx, false, false, a.wDType, ['uniform', 'read', 'read', 'rw', 'rw']);
+  const k = normKernel(ctx, a.C, false, false, a.wDType, ['uniform', 'read', 'read', 'rw', 'rw']);
   const u = ctx.uniform('uufu', [a.N, a.C, a.eps, 0]);
   return ctx.dispatch(label, k, [u, a.inp, a.weight, a.out, a.rstd], grid1d(a.N));
 }
@@ -30,7 +37,7 @@ export function rmsnormBackward(
   label: string,
   a: { N: number; C: number; inp: Bindable; weight: Bindable; wDType?: WeightDType; rstd: Bindable; dout: Bindable; dinp: Bindable; accumulate: boolean },
 ): Dispatch {
-  const k = normKernel(ctx, false, true, a.wDType, ['uniform', 'read', 'read', 'read', 'read', 'rw']);
+  const k = normKernel(ctx, a.C, false, true, a.wDType, ['uniform', 'read', 'read', 'read', 'read', 'rw']);
   const u = ctx.uniform('uufu', [a.N, a.C, 0, a.accumulate ? 1 : 0]);
   return ctx.dispatch(label, k, [u, a.inp, a.weight, a.rstd, a.dout, a.dinp], grid1d(a.N));
 }
@@ -41,7 +48,7 @@ export function layernormForward(
   label: string,
   a: { N: number; C: number; eps: number; inp: Bindable; weight: Bindable; bias: Bindable; wDType?: WeightDType; out: Bindable; mean: Bindable; rstd: Bindable },
 ): Dispatch {
-  const k = normKernel(ctx, true, false, a.wDType, ['uniform', 'read', 'read', 'read', 'rw', 'rw', 'rw']);
+  const k = normKernel(ctx, a.C, true, false, a.wDType, ['uniform', 'read', 'read', 'read', 'rw', 'rw', 'rw']);
   const u = ctx.uniform('uufu', [a.N, a.C, a.eps, 0]);
   return ctx.dispatch(label, k, [u, a.inp, a.weight, a.bias, a.out, a.mean, a.rstd], grid1d(a.N));
 }
@@ -52,7 +59,7 @@ export function layernormBackward(
   label: string,
   a: { N: number; C: number; inp: Bindable; weight: Bindable; wDType?: WeightDType; mean: Bindable; rstd: Bindable; dout: Bindable; dinp: Bindable; accumulate: boolean },
 ): Dispatch {
-  const k = normKernel(ctx, true, true, a.wDType, ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw']);
+  const k = normKernel(ctx, a.C, true, true, a.wDType, ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw']);
   const u = ctx.uniform('uufu', [a.N, a.C, 0, a.accumulate ? 1 : 0]);
   return ctx.dispatch(label, k, [u, a.inp, a.weight, a.mean, a.rstd, a.dout, a.dinp], grid1d(a.N));
 }
