@@ -28,6 +28,9 @@ export async function createNodeContext(onLost?: (msg: string) => void): Promise
     const prev = process.env.VK_ADD_DRIVER_FILES;
     process.env.VK_ADD_DRIVER_FILES = prev ? `${prev}:${SWIFTSHADER_ICD}` : SWIFTSHADER_ICD;
   }
+  // Mesa's lavapipe is too old for Dawn, which rejects it with a multi-line warning on every start;
+  // keep it out of the Vulkan loader's driver list (the user's own setting wins).
+  process.env.VK_LOADER_DRIVERS_DISABLE ??= '*lvp_icd*';
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);

@@ -1,0 +1,142 @@
+// The command-line tools as a user runs them: train → eval → generate → resume, the benchmark's
+// invariants, and one-line errors (no stack trace) for bad input.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseSafetensors } from '../model/safetensors';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+function cli(tool: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** stderr minus the GPU driver's start-up chatter and our progress lines. */
+function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('error:'));
+}
+
+let tmp = '';
+let data = '';
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  data = join(tmp, 'stories.jsonl');
+  const lines = [];
+  for (let i = 0; i < 12; i++) lines.push(JSON.stringify({ text: `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.` }));
+  writeFileSync(data, lines.join('\n') + '\n');
+});
+
+describe('train, eval, generate', () => {
+  it('writes a PEFT adapter, metrics and a checkpoint; eval and generate use it; --resume continues', () => {
+    const out = join(tmp, 'run');
+    const t = cli('train', ['--model', STORIES, '--data', data, '--out', out, '--steps', '2', '--seq-len', '32', '--batch-size', '2',
+      '--targets', 'q_proj,v_proj', '--lr', '5e-3', '--save-every', '1', '--log-every', '1']);
+    expect(t.stderr).toMatch(/step 2\/2 {2}loss \d/);
+    expect(t.code).toBe(0);
+    for (const f of ['adapter_model.safetensors', 'adapter_config.json', 'metrics.json']) expect(existsSync(join(out, f))).toBe(true);
+    const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], init_lora_weights: true });
+    const st = parseSafetensors(readFileSync(join(out, 'adapter_model.safetensors')), 'adapter');
+    expect([...st.header.tensors.keys()].sort()).toContain('base_model.model.model.layers.4.self_attn.v_proj.lora_B.weight');
+    expect(st.header.tensors.size).toBe(5 * 2 * 2);
+    expect(st.header.metadata).toEqual({ format: 'pt' });
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    for (const k of ['eval_loss_before', 'eval_loss_after', 'train_loss', 'learning_rate', 'tokens_per_second', 'trainable_params', 'peak_gpu_bytes']) {
+      expect(metrics).toHaveProperty(k);
+    }
+    expect(metrics.train_loss).toHaveLength(2);
+    expect(metrics.trainable_params).toBe(5 * 8 * (64 + 64 + (64 + 32))); // q: 64→64, v: 64→32 (GQA)
+    expect(readdirSync(join(out, 'checkpoint')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
+
+    const base = cli('eval', ['--model', STORIES, '--data', data, '--seq-len', '32']);
+    expect(base.code).toBe(0);
+    const withAd = cli('eval', ['--model', STORIES, '--adapter', out, '--data', data, '--seq-len', '32']);
+    const b = JSON.parse(base.stdout.trim());
+    const a = JSON.parse(withAd.stdout.trim());
+    expect(b.tokens).toBe(a.tokens);
+    expect(b.tokens).toBeGreaterThan(12 * 10);
+    expect(a.loss).not.toBe(b.loss);
+    expect(a.loss).toBeLessThan(b.loss);
+
+    const g = cli('generate', ['--model', STORIES, '--max-new-tokens', '8', '--prompt', '']);
+    expect(g.code).toBe(0);
+    expect(g.stdout.trim()).toBe('Once upon a time, there was a'); // 8 tokens of the known continuation
+    const g2 = cli('generate', ['--model', STORIES, '--adapter', out, '--max-new-tokens', '4', '--prompt', 'Tom had']);
+    expect(g2.code).toBe(0);
+    expect(g2.stdout.trim().length).toBeGreaterThan(0);
+
+    const r = cli('train', ['--resume', join(out, 'checkpoint'), '--steps', '3', '--log-every', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/resuming from .* at step 2/);
+    expect(r.stderr).toMatch(/step 3\/3/);
+    expect(r.stderr).not.toMatch(/step 1\/3/);
+    expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).train_loss).toHaveLength(3);
+  });
+});
+
+describe('benchmark', () => {
+  it('prints JSON; no GPU buffers are created per step after warm-up and only the loss is read back', () => {
+    const b = cli('bench', ['--preset', 'tiny', '--steps', '2', '--seq-len', '16']);
+    expect(b.code).toBe(0);
+    const r = JSON.parse(b.stdout);
+    expect(r.train.buffers_created_per_step_after_first).toBe(0);
+    expect(r.train.submissions_per_step).toBe(1);
+    expect(r.train.bytes_read_back_per_step).toBe(8);
+    expect(r.train.dispatches_per_step).toBeGreaterThan(50);
+    expect(r.train.tokens_per_second).toBeGreaterThan(0);
+    expect(r.matmul).toHaveLength(3);
+    for (const m of r.matmul) expect(m.gflops).toBeGreaterThan(0);
+  });
+});
+
+describe('bad input gets a one-line error naming the file and the fix', () => {
+  const broken = (name: string, edit: (dir: string) => void): string => {
+    const dir = join(tmp, name);
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(STORIES)) {
+      copyFileSync(join(STORIES, f), join(dir, f));
+      chmodSync(join(dir, f), 0o644);
+    }
+    edit(dir);
+    return dir;
+  };
+  const cases: [string, () => string[], RegExp][] = [
+    ['missing config.json', () => ['--model', broken('noconfig', (d) => rmSync(join(d, 'config.json'))), '--data', data], /noconfig\/config\.json is missing/],
+    ['malformed config.json', () => ['--model', broken('badjson', (d) => writeFileSync(join(d, 'config.json'), '{"hidden_size": 64,')), '--data', data], /config\.json: invalid JSON at line/],
+    ['unsupported architecture', () => ['--model', broken('arch', (d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, model_type: 'mamba', architectures: ['MambaForCausalLM'] }));
+    }), '--data', data], /unsupported model_type "mamba".*llama.*gpt2/],
+    ['truncated safetensors', () => ['--model', broken('trunc', (d) => truncateSync(join(d, 'model.safetensors'), 500_000)), '--data', data], /model\.safetensors: the file is truncated/],
+    ['bad safetensors header length', () => ['--model', broken('hdr', (d) => {
+      const b = readFileSync(join(d, 'model.safetensors'));
+      b.writeUInt32LE(0xfffffff0, 0);
+      writeFileSync(join(d, 'model.safetensors'), b);
+    }), '--data', data], /model\.safetensors.*header/i],
+    ['missing tensor', () => ['--model', broken('missing', (d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, num_hidden_layers: 6 }));
+    }), '--data', data], /lacks .*model\.layers\.5/],
+    ['rank 0', () => ['--model', STORIES, '--data', data, '--rank', '0'], /rank must be a positive integer/],
+    ['target that matches nothing', () => ['--model', STORIES, '--data', data, '--targets', 'qkv_proj'], /"qkv_proj" matches no module.*q_proj, k_proj/],
+    ['empty data', () => ['--model', STORIES, '--data', (writeFileSync(join(tmp, 'empty.jsonl'), '\n\n'), join(tmp, 'empty.jsonl'))], /empty\.jsonl: the file has no examples/],
+    ['line without text', () => ['--model', STORIES, '--data', (writeFileSync(join(tmp, 'notext.jsonl'), '{"text":"a b"}\n{"prompt":"x"}\n'), join(tmp, 'notext.jsonl'))], /notext\.jsonl:2: no "text" string field \(fields present: prompt\)/],
+    ['seq-len above the maximum', () => ['--model', STORIES, '--data', data, '--seq-len', '1000'], /above the model's maximum of 512/],
+  ];
+  for (const [name, args, re] of cases) {
+    it(name, () => {
+      const r = cli('train', [...args(), '--out', join(tmp, 'bad-out'), '--steps', '1']);
+      expect(r.code).not.toBe(0);
+      const errs = errorLines(r.stderr);
+      expect(errs).toHaveLength(1);
+      expect(errs[0]).toMatch(re);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    });
+  }
+});
