@@ -105,6 +105,13 @@ export class Transformer {
   ) {
     const { B, T } = opts;
     const { C, NH, NKV, HS, V, L } = spec;
+    if (spec.slidingWindow !== null && T > spec.slidingWindow) {
+      // Full causal attention equals sliding-window attention only while T fits in the window.
+      throw new Error(
+        `sequence length ${T} exceeds this ${spec.modelType} model's sliding attention window of ${spec.slidingWindow} tokens, ` +
+          `which is not implemented; use a sequence length of at most ${spec.slidingWindow}.`,
+      );
+    }
     this.N = B * T;
     const N = this.N;
     this.isLlama = spec.arch === 'llama';
