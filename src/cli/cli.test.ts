@@ -64,6 +64,15 @@ describe('train, eval, generate', () => {
     expect(a.loss).not.toBe(b.loss);
     expect(a.loss).toBeLessThan(b.loss);
 
+    // merge_and_unload: the merged folder alone gives the same eval loss as base + adapter.
+    const merged = join(tmp, 'merged');
+    const mg = cli('merge', ['--model', STORIES, '--adapter', out, '--out', merged]);
+    expect(mg.code).toBe(0);
+    expect(readdirSync(merged).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    const m = JSON.parse(cli('eval', ['--model', merged, '--data', data, '--seq-len', '32']).stdout.trim());
+    expect(m.tokens).toBe(a.tokens);
+    expect(Math.abs(m.loss - a.loss) / a.loss).toBeLessThan(1e-5);
+
     const g = cli('generate', ['--model', STORIES, '--max-new-tokens', '8', '--prompt', '']);
     expect(g.code).toBe(0);
     expect(g.stdout.trim()).toBe('Once upon a time, there was a'); // 8 tokens of the known continuation
