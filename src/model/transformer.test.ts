@@ -211,6 +211,32 @@ describe('training loop properties', () => {
     for (let i = 0; i < one.length; i++) expect(Math.abs(one[i] - two[i])).toBeLessThan(1e-5 + 1e-4 * scale);
   });
 
+  it('activation checkpointing gives the same gradients with less memory', async () => {
+    const ctx = await testContext();
+    const { spec, weights } = await setup(ctx, TINY_LLAMA_CONFIG);
+    const modules = resolveTargets(spec, parseTargets('all-linear,lm_head'));
+    const B = 2, T = 8;
+    const batch = makeBatch(randomExamples(spec, B, T, 17), B, T, 0);
+    const grads = async (checkpointing: boolean) => {
+      const lora = new LoraState(ctx, modules, { r: 2, alpha: 4, dropout: 0.3, rslora: false });
+      lora.resetOptimizer();
+      await randomizeLora(lora, 9);
+      const before = ctx.stats.liveBytes;
+      const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true, checkpointing });
+      const bytes = ctx.stats.liveBytes - before;
+      model.writeBatch(batch);
+      ctx.write(model.seed, new Uint32Array([1234]));
+      ctx.write(model.lossScale, new Float32Array([1 / batch.predicted]));
+      ctx.run(model.trainProgram!);
+      return { g: await ctx.readF32(lora.grads, 0, lora.total), bytes };
+    };
+    const full = await grads(false);
+    const ckpt = await grads(true);
+    expect(Math.max(...full.g.map(Math.abs))).toBeGreaterThan(1e-4);
+    expect(Array.from(ckpt.g)).toEqual(Array.from(full.g));
+    expect(ckpt.bytes).toBeLessThan(full.bytes);
+  });
+
   it('the same seed gives the same run (dropout on, LoRA+), a different seed another', async () => {
     const ctx = await testContext();
     const { spec, weights } = await setup(ctx, TINY_GPT2_CONFIG);

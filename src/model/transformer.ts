@@ -42,8 +42,6 @@ interface Acts {
   /** Llama: gate|up [N, 2FF]; GPT-2: pre-GELU fc [N, FF]. */
   gu: GPUBuffer;
   h: GPUBuffer;
-  /** LoRA intermediates u = dropout(x)·Aᵀ [N, r] by module name (kept for dB). */
-  u: Map<string, GPUBuffer>;
 }
 
 export interface TransformerOptions {
@@ -51,6 +49,13 @@ export interface TransformerOptions {
   T: number;
   /** Build the training program (per-layer activations, backward, gradients). */
   training: boolean;
+  /**
+   * Activation checkpointing: keep only each layer's input (the residual stream) and recompute
+   * the layer's forward just before its backward. Saves about (L-1)/L of the activation memory for
+   * about one extra forward per step; gradients are identical (dropout masks are recomputed from
+   * the same seeds).
+   */
+  checkpointing?: boolean;
 }
 
 export class Transformer {
@@ -82,6 +87,7 @@ export class Transformer {
   private readonly losses: GPUBuffer;
   private readonly invFreq: GPUBuffer | null;
   private readonly uShared: GPUBuffer | null;
+  private readonly uBufs: Map<string, GPUBuffer>;
   // Backward scratch, shared by all layers.
   private dres!: GPUBuffer;
   private dln!: GPUBuffer;
@@ -133,13 +139,10 @@ export class Transformer {
     this.rstdf = f('rstdf', N);
     this.invFreq = this.isLlama ? ctx.upload('rope.invFreq', ropeInvFreq(HS, spec.ropeTheta, spec.ropeScaling as never)) : null;
 
-    const nSets = opts.training ? L : 1;
+    const perLayer = opts.training && !opts.checkpointing;
+    const nSets = perLayer ? L : 1;
     this.acts = [];
     for (let s = 0; s < nSets; s++) {
-      const u = new Map<string, GPUBuffer>();
-      if (lora && opts.training) {
-        for (const slot of lora.slots) if (slot.module.layer === s) u.set(slot.module.name, f(`u.${slot.module.name}`, N * lora.hyper.r));
-      }
       this.acts.push({
         ln1: f(`ln1.${s}`, N * C),
         mean1: f(`mean1.${s}`, N),
@@ -153,16 +156,19 @@ export class Transformer {
         rstd2: f(`rstd2.${s}`, N),
         gu: f(`gu.${s}`, N * (this.isLlama ? 2 * spec.FF : spec.FF)),
         h: f(`h.${s}`, N * spec.FF),
-        u,
       });
     }
+    // LoRA intermediates u = dropout(x)·Aᵀ [N, r]: kept per module for dB when training; without a
+    // backward u is dead after each module, so one buffer serves all.
+    this.uBufs = new Map();
+    this.uShared = null;
+    if (lora && opts.training) for (const slot of lora.slots) this.uBufs.set(slot.module.name, f(`u.${slot.module.name}`, N * lora.hyper.r));
+    else if (lora) this.uShared = f('u.shared', N * lora.hyper.r);
     // The residual stream: every layer's input is kept when training; two buffers ping-pong otherwise.
     this.resid = [];
     for (let l = 0; l <= L; l++) this.resid.push(opts.training || l < 2 ? f(`resid.${l}`, N * C) : this.resid[l % 2]);
     const headSlot = lora?.slots.find((s) => s.module.layer < 0);
-    const headUBuf = headSlot ? f('u.lm_head', N * lora!.hyper.r) : null;
-    // Without a backward the LoRA intermediate is dead after each module: one buffer serves all.
-    this.uShared = lora && !opts.training ? f('u.shared', N * lora.hyper.r) : null;
+    const headUBuf = headSlot ? this.uBufFor(headSlot) : null;
 
     if (lora) {
       const maxIn = lora.maxIn;
@@ -200,12 +206,12 @@ export class Transformer {
   }
 
   private act(l: number): Acts {
-    return this.acts[this.opts.training ? l : 0];
+    return this.acts.length > 1 ? this.acts[l] : this.acts[0];
   }
 
-  private uBuf(a: Acts, slot: LoraSlot): GPUBuffer {
+  private uBufFor(slot: LoraSlot): GPUBuffer {
     if (this.uShared) return this.uShared;
-    const b = a.u.get(slot.module.name);
+    const b = this.uBufs.get(slot.module.name);
     if (!b) throw new Error(`internal: no LoRA buffer for ${slot.module.name}`);
     return b;
   }
@@ -302,63 +308,68 @@ export class Transformer {
   }
 
   /** LoRA intermediate buffer for a module if it is targeted. */
-  private uFor(a: Acts, lw: LinearWeights): GPUBuffer | null {
+  private uFor(lw: LinearWeights): GPUBuffer | null {
     const slot = this.slotOf(lw);
-    return slot ? this.uBuf(a, slot) : null;
+    return slot ? this.uBufFor(slot) : null;
   }
 
   // ---- forward -----------------------------------------------------------------------------
 
   private encodeForward(p: Program, train: boolean, headU: GPUBuffer | null): void {
-    const { ctx, spec, N, QKVW } = this;
-    const { C, NH, NKV, HS, V, L, FF } = spec;
-    const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
+    const { ctx, spec, N } = this;
+    const { C, V, L } = spec;
     p.dispatch(
       embeddingForward(ctx, 'embed', {
         N, C, tokens: this.tokens, wte: this.w.embed.buffer, wDType: this.w.embed.dtype, out: this.resid[0],
         pos: this.w.posEmbed ? this.pos : undefined, wpe: this.w.posEmbed?.buffer,
       }),
     );
-    for (let l = 0; l < L; l++) {
-      const a = this.act(l);
-      const lw = this.w.layers[l];
-      const x = this.resid[l];
-      p.dispatch(this.norm(p, `L${l}.norm1`, x, lw.norm1, lw.norm1Bias, a.ln1, a.mean1, a.rstd1));
-      if (this.isLlama) {
-        const q = this.lin(l, 'q_proj'), k = this.lin(l, 'k_proj'), v = this.lin(l, 'v_proj');
-        this.linear(p, q, a.ln1, a.qkv, QKVW, 0, train, this.uFor(a, q));
-        this.linear(p, k, a.ln1, a.qkv, QKVW, NH * HS, train, this.uFor(a, k));
-        this.linear(p, v, a.ln1, a.qkv, QKVW, (NH + NKV) * HS, train, this.uFor(a, v));
-        p.dispatch(rope(ctx, `L${l}.rope.q`, { x: a.qkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NH, HS, ldx: QKVW, offX: 0 }));
-        p.dispatch(rope(ctx, `L${l}.rope.k`, { x: a.qkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NKV, HS, ldx: QKVW, offX: NH * HS }));
-      } else {
-        const qkv = this.lin(l, 'c_attn');
-        this.linear(p, qkv, a.ln1, a.qkv, QKVW, 0, train, this.uFor(a, qkv));
-      }
-      for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
-      const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
-      this.linear(p, o, a.att, a.resMid, C, 0, train, this.uFor(a, o));
-      p.dispatch(accumulate(ctx, `L${l}.res1`, { n: N * C, inp: x, out: a.resMid }));
-      p.dispatch(this.norm(p, `L${l}.norm2`, a.resMid, lw.norm2, lw.norm2Bias, a.ln2, a.mean2, a.rstd2));
-      let down: LinearWeights;
-      if (this.isLlama) {
-        const g = this.lin(l, 'gate_proj'), u = this.lin(l, 'up_proj');
-        this.linear(p, g, a.ln2, a.gu, 2 * FF, 0, train, this.uFor(a, g));
-        this.linear(p, u, a.ln2, a.gu, 2 * FF, FF, train, this.uFor(a, u));
-        p.dispatch(swigluForward(ctx, `L${l}.swiglu`, { N, FF, gu: a.gu, h: a.h }));
-        down = this.lin(l, 'down_proj');
-      } else {
-        const fc = this.lin(l, 'c_fc');
-        this.linear(p, fc, a.ln2, a.gu, FF, 0, train, this.uFor(a, fc));
-        p.dispatch(geluForward(ctx, `L${l}.gelu`, { n: N * FF, inp: a.gu, out: a.h }));
-        down = this.lin(l, 'mlp.c_proj');
-      }
-      const out = this.resid[l + 1];
-      this.linear(p, down, a.h, out, C, 0, train, this.uFor(a, down));
-      p.dispatch(accumulate(ctx, `L${l}.res2`, { n: N * C, inp: a.resMid, out }));
-    }
+    for (let l = 0; l < L; l++) this.encodeLayerForward(p, l, train);
     p.dispatch(this.norm(p, 'normf', this.resid[L], this.w.finalNorm, this.w.finalNormBias, this.lnf, this.meanf, this.rstdf));
     this.linear(p, this.w.lmHead, this.lnf, this.logits, V, 0, train, headU);
+  }
+
+  /** One decoder layer: resid[l] → resid[l+1], activations into act(l). */
+  private encodeLayerForward(p: Program, l: number, train: boolean): void {
+    const { ctx, spec, N, QKVW } = this;
+    const { C, NH, NKV, HS, FF } = spec;
+    const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
+    const a = this.act(l);
+    const lw = this.w.layers[l];
+    const x = this.resid[l];
+    p.dispatch(this.norm(p, `L${l}.norm1`, x, lw.norm1, lw.norm1Bias, a.ln1, a.mean1, a.rstd1));
+    if (this.isLlama) {
+      const q = this.lin(l, 'q_proj'), k = this.lin(l, 'k_proj'), v = this.lin(l, 'v_proj');
+      this.linear(p, q, a.ln1, a.qkv, QKVW, 0, train, this.uFor(q));
+      this.linear(p, k, a.ln1, a.qkv, QKVW, NH * HS, train, this.uFor(k));
+      this.linear(p, v, a.ln1, a.qkv, QKVW, (NH + NKV) * HS, train, this.uFor(v));
+      p.dispatch(rope(ctx, `L${l}.rope.q`, { x: a.qkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NH, HS, ldx: QKVW, offX: 0 }));
+      p.dispatch(rope(ctx, `L${l}.rope.k`, { x: a.qkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NKV, HS, ldx: QKVW, offX: NH * HS }));
+    } else {
+      const qkv = this.lin(l, 'c_attn');
+      this.linear(p, qkv, a.ln1, a.qkv, QKVW, 0, train, this.uFor(qkv));
+    }
+    for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
+    const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
+    this.linear(p, o, a.att, a.resMid, C, 0, train, this.uFor(o));
+    p.dispatch(accumulate(ctx, `L${l}.res1`, { n: N * C, inp: x, out: a.resMid }));
+    p.dispatch(this.norm(p, `L${l}.norm2`, a.resMid, lw.norm2, lw.norm2Bias, a.ln2, a.mean2, a.rstd2));
+    let down: LinearWeights;
+    if (this.isLlama) {
+      const g = this.lin(l, 'gate_proj'), u = this.lin(l, 'up_proj');
+      this.linear(p, g, a.ln2, a.gu, 2 * FF, 0, train, this.uFor(g));
+      this.linear(p, u, a.ln2, a.gu, 2 * FF, FF, train, this.uFor(u));
+      p.dispatch(swigluForward(ctx, `L${l}.swiglu`, { N, FF, gu: a.gu, h: a.h }));
+      down = this.lin(l, 'down_proj');
+    } else {
+      const fc = this.lin(l, 'c_fc');
+      this.linear(p, fc, a.ln2, a.gu, FF, 0, train, this.uFor(fc));
+      p.dispatch(geluForward(ctx, `L${l}.gelu`, { n: N * FF, inp: a.gu, out: a.h }));
+      down = this.lin(l, 'mlp.c_proj');
+    }
+    const out = this.resid[l + 1];
+    this.linear(p, down, a.h, out, C, 0, train, this.uFor(down));
+    p.dispatch(accumulate(ctx, `L${l}.res2`, { n: N * C, inp: a.resMid, out }));
   }
 
   // ---- backward ----------------------------------------------------------------------------
@@ -371,25 +382,26 @@ export class Transformer {
     this.linearBackward(p, this.w.lmHead, this.lnf, this.logits, V, 0, this.dln, false, headU);
     p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, this.dln, this.dres, false));
     for (let l = L - 1; l >= 0; l--) {
+      if (this.opts.checkpointing) this.encodeLayerForward(p, l, true);
       const a = this.act(l);
       const lw = this.w.layers[l];
       // MLP: resid[l+1] = resMid + down(act(ln2 ·W1)), gradient dres flows to both.
       const down = this.lin(l, this.isLlama ? 'down_proj' : 'mlp.c_proj');
-      this.linearBackward(p, down, a.h, this.dres, C, 0, this.dh, false, this.uFor(a, down));
+      this.linearBackward(p, down, a.h, this.dres, C, 0, this.dh, false, this.uFor(down));
       if (this.isLlama) {
         p.dispatch(swigluBackward(ctx, `L${l}.swiglu.bwd`, { N, FF, gu: a.gu, dh: this.dh, dgu: this.dgu }));
         const g = this.lin(l, 'gate_proj'), u = this.lin(l, 'up_proj');
-        this.linearBackward(p, g, a.ln2, this.dgu, 2 * FF, 0, this.dln, false, this.uFor(a, g));
-        this.linearBackward(p, u, a.ln2, this.dgu, 2 * FF, FF, this.dln, true, this.uFor(a, u));
+        this.linearBackward(p, g, a.ln2, this.dgu, 2 * FF, 0, this.dln, false, this.uFor(g));
+        this.linearBackward(p, u, a.ln2, this.dgu, 2 * FF, FF, this.dln, true, this.uFor(u));
       } else {
         p.dispatch(geluBackward(ctx, `L${l}.gelu.bwd`, { n: N * FF, inp: a.gu, dout: this.dh, dinp: this.dgu }));
         const fc = this.lin(l, 'c_fc');
-        this.linearBackward(p, fc, a.ln2, this.dgu, FF, 0, this.dln, false, this.uFor(a, fc));
+        this.linearBackward(p, fc, a.ln2, this.dgu, FF, 0, this.dln, false, this.uFor(fc));
       }
       p.dispatch(this.normBackward(`L${l}.norm2.bwd`, a.resMid, lw.norm2, a.mean2, a.rstd2, this.dln, this.dres, true));
       // Attention: resMid = resid[l] + o(attn(qkv(ln1))).
       const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
-      this.linearBackward(p, o, a.att, this.dres, C, 0, this.datt, false, this.uFor(a, o));
+      this.linearBackward(p, o, a.att, this.dres, C, 0, this.datt, false, this.uFor(o));
       for (const d of attentionBackward(ctx, `L${l}.attn.bwd`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse, dout: this.datt, dqkv: this.dqkv, D: this.D })) {
         p.dispatch(d);
       }
@@ -400,12 +412,12 @@ export class Transformer {
         p.dispatch(rope(ctx, `L${l}.rope.q.bwd`, { x: this.dqkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NH, HS, ldx: QKVW, offX: 0, inverse: true }));
         p.dispatch(rope(ctx, `L${l}.rope.k.bwd`, { x: this.dqkv, pos: this.pos, invFreq: this.invFreq!, N, nHeads: NKV, HS, ldx: QKVW, offX: NH * HS, inverse: true }));
         const q = this.lin(l, 'q_proj'), k = this.lin(l, 'k_proj'), v = this.lin(l, 'v_proj');
-        this.linearBackward(p, q, a.ln1, this.dqkv, QKVW, 0, dX, false, this.uFor(a, q));
-        this.linearBackward(p, k, a.ln1, this.dqkv, QKVW, NH * HS, dX, true, this.uFor(a, k));
-        this.linearBackward(p, v, a.ln1, this.dqkv, QKVW, (NH + NKV) * HS, dX, true, this.uFor(a, v));
+        this.linearBackward(p, q, a.ln1, this.dqkv, QKVW, 0, dX, false, this.uFor(q));
+        this.linearBackward(p, k, a.ln1, this.dqkv, QKVW, NH * HS, dX, true, this.uFor(k));
+        this.linearBackward(p, v, a.ln1, this.dqkv, QKVW, (NH + NKV) * HS, dX, true, this.uFor(v));
       } else {
         const qkv = this.lin(l, 'c_attn');
-        this.linearBackward(p, qkv, a.ln1, this.dqkv, QKVW, 0, dX, false, this.uFor(a, qkv));
+        this.linearBackward(p, qkv, a.ln1, this.dqkv, QKVW, 0, dX, false, this.uFor(qkv));
       }
       if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], lw.norm1, a.mean1, a.rstd1, this.dln, this.dres, true));
     }

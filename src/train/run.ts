@@ -37,6 +37,8 @@ export interface RunConfig {
   saveEvery: number;
   maxGradNorm: number;
   weightDecay: number;
+  /** Recompute each layer's activations in the backward instead of keeping them (less memory). */
+  gradCheckpointing?: boolean;
 }
 
 export class RunConfigError extends Error {
@@ -124,7 +126,7 @@ export async function runTraining(
   }
   const B = cfg.batchSize;
   const T = cfg.seqLen;
-  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true }));
+  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true, checkpointing: cfg.gradCheckpointing }));
   const perEpoch = stepsPerEpoch(train.length, cfg);
   const totalSteps = cfg.steps ?? perEpoch * cfg.epochs;
   const trainer = new Trainer(ctx, model, lora, {
