@@ -71,6 +71,8 @@ export interface RunHooks {
   saveCheckpoint?: (files: FileMap, step: number) => Promise<void>;
   /** Polled between steps; true stops the run after checkpointing. */
   shouldStop?: () => boolean;
+  /** Awaited before each step (a paused studio run resolves it when resumed). */
+  beforeStep?: () => Promise<void>;
   /** Steps between eval-loss measurements during training (0 = before/after only). */
   evalEvery?: number;
 }
@@ -179,6 +181,11 @@ export async function runTraining(
   };
 
   while (trainer.step < totalSteps) {
+    if (hooks.beforeStep) await hooks.beforeStep();
+    if (hooks.shouldStop?.()) {
+      stoppedEarly = true;
+      break;
+    }
     const micro = [];
     for (let i = 0; i < cfg.gradAccum; i++) {
       const exs = nextExamples();

@@ -1,0 +1,49 @@
+// The page side of the engine worker: promise-returning calls with event callbacks.
+import type { EngineEvent, Request, RequestMessage, Result, WorkerMessage } from './protocol';
+
+export class EngineError extends Error {
+  override name = 'EngineError';
+}
+
+export class EngineClient {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; onEvent?: (e: EngineEvent) => void }>();
+  /** Events not tied to a request (device loss). */
+  onGlobalEvent: ((e: EngineEvent) => void) | null = null;
+
+  constructor(worker?: Worker) {
+    this.worker = worker ?? new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
+    this.worker.onmessage = (ev: MessageEvent<WorkerMessage>) => {
+      const m = ev.data;
+      const p = this.pending.get(m.id);
+      if (m.type === 'event') {
+        if (p?.onEvent) p.onEvent(m.event);
+        else this.onGlobalEvent?.(m.event);
+        return;
+      }
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new EngineError(m.error));
+    };
+    this.worker.onerror = (ev) => {
+      const err = new EngineError(`The engine worker failed: ${ev.message}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+  }
+
+  call<R extends Request>(req: R, onEvent?: (e: EngineEvent) => void): Promise<Result<R['type']>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent });
+      const msg: RequestMessage = { id, req };
+      this.worker.postMessage(msg);
+    });
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+  }
+}
