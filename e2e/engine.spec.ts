@@ -12,7 +12,9 @@ test('worker: load a local model folder, generate, train, export', async ({ page
   await page.goto('/');
   const files = FILES.map((name) => ({ name, b64: readFileSync(DIR + name).toString('base64') }));
   const result = await page.evaluate(async (files) => {
-    const { EngineClient } = await import('/src/worker/client.ts');
+    // Served by Vite's dev server; typed through the source module.
+    const clientUrl: string = '/src/worker/client.ts';
+    const { EngineClient } = (await import(/* @vite-ignore */ clientUrl)) as typeof import('../src/worker/client');
     const c = new EngineClient();
     const adapter = await c.call({ type: 'init' });
     const blobs = files.map((f) => ({ path: `stories260K/${f.name}`, file: new Blob([Uint8Array.from(atob(f.b64), (ch) => ch.charCodeAt(0))]) }));
@@ -49,7 +51,7 @@ test('worker: load a local model folder, generate, train, export', async ({ page
   expect(result.gen.text).toBe('Once upon a time, there was a little girl'); // 12 tokens of the known continuation
   expect(result.streamed).toBe(result.gen.text);
   expect(result.steps).toHaveLength(4);
-  expect(result.summary.evalLossAfter).toBeLessThan(result.summary.evalLossBefore);
+  expect(result.summary.evalLossAfter!).toBeLessThan(result.summary.evalLossBefore!);
   expect(result.cfg).toMatchObject({ peft_type: 'LORA', r: 4, target_modules: ['q_proj', 'v_proj'] });
   expect(result.keys).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
   expect(result.keys).toContain('__metadata__');
