@@ -93,6 +93,8 @@ export class Program {
 
 export interface GpuStats {
   buffersCreated: number;
+  /** Bytes of the uniform arena (included in liveBytes). */
+  uniformBytes: number;
   liveBytes: number;
   peakBytes: number;
   submissions: number;
@@ -114,7 +116,7 @@ export function grid1d(workgroups: number): [number, number, number] {
 }
 
 export class GpuContext {
-  readonly stats: GpuStats = { buffersCreated: 0, liveBytes: 0, peakBytes: 0, submissions: 0, bytesReadBack: 0 };
+  readonly stats: GpuStats = { buffersCreated: 0, uniformBytes: 0, liveBytes: 0, peakBytes: 0, submissions: 0, bytesReadBack: 0 };
   private readonly pipelines = new Map<string, Kernel>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private arena: { buffer: GPUBuffer; used: number } | null = null;
@@ -245,6 +247,7 @@ export class GpuContext {
     const stride = Math.ceil(size / this.uniformAlign) * this.uniformAlign;
     if (!this.arena || this.arena.used + stride > ARENA) {
       this.arena = { buffer: this.createBuffer('uniform-arena', ARENA, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST), used: 0 };
+      this.stats.uniformBytes += ARENA;
     }
     const offset = this.arena.used;
     this.arena.used += stride;

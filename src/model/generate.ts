@@ -60,8 +60,14 @@ export async function* generateTokens(ctx: GpuContext, model: Transformer, promp
     tokens.fill(0);
     tokens.set(ctxIds);
     model.writeBatch({ tokens, targets: zerosI, pos, segStart: zerosU, predicted: 0 });
-    ctx.run(model.logitsProgram);
-    const row = new Float32Array(await ctx.read(model.logits, (ctxIds.length - 1) * V * 4, V * 4));
+    // Hidden states of the window, then the head on the last position only.
+    const enc = ctx.device.createCommandEncoder();
+    model.hiddenProgram.encode(enc);
+    const C = model.spec.C;
+    enc.copyBufferToBuffer(model.hidden, (ctxIds.length - 1) * C * 4, model.lastHidden, 0, C * 4);
+    model.headRowProgram.encode(enc);
+    ctx.submit(enc);
+    const row = new Float32Array(await ctx.read(model.logits, 0, V * 4));
     const next = sampleToken(row, opts.temperature ?? 0, opts.topP ?? 1, rand);
     if (opts.stop?.includes(next)) return;
     ids.push(next);

@@ -8,7 +8,7 @@
 // The backward runs the same path in reverse with one running residual gradient `dres`; base
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
 
-import { Program, type Dispatch, type GpuContext } from '../gpu/context';
+import { Program, type Bindable, type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
 import type { Weight } from '../gpu/tensor';
 import type { LoraSlot, LoraState } from '../lora/state';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation';
@@ -56,6 +56,8 @@ export interface TransformerOptions {
    * the same seeds).
    */
   checkpointing?: boolean;
+  /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
+  headChunkBytes?: number;
 }
 
 export class Transformer {
@@ -71,16 +73,27 @@ export class Transformer {
   readonly seed: GPUBuffer;
   readonly lossScale: GPUBuffer;
   readonly stats: GPUBuffer;
+  /** Logits of one chunk of `headRows` rows [headRows, V] (the whole batch when it fits). */
   readonly logits: GPUBuffer;
+  /** Rows per chunk of the output head: the [N, V] logits are never materialised at once when large. */
+  readonly headRows: number;
   /** Forward + loss (sum of token losses accumulated into stats[STAT_EVAL_LOSS]); no dropout. */
   readonly evalProgram: Program;
-  /** Forward only, logits for every position (generation). */
-  readonly logitsProgram: Program;
+  /** Forward only, logits for every position; null when the head runs in several chunks. */
+  readonly logitsProgram: Program | null;
+  /** Forward through the final norm (no head): the last hidden states, for generation. */
+  readonly hiddenProgram: Program;
+  /** The head on one row: logits[0, :] from `lastHidden` [1, C]. */
+  readonly headRowProgram: Program;
+  /** Input of headRowProgram; the host copies the wanted row of `hidden` here. */
+  readonly lastHidden: GPUBuffer;
   /** Forward with LoRA dropout + loss + backward, accumulating LoRA gradients (one micro-batch). */
   readonly trainProgram: Program | null;
 
   private readonly resid: GPUBuffer[];
   private readonly acts: Acts[];
+  /** Final-norm output [N, C]. */
+  readonly hidden: GPUBuffer;
   private readonly lnf: GPUBuffer;
   private readonly meanf: GPUBuffer;
   private readonly rstdf: GPUBuffer;
@@ -132,9 +145,12 @@ export class Transformer {
     this.seed = f('seed', 4);
     this.lossScale = f('lossScale', 4);
     this.stats = f('stats', STATS_LEN);
-    this.logits = f('logits', N * V);
+    this.headRows = headChunkRows(N, V, ctx.device.limits.maxStorageBufferBindingSize, opts.headChunkBytes);
+    this.logits = f('logits', this.headRows * V);
     this.losses = f('losses', N);
     this.lnf = f('lnf', N * C);
+    this.hidden = this.lnf;
+    this.lastHidden = f('lastHidden', C);
     this.meanf = f('meanf', N);
     this.rstdf = f('rstdf', N);
     this.invFreq = this.isLlama ? ctx.upload('rope.invFreq', ropeInvFreq(HS, spec.ropeTheta, spec.ropeScaling as never)) : null;
@@ -168,7 +184,8 @@ export class Transformer {
     this.resid = [];
     for (let l = 0; l <= L; l++) this.resid.push(opts.training || l < 2 ? f(`resid.${l}`, N * C) : this.resid[l % 2]);
     const headSlot = lora?.slots.find((s) => s.module.layer < 0);
-    const headUBuf = headSlot ? this.uBufFor(headSlot) : null;
+    // The head's LoRA intermediate only lives for one chunk (its backward follows right away).
+    const headUBuf = headSlot ? f('u.lm_head', this.headRows * lora!.hyper.r) : null;
 
     if (lora) {
       const maxIn = lora.maxIn;
@@ -178,13 +195,22 @@ export class Transformer {
       this.tmp2 = f('lora.tmp2', N * maxIn);
     }
 
+    this.hiddenProgram = new Program('hidden');
+    this.encodeForward(this.hiddenProgram, false);
+
+    this.headRowProgram = new Program('headRow');
+    this.linear(this.headRowProgram, this.w.lmHead, this.lastHidden, this.logits, V, 0, false, headUBuf, 1);
+
     this.evalProgram = new Program('eval');
-    this.encodeForward(this.evalProgram, false, headUBuf);
-    this.evalProgram.dispatch(crossEntropy(ctx, 'ce.eval', { N, V, logits: this.logits, targets: this.targets, losses: this.losses, scale: this.lossScale, backward: false }));
+    this.evalProgram.append(this.hiddenProgram);
+    this.encodeHead(this.evalProgram, false, headUBuf);
     this.evalProgram.dispatch(lossReduce(ctx, 'loss.eval', { N, losses: this.losses, out: this.stats, outIndex: STAT_EVAL_LOSS, accumulate: true }));
 
-    this.logitsProgram = new Program('logits');
-    this.encodeForward(this.logitsProgram, false, headUBuf);
+    this.logitsProgram = null;
+    if (this.headRows === N) {
+      this.logitsProgram = new Program('logits').append(this.hiddenProgram);
+      this.linear(this.logitsProgram, this.w.lmHead, this.lnf, this.logits, V, 0, false, headUBuf);
+    }
 
     this.trainProgram = null;
     if (opts.training) {
@@ -197,11 +223,34 @@ export class Transformer {
       this.dqkv = f('dqkv', N * this.QKVW);
       this.D = f('attn.D', B * NH * T);
       const p = new Program('train');
-      this.encodeForward(p, true, headUBuf);
-      p.dispatch(crossEntropy(ctx, 'ce.train', { N, V, logits: this.logits, targets: this.targets, losses: this.losses, scale: this.lossScale, backward: true }));
+      this.encodeForward(p, true);
+      this.encodeHead(p, true, headUBuf);
       p.dispatch(lossReduce(ctx, 'loss.train', { N, losses: this.losses, out: this.stats, outIndex: STAT_TRAIN_LOSS, accumulate: true }));
-      this.encodeBackward(p, headUBuf);
+      this.encodeBackward(p);
       this.trainProgram = p;
+    }
+  }
+
+  /**
+   * The output head and the loss, chunk by chunk: logits of rows [r0, r0+rows) → cross-entropy
+   * (training: its backward writes dlogits in place) → when training, the head's backward for the
+   * chunk right away (dln rows and the head's LoRA gradients), so one chunk of logits is live.
+   */
+  private encodeHead(p: Program, train: boolean, headU: GPUBuffer | null): void {
+    const { ctx, N, spec } = this;
+    const { C, V } = spec;
+    const R = this.headRows;
+    for (let r0 = 0; r0 < N; r0 += R) {
+      const rows = Math.min(R, N - r0);
+      const rowSlice = (buf: GPUBuffer, width: number): BufferSlice => ({ buffer: buf, offset: r0 * width * 4, size: rows * width * 4 });
+      const X = rowSlice(this.lnf, C);
+      this.linear(p, this.w.lmHead, X, this.logits, V, 0, train, headU, rows, r0);
+      p.dispatch(
+        crossEntropy(ctx, `ce.${r0}`, {
+          N: rows, V, logits: this.logits, targets: rowSlice(this.targets, 1), losses: rowSlice(this.losses, 1), scale: this.lossScale, backward: train,
+        }),
+      );
+      if (train) this.linearBackward(p, this.w.lmHead, X, this.logits, V, 0, rowSlice(this.dln, C), false, headU, rows, r0);
     }
   }
 
@@ -223,8 +272,9 @@ export class Transformer {
   // ---- building blocks ---------------------------------------------------------------------
 
   /** Y[:, offY:offY+out] = X·Wᵀ + b, then + s·dropout(X)·Aᵀ·Bᵀ when the module has LoRA. */
-  private linear(p: Program, lw: LinearWeights, X: GPUBuffer, Y: GPUBuffer, ldY: number, offY: number, train: boolean, u: GPUBuffer | null): void {
-    const { ctx, N } = this;
+  private linear(p: Program, lw: LinearWeights, X: Bindable, Y: Bindable, ldY: number, offY: number, train: boolean, u: GPUBuffer | null, rows = this.N, r0 = 0): void {
+    const { ctx } = this;
+    const N = rows;
     const m = lw.module;
     p.dispatch(
       matmul(ctx, `${m.name}.fwd`, {
@@ -236,9 +286,9 @@ export class Transformer {
     if (!slot || !u) return;
     const lora = this.lora!;
     const r = lora.hyper.r;
-    let src = X;
+    let src: Bindable = X;
     if (train && lora.hyper.dropout > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: slot.salt, p: lora.hyper.dropout }));
+      p.dispatch(dropout(ctx, `${m.name}.drop`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.dropout }));
       src = this.xd!;
     }
     p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: N, N: r, K: m.inF, A: src, B: lora.params, offB: slot.offA, transB: true, out: u }));
@@ -251,8 +301,11 @@ export class Transformer {
    * Backward of `linear` given g = dY (a column slice of a wider buffer): dX (=, or += when
    * accumulateDX) the input gradient when dX is given, and the LoRA gradients dA, dB (+=).
    */
-  private linearBackward(p: Program, lw: LinearWeights, X: GPUBuffer, g: GPUBuffer, ldG: number, offG: number, dX: GPUBuffer | null, accumulateDX: boolean, u: GPUBuffer | null): void {
-    const { ctx, N } = this;
+  private linearBackward(
+    p: Program, lw: LinearWeights, X: Bindable, g: Bindable, ldG: number, offG: number, dX: Bindable | null, accumulateDX: boolean, u: GPUBuffer | null, rows = this.N, r0 = 0,
+  ): void {
+    const { ctx } = this;
+    const N = rows;
     const m = lw.module;
     if (dX) {
       p.dispatch(
@@ -272,9 +325,9 @@ export class Transformer {
       matmul(ctx, `${m.name}.dB`, { M: m.outF, N: r, K: N, A: g, lda: ldG, offA: offG, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }),
     );
     // dA += s·gBᵀ·dropout(X) [r, in]
-    let src = X;
+    let src: Bindable = X;
     if (pDrop > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop.re`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: slot.salt, p: pDrop }));
+      p.dispatch(dropout(ctx, `${m.name}.drop.re`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
       src = this.xd!;
     }
     p.dispatch(matmul(ctx, `${m.name}.dA`, { M: r, N: m.inF, K: N, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }));
@@ -282,7 +335,7 @@ export class Transformer {
     // dX += s·mask⊙(gB·A)
     if (pDrop > 0) {
       p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: this.tmp!, alpha: s }));
-      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: N * m.inF, inp: this.tmp!, out: this.tmp2!, seed: this.seed, salt: slot.salt, p: pDrop }));
+      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: N * m.inF, inp: this.tmp!, out: this.tmp2!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
       p.dispatch(accumulate(ctx, `${m.name}.dx.acc`, { n: N * m.inF, inp: this.tmp2!, out: dX }));
     } else {
       p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: dX, alpha: s, beta: 1 }));
@@ -315,9 +368,10 @@ export class Transformer {
 
   // ---- forward -----------------------------------------------------------------------------
 
-  private encodeForward(p: Program, train: boolean, headU: GPUBuffer | null): void {
+  /** Embedding, every layer and the final norm (into `hidden`). */
+  private encodeForward(p: Program, train: boolean): void {
     const { ctx, spec, N } = this;
-    const { C, V, L } = spec;
+    const { C, L } = spec;
     p.dispatch(
       embeddingForward(ctx, 'embed', {
         N, C, tokens: this.tokens, wte: this.w.embed.buffer, wDType: this.w.embed.dtype, out: this.resid[0],
@@ -326,7 +380,6 @@ export class Transformer {
     );
     for (let l = 0; l < L; l++) this.encodeLayerForward(p, l, train);
     p.dispatch(this.norm(p, 'normf', this.resid[L], this.w.finalNorm, this.w.finalNormBias, this.lnf, this.meanf, this.rstdf));
-    this.linear(p, this.w.lmHead, this.lnf, this.logits, V, 0, train, headU);
   }
 
   /** One decoder layer: resid[l] → resid[l+1], activations into act(l). */
@@ -374,12 +427,11 @@ export class Transformer {
 
   // ---- backward ----------------------------------------------------------------------------
 
-  private encodeBackward(p: Program, headU: GPUBuffer | null): void {
+  private encodeBackward(p: Program): void {
     const { ctx, spec, N, QKVW } = this;
     const { C, NH, NKV, HS, V, L, FF } = spec;
     const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
-    // logits now hold dlogits (cross-entropy backward ran in place).
-    this.linearBackward(p, this.w.lmHead, this.lnf, this.logits, V, 0, this.dln, false, headU);
+    // dln holds the head's input gradient (encodeHead ran the head's backward chunk by chunk).
     p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, this.dln, this.dres, false));
     for (let l = L - 1; l >= 0; l--) {
       if (this.opts.checkpointing) this.encodeLayerForward(p, l, true);
@@ -447,4 +499,22 @@ export interface Batch {
   segStart: Uint32Array;
   /** Number of targets that are not -100. */
   predicted: number;
+}
+
+/** Budget for one chunk of logits: at most 256 MiB and the device's binding limit. */
+export const HEAD_CHUNK_BYTES = 256 * 2 ** 20;
+
+/**
+ * Rows per head chunk: all N when [N, V] f32 fits the budget, else a multiple of 64 rows (so row
+ * slices of f32 buffers keep the 256-byte binding alignment).
+ */
+export function headChunkRows(N: number, V: number, maxBinding: number, budget = HEAD_CHUNK_BYTES): number {
+  const limit = Math.min(budget, maxBinding);
+  if (N * V * 4 <= limit) return N;
+  return Math.max(64, Math.floor(limit / (V * 4) / 64) * 64);
+}
+
+/** Dropout salt of a row chunk (chunks of one module must not share a mask pattern). */
+function chunkSalt(salt: number, r0: number): number {
+  return r0 === 0 ? salt : (salt ^ Math.imul(r0, 0x9e3779b1)) >>> 0;
 }
