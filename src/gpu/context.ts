@@ -172,11 +172,19 @@ export class GpuContext {
     if (resources.length !== kernel.spec.bindings.length) {
       throw new GpuError(`${label}: ${kernel.spec.shader} expects ${kernel.spec.bindings.length} bindings, got ${resources.length}`);
     }
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
     const bindGroup = this.device.createBindGroup({
       label,
       layout: kernel.layout,
       entries: resources.map((r, binding) => {
         const s: BufferSlice = 'buffer' in r ? r : { buffer: r as GPUBuffer };
+        const size = s.size ?? s.buffer.size - (s.offset ?? 0);
+        if (kernel.spec.bindings[binding] !== 'uniform' && size > maxBinding) {
+          throw new GpuError(
+            `${label}: ${s.buffer.label || 'a buffer'} is ${fmtBytes(size)}, above this GPU's ${fmtBytes(maxBinding)} limit for one shader binding. ` +
+              'Use a smaller batch size or sequence length, or a quantized base.',
+          );
+        }
         return { binding, resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } };
       }),
     });
