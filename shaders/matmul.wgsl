@@ -5,12 +5,24 @@
 // transpose), and the LoRA products (u = x·Aᵀ, y += s·u·Bᵀ, dB = s·goutᵀ·u, dA = s·gBᵀ·x).
 //
 // Bindings (group 0):
-//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta }  (element units)
+//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, QG, QL }
+//               (element units; QG, QL only for B_QA: group size and groups per row, else 0)
 //   1 read    A: f32. TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k]; TRANS_A=1: A[offA + k*lda + m]
 //   2 read    B: f32, or with B_F16 f16 pairs packed in u32 (element i = half (i & 1) of word i >> 1).
 //               TRANS_B=0: op(B)[k,n] = B[offB + k*ldb + n]; TRANS_B=1: B[offB + n*ldb + k]
+//             With a quantized B (B_INT8, B_NF4, B_QA; layouts in src/quant/formats.ts): the packed
+//               codes (u32) of a whole matrix W[rows = out, cols = in], ldb = cols, offB = 0:
+//               TRANS_B=1: op(B)[k,n] = W[n,k] (forward), TRANS_B=0: op(B)[k,n] = W[k,n] (dinp).
 //   3 rw      out: f32, out[offC + m*ldc + n]
-//   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
+//   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]. With a
+//               quantized B and no bias a placeholder (the scales buffer) is bound here, unused.
+//   5 read    (quantized B) scales: B_INT8 f32 c per row; B_NF4 f32 absmax per 64-block;
+//               B_NF4DQ u8 absmax codes per 64-block, 4 per word; B_QA f16 s pairs per group
+//   6 read    (B_NF4DQ) extra: f32 [DYN table (256), c, absmax2 per 256 blocks];
+//             (B_QA) zeros: f16 z pairs per group (values, possibly non-integer after a merge)
+// Quantized elements are dequantized in registers while staging the B tile (loadQ); no
+// dequantized copy of W exists. B_NF4 keeps the 16-entry code book (and B_NF4DQ the 256-entry
+// dynamic table) in workgroup memory, filled once per workgroup before the K loop.
 // Dispatch: (ceil(N/TILE), ceil(M/TILE), 1) workgroups of (TILE/4)x(TILE/4) threads, TILE = {{TILE}}
 // (64, or 32 for small outputs so that more workgroups share the work). Each workgroup computes a
 // TILE x TILE tile of out, stepping over K in slabs of 16 staged in workgroup memory; each thread
@@ -23,10 +35,14 @@ struct Params {
   lda: u32, ldb: u32, ldc: u32,
   offA: u32, offB: u32, offC: u32, offBias: u32,
   alpha: f32, beta: f32,
+  QG: u32, QL: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
+#if B_QUANT
+@group(0) @binding(2) var<storage, read> Bq: array<u32>;
+#else
 #if B_F16
 @group(0) @binding(2) var<storage, read> Bw: array<u32>;
 fn loadB(i: u32) -> f32 {
@@ -36,6 +52,7 @@ fn loadB(i: u32) -> f32 {
 #else
 @group(0) @binding(2) var<storage, read> Bw: array<f32>;
 fn loadB(i: u32) -> f32 { return Bw[i]; }
+#endif
 #endif
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 #if HAS_BIAS
@@ -48,6 +65,62 @@ fn loadBias(i: u32) -> f32 {
 #else
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 fn loadBias(i: u32) -> f32 { return bias[i]; }
+#endif
+#endif
+
+#if B_QUANT
+#if B_INT8
+@group(0) @binding(5) var<storage, read> Qs: array<f32>;
+const INV127: f32 = {{INV127}};
+// W[o, c]: int8 code in byte i of the stream, times c[o]/127.
+fn loadQ(o: u32, c: u32) -> f32 {
+  let i = o * P.ldb + c;
+  let q = bitcast<i32>(Bq[i >> 2u] << (24u - (i & 3u) * 8u)) >> 24u;
+  return f32(q) * (Qs[o] * INV127);
+}
+#endif
+#if B_NF4
+const NF4_CODE = array<f32, 16>({{NF4_CODE}});
+var<workgroup> NF4L: array<f32, 16>;
+#if B_NF4DQ
+@group(0) @binding(5) var<storage, read> Qs: array<u32>;
+@group(0) @binding(6) var<storage, read> Qx: array<f32>;
+var<workgroup> DYNL: array<f32, 256>;
+fn absmaxOf(b: u32) -> f32 {
+  let q8 = (Qs[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+  return DYNL[q8] * Qx[257u + (b >> 8u)] + Qx[256];
+}
+#else
+@group(0) @binding(5) var<storage, read> Qs: array<f32>;
+fn absmaxOf(b: u32) -> f32 { return Qs[b]; }
+#endif
+// W[o, c]: 4-bit code (element 2m in the high nibble of byte m), NF4 value times the block absmax.
+fn loadQ(o: u32, c: u32) -> f32 {
+  let i = o * P.ldb + c;
+  let shift = ((i >> 1u) & 3u) * 8u + select(4u, 0u, (i & 1u) == 1u);
+  let q = (Bq[i >> 3u] >> shift) & 15u;
+  return NF4L[q] * absmaxOf(i >> 6u);
+}
+#endif
+#if B_QA
+@group(0) @binding(5) var<storage, read> Qs: array<u32>;
+@group(0) @binding(6) var<storage, read> Qz: array<u32>;
+const QBITS: u32 = {{QBITS}}u;
+const QMASK: u32 = (1u << QBITS) - 1u;
+// W[o, c]: QBITS-bit code from the little-endian bit stream, s·(q − z) of group (o, c / QG).
+fn loadQ(o: u32, c: u32) -> f32 {
+  let i = o * P.ldb + c;
+  let bit = i * QBITS;
+  let sh = bit & 31u;
+  var q = Bq[bit >> 5u] >> sh;
+  if (sh + QBITS > 32u) { q |= Bq[(bit >> 5u) + 1u] << (32u - sh); }
+  q &= QMASK;
+  let j = o * P.QL + c / P.QG;
+  let s = unpack2x16float(Qs[j >> 1u]);
+  let z = unpack2x16float(Qz[j >> 1u]);
+  let odd = (j & 1u) == 1u;
+  return select(s.x, s.y, odd) * (f32(q) - select(z.x, z.y, odd));
+}
 #endif
 #endif
 
@@ -68,6 +141,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let tid = ty * WT + tx;
   let m0 = wid.y * TM;
   let n0 = wid.x * TN;
+
+#if B_NF4
+  if (tid < 16u) { NF4L[tid] = NF4_CODE[tid]; }
+#endif
+#if B_NF4DQ
+  for (var t = tid; t < 256u; t += NT) { DYNL[t] = Qx[t]; }
+#endif
+#if B_QUANT
+  workgroupBarrier();
+#endif
 
   var acc: array<array<f32, 4>, 4>;
   for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
@@ -93,12 +176,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let bk = lin % TK; let bn = lin / TK;
       let gbn = n0 + bn; let gbk = k0 + bk;
       var bv = 0.0;
+#if B_QUANT
+      if (gbn < P.N && gbk < P.K) { bv = loadQ(gbn, gbk); }
+#else
       if (gbn < P.N && gbk < P.K) { bv = loadB(P.offB + gbn * P.ldb + gbk); }
+#endif
 #else
       let bn = lin % TN; let bk = lin / TN;
       let gbn = n0 + bn; let gbk = k0 + bk;
       var bv = 0.0;
+#if B_QUANT
+      if (gbn < P.N && gbk < P.K) { bv = loadQ(gbk, gbn); }
+#else
       if (gbn < P.N && gbk < P.K) { bv = loadB(P.offB + gbk * P.ldb + gbn); }
+#endif
 #endif
       Bs[bk][bn] = bv;
     }

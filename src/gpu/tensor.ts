@@ -1,5 +1,8 @@
-// A frozen weight on the GPU. f16 weights are packed two per u32 word (no shader-f16 needed);
-// quantized formats extend this union.
+// A frozen weight on the GPU. f16 weights are packed two per u32 word (no shader-f16 needed).
+// Quantized bases (src/quant/) are a separate type, QuantWeight, that the matmul dequantizes in
+// registers (MatmulArgs.bQuant); `Weight` stays the dense f32 / f16 form.
+
+import type { QuantFormat } from '../quant/formats';
 
 export type WeightDType = 'f32' | 'f16';
 
@@ -9,6 +12,35 @@ export interface Weight {
   dtype: WeightDType;
   /** Logical shape; matrices are [out, in] (PyTorch Linear layout) whatever the checkpoint stored. */
   shape: number[];
+}
+
+/**
+ * A quantized frozen matrix W[out, in] (layouts in src/quant/formats.ts). Only whole matrices are
+ * used by the matmul (no offsets, row length = in).
+ */
+export interface QuantWeight {
+  name: string;
+  mode: QuantFormat;
+  /** [out, in] */
+  shape: [number, number];
+  /** The effective group: 64 for nf4 / nf4-dq (block), in for int8 (one scale per row), g for qalora. */
+  groupSize: number;
+  /** Packed codes (u32 words). */
+  codes: GPUBuffer;
+  /** int8 / nf4: f32; nf4-dq: u8 absmax codes in u32 words; qalora: f16 pairs. */
+  scales: GPUBuffer;
+  /** qalora: f16 zero points (values, not integers, so a merged zero fits); otherwise null. */
+  zeros: GPUBuffer | null;
+  /** nf4-dq: f32 [DYN table (256), c, absmax2 per 256 blocks]; otherwise null. */
+  extra: GPUBuffer | null;
+  /** Bytes of all its GPU buffers (as allocated). */
+  bytes: number;
+}
+
+export type AnyWeight = Weight | QuantWeight;
+
+export function isQuantWeight(w: AnyWeight): w is QuantWeight {
+  return 'codes' in w;
 }
 
 export function numel(shape: readonly number[]): number {

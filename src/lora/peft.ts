@@ -13,6 +13,19 @@ export interface LoraHyper {
   alpha: number;
   dropout: number;
   rslora: boolean;
+  /**
+   * QA-LoRA: the adapter sees the group-average-pooled input (groups of this many input
+   * channels), so A is [r, in/g]. Absent or 0: plain LoRA.
+   */
+  qaloraGroupSize?: number;
+}
+
+/** Columns of A: in, or in/g for QA-LoRA. */
+export function loraInF(m: { inF: number; name: string }, h: LoraHyper): number {
+  const g = h.qaloraGroupSize;
+  if (!g) return m.inF;
+  if (m.inF % g !== 0) throw new AdapterError(`QA-LoRA group size ${g} does not divide ${m.name}'s ${m.inF} input features`);
+  return m.inF / g;
 }
 
 /** s = alpha / r, or alpha / sqrt(r) with rsLoRA. */
@@ -73,6 +86,11 @@ export function adapterConfig(spec: ModelSpec, h: LoraHyper, modules: LinearModu
     auto_mapping: null,
   };
   if (h.rslora) cfg.use_rslora = true;
+  if (h.qaloraGroupSize) {
+    // PEFT's own QA-LoRA fields (newer PEFT): it feeds the adapter L·mean_group(x), L = in/g.
+    cfg.use_qalora = true;
+    cfg.qalora_group_size = h.qaloraGroupSize;
+  }
   return cfg;
 }
 
@@ -89,13 +107,17 @@ export function exportAdapter(
   for (const m of modules) {
     const w = weights.get(m.name);
     if (!w) throw new AdapterError(`exportAdapter: no LoRA weights for module "${m.name}"`);
-    if (w.A.length !== h.r * m.inF) {
-      throw new AdapterError(`exportAdapter: ${m.name} lora_A has ${w.A.length} values, expected r*in = ${h.r}*${m.inF} = ${h.r * m.inF}`);
+    const aIn = loraInF(m, h);
+    if (w.A.length !== h.r * aIn) {
+      throw new AdapterError(`exportAdapter: ${m.name} lora_A has ${w.A.length} values, expected r*in = ${h.r}*${aIn} = ${h.r * aIn}`);
     }
     if (w.B.length !== m.outF * h.r) {
       throw new AdapterError(`exportAdapter: ${m.name} lora_B has ${w.B.length} values, expected out*r = ${m.outF}*${h.r} = ${m.outF * h.r}`);
     }
-    tensors.push({ name: adapterTensorKey(m.name, 'A'), dtype: 'F32', shape: [h.r, m.inF], data: w.A });
+    // QA-LoRA is trained on the group average; PEFT feeds L·average, so its A is ours / L.
+    const L = h.qaloraGroupSize ? aIn : 1;
+    const A = L === 1 ? w.A : w.A.map((v) => v / L);
+    tensors.push({ name: adapterTensorKey(m.name, 'A'), dtype: 'F32', shape: [h.r, aIn], data: A });
     tensors.push({ name: adapterTensorKey(m.name, 'B'), dtype: 'F32', shape: [m.outF, h.r], data: w.B });
   }
   return {
@@ -148,6 +170,14 @@ export function importAdapter(
     throw new AdapterError(`${cfgName}: "lora_dropout" must be a number in [0, 1), got ${JSON.stringify(dropout)}`);
   }
   const rslora = cfg.use_rslora === true;
+  let qaloraGroupSize: number | undefined;
+  if (cfg.use_qalora === true) {
+    const g = cfg.qalora_group_size;
+    if (typeof g !== 'number' || !Number.isInteger(g) || g <= 0) {
+      throw new AdapterError(`${cfgName}: "use_qalora" needs a positive integer "qalora_group_size", got ${JSON.stringify(g)}`);
+    }
+    qaloraGroupSize = g;
+  }
   const unsupported: string[] = [];
   if (!isEmpty(cfg.rank_pattern)) unsupported.push('rank_pattern (per-module ranks)');
   if (!isEmpty(cfg.alpha_pattern)) unsupported.push('alpha_pattern (per-module alphas)');
@@ -158,7 +188,7 @@ export function importAdapter(
     throw new AdapterError(`${cfgName}: unsupported adapter features: ${unsupported.join(', ')}. Only plain LoRA adapters (bias "none", one rank and alpha) can be loaded`);
   }
   const baseModel = typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : null;
-  const h: LoraHyper = { r, alpha, dropout, rslora };
+  const h: LoraHyper = qaloraGroupSize ? { r, alpha, dropout, rslora, qaloraGroupSize } : { r, alpha, dropout, rslora };
 
   let file: ReturnType<typeof parseSafetensors>;
   try {
@@ -200,8 +230,9 @@ export function importAdapter(
       throw new AdapterError(`${fileName}: module ${mod.name} has lora_${slot.A ? 'A' : 'B'} but no lora_${slot.A ? 'B' : 'A'} tensor`);
     }
     const tensors: Partial<AdapterTensors> = {};
+    const aIn = loraInF(mod, h);
     for (const [which, key, want] of [
-      ['A', slot.A, [r, mod.inF]],
+      ['A', slot.A, [r, aIn]],
       ['B', slot.B, [mod.outF, r]],
     ] as const) {
       const info = file.header.tensors.get(key)!;
@@ -219,6 +250,7 @@ export function importAdapter(
         throw new AdapterError(e instanceof Error ? e.message : String(e));
       }
     }
+    if (qaloraGroupSize) tensors.A = tensors.A!.map((v) => v * aIn); // PEFT's A_peft = A / L
     modules.push(mod);
     weights.set(mod.name, tensors as AdapterTensors);
   }

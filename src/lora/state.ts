@@ -6,11 +6,13 @@
 import type { GpuContext } from '../gpu/context';
 import type { LinearModule } from '../model/modules';
 import type { AdapterTensors, LoraHyper } from './peft';
-import { loraScaling } from './peft';
+import { loraInF, loraScaling } from './peft';
 
 export interface LoraSlot {
   module: LinearModule;
-  /** Element offsets of A [r, inF] and B [outF, r] in the flat buffers. */
+  /** Columns of A: inF, or inF/g for QA-LoRA. */
+  aIn: number;
+  /** Element offsets of A [r, aIn] and B [outF, r] in the flat buffers. */
   offA: number;
   offB: number;
   /** Distinct per module, so each module's dropout mask differs (PEFT has one Dropout per module). */
@@ -42,6 +44,8 @@ export class LoraState {
   readonly groups: LoraParamGroup[];
   readonly scale: number;
   readonly maxIn: number;
+  /** QA-LoRA pooling group (0 = plain LoRA). */
+  readonly qaloraGroupSize: number;
   params: GPUBuffer;
   grads: GPUBuffer;
   m: GPUBuffer;
@@ -57,11 +61,11 @@ export class LoraState {
     const offA: number[] = [];
     for (const m of modules) {
       offA.push(off);
-      off += r * m.inF;
+      off += r * loraInF(m, hyper);
     }
     const nA = off;
     modules.forEach((m, i) => {
-      const slot: LoraSlot = { module: m, offA: offA[i], offB: off, salt: Math.imul(i + 1, 0x9e3779b1) >>> 0 };
+      const slot: LoraSlot = { module: m, aIn: loraInF(m, hyper), offA: offA[i], offB: off, salt: Math.imul(i + 1, 0x9e3779b1) >>> 0 };
       off += m.outF * r;
       this.slots.push(slot);
       this.bySlotName.set(m.name, slot);
@@ -73,6 +77,7 @@ export class LoraState {
     ];
     this.scale = loraScaling(hyper);
     this.maxIn = Math.max(1, ...modules.map((m) => m.inF));
+    this.qaloraGroupSize = hyper.qaloraGroupSize ?? 0;
     const bytes = Math.max(4, off * 4);
     this.params = ctx.createBuffer('lora.params', bytes);
     this.grads = ctx.createBuffer('lora.grads', bytes);
@@ -84,14 +89,17 @@ export class LoraState {
     return this.bySlotName.get(moduleName);
   }
 
-  /** PEFT's default init: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a=√5), B = 0. */
+  /**
+   * PEFT's default init: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a=√5), B = 0.
+   * QA-LoRA (official code): A xavier-uniform, U(±sqrt(6/(in/g + r))), B = 0.
+   */
   initialize(seed: number): void {
     const rand = mulberry32(seed ^ 0x5eed1057);
     const host = new Float32Array(this.total);
     const { r } = this.hyper;
     for (const s of this.slots) {
-      const bound = 1 / Math.sqrt(s.module.inF);
-      for (let i = 0; i < r * s.module.inF; i++) host[s.offA + i] = (rand() * 2 - 1) * bound;
+      const bound = this.qaloraGroupSize ? Math.sqrt(6 / (s.aIn + r)) : 1 / Math.sqrt(s.module.inF);
+      for (let i = 0; i < r * s.aIn; i++) host[s.offA + i] = (rand() * 2 - 1) * bound;
     }
     this.ctx.write(this.params, host);
     this.resetOptimizer();
@@ -111,7 +119,7 @@ export class LoraState {
     for (const s of this.slots) {
       const w = weights.get(s.module.name);
       if (!w) throw new Error(`adapter has no weights for ${s.module.name}`);
-      if (w.A.length !== r * s.module.inF || w.B.length !== s.module.outF * r) {
+      if (w.A.length !== r * s.aIn || w.B.length !== s.module.outF * r) {
         throw new Error(`adapter weights for ${s.module.name} have the wrong size`);
       }
       host.set(w.A, s.offA);
@@ -134,7 +142,7 @@ export class LoraState {
     const out = new Map<string, AdapterTensors>();
     for (const s of this.slots) {
       out.set(s.module.name, {
-        A: host.slice(s.offA, s.offA + r * s.module.inF),
+        A: host.slice(s.offA, s.offA + r * s.aIn),
         B: host.slice(s.offB, s.offB + s.module.outF * r),
       });
     }

@@ -3,6 +3,7 @@ import type { GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import { Checkpoint } from './checkpoint';
 import { ModelConfigError, parseConfigText, type ModelSpec } from './config';
+import type { QuantMode } from '../quant/formats';
 import type { ModelSource } from './source';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights';
@@ -39,14 +40,14 @@ export function chooseDType(choice: DTypeChoice, ckpt: Checkpoint): WeightDType 
 export async function loadModel(
   ctx: GpuContext,
   src: ModelSource,
-  opts: { dtype?: DTypeChoice; onProgress?: (p: LoadProgress) => void } = {},
+  opts: { dtype?: DTypeChoice; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void } = {},
 ): Promise<LoadedModel> {
   const spec = await readSpec(src);
   const tokenizer = await loadTokenizer(src, { bos_token_id: spec.bos, eos_token_id: spec.eos });
   const checkpoint = await Checkpoint.open(src);
   const dtype = chooseDType(opts.dtype ?? 'auto', checkpoint);
   const weights = await ctx.guard('loading the model weights', () =>
-    loadWeights(ctx, spec, checkpoint, { dtype, onProgress: opts.onProgress, sourceName: src.name }),
+    loadWeights(ctx, spec, checkpoint, { dtype, quant: opts.quant, groupSize: opts.groupSize, onProgress: opts.onProgress, sourceName: src.name }),
   );
   return { name: src.name, spec, tokenizer, weights, checkpoint };
 }

@@ -18,15 +18,16 @@ import { serializeSafetensors, type TensorToWrite } from './safetensors';
 import { memorySource } from './source';
 import { STAT_EVAL_LOSS, Transformer, type Batch } from './transformer';
 import { loadWeights, type ModelWeights } from './weights';
+import type { QuantMode } from '../quant/formats';
 
 const QWEN_CONFIG = {
   ...TINY_LLAMA_CONFIG, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', tie_word_embeddings: true, num_key_value_heads: 1,
 };
 
-async function setup(ctx: GpuContext, config: Record<string, unknown>, seed = 3) {
+async function setup(ctx: GpuContext, config: Record<string, unknown>, seed = 3, quant: QuantMode = 'none', groupSize = 4) {
   const { spec, source } = randomModelSource('random', config, seed, 0.15);
   const ckpt = await Checkpoint.open(source);
-  const weights = await loadWeights(ctx, spec, ckpt, { dtype: 'f32' });
+  const weights = await loadWeights(ctx, spec, ckpt, { dtype: 'f32', quant, groupSize });
   return { spec, ckpt, weights, source };
 }
 
@@ -70,54 +71,64 @@ const CASES: [string, Record<string, unknown>, string][] = [
   ['gpt2 (Conv1D, fused c_attn, learned positions)', TINY_GPT2_CONFIG, 'all-linear,lm_head'],
 ];
 
-describe('LoRA gradients of the whole model vs central finite differences', () => {
-  for (const [name, config, targets] of CASES) {
-    it(name, async () => {
-      const ctx = await testContext();
-      const { spec, weights } = await setup(ctx, config);
-      const modules = resolveTargets(spec, parseTargets(targets));
-      const lora = new LoraState(ctx, modules, { r: 3, alpha: 6, dropout: 0, rslora: false });
-      lora.resetOptimizer();
-      const host = await randomizeLora(lora, 11);
-      const B = 2, T = 9;
-      const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
-      const batch = packedBatch(spec, B, T, 5);
-      model.writeBatch(batch);
-      ctx.write(model.lossScale, new Float32Array([1 / batch.predicted]));
-      ctx.run(model.trainProgram!);
-      const grads = await ctx.readF32(lora.grads, 0, lora.total);
+/** Quantized bases: QLoRA (NF4 + double quantization, int8) and QA-LoRA (INT4/INT2 base, pooled adapter). */
+const QUANT_CASES: [string, Record<string, unknown>, QuantMode, boolean][] = [
+  ['llama on an nf4-dq base (QLoRA)', TINY_LLAMA_CONFIG, 'nf4-dq', false],
+  ['gpt2 on an int8 base', TINY_GPT2_CONFIG, 'int8', false],
+  ['llama on a qalora-int4 base, group-pooled adapter (QA-LoRA)', TINY_LLAMA_CONFIG, 'qalora-int4', true],
+  ['gpt2 on a qalora-int2 base, group-pooled adapter (QA-LoRA)', TINY_GPT2_CONFIG, 'qalora-int2', true],
+];
 
-      // Probe the largest gradients of each group plus some random coordinates.
-      const r = rng(99);
-      const idx = new Set<number>();
-      for (const g of lora.groups) {
-        const order = Array.from({ length: g.n }, (_, i) => g.offset + i).sort((a, b) => Math.abs(grads[b]) - Math.abs(grads[a]));
-        order.slice(0, 5).forEach((i) => idx.add(i));
-        for (let k = 0; k < 3; k++) idx.add(g.offset + Math.floor(r() * g.n));
-      }
-      const eps = 2e-3;
-      let checked = 0;
-      for (const i of idx) {
-        const orig = host[i];
-        host[i] = orig + eps;
-        ctx.write(lora.params, host);
-        const lp = await evalLoss(ctx, model, batch);
-        host[i] = orig - eps;
-        ctx.write(lora.params, host);
-        const lm = await evalLoss(ctx, model, batch);
-        host[i] = orig;
-        const fd = (lp - lm) / (2 * eps);
-        const g = grads[i];
-        const tol = 3e-2 * Math.max(Math.abs(fd), Math.abs(g)) + 5e-4;
-        if (!(Math.abs(fd - g) <= tol)) throw new Error(`${name}: param ${i}: analytic ${g}, finite difference ${fd}`);
-        checked++;
-      }
-      ctx.write(lora.params, host);
-      expect(checked).toBeGreaterThanOrEqual(10);
-      // The probe is meaningful: the largest gradients are not vanishingly small.
-      expect(Math.max(...[...idx].map((i) => Math.abs(grads[i])))).toBeGreaterThan(1e-3);
-    });
+async function gradCheck(name: string, config: Record<string, unknown>, targets: string, quant: QuantMode = 'none', qalora = false): Promise<void> {
+  const ctx = await testContext();
+  const { spec, weights } = await setup(ctx, config, 3, quant, 4);
+  if (quant !== 'none') expect(weights.quantParams).toBeGreaterThan(0);
+  const modules = resolveTargets(spec, parseTargets(targets));
+  const lora = new LoraState(ctx, modules, { r: 3, alpha: 6, dropout: 0, rslora: false, qaloraGroupSize: qalora ? 4 : undefined });
+  lora.resetOptimizer();
+  const host = await randomizeLora(lora, 11);
+  const B = 2, T = 9;
+  const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
+  const batch = packedBatch(spec, B, T, 5);
+  model.writeBatch(batch);
+  ctx.write(model.lossScale, new Float32Array([1 / batch.predicted]));
+  ctx.run(model.trainProgram!);
+  const grads = await ctx.readF32(lora.grads, 0, lora.total);
+
+  // Probe the largest gradients of each group plus some random coordinates.
+  const r = rng(99);
+  const idx = new Set<number>();
+  for (const g of lora.groups) {
+    const order = Array.from({ length: g.n }, (_, i) => g.offset + i).sort((a, b) => Math.abs(grads[b]) - Math.abs(grads[a]));
+    order.slice(0, 5).forEach((i) => idx.add(i));
+    for (let k = 0; k < 3; k++) idx.add(g.offset + Math.floor(r() * g.n));
   }
+  const eps = 2e-3;
+  let checked = 0;
+  for (const i of idx) {
+    const orig = host[i];
+    host[i] = orig + eps;
+    ctx.write(lora.params, host);
+    const lp = await evalLoss(ctx, model, batch);
+    host[i] = orig - eps;
+    ctx.write(lora.params, host);
+    const lm = await evalLoss(ctx, model, batch);
+    host[i] = orig;
+    const fd = (lp - lm) / (2 * eps);
+    const g = grads[i];
+    const tol = 3e-2 * Math.max(Math.abs(fd), Math.abs(g)) + 5e-4;
+    if (!(Math.abs(fd - g) <= tol)) throw new Error(`${name}: param ${i}: analytic ${g}, finite difference ${fd}`);
+    checked++;
+  }
+  ctx.write(lora.params, host);
+  expect(checked).toBeGreaterThanOrEqual(10);
+  // The probe is meaningful: the largest gradients are not vanishingly small.
+  expect(Math.max(...[...idx].map((i) => Math.abs(grads[i])))).toBeGreaterThan(1e-3);
+}
+
+describe('LoRA gradients of the whole model vs central finite differences', () => {
+  for (const [name, config, targets] of CASES) it(name, () => gradCheck(name, config, targets));
+  for (const [name, config, quant, qalora] of QUANT_CASES) it(name, () => gradCheck(name, config, 'all-linear', quant, qalora));
 });
 
 /** Logits of the first `rows` positions for one batch. */

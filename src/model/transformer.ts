@@ -9,14 +9,15 @@
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
 
 import { Program, type Bindable, type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
-import type { Weight } from '../gpu/tensor';
+import { isQuantWeight, type Weight } from '../gpu/tensor';
 import type { LoraSlot, LoraState } from '../lora/state';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation';
 import { attentionBackward, attentionForward } from '../ops/attention';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
 import { accumulate, dropout } from '../ops/elementwise';
 import { embeddingForward } from '../ops/embedding';
-import { matmul } from '../ops/matmul';
+import { matmul, type MatmulArgs } from '../ops/matmul';
+import { groupPool, groupUnpool } from '../ops/pool';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
 import type { ModelSpec } from './config';
@@ -111,6 +112,7 @@ export class Transformer {
   private D!: GPUBuffer;
   // LoRA scratch.
   private xd: GPUBuffer | null = null;
+  private xpool: GPUBuffer | null = null;
   private gB: GPUBuffer | null = null;
   private tmp: GPUBuffer | null = null;
   private tmp2: GPUBuffer | null = null;
@@ -190,6 +192,7 @@ export class Transformer {
     if (lora) {
       const maxIn = lora.maxIn;
       this.xd = f('lora.xd', N * maxIn);
+      if (lora.qaloraGroupSize) this.xpool = f('lora.xpool', N * Math.ceil(maxIn / lora.qaloraGroupSize));
       this.gB = f('lora.gB', N * lora.hyper.r);
       this.tmp = f('lora.tmp', N * maxIn);
       this.tmp2 = f('lora.tmp2', N * maxIn);
@@ -272,13 +275,40 @@ export class Transformer {
   // ---- building blocks ---------------------------------------------------------------------
 
   /** Y[:, offY:offY+out] = X·Wᵀ + b, then + s·dropout(X)·Aᵀ·Bᵀ when the module has LoRA. */
+  /** The frozen weight as matmul's B operand: f32, f16-packed, or quantized (dequantized in registers). */
+  private weightB(lw: LinearWeights): Pick<MatmulArgs, 'B' | 'bDType' | 'bQuant'> {
+    const W = lw.W;
+    return isQuantWeight(W) ? { bQuant: W } : { B: W.buffer, bDType: W.dtype };
+  }
+
+  /**
+   * The adapter's input: X, or for QA-LoRA its group average [rows, in/g]; then LoRA dropout when
+   * training. The same seed and salt reproduce the same mask in the backward.
+   */
+  private loraInput(p: Program, slot: LoraSlot, X: Bindable, rows: number, r0: number, train: boolean, tag: string): Bindable {
+    const { ctx } = this;
+    const lora = this.lora!;
+    const m = slot.module;
+    let src: Bindable = X;
+    if (lora.qaloraGroupSize) {
+      p.dispatch(groupPool(ctx, `${m.name}.pool${tag}`, { N: rows, C: m.inF, g: lora.qaloraGroupSize, inp: X, out: this.xpool! }));
+      src = this.xpool!;
+    }
+    if (train && lora.hyper.dropout > 0) {
+      p.dispatch(dropout(ctx, `${m.name}.drop${tag}`, { n: rows * slot.aIn, inp: src, out: this.xd!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.dropout }));
+      src = this.xd!;
+    }
+    return src;
+  }
+
+  /** Y[:, offY:offY+out] = X·Wᵀ + b, then + s·dropout(X)·Aᵀ·Bᵀ when the module has LoRA. */
   private linear(p: Program, lw: LinearWeights, X: Bindable, Y: Bindable, ldY: number, offY: number, train: boolean, u: GPUBuffer | null, rows = this.N, r0 = 0): void {
     const { ctx } = this;
     const N = rows;
     const m = lw.module;
     p.dispatch(
       matmul(ctx, `${m.name}.fwd`, {
-        M: N, N: m.outF, K: m.inF, A: X, B: lw.W.buffer, bDType: lw.W.dtype, transB: true, out: Y, ldc: ldY, offC: offY,
+        M: N, N: m.outF, K: m.inF, A: X, ...this.weightB(lw), transB: true, out: Y, ldc: ldY, offC: offY,
         bias: lw.bias?.buffer, biasDType: lw.bias?.dtype,
       }),
     );
@@ -286,12 +316,8 @@ export class Transformer {
     if (!slot || !u) return;
     const lora = this.lora!;
     const r = lora.hyper.r;
-    let src: Bindable = X;
-    if (train && lora.hyper.dropout > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.dropout }));
-      src = this.xd!;
-    }
-    p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: N, N: r, K: m.inF, A: src, B: lora.params, offB: slot.offA, transB: true, out: u }));
+    const src = this.loraInput(p, slot, X, N, r0, train, '');
+    p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: N, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u }));
     p.dispatch(
       matmul(ctx, `${m.name}.loraB`, { M: N, N: m.outF, K: r, A: u, B: lora.params, offB: slot.offB, transB: true, out: Y, ldc: ldY, offC: offY, alpha: lora.scale, beta: 1 }),
     );
@@ -309,7 +335,7 @@ export class Transformer {
     const m = lw.module;
     if (dX) {
       p.dispatch(
-        matmul(ctx, `${m.name}.dinp`, { M: N, N: m.inF, K: m.outF, A: g, lda: ldG, offA: offG, B: lw.W.buffer, bDType: lw.W.dtype, out: dX, beta: accumulateDX ? 1 : 0 }),
+        matmul(ctx, `${m.name}.dinp`, { M: N, N: m.inF, K: m.outF, A: g, lda: ldG, offA: offG, ...this.weightB(lw), out: dX, beta: accumulateDX ? 1 : 0 }),
       );
     }
     const slot = this.slotOf(lw);
@@ -318,25 +344,28 @@ export class Transformer {
     const { r, dropout: pDrop } = lora.hyper;
     const s = lora.scale;
     const gB = this.gB!;
+    const aIn = slot.aIn;
+    const qg = lora.qaloraGroupSize;
     // gB = g·B [N, r]
     p.dispatch(matmul(ctx, `${m.name}.gB`, { M: N, N: r, K: m.outF, A: g, lda: ldG, offA: offG, B: lora.params, offB: slot.offB, out: gB }));
     // dB += s·gᵀ·u [out, r]
     p.dispatch(
       matmul(ctx, `${m.name}.dB`, { M: m.outF, N: r, K: N, A: g, lda: ldG, offA: offG, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }),
     );
-    // dA += s·gBᵀ·dropout(X) [r, in]
-    let src: Bindable = X;
-    if (pDrop > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop.re`, { n: N * m.inF, inp: X, out: this.xd!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
-      src = this.xd!;
-    }
-    p.dispatch(matmul(ctx, `${m.name}.dA`, { M: r, N: m.inF, K: N, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }));
+    // dA += s·gBᵀ·dropout(x̃) [r, aIn], x̃ = X or its group average (recomputed)
+    const src = this.loraInput(p, slot, X, N, r0, true, '.re');
+    p.dispatch(matmul(ctx, `${m.name}.dA`, { M: r, N: aIn, K: N, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }));
     if (!dX) return;
-    // dX += s·mask⊙(gB·A)
-    if (pDrop > 0) {
-      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: this.tmp!, alpha: s }));
-      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: N * m.inF, inp: this.tmp!, out: this.tmp2!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
-      p.dispatch(accumulate(ctx, `${m.name}.dx.acc`, { n: N * m.inF, inp: this.tmp2!, out: dX }));
+    // dX += s·mask⊙(gB·A), broadcast over each group (÷g) for QA-LoRA
+    if (pDrop > 0 || qg) {
+      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: this.tmp!, alpha: s }));
+      let d: GPUBuffer = this.tmp!;
+      if (pDrop > 0) {
+        p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: N * aIn, inp: this.tmp!, out: this.tmp2!, seed: this.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
+        d = this.tmp2!;
+      }
+      if (qg) p.dispatch(groupUnpool(ctx, `${m.name}.unpool`, { N, C: m.inF, g: qg, dout: d, dinp: dX, scale: 1 / qg, accumulate: true }));
+      else p.dispatch(accumulate(ctx, `${m.name}.dx.acc`, { n: N * aIn, inp: d, out: dX }));
     } else {
       p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: dX, alpha: s, beta: 1 }));
     }

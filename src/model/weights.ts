@@ -4,14 +4,17 @@
 
 import type { GpuContext } from '../gpu/context';
 import { packF16 } from '../gpu/half';
-import type { Weight, WeightDType } from '../gpu/tensor';
+import type { AnyWeight, Weight, WeightDType } from '../gpu/tensor';
+import { canQuantize, type QuantMode } from '../quant/formats';
+import { quantizeWeight } from '../quant/gpu';
 import type { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';
 
 export interface LinearWeights {
   module: LinearModule;
-  W: Weight;
+  /** f32 / f16, or quantized (decoder-block projections under a quant mode). */
+  W: AnyWeight;
   bias: Weight | null;
 }
 
@@ -34,6 +37,12 @@ export interface ModelWeights {
   lmHead: LinearWeights;
   /** Bytes of base weights on the GPU. */
   bytes: number;
+  quant: QuantMode;
+  /** Quantized matrices: their GPU bytes and parameter count. */
+  quantBytes: number;
+  quantParams: number;
+  /** Matrices a quant mode could not take (kept in the storage dtype), with the reason. */
+  unquantized: { name: string; reason: string }[];
 }
 
 export class MissingTensorError extends Error {
@@ -56,8 +65,13 @@ export async function loadWeights(
   ctx: GpuContext,
   spec: ModelSpec,
   ckpt: Checkpoint,
-  opts: { dtype: WeightDType; onProgress?: (p: LoadProgress) => void; sourceName?: string },
+  opts: { dtype: WeightDType; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void; sourceName?: string },
 ): Promise<ModelWeights> {
+  const quant = opts.quant ?? 'none';
+  const groupSize = opts.groupSize ?? 32;
+  let quantBytes = 0;
+  let quantParams = 0;
+  const unquantized: { name: string; reason: string }[] = [];
   const key = resolveKeyPrefix(ckpt.names(), spec);
   const modules = linearModules(spec);
   const other = otherWeightKeys(spec);
@@ -124,7 +138,23 @@ export async function loadWeights(
     const o = other.layers[l];
     const linear = new Map<string, LinearWeights>();
     for (const m of modules.filter((x) => x.layer === l)) {
-      const W = await load(m.weightKey, [m.outF, m.inF], m.conv1d);
+      const reason = quant === 'none' ? 'none' : canQuantize(quant, m.outF, m.inF, groupSize);
+      let W: AnyWeight;
+      if (reason === null && quant !== 'none') {
+        // Quantized on the GPU from the f32 rows; no full-precision copy stays on the GPU.
+        let data = await ckpt.readF32(key(m.weightKey));
+        if (m.conv1d) data = transpose(data, m.inF, m.outF);
+        const q = await quantizeWeight(ctx, key(m.weightKey), quant, data, m.outF, m.inF, groupSize);
+        quantBytes += q.bytes;
+        quantParams += m.outF * m.inF;
+        bytes += q.bytes;
+        done++;
+        opts.onProgress?.({ loaded: done, total, tensor: m.weightKey });
+        W = q;
+      } else {
+        if (reason !== 'none' && reason !== null) unquantized.push({ name: m.name, reason });
+        W = await load(m.weightKey, [m.outF, m.inF], m.conv1d);
+      }
       const bias = m.biasKey ? await load(m.biasKey, [m.outF]) : null;
       linear.set(m.kind, { module: m, W, bias });
     }
@@ -150,5 +180,9 @@ export async function loadWeights(
     finalNormBias,
     lmHead: { module: head, W: lmW, bias: null },
     bytes,
+    quant,
+    quantBytes,
+    quantParams,
+    unquantized,
   };
 }

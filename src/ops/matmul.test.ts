@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/context';
-import { packF16, roundF16 } from '../gpu/half';
+import { f16BitsToF32, f32ToF16Bits, packF16, roundF16 } from '../gpu/half';
+import { dequantizeRef, quantizeRef, type QuantFormat } from '../quant/formats';
+import { uploadQuantized } from '../quant/gpu';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
 import { matmul, matmulTile } from './matmul';
 import { matmulRef } from './ref/matmul';
@@ -73,5 +75,73 @@ describe('matmul kernel vs float64 reference', () => {
     expectClose('out', got, want, 1e-4, 1e-4);
     // Elements outside the slice are untouched.
     expect(got[0]).toBeCloseTo(C0[0], 5);
+  });
+});
+
+describe('matmul with a quantized B (dequantized in registers) vs dequantize-then-matmul', () => {
+  const modes: QuantFormat[] = ['int8', 'nf4', 'nf4-dq', 'qalora-int4', 'qalora-int3', 'qalora-int2'];
+  // [M, out, in]: in = 96 is a multiple of 32 (qalora) and not of 64 (NF4 blocks straddle rows);
+  // the big shapes have enough output tiles for the 64×64 variant in the direction tested.
+  const small: [number, number, number] = [37, 70, 96];
+  const bigFwd: [number, number, number] = [260, 450, 64]; // out = N = 450
+  const bigBwd: [number, number, number] = [260, 72, 416]; // in = N = 416
+  it('the big shapes use the 64×64 tile', () => {
+    expect(matmulTile(bigFwd[0], bigFwd[1])).toBe(64);
+    expect(matmulTile(bigBwd[0], bigBwd[2])).toBe(64);
+    expect(matmulTile(small[0], small[1])).toBe(32);
+  });
+
+  const cases: { mode: QuantFormat; shape: [number, number, number]; fwd: boolean; extras?: boolean }[] = [];
+  modes.forEach((mode, i) => {
+    cases.push({ mode, shape: small, fwd: true, extras: i % 2 === 0 });
+    cases.push({ mode, shape: small, fwd: false, extras: i % 2 === 1 });
+    cases.push({ mode, shape: i % 2 ? bigBwd : bigFwd, fwd: i % 2 === 0 });
+  });
+
+  for (const { mode, shape, fwd, extras } of cases) {
+    const [M, out, inF] = shape;
+    it(`${mode} ${fwd ? 'forward out = inp·Wᵀ' : 'backward dinp = dout·W'} M=${M} W=[${out},${inF}]${extras ? ' (bias/beta)' : ''}`, async () => {
+      const ctx = await testContext();
+      const r = rng(M + out * 7 + inF * 13 + mode.length);
+      const W = Float32Array.from(randn(out * inF, r, 0.05));
+      const host = quantizeRef(mode, W, out, inF, 32);
+      if (mode.startsWith('qalora') && extras !== undefined) {
+        // Zero points after a QA-LoRA merge are not integers: store fractional f16 values.
+        const z = host.zeros!;
+        for (let j = 0; j < z.length * 2; j++) {
+          const bits = (z[j >> 1] >>> ((j & 1) * 16)) & 0xffff;
+          const v = f16BitsToF32(bits) + (r() - 0.5) * 1.7;
+          z[j >> 1] = ((z[j >> 1] & ~(0xffff << ((j & 1) * 16))) | (f32ToF16Bits(v) << ((j & 1) * 16))) >>> 0;
+        }
+      }
+      const Wh = dequantizeRef(host);
+      const qw = uploadQuantized(ctx, 'W', host);
+      const N = fwd ? out : inF;
+      const K = fwd ? inF : out;
+      const A = randn(M * K, r);
+      const C0 = randn(M * N, r);
+      const bias = extras && fwd ? randn(N, r) : undefined;
+      const beta = extras && !fwd ? 1 : 0;
+      const want = Float64Array.from(C0);
+      matmulRef({ M, N, K, A, B: Wh, out: want, transB: fwd, bias, beta });
+      const gA = ctx.upload('A', f32(A));
+      const gC = ctx.upload('C', f32(C0));
+      const gBias = bias ? ctx.upload('bias', f32(bias)) : undefined;
+      ctx.run(new Program('t').dispatch(matmul(ctx, 'mmq', { M, N, K, A: gA, bQuant: qw, out: gC, transB: fwd, bias: gBias, beta })));
+      const got = await ctx.readF32(gC, 0, M * N);
+      expectClose('out', got, want, 1e-4, 1e-4);
+    });
+  }
+
+  it('rejects a quantized B of the wrong shape, with offsets, or with f16', async () => {
+    const ctx = await testContext();
+    const host = quantizeRef('nf4', new Float32Array(8 * 64).fill(0.5), 8, 64);
+    const qw = uploadQuantized(ctx, 'W', host);
+    const gA = ctx.upload('A', new Float32Array(64 * 4));
+    const gC = ctx.upload('C', new Float32Array(64 * 4));
+    expect(() => matmul(ctx, 'x', { M: 4, N: 64, K: 8, A: gA, bQuant: qw, out: gC, transB: true })).toThrow(/N = out, K = in/);
+    expect(() => matmul(ctx, 'x', { M: 4, N: 8, K: 64, A: gA, bQuant: qw, out: gC, transB: true, offB: 3 })).toThrow(/whole matrices/);
+    expect(() => matmul(ctx, 'x', { M: 4, N: 8, K: 64, A: gA, bQuant: qw, out: gC, transB: true, bDType: 'f16' })).toThrow(/exclusive/);
+    expect(() => matmul(ctx, 'x', { M: 4, N: 64, K: 8, A: gA, bQuant: qw, out: gC })).not.toThrow();
   });
 });
