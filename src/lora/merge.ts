@@ -4,6 +4,8 @@ import type { Checkpoint } from '../model/checkpoint';
 import type { ModelSpec } from '../model/config';
 import { otherWeightKeys, resolveKeyPrefix, type LinearModule } from '../model/modules';
 import type { SafetensorsDType, TensorToWrite } from '../model/safetensors';
+import type { QuantizedHost } from '../quant/formats';
+import { expandPooledAdapter, mergeQaloraZeros, quantizedTensors } from '../quant/qalora';
 import { loraScaling, type AdapterTensors, type LoraHyper } from './peft';
 
 /**
@@ -35,11 +37,24 @@ export async function mergeCheckpoint(
   ckpt: Checkpoint,
   spec: ModelSpec,
   modules: LinearModule[],
-  weights: Map<string, AdapterTensors>,
+  adapter: Map<string, AdapterTensors>,
   h: LoraHyper,
   onProgress?: (done: number, total: number) => void,
+  /**
+   * QA-LoRA: the INT-N quantized decoder linears by checkpoint tensor name. They are written
+   * quantized, with the adapter folded into their zero points (codes unchanged).
+   */
+  quantized?: Map<string, QuantizedHost>,
 ): Promise<{ tensors: TensorToWrite[]; untied: boolean }> {
   const s = loraScaling(h);
+  const g = h.qaloraGroupSize;
+  // A QA-LoRA adapter merged densely (into unquantized matrices) is its group-constant update.
+  const weights = new Map(
+    [...adapter].map(([name, t]) => {
+      const m = modules.find((x) => x.name === name);
+      return [name, g && m ? expandPooledAdapter(t, h.r, m.inF, g) : t] as const;
+    }),
+  );
   const key = resolveKeyPrefix(ckpt.names(), spec);
   const byKey = new Map<string, LinearModule>();
   let untiedHead: LinearModule | null = null;
@@ -59,7 +74,12 @@ export async function mergeCheckpoint(
   for (const name of names) {
     const info = ckpt.info(name);
     const m = byKey.get(name);
-    if (m) {
+    const q = quantized?.get(name);
+    if (q) {
+      const mod = modules.find((x) => key(x.weightKey) === name);
+      const t = mod ? adapter.get(mod.name) : undefined;
+      tensors.push(...quantizedTensors(name.replace(/\.weight$/, ''), t ? mergeQaloraZeros(q, t, h.r, s) : q));
+    } else if (m) {
       const t = weights.get(m.name);
       if (!t) throw new Error(`adapter has no weights for ${m.name}`);
       tensors.push(store(name, info.dtype, info.shape, mergeLinear(m, await ckpt.readF32(name), t, h.r, s)));

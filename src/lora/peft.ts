@@ -24,7 +24,11 @@ export interface LoraHyper {
 export function loraInF(m: { inF: number; name: string }, h: LoraHyper): number {
   const g = h.qaloraGroupSize;
   if (!g) return m.inF;
-  if (m.inF % g !== 0) throw new AdapterError(`QA-LoRA group size ${g} does not divide ${m.name}'s ${m.inF} input features`);
+  if (m.inF % g !== 0) {
+    throw new AdapterError(
+      `QA-LoRA group size ${g} does not divide ${m.name}'s ${m.inF} input features: choose a group size that divides the input width of every targeted module, or leave that module out of the targets.`,
+    );
+  }
   return m.inF / g;
 }
 

@@ -4,6 +4,7 @@ import type { WeightDType } from '../gpu/tensor';
 import { Checkpoint } from './checkpoint';
 import { ModelConfigError, parseConfigText, type ModelSpec } from './config';
 import type { QuantMode } from '../quant/formats';
+import { QuantCheckpointError, readQuantConfig } from '../quant/qalora';
 import type { ModelSource } from './source';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights';
@@ -43,11 +44,19 @@ export async function loadModel(
   opts: { dtype?: DTypeChoice; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void } = {},
 ): Promise<LoadedModel> {
   const spec = await readSpec(src);
+  const prequantized = readQuantConfig(JSON.parse(await src.text('config.json')) as Record<string, unknown>, `${src.name}/config.json`);
+  if (prequantized && opts.quant && opts.quant !== 'none' && opts.quant !== prequantized.mode) {
+    throw new QuantCheckpointError(
+      `${src.name} is already quantized (${prequantized.mode}, group size ${prequantized.groupSize}); load it without --quant, or start from the full-precision model.`,
+    );
+  }
   const tokenizer = await loadTokenizer(src, { bos_token_id: spec.bos, eos_token_id: spec.eos });
   const checkpoint = await Checkpoint.open(src);
   const dtype = chooseDType(opts.dtype ?? 'auto', checkpoint);
   const weights = await ctx.guard('loading the model weights', () =>
-    loadWeights(ctx, spec, checkpoint, { dtype, quant: opts.quant, groupSize: opts.groupSize, onProgress: opts.onProgress, sourceName: src.name }),
+    loadWeights(ctx, spec, checkpoint, {
+      dtype, quant: opts.quant, groupSize: opts.groupSize, onProgress: opts.onProgress, sourceName: src.name, prequantized,
+    }),
   );
   return { name: src.name, spec, tokenizer, weights, checkpoint };
 }

@@ -275,10 +275,13 @@ export function toF32(dtype: SafetensorsDType, bytes: Uint8Array, name: string):
 
 export interface TensorToWrite {
   name: string;
-  dtype: 'F32' | 'F16' | 'BF16';
+  dtype: 'F32' | 'F16' | 'BF16' | 'I32';
   shape: number[];
-  /** Float32Array values (converted to dtype, round to nearest even), or Uint16Array raw f16/bf16 bits. */
-  data: Float32Array | Uint16Array;
+  /**
+   * Float32Array values (converted to dtype, round to nearest even), Uint16Array raw f16/bf16
+   * bits, or for I32 the raw 32-bit words (Int32Array or Uint32Array: packed quantized codes).
+   */
+  data: Float32Array | Uint16Array | Int32Array | Uint32Array;
 }
 
 function compareNames(a: string, b: string): number {
@@ -295,8 +298,11 @@ export function serializeSafetensors(tensors: TensorToWrite[], metadata: Record<
     if (!t.name || t.name === '__metadata__') throw new SafetensorsError(`serializeSafetensors: invalid tensor name '${t.name}'.`);
     if (seen.has(t.name)) throw new SafetensorsError(`serializeSafetensors: duplicate tensor name '${t.name}'.`);
     seen.add(t.name);
-    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
-      throw new SafetensorsError(`serializeSafetensors: tensor '${t.name}': dtype '${String(t.dtype)}' cannot be written (F32, F16, BF16 only).`);
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'I32') {
+      throw new SafetensorsError(`serializeSafetensors: tensor '${t.name}': dtype '${String(t.dtype)}' cannot be written (F32, F16, BF16, I32 only).`);
+    }
+    if ((t.dtype === 'I32') !== (t.data instanceof Int32Array || t.data instanceof Uint32Array)) {
+      throw new SafetensorsError(`serializeSafetensors: tensor '${t.name}': I32 tensors take Int32Array/Uint32Array data, and only they do.`);
     }
     if (!Array.isArray(t.shape) || !t.shape.every((d) => isNonNegInt(d))) {
       throw new SafetensorsError(`serializeSafetensors: tensor '${t.name}': bad shape ${JSON.stringify(t.shape)}.`);
@@ -333,7 +339,12 @@ export function serializeSafetensors(tensors: TensorToWrite[], metadata: Record<
   let off = 8 + padded;
   for (const t of order) {
     const n = t.data.length;
-    if (t.dtype === 'F32') {
+    if (t.dtype === 'I32') {
+      const d = t.data as Int32Array | Uint32Array;
+      if (littleEndian) out.set(new Uint8Array(d.buffer, d.byteOffset, 4 * n), off);
+      else for (let i = 0; i < n; i++) dv.setUint32(off + 4 * i, d[i] >>> 0, true);
+      off += 4 * n;
+    } else if (t.dtype === 'F32') {
       const d = t.data as Float32Array;
       if (littleEndian) out.set(new Uint8Array(d.buffer, d.byteOffset, 4 * n), off);
       else for (let i = 0; i < n; i++) dv.setFloat32(off + 4 * i, d[i], true);
@@ -343,7 +354,8 @@ export function serializeSafetensors(tensors: TensorToWrite[], metadata: Record<
       if (t.data instanceof Uint16Array) {
         for (let i = 0; i < n; i++) dv.setUint16(off + 2 * i, t.data[i], true);
       } else {
-        for (let i = 0; i < n; i++) dv.setUint16(off + 2 * i, conv(t.data[i]), true);
+        const d = t.data as Float32Array;
+        for (let i = 0; i < n; i++) dv.setUint16(off + 2 * i, conv(d[i]), true);
       }
       off += 2 * n;
     }

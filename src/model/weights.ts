@@ -6,7 +6,8 @@ import type { GpuContext } from '../gpu/context';
 import { packF16 } from '../gpu/half';
 import type { AnyWeight, Weight, WeightDType } from '../gpu/tensor';
 import { canQuantize, type QuantMode } from '../quant/formats';
-import { quantizeWeight } from '../quant/gpu';
+import { quantizeWeight, uploadQuantized } from '../quant/gpu';
+import { quantizedFromTensors, type QaloraQuantConfig } from '../quant/qalora';
 import type { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';
@@ -65,10 +66,17 @@ export async function loadWeights(
   ctx: GpuContext,
   spec: ModelSpec,
   ckpt: Checkpoint,
-  opts: { dtype: WeightDType; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void; sourceName?: string },
+  opts: {
+    dtype: WeightDType; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void; sourceName?: string;
+    /** The checkpoint is a merged QA-LoRA model: its decoder linears are stored quantized. */
+    prequantized?: QaloraQuantConfig | null;
+  },
 ): Promise<ModelWeights> {
-  const quant = opts.quant ?? 'none';
-  const groupSize = opts.groupSize ?? 32;
+  const pre = opts.prequantized ?? null;
+  const quant = pre ? pre.mode : opts.quant ?? 'none';
+  const groupSize = pre ? pre.groupSize : opts.groupSize ?? 32;
+  const prefixOf = (m: LinearModule) => m.weightKey.replace(/\.weight$/, '');
+  const stored = (m: LinearModule) => pre !== null && m.layer >= 0 && ckpt.has(key(`${prefixOf(m)}.qweight`));
   let quantBytes = 0;
   let quantParams = 0;
   const unquantized: { name: string; reason: string }[] = [];
@@ -84,7 +92,7 @@ export async function loadWeights(
     if (l.norm2Bias) wanted.push(l.norm2Bias);
   }
   for (const m of modules) {
-    wanted.push(m.weightKey);
+    wanted.push(stored(m) ? `${prefixOf(m)}.qweight` : m.weightKey);
     if (m.biasKey) wanted.push(m.biasKey);
   }
   const missing = [...new Set(wanted)].filter((k) => !ckpt.has(key(k)));
@@ -140,7 +148,21 @@ export async function loadWeights(
     for (const m of modules.filter((x) => x.layer === l)) {
       const reason = quant === 'none' ? 'none' : canQuantize(quant, m.outF, m.inF, groupSize);
       let W: AnyWeight;
-      if (reason === null && quant !== 'none') {
+      if (stored(m)) {
+        // A merged QA-LoRA checkpoint: upload the stored codes, scales and zero points as they are.
+        const prefix = prefixOf(m);
+        const raw = async (suffix: string) => (await ckpt.readRaw(key(`${prefix}.${suffix}`))).bytes;
+        const host = quantizedFromTensors(quant as QaloraQuantConfig['mode'], m.outF, m.inF, groupSize, {
+          qweight: await raw('qweight'), scales: await raw('scales'), qzeros: await raw('qzeros'),
+        }, key(prefix));
+        const q = uploadQuantized(ctx, key(m.weightKey), host);
+        quantBytes += q.bytes;
+        quantParams += m.outF * m.inF;
+        bytes += q.bytes;
+        done++;
+        opts.onProgress?.({ loaded: done, total, tensor: m.weightKey });
+        W = q;
+      } else if (reason === null && quant !== 'none') {
         // Quantized on the GPU from the f32 rows; no full-precision copy stays on the GPU.
         let data = await ckpt.readF32(key(m.weightKey));
         if (m.conv1d) data = transpose(data, m.inF, m.outF);

@@ -1,0 +1,128 @@
+// QA-LoRA after training: the exact merge into the INT-N base (zero points absorb the adapter, the
+// codes stay as they are), and the merged model's on-disk layout (a Hugging Face folder whose
+// config.json declares the quantization and whose safetensors hold packed codes, scales and zero
+// points), which loads back without any quant flag.
+//
+// Layout of a quantized linear `P` (P = the module's weight key without ".weight"):
+//   P.qweight  I32 [words]     the packed codes exactly as on the GPU: a little-endian N-bit stream
+//                              over the row-major [out, in] matrix (element i in bits N·i .. N·i+N)
+//   P.scales   F16 [out, in/g] per (row, group) scale s
+//   P.qzeros   F16 [out, in/g] per (row, group) zero point z (a float after a merge)
+//   dequant:   ŵ[o, i] = s[o, l] · (q[o, i] − z[o, l]),  l = floor(i / g)
+// config.json gains "quantization_config": {"quant_method": "qalora", "bits": N, "group_size": g,
+//   "zero_point": "float16", "format": "webgpu-lora-studio/qalora-v1"}.
+
+import { f16BitsToF32, f32ToF16Bits } from '../gpu/half';
+import type { AdapterTensors } from '../lora/peft';
+import type { TensorToWrite } from '../model/safetensors';
+import type { QuantFormat, QuantizedHost } from './formats';
+
+export const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';
+
+export interface QaloraQuantConfig {
+  mode: 'qalora-int4' | 'qalora-int3' | 'qalora-int2';
+  bits: number;
+  groupSize: number;
+}
+
+export class QuantCheckpointError extends Error {
+  override name = 'QuantCheckpointError';
+}
+
+/** Reads config.json's quantization_config; null when the checkpoint is not quantized. */
+export function readQuantConfig(config: Record<string, unknown>, fileName: string): QaloraQuantConfig | null {
+  const q = config.quantization_config as Record<string, unknown> | undefined;
+  if (!q) return null;
+  if (q.quant_method !== 'qalora' || q.format !== QALORA_FORMAT) {
+    throw new QuantCheckpointError(
+      `${fileName}: quantization_config (quant_method ${JSON.stringify(q.quant_method)}) is not supported; only QA-LoRA merged models written by ` +
+        '`npm run merge -- --quant qalora-intN` load quantized. Use the full-precision checkpoint and choose a --quant mode instead.',
+    );
+  }
+  const bits = q.bits;
+  const g = q.group_size;
+  if ((bits !== 4 && bits !== 3 && bits !== 2) || typeof g !== 'number' || !Number.isInteger(g) || g <= 0) {
+    throw new QuantCheckpointError(`${fileName}: quantization_config needs bits 4, 3 or 2 and a positive integer group_size.`);
+  }
+  return { mode: `qalora-int${bits}` as QaloraQuantConfig['mode'], bits, groupSize: g };
+}
+
+export function quantConfigJson(c: QaloraQuantConfig): Record<string, unknown> {
+  return { quant_method: 'qalora', bits: c.bits, group_size: c.groupSize, zero_point: 'float16', format: QALORA_FORMAT };
+}
+
+function f16At(words: Uint32Array, j: number): number {
+  return f16BitsToF32((words[j >> 1] >>> ((j & 1) * 16)) & 0xffff);
+}
+
+/**
+ * Folds a QA-LoRA adapter (trained on the group average, A [r, in/g]) into a qalora-quantized
+ * matrix: z' = z − (s_lora/g)·(B·A)[o, l] / s[o, l]. Codes and scales are unchanged.
+ */
+export function mergeQaloraZeros(q: QuantizedHost, t: AdapterTensors, r: number, sLora: number): QuantizedHost {
+  if (!q.zeros || !(q.scales instanceof Uint32Array)) throw new QuantCheckpointError(`mergeQaloraZeros: ${q.mode} is not a QA-LoRA format`);
+  const g = q.groupSize;
+  const L = q.cols / g;
+  if (t.A.length !== r * L || t.B.length !== q.rows * r) {
+    throw new QuantCheckpointError(`mergeQaloraZeros: adapter shapes do not match a [${q.rows}, ${q.cols}] matrix with group size ${g} (A must be [r, in/g])`);
+  }
+  const zeros = new Uint32Array(q.zeros.length);
+  for (let o = 0; o < q.rows; o++) {
+    for (let l = 0; l < L; l++) {
+      const j = o * L + l;
+      let d = 0;
+      for (let k = 0; k < r; k++) d += t.B[o * r + k] * t.A[k * L + l];
+      const z = f16At(q.zeros, j) - ((sLora / g) * d) / f16At(q.scales, j);
+      zeros[j >> 1] |= (f32ToF16Bits(z) << ((j & 1) * 16)) >>> 0;
+    }
+  }
+  return { ...q, zeros };
+}
+
+/** The dense update of a pooled adapter as plain LoRA tensors: A_dense[k, i] = A[k, floor(i/g)] / g. */
+export function expandPooledAdapter(t: AdapterTensors, r: number, inF: number, g: number): AdapterTensors {
+  const L = inF / g;
+  const A = new Float32Array(r * inF);
+  for (let k = 0; k < r; k++) for (let i = 0; i < inF; i++) A[k * inF + i] = t.A[k * L + Math.floor(i / g)] / g;
+  return { A, B: t.B };
+}
+
+function f16Pairs(words: Uint32Array, n: number): Uint16Array {
+  return new Uint16Array(words.buffer, words.byteOffset, Math.ceil(n / 2) * 2).slice(0, n);
+}
+
+/** The three tensors of one quantized linear (see the layout above). */
+export function quantizedTensors(prefix: string, q: QuantizedHost): TensorToWrite[] {
+  if (!q.zeros || !(q.scales instanceof Uint32Array)) throw new QuantCheckpointError(`${prefix}: only QA-LoRA formats can be saved quantized`);
+  const L = q.cols / q.groupSize;
+  return [
+    { name: `${prefix}.qweight`, dtype: 'I32', shape: [q.codes.length], data: q.codes },
+    { name: `${prefix}.scales`, dtype: 'F16', shape: [q.rows, L], data: f16Pairs(q.scales, q.rows * L) },
+    { name: `${prefix}.qzeros`, dtype: 'F16', shape: [q.rows, L], data: f16Pairs(q.zeros, q.rows * L) },
+  ];
+}
+
+/** Rebuilds the host arrays of a saved quantized linear from the raw tensor bytes. */
+export function quantizedFromTensors(
+  mode: QuantFormat, rows: number, cols: number, groupSize: number,
+  raw: { qweight: Uint8Array; scales: Uint8Array; qzeros: Uint8Array }, prefix: string,
+): QuantizedHost {
+  const L = cols / groupSize;
+  const bits = Number(mode.slice(-1));
+  const words = Math.ceil((rows * cols * bits) / 32);
+  if (raw.qweight.byteLength !== words * 4 || raw.scales.byteLength !== rows * L * 2 || raw.qzeros.byteLength !== rows * L * 2) {
+    throw new QuantCheckpointError(`${prefix}: quantized tensors do not match a [${rows}, ${cols}] INT${bits} matrix with group size ${groupSize}; the checkpoint is damaged or its config.json does not belong to it.`);
+  }
+  const toWords = (b: Uint8Array, n: number) => {
+    const out = new Uint32Array(n);
+    new Uint8Array(out.buffer).set(b);
+    return out;
+  };
+  return {
+    mode, rows, cols, groupSize,
+    codes: toWords(raw.qweight, words),
+    scales: toWords(raw.scales, Math.ceil((rows * L) / 2)),
+    zeros: toWords(raw.qzeros, Math.ceil((rows * L) / 2)),
+    extra: null,
+  };
+}
