@@ -1,21 +1,28 @@
 // npm run eval -- --model DIR [--adapter DIR] --data FILE  → {"loss": mean next-token CE, "tokens": N}
 import { batches } from '../data/batch';
-import { parseTextDataset, tokenizeTexts } from '../data/text';
+import { loadDataset } from '../data/dataset';
+import { packExamples } from '../data/pack';
 import { importAdapter } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
 import { evaluate } from '../train/trainer';
-import { gpuContext, num, openModelSource, parseCli, positiveInt, readAdapterDir, readDataFile, runCli, UsageError } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, readAdapterDir, runCli, UsageError } from './common';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput } from './data-input';
 
-const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16]`;
+const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16] [--seed N (42)]
+${DATA_USAGE}`;
 
 runCli(async () => {
   const a = parseCli(
-    { model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' }, 'batch-size': { type: 'string' }, dtype: { type: 'string' } } as const,
+    {
+      model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' }, 'batch-size': { type: 'string' },
+      dtype: { type: 'string' }, seed: { type: 'string' }, ...DATA_CLI_OPTIONS,
+    } as const,
     USAGE,
   );
   if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
+  const dataCfg = dataConfigFromArgs(a);
   const src = openModelSource(a.model);
   const ctx = await gpuContext();
   const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto' });
@@ -30,8 +37,11 @@ runCli(async () => {
     lora = new LoraState(ctx, imp.modules, imp.h);
     lora.load(imp.weights);
   }
-  const ds = parseTextDataset(readDataFile(a.data), a.data);
-  const { examples } = tokenizeTexts(tokenizer, ds.texts, T);
+  const opts = dataOptions(dataCfg, T, num(a.seed, 'seed', 42, nonNegInt));
+  const ds = await loadDataset(nodeFileInput(a.data), tokenizer, { ...opts, previewCount: 0 });
+  if (ds.stats.skipped_count) progressLine(`${ds.stats.skipped_count} rows skipped (first: line ${ds.stats.skipped[0].line}: ${ds.stats.skipped[0].reason})`, true);
+  if (ds.stats.truncated) progressLine(`${ds.stats.truncated} of ${ds.stats.examples} examples were truncated to ${T} tokens`, true);
+  const examples = opts.packing ? packExamples(ds.examples, T) : ds.examples;
   const model = new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: false });
   const r = await evaluate(ctx, model, batches(examples, B, T, spec.eos[0] ?? 0));
   process.stdout.write(JSON.stringify({ loss: r.loss, tokens: r.tokens }) + '\n');

@@ -4,17 +4,15 @@ import { basename, join } from 'node:path';
 import { parseSafetensors } from '../model/safetensors';
 import { importAdapter } from '../lora/peft';
 import { loadModel } from '../model/load';
-import { parseTextDataset, tokenizeTexts } from '../data/text';
-import { permutation, type Example } from '../data/batch';
-import { mulberry32 } from '../lora/state';
+import { prepareData } from '../data/dataset';
 import { countModelParams } from '../model/config';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE } from '../train/checkpoint';
 import { runTraining, type ResumeData, type RunConfig } from '../train/run';
 import { parseSchedule } from '../train/schedule';
-import { hash32 } from '../train/trainer';
 import {
-  fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, readDataFile, runCli, UsageError, writeFiles,
+  fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError, writeFiles,
 } from './common';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, type DataConfig } from './data-input';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DIR [options]
   --rank N (8)  --alpha X (16)  --dropout P (0.05)  --rslora
@@ -23,7 +21,8 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DI
   --lr X (2e-4)  --schedule constant|linear|cosine (linear)  --warmup N (0)
   --steps N | --epochs N (1)  --batch-size N (4)  --grad-accum N (1)  --seq-len N (256)
   --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --save-every N (0)  --resume DIR
-  --max-grad-norm X (1; 0 = off)  --weight-decay X (0)  --dtype auto|f32|f16 (auto)  --log-every N (10)`;
+  --max-grad-norm X (1; 0 = off)  --weight-decay X (0)  --dtype auto|f32|f16 (auto)  --log-every N (10)
+${DATA_USAGE}`;
 
 runCli(async () => {
   const a = parseCli(
@@ -35,6 +34,7 @@ runCli(async () => {
       'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
       seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'max-grad-norm': { type: 'string' },
       'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
+      ...DATA_CLI_OPTIONS,
     } as const,
     USAGE,
   );
@@ -45,7 +45,7 @@ runCli(async () => {
     if (!existsSync(f)) throw new UsageError(`--resume ${a.resume}: no ${STATE_FILE} there; give a checkpoint folder written by --save-every.`);
     resumeState = parseTrainerState(readFileSync(f, 'utf8'), f);
   }
-  const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string };
+  const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & DataConfig & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string };
   const model = a.model ?? prev.model;
   const data = a.data ?? prev.data;
   const out = a.out ?? prev.out;
@@ -53,6 +53,7 @@ runCli(async () => {
   if (a.steps !== undefined && a.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both.');
   const dtype = (a.dtype ?? prev.dtype ?? 'auto') as 'auto' | 'f32' | 'f16';
   if (!['auto', 'f32', 'f16'].includes(dtype)) throw new UsageError(`--dtype must be auto, f32 or f16, got '${dtype}'`);
+  const dataCfg = dataConfigFromArgs(a, prev);
 
   const src = openModelSource(model);
   const ctx = await gpuContext();
@@ -85,26 +86,31 @@ runCli(async () => {
     weightDecay: num(a['weight-decay'], 'weight-decay', prev.weightDecay ?? 0),
     evalFile: a['eval-file'] ?? prev.evalFile,
     evalSplit: num(a['eval-split'], 'eval-split', prev.evalSplit ?? 0.1, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)')),
+    ...dataCfg,
   };
 
-  // Data: one example per line; a seeded split unless a separate eval file is given.
-  const ds = parseTextDataset(readDataFile(data), data);
-  const tok = tokenizeTexts(tokenizer, ds.texts, seqLen);
-  let train: Example[] = tok.examples;
-  let evalSet: Example[] = [];
-  if (cfg.evalFile) {
-    const e = parseTextDataset(readDataFile(cfg.evalFile as string), cfg.evalFile as string);
-    evalSet = tokenizeTexts(tokenizer, e.texts, seqLen).examples;
-  } else if ((cfg.evalSplit as number) > 0 && train.length >= 2) {
-    const order = permutation(train.length, mulberry32(hash32(seed, 0xe7a1)));
-    const nEval = Math.max(1, Math.round(train.length * (cfg.evalSplit as number)));
-    evalSet = order.slice(0, nEval).map((i) => tok.examples[i]);
-    train = order.slice(nEval).map((i) => tok.examples[i]);
+  // Data: any supported file format and record shape; a seeded split unless a separate eval file is given.
+  const prepared = await prepareData(nodeFileInput(data), tokenizer, {
+    ...dataOptions(dataCfg, seqLen, seed),
+    evalSplit: cfg.evalSplit as number,
+    evalInput: cfg.evalFile ? nodeFileInput(cfg.evalFile as string) : undefined,
+    onProgress: (p) => progressLine(`reading ${data}: ${p.rows} rows`),
+  });
+  const { train, eval: evalSet, stats } = prepared;
+  progressLine(
+    `data: ${stats.format} (${stats.file_format}, ${stats.prompt_format}); ${stats.examples} examples, ${stats.tokens} tokens, ${stats.trained_tokens} trained` +
+      `${stats.packing ? `; packed into ${stats.train_rows} + ${stats.eval_rows} rows` : ''}`,
+    true,
+  );
+  if (stats.truncated) progressLine(`${stats.truncated} of ${stats.examples} examples were truncated to ${seqLen} tokens`, true);
+  if (stats.skipped_count) {
+    const s0 = stats.skipped[0];
+    progressLine(`${stats.skipped_count} rows skipped (first: line ${s0.line}: ${s0.reason}); npm run data lists them`, true);
   }
-  if (tok.truncated) progressLine(`${tok.truncated} of ${tok.examples.length} examples were truncated to ${seqLen} tokens`, true);
+  if (stats.duplicates) progressLine(`${stats.duplicates} examples duplicate an earlier one (first: line ${stats.duplicate_lines[0].line} = line ${stats.duplicate_lines[0].same_as})`, true);
   progressLine(
     `model ${spec.modelType} (${(countModelParams(spec) / 1e6).toFixed(2)}M params, weights ${loaded.weights.dtype}); ` +
-      `${train.length} train / ${evalSet.length} eval examples`,
+      `${stats.train_examples} train / ${stats.eval_examples} eval examples`,
     true,
   );
 

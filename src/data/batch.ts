@@ -6,11 +6,18 @@ export interface Example {
   ids: number[];
   /** Optional mask over ids (true = this token is a training target). Default: all tokens. */
   trainMask?: boolean[];
+  /**
+   * A packed row (see packExamples): the offsets in `ids` where each packed example starts,
+   * ascending, the first 0. Positions restart at 0 at each start, attention stays inside each
+   * example, and no token predicts the first token of the next example. Absent: one example.
+   */
+  segments?: number[];
 }
 
 /**
  * Lays out up to B examples as rows of T tokens (padded with `padId`). targets[t] is the id at
  * t+1 when that token is a training target, else -100, so padding and the last token predict nothing.
+ * A packed example's pieces each get positions from 0 and segStart = the piece's start in the row.
  */
 export function makeBatch(examples: Example[], B: number, T: number, padId: number): Batch {
   const N = B * T;
@@ -25,10 +32,19 @@ export function makeBatch(examples: Example[], B: number, T: number, padId: numb
     if (!ex) continue;
     const len = Math.min(ex.ids.length, T);
     for (let t = 0; t < len; t++) tokens[b * T + t] = ex.ids[t];
-    for (let t = 0; t + 1 < len; t++) {
-      if (ex.trainMask && !ex.trainMask[t + 1]) continue;
-      targets[b * T + t] = ex.ids[t + 1];
-      predicted++;
+    const starts = ex.segments ?? [0];
+    for (let s = 0; s < starts.length; s++) {
+      const a = starts[s];
+      const e = Math.min(s + 1 < starts.length ? starts[s + 1] : len, len);
+      for (let t = a; t < e; t++) {
+        pos[b * T + t] = t - a;
+        segStart[b * T + t] = a;
+      }
+      for (let t = a; t + 1 < e; t++) {
+        if (ex.trainMask && !ex.trainMask[t + 1]) continue;
+        targets[b * T + t] = ex.ids[t + 1];
+        predicted++;
+      }
     }
   }
   return { tokens, targets, pos, segStart, predicted };

@@ -1,11 +1,10 @@
-// The simple data formats of the engine's first version: JSONL with a "text" field, or plain text
-// with one example per line. Richer formats (CSV, Parquet, chat, templates) build on the same Example.
+// The engine's first, in-memory reader: JSONL with a "text" field, or plain text with one example
+// per line (kept for tests and small corpora). Files of every format go through dataset.ts.
 import type { TextTokenizer } from '../model/tokenizer';
 import type { Example } from './batch';
+import { DatasetError } from './input';
 
-export class DatasetError extends Error {
-  override name = 'DatasetError';
-}
+export { DatasetError };
 
 export interface TextDataset {
   texts: string[];
