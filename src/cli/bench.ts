@@ -13,11 +13,15 @@ import { randomModelSource, TINY_LLAMA_CONFIG } from '../model/random';
 import { Transformer } from '../model/transformer';
 import { loadWeights } from '../model/weights';
 import { matmul } from '../ops/matmul';
+import { isQalora, parseQuantMode, QUANT_MODES, theoreticalBytesPerParam } from '../quant/formats';
+import { destroyQuantWeight, quantizeWeight } from '../quant/gpu';
+import { linearModules } from '../model/modules';
+import { parseConfig } from '../model/config';
 import { evaluate, Trainer } from '../train/trainer';
 import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageError } from './common';
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
-  [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16]
+  [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16] [--quant MODE] [--group-size G]
 Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
 
 const PRESETS: Record<string, Record<string, unknown>> = {
@@ -52,11 +56,42 @@ async function matmulGflops(ctx: GpuContext, M: number, N: number, K: number, re
   return (2 * M * N * K * reps) / s / 1e9;
 }
 
+/**
+ * Base-weight bytes on the GPU per format for a SmolLM2-135M-shaped model: every decoder linear of
+ * one layer (all 30 layers have the same shapes) is quantized on the GPU and its buffers counted.
+ */
+async function quantMemory(ctx: GpuContext, groupSize: number) {
+  const spec = parseConfig(PRESETS['smollm2-135m'], 'smollm2-135m');
+  const shapes = linearModules(spec).filter((m) => m.layer === 0);
+  const rand = mulberry32(3);
+  const data = shapes.map((m) => Float32Array.from({ length: m.outF * m.inF }, () => (rand() - 0.5) * 0.1));
+  const out: Record<string, unknown> = { model: 'SmolLM2-135M shape (30 layers × 7 linears)', group_size: groupSize };
+  for (const mode of QUANT_MODES) {
+    if (mode === 'none') continue;
+    let bytes = 0;
+    let params = 0;
+    for (let i = 0; i < shapes.length; i++) {
+      const m = shapes[i];
+      const w = await quantizeWeight(ctx, m.name, mode, data[i], m.outF, m.inF, groupSize);
+      bytes += w.bytes;
+      params += m.outF * m.inF;
+      destroyQuantWeight(ctx, w);
+    }
+    const theory = shapes.reduce((a, m) => a + theoreticalBytesPerParam(mode, m.inF, groupSize) * m.outF * m.inF, 0) / params;
+    out[mode] = {
+      base_weight_bytes: bytes * spec.L, params: params * spec.L, bytes_per_param: bytes / params, theoretical_bytes_per_param: theory,
+      ratio_to_theory: bytes / params / theory,
+    };
+  }
+  return out;
+}
+
 runCli(async () => {
   const a = parseCli(
     {
       model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
       steps: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
+      quant: { type: 'string' }, 'group-size': { type: 'string' },
     } as const,
     USAGE,
   );
@@ -86,9 +121,12 @@ runCli(async () => {
   const rank = num(a.rank, 'rank', 8, positiveInt);
   const targets = a.targets ?? 'all-linear';
 
-  const weights = await loadWeights(ctx, spec, ckpt, { dtype });
+  const quant = parseQuantMode(a.quant ?? 'none');
+  const groupSize = num(a['group-size'], 'group-size', 32, positiveInt);
+  const weights = await loadWeights(ctx, spec, ckpt, { dtype, quant, groupSize });
   const modules = resolveTargets(spec, parseTargets(targets));
-  const lora = new LoraState(ctx, modules, { r: rank, alpha: 2 * rank, dropout: 0.05, rslora: false });
+  const qalora = isQalora(quant) ? groupSize : undefined;
+  const lora = new LoraState(ctx, modules, { r: rank, alpha: 2 * rank, dropout: 0.05, rslora: false, qaloraGroupSize: qalora });
   lora.initialize(1);
   const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
   const trainer = new Trainer(ctx, model, lora, {
@@ -138,7 +176,12 @@ runCli(async () => {
     train,
     eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },
     matmul: mm,
-    memory: { peak_gpu_bytes: ctx.stats.peakBytes, base_weight_bytes: weights.bytes },
+    memory: {
+      peak_gpu_bytes: ctx.stats.peakBytes, base_weight_bytes: weights.bytes, quant, group_size: groupSize,
+      quantized_params: weights.quantParams, quantized_bytes: weights.quantBytes,
+      bytes_per_quantized_param: weights.quantParams ? weights.quantBytes / weights.quantParams : null,
+    },
+    quant_memory: await quantMemory(ctx, groupSize),
   };
   process.stdout.write(JSON.stringify(result, null, 1) + '\n');
 });
