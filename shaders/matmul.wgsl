@@ -19,7 +19,8 @@
 //   5 read    (quantized B) scales: B_INT8 f32 c per row; B_NF4 f32 absmax per 64-block;
 //               B_NF4DQ u8 absmax codes per 64-block, 4 per word; B_QA f16 s pairs per group
 //   6 read    (B_NF4DQ) extra: f32 [DYN table (256), c, absmax2 per 256 blocks];
-//             (B_QA) zeros: f16 z pairs per group (values, possibly non-integer after a merge)
+//             (B_QA) zeros: f16 z pairs per group, or with QZ_F32 one f32 per group (merged
+//               QA-LoRA models, whose zero points z' = z − Δ/s are not integers)
 // Quantized elements are dequantized in registers while staging the B tile (loadQ); no
 // dequantized copy of W exists. B_NF4 keeps the 16-entry code book (and B_NF4DQ the 256-entry
 // dynamic table) in workgroup memory, filled once per workgroup before the K loop.
@@ -104,7 +105,16 @@ fn loadQ(o: u32, c: u32) -> f32 {
 #endif
 #if B_QA
 @group(0) @binding(5) var<storage, read> Qs: array<u32>;
+#if QZ_F32
+@group(0) @binding(6) var<storage, read> Qz: array<f32>;
+fn zeroAt(j: u32) -> f32 { return Qz[j]; }
+#else
 @group(0) @binding(6) var<storage, read> Qz: array<u32>;
+fn zeroAt(j: u32) -> f32 {
+  let z = unpack2x16float(Qz[j >> 1u]);
+  return select(z.x, z.y, (j & 1u) == 1u);
+}
+#endif
 const QBITS: u32 = {{QBITS}}u;
 const QMASK: u32 = (1u << QBITS) - 1u;
 // W[o, c]: QBITS-bit code from the little-endian bit stream, s·(q − z) of group (o, c / QG).
@@ -117,9 +127,7 @@ fn loadQ(o: u32, c: u32) -> f32 {
   q &= QMASK;
   let j = o * P.QL + c / P.QG;
   let s = unpack2x16float(Qs[j >> 1u]);
-  let z = unpack2x16float(Qz[j >> 1u]);
-  let odd = (j & 1u) == 1u;
-  return select(s.x, s.y, odd) * (f32(q) - select(z.x, z.y, odd));
+  return select(s.x, s.y, (j & 1u) == 1u) * (f32(q) - zeroAt(j));
 }
 #endif
 #endif

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GpuContext } from '../gpu/context';
 import { hubSource, type ModelSource } from '../model/source';
 import { dirSource } from './fs-source';
+import { parseQuantMode, type QuantMode } from '../quant/formats';
 import { createNodeContext } from './node-gpu';
 
 export class UsageError extends Error {
@@ -113,4 +114,18 @@ export function readAdapterDir(dir: string): { configJson: string; bytes: Uint8A
     throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors there (a folder written by npm run train or PEFT's save_pretrained).`);
   }
   return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(st), file: st };
+}
+
+/** --quant MODE --group-size G, shared by train, eval, generate and bench. */
+export const QUANT_CLI_OPTIONS = { quant: { type: 'string' }, 'group-size': { type: 'string' } } as const;
+export const QUANT_USAGE = '  --quant none|int8|nf4|nf4-dq|qalora-int4|qalora-int3|qalora-int2 (none)  --group-size G (32, QA-LoRA groups)';
+
+export function quantFromArgs(a: { quant?: string; 'group-size'?: string }, prev: { quant?: string; groupSize?: number } = {}): { quant: QuantMode; groupSize: number } {
+  let quant: QuantMode;
+  try {
+    quant = parseQuantMode(a.quant ?? prev.quant ?? 'none');
+  } catch (e) {
+    throw new UsageError(`--quant: ${(e as Error).message}`);
+  }
+  return { quant, groupSize: num(a['group-size'], 'group-size', prev.groupSize ?? 32, positiveInt) };
 }

@@ -7,25 +7,27 @@ import { LoraState } from '../lora/state';
 import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
 import { evaluate } from '../train/trainer';
-import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, readAdapterDir, runCli, UsageError } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, readAdapterDir, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput } from './data-input';
 
 const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16] [--seed N (42)]
+${QUANT_USAGE}
 ${DATA_USAGE}`;
 
 runCli(async () => {
   const a = parseCli(
     {
       model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' }, 'batch-size': { type: 'string' },
-      dtype: { type: 'string' }, seed: { type: 'string' }, ...DATA_CLI_OPTIONS,
+      dtype: { type: 'string' }, ...QUANT_CLI_OPTIONS, seed: { type: 'string' }, ...DATA_CLI_OPTIONS,
     } as const,
     USAGE,
   );
   if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
   const dataCfg = dataConfigFromArgs(a);
+  const { quant, groupSize } = quantFromArgs(a);
   const src = openModelSource(a.model);
   const ctx = await gpuContext();
-  const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto' });
+  const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto', quant, groupSize });
   const { spec, tokenizer } = loaded;
   const T = num(a['seq-len'], 'seq-len', Math.min(256, spec.maxT), positiveInt);
   if (T > spec.maxT) throw new UsageError(`--seq-len ${T} is above the model's maximum of ${spec.maxT} positions.`);

@@ -4,23 +4,25 @@ import { LoraState } from '../lora/state';
 import { generateTokens } from '../model/generate';
 import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
-import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, readAdapterDir, runCli, UsageError } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, readAdapterDir, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 
 const USAGE = `usage: npm run generate -- --model DIR|ORG/NAME [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
-  [--temperature X (0 = greedy)] [--top-p P (1)] [--seed N] [--context N (model max, at most 1024)] [--dtype auto|f32|f16]`;
+  [--temperature X (0 = greedy)] [--top-p P (1)] [--seed N] [--context N (model max, at most 1024)] [--dtype auto|f32|f16]
+${QUANT_USAGE}`;
 
 runCli(async () => {
   const a = parseCli(
     {
       model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
-      temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, context: { type: 'string' }, dtype: { type: 'string' },
+      temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, context: { type: 'string' }, dtype: { type: 'string' }, ...QUANT_CLI_OPTIONS,
     } as const,
     USAGE,
   );
   if (!a.model) throw new UsageError(`--model is required.\n${USAGE}`);
+  const { quant, groupSize } = quantFromArgs(a);
   const src = openModelSource(a.model);
   const ctx = await gpuContext();
-  const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto' });
+  const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto', quant, groupSize });
   const { spec, tokenizer } = loaded;
   const maxNew = num(a['max-new-tokens'], 'max-new-tokens', 100, nonNegInt);
   const prompt = a.prompt ?? '';

@@ -4,13 +4,15 @@ import { basename, join } from 'node:path';
 import { parseSafetensors } from '../model/safetensors';
 import { importAdapter } from '../lora/peft';
 import { loadModel } from '../model/load';
+import { isQalora } from '../quant/formats';
 import { prepareData } from '../data/dataset';
 import { countModelParams } from '../model/config';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE } from '../train/checkpoint';
 import { runTraining, type ResumeData, type RunConfig } from '../train/run';
 import { parseSchedule } from '../train/schedule';
 import {
-  fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError, writeFiles,
+  fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs, runCli,
+  UsageError, writeFiles,
 } from './common';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, type DataConfig } from './data-input';
 
@@ -22,6 +24,8 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DI
   --steps N | --epochs N (1)  --batch-size N (4)  --grad-accum N (1)  --seq-len N (256)
   --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --save-every N (0)  --resume DIR
   --max-grad-norm X (1; 0 = off)  --weight-decay X (0)  --dtype auto|f32|f16 (auto)  --log-every N (10)
+  --grad-checkpointing (recompute activations in the backward: less memory, ~1/3 more compute)
+${QUANT_USAGE}
 ${DATA_USAGE}`;
 
 runCli(async () => {
@@ -34,6 +38,7 @@ runCli(async () => {
       'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
       seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'max-grad-norm': { type: 'string' },
       'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
+      'grad-checkpointing': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
       ...DATA_CLI_OPTIONS,
     } as const,
     USAGE,
@@ -55,10 +60,11 @@ runCli(async () => {
   if (!['auto', 'f32', 'f16'].includes(dtype)) throw new UsageError(`--dtype must be auto, f32 or f16, got '${dtype}'`);
   const dataCfg = dataConfigFromArgs(a, prev);
 
+  const { quant, groupSize } = quantFromArgs(a, prev);
   const src = openModelSource(model);
   const ctx = await gpuContext();
   const loaded = await loadModel(ctx, src, {
-    dtype,
+    dtype, quant, groupSize,
     onProgress: (p) => progressLine(`loading weights ${p.loaded}/${p.total}`),
   });
   const { spec, tokenizer } = loaded;
@@ -66,6 +72,8 @@ runCli(async () => {
   const seed = num(a.seed, 'seed', prev.seed ?? 42, nonNegInt);
   const cfg: RunConfig & Record<string, unknown> = {
     model, data, out, dtype,
+    quant: loaded.weights.quant, groupSize,
+    gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
     baseModel: prev.baseModel ?? (src.name.startsWith('hf://') ? src.name.slice(5) : basename(model.replace(/\/+$/, ''))),
     rank: num(a.rank, 'rank', prev.rank ?? 8),
     alpha: num(a.alpha, 'alpha', prev.alpha ?? 16),
@@ -102,6 +110,7 @@ runCli(async () => {
       `${stats.packing ? `; packed into ${stats.train_rows} + ${stats.eval_rows} rows` : ''}`,
     true,
   );
+  for (const u of loaded.weights.unquantized) progressLine(`${u.name} stays unquantized: ${u.reason}`, true);
   if (stats.truncated) progressLine(`${stats.truncated} of ${stats.examples} examples were truncated to ${seqLen} tokens`, true);
   if (stats.skipped_count) {
     const s0 = stats.skipped[0];
@@ -109,7 +118,8 @@ runCli(async () => {
   }
   if (stats.duplicates) progressLine(`${stats.duplicates} examples duplicate an earlier one (first: line ${stats.duplicate_lines[0].line} = line ${stats.duplicate_lines[0].same_as})`, true);
   progressLine(
-    `model ${spec.modelType} (${(countModelParams(spec) / 1e6).toFixed(2)}M params, weights ${loaded.weights.dtype}); ` +
+    `model ${spec.modelType} (${(countModelParams(spec) / 1e6).toFixed(2)}M params, weights ${loaded.weights.dtype}` +
+      `${loaded.weights.quant !== 'none' ? `, ${loaded.weights.quant}: ${(loaded.weights.quantBytes / Math.max(1, loaded.weights.quantParams)).toFixed(3)} B/param over ${loaded.weights.quantParams} params` : ''}); ` +
       `${stats.train_examples} train / ${stats.eval_examples} eval examples`,
     true,
   );
@@ -146,7 +156,10 @@ runCli(async () => {
   files.set('adapter_config.json', readFileSync(join(ck, 'adapter_config.json'), 'utf8'));
   files.set('adapter_model.safetensors', readFileSync(join(ck, 'adapter_model.safetensors')));
   const metrics = {
-    model, data, quant: 'none', weights_dtype: loaded.weights.dtype,
+    model, data, quant: loaded.weights.quant, group_size: isQalora(loaded.weights.quant) ? groupSize : null, weights_dtype: loaded.weights.dtype,
+    quantized_params: loaded.weights.quantParams, quantized_bytes: loaded.weights.quantBytes,
+    bytes_per_quantized_param: loaded.weights.quantParams ? loaded.weights.quantBytes / loaded.weights.quantParams : null,
+    unquantized: loaded.weights.unquantized,
     eval_loss_before: res.evalLossBefore, eval_loss_after: res.evalLossAfter,
     train_loss: res.history.map((h) => ({ step: h.step, loss: h.loss })),
     learning_rate: res.history.map((h) => ({ step: h.step, lr: h.lr })),

@@ -29,8 +29,10 @@ export interface QuantWeight {
   codes: GPUBuffer;
   /** int8 / nf4: f32; nf4-dq: u8 absmax codes in u32 words; qalora: f16 pairs. */
   scales: GPUBuffer;
-  /** qalora: f16 zero points (values, not integers, so a merged zero fits); otherwise null. */
+  /** qalora: zero points, f16 pairs (or f32 when zerosF32: a merged QA-LoRA model); otherwise null. */
   zeros: GPUBuffer | null;
+  /** The zero points are f32 (merged QA-LoRA models) rather than f16 pairs. */
+  zerosF32?: boolean;
   /** nf4-dq: f32 [DYN table (256), c, absmax2 per 256 blocks]; otherwise null. */
   extra: GPUBuffer | null;
   /** Bytes of all its GPU buffers (as allocated). */

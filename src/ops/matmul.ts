@@ -85,6 +85,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
             B_NF4: q.mode === 'nf4' || q.mode === 'nf4-dq',
             B_NF4DQ: q.mode === 'nf4-dq',
             B_QA: qa,
+            QZ_F32: qa && !!q.zerosF32,
             QBITS: qa ? codeBits(q.mode) : undefined,
           }
         : {}),

@@ -228,8 +228,12 @@ export interface QuantizedHost {
   codes: Uint32Array;
   /** int8 / nf4: f32 (Float32Array); nf4-dq: u8 codes in u32 words; qalora: f16 pairs. */
   scales: Float32Array | Uint32Array;
-  /** qalora: f16 zero points in pairs; otherwise null. */
-  zeros: Uint32Array | null;
+  /**
+   * qalora: zero points as f16 pairs (Uint32Array: the training base, integers), or as f32
+   * (Float32Array: a merged QA-LoRA model, whose zero points z' = z − Δ/s need f32 to stay exact);
+   * otherwise null.
+   */
+  zeros: Uint32Array | Float32Array | null;
   /** nf4-dq: [DYN (256), c, absmax2 per 256-block] f32; otherwise null. */
   extra: Float32Array | null;
 }
@@ -443,7 +447,8 @@ export function codeAt(q: QuantizedHost, i: number): number {
 
 /** Per-group scale / zero values of a qalora weight (f16 decoded). */
 export function qaScaleZero(q: QuantizedHost, j: number): { s: number; z: number } {
-  return { s: getF16(q.scales as Uint32Array, j), z: getF16(q.zeros!, j) };
+  const z = q.zeros!;
+  return { s: getF16(q.scales as Uint32Array, j), z: z instanceof Float32Array ? z[j] : getF16(z, j) };
 }
 
 /** ŵ as the fused matmul kernels compute it (f32 arithmetic). */

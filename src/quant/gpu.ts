@@ -188,7 +188,10 @@ export function uploadQuantized(ctx: GpuContext, name: string, q: QuantizedHost)
   const zeros = q.zeros ? ctx.upload(`${name}.zeros`, q.zeros) : null;
   const extra = q.extra ? ctx.upload(`${name}.extra`, q.extra) : null;
   const g = isQalora(q.mode) ? q.groupSize : DEFAULT_GROUP_SIZE;
-  return { name, mode: q.mode, shape: [q.rows, q.cols], groupSize: q.groupSize, codes, scales, zeros, extra, bytes: quantBytes(q.mode, q.rows, q.cols, g) };
+  const zerosF32 = q.zeros instanceof Float32Array;
+  // f32 zero points take 2 more bytes per group than the f16 layout quantBytes assumes.
+  const bytes = quantBytes(q.mode, q.rows, q.cols, g) + (zerosF32 ? zeros!.size - quantLayoutZerosPadded(q) : 0);
+  return { name, mode: q.mode, shape: [q.rows, q.cols], groupSize: q.groupSize, codes, scales, zeros, zerosF32, extra, bytes };
 }
 
 /** Reads a QuantWeight back into host arrays (tests, export). */
@@ -199,7 +202,7 @@ export async function readQuantized(ctx: GpuContext, w: QuantWeight): Promise<Qu
   const codes = await u32(w.codes, l.codes);
   const scales =
     w.mode === 'int8' || w.mode === 'nf4' ? new Float32Array(await ctx.read(w.scales, 0, l.scales)) : await u32(w.scales, l.scales);
-  const zeros = w.zeros ? await u32(w.zeros, l.zeros) : null;
+  const zeros = !w.zeros ? null : w.zerosF32 ? new Float32Array(await ctx.read(w.zeros, 0, zerosF32Bytes(w))) : await u32(w.zeros, l.zeros);
   const extra = w.extra ? new Float32Array(await ctx.read(w.extra, 0, l.extra)) : null;
   return { mode: w.mode, rows, cols, groupSize: w.groupSize, codes, scales, zeros, extra };
 }
@@ -207,4 +210,14 @@ export async function readQuantized(ctx: GpuContext, w: QuantWeight): Promise<Qu
 /** Frees a QuantWeight's buffers. */
 export function destroyQuantWeight(ctx: GpuContext, w: QuantWeight): void {
   for (const b of [w.codes, w.scales, w.zeros, w.extra]) if (b) ctx.destroyBuffer(b);
+}
+
+/** Bytes of the f16 zero-point buffer as allocated (padded like createBuffer). */
+function quantLayoutZerosPadded(q: QuantizedHost): number {
+  const l = quantLayout(q.mode, q.rows, q.cols, q.groupSize);
+  return Math.max(16, Math.ceil(l.zeros / 16) * 16);
+}
+
+function zerosF32Bytes(w: QuantWeight): number {
+  return w.shape[0] * (w.shape[1] / w.groupSize) * 4;
 }

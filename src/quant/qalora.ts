@@ -7,12 +7,13 @@
 //   P.qweight  I32 [words]     the packed codes exactly as on the GPU: a little-endian N-bit stream
 //                              over the row-major [out, in] matrix (element i in bits N·i .. N·i+N)
 //   P.scales   F16 [out, in/g] per (row, group) scale s
-//   P.qzeros   F16 [out, in/g] per (row, group) zero point z (a float after a merge)
+//   P.qzeros   F32 [out, in/g] per (row, group) zero point z' (a float after the merge: f16 would
+//              round it by up to 2^-7 of a step, which is visible in the loss) — F16 is accepted too
 //   dequant:   ŵ[o, i] = s[o, l] · (q[o, i] − z[o, l]),  l = floor(i / g)
 // config.json gains "quantization_config": {"quant_method": "qalora", "bits": N, "group_size": g,
-//   "zero_point": "float16", "format": "webgpu-lora-studio/qalora-v1"}.
+//   "zero_point": "float32", "format": "webgpu-lora-studio/qalora-v1"}.
 
-import { f16BitsToF32, f32ToF16Bits } from '../gpu/half';
+import { f16BitsToF32 } from '../gpu/half';
 import type { AdapterTensors } from '../lora/peft';
 import type { TensorToWrite } from '../model/safetensors';
 import type { QuantFormat, QuantizedHost } from './formats';
@@ -48,11 +49,15 @@ export function readQuantConfig(config: Record<string, unknown>, fileName: strin
 }
 
 export function quantConfigJson(c: QaloraQuantConfig): Record<string, unknown> {
-  return { quant_method: 'qalora', bits: c.bits, group_size: c.groupSize, zero_point: 'float16', format: QALORA_FORMAT };
+  return { quant_method: 'qalora', bits: c.bits, group_size: c.groupSize, zero_point: 'float32', format: QALORA_FORMAT };
 }
 
 function f16At(words: Uint32Array, j: number): number {
   return f16BitsToF32((words[j >> 1] >>> ((j & 1) * 16)) & 0xffff);
+}
+
+function zeroAt(zeros: Uint32Array | Float32Array, j: number): number {
+  return zeros instanceof Float32Array ? zeros[j] : f16At(zeros, j);
 }
 
 /**
@@ -66,14 +71,13 @@ export function mergeQaloraZeros(q: QuantizedHost, t: AdapterTensors, r: number,
   if (t.A.length !== r * L || t.B.length !== q.rows * r) {
     throw new QuantCheckpointError(`mergeQaloraZeros: adapter shapes do not match a [${q.rows}, ${q.cols}] matrix with group size ${g} (A must be [r, in/g])`);
   }
-  const zeros = new Uint32Array(q.zeros.length);
+  const zeros = new Float32Array(q.rows * L);
   for (let o = 0; o < q.rows; o++) {
     for (let l = 0; l < L; l++) {
       const j = o * L + l;
       let d = 0;
       for (let k = 0; k < r; k++) d += t.B[o * r + k] * t.A[k * L + l];
-      const z = f16At(q.zeros, j) - ((sLora / g) * d) / f16At(q.scales, j);
-      zeros[j >> 1] |= (f32ToF16Bits(z) << ((j & 1) * 16)) >>> 0;
+      zeros[j] = zeroAt(q.zeros, j) - ((sLora / g) * d) / f16At(q.scales, j);
     }
   }
   return { ...q, zeros };
@@ -98,7 +102,9 @@ export function quantizedTensors(prefix: string, q: QuantizedHost): TensorToWrit
   return [
     { name: `${prefix}.qweight`, dtype: 'I32', shape: [q.codes.length], data: q.codes },
     { name: `${prefix}.scales`, dtype: 'F16', shape: [q.rows, L], data: f16Pairs(q.scales, q.rows * L) },
-    { name: `${prefix}.qzeros`, dtype: 'F16', shape: [q.rows, L], data: f16Pairs(q.zeros, q.rows * L) },
+    q.zeros instanceof Float32Array
+      ? { name: `${prefix}.qzeros`, dtype: 'F32', shape: [q.rows, L], data: q.zeros }
+      : { name: `${prefix}.qzeros`, dtype: 'F16', shape: [q.rows, L], data: f16Pairs(q.zeros, q.rows * L) },
   ];
 }
 
@@ -110,7 +116,8 @@ export function quantizedFromTensors(
   const L = cols / groupSize;
   const bits = Number(mode.slice(-1));
   const words = Math.ceil((rows * cols * bits) / 32);
-  if (raw.qweight.byteLength !== words * 4 || raw.scales.byteLength !== rows * L * 2 || raw.qzeros.byteLength !== rows * L * 2) {
+  const zF32 = raw.qzeros.byteLength === rows * L * 4;
+  if (raw.qweight.byteLength !== words * 4 || raw.scales.byteLength !== rows * L * 2 || !(zF32 || raw.qzeros.byteLength === rows * L * 2)) {
     throw new QuantCheckpointError(`${prefix}: quantized tensors do not match a [${rows}, ${cols}] INT${bits} matrix with group size ${groupSize}; the checkpoint is damaged or its config.json does not belong to it.`);
   }
   const toWords = (b: Uint8Array, n: number) => {
@@ -122,7 +129,7 @@ export function quantizedFromTensors(
     mode, rows, cols, groupSize,
     codes: toWords(raw.qweight, words),
     scales: toWords(raw.scales, Math.ceil((rows * L) / 2)),
-    zeros: toWords(raw.qzeros, Math.ceil((rows * L) / 2)),
+    zeros: zF32 ? new Float32Array(toWords(raw.qzeros, rows * L).buffer) : toWords(raw.qzeros, Math.ceil((rows * L) / 2)),
     extra: null,
   };
 }

@@ -3,9 +3,10 @@
 // epochs with gradient accumulation, checkpoints periodically, and resumes from a checkpoint.
 
 import type { GpuContext } from '../gpu/context';
+import { isQalora, type QuantMode } from '../quant/formats';
 import type { LoraHyper, AdapterTensors } from '../lora/peft';
 import { LoraState, mulberry32 } from '../lora/state';
-import { countLoraParams, parseTargets, resolveTargets } from '../lora/targets';
+import { parseTargets, resolveTargets } from '../lora/targets';
 import type { LoadedModel } from '../model/load';
 import { Transformer } from '../model/transformer';
 import { batches, makeBatch, permutation, type Example } from '../data/batch';
@@ -39,6 +40,10 @@ export interface RunConfig {
   weightDecay: number;
   /** Recompute each layer's activations in the backward instead of keeping them (less memory). */
   gradCheckpointing?: boolean;
+  /** Quant mode of the frozen base; a QA-LoRA mode makes the adapter see group-pooled inputs. */
+  quant?: QuantMode;
+  /** QA-LoRA group size (default 32). */
+  groupSize?: number;
 }
 
 export class RunConfigError extends Error {
@@ -97,7 +102,9 @@ export interface RunResult {
 }
 
 export function loraHyper(c: RunConfig): LoraHyper {
-  return { r: c.rank, alpha: c.alpha, dropout: c.dropout, rslora: c.rslora };
+  const h: LoraHyper = { r: c.rank, alpha: c.alpha, dropout: c.dropout, rslora: c.rslora };
+  if (c.quant && isQalora(c.quant)) h.qaloraGroupSize = c.groupSize ?? 32;
+  return h;
 }
 
 export function stepsPerEpoch(nTrain: number, c: RunConfig): number {
@@ -117,6 +124,9 @@ export async function runTraining(
   validateRunConfig(cfg, spec.maxT);
   if (train.length === 0) throw new RunConfigError('the training set is empty.');
   const modules = resolveTargets(spec, parseTargets(cfg.targets));
+  if ((cfg.quant ?? 'none') !== loaded.weights.quant) {
+    throw new RunConfigError(`the run asks for a ${cfg.quant ?? 'none'} base but the model was loaded as ${loaded.weights.quant}; load it with the same quant mode.`);
+  }
   const h = loraHyper(cfg);
   const lora = new LoraState(ctx, modules, h);
   if (resume) {
@@ -215,7 +225,7 @@ export async function runTraining(
   if (evalLossAfter !== null) hooks.onEval?.({ step: trainer.step, loss: evalLossAfter });
   await checkpoint();
   return {
-    lora, history, evalLossBefore, evalLossAfter, trainableParams: countLoraParams(modules, cfg.rank),
+    lora, history, evalLossBefore, evalLossAfter, trainableParams: lora.total,
     tokensPerSecond: tokensDone / Math.max(elapsed, 1e-9), steps: trainer.step, peakBytes: ctx.stats.peakBytes, stoppedEarly, model,
   };
 }
