@@ -89,6 +89,34 @@ describe('train, eval, generate', () => {
   });
 });
 
+describe('QA-LoRA: train on an INT4 base, merge exactly, load the merged model without flags', () => {
+  it('merged INT4 model eval loss equals base + adapter within 1e-4', () => {
+    const out = join(tmp, 'qa');
+    const t = cli('train', ['--model', STORIES, '--data', data, '--out', out, '--steps', '2', '--seq-len', '32', '--batch-size', '2',
+      '--targets', 'all-linear', '--lr', '5e-3', '--quant', 'qalora-int4', '--group-size', '4']);
+    expect(t.code).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics).toMatchObject({ quant: 'qalora-int4', group_size: 4 });
+    expect(metrics.bytes_per_quantized_param).toBeCloseTo(0.5 + 4 / 4, 5); // 4-bit codes + f16 scale and zero per 4
+    expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({ use_qalora: true, qalora_group_size: 4 });
+    const merged = join(tmp, 'qa-merged');
+    const mg = cli('merge', ['--model', STORIES, '--adapter', out, '--out', merged, '--quant', 'qalora-int4', '--group-size', '4']);
+    expect(mg.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(merged, 'config.json'), 'utf8')).quantization_config).toMatchObject({ quant_method: 'qalora', bits: 4, group_size: 4 });
+    const st = parseSafetensors(readFileSync(join(merged, 'model.safetensors')), 'merged');
+    expect(st.header.tensors.get('model.layers.0.self_attn.q_proj.qweight')?.dtype).toBe('I32');
+    expect(st.header.tensors.has('model.layers.0.self_attn.q_proj.weight')).toBe(false);
+    const a = JSON.parse(cli('eval', ['--model', STORIES, '--adapter', out, '--quant', 'qalora-int4', '--group-size', '4', '--data', data, '--seq-len', '32']).stdout);
+    const m = JSON.parse(cli('eval', ['--model', merged, '--data', data, '--seq-len', '32']).stdout);
+    expect(m.tokens).toBe(a.tokens);
+    expect(Math.abs(m.loss - a.loss) / a.loss).toBeLessThan(1e-4);
+    // A plain LoRA adapter cannot merge exactly into a quantized model.
+    const bad = cli('merge', ['--model', STORIES, '--adapter', join(tmp, 'run'), '--out', join(tmp, 'bad-merge'), '--quant', 'qalora-int4', '--group-size', '4']);
+    expect(bad.code).not.toBe(0);
+    expect(errorLines(bad.stderr)[0]).toMatch(/plain LoRA adapter cannot merge exactly/);
+  });
+});
+
 describe('benchmark', () => {
   it('prints JSON; no GPU buffers are created per step after warm-up and only the loss is read back', () => {
     const b = cli('bench', ['--preset', 'tiny', '--steps', '2', '--seq-len', '16']);
@@ -137,6 +165,8 @@ describe('bad input gets a one-line error naming the file and the fix', () => {
     ['empty data', () => ['--model', STORIES, '--data', (writeFileSync(join(tmp, 'empty.jsonl'), '\n\n'), join(tmp, 'empty.jsonl'))], /empty\.jsonl: the file has no examples/],
     ['line without text', () => ['--model', STORIES, '--data', (writeFileSync(join(tmp, 'notext.jsonl'), '{"text":"a b"}\n{"prompt":"x"}\n'), join(tmp, 'notext.jsonl'))], /notext\.jsonl:2: no "text" string field \(fields present: prompt\)/],
     ['seq-len above the maximum', () => ['--model', STORIES, '--data', data, '--seq-len', '1000'], /above the model's maximum of 512/],
+    ['unknown quant mode', () => ['--model', STORIES, '--data', data, '--quant', 'int5'], /--quant: unknown quantization mode 'int5'; valid modes: none, int8, nf4, nf4-dq, qalora-int4/],
+    ['QA-LoRA group size that does not divide a target', () => ['--model', STORIES, '--data', data, '--quant', 'qalora-int4', '--group-size', '32', '--targets', 'all-linear'], /group size 32 does not divide model\.layers\.0\.mlp\.down_proj's 172 input features/],
   ];
   for (const [name, args, re] of cases) {
     it(name, () => {

@@ -51,6 +51,20 @@ const BASE_CFG: RunConfig = {
 };
 
 describe('stories260K (real pretrained checkpoint)', () => {
+  for (const [quant, groupSize] of [['nf4-dq', 32], ['qalora-int4', 4]] as const) {
+    it(`fine-tuning on a ${quant} base (${quant === 'nf4-dq' ? 'QLoRA' : 'QA-LoRA'}) lowers held-out loss`, async () => {
+      const ctx = await testContext();
+      const m = await loadModel(ctx, dirSource(DIR), { quant, groupSize });
+      expect(m.weights.quant).toBe(quant);
+      expect(m.weights.quantParams).toBeGreaterThan(0);
+      const train: Example[] = tokenizeTexts(m.tokenizer, corpus(48, 1), 32).examples;
+      const evalSet: Example[] = tokenizeTexts(m.tokenizer, corpus(8, 99), 32).examples;
+      const res = await runTraining(ctx, m, train, evalSet, { ...BASE_CFG, steps: 10, quant, groupSize });
+      expect(res.lora.qaloraGroupSize).toBe(quant === 'qalora-int4' ? 4 : 0);
+      expect(res.evalLossAfter!).toBeLessThan(0.7 * res.evalLossBefore!);
+    });
+  }
+
   it('greedy decoding from BOS reproduces the known continuation', async () => {
     const ctx = await testContext();
     const m = await stories();
