@@ -4,6 +4,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GpuContext } from '../gpu/context';
+import { importAdapter } from '../lora/peft';
+import { LoraState } from '../lora/state';
+import type { ModelSpec } from '../model/config';
 import { hubSource, type ModelSource } from '../model/source';
 import { dirSource } from './fs-source';
 import { parseQuantMode, type QuantMode } from '../quant/formats';
@@ -128,4 +131,13 @@ export function quantFromArgs(a: { quant?: string; 'group-size'?: string }, prev
     throw new UsageError(`--quant: ${(e as Error).message}`);
   }
   return { quant, groupSize: num(a['group-size'], 'group-size', prev.groupSize ?? 32, positiveInt) };
+}
+
+/** --adapter DIR as a LoraState on the GPU (eval, generate). */
+export function loadAdapterState(ctx: GpuContext, spec: ModelSpec, dir: string): LoraState {
+  const ad = readAdapterDir(dir);
+  const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
+  const lora = new LoraState(ctx, imp.modules, imp.h);
+  lora.load(imp.weights);
+  return lora;
 }

@@ -2,12 +2,10 @@
 import { batches } from '../data/batch';
 import { loadDataset } from '../data/dataset';
 import { packExamples } from '../data/pack';
-import { importAdapter } from '../lora/peft';
-import { LoraState } from '../lora/state';
 import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
 import { evaluate } from '../train/trainer';
-import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, readAdapterDir, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput } from './data-input';
 
 const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16] [--seed N (42)]
@@ -32,13 +30,7 @@ runCli(async () => {
   const T = num(a['seq-len'], 'seq-len', Math.min(256, spec.maxT), positiveInt);
   if (T > spec.maxT) throw new UsageError(`--seq-len ${T} is above the model's maximum of ${spec.maxT} positions.`);
   const B = num(a['batch-size'], 'batch-size', 4, positiveInt);
-  let lora: LoraState | null = null;
-  if (a.adapter) {
-    const ad = readAdapterDir(a.adapter);
-    const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
-    lora = new LoraState(ctx, imp.modules, imp.h);
-    lora.load(imp.weights);
-  }
+  const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
   const opts = dataOptions(dataCfg, T, num(a.seed, 'seed', 42, nonNegInt));
   const ds = await loadDataset(nodeFileInput(a.data), tokenizer, { ...opts, previewCount: 0 });
   if (ds.stats.skipped_count) progressLine(`${ds.stats.skipped_count} rows skipped (first: line ${ds.stats.skipped[0].line}: ${ds.stats.skipped[0].reason})`, true);

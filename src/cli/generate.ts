@@ -1,10 +1,8 @@
 // npm run generate -- --model DIR [--adapter DIR] --prompt "..." --max-new-tokens N
-import { importAdapter } from '../lora/peft';
-import { LoraState } from '../lora/state';
 import { generateTokens } from '../model/generate';
 import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
-import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, readAdapterDir, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 
 const USAGE = `usage: npm run generate -- --model DIR|ORG/NAME [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
   [--temperature X (0 = greedy)] [--top-p P (1)] [--seed N] [--context N (model max, at most 1024)] [--dtype auto|f32|f16]
@@ -33,13 +31,7 @@ runCli(async () => {
     ids = [tokenizer.bos];
   }
   const T = num(a.context, 'context', Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew))), positiveInt);
-  let lora: LoraState | null = null;
-  if (a.adapter) {
-    const ad = readAdapterDir(a.adapter);
-    const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
-    lora = new LoraState(ctx, imp.modules, imp.h);
-    lora.load(imp.weights);
-  }
+  const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
   const model = new Transformer(ctx, spec, loaded.weights, lora, { B: 1, T: Math.min(T, spec.maxT), training: false });
   const out: number[] = [];
   let printed = '';

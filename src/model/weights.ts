@@ -4,8 +4,8 @@
 
 import type { GpuContext } from '../gpu/context';
 import { packF16 } from '../gpu/half';
-import type { AnyWeight, Weight, WeightDType } from '../gpu/tensor';
-import { canQuantize, type QuantMode } from '../quant/formats';
+import type { AnyWeight, QuantWeight, Weight, WeightDType } from '../gpu/tensor';
+import { canQuantize, type QuantFormat, type QuantMode } from '../quant/formats';
 import { quantizeWeight, uploadQuantized } from '../quant/gpu';
 import { quantizedFromTensors, type QaloraQuantConfig } from '../quant/qalora';
 import type { Checkpoint } from './checkpoint';
@@ -148,25 +148,22 @@ export async function loadWeights(
     for (const m of modules.filter((x) => x.layer === l)) {
       const reason = quant === 'none' ? 'none' : canQuantize(quant, m.outF, m.inF, groupSize);
       let W: AnyWeight;
-      if (stored(m)) {
-        // A merged QA-LoRA checkpoint: upload the stored codes, scales and zero points as they are.
-        const prefix = prefixOf(m);
-        const raw = async (suffix: string) => (await ckpt.readRaw(key(`${prefix}.${suffix}`))).bytes;
-        const host = quantizedFromTensors(quant as QaloraQuantConfig['mode'], m.outF, m.inF, groupSize, {
-          qweight: await raw('qweight'), scales: await raw('scales'), qzeros: await raw('qzeros'),
-        }, key(prefix));
-        const q = uploadQuantized(ctx, key(m.weightKey), host);
-        quantBytes += q.bytes;
-        quantParams += m.outF * m.inF;
-        bytes += q.bytes;
-        done++;
-        opts.onProgress?.({ loaded: done, total, tensor: m.weightKey });
-        W = q;
-      } else if (reason === null && quant !== 'none') {
-        // Quantized on the GPU from the f32 rows; no full-precision copy stays on the GPU.
-        let data = await ckpt.readF32(key(m.weightKey));
-        if (m.conv1d) data = transpose(data, m.inF, m.outF);
-        const q = await quantizeWeight(ctx, key(m.weightKey), quant, data, m.outF, m.inF, groupSize);
+      if (stored(m) || (reason === null && quant !== 'none')) {
+        let q: QuantWeight;
+        if (stored(m)) {
+          // A merged QA-LoRA checkpoint: upload the stored codes, scales and zero points as they are.
+          const prefix = prefixOf(m);
+          const raw = async (suffix: string) => (await ckpt.readRaw(key(`${prefix}.${suffix}`))).bytes;
+          const host = quantizedFromTensors(quant as QaloraQuantConfig['mode'], m.outF, m.inF, groupSize, {
+            qweight: await raw('qweight'), scales: await raw('scales'), qzeros: await raw('qzeros'),
+          }, key(prefix));
+          q = uploadQuantized(ctx, key(m.weightKey), host);
+        } else {
+          // Quantized on the GPU from the f32 rows; no full-precision copy stays on the GPU.
+          let data = await ckpt.readF32(key(m.weightKey));
+          if (m.conv1d) data = transpose(data, m.inF, m.outF);
+          q = await quantizeWeight(ctx, key(m.weightKey), quant as QuantFormat, data, m.outF, m.inF, groupSize);
+        }
         quantBytes += q.bytes;
         quantParams += m.outF * m.inF;
         bytes += q.bytes;

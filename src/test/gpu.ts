@@ -1,6 +1,7 @@
 // Test helpers (Node only): one shared GPU context per test file, random data, comparisons.
 import { createNodeContext } from '../cli/node-gpu';
 import type { GpuContext } from '../gpu/context';
+import { mulberry32 } from '../lora/state';
 
 let ctxPromise: Promise<GpuContext> | null = null;
 export function testContext(): Promise<GpuContext> {
@@ -8,17 +9,8 @@ export function testContext(): Promise<GpuContext> {
   return ctxPromise;
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the engine's mulberry32) so failures reproduce. */
+export const rng = mulberry32;
 
 export function randn(n: number, r: () => number, scale = 1): Float64Array {
   const out = new Float64Array(n);
