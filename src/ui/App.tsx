@@ -1,51 +1,134 @@
-// Placeholder studio page: checks WebGPU and shows what the engine will run on. The full studio
-// (model picker, dataset drop zone, knobs, live charts, playground) comes with its own issue.
-import { useEffect, useState } from 'react';
-import { acquireDevice, type AdapterSummary } from '../gpu/device';
+// The studio page: header (WebGPU status, theme), tabs for each step of the flow, and the memory
+// estimate beside them on wide screens. Panels talk only to the store.
+import { useEffect, useRef, type KeyboardEvent } from 'react';
+import { useStudio } from '../store';
+import type { Tab } from '../store/types';
+import type { Theme } from '../store/ui';
+import { DatasetPanel } from './DatasetPanel';
+import { GpuStatus } from './GpuStatus';
+import { ModelPanel } from './ModelPanel';
+import { PlaygroundPanel } from './PlaygroundPanel';
+import { RunsPanel } from './RunsPanel';
+import { PlanAside, SettingsPanel } from './SettingsPanel';
+import { TrainPanel } from './TrainPanel';
 
-type GpuState = { kind: 'checking' } | { kind: 'ok'; adapter: AdapterSummary } | { kind: 'missing'; message: string };
+const TABS: { id: Tab; label: string }[] = [
+  { id: 'model', label: 'Model' },
+  { id: 'dataset', label: 'Dataset' },
+  { id: 'settings', label: 'Settings' },
+  { id: 'train', label: 'Train' },
+  { id: 'playground', label: 'Playground' },
+  { id: 'runs', label: 'Runs' },
+];
+
+/** Tabs that show the memory estimate beside them (the Model tab shows its own, full card). */
+const ASIDE_TABS: Tab[] = ['dataset', 'settings', 'train'];
+
+function TabState(props: { tab: Tab }) {
+  const loaded = useStudio((s) => s.loaded !== null);
+  const ds = useStudio((s) => s.dataset.status);
+  const active = useStudio((s) => s.activeRun?.phase ?? null);
+  const n = useStudio((s) => s.runs.length);
+  let text = '';
+  if (props.tab === 'model') text = loaded ? '✓' : '';
+  if (props.tab === 'dataset') text = ds === 'ready' ? '✓' : ds === 'error' ? '!' : '';
+  if (props.tab === 'train') text = active ?? '';
+  if (props.tab === 'runs') text = n ? String(n) : '';
+  return text ? <span className="tab-state">{text}</span> : null;
+}
+
+function ThemePicker() {
+  const theme = useStudio((s) => s.theme);
+  const setTheme = useStudio((s) => s.setTheme);
+  return (
+    <label className="small">
+      Theme{' '}
+      <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)} data-testid="theme">
+        <option value="system">system</option>
+        <option value="light">light</option>
+        <option value="dark">dark</option>
+      </select>
+    </label>
+  );
+}
 
 export function App() {
-  const [gpu, setGpu] = useState<GpuState>({ kind: 'checking' });
+  const tab = useStudio((s) => s.tab);
+  const setTab = useStudio((s) => s.setTab);
+  const theme = useStudio((s) => s.theme);
+  const checkGpu = useStudio((s) => s.checkGpu);
+  const loadRuns = useStudio((s) => s.loadRuns);
+  const gpuMissing = useStudio((s) => s.gpu.status === 'missing');
+  const tabRefs = useRef<Map<Tab, HTMLButtonElement>>(new Map());
+
   useEffect(() => {
-    if (!('gpu' in navigator) || !navigator.gpu) {
-      setGpu({
-        kind: 'missing',
-        message:
-          'This browser does not expose WebGPU. Use a recent Chrome or Edge (113+) on Windows, macOS or ChromeOS; ' +
-          'on Linux start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan. The page must be served over https or localhost.',
-      });
-      return;
-    }
-    acquireDevice(navigator.gpu)
-      .then(({ device, adapter }) => {
-        device.destroy();
-        setGpu({ kind: 'ok', adapter });
-      })
-      .catch((e: Error) => setGpu({ kind: 'missing', message: e.message }));
-  }, []);
+    void checkGpu();
+    void loadRuns();
+  }, [checkGpu, loadRuns]);
+
+  useEffect(() => {
+    const root = document.documentElement;
+    if (theme === 'system') root.removeAttribute('data-theme');
+    else root.setAttribute('data-theme', theme);
+  }, [theme]);
+
+  // Arrow keys move between tabs (the WAI-ARIA tabs pattern); Tab moves into the panel.
+  const onTabKey = (e: KeyboardEvent) => {
+    const i = TABS.findIndex((t) => t.id === tab);
+    let j = -1;
+    if (e.key === 'ArrowRight') j = (i + 1) % TABS.length;
+    else if (e.key === 'ArrowLeft') j = (i - 1 + TABS.length) % TABS.length;
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = TABS.length - 1;
+    if (j < 0) return;
+    e.preventDefault();
+    setTab(TABS[j].id);
+    tabRefs.current.get(TABS[j].id)?.focus();
+  };
+
   return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 720, margin: '3rem auto', padding: '0 1rem' }}>
-      <h1>LoRA Studio</h1>
-      <p>Fine-tune language models with LoRA, QLoRA, LoRA+ and QA-LoRA on your own GPU. Nothing leaves your machine.</p>
-      <section aria-live="polite" data-testid="gpu-status">
-        {gpu.kind === 'checking' && <p>Checking WebGPU…</p>}
-        {gpu.kind === 'missing' && <p role="alert">WebGPU unavailable: {gpu.message}</p>}
-        {gpu.kind === 'ok' && (
-          <dl>
-            <dt>GPU</dt>
-            <dd data-testid="gpu-name">
-              {gpu.adapter.vendor} {gpu.adapter.architecture} {gpu.adapter.description}
-              {gpu.adapter.isSoftware ? ' (software adapter: expect low speed)' : ''}
-            </dd>
-            <dt>shader-f16</dt>
-            <dd>{gpu.adapter.hasF16 ? 'yes' : 'no (f16 weights are unpacked in the shaders)'}</dd>
-            <dt>Largest storage binding</dt>
-            <dd>{(gpu.adapter.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB</dd>
-          </dl>
-        )}
-      </section>
-      <p>The training engine is available today from the command line: <code>npm run train -- --help</code>.</p>
-    </main>
+    <div className="app">
+      <header className="topbar">
+        <h1>LoRA Studio</h1>
+        <p className="tagline">Fine-tune language models with LoRA on your own GPU. Nothing leaves your machine except model downloads from the Hub.</p>
+        <ThemePicker />
+      </header>
+      <GpuStatus />
+      {!gpuMissing && (
+        <>
+          <nav className="tabs" role="tablist" aria-label="Studio steps" onKeyDown={onTabKey}>
+            {TABS.map((t) => (
+              <button
+                key={t.id}
+                ref={(el) => {
+                  if (el) tabRefs.current.set(t.id, el);
+                }}
+                type="button"
+                role="tab"
+                id={`tab-${t.id}`}
+                aria-selected={tab === t.id}
+                aria-controls={`panel-${t.id}`}
+                tabIndex={tab === t.id ? 0 : -1}
+                onClick={() => setTab(t.id)}
+              >
+                {t.label}
+                <TabState tab={t.id} />
+              </button>
+            ))}
+          </nav>
+          <div className={ASIDE_TABS.includes(tab) ? 'layout' : 'layout single'}>
+            <main role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
+              {tab === 'model' && <ModelPanel />}
+              {tab === 'dataset' && <DatasetPanel />}
+              {tab === 'settings' && <SettingsPanel />}
+              {tab === 'train' && <TrainPanel />}
+              {tab === 'playground' && <PlaygroundPanel />}
+              {tab === 'runs' && <RunsPanel />}
+            </main>
+            {ASIDE_TABS.includes(tab) && <PlanAside />}
+          </div>
+        </>
+      )}
+    </div>
   );
 }

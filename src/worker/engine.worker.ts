@@ -1,107 +1,395 @@
-// The engine's browser host: a dedicated Web Worker that owns the GPUDevice, the loaded model and
-// the training run, and talks to the page only through the typed protocol in ./protocol.
+// The engine's browser host: a dedicated Web Worker that owns the GPUDevice, the loaded model, the
+// adapters of the playground and the training run, and talks to the page only through the typed
+// protocol in ./protocol. Hub files are cached (./cache), checkpoints go to IndexedDB (./storage),
+// GPU buffers are freed by owner (./scopes).
 /// <reference lib="webworker" />
+import type { DatasetExample } from '../data';
+import type { Example } from '../data/batch';
+import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
-import { exportAdapter } from '../lora/peft';
-import type { LoraState } from '../lora/state';
+import { mergedModelFiles, readQuantizedLinears } from '../lora/merged';
+import { exportAdapter, importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
+import { LoraState } from '../lora/state';
 import { countModelParams } from '../model/config';
 import { generateTokens } from '../model/generate';
 import { loadModel, type LoadedModel } from '../model/load';
+import type { LinearModule } from '../model/modules';
 import { blobSource, hubSource, type ModelSource } from '../model/source';
 import { Transformer } from '../model/transformer';
-import { tokenizeTexts } from '../data/text';
-import { loraHyper, runTraining, type RunConfig } from '../train/run';
-import type { EngineEvent, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
+import { isQalora, type QuantizedHost } from '../quant/formats';
+import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint';
+import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
+import { cachingFetch, clearCachedFiles, listCachedFiles } from './cache';
+import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
+import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
+import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
+import { adapterFiles, adapterFromCheckpoint, loadCheckpoint, resumeFromCheckpoint, saveCheckpoint } from './storage';
 
 declare const self: DedicatedWorkerGlobalScope;
 
-let ctx: GpuContext | null = null;
-let model: LoadedModel | null = null;
-let trained: { lora: LoraState; cfg: RunConfig } | null = null;
+interface Engine {
+  ctx: GpuContext;
+  tracker: BufferTracker;
+}
+
+interface Model {
+  loaded: LoadedModel;
+  source: ModelSource;
+  scope: BufferScope;
+  configText: string;
+  groupSize: number;
+}
+
+interface Adapter {
+  lora: LoraState;
+  hyper: LoraHyper;
+  baseModel: string;
+  scope: BufferScope;
+}
+
+let engine: Engine | null = null;
+let model: Model | null = null;
+const adapters = new Map<string, Adapter>();
+let lastTrained: string | null = null;
+/** Generation graphs by adapter and window length, least recently used first. */
+const graphs = new Map<string, { tr: Transformer; scope: BufferScope }>();
+const MAX_GRAPHS = 4;
+/** Prepared datasets (tokenized with the loaded model), newest last. */
+const datasets = new Map<string, { examples: DatasetExample[]; seqLen: number; packing: boolean }>();
+let nextDataset = 1;
+/** What holds the GPU exclusively ('loading a model', 'training'), if anything. */
+let busy: string | null = null;
+let generating = 0;
 let paused: { resolve: () => void; promise: Promise<void> } | null = null;
 let stopRequested = false;
-let lostMessage: string | null = null;
+
 
 function post(m: WorkerMessage): void {
   self.postMessage(m);
 }
 
-async function getContext(): Promise<GpuContext> {
-  if (ctx && !lostMessage) return ctx;
-  if (!self.navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing).');
-  const { device, adapter } = await acquireDevice(self.navigator.gpu, {
-    onLost: (message) => {
-      lostMessage = message;
-      post({ id: 0, type: 'event', event: { kind: 'deviceLost', message } });
-    },
-  });
-  lostMessage = null;
-  ctx = new GpuContext(device, adapter, browserShaderLibrary());
-  return ctx;
+/** After a device loss every GPU object is gone: forget them (nothing to destroy). */
+function forgetGpuState(): void {
+  engine = null;
+  model = null;
+  adapters.clear();
+  graphs.clear();
+  lastTrained = null;
 }
 
-function source(spec: ModelSourceSpec, emit: (e: EngineEvent) => void): ModelSource {
-  if (spec.kind === 'files') return blobSource(spec.name, new Map(spec.files.map((f) => [f.path, f.file])));
-  return hubSource(spec.repo, {
-    revision: spec.revision,
-    token: spec.token,
-    onProgress: (p) => emit({ kind: 'load', stage: 'download', loaded: p.loaded, total: p.total, detail: p.file }),
+let acquiring: Promise<Engine> | null = null;
+
+async function getEngine(): Promise<Engine> {
+  if (engine && !engine.ctx.lostMessage) return engine;
+  if (acquiring) return acquiring;
+  if (engine) forgetGpuState();
+  if (!self.navigator.gpu) {
+    throw new Error('WebGPU is not available in this browser\'s workers (navigator.gpu is missing): use Chrome or Edge 113+ over https or localhost.');
+  }
+  acquiring = (async () => {
+    const { device, adapter } = await acquireDevice(self.navigator.gpu, {
+      onLost: (message) => {
+        forgetGpuState();
+        post({ id: 0, type: 'event', event: { kind: 'deviceLost', message } });
+      },
+    });
+    const ctx = new GpuContext(device, adapter, browserShaderLibrary());
+    engine = { ctx, tracker: new BufferTracker(ctx) };
+    return engine;
+  })().finally(() => {
+    acquiring = null;
   });
+  return acquiring;
 }
 
-function modelInfo(m: LoadedModel): ModelInfo {
-  const s = m.spec;
+function requireModel(): Model {
+  if (!model) throw new Error('No model is loaded yet: load a model first.');
+  return model;
+}
+
+function claim(what: string): void {
+  if (busy) throw new Error(`The engine is busy ${busy}: wait for it to finish (or stop it) first.`);
+  if (generating > 0 && what !== 'generating') throw new Error('The engine is generating text: wait for it to finish first.');
+  busy = what;
+}
+
+function modelInfo(m: Model): ModelInfo {
+  const { loaded } = m;
+  const s = loaded.spec;
   return {
-    name: m.name, modelType: s.modelType, params: countModelParams(s), layers: s.L, hidden: s.C, vocab: s.V, maxPositions: s.maxT,
-    weightsDType: m.weights.dtype, baseWeightBytes: m.weights.bytes,
+    name: loaded.name, modelType: s.modelType, params: countModelParams(s), layers: s.L, hidden: s.C, vocab: s.V, maxPositions: s.maxT,
+    weightsDType: loaded.weights.dtype, baseWeightBytes: loaded.weights.bytes, configText: m.configText,
+    quant: loaded.weights.quant, groupSize: m.groupSize, unquantized: loaded.weights.unquantized,
   };
 }
 
-function requireModel(): LoadedModel {
-  if (!model) throw new Error('No model is loaded yet: pick a model first.');
-  return model;
+function hub(spec: Extract<ModelSourceSpec, { kind: 'hub' }>, emit: (e: EngineEvent) => void): ModelSource {
+  return hubSource(spec.repo, {
+    revision: spec.revision || undefined,
+    token: spec.token || undefined,
+    fetch: cachingFetch((p) => emit({ kind: 'load', stage: 'download', loaded: p.loaded, total: p.total, detail: p.file })),
+  });
+}
+
+function openSource(spec: ModelSourceSpec, emit: (e: EngineEvent) => void): ModelSource {
+  if (spec.kind === 'files') {
+    if (spec.files.length === 0) throw new Error('No files were given: open the model folder (config.json, model.safetensors, tokenizer.json).');
+    return blobSource(spec.name, new Map(spec.files.map((f) => [f.path, f.file])));
+  }
+  return hub(spec, emit);
+}
+
+function dropGraphs(filter: (key: string) => boolean = () => true): void {
+  for (const [key, g] of graphs) {
+    if (!filter(key)) continue;
+    engine?.tracker.dispose(g.scope);
+    graphs.delete(key);
+  }
+}
+
+function dropAdapter(runId: string): void {
+  const a = adapters.get(runId);
+  if (!a) return;
+  dropGraphs((k) => k.startsWith(`${runId}|`));
+  engine?.tracker.dispose(a.scope);
+  adapters.delete(runId);
+}
+
+function unloadModel(): void {
+  dropGraphs();
+  for (const id of [...adapters.keys()]) dropAdapter(id);
+  lastTrained = null;
+  if (model) engine?.tracker.dispose(model.scope);
+  model = null;
+}
+
+/** Tokens of a prompt (BOS alone for an empty prompt). */
+function promptIds(m: LoadedModel, prompt: string): number[] {
+  let ids = prompt === '' ? [] : m.tokenizer.encode(prompt, true);
+  if (ids.length === 0 && m.tokenizer.bos !== null) ids = [m.tokenizer.bos];
+  if (ids.length === 0) throw new Error('Give a prompt: this tokenizer has no BOS token to start from.');
+  return ids;
+}
+
+/** Window length of a generation graph: a power of two ≥ 64 holding prompt + new tokens (capped at the model's maximum). */
+function windowFor(m: LoadedModel, n: number): number {
+  let T = 64;
+  while (T < n) T *= 2;
+  return Math.min(T, m.spec.maxT);
+}
+
+async function* streamText(c: GpuContext, m: LoadedModel, tr: Transformer, ids: number[], opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number }): AsyncGenerator<string, { text: string; tokens: number }> {
+  const out: number[] = [];
+  let printed = '';
+  for await (const id of generateTokens(c, tr, ids, { ...opts, stop: m.spec.eos })) {
+    out.push(id);
+    const text = m.tokenizer.decode(out, true);
+    if (text.startsWith(printed) && text.length > printed.length) {
+      yield text.slice(printed.length);
+      printed = text;
+    }
+  }
+  return { text: m.tokenizer.decode(out, true), tokens: out.length };
+}
+
+/** The adapter of a finished run: in memory, or read back from its checkpoint in IndexedDB. */
+async function adapterFor(ref: AdapterRef, e: Engine, m: Model): Promise<{ key: string; adapter: Adapter | null }> {
+  if (ref === 'base') return { key: 'base', adapter: null };
+  const runId = ref === 'trained' ? lastTrained : ref.runId;
+  if (runId === null) throw new Error('No adapter has been trained yet.');
+  let a = adapters.get(runId);
+  if (!a) {
+    const ck = await loadCheckpoint(runId);
+    if (!ck) throw new Error(`Run ${runId} has no saved adapter (its checkpoint is missing): train it again.`);
+    let ad: ReturnType<typeof adapterFromCheckpoint>;
+    try {
+      ad = adapterFromCheckpoint(m.loaded.spec, ck);
+    } catch (err) {
+      throw new Error(`The adapter of run ${runId} does not fit the loaded model (${(err as Error).message}); load the base it was trained on.`);
+    }
+    const scope = new BufferScope(`adapter ${runId}`);
+    const lora = e.tracker.run(scope, () => new LoraState(e.ctx, ad.modules, ad.h));
+    lora.load(ad.weights);
+    a = { lora, hyper: ad.h, baseModel: m.loaded.name, scope };
+    adapters.set(runId, a);
+  }
+  return { key: runId, adapter: a };
+}
+
+function graphFor(e: Engine, m: Model, key: string, lora: LoraState | null, T: number): Transformer {
+  const k = `${key}|${T}`;
+  const hit = graphs.get(k);
+  if (hit) {
+    graphs.delete(k);
+    graphs.set(k, hit);
+    return hit.tr;
+  }
+  const scope = new BufferScope(`generate ${k}`);
+  const tr = e.tracker.run(scope, () => new Transformer(e.ctx, m.loaded.spec, m.loaded.weights, lora, { B: 1, T, training: false }));
+  graphs.set(k, { tr, scope });
+  while (graphs.size > MAX_GRAPHS) {
+    const [oldest, g] = graphs.entries().next().value as [string, { tr: Transformer; scope: BufferScope }];
+    e.tracker.dispose(g.scope);
+    graphs.delete(oldest);
+  }
+  return tr;
+}
+
+/** Adapter tensors of a run (memory first, then IndexedDB) for export. */
+async function runAdapter(runId: string | undefined, m: Model | null): Promise<{ h: LoraHyper; modules: LinearModule[]; weights: Map<string, AdapterTensors>; baseModel: string }> {
+  const id = runId ?? lastTrained;
+  if (id === null || id === undefined) throw new Error('No adapter has been trained yet.');
+  const a = adapters.get(id);
+  if (a) return { h: a.hyper, modules: a.lora.modules, weights: await a.lora.tensors(), baseModel: a.baseModel };
+  if (!m) throw new Error('Load the run\'s base model first.');
+  const ck = await loadCheckpoint(id);
+  if (!ck) throw new Error(`Run ${id} has no saved adapter.`);
+  const ad = adapterFromCheckpoint(m.loaded.spec, ck);
+  return { ...ad, baseModel: m.loaded.name };
+}
+
+async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineEvent) => void): Promise<unknown> {
+  const e = await getEngine();
+  const m = requireModel();
+  const { spec, tokenizer } = m.loaded;
+  const cfg: RunConfig = req.config;
+  let trainSet: Example[];
+  let evalSet: Example[];
+  if ('texts' in req.data) {
+    trainSet = tokenizeTexts(tokenizer, req.data.texts, cfg.seqLen).examples;
+    evalSet = tokenizeTexts(tokenizer, req.data.evalTexts, cfg.seqLen).examples;
+  } else {
+    const d = datasets.get(req.data.datasetId);
+    if (!d) throw new Error('The dataset is no longer in the engine (another model was loaded, or the page reloaded): drop the file again.');
+    if (d.seqLen !== cfg.seqLen) throw new Error(`The dataset was prepared for sequence length ${d.seqLen}, the run asks for ${cfg.seqLen}: wait for the dataset to update, then start again.`);
+    const split = trainEval(d.examples, req.data.evalSplit, cfg.seed, d.packing, cfg.seqLen);
+    trainSet = split.train;
+    evalSet = split.eval;
+  }
+  let resume: ResumeData | undefined;
+  if (req.resume) {
+    const ck = await loadCheckpoint(req.runId);
+    if (!ck) throw new Error(`Run ${req.runId} has no checkpoint to resume from: start it again.`);
+    resume = resumeFromCheckpoint(spec, ck);
+  }
+  claim('training');
+  dropAdapter(req.runId);
+  if (lastTrained === req.runId) lastTrained = null;
+  stopRequested = false;
+  paused = null;
+  const scope = new BufferScope(`run ${req.runId}`);
+  let sampler: { scope: BufferScope; lora: LoraState | null; tr: Transformer | null } | null = null;
+  const sample = req.sample && req.sample.maxNewTokens > 0 ? req.sample : null;
+  const sampleFrom = async (files: FileMap, step: number) => {
+    const ad = importAdapter(spec, files.get('adapter_config.json') as string, files.get('adapter_model.safetensors') as Uint8Array, 'checkpoint');
+    sampler ??= { scope: new BufferScope('sampler'), lora: null, tr: null };
+    const s = sampler;
+    s.lora ??= e.tracker.run(s.scope, () => new LoraState(e.ctx, ad.modules, ad.h));
+    s.lora.load(ad.weights);
+    const ids = promptIds(m.loaded, sample!.prompt);
+    const T = windowFor(m.loaded, ids.length + sample!.maxNewTokens);
+    if (!s.tr || s.tr.opts.T !== T) s.tr = e.tracker.run(s.scope, () => new Transformer(e.ctx, spec, m.loaded.weights, s.lora, { B: 1, T, training: false }));
+    const gen = streamText(e.ctx, m.loaded, s.tr, ids, { maxNewTokens: sample!.maxNewTokens });
+    let r = await gen.next();
+    while (!r.done) r = await gen.next();
+    emit({ kind: 'sample', step, text: r.value.text });
+  };
+  const hooks: RunHooks = {
+    onStep: (info) => emit({ kind: 'step', info }),
+    onEval: (ev) => emit({ kind: 'eval', step: ev.step, loss: ev.loss }),
+    shouldStop: () => stopRequested,
+    beforeStep: async () => {
+      if (paused) await paused.promise;
+    },
+    evalEvery: req.evalEvery ?? 0,
+  };
+  if (req.persist || sample) {
+    hooks.saveCheckpoint = async (files, step) => {
+      if (req.persist) await saveCheckpoint(req.runId, step, files);
+      const state = JSON.parse(files.get(STATE_FILE) as string) as TrainerState;
+      emit({ kind: 'checkpoint', step, evalLossBefore: state.evalLossBefore });
+      if (sample) await sampleFrom(files, step);
+    };
+  }
+  try {
+    const res = await e.tracker.runAsync(scope, () => runTraining(e.ctx, m.loaded, trainSet, evalSet, cfg, hooks, resume));
+    // Keep the adapter (the playground and exports use it); free the training graph.
+    e.tracker.dispose(scope, [res.lora.params, res.lora.grads, res.lora.m, res.lora.v]);
+    adapters.set(req.runId, { lora: res.lora, hyper: loraHyper(cfg), baseModel: cfg.baseModel, scope });
+    lastTrained = req.runId;
+    return {
+      runId: req.runId, steps: res.steps, evalLossBefore: res.evalLossBefore, evalLossAfter: res.evalLossAfter,
+      trainableParams: res.trainableParams, tokensPerSecond: res.tokensPerSecond, peakBytes: res.peakBytes, stoppedEarly: res.stoppedEarly,
+    };
+  } catch (err) {
+    if (engine === e) e.tracker.dispose(scope);
+    throw err;
+  } finally {
+    busy = null;
+    paused = null;
+    const s = sampler as { scope: BufferScope } | null;
+    if (s && engine === e) e.tracker.dispose(s.scope);
+  }
 }
 
 async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unknown> {
   switch (req.type) {
     case 'init':
-      return (await getContext()).adapter;
+      return (await getEngine()).ctx.adapter;
     case 'loadModel': {
-      const c = await getContext();
-      model = null;
-      trained = null;
-      model = await loadModel(c, source(req.source, emit), {
-        dtype: req.dtype ?? 'auto',
-        onProgress: (p) => emit({ kind: 'load', stage: 'weights', loaded: p.loaded, total: p.total, detail: p.tensor }),
-      });
-      return modelInfo(model);
+      const e = await getEngine();
+      const src = openSource(req.source, emit);
+      const quant = req.quant?.mode ?? 'none';
+      const groupSize = req.quant?.groupSize ?? 32;
+      claim('loading a model');
+      try {
+        unloadModel();
+        datasets.clear(); // tokenized with the previous model
+        const scope = new BufferScope('model');
+        const loaded = await e.tracker.runAsync(scope, () =>
+          loadModel(e.ctx, src, {
+            dtype: req.dtype ?? 'auto',
+            quant,
+            groupSize,
+            onProgress: (p) => emit({ kind: 'load', stage: 'weights', loaded: p.loaded, total: p.total, detail: p.tensor }),
+          }),
+        ).catch((err: unknown) => {
+          e.tracker.dispose(scope);
+          throw err;
+        });
+        model = { loaded, source: src, scope, configText: await src.text('config.json'), groupSize };
+        return modelInfo(model);
+      } finally {
+        busy = null;
+      }
     }
-    case 'train': {
-      const c = await getContext();
-      const m = requireModel();
-      const T = req.config.seqLen;
-      const train = tokenizeTexts(m.tokenizer, req.data.texts, T).examples;
-      const evalSet = tokenizeTexts(m.tokenizer, req.data.evalTexts, T).examples;
-      stopRequested = false;
-      paused = null;
-      const res = await runTraining(c, m, train, evalSet, req.config, {
-        onStep: (info) => emit({ kind: 'step', info }),
-        onEval: (e) => emit({ kind: 'eval', step: e.step, loss: e.loss }),
-        shouldStop: () => stopRequested,
-        beforeStep: async () => {
-          if (paused) await paused.promise;
-        },
-      });
-      trained = { lora: res.lora, cfg: req.config };
-      return {
-        runId: req.runId, steps: res.steps, evalLossBefore: res.evalLossBefore, evalLossAfter: res.evalLossAfter,
-        trainableParams: res.trainableParams, tokensPerSecond: res.tokensPerSecond, peakBytes: res.peakBytes, stoppedEarly: res.stoppedEarly,
-      };
+    case 'fetchConfig':
+      return { text: await hub({ kind: 'hub', repo: req.repo, revision: req.revision, token: req.token }, emit).text('config.json') };
+    case 'cacheList':
+      return listCachedFiles();
+    case 'cacheClear':
+      return { deleted: await clearCachedFiles(req.repo) };
+    case 'prepareDataset': {
+      let inspect = null;
+      try {
+        inspect = await inspectFile(req.file, req.name);
+        if (!model) return { ok: true, name: req.name, inspect, datasetId: null, stats: null, preview: [] };
+        const d = await loadFile(req.file, req.name, model.loaded.tokenizer, req.options, req.seqLen);
+        const datasetId = `ds${nextDataset++}`;
+        // Keep the previous one too: a run may start from it while this one is being prepared.
+        datasets.set(datasetId, { examples: d.examples, seqLen: req.seqLen, packing: req.options.packing });
+        for (const id of [...datasets.keys()].slice(0, -2)) datasets.delete(id);
+        return { ok: true, name: req.name, inspect, datasetId, stats: d.stats, preview: d.preview };
+      } catch (err) {
+        return { ok: false, name: req.name, inspect, error: studioWording((err as Error).message) };
+      }
     }
+    case 'train':
+      return train(req, emit);
     case 'pause':
-      if (!paused) {
+      if (!paused && busy === 'training') {
         let resolve!: () => void;
         const promise = new Promise<void>((r) => (resolve = r));
         paused = { resolve, promise };
@@ -117,35 +405,69 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       paused = null;
       return null;
     case 'generate': {
-      const c = await getContext();
+      const e = await getEngine();
       const m = requireModel();
-      const g = req.req;
-      const lora = g.adapter === 'trained' ? trained?.lora ?? null : null;
-      if (g.adapter === 'trained' && !lora) throw new Error('No adapter has been trained yet.');
-      let ids = g.prompt === '' ? [] : m.tokenizer.encode(g.prompt, true);
-      if (ids.length === 0 && m.tokenizer.bos !== null) ids = [m.tokenizer.bos];
-      if (ids.length === 0) throw new Error('Give a prompt: this tokenizer has no BOS token.');
-      const T = Math.min(m.spec.maxT, Math.max(64, ids.length + g.maxNewTokens));
-      const tr = new Transformer(c, m.spec, m.weights, lora, { B: 1, T, training: false });
-      const out: number[] = [];
-      let printed = '';
-      for await (const id of generateTokens(c, tr, ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, stop: m.spec.eos })) {
-        out.push(id);
-        const text = m.tokenizer.decode(out, true);
-        if (text.startsWith(printed) && text.length > printed.length) {
-          emit({ kind: 'token', text: text.slice(printed.length) });
-          printed = text;
+      if (busy) throw new Error(`The engine is busy ${busy}: the playground works once it has finished (or been stopped).`);
+      generating++;
+      try {
+        const g = req.req;
+        const { key, adapter } = await adapterFor(g.adapter, e, m);
+        const ids = promptIds(m.loaded, g.prompt);
+        const tr = graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens));
+        const gen = streamText(e.ctx, m.loaded, tr, ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed });
+        let r = await gen.next();
+        while (!r.done) {
+          emit({ kind: 'token', text: r.value });
+          r = await gen.next();
         }
+        return r.value;
+      } finally {
+        generating--;
       }
-      return { text: m.tokenizer.decode(out, true), tokens: out.length };
     }
     case 'exportAdapter': {
-      const m = requireModel();
-      if (!trained) throw new Error('No adapter has been trained yet.');
-      const tensors = await trained.lora.tensors();
-      const e = exportAdapter(m.spec, loraHyper(trained.cfg), trained.lora.modules, tensors, trained.cfg.baseModel);
-      return { files: [{ name: 'adapter_config.json', bytes: new TextEncoder().encode(e.configJson) }, { name: 'adapter_model.safetensors', bytes: e.safetensors }] };
+      // A run's saved adapter needs no model; otherwise the one trained in memory.
+      const ck = req.runId ? await loadCheckpoint(req.runId) : undefined;
+      let f: { configJson: string; safetensors: Uint8Array };
+      if (ck) f = adapterFiles(ck);
+      else {
+        const m = requireModel();
+        const a = await runAdapter(req.runId, m);
+        f = exportAdapter(m.loaded.spec, a.h, a.modules, a.weights, a.baseModel);
+      }
+      return { files: [{ name: 'adapter_config.json', bytes: new TextEncoder().encode(f.configJson) }, { name: 'adapter_model.safetensors', bytes: f.safetensors }] };
     }
+    case 'exportMerged': {
+      const m = requireModel();
+      const a = await runAdapter(req.runId, m);
+      let quantized: { mode: string; groupSize: number; linears: Map<string, QuantizedHost> } | undefined;
+      if (req.quantized) {
+        // QA-LoRA: fold the adapter into the zero points of the loaded INT-N base (codes unchanged).
+        const mode = m.loaded.weights.quant;
+        if (!isQalora(mode)) throw new Error(`The base is loaded as ${mode}: a QA-LoRA merge needs it loaded as qalora-int4/3/2 with the run's group size.`);
+        if (a.h.qaloraGroupSize !== m.groupSize) {
+          throw new Error(`This adapter was trained ${a.h.qaloraGroupSize ? `with group size ${a.h.qaloraGroupSize}` : 'without QA-LoRA'}; the base is loaded with ${mode}, group size ${m.groupSize}.`);
+        }
+        const e = await getEngine();
+        quantized = { mode, groupSize: m.groupSize, linears: await readQuantizedLinears(e.ctx, m.loaded) };
+      }
+      const merged = await mergedModelFiles(m.loaded, m.source, a, quantized);
+      const files: ExportedFile[] = [...merged].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? new TextEncoder().encode(data) : data }));
+      return { files };
+    }
+    case 'simulateDeviceLoss': {
+      const e = engine;
+      if (!e) return null;
+      const message = 'The GPU device was lost (simulated for a test).';
+      e.ctx.lostMessage = message;
+      e.ctx.device.destroy();
+      forgetGpuState();
+      post({ id: 0, type: 'event', event: { kind: 'deviceLost', message } });
+      return null;
+    }
+    case 'dropAdapter':
+      if (busy !== 'training' && generating === 0) dropAdapter(req.runId);
+      return null;
   }
 }
 

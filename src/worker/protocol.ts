@@ -2,12 +2,17 @@
 // an id; the worker answers each with exactly one reply (ok + result, or error) and may send any
 // number of events tagged with the same id before it (progress, training steps, tokens).
 
+import type { DatasetStats, PreviewExample, RecordShape } from '../data';
 import type { AdapterSummary } from '../gpu/device';
+import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
 
 export type ModelSourceSpec =
   | { kind: 'hub'; repo: string; revision?: string; token?: string }
   | { kind: 'files'; name: string; files: { path: string; file: Blob }[] };
+
+/** Storage of the frozen base (group size for QA-LoRA). */
+export type { QuantMode };
 
 export interface ModelInfo {
   name: string;
@@ -19,12 +24,24 @@ export interface ModelInfo {
   maxPositions: number;
   weightsDType: string;
   baseWeightBytes: number;
+  quant: QuantMode;
+  groupSize: number;
+  /** Matrices the quant mode could not take (kept in the storage dtype), with the reason. */
+  unquantized: { name: string; reason: string }[];
+  /** The model's config.json text (the page derives the spec from it). */
+  configText: string;
 }
 
 export interface TrainRequestData {
   /** One example per entry (plain text; the dataset pipeline produces richer examples). */
   texts: string[];
   evalTexts: string[];
+}
+
+/** A dataset prepared by `prepareDataset` and held in the worker, split with the run's seed. */
+export interface PreparedDataRef {
+  datasetId: string;
+  evalSplit: number;
 }
 
 export interface TrainSummary {
@@ -38,43 +55,130 @@ export interface TrainSummary {
   stoppedEarly: boolean;
 }
 
+/** 'base' = no adapter; 'trained' = the adapter of the last training run; { runId } = a run's adapter (from memory or IndexedDB). */
+export type AdapterRef = 'base' | 'trained' | { runId: string };
+
 export interface GenerateRequest {
   prompt: string;
-  /** 'base' = no adapter; 'trained' = the adapter of the last training run. */
-  adapter: 'base' | 'trained';
+  adapter: AdapterRef;
   maxNewTokens: number;
   temperature?: number;
   topP?: number;
   seed?: number;
 }
 
+/** How the records of a data file become training examples (the dataset pipeline's options). */
+export interface DatasetOptions {
+  /** Record shape: 'auto' detects it from the first record. */
+  format: 'auto' | RecordShape;
+  /** Prompt template with {column} placeholders ('' = none). */
+  template: string;
+  /** Column holding the response ('' = the shape's own). */
+  responseColumn: string;
+  /** 'auto' | 'model' | 'alpaca' | 'none' | 'chatml'. */
+  chatTemplate: string;
+  trainOnPrompt: boolean;
+  onBadRows: 'stop' | 'skip';
+  /** Pack several short examples into each row of seqLen tokens. */
+  packing: boolean;
+}
+
+export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
+  format: 'auto', template: '', responseColumn: '', chatTemplate: 'auto', trainOnPrompt: false, onBadRows: 'stop', packing: false,
+};
+
+/** What a file holds, before options are chosen (no tokenizer needed). */
+export interface DatasetInspect {
+  fileFormat: string;
+  columns: string[];
+  shape: RecordShape | null;
+  reason?: string;
+}
+
+export type DatasetSummary =
+  | {
+      ok: true;
+      name: string;
+      inspect: DatasetInspect;
+      /** The prepared examples in the worker (null until a model is loaded to tokenize them). */
+      datasetId: string | null;
+      stats: DatasetStats | null;
+      /** Examples as trained, in runs of trained / masked text (render as text, never as HTML). */
+      preview: PreviewExample[];
+    }
+  | { ok: false; name: string; inspect: DatasetInspect | null; error: string };
+
+export interface CacheEntry {
+  url: string;
+  repo: string;
+  revision: string;
+  file: string;
+  bytes: number;
+}
+
+export interface ExportedFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
 export type Request =
   | { type: 'init' }
-  | { type: 'loadModel'; source: ModelSourceSpec; dtype?: 'auto' | 'f32' | 'f16' }
-  | { type: 'train'; config: RunConfig; data: TrainRequestData; runId: string }
+  | { type: 'loadModel'; source: ModelSourceSpec; dtype?: 'auto' | 'f32' | 'f16'; quant?: { mode: QuantMode; groupSize: number } }
+  | { type: 'fetchConfig'; repo: string; revision?: string; token?: string }
+  | { type: 'cacheList' }
+  | { type: 'cacheClear'; repo?: string }
+  | { type: 'prepareDataset'; file: Blob; name: string; options: DatasetOptions; seqLen: number }
+  | {
+      type: 'train';
+      config: RunConfig;
+      data: TrainRequestData | PreparedDataRef;
+      runId: string;
+      /** Evaluate every N steps (0 / absent: before and after only). */
+      evalEvery?: number;
+      /** Generate a greedy sample for this prompt at every checkpoint. */
+      sample?: { prompt: string; maxNewTokens: number };
+      /** Keep checkpoints in IndexedDB (the studio's runs). */
+      persist?: boolean;
+      /** Continue from the run's checkpoint in IndexedDB. */
+      resume?: boolean;
+    }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
   | { type: 'generate'; req: GenerateRequest }
-  | { type: 'exportAdapter' };
+  | { type: 'exportAdapter'; runId?: string }
+  /** The merged model: dense (base dtype), or with quantized: true the QA-LoRA merge into the loaded INT-N base. */
+  | { type: 'exportMerged'; runId: string; quantized?: boolean }
+  | { type: 'dropAdapter'; runId: string }
+  /** For tests: destroys the GPU device the way a driver reset or an out-of-memory loss would. */
+  | { type: 'simulateDeviceLoss' };
 
 export type Result<T extends Request['type']> = T extends 'init'
   ? AdapterSummary
   : T extends 'loadModel'
     ? ModelInfo
-    : T extends 'train'
-      ? TrainSummary
-      : T extends 'generate'
-        ? { text: string; tokens: number }
-        : T extends 'exportAdapter'
-          ? { files: { name: string; bytes: Uint8Array }[] }
-          : null;
+    : T extends 'fetchConfig'
+      ? { text: string }
+      : T extends 'cacheList'
+        ? CacheEntry[]
+        : T extends 'cacheClear'
+          ? { deleted: number }
+          : T extends 'prepareDataset'
+            ? DatasetSummary
+            : T extends 'train'
+              ? TrainSummary
+              : T extends 'generate'
+                ? { text: string; tokens: number }
+                : T extends 'exportAdapter' | 'exportMerged'
+                  ? { files: ExportedFile[] }
+                  : null;
 
 export type EngineEvent =
   | { kind: 'load'; stage: 'download' | 'weights'; loaded: number; total: number; detail: string }
   | { kind: 'step'; info: ProgressInfo }
   | { kind: 'eval'; step: number; loss: number }
-  | { kind: 'checkpoint'; step: number }
+  | { kind: 'checkpoint'; step: number; evalLossBefore: number | null }
+  | { kind: 'sample'; step: number; text: string }
   | { kind: 'token'; text: string }
   | { kind: 'deviceLost'; message: string };
 

@@ -1,0 +1,53 @@
+// Shared steps of the studio end-to-end tests.
+import { fileURLToPath } from 'node:url';
+import { expect, type Page, type TestInfo } from '@playwright/test';
+
+export const MODEL_DIR = fileURLToPath(new URL('../../shared/models/stories260K', import.meta.url));
+
+/** Dispatches a real drag-and-drop of one file (dragenter, dragover, drop with a DataTransfer) on an element. */
+export async function dropFile(page: Page, testId: string, name: string, content: string, type = 'application/octet-stream'): Promise<void> {
+  await page.getByTestId(testId).evaluate(
+    (el, f) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([f.content], f.name, { type: f.type }));
+      for (const kind of ['dragenter', 'dragover', 'drop']) el.dispatchEvent(new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: dt }));
+    },
+    { name, content, type },
+  );
+}
+
+export async function shot(page: Page, info: TestInfo, name: string): Promise<void> {
+  await page.screenshot({ path: info.outputPath(`${name}.png`), fullPage: true });
+}
+
+export async function openStudio(page: Page): Promise<void> {
+  await page.goto('/');
+  await expect(page.getByRole('heading', { name: 'LoRA Studio' })).toBeVisible();
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+}
+
+export async function tab(page: Page, name: string): Promise<void> {
+  await page.getByRole('tab', { name: new RegExp(`^${name}`) }).click();
+}
+
+/** Opens the stories260K folder through the folder input and loads it. */
+export async function loadLocalModel(page: Page): Promise<void> {
+  await tab(page, 'Model');
+  await page.getByTestId('model-folder-input').setInputFiles(MODEL_DIR);
+  await expect(page.getByTestId('chosen-model')).toContainText('stories260K');
+  await page.getByTestId('load-model').click();
+  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 60_000 });
+}
+
+export const FROG_TEXTS = Array.from({ length: 24 }, (_, i) => `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.`);
+
+export function jsonl(texts: string[]): string {
+  return texts.map((text) => JSON.stringify({ text })).join('\n') + '\n';
+}
+
+/** Sets a numeric knob on the Settings tab by its test id. */
+export async function knob(page: Page, name: string, value: string): Promise<void> {
+  const input = page.getByTestId(`knob-${name}`);
+  await input.fill(value);
+  await expect(input).toHaveValue(value);
+}

@@ -1,0 +1,105 @@
+// Checkpoints in IndexedDB: a run interrupted by closing (reloading) the tab is listed as
+// interrupted after the reload and resumes from its last checkpoint to the end; pause, resume and
+// stop work on a live run.
+import { expect, test } from '@playwright/test';
+import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, openStudio, shot, tab } from './studio-helpers';
+
+async function setUpRun(page: import('@playwright/test').Page, steps: number, evalEvery: number): Promise<void> {
+  await loadLocalModel(page);
+  await tab(page, 'Dataset');
+  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
+  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
+  await tab(page, 'Settings');
+  await page.getByTestId('knob-lengthBy').selectOption('steps');
+  await knob(page, 'steps', String(steps));
+  await knob(page, 'batchSize', '2');
+  await knob(page, 'seqLen', '32');
+  await knob(page, 'lr', '0.003');
+  await knob(page, 'evalEvery', String(evalEvery));
+  await knob(page, 'evalSplit', '0.25');
+}
+
+test('studio: a run interrupted by a closed tab resumes from its checkpoint', async ({ page }, info) => {
+  test.setTimeout(240_000);
+  await openStudio(page);
+  await setUpRun(page, 12, 3);
+  await tab(page, 'Train');
+  await page.getByTestId('start-training').click();
+  const view = page.getByTestId('run-view');
+  await expect(view).toHaveAttribute('data-checkpoint', '3', { timeout: 60_000 });
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', /^([5-9]|1\d)$/, { timeout: 60_000 });
+  const runId = await view.getAttribute('data-run-id');
+  await page.reload(); // the tab goes away mid-run
+
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  await tab(page, 'Runs');
+  const row = page.locator(`[data-testid=run-row][data-run-id="${runId}"]`);
+  await expect(row).toHaveAttribute('data-status', 'interrupted');
+  await shot(page, info, 'resume-1-interrupted');
+  // The base came from a local folder: the studio asks for it again.
+  await row.getByTestId('runs-resume').click();
+  await expect(page.getByRole('alert').filter({ hasText: 'Open the model folder "stories260K"' })).toBeVisible();
+  await loadLocalModel(page);
+  await tab(page, 'Runs');
+  await expect(row.getByTestId('runs-resume')).toBeVisible();
+  await row.getByTestId('runs-resume').click();
+  await tab(page, 'Train');
+  await expect(view).toHaveAttribute('data-run-id', runId!);
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(page.getByTestId('train-step')).toHaveText('12');
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', '12');
+  await expect(view).toHaveAttribute('data-checkpoint', '12');
+  await shot(page, info, 'resume-2-finished');
+});
+
+test('studio: pause, resume and stop a live run; a stopped run can be continued', async ({ page }, info) => {
+  test.setTimeout(240_000);
+  await openStudio(page);
+  await setUpRun(page, 40, 0);
+  await tab(page, 'Train');
+  await page.getByTestId('start-training').click();
+  const view = page.getByTestId('run-view');
+  const chart = page.getByTestId('loss-chart');
+  await expect(chart).toHaveAttribute('data-points', /^[2-9]/, { timeout: 60_000 });
+  await page.getByTestId('pause-training').click();
+  await expect(view).toHaveAttribute('data-status', 'paused');
+  // At most the step in flight lands after the pause; then nothing moves.
+  await page.waitForTimeout(1500);
+  const held = await chart.getAttribute('data-points');
+  await page.waitForTimeout(2500);
+  await expect(chart).toHaveAttribute('data-points', held!);
+  await shot(page, info, 'pause-1-paused');
+  await page.getByTestId('resume-training').click();
+  await expect(view).toHaveAttribute('data-status', 'running');
+  await expect(chart).not.toHaveAttribute('data-points', held!, { timeout: 30_000 });
+  await page.getByTestId('stop-training').click();
+  await expect(view).toHaveAttribute('data-status', 'stopped', { timeout: 60_000 });
+  const stoppedAt = Number(await page.getByTestId('train-step').textContent());
+  expect(stoppedAt).toBeLessThan(40);
+  await expect(view).toHaveAttribute('data-checkpoint', String(stoppedAt));
+  await expect(page.getByTestId('resume-run')).toBeVisible();
+  await shot(page, info, 'pause-2-stopped');
+});
+
+test('studio: a lost GPU device interrupts the run; it resumes from its checkpoint on a new device', async ({ page }, info) => {
+  test.setTimeout(240_000);
+  await openStudio(page);
+  await setUpRun(page, 12, 3);
+  await tab(page, 'Train');
+  await page.getByTestId('start-training').click();
+  const view = page.getByTestId('run-view');
+  await expect(view).toHaveAttribute('data-checkpoint', '3', { timeout: 60_000 });
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', /^([4-9]|1\d)$/, { timeout: 60_000 });
+  await page.evaluate(() => (globalThis as unknown as { __studioEngine: () => { call(r: { type: 'simulateDeviceLoss' }): Promise<unknown> } }).__studioEngine().call({ type: 'simulateDeviceLoss' }));
+  await expect(view).toHaveAttribute('data-status', 'interrupted', { timeout: 60_000 });
+  await expect(page.getByTestId('run-error')).toContainText('The GPU device was lost during training');
+  await shot(page, info, 'device-lost-1');
+  // The model folder is still open in this tab: resuming reloads it on a fresh device.
+  const checkpoint = await view.getAttribute('data-checkpoint');
+  await expect(page.getByTestId('resume-run')).toHaveText(`Resume from step ${checkpoint}`);
+  await page.getByTestId('resume-run').click();
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(page.getByTestId('train-step')).toHaveText('12');
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', '12');
+  await shot(page, info, 'device-lost-2-resumed');
+});

@@ -1,0 +1,245 @@
+// The studio end to end in Chromium (WebGPU on SwiftShader): a local model folder, a dataset
+// dropped with a real drop event, a short training run whose loss chart fills and falls, the
+// playground's base and adapter answers, the adapter download, the run found again after a reload,
+// and no request leaving the machine.
+import { readFileSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import { unzipSync } from 'fflate';
+import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+
+function safetensorsHeader(bytes: Uint8Array): { n: number; header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> } {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  return { n, header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) };
+}
+
+function safetensorsKeys(bytes: Uint8Array): string[] {
+  return Object.keys(safetensorsHeader(bytes).header).sort();
+}
+
+/** An F32 tensor of a safetensors file. */
+function tensorF32(bytes: Uint8Array, name: string): Float32Array {
+  const { n, header } = safetensorsHeader(bytes);
+  const t = header[name];
+  expect(t.dtype).toBe('F32');
+  const [a, b] = t.data_offsets;
+  return new Float32Array(bytes.slice(8 + n + a, 8 + n + b).buffer);
+}
+
+test('studio: local model, dropped dataset, training, playground, download, reload', async ({ page, context }, info) => {
+  test.setTimeout(300_000);
+  const requests: string[] = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+
+  await openStudio(page);
+  await expect(page.getByTestId('gpu-f16')).toBeAttached();
+  await shot(page, info, '1-start');
+
+  // Model: the stories260K folder through the folder picker; the estimate is shown before loading.
+  await tab(page, 'Model');
+  await page.getByTestId('model-folder-input').setInputFiles(MODEL_DIR);
+  await expect(page.getByTestId('chosen-model')).toContainText('stories260K');
+  await expect(page.getByTestId('memory-verdict').first()).toHaveText('Fits');
+  await page.getByTestId('load-model').click();
+  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 60_000 });
+  await expect(page.getByTestId('loaded-params')).toHaveText('260,032');
+  const loadedAt = await page.getByTestId('model-loaded').getAttribute('data-loaded-at');
+  await shot(page, info, '2-model');
+
+  // Dataset: a real drop event carrying a File.
+  await tab(page, 'Dataset');
+  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
+  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
+  await expect(page.getByTestId('dataset-preview')).toContainText('Tom had a purple frog number 0.');
+  await expect(page.getByTestId('dataset-tokens')).toContainText('trained');
+  await shot(page, info, '3-dataset');
+
+  // Knobs: a short, fast run.
+  await tab(page, 'Settings');
+  await page.getByTestId('knob-lengthBy').selectOption('steps');
+  await knob(page, 'steps', '8');
+  await knob(page, 'batchSize', '2');
+  await knob(page, 'seqLen', '32');
+  await knob(page, 'lr', '0.003');
+  await knob(page, 'evalEvery', '4');
+  await knob(page, 'warmup', '0');
+  await knob(page, 'evalSplit', '0.25');
+  await knob(page, 'sampleTokens', '8');
+  await page.getByTestId('knob-samplePrompt').fill('Tom had a');
+  const trainable = page.getByTestId('trainable-params').first();
+  await expect(trainable).toContainText('% of');
+  const before = await trainable.textContent();
+  await knob(page, 'rank', '16');
+  await expect(trainable).not.toHaveText(before!); // the count follows the knobs live
+  await knob(page, 'rank', '8');
+  await shot(page, info, '4-settings');
+
+  // Train: the loss chart fills and the loss falls.
+  await tab(page, 'Train');
+  await page.getByTestId('start-training').click();
+  const view = page.getByTestId('run-view');
+  await expect(view).toHaveAttribute('data-status', 'running');
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', /^[1-9]/, { timeout: 60_000 });
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', '8');
+  await expect(page.getByTestId('loss-chart').locator('.recharts-line-curve').first()).toBeVisible();
+  await expect(page.getByTestId('samples').locator('li')).toHaveCount(2);
+  const first = Number(await page.getByTestId('train-loss-last').locator('xpath=following-sibling::span').textContent().then((t) => /[\d.]+/.exec(t ?? '')?.[0]));
+  const last = Number(await page.getByTestId('train-loss-last').textContent());
+  expect(last).toBeLessThan(first);
+  const evalText = await page.getByTestId('eval-loss').locator('xpath=..').textContent();
+  const [after, evalBefore] = [...(evalText ?? '').matchAll(/(\d+\.\d+)/g)].map((m) => Number(m[1]));
+  expect(after).toBeLessThan(evalBefore);
+  await shot(page, info, '5-trained');
+
+  // Playground: the same prompt, base vs adapter.
+  await tab(page, 'Playground');
+  await page.getByTestId('pg-prompt').fill('Tom had a');
+  await page.getByTestId('pg-max-tokens').fill('16');
+  await page.getByTestId('pg-generate').click();
+  await expect(page.getByTestId('pg-base')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  const baseText = await page.getByTestId('pg-base').textContent();
+  const tunedText = await page.getByTestId('pg-tuned').textContent();
+  expect(baseText!.length).toBeGreaterThan(0);
+  expect(tunedText!.length).toBeGreaterThan(0);
+  expect(tunedText).not.toBe(baseText);
+  await shot(page, info, '6-playground');
+
+  // Download the adapter as one .zip named after the run; check its files, keys and config.
+  await tab(page, 'Train');
+  const runName = (await page.getByTestId('run-view').locator('h2').textContent())!.split(' — ')[0].trim();
+  const runId = await page.getByTestId('run-view').getAttribute('data-run-id');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter-zip').click()]);
+  const zipName = download.suggestedFilename();
+  expect(zipName).toMatch(/-adapter\.zip$/);
+  expect(zipName.startsWith(runName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, ''))).toBe(true);
+  const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
+  const names = Object.keys(zip).sort();
+  expect(names).toHaveLength(2);
+  const cfgName = names.find((n) => n.endsWith('/adapter_config.json'))!;
+  const stName = names.find((n) => n.endsWith('/adapter_model.safetensors'))!;
+  const cfg = JSON.parse(new TextDecoder().decode(zip[cfgName]));
+  expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'stories260K' });
+  const keys = safetensorsKeys(zip[stName]);
+  expect(keys).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
+  expect(keys).toContain('base_model.model.model.layers.4.self_attn.v_proj.lora_B.weight');
+  expect(keys.filter((k) => k !== '__metadata__')).toHaveLength(5 * 2 * 2);
+
+  // The merged model: a Hugging Face folder whose adapted weights changed and the rest did not.
+  const [merged] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-merged').click()]);
+  expect(merged.suggestedFilename()).toMatch(/-merged\.zip$/);
+  const mz = unzipSync(new Uint8Array(readFileSync(await merged.path())));
+  const mNames = Object.keys(mz).map((k) => k.split('/').pop()).sort();
+  expect(mNames).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  const mergedSt = mz[Object.keys(mz).find((k) => k.endsWith('/model.safetensors'))!];
+  const baseSt = new Uint8Array(readFileSync(`${MODEL_DIR}/model.safetensors`));
+  expect(safetensorsKeys(mergedSt)).toEqual(safetensorsKeys(baseSt));
+  const q = 'model.layers.0.self_attn.q_proj.weight';
+  const kp = 'model.layers.0.self_attn.k_proj.weight';
+  expect(Array.from(tensorF32(mergedSt, kp))).toEqual(Array.from(tensorF32(baseSt, kp)));
+  expect(Array.from(tensorF32(mergedSt, q))).not.toEqual(Array.from(tensorF32(baseSt, q)));
+  // The same adapter as two plain files (the names PEFT expects).
+  const twoFiles: string[] = [];
+  page.on('download', (d) => twoFiles.push(d.suggestedFilename()));
+  await page.getByTestId('download-adapter-files').click();
+  await expect.poll(() => twoFiles.sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+  await shot(page, info, '7-download');
+
+  // A second run on the same base (another rank, all linear layers), then switch adapters in the
+  // playground: the base stays loaded and each adapter answers its own way.
+  await tab(page, 'Settings');
+  await knob(page, 'rank', '4');
+  await page.getByRole('button', { name: 'All linear' }).click();
+  await knob(page, 'steps', '4');
+  await knob(page, 'lr', '0.005');
+  await tab(page, 'Train');
+  await page.getByTestId('start-training').click();
+  await expect(view).not.toHaveAttribute('data-run-id', runId!);
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  const run2Id = await view.getAttribute('data-run-id');
+  await tab(page, 'Playground');
+  await page.getByTestId('pg-adapter').selectOption(run2Id!);
+  await page.getByTestId('pg-generate').click();
+  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  const tuned2 = await page.getByTestId('pg-tuned').textContent();
+  await expect(page.getByTestId('pg-base')).toHaveText(baseText!);
+  await page.getByTestId('pg-adapter').selectOption(runId!);
+  await page.getByTestId('pg-generate').click();
+  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('pg-tuned')).toHaveText(tunedText!); // greedy: the first adapter answers as before
+  expect(tuned2).not.toBe(tunedText);
+  await tab(page, 'Model');
+  await expect(page.getByTestId('model-loaded')).toHaveAttribute('data-loaded-at', loadedAt!); // the base was never reloaded
+  await shot(page, info, '7b-two-adapters');
+
+  // Reload: the run is still there with its metrics.
+  await page.reload();
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  await tab(page, 'Runs');
+  const row = page.getByTestId('run-row').filter({ hasText: runName });
+  await expect(row).toHaveCount(1);
+  await expect(row).toHaveAttribute('data-status', 'done');
+  await expect(row.getByTestId('run-eval-loss')).toContainText(after.toFixed(4));
+  await expect(page.getByTestId('run-row')).toHaveCount(2);
+  // Compare both: their loss curves overlaid.
+  for (const id of [runId, run2Id]) await page.locator(`[data-testid=run-row][data-run-id="${id}"]`).getByRole('checkbox').check();
+  await expect(page.getByTestId('overlay-train')).toHaveAttribute('data-series', '2');
+  await expect(page.getByTestId('overlay-train').locator('.recharts-line-curve')).toHaveCount(2);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0); // the wide table scrolls in its box
+  await shot(page, info, '8-runs-after-reload');
+  // Rename the first, delete the second; both survive a reload.
+  await row.getByRole('button', { name: `Rename ${runName}` }).click();
+  await page.getByLabel('New run name').fill('frogs v1');
+  await page.getByLabel('New run name').press('Enter');
+  const run2 = page.locator(`[data-testid=run-row][data-run-id="${run2Id}"]`);
+  await run2.getByRole('button', { name: /^Delete / }).click();
+  await run2.getByTestId('confirm-delete').click();
+  await expect(page.getByTestId('run-row')).toHaveCount(1);
+  await page.reload();
+  await tab(page, 'Runs');
+  await expect(page.getByTestId('run-row')).toHaveCount(1);
+  await expect(page.getByTestId('run-name')).toHaveText('frogs v1');
+  await shot(page, info, '9-renamed');
+
+  // Nothing left the machine: every request went to the local dev server (or was a blob:/data: URL).
+  const outside = requests.filter((u) => !/^(http:\/\/localhost:5179\/|blob:|data:)/.test(u));
+  expect(outside).toEqual([]);
+  expect(requests.length).toBeGreaterThan(0);
+  expect(pageErrors).toEqual([]);
+});
+
+test('studio: a broken dataset file shows its error in the page; a template maps other columns', async ({ page }, info) => {
+  await openStudio(page);
+  await loadLocalModel(page);
+  await tab(page, 'Dataset');
+  await dropFile(page, 'dataset-dropzone', 'broken.jsonl', '{"text": "fine"}\n{"text": "oops"\n{"text": "<b>not html</b>"}\n');
+  const err = page.getByTestId('dataset-error');
+  await expect(err).toContainText('broken.jsonl:2: not valid JSON');
+  await expect(err).toContainText('set "Bad rows" to skip');
+  await expect(err).toHaveAttribute('role', 'alert');
+  await shot(page, info, 'broken-dataset');
+  // Skipping bad rows: the rest is prepared and the skipped line is listed.
+  await page.getByTestId('ds-bad-rows').selectOption('skip');
+  await expect(page.getByTestId('dataset-examples')).toHaveText('2');
+  await expect(page.getByTestId('dataset-skipped')).toHaveText('1');
+  await expect(page.getByTestId('dataset-preview')).toContainText('<b>not html</b>');
+  await expect(page.getByTestId('dataset-preview').locator('b')).toHaveCount(0); // shown as text, never as markup
+
+  // Records of other columns: the error names them; a template and a response column map them.
+  await dropFile(page, 'dataset-dropzone', 'products.csv', 'product,description\n<b>lamp</b>,A warm light.\nmug,Holds tea.\n');
+  await expect(err).toContainText('cannot tell the record shape from its columns (product, description)');
+  await page.getByLabel('Prompt template').fill('Describe {product}: ');
+  await page.getByTestId('ds-response').selectOption('description');
+  await page.getByLabel('Prompt format').selectOption('none');
+  await expect(page.getByTestId('dataset-examples')).toHaveText('2');
+  const preview = page.getByTestId('dataset-preview');
+  await expect(preview.locator('li').first()).toContainText('Describe <b>lamp</b>: A warm light.');
+  await expect(preview.locator('li').first().locator('.seg-trained')).toHaveText('A warm light.</s>'); // only the response (and EOS) is trained
+  await expect(preview.locator('b')).toHaveCount(0);
+  await shot(page, info, 'dataset-template');
+});

@@ -1,0 +1,62 @@
+// The merged-model folder shared by `npm run merge` and the studio's export: PEFT's
+// merge_and_unload into the base's dtype, or for QA-LoRA the exact merge into the INT-N base.
+import type { GpuContext } from '../gpu/context';
+import { isQuantWeight } from '../gpu/tensor';
+import type { LoadedModel } from '../model/load';
+import { resolveKeyPrefix } from '../model/modules';
+import { serializeSafetensors } from '../model/safetensors';
+import type { ModelSource } from '../model/source';
+import { isQalora, type QuantizedHost } from '../quant/formats';
+import { readQuantized } from '../quant/gpu';
+import { quantConfigJson } from '../quant/qalora';
+import { mergeCheckpoint } from './merge';
+import type { AdapterTensors, LoraHyper } from './peft';
+import type { LinearModule } from '../model/modules';
+import type { Checkpoint } from '../model/checkpoint';
+import type { ModelSpec } from '../model/config';
+
+/** Tokenizer and generation files copied next to a merged model when the base has them. */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'];
+
+/** Every quantized decoder linear of a loaded model, read back from the GPU, by checkpoint tensor name. */
+export async function readQuantizedLinears(ctx: GpuContext, loaded: LoadedModel): Promise<Map<string, QuantizedHost>> {
+  const key = resolveKeyPrefix(loaded.checkpoint.names(), loaded.spec);
+  const out = new Map<string, QuantizedHost>();
+  for (const layer of loaded.weights.layers) {
+    for (const lw of layer.linear.values()) if (isQuantWeight(lw.W)) out.set(key(lw.module.weightKey), await readQuantized(ctx, lw.W));
+  }
+  return out;
+}
+
+export interface MergeAdapter {
+  modules: LinearModule[];
+  weights: Map<string, AdapterTensors>;
+  h: LoraHyper;
+}
+
+/**
+ * Files of the merged model: config.json (untied head when the adapter covered a tied one; the
+ * quantization_config of a QA-LoRA merge), model.safetensors, and the tokenizer files.
+ * `quantized` (a QA-LoRA merge) comes from readQuantizedLinears on a model loaded in that mode.
+ */
+export async function mergedModelFiles(
+  base: { checkpoint: Checkpoint; spec: ModelSpec },
+  source: ModelSource,
+  adapter: MergeAdapter,
+  quantized?: { mode: string; groupSize: number; linears: Map<string, QuantizedHost> },
+  onProgress?: (done: number, total: number) => void,
+): Promise<Map<string, Uint8Array | string>> {
+  const config = JSON.parse(await source.text('config.json')) as Record<string, unknown>;
+  if (quantized) {
+    if (!isQalora(quantized.mode as never)) throw new Error(`only QA-LoRA (qalora-int4/3/2) merges exactly into a quantized model, not ${quantized.mode}`);
+    config.quantization_config = quantConfigJson({ mode: quantized.mode as never, bits: Number(quantized.mode.slice(-1)), groupSize: quantized.groupSize });
+  }
+  const { tensors, untied } = await mergeCheckpoint(base.checkpoint, base.spec, adapter.modules, adapter.weights, adapter.h, onProgress, quantized?.linears);
+  if (untied) config.tie_word_embeddings = false;
+  const files = new Map<string, Uint8Array | string>([
+    ['config.json', JSON.stringify(config, null, 2)],
+    ['model.safetensors', serializeSafetensors(tensors)],
+  ]);
+  for (const f of TOKENIZER_FILES) if (await source.has(f)) files.set(f, await source.text(f));
+  return files;
+}

@@ -1,0 +1,23 @@
+// The studio's state: zustand slices for the model, dataset, knobs, the live run, the runs kept in
+// IndexedDB, the playground and the UI. Panels read and write this store only; the store talks to
+// the engine worker (./engine) and IndexedDB.
+import { create } from 'zustand';
+import { createConfigSlice, type ConfigSlice } from './config';
+import { createDatasetSlice, type DatasetSlice } from './dataset';
+import { createModelSlice, type ModelSlice } from './model';
+import { createPlaygroundSlice, type PlaygroundSlice } from './playground';
+import { createRunSlice, type RunSlice } from './run';
+import { createRunsSlice, type RunsSlice } from './runs';
+import { createUiSlice, type UiSlice } from './ui';
+
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice;
+
+export const useStudio = create<Studio>()((...a) => ({
+  ...createModelSlice(...a),
+  ...createDatasetSlice(...a),
+  ...createConfigSlice(...a),
+  ...createRunSlice(...a),
+  ...createRunsSlice(...a),
+  ...createPlaygroundSlice(...a),
+  ...createUiSlice(...a),
+}));

@@ -1,0 +1,77 @@
+// Playground slice: one prompt answered by the base model and by base + a chosen adapter, side by
+// side, streamed token by token. Adapters of the same base switch without reloading the base.
+import type { StateCreator } from 'zustand';
+import type { AdapterRef } from '../worker/protocol';
+import { engine } from './engine';
+import type { Studio } from './index';
+import type { StreamState } from './types';
+
+export interface PlaygroundSettings {
+  prompt: string;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  seed: number;
+  /** Run whose adapter answers (null: the run trained last in this tab). */
+  adapterId: string | null;
+}
+
+export interface PlaygroundSlice {
+  playground: PlaygroundSettings;
+  base: StreamState;
+  tuned: StreamState;
+  playgroundError: string | null;
+  setPlayground(p: Partial<PlaygroundSettings>): void;
+  generateBoth(): Promise<void>;
+  resetPlayground(): void;
+}
+
+const idle: StreamState = { text: '', status: 'idle', error: null };
+
+export function playgroundProblem(p: PlaygroundSettings): string | null {
+  if (!(p.temperature >= 0 && p.temperature <= 5)) return `temperature must be between 0 and 5 (got ${p.temperature}).`;
+  if (!(p.topP > 0 && p.topP <= 1)) return `top-p must be in (0, 1] (got ${p.topP}).`;
+  if (!(Number.isInteger(p.maxTokens) && p.maxTokens >= 1 && p.maxTokens <= 1024)) return `max tokens must be 1–1024 (got ${p.maxTokens}).`;
+  if (!(Number.isInteger(p.seed) && p.seed >= 0)) return `seed must be a whole number ≥ 0 (got ${p.seed}).`;
+  return null;
+}
+
+export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice> = (set, get) => ({
+  playground: { prompt: '', temperature: 0, topP: 0.9, maxTokens: 48, seed: 0, adapterId: null },
+  base: idle,
+  tuned: idle,
+  playgroundError: null,
+
+  setPlayground(p) {
+    set((s) => ({ playground: { ...s.playground, ...p } }));
+  },
+
+  async generateBoth() {
+    const s = get();
+    if (!s.loaded) return set({ playgroundError: 'Load a model first (Model tab).' });
+    if (s.activeRun) return set({ playgroundError: 'A run is training: the playground works once it has finished or been stopped.' });
+    const p = s.playground;
+    const problem = playgroundProblem(p);
+    if (problem) return set({ playgroundError: problem });
+    const adapter: AdapterRef = p.adapterId ? { runId: p.adapterId } : 'trained';
+    set({ playgroundError: null, base: { text: '', status: 'running', error: null }, tuned: { text: '', status: 'running', error: null } });
+    const run = async (which: 'base' | 'tuned', ref: AdapterRef) => {
+      try {
+        const res = await engine().call(
+          { type: 'generate', req: { prompt: p.prompt, adapter: ref, maxNewTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, seed: p.seed } },
+          (e) => {
+            if (e.kind === 'token') set((st) => ({ [which]: { ...st[which], text: st[which].text + e.text } }) as Partial<Studio>);
+          },
+        );
+        set({ [which]: { text: res.text, status: 'done', error: null } } as Partial<Studio>);
+      } catch (e) {
+        set((st) => ({ [which]: { ...st[which], status: 'error', error: (e as Error).message } }) as Partial<Studio>);
+      }
+    };
+    await Promise.all([run('base', 'base'), run('tuned', adapter)]);
+  },
+
+  resetPlayground() {
+    set({ base: idle, tuned: idle, playgroundError: null });
+  },
+});

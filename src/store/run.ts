@@ -1,0 +1,197 @@
+// Run slice: the training run of this tab — start, pause, resume, stop — with the engine's events
+// folded into its record (live metrics, checkpoints, samples), and resuming an interrupted run
+// (closed tab, lost GPU device) from its last checkpoint in IndexedDB.
+import type { StateCreator } from 'zustand';
+import { estimateMemory, isQalora } from '../ui/memory';
+import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName, type Knobs } from '../ui/knobs';
+import type { RunConfig } from '../train/run';
+import type { Request } from '../worker/protocol';
+import { loadDataset, saveDataset } from '../worker/storage';
+import { engine } from './engine';
+import type { Studio } from './index';
+import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
+import type { LoadedModelState, RunRecord } from './types';
+
+export interface RunSlice {
+  activeRun: { runId: string; phase: 'running' | 'paused' | 'stopping' } | null;
+  runError: string | null;
+  startRun(): Promise<void>;
+  pauseRun(): Promise<void>;
+  continueRun(): Promise<void>;
+  stopRun(): Promise<void>;
+  resumeInterrupted(runId: string): Promise<void>;
+  onDeviceLost(message: string): void;
+}
+
+type TrainRequest = Extract<Request, { type: 'train' }>;
+
+/** The engine request of a studio run: checkpoints kept in IndexedDB, eval and a sample every N steps. */
+function trainRequest(runId: string, config: RunConfig, k: Knobs, datasetId: string, resume: boolean): TrainRequest {
+  return {
+    type: 'train', runId, config, data: { datasetId, evalSplit: k.evalSplit }, evalEvery: k.evalEvery,
+    sample: k.samplePrompt.trim() ? { prompt: k.samplePrompt, maxNewTokens: k.sampleTokens } : undefined, persist: true, resume,
+  };
+}
+
+export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get) => {
+  let deviceLost: string | null = null;
+  let starting = false;
+
+  const record = (id: string) => get().runs.find((r) => r.id === id);
+  const update = (id: string, f: (r: RunRecord) => RunRecord, persist: 'now' | 'soon') => {
+    const r = record(id);
+    if (r) void get().upsertRun(f(r), persist);
+  };
+
+  /** Sends the train request and folds its events into the run's record until it ends. */
+  async function drive(runId: string, req: TrainRequest): Promise<void> {
+    deviceLost = null;
+    set({ activeRun: { runId, phase: 'running' }, runError: null });
+    try {
+      const summary = await engine().call(req, (e) => {
+        if (e.kind === 'step') update(runId, (r) => withStep(r, e.info), 'soon');
+        else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
+        else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
+        else if (e.kind === 'checkpoint') update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step }), 'now');
+      });
+      const r = record(runId);
+      if (r) {
+        const metrics = {
+          ...r.metrics, evalLossBefore: r.metrics.evalLossBefore ?? summary.evalLossBefore, evalLossAfter: summary.evalLossAfter,
+          tokensPerSecond: summary.tokensPerSecond, peakBytes: summary.peakBytes, etaSeconds: 0,
+        };
+        await get().upsertRun(withStatus({ ...withEvalBefore(r, summary.evalLossBefore), metrics, trainableParams: summary.trainableParams }, summary.stoppedEarly ? 'stopped' : 'done'), 'now');
+      }
+      if (!get().playground.adapterId || get().playground.adapterId === runId) get().setPlayground({ adapterId: runId });
+    } catch (err) {
+      const message = (err as Error).message;
+      const lost = deviceLost !== null || /device (was )?lost/i.test(message);
+      const r = record(runId);
+      if (r) await get().upsertRun(withStatus(r, lost ? 'interrupted' : 'failed', lost ? `GPU device lost: ${deviceLost ?? message}` : message), 'now');
+      set({ runError: lost ? `The GPU device was lost during training; resume the run from its last checkpoint (step ${r?.checkpointStep ?? 0}).` : message });
+    } finally {
+      set({ activeRun: null });
+    }
+  }
+
+  /** Checks everything, records the run and sends it to the engine. */
+  async function start(): Promise<void> {
+    await get().settleDataset();
+    const s = get();
+    if (s.activeRun) return;
+    const fail = (m: string) => set({ runError: m });
+    if (!s.loaded) return fail('Load a model first (Model tab).');
+    const sum = s.dataset.summary;
+    if (!sum || !sum.ok || s.dataset.status !== 'ready' || !s.dataset.file || !sum.datasetId || !sum.stats) return fail('Add a dataset first (Dataset tab): drop a data file.');
+    const { spec, info, source } = s.loaded;
+    const knobs = s.knobs;
+    const problems = knobProblems(knobs, spec);
+    if (problems.length) return fail(problems[0]);
+    const want = `${knobs.quant}${isQalora(knobs.quant) ? ` (group size ${knobs.groupSize})` : ''}`;
+    const have = `${info.quant}${isQalora(info.quant) ? ` (group size ${info.groupSize})` : ''}`;
+    if (want !== have) return fail(`The base is loaded as ${have} but the settings ask for ${want}: load the model again (Model tab).`);
+    const targets = targetsString(knobs.targetKinds, spec.arch);
+    const baseModel = source.kind === 'hub' ? source.repo : source.name;
+    const config = toRunConfig(knobs, spec.arch, baseModel);
+    const est = estimateMemory({
+      spec, weightBytes: info.weightsDType === 'f16' ? 2 : 4, quant: knobs.quant, groupSize: knobs.groupSize, rank: knobs.rank, targets,
+      batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing,
+    });
+    const id = newRunId();
+    const now = Date.now();
+    const r: RunRecord = {
+      id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
+      model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,
+      dataset: { name: s.dataset.file.name, examples: sum.stats.examples, options: { ...s.dataset.options } },
+      trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,
+    };
+    await get().upsertRun(r, 'now');
+    try {
+      await saveDataset(id, { file: s.dataset.file, name: s.dataset.file.name, options: { ...s.dataset.options } });
+    } catch (e) {
+      set({ runError: `The dataset could not be kept in IndexedDB (${(e as Error).message}); the run trains, but cannot resume after the tab closes.` });
+    }
+    await drive(id, trainRequest(id, config, knobs, sum.datasetId, false));
+  }
+
+  return {
+    activeRun: null,
+    runError: null,
+
+    async startRun() {
+      if (get().activeRun || starting) return;
+      starting = true;
+      try {
+        await start();
+      } finally {
+        starting = false;
+      }
+    },
+
+    async pauseRun() {
+      const a = get().activeRun;
+      if (!a || a.phase !== 'running') return;
+      await engine().call({ type: 'pause' });
+      set({ activeRun: { ...a, phase: 'paused' } });
+      update(a.runId, (r) => withStatus(r, 'paused'), 'now');
+    },
+
+    async continueRun() {
+      const a = get().activeRun;
+      if (!a || a.phase !== 'paused') return;
+      await engine().call({ type: 'resume' });
+      set({ activeRun: { ...a, phase: 'running' } });
+      update(a.runId, (r) => withStatus(r, 'running'), 'now');
+    },
+
+    async stopRun() {
+      const a = get().activeRun;
+      if (!a) return;
+      set({ activeRun: { ...a, phase: 'stopping' } });
+      await engine().call({ type: 'stop' });
+    },
+
+    async resumeInterrupted(runId) {
+      const fail = (m: string) => set({ runError: m });
+      if (get().activeRun) return fail('Another run is training: stop it first.');
+      const r = record(runId);
+      if (!r || !canResume(r)) return fail('This run has no checkpoint to resume from.');
+      // The run's settings come back into the knobs: the base loads with its quantization, the
+      // dataset is prepared for its sequence length.
+      set({ knobs: { ...r.knobs }, touched: Object.keys(r.knobs) as KnobName[] });
+      // The base model: reload it from the Hub cache, or from the folder opened in this tab.
+      const want = r.model.source;
+      const runQuant = `${r.knobs.quant}/${isQalora(r.knobs.quant) ? r.knobs.groupSize : ''}`;
+      const loadedQuant = (l: LoadedModelState | null) => (l ? `${l.info.quant}/${isQalora(l.info.quant) ? l.info.groupSize : ''}` : '');
+      if (get().loaded?.info.name !== r.model.name || loadedQuant(get().loaded) !== runQuant) {
+        const choice = get().choice;
+        if (want.kind === 'hub') {
+          get().chooseHub(want.repo, false);
+          get().setRevision(want.revision === 'main' ? '' : want.revision);
+        } else if (!(choice?.kind === 'files' && choice.name === want.name)) {
+          return fail(`Open the model folder "${want.name}" (Model tab), then press Resume again.`);
+        }
+        if (!(await get().loadModel())) {
+          const l = get().load;
+          return fail(`The base model could not be loaded: ${l.status === 'error' ? l.message : 'unknown error'}`);
+        }
+        if (get().loaded?.info.name !== r.model.name) return fail(`The loaded model is ${get().loaded?.info.name}, not the run's base ${r.model.name}.`);
+      }
+      // The dataset it was trained on, kept with the run.
+      const d = await loadDataset(runId);
+      if (!d) return fail('The run\'s dataset is not in IndexedDB any more, so it cannot resume: start a new run.');
+      const file = d.file instanceof File ? d.file : new File([d.file], d.name);
+      set({ dataset: { file, options: d.options, status: 'preparing', summary: null, error: null } });
+      await get().prepareDataset();
+      const sum = get().dataset.summary;
+      if (!sum || !sum.ok || !sum.datasetId) return fail(`The run's dataset no longer prepares: ${sum && !sum.ok ? sum.error : get().dataset.error ?? 'unknown error'}`);
+      const step = r.checkpointStep!;
+      await get().upsertRun(withStatus(rewindTo(r, step), 'running'), 'now');
+      await drive(runId, trainRequest(runId, r.config, r.knobs, sum.datasetId, true));
+    },
+
+    onDeviceLost(message) {
+      deviceLost = message;
+    },
+  };
+};

@@ -1,0 +1,97 @@
+// Pure bookkeeping of run records: applying engine events, resuming, naming, comparing. Kept free
+// of IndexedDB and the worker so it is unit-tested (runlogic.test.ts).
+import type { ProgressInfo } from '../train/run';
+import type { RunMetrics, RunRecord, RunStatus } from './types';
+
+export function emptyMetrics(): RunMetrics {
+  return { train: [], eval: [], samples: [], tokensPerSecond: 0, elapsedSeconds: 0, etaSeconds: NaN, evalLossBefore: null, evalLossAfter: null, peakBytes: 0 };
+}
+
+export function withStep(r: RunRecord, info: ProgressInfo): RunRecord {
+  const train = r.metrics.train.filter((p) => p.step < info.step);
+  train.push({ step: info.step, loss: info.loss, lr: info.lr, gradNorm: info.gradNorm });
+  return {
+    ...r, totalSteps: info.totalSteps, updatedAt: Date.now(),
+    metrics: { ...r.metrics, train, tokensPerSecond: info.tokensPerSecond, elapsedSeconds: r.elapsedBefore + info.elapsedSeconds, etaSeconds: info.etaSeconds },
+  };
+}
+
+/** An eval-loss point of the curve. */
+export function withEval(r: RunRecord, step: number, loss: number): RunRecord {
+  const eval_ = [...r.metrics.eval.filter((p) => p.step !== step), { step, loss }].sort((a, b) => a.step - b.step);
+  return { ...r, metrics: { ...r.metrics, eval: eval_ }, updatedAt: Date.now() };
+}
+
+/** The eval loss before training (the curve's point at step 0). */
+export function withEvalBefore(r: RunRecord, loss: number | null): RunRecord {
+  if (loss === null || r.metrics.evalLossBefore !== null) return r;
+  return withEval({ ...r, metrics: { ...r.metrics, evalLossBefore: loss } }, 0, loss);
+}
+
+export function withSample(r: RunRecord, step: number, text: string): RunRecord {
+  const samples = [...r.metrics.samples.filter((s) => s.step !== step), { step, text }].sort((a, b) => a.step - b.step);
+  return { ...r, metrics: { ...r.metrics, samples }, updatedAt: Date.now() };
+}
+
+export function withStatus(r: RunRecord, status: RunStatus, error: string | null = null): RunRecord {
+  return { ...r, status, error, updatedAt: Date.now() };
+}
+
+/** Before resuming from a checkpoint: forget what was measured after it (those steps run again). */
+export function rewindTo(r: RunRecord, step: number): RunRecord {
+  const m = r.metrics;
+  const elapsed = m.train.length ? m.elapsedSeconds * (Math.min(step, m.train[m.train.length - 1].step) / m.train[m.train.length - 1].step) : 0;
+  return {
+    ...r,
+    elapsedBefore: Number.isFinite(elapsed) ? elapsed : 0,
+    metrics: {
+      ...m,
+      train: m.train.filter((p) => p.step <= step),
+      eval: m.eval.filter((p) => p.step <= step),
+      samples: m.samples.filter((s) => s.step <= step),
+      evalLossAfter: null,
+    },
+    updatedAt: Date.now(),
+  };
+}
+
+/** Runs left 'running' or 'paused' by a closed tab are interrupted. */
+export function settleStale(r: RunRecord): RunRecord {
+  return r.status === 'running' || r.status === 'paused' ? withStatus(r, 'interrupted', r.error) : r;
+}
+
+export function canResume(r: RunRecord): boolean {
+  return (r.status === 'interrupted' || r.status === 'failed' || r.status === 'stopped') && r.checkpointStep !== null && r.totalSteps !== null && r.checkpointStep < r.totalSteps;
+}
+
+/** "SmolLM2-135M-Instruct r16 all-linear" (+ a counter when the name is taken); `targets` is a short label. */
+export function defaultRunName(modelName: string, rank: number, targets: string, taken: Set<string>): string {
+  const short = modelName.replace(/^hf:\/\//, '').split('/').pop() ?? modelName;
+  const base = `${short} r${rank} ${targets}`;
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base} (${i})`)) return `${base} (${i})`;
+}
+
+export function newRunId(now = Date.now()): string {
+  return `run-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0')}`;
+}
+
+/** Final eval loss: after training, else the latest eval point. */
+export function finalEvalLoss(r: RunRecord): number | null {
+  if (r.metrics.evalLossAfter !== null) return r.metrics.evalLossAfter;
+  const e = r.metrics.eval;
+  return e.length > 1 ? e[e.length - 1].loss : null;
+}
+
+/** Loss curves of several runs on one step axis: [{ step, [runId]: loss }]. */
+export function overlay(runs: RunRecord[], which: 'train' | 'eval'): Record<string, number>[] {
+  const byStep = new Map<number, Record<string, number>>();
+  for (const r of runs) {
+    for (const p of which === 'train' ? r.metrics.train : r.metrics.eval) {
+      let row = byStep.get(p.step);
+      if (!row) byStep.set(p.step, (row = { step: p.step }));
+      row[r.id] = p.loss;
+    }
+  }
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}

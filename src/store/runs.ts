@@ -1,0 +1,154 @@
+// Runs slice: every run's record (config, metrics, status) kept in IndexedDB, comparison, rename,
+// delete, and the downloads (adapter as .zip or two files, merged model).
+import type { StateCreator } from 'zustand';
+import { loadCheckpoint } from '../worker/storage';
+import { listRuns, putRun, removeRun } from './db';
+import { bytesBlob, saveBlob, slug, zipFiles } from './download';
+import { engine } from './engine';
+import type { Studio } from './index';
+import { settleStale } from './runlogic';
+import type { RunRecord } from './types';
+
+export interface RunsSlice {
+  runs: RunRecord[];
+  runsStatus: 'idle' | 'loading' | 'ready';
+  runsError: string | null;
+  compare: string[];
+  exportBusy: string | null;
+  exportError: string | null;
+
+  loadRuns(): Promise<void>;
+  /** Replaces (or adds) a record; 'now' writes it at once, 'soon' within a second. */
+  upsertRun(r: RunRecord, persist: 'now' | 'soon'): Promise<void>;
+  renameRun(id: string, name: string): Promise<void>;
+  deleteRun(id: string): Promise<void>;
+  toggleCompare(id: string, on: boolean): void;
+  exportAdapter(id: string, form: 'zip' | 'files'): Promise<void>;
+  /** The merged model; quantized: the QA-LoRA merge into the loaded INT-N base. */
+  exportMerged(id: string, quantized?: boolean): Promise<void>;
+}
+
+const SOON_MS = 1000;
+
+export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, get) => {
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const write = async (id: string) => {
+    const t = timers.get(id);
+    if (t) clearTimeout(t);
+    timers.delete(id);
+    const r = get().runs.find((x) => x.id === id);
+    if (!r) return;
+    try {
+      await putRun(r);
+    } catch (e) {
+      set({ runsError: `Could not save run "${r.name}" to IndexedDB: ${(e as Error).message}` });
+    }
+  };
+  return {
+    runs: [],
+    runsStatus: 'idle',
+    runsError: null,
+    compare: [],
+    exportBusy: null,
+    exportError: null,
+
+    async loadRuns() {
+      set({ runsStatus: 'loading' });
+      try {
+        const stored = await listRuns();
+        const settled = stored.map(settleStale);
+        // A tab closed right after a checkpoint may not have recorded it: the checkpoint store knows.
+        for (let i = 0; i < settled.length; i++) {
+          if (settled[i].status !== 'interrupted') continue;
+          const ck = await loadCheckpoint(settled[i].id).catch(() => undefined);
+          if (ck && ck.step !== settled[i].checkpointStep) settled[i] = { ...settled[i], checkpointStep: ck.step };
+        }
+        for (let i = 0; i < stored.length; i++) if (settled[i] !== stored[i]) await putRun(settled[i]);
+        // Keep records of this tab's live run (it may have started before the list arrived).
+        const live = get().runs.filter((r) => !settled.some((s) => s.id === r.id));
+        set({ runs: [...live, ...settled].sort((a, b) => b.createdAt - a.createdAt), runsStatus: 'ready', runsError: null });
+      } catch (e) {
+        set({ runsStatus: 'ready', runsError: `Could not read the runs from IndexedDB: ${(e as Error).message}` });
+      }
+    },
+
+    async upsertRun(r, persist) {
+      set((s) => {
+        const i = s.runs.findIndex((x) => x.id === r.id);
+        const runs = i < 0 ? [r, ...s.runs] : s.runs.map((x) => (x.id === r.id ? r : x));
+        return { runs };
+      });
+      if (persist === 'now') await write(r.id);
+      else if (!timers.has(r.id)) timers.set(r.id, setTimeout(() => void write(r.id), SOON_MS));
+    },
+
+    async renameRun(id, name) {
+      const r = get().runs.find((x) => x.id === id);
+      const clean = name.trim();
+      if (!r || !clean || clean === r.name) return;
+      await get().upsertRun({ ...r, name: clean.slice(0, 120), updatedAt: Date.now() }, 'now');
+    },
+
+    async deleteRun(id) {
+      if (get().activeRun?.runId === id) {
+        set({ runsError: 'This run is training: stop it before deleting it.' });
+        return;
+      }
+      const t = timers.get(id);
+      if (t) clearTimeout(t);
+      timers.delete(id);
+      set((s) => ({ runs: s.runs.filter((r) => r.id !== id), compare: s.compare.filter((c) => c !== id) }));
+      try {
+        await removeRun(id);
+        await engine().call({ type: 'dropAdapter', runId: id });
+      } catch (e) {
+        set({ runsError: `Could not delete the run from IndexedDB: ${(e as Error).message}` });
+      }
+      if (get().playground.adapterId === id) get().setPlayground({ adapterId: null });
+    },
+
+    toggleCompare(id, on) {
+      set((s) => ({ compare: on ? [...new Set([...s.compare, id])] : s.compare.filter((c) => c !== id) }));
+    },
+
+    async exportAdapter(id, form) {
+      const r = get().runs.find((x) => x.id === id);
+      if (!r) return;
+      set({ exportBusy: `adapter:${id}`, exportError: null });
+      try {
+        const { files } = await engine().call({ type: 'exportAdapter', runId: id });
+        const name = slug(r.name);
+        if (form === 'zip') saveBlob(`${name}-adapter.zip`, bytesBlob(zipFiles(name, files), 'application/zip'));
+        else for (const f of files) saveBlob(f.name, bytesBlob(f.bytes, f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream'));
+      } catch (e) {
+        set({ exportError: (e as Error).message });
+      } finally {
+        set({ exportBusy: null });
+      }
+    },
+
+    async exportMerged(id, quantized = false) {
+      const r = get().runs.find((x) => x.id === id);
+      if (!r) return;
+      const loaded = get().loaded;
+      if (!loaded || loaded.info.name !== r.model.name) {
+        set({ exportError: `Load the run's base model (${r.model.name}) first: merging reads its weights.` });
+        return;
+      }
+      if (quantized && (loaded.info.quant !== r.knobs.quant || loaded.info.groupSize !== r.knobs.groupSize)) {
+        set({ exportError: `The QA-LoRA merge needs the base loaded as ${r.knobs.quant} with group size ${r.knobs.groupSize} (it is ${loaded.info.quant}): load it so (Model tab).` });
+        return;
+      }
+      set({ exportBusy: `merged:${id}`, exportError: null });
+      try {
+        const { files } = await engine().call({ type: 'exportMerged', runId: id, quantized });
+        const name = `${slug(r.name)}-merged${quantized ? `-${r.knobs.quant}` : ''}`;
+        saveBlob(`${name}.zip`, bytesBlob(zipFiles(name, files), 'application/zip'));
+      } catch (e) {
+        set({ exportError: (e as Error).message });
+      } finally {
+        set({ exportBusy: null });
+      }
+    },
+  };
+};

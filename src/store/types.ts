@@ -1,0 +1,98 @@
+// Shapes shared by the store's slices and the panels.
+import type { AdapterSummary } from '../gpu/device';
+import type { ModelSpec } from '../model/config';
+import type { HistoryPoint } from '../train/checkpoint';
+import type { RunConfig } from '../train/run';
+import type { Knobs } from '../ui/knobs';
+import type { CacheEntry, DatasetOptions, DatasetSummary, ModelInfo } from '../worker/protocol';
+
+export type GpuState =
+  | { status: 'checking' }
+  | { status: 'ok'; adapter: AdapterSummary }
+  | { status: 'missing'; message: string; help: string[] };
+
+/** Where a model comes from, in a form a run record can keep. */
+export type SourceRef = { kind: 'hub'; repo: string; revision: string } | { kind: 'files'; name: string };
+
+export type ModelChoice =
+  | { kind: 'hub'; repo: string; catalog: boolean }
+  | { kind: 'files'; name: string; files: { path: string; file: File }[] };
+
+export type LoadState =
+  | { status: 'idle' }
+  | {
+      status: 'loading';
+      stage: 'download' | 'weights' | 'starting';
+      detail: string;
+      loaded: number;
+      total: number;
+      /** Download speed (bytes/s) and time left for the current file. */
+      bytesPerSecond: number;
+      etaSeconds: number;
+    }
+  | { status: 'error'; message: string };
+
+export interface LoadedModelState {
+  info: ModelInfo;
+  spec: ModelSpec;
+  source: SourceRef;
+  /** When the load finished (ms since the epoch). */
+  loadedAt: number;
+}
+
+/** 'inspected': read without a model (columns and shape only); 'ready': tokenized, trainable. */
+export type DatasetStatus = 'idle' | 'preparing' | 'inspected' | 'ready' | 'error';
+
+export interface DatasetState {
+  file: File | null;
+  options: DatasetOptions;
+  status: DatasetStatus;
+  summary: DatasetSummary | null;
+  /** Errors outside the file itself (the engine failed). */
+  error: string | null;
+}
+
+export type RunStatus = 'running' | 'paused' | 'interrupted' | 'stopped' | 'done' | 'failed';
+
+export interface RunMetrics {
+  train: HistoryPoint[];
+  eval: { step: number; loss: number }[];
+  samples: { step: number; text: string }[];
+  tokensPerSecond: number;
+  /** Seconds of training, over all segments of a resumed run. */
+  elapsedSeconds: number;
+  etaSeconds: number;
+  evalLossBefore: number | null;
+  evalLossAfter: number | null;
+  peakBytes: number;
+}
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+  updatedAt: number;
+  status: RunStatus;
+  model: { name: string; source: SourceRef; modelType: string; params: number };
+  knobs: Knobs;
+  config: RunConfig;
+  dataset: { name: string; examples: number; options: DatasetOptions };
+  trainableParams: number;
+  totalSteps: number | null;
+  metrics: RunMetrics;
+  /** Step of the latest checkpoint in IndexedDB (null: none yet). */
+  checkpointStep: number | null;
+  /** Seconds trained before the current segment (resumed runs). */
+  elapsedBefore: number;
+  error: string | null;
+}
+
+export type CacheState = { status: 'idle' | 'loading' | 'ready'; entries: CacheEntry[]; error: string | null };
+
+export type Tab = 'model' | 'dataset' | 'settings' | 'train' | 'playground' | 'runs';
+
+export interface StreamState {
+  text: string;
+  status: 'idle' | 'running' | 'done' | 'error';
+  error: string | null;
+}

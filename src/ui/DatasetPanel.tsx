@@ -1,0 +1,257 @@
+// Dataset: a drop zone and a file picker; the dataset pipeline's stats and preview (trained and
+// masked tokens); record shape, column mapping, prompt template and formatting with immediate
+// re-preview. Dataset text is only ever rendered as text, never as HTML.
+import { useId, useRef } from 'react';
+import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
+import { useStudio } from '../store';
+import type { DatasetOptions } from '../worker/protocol';
+import { DropZone, ErrorLine, Field } from './controls';
+
+const SHAPE_LABEL: Record<RecordShape, string> = {
+  alpaca: 'Alpaca (instruction, input, output)',
+  'prompt-completion': 'prompt / completion',
+  messages: 'chat messages (role, content)',
+  sharegpt: 'ShareGPT conversations (from, value)',
+  text: 'plain text',
+  template: 'template over any columns',
+};
+
+const PROMPT_FORMATS: { value: string; label: string }[] = [
+  { value: 'auto', label: 'auto (the model\'s chat template, else Alpaca)' },
+  { value: 'model', label: 'the model\'s chat template' },
+  { value: 'chatml', label: 'ChatML' },
+  { value: 'alpaca', label: 'Alpaca prompt' },
+  { value: 'none', label: 'none (prompt as it is)' },
+];
+
+function fmt(x: number, digits = 0): string {
+  return x.toLocaleString('en-US', { maximumFractionDigits: digits });
+}
+
+function Options() {
+  const dataset = useStudio((s) => s.dataset);
+  const setOptions = useStudio((s) => s.setDatasetOptions);
+  const sum = dataset.summary;
+  const inspect = sum?.inspect ?? null;
+  const columns = inspect?.columns ?? [];
+  const o = dataset.options;
+  const set = (p: Partial<DatasetOptions>) => setOptions(p);
+  const templateHelp = columns.length ? `Columns: ${columns.map((c) => `{${c}}`).join(', ')}.` : 'Use {column} placeholders.';
+  return (
+    <section className="panel" aria-labelledby="map-h">
+      <h2 id="map-h">How records become examples</h2>
+      <div className="grid2">
+        <Field label="Record shape" help={`What the fields mean. Detected: ${inspect?.shape ? SHAPE_LABEL[inspect.shape] : inspect?.reason ?? 'nothing yet'}.`}>
+          {(id, h) => (
+            <select id={id} aria-describedby={h} value={o.format} onChange={(e) => set({ format: e.target.value as DatasetOptions['format'] })} data-testid="ds-format">
+              <option value="auto">auto{inspect?.shape ? ` (${inspect.shape})` : ''}</option>
+              {RECORD_SHAPES.map((s) => (
+                <option key={s} value={s}>
+                  {SHAPE_LABEL[s]}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Response column" help="The column the model learns to write (template shape; overrides output / completion).">
+          {(id, h) => (
+            <select id={id} aria-describedby={h} value={o.responseColumn} onChange={(e) => set({ responseColumn: e.target.value })} data-testid="ds-response">
+              <option value="">{columns.length ? 'the shape\'s own' : 'no columns found'}</option>
+              {columns.map((c) => (
+                <option key={c} value={c}>
+                  {c}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Prompt format" help="How prompts and chats are laid out before tokenizing.">
+          {(id, h) => (
+            <select id={id} aria-describedby={h} value={o.chatTemplate} onChange={(e) => set({ chatTemplate: e.target.value })}>
+              {PROMPT_FORMATS.map((f) => (
+                <option key={f.value} value={f.value}>
+                  {f.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Bad rows" help="Stop at the first bad row (naming its line), or skip such rows and list them.">
+          {(id, h) => (
+            <select id={id} aria-describedby={h} value={o.onBadRows} onChange={(e) => set({ onBadRows: e.target.value as 'stop' | 'skip' })} data-testid="ds-bad-rows">
+              <option value="stop">stop</option>
+              <option value="skip">skip and list</option>
+            </select>
+          )}
+        </Field>
+      </div>
+      <Field label="Prompt template" help={`Prompt with {column} placeholders, answered by the response column (sets the template shape). ${templateHelp}`}>
+        {(id, h) => (
+          <textarea id={id} aria-describedby={h} value={o.template} onChange={(e) => set({ template: e.target.value })} data-testid="dataset-template" spellCheck={false} rows={3} />
+        )}
+      </Field>
+      <div className="row">
+        <label className="check">
+          <input type="checkbox" checked={o.trainOnPrompt} onChange={(e) => set({ trainOnPrompt: e.target.checked })} />
+          Train on the prompt too (default: the loss is on the response only)
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={o.packing} onChange={(e) => set({ packing: e.target.checked })} />
+          Pack short examples into full sequences
+        </label>
+      </div>
+    </section>
+  );
+}
+
+function Stats() {
+  const sum = useStudio((s) => s.dataset.summary);
+  if (!sum?.ok || !sum.stats) return null;
+  const st = sum.stats;
+  const maxBin = Math.max(1, ...st.length_histogram.map((b) => b.count));
+  return (
+    <section className="panel" aria-labelledby="stats-h" data-testid="dataset-stats">
+      <h2 id="stats-h">Statistics</h2>
+      <div className="cols2">
+        <dl className="kv">
+          <dt>Examples</dt>
+          <dd data-testid="dataset-examples">{fmt(st.examples)}</dd>
+          <dt>Rows read</dt>
+          <dd>{fmt(st.rows)}</dd>
+          <dt>Shape · format</dt>
+          <dd>
+            {st.format} · {st.prompt_format} · {st.file_format}
+          </dd>
+          <dt>Tokens</dt>
+          <dd data-testid="dataset-tokens">
+            {fmt(st.tokens)} ({fmt(st.trained_tokens)} trained{st.train_on_prompt ? '' : ', prompts masked'})
+          </dd>
+          <dt>Tokens per example</dt>
+          <dd>
+            min {fmt(st.length.min)} · median {fmt(st.length.p50)} · mean {fmt(st.length.mean, 1)} · p95 {fmt(st.length.p95)} · max {fmt(st.length.max)}
+          </dd>
+          <dt>Longer than {st.seq_len}</dt>
+          <dd>{fmt(st.truncated)} truncated</dd>
+          <dt>Skipped</dt>
+          <dd data-testid="dataset-skipped">{fmt(st.skipped_count)}</dd>
+          <dt>Duplicates</dt>
+          <dd>{fmt(st.duplicates)}</dd>
+        </dl>
+        <figure aria-label="Example lengths in tokens" className="hist">
+          {st.length_histogram.map((b) => (
+            <div key={b.from} className="hist-row">
+              <span className="small muted">
+                {b.to === null ? `> ${b.from}` : `${b.from}–${b.to}`}
+              </span>
+              <span className="hist-bar" style={{ width: `${(100 * b.count) / maxBin}%` }} />
+              <span className="small">{b.count}</span>
+            </div>
+          ))}
+        </figure>
+      </div>
+      {st.skipped.length > 0 && (
+        <details>
+          <summary>Skipped rows ({fmt(st.skipped_count)})</summary>
+          <ul className="small">
+            {st.skipped.slice(0, 50).map((r) => (
+              <li key={r.line}>
+                line {r.line}: {r.reason}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </section>
+  );
+}
+
+export function DatasetPanel() {
+  const dataset = useStudio((s) => s.dataset);
+  const drop = useStudio((s) => s.dropDataset);
+  const loaded = useStudio((s) => s.loaded);
+  const input = useRef<HTMLInputElement>(null);
+  const legendId = useId();
+  const sum = dataset.summary;
+
+  return (
+    <div>
+      <section className="panel" aria-labelledby="ds-h">
+        <h2 id="ds-h">Dataset</h2>
+        <p className="muted small">
+          JSONL, JSON, CSV, TSV, Parquet or plain text; Alpaca, prompt/completion, chat and ShareGPT records are recognised, any other columns through a
+          template. The file is read in this tab only.
+        </p>
+        <DropZone
+          label="Drop a dataset file here, or press to choose one"
+          testId="dataset-dropzone"
+          openPicker={() => input.current?.click()}
+          onFiles={(files) => {
+            if (files[0]) void drop(files[0]);
+          }}
+        >
+          Drop a dataset file here, or press to choose one.
+        </DropZone>
+        <input
+          ref={input}
+          type="file"
+          hidden
+          accept=".jsonl,.ndjson,.json,.csv,.tsv,.tab,.parquet,.txt,.text,.md"
+          aria-label="Choose a dataset file"
+          data-testid="dataset-input"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            e.target.value = '';
+            if (f) void drop(f);
+          }}
+        />
+        {dataset.file && (
+          <p>
+            File: <b data-testid="dataset-name">{dataset.file.name}</b> ({fmt(dataset.file.size)} bytes)
+            {sum?.inspect && (
+              <span className="muted">
+                {' '}
+                · {sum.inspect.fileFormat}
+                {sum.inspect.columns.length > 0 && <> · columns {sum.inspect.columns.join(', ')}</>}
+              </span>
+            )}
+            {dataset.status === 'preparing' && <span className="muted"> — reading…</span>}
+          </p>
+        )}
+        <ErrorLine message={sum && !sum.ok ? sum.error : dataset.error} testId="dataset-error" />
+        {dataset.status === 'inspected' && !loaded && (
+          <p className="note" data-testid="dataset-needs-model">
+            Load a model (Model tab) to prepare the examples: they are tokenized, counted and previewed with its tokenizer.
+          </p>
+        )}
+      </section>
+
+      {dataset.file && <Options />}
+      <Stats />
+
+      {sum?.ok && sum.preview.length > 0 && (
+        <section className="panel" aria-labelledby="preview-h">
+          <h2 id="preview-h">Preview</h2>
+          <p className="small" id={legendId}>
+            <span className="seg-trained">Trained text</span> is what the loss is computed on; <span className="seg-masked">masked text</span> is context only.
+          </p>
+          <ol className="preview" data-testid="dataset-preview" aria-describedby={legendId}>
+            {sum.preview.map((p) => (
+              <li key={p.line}>
+                <span className="small muted">
+                  line {p.line} · {p.tokens} tokens · {p.trained} trained{p.truncated ? ' · truncated' : ''}
+                </span>
+                <pre>
+                  {p.segments.map((s, i) => (
+                    <span key={i} className={s.trained ? 'seg-trained' : 'seg-masked'}>
+                      {s.text}
+                    </span>
+                  ))}
+                </pre>
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
+    </div>
+  );
+}

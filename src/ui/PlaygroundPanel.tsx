@@ -1,0 +1,100 @@
+// Playground: the same prompt answered by the base model and by base + adapter, side by side,
+// streamed token by token; adapters of the loaded base switch without reloading it.
+import { useId } from 'react';
+import { useStudio } from '../store';
+import type { StreamState } from '../store/types';
+import { ErrorLine, Field, NumberInput } from './controls';
+
+function Answer(props: { title: string; s: StreamState; testId: string }) {
+  return (
+    <section aria-label={props.title} aria-live="polite" aria-busy={props.s.status === 'running'}>
+      <h3>
+        {props.title} {props.s.status === 'running' && <span className="small muted">generating…</span>}
+      </h3>
+      <pre className="stream" data-testid={props.testId} data-status={props.s.status}>
+        {props.s.text}
+      </pre>
+      <ErrorLine message={props.s.error} />
+    </section>
+  );
+}
+
+export function PlaygroundPanel() {
+  const p = useStudio((s) => s.playground);
+  const set = useStudio((s) => s.setPlayground);
+  const generate = useStudio((s) => s.generateBoth);
+  const base = useStudio((s) => s.base);
+  const tuned = useStudio((s) => s.tuned);
+  const error = useStudio((s) => s.playgroundError);
+  const loaded = useStudio((s) => s.loaded);
+  const runs = useStudio((s) => s.runs);
+  const activeRun = useStudio((s) => s.activeRun);
+  const promptId = useId();
+  const adapterId = useId();
+  const adapters = runs.filter((r) => loaded && r.model.name === loaded.info.name && r.checkpointStep !== null && r.status !== 'running' && r.status !== 'paused');
+  const busy = base.status === 'running' || tuned.status === 'running';
+  const selected = p.adapterId ?? adapters[0]?.id ?? '';
+  return (
+    <div>
+      <section className="panel" aria-labelledby="pg-h">
+        <h2 id="pg-h">Playground</h2>
+        {!loaded && <p className="muted">Load a model to try it.</p>}
+        <div className="field">
+          <label htmlFor={promptId}>Prompt</label>
+          <textarea id={promptId} value={p.prompt} onChange={(e) => set({ prompt: e.target.value })} data-testid="pg-prompt" aria-describedby={`${promptId}-h`} />
+          <span className="help" id={`${promptId}-h`}>
+            Empty: start from the beginning-of-text token alone.
+          </span>
+        </div>
+        <div className="grid2">
+          <div className="field">
+            <label htmlFor={adapterId}>Adapter</label>
+            <select id={adapterId} value={selected} onChange={(e) => set({ adapterId: e.target.value || null })} data-testid="pg-adapter" aria-describedby={`${adapterId}-h`}>
+              {adapters.length === 0 && <option value="">no adapter for this model yet</option>}
+              {adapters.map((r) => (
+                <option key={r.id} value={r.id}>
+                  {r.name}
+                </option>
+              ))}
+            </select>
+            <span className="help" id={`${adapterId}-h`}>
+              Runs trained on the loaded base; switching keeps the base in memory.
+            </span>
+          </div>
+          <Field label="Temperature" help="0 = greedy (always the most likely token); higher is more varied.">
+            {(id, h) => <NumberInput id={id} value={p.temperature} min={0} max={5} step={0.1} describedBy={h} onCommit={(v) => set({ temperature: v })} />}
+          </Field>
+          <Field label="Top-p" help="Sample only from the smallest set of tokens holding this much probability.">
+            {(id, h) => <NumberInput id={id} value={p.topP} min={0.01} max={1} step={0.05} describedBy={h} onCommit={(v) => set({ topP: v })} />}
+          </Field>
+          <Field label="Max tokens" help="Length of each answer (generation also stops at the end-of-text token).">
+            {(id, h) => <NumberInput id={id} value={p.maxTokens} integer min={1} max={1024} describedBy={h} onCommit={(v) => set({ maxTokens: v })} testId="pg-max-tokens" />}
+          </Field>
+          <Field label="Seed" help="Seeds sampling (with temperature > 0): same seed, same answer.">
+            {(id, h) => <NumberInput id={id} value={p.seed} integer min={0} describedBy={h} onCommit={(v) => set({ seed: v })} />}
+          </Field>
+        </div>
+        <div className="row" style={{ marginTop: '0.75rem' }}>
+          <button
+            type="button"
+            className="primary"
+            disabled={!loaded || busy || activeRun !== null || adapters.length === 0}
+            onClick={() => {
+              if (!p.adapterId && selected) set({ adapterId: selected });
+              void generate();
+            }}
+            data-testid="pg-generate"
+          >
+            Generate both
+          </button>
+          {activeRun && <span className="small muted">Available when the training run ends.</span>}
+        </div>
+        <ErrorLine message={error} />
+      </section>
+      <section className="panel cols2">
+        <Answer title="Base model" s={base} testId="pg-base" />
+        <Answer title="Base + adapter" s={tuned} testId="pg-tuned" />
+      </section>
+    </div>
+  );
+}

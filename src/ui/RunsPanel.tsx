@@ -1,0 +1,178 @@
+// Runs: every run kept in IndexedDB, compared side by side (model, rank, targets, quant, LoRA+
+// ratio, trainable parameters, time, tokens/s, final eval loss) with their loss curves overlaid;
+// rename, delete, resume and download.
+import { useState } from 'react';
+import { useStudio } from '../store';
+import { fmtDuration } from '../store/progress';
+import { canResume, finalEvalLoss } from '../store/runlogic';
+import type { RunRecord } from '../store/types';
+import { OverlayChart } from './charts';
+import { ErrorLine } from './controls';
+import { targetsLabel } from './knobs';
+import { ExportButtons, STATUS_TEXT } from './TrainPanel';
+
+function RunRow(props: { run: RunRecord; selected: boolean }) {
+  const r = props.run;
+  const toggle = useStudio((s) => s.toggleCompare);
+  const rename = useStudio((s) => s.renameRun);
+  const del = useStudio((s) => s.deleteRun);
+  const resume = useStudio((s) => s.resumeInterrupted);
+  const activeRun = useStudio((s) => s.activeRun);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [confirm, setConfirm] = useState(false);
+  const loss = finalEvalLoss(r);
+  const last = r.metrics.train[r.metrics.train.length - 1];
+  return (
+    <tr data-testid="run-row" data-run-id={r.id} data-status={r.status}>
+      <td>
+        <input type="checkbox" checked={props.selected} onChange={(e) => toggle(r.id, e.target.checked)} aria-label={`Compare ${r.name}`} />
+      </td>
+      <td className="name">
+        {editing === null ? (
+          <>
+            <span data-testid="run-name">{r.name}</span>{' '}
+            <button type="button" className="link" onClick={() => setEditing(r.name)} aria-label={`Rename ${r.name}`}>
+              rename
+            </button>
+          </>
+        ) : (
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void rename(r.id, editing);
+              setEditing(null);
+            }}
+          >
+            <input type="text" value={editing} onChange={(e) => setEditing(e.target.value)} aria-label="New run name" autoFocus onKeyDown={(e) => e.key === 'Escape' && setEditing(null)} />
+            <button type="submit">Save</button>
+          </form>
+        )}
+        <div className="small muted">
+          {new Date(r.createdAt).toLocaleString()} · {r.dataset.name} ({r.dataset.examples} examples)
+        </div>
+      </td>
+      <td data-testid="run-status">{STATUS_TEXT[r.status]}</td>
+      <td>{r.model.name.replace(/^hf:\/\//, '')}</td>
+      <td className="num">{r.config.rank}</td>
+      <td>
+        <code>{targetsLabel(r.knobs.targetKinds, r.model.modelType === 'gpt2' ? 'gpt2' : 'llama')}</code>
+      </td>
+      <td>{r.knobs.quant}</td>
+      <td className="num">{r.config.loraPlusRatio}</td>
+      <td className="num">{r.trainableParams.toLocaleString('en-US')}</td>
+      <td className="num">
+        {last ? `${last.step}/${r.totalSteps ?? '?'}` : '—'}
+      </td>
+      <td className="num">{fmtDuration(r.metrics.elapsedSeconds)}</td>
+      <td className="num">{r.metrics.tokensPerSecond ? r.metrics.tokensPerSecond.toFixed(0) : '—'}</td>
+      <td className="num" data-testid="run-eval-loss">
+        {loss !== null ? loss.toFixed(4) : '—'}
+        {r.metrics.evalLossBefore !== null && <div className="small muted">from {r.metrics.evalLossBefore.toFixed(4)}</div>}
+      </td>
+      <td>
+        <div className="row">
+          {canResume(r) && !activeRun && (
+            <button type="button" onClick={() => void resume(r.id)} data-testid="runs-resume">
+              Resume
+            </button>
+          )}
+          {confirm ? (
+            <>
+              <button type="button" className="danger" onClick={() => void del(r.id)} data-testid="confirm-delete">
+                Delete for good
+              </button>
+              <button type="button" onClick={() => setConfirm(false)}>
+                Keep
+              </button>
+            </>
+          ) : (
+            <button type="button" className="danger" onClick={() => setConfirm(true)} disabled={activeRun?.runId === r.id} aria-label={`Delete ${r.name}`}>
+              Delete
+            </button>
+          )}
+        </div>
+      </td>
+    </tr>
+  );
+}
+
+export function RunsPanel() {
+  const runs = useStudio((s) => s.runs);
+  const status = useStudio((s) => s.runsStatus);
+  const error = useStudio((s) => s.runsError);
+  const exportError = useStudio((s) => s.exportError);
+  const compare = useStudio((s) => s.compare);
+  const runError = useStudio((s) => s.runError);
+  const chosen = runs.filter((r) => compare.includes(r.id));
+  const shown = chosen.length > 0 ? chosen : runs.slice(0, 3);
+  return (
+    <div>
+      <section className="panel" aria-labelledby="runs-h">
+        <h2 id="runs-h">Runs</h2>
+        <ErrorLine message={error} />
+        <ErrorLine message={runError} />
+        {runs.length === 0 ? (
+          <p className="muted" data-testid="runs-empty">
+            {status === 'ready' ? 'No runs yet: train one and it is kept here, with its adapter, across reloads.' : 'Reading runs…'}
+          </p>
+        ) : (
+          <div className="table-wrap">
+            <table className="data" data-testid="runs-table">
+              <thead>
+                <tr>
+                  <th>
+                    <span className="sr-only">Compare</span>
+                  </th>
+                  <th>Run</th>
+                  <th>Status</th>
+                  <th>Model</th>
+                  <th className="num">Rank</th>
+                  <th>Targets</th>
+                  <th>Quant</th>
+                  <th className="num">LoRA+</th>
+                  <th className="num">Trainable</th>
+                  <th className="num">Steps</th>
+                  <th className="num">Time</th>
+                  <th className="num">Tokens/s</th>
+                  <th className="num">Final eval loss</th>
+                  <th>
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {runs.map((r) => (
+                  <RunRow key={r.id} run={r} selected={compare.includes(r.id)} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      {shown.length > 0 && (
+        <section className="panel" aria-labelledby="cmp-h">
+          <h2 id="cmp-h">Loss curves {chosen.length === 0 && <span className="small muted">(latest runs; tick runs above to choose)</span>}</h2>
+          <div className="cols2">
+            <OverlayChart runs={shown} which="train" />
+            <OverlayChart runs={shown} which="eval" />
+          </div>
+        </section>
+      )}
+      {shown.length > 0 && (
+        <section className="panel" aria-labelledby="dl-h">
+          <h2 id="dl-h">Downloads</h2>
+          <ErrorLine message={exportError} testId="export-error" />
+          {shown.map((r) => (
+            <div key={r.id} style={{ marginBottom: '0.6rem' }}>
+              <p>
+                <b>{r.name}</b>
+              </p>
+              <ExportButtons run={r} />
+            </div>
+          ))}
+        </section>
+      )}
+    </div>
+  );
+}

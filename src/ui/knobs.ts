@@ -1,0 +1,214 @@
+// The training knobs: their values, one-line explanations, sensible defaults per model, target
+// module presets, validation, and the RunConfig the engine runs. Pure (no DOM, no store).
+
+import { countModelParams, type ModelSpec } from '../model/config';
+import { layerKinds } from '../model/modules';
+import { parseTargets, resolveTargets } from '../lora/targets';
+import { validateRunConfig, type RunConfig } from '../train/run';
+import type { ScheduleKind } from '../train/schedule';
+import { loraInF } from '../lora/peft';
+import { isQalora, type QuantMode } from './memory';
+
+export interface Knobs {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+  /** Module kinds with LoRA: 'q_proj', 'v_proj', … (GPT-2: 'c_attn', 'attn.c_proj', …) and 'lm_head'. */
+  targetKinds: string[];
+  loraPlusRatio: number;
+  quant: QuantMode;
+  groupSize: number;
+  lr: number;
+  schedule: ScheduleKind;
+  warmup: number;
+  lengthBy: 'epochs' | 'steps';
+  epochs: number;
+  steps: number;
+  batchSize: number;
+  gradAccum: number;
+  seqLen: number;
+  evalSplit: number;
+  seed: number;
+  /** Evaluate, generate a sample and save a checkpoint every N steps (0: only at the end). */
+  evalEvery: number;
+  samplePrompt: string;
+  sampleTokens: number;
+  gradCheckpointing: boolean;
+  maxGradNorm: number;
+  weightDecay: number;
+}
+
+export type KnobName = keyof Knobs;
+
+/** One line per knob: what it does and how to choose it. */
+export const KNOB_HELP: Record<KnobName, string> = {
+  rank: 'Rank r of the LoRA matrices: capacity of the adapter; 8–16 for style or format, 32–64 for new knowledge.',
+  alpha: 'LoRA alpha: the update is scaled by alpha / r (or alpha / √r with rsLoRA); 2 × rank is a common choice.',
+  dropout: 'Dropout on the adapter input during training: 0.05–0.1 helps on small datasets, 0 for tiny runs.',
+  rslora: 'Rank-stabilised LoRA: scale by alpha / √r so higher ranks keep learning at the same learning rate.',
+  targetKinds: 'Which linear layers get an adapter: attention only is cheapest; all linear layers learn more.',
+  loraPlusRatio: 'LoRA+: the B matrices learn this many times faster than A (1 = plain LoRA, 16 is the LoRA+ paper\'s value).',
+  quant: 'Storage of the frozen base: 4- or 8-bit bases (QLoRA, QA-LoRA) cut its memory 2–8×, with a small quality cost.',
+  groupSize: 'QA-LoRA group size along the input: smaller groups quantize more precisely but store more scales.',
+  lr: 'AdamW learning rate: 1e-4 to 5e-4 for LoRA on real models; raise it for tiny models, lower it if the loss jumps.',
+  schedule: 'How the learning rate changes: constant, or decaying linearly or along a cosine to 0 at the last step.',
+  warmup: 'Steps over which the learning rate ramps up from 0: a few percent of the run steadies the start.',
+  lengthBy: 'Measure the run in passes over the dataset (epochs) or in optimizer steps.',
+  epochs: 'Passes over the training examples: 1–3 is typical; more risks memorising the data.',
+  steps: 'Optimizer steps to run (each consumes batch size × gradient accumulation examples).',
+  batchSize: 'Sequences per micro-batch: activation memory grows linearly with it.',
+  gradAccum: 'Micro-batches summed per optimizer step: a larger effective batch without more memory.',
+  seqLen: 'Tokens per sequence: longer examples are truncated; memory grows linearly with it.',
+  evalSplit: 'Share of the examples held out to measure eval loss (never trained on).',
+  seed: 'Seeds the adapter initialisation, data order, dropout and split: the same seed repeats the run exactly.',
+  evalEvery: 'Every N steps: measure eval loss, generate a sample for your prompt and save a checkpoint (0: only at the end).',
+  samplePrompt: 'Prompt answered by the adapter at every evaluation, to watch what it learns.',
+  sampleTokens: 'Length of each sample generation, in tokens.',
+  gradCheckpointing: 'Recompute activations in the backward pass instead of keeping them: much less memory, about a third slower.',
+  maxGradNorm: 'Clip the gradient norm to this value (0 = off): protects against sudden loss spikes.',
+  weightDecay: 'Decoupled AdamW weight decay on the adapter (0 is usual for LoRA).',
+};
+
+export const KNOB_LABEL: Record<KnobName, string> = {
+  rank: 'Rank (r)', alpha: 'Alpha', dropout: 'Dropout', rslora: 'rsLoRA scaling', targetKinds: 'Target modules', loraPlusRatio: 'LoRA+ ratio',
+  quant: 'Base quantization', groupSize: 'Group size', lr: 'Learning rate', schedule: 'Schedule', warmup: 'Warm-up steps', lengthBy: 'Run length by',
+  epochs: 'Epochs', steps: 'Steps', batchSize: 'Batch size', gradAccum: 'Gradient accumulation', seqLen: 'Sequence length', evalSplit: 'Eval split',
+  seed: 'Seed', evalEvery: 'Evaluate every', samplePrompt: 'Sample prompt', sampleTokens: 'Sample length', gradCheckpointing: 'Activation checkpointing',
+  maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
+};
+
+export type Arch = ModelSpec['arch'];
+
+/** Module kinds offered as checkboxes for an architecture (decoder linears, then the head). */
+export function moduleKinds(arch: Arch): string[] {
+  return [...layerKinds({ arch } as ModelSpec), 'lm_head'];
+}
+
+export type TargetPreset = 'attention' | 'all-linear';
+
+export function presetKinds(preset: TargetPreset, arch: Arch, withHead: boolean): string[] {
+  const kinds = preset === 'all-linear' ? layerKinds({ arch } as ModelSpec) : arch === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
+  return withHead ? [...kinds, 'lm_head'] : [...kinds];
+}
+
+/** The preset a selection equals, if any. */
+export function presetOf(kinds: string[], arch: Arch): { preset: TargetPreset; withHead: boolean } | null {
+  const set = new Set(kinds);
+  const withHead = set.has('lm_head');
+  for (const preset of ['attention', 'all-linear'] as const) {
+    const want = presetKinds(preset, arch, withHead);
+    if (want.length === set.size && want.every((k) => set.has(k))) return { preset, withHead };
+  }
+  return null;
+}
+
+/** parseTargets syntax for a selection, in model order ("q_proj,v_proj", GPT-2 "c_attn,attn.c_proj"). */
+export function targetsString(kinds: string[], arch: Arch): string {
+  const order = moduleKinds(arch);
+  return order.filter((k) => kinds.includes(k)).join(',');
+}
+
+/** Short name of a selection: its preset ("attention", "all-linear", "+lm_head") or the module list. */
+export function targetsLabel(kinds: string[], arch: Arch): string {
+  const p = presetOf(kinds, arch);
+  return p ? `${p.preset}${p.withHead ? '+lm_head' : ''}` : targetsString(kinds, arch).replace(/,/g, '+');
+}
+
+/** Keeps the kinds that exist in `arch` (switching between Llama- and GPT-2-family models). */
+export function adaptKinds(kinds: string[], arch: Arch): string[] {
+  const valid = new Set(moduleKinds(arch));
+  const kept = kinds.filter((k) => valid.has(k));
+  if (kept.some((k) => k !== 'lm_head')) return kept;
+  return presetKinds('attention', arch, kept.includes('lm_head'));
+}
+
+/** Defaults scaled to the model: small models take a higher learning rate and longer sequences fit. */
+export function defaultKnobs(spec: ModelSpec | null): Knobs {
+  const params = spec ? countModelParams(spec) : 135e6;
+  const arch: Arch = spec?.arch ?? 'llama';
+  const maxT = spec?.maxT ?? 2048;
+  const tiny = params < 20e6;
+  const big = params >= 1e9;
+  const rank = tiny ? 8 : 16;
+  return {
+    rank,
+    alpha: 2 * rank,
+    dropout: tiny ? 0 : 0.05,
+    rslora: false,
+    targetKinds: presetKinds(tiny ? 'attention' : 'all-linear', arch, false),
+    loraPlusRatio: 16,
+    quant: 'none',
+    groupSize: 32,
+    lr: tiny ? 1e-3 : params < 500e6 ? 3e-4 : 2e-4,
+    schedule: 'linear',
+    warmup: tiny ? 0 : 10,
+    lengthBy: 'epochs',
+    epochs: tiny ? 3 : 1,
+    steps: 100,
+    batchSize: tiny ? 8 : big ? 2 : 4,
+    gradAccum: big ? 4 : 1,
+    seqLen: Math.min(tiny ? 128 : 512, maxT),
+    evalSplit: 0.1,
+    seed: 42,
+    evalEvery: tiny ? 10 : 50,
+    samplePrompt: '',
+    sampleTokens: 32,
+    gradCheckpointing: big,
+    maxGradNorm: 1,
+    weightDecay: 0,
+  };
+}
+
+/** The engine's RunConfig for these knobs. */
+export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig {
+  return {
+    baseModel, rank: k.rank, alpha: k.alpha, dropout: k.dropout, rslora: k.rslora, targets: targetsString(k.targetKinds, arch),
+    loraPlusRatio: k.loraPlusRatio, lr: k.lr, schedule: k.schedule, warmup: k.warmup, steps: k.lengthBy === 'steps' ? k.steps : undefined,
+    epochs: k.epochs, batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery,
+    maxGradNorm: k.maxGradNorm, weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing,
+    quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
+  };
+}
+
+const isInt = (x: number, min: number) => Number.isInteger(x) && x >= min;
+
+/** Problems with the knobs, one line each (empty: ready to train). */
+export function knobProblems(k: Knobs, spec: ModelSpec | null): string[] {
+  const out: string[] = [];
+  const arch = spec?.arch ?? 'llama';
+  try {
+    validateRunConfig(toRunConfig(k, arch, 'model'), spec?.maxT ?? Infinity);
+  } catch (e) {
+    out.push((e as Error).message);
+  }
+  if (k.targetKinds.length === 0) out.push('Choose at least one target module.');
+  else if (spec) {
+    try {
+      resolveTargets(spec, parseTargets(targetsString(k.targetKinds, arch)));
+    } catch (e) {
+      out.push((e as Error).message);
+    }
+  }
+  if (!(k.warmup >= 0 && Number.isInteger(k.warmup))) out.push(`warm-up must be a whole number of steps ≥ 0 (got ${k.warmup}).`);
+  if (k.lengthBy === 'epochs' && !isInt(k.epochs, 1)) out.push(`epochs must be a positive integer (got ${k.epochs}).`);
+  if (k.lengthBy === 'steps' && !isInt(k.steps, 1)) out.push(`steps must be a positive integer (got ${k.steps}).`);
+  if (!(k.evalSplit >= 0 && k.evalSplit < 1)) out.push(`eval split must be in [0, 1) (got ${k.evalSplit}).`);
+  if (!isInt(k.seed, 0)) out.push(`seed must be a whole number ≥ 0 (got ${k.seed}).`);
+  if (!isInt(k.evalEvery, 0)) out.push(`evaluate-every must be a whole number of steps ≥ 0 (got ${k.evalEvery}).`);
+  if (!isInt(k.sampleTokens, 1) || k.sampleTokens > 512) out.push(`sample length must be 1–512 tokens (got ${k.sampleTokens}).`);
+  if (!(k.maxGradNorm >= 0)) out.push(`max gradient norm must be ≥ 0 (got ${k.maxGradNorm}).`);
+  if (!(k.weightDecay >= 0)) out.push(`weight decay must be ≥ 0 (got ${k.weightDecay}).`);
+  if (isQalora(k.quant)) {
+    if (!isInt(k.groupSize, 1)) out.push(`group size must be a positive integer (got ${k.groupSize}).`);
+    else if (spec && k.targetKinds.length > 0) {
+      try {
+        const h = { r: 1, alpha: 1, dropout: 0, rslora: false, qaloraGroupSize: k.groupSize };
+        for (const m of resolveTargets(spec, parseTargets(targetsString(k.targetKinds, arch)))) loraInF(m, h);
+      } catch (e) {
+        out.push((e as Error).message);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,160 @@
+// The memory estimate against hand-computed numbers for SmolLM2-135M (its real config.json), and
+// against the engine's own buffer accounting on the real stories260K model.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { dirSource } from '../cli/fs-source';
+import { LoraState } from '../lora/state';
+import { parseTargets, resolveTargets } from '../lora/targets';
+import { parseConfig } from '../model/config';
+import { loadModel } from '../model/load';
+import { Transformer } from '../model/transformer';
+import { testContext } from '../test/gpu';
+import { Trainer } from '../train/trainer';
+import { baseWeightBytes, estimateMemory, judgeFit, type MemoryInput } from './memory';
+
+const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+const smol = parseConfig(JSON.parse(readFileSync(`${SHARED}configs/SmolLM2-135M.json`, 'utf8')), 'SmolLM2-135M.json');
+
+const base: MemoryInput = {
+  spec: smol, weightBytes: 2, quant: 'none', groupSize: 32, rank: 8, targets: 'attention', batchSize: 4, seqLen: 256, gradCheckpointing: false,
+};
+
+// Hand numbers for SmolLM2-135M (C 576, FF 1536, L 30, 9 heads, 3 KV heads, head_dim 64, V 49152, tied head):
+//   embedding 49152·576 = 28,311,552; per layer q 331,776 + k 110,592 + v 110,592 + o 331,776
+//   + gate/up/down 3·884,736 = 3,538,944 linear + 2·576 norm = 3,540,096; ×30 = 106,202,880;
+//   final norm 576 → 134,515,008 parameters.
+const PARAMS = 134_515_008;
+const LINEAR = 30 * 3_538_944; // 106,168,320 quantizable (decoder-block linears)
+const REST = PARAMS - LINEAR; // 28,346,688: embedding + norms, kept at the storage dtype
+
+describe('memory estimate: SmolLM2-135M by hand', () => {
+  it('bytes per quantized parameter match the budgeting table', () => {
+    const perParam = (q: Parameters<typeof baseWeightBytes>[2], g = 32) => (baseWeightBytes(smol, 2, q, g) - REST * 2) / LINEAR;
+    expect(perParam('nf4')).toBe(0.5625);
+    // ≈ 4.127 bits; the engine also keeps the 256-entry dynamic code (1 KiB) with each matrix
+    expect(perParam('nf4-dq')).toBeCloseTo(0.516, 2);
+    expect(perParam('nf4-dq')).toBeGreaterThan(0.5159);
+    expect(perParam('qalora-int4')).toBe(0.625); // 4/8 + 4/32
+    expect(perParam('qalora-int3', 64)).toBe(3 / 8 + 4 / 64);
+    expect(perParam('qalora-int2', 64)).toBe(2 / 8 + 4 / 64);
+    // a group that does not tile 576-wide rows leaves those matrices unquantized (as the engine does)
+    expect(perParam('qalora-int2', 128)).toBeGreaterThan(2 / 8 + 4 / 128);
+  });
+
+  it('base weights in each mode', () => {
+    const e = estimateMemory(base);
+    expect(e.modelParams).toBe(PARAMS);
+    expect(e.baseWeights).toBe(269_030_016); // f16: 2 bytes each
+    expect(baseWeightBytes(smol, 4, 'none', 32)).toBe(538_060_032);
+    // nf4: 106,168,320 · 0.5625 = 59,719,680 + 28,346,688 · 2 = 56,693,376
+    expect(baseWeightBytes(smol, 2, 'nf4', 32)).toBe(116_413_056);
+    // int8: 1 byte each + a 4-byte scale per output row (per layer rows 576+192+192+576+1536+1536+576 = 5184)
+    expect(baseWeightBytes(smol, 2, 'int8', 32)).toBeCloseTo(LINEAR + 30 * 5184 * 4 + REST * 2, 3);
+    expect(baseWeightBytes(smol, 2, 'int8', 32)).toBeCloseTo(163_483_776, 3);
+    // QA-LoRA INT4, g = 32: 0.625 B → 66,355,200 + 56,693,376
+    expect(baseWeightBytes(smol, 2, 'qalora-int4', 32)).toBe(123_048_576);
+  });
+
+  it('trainable parameters and LoRA state', () => {
+    // attention = q_proj, v_proj; r 8: q 8·(576+576) = 9216, v 8·(576+192) = 6144 → 15,360 · 30
+    const e = estimateMemory(base);
+    expect(e.trainableParams).toBe(460_800);
+    // params + grads + m + v in f32 = 16 B each, plus the optimizer's step counter and partial sums
+    expect(e.lora).toBeGreaterThanOrEqual(460_800 * 16);
+    expect(e.lora).toBeLessThan(460_800 * 16 + 4096);
+    // all-linear, r 16: per layer 16·(1152 + 768 + 768 + 1152 + 2112·2 + 2112) = 16·10,176 = 162,816
+    expect(estimateMemory({ ...base, targets: 'all-linear', rank: 16 }).trainableParams).toBe(30 * 162_816);
+    // + lm_head: 16·(576 + 49152) = 795,648 more
+    expect(estimateMemory({ ...base, targets: 'all-linear,lm_head', rank: 16 }).trainableParams).toBe(30 * 162_816 + 795_648);
+    // QA-LoRA: A sees the group-pooled input (in/32): q 8·(18+576) = 4752, v 8·(18+192) = 1680
+    expect(estimateMemory({ ...base, quant: 'qalora-int4' }).trainableParams).toBe(30 * (4752 + 1680));
+  });
+
+  it('activations for batch 4 × 256 tokens', () => {
+    // N = 1024 rows. Per layer (f32 values): ln1, resMid, ln2 3·N·576; mean/rstd 4·N; qkv N·960;
+    // att N·576; lse N·9; gate|up N·3072; h N·1536 → 8,074,240 values = 32,296,960 B; ×30 layers.
+    const perLayer = 4 * (4 * 1024 * 576 + 4 * 1024 + 1024 * 960 + 1024 * 9 + 1024 * 3072 + 1024 * 1536);
+    expect(perLayer).toBe(32_296_960);
+    // Fixed: logits N·V (201,326,592 B: under the 256 MiB chunk budget, so one chunk), inputs 4·N,
+    // lnf N·576, lastHidden 576, losses/meanf/rstdf 3·N, rope 32, seed/lossScale/stats 16 B each.
+    const fixed = 201_326_592 + 4 * (4 * 1024 + 1024 * 576 + 576 + 3 * 1024 + 32) + 3 * 16;
+    // LoRA u per module N·8 (60 modules), residual stream 31·N·576, LoRA scratch 3·N·576 + N·8,
+    // backward dres, dln, datt N·576 each, dh N·1536, dgu N·3072, dqkv N·960, D N·9.
+    const lora = 60 * 1024 * 8 * 4 + 31 * 1024 * 576 * 4 + (3 * 1024 * 576 + 1024 * 8) * 4;
+    const backward = 4 * 1024 * (3 * 576 + 1536 + 3072 + 960 + 9);
+    const e = estimateMemory(base);
+    expect(e.activations).toBe(30 * perLayer + fixed + lora + backward);
+    expect(e.activations).toBe(1_284_762_032);
+    expect(e.largestBuffer).toEqual({ label: 'logits', bytes: 201_326_592 });
+    expect(e.total).toBe(e.baseWeights + e.lora + e.activations);
+    // Activation checkpointing keeps one set of layer buffers instead of 30.
+    expect(estimateMemory({ ...base, gradCheckpointing: true }).activations).toBe(1_284_762_032 - 29 * perLayer);
+  });
+
+  it('judges fit against the budget and names changes that fit', () => {
+    const GiB = 2 ** 30;
+    const limits = { maxBufferSize: 2 * GiB, budgetBytes: 4 * GiB };
+    expect(judgeFit(base, limits).verdict).toBe('fits'); // ≈ 1.5 GiB of 4
+    const tight = judgeFit(base, { ...limits, budgetBytes: 1.8 * GiB });
+    expect(tight.verdict).toBe('tight');
+    const big = judgeFit({ ...base, batchSize: 16, seqLen: 512 }, limits);
+    expect(big.verdict).toBe('wont-fit');
+    expect(big.reason).toMatch(/more than the 4\.00 GiB budget/);
+    expect(big.advice.length).toBeGreaterThan(0);
+    for (const a of big.advice) {
+      // every suggestion names a total below the budget
+      const m = /→ ([\d.]+) (GiB|MiB)$/.exec(a);
+      expect(m, a).not.toBeNull();
+      expect(Number(m![1]) * (m![2] === 'GiB' ? GiB : 2 ** 20)).toBeLessThan(0.75 * 4 * GiB);
+    }
+    const oneBuffer = judgeFit(base, { maxBufferSize: 128 * 2 ** 20, budgetBytes: 64 * GiB });
+    expect(oneBuffer.verdict).toBe('wont-fit');
+    expect(oneBuffer.reason).toMatch(/logits/);
+  });
+});
+
+describe('memory estimate: the engine agrees (stories260K on the GPU)', () => {
+  it('base weight bytes and training-graph buffers match what the engine allocates', async () => {
+    const ctx = await testContext();
+    const m = await loadModel(ctx, dirSource(`${SHARED}models/stories260K`));
+    const inp: MemoryInput = {
+      spec: m.spec, weightBytes: 4, quant: 'none', groupSize: 32, rank: 4, targets: 'all-linear,lm_head', batchSize: 4, seqLen: 64, gradCheckpointing: false,
+    };
+    for (const gradCheckpointing of [false, true]) {
+      const est = estimateMemory({ ...inp, gradCheckpointing });
+      expect(m.weights.bytes).toBe(est.baseWeights);
+      const live0 = ctx.stats.liveBytes - ctx.stats.uniformBytes;
+      const lora = new LoraState(ctx, resolveTargets(m.spec, parseTargets(inp.targets)), { r: inp.rank, alpha: 8, dropout: 0.1, rslora: false });
+      const model = new Transformer(ctx, m.spec, m.weights, lora, { B: inp.batchSize, T: inp.seqLen, training: true, checkpointing: gradCheckpointing });
+      new Trainer(ctx, model, lora, {
+        lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 1, loraPlusRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
+      });
+      const allocated = ctx.stats.liveBytes - ctx.stats.uniformBytes - live0;
+      expect(allocated).toBe(est.lora + est.activations);
+    }
+  });
+
+  it('quantized bases and the QA-LoRA adapter: the same bytes as the engine', async () => {
+    const ctx = await testContext();
+    for (const quant of ['int8', 'nf4', 'nf4-dq', 'qalora-int4', 'qalora-int2'] as const) {
+      const m = await loadModel(ctx, dirSource(`${SHARED}models/stories260K`), { quant, groupSize: 32 });
+      const inp: MemoryInput = {
+        spec: m.spec, weightBytes: 4, quant, groupSize: 32, rank: 4, targets: 'q_proj,v_proj,o_proj,lm_head', batchSize: 2, seqLen: 32, gradCheckpointing: false,
+      };
+      const est = estimateMemory(inp);
+      expect(m.weights.bytes, quant).toBe(est.baseWeights);
+      // down_proj (in 172) cannot be cut in groups of 32: kept unquantized, as the estimate assumes
+      if (quant.startsWith('qalora')) expect(m.weights.unquantized.map((u) => u.name)).toEqual([0, 1, 2, 3, 4].map((l) => `model.layers.${l}.mlp.down_proj`));
+      const live0 = ctx.stats.liveBytes - ctx.stats.uniformBytes;
+      const h = { r: inp.rank, alpha: 8, dropout: 0, rslora: false, qaloraGroupSize: quant.startsWith('qalora') ? 32 : undefined };
+      const lora = new LoraState(ctx, resolveTargets(m.spec, parseTargets(inp.targets)), h);
+      expect(lora.total).toBe(est.trainableParams);
+      const model = new Transformer(ctx, m.spec, m.weights, lora, { B: inp.batchSize, T: inp.seqLen, training: true });
+      new Trainer(ctx, model, lora, {
+        lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 1, loraPlusRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
+      });
+      expect(ctx.stats.liveBytes - ctx.stats.uniformBytes - live0, quant).toBe(est.lora + est.activations);
+    }
+  });
+});

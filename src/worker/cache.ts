@@ -1,0 +1,208 @@
+// The model cache: Hub files kept in the browser's Cache API (caches.open('models')), keyed by
+// their resolve URL, so a second load of the same model needs no network. `cachingFetch` is handed
+// to hubSource as its fetch: a file is downloaded whole once (with progress), stored, and every
+// later HEAD / GET / Range request for it is answered from the cached copy. Files the Hub reports
+// missing are remembered too (a marker entry), so existence checks stay offline as well.
+
+export const MODEL_CACHE = 'models';
+const MISSING = 'x-studio-missing';
+const SIZE = 'x-studio-size';
+
+export interface DownloadProgress {
+  url: string;
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+export interface ParsedHubUrl {
+  repo: string;
+  revision: string;
+  file: string;
+}
+
+/** https://huggingface.co/{org}/{name}/resolve/{revision}/{file} → parts (null for other URLs). */
+export function parseHubUrl(url: string): ParsedHubUrl | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  const parts = u.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const i = parts.indexOf('resolve');
+  if (i < 1 || parts.length < i + 3) return null;
+  return { repo: parts.slice(0, i).join('/'), revision: parts[i + 1], file: parts.slice(i + 2).join('/') };
+}
+
+function cacheAvailable(): boolean {
+  return typeof caches !== 'undefined';
+}
+
+function headerValue(init: RequestInit | undefined, name: string): string | null {
+  const h = new Headers(init?.headers ?? {});
+  return h.get(name);
+}
+
+/** Parses "bytes=a-b" (one range; an open end means to the end of the file). */
+function parseRange(range: string, size: number): [number, number] | null {
+  const m = /^bytes=(\d+)-(\d*)$/.exec(range.trim());
+  if (!m) return null;
+  const begin = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return begin <= end ? [begin, end] : null;
+}
+
+/**
+ * A fetch for hubSource that serves model files from the Cache API. Only GET/HEAD of URLs are
+ * handled; `onDownload` reports bytes of each file fetched from the network.
+ */
+export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init)): typeof fetch {
+  const blobs = new Map<string, Blob | null>();
+  const inflight = new Map<string, Promise<Response | Blob | null>>();
+  let cachePromise: Promise<Cache | null> | null = null;
+  const cache = () => (cachePromise ??= cacheAvailable() ? caches.open(MODEL_CACHE).catch(() => null) : Promise.resolve(null));
+
+  /** The cached blob, null when cached as missing, undefined when not cached. */
+  async function lookup(url: string): Promise<Blob | null | undefined> {
+    if (blobs.has(url)) return blobs.get(url)!;
+    const c = await cache();
+    const hit = await c?.match(url);
+    if (!hit) return undefined;
+    const value = hit.headers.get(MISSING) ? null : await hit.blob();
+    blobs.set(url, value);
+    return value;
+  }
+
+  /** Downloads the whole file into the cache; returns its blob, or the failed network response. */
+  function download(url: string, init: RequestInit | undefined): Promise<Response | Blob | null> {
+    let p = inflight.get(url);
+    if (p) return p;
+    p = (async () => {
+      const headers = new Headers(init?.headers ?? {});
+      headers.delete('range');
+      const res = await baseFetch(url, { method: 'GET', headers });
+      if (!res.ok || !res.body) return res;
+      const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+      const len = Number(res.headers.get('content-length') ?? NaN);
+      const total = Number.isFinite(len) && !encoded ? len : 0;
+      const file = parseHubUrl(url)?.file ?? url;
+      let loaded = 0;
+      let lastReport = 0;
+      const counter = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctl) {
+          loaded += chunk.length;
+          const now = Date.now();
+          if (now - lastReport > 100) {
+            lastReport = now;
+            onDownload({ url, file, loaded, total: Math.max(total, loaded) });
+          }
+          ctl.enqueue(chunk);
+        },
+        flush() {
+          onDownload({ url, file, loaded, total: loaded });
+        },
+      });
+      const body = res.body.pipeThrough(counter);
+      const contentType = res.headers.get('content-type') ?? 'application/octet-stream';
+      const c = await cache();
+      let blob: Blob;
+      try {
+        if (!c) throw new Error('no cache');
+        await c.put(url, new Response(body, { headers: { 'content-type': contentType } }));
+        const stored = await c.match(url);
+        if (!stored) throw new Error('the cache dropped the entry');
+        blob = await stored.blob();
+      } catch (e) {
+        // No Cache API (or over quota): keep this session's copy in memory only.
+        if (body.locked) {
+          // The body was consumed by the failed put: fetch again without caching.
+          const again = await baseFetch(url, { method: 'GET', headers });
+          if (!again.ok) return again;
+          blob = await again.blob();
+        } else {
+          blob = await new Response(body).blob();
+        }
+        if (c) console.warn(`model cache: ${file} is not cached (${(e as Error).message})`);
+      }
+      blobs.set(url, blob);
+      return blob;
+    })().finally(() => inflight.delete(url));
+    inflight.set(url, p);
+    return p;
+  }
+
+  async function rememberMissing(url: string): Promise<void> {
+    blobs.set(url, null);
+    const c = await cache();
+    await c?.put(url, new Response('', { headers: { [MISSING]: '1' } })).catch(() => {});
+  }
+
+  return (async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const method = (init?.method ?? 'GET').toUpperCase();
+    if (method !== 'GET' && method !== 'HEAD') return baseFetch(input, init);
+    let blob = await lookup(url);
+    if (blob === null) return new Response(null, { status: 404, statusText: 'Not Found (cached)' });
+    if (blob === undefined) {
+      // HEAD (an existence check) asks the Hub without downloading; GET downloads the whole file.
+      const got = method === 'HEAD' ? await baseFetch(url, init) : await download(url, init);
+      if (got instanceof Response) {
+        // A missing file (not a missing repo, revision or access) is remembered.
+        const code = got.headers.get('x-error-code');
+        if (got.status === 404 && code !== 'RepoNotFound' && code !== 'RevisionNotFound' && code !== 'GatedRepo') await rememberMissing(url);
+        return got;
+      }
+      if (got === null) return new Response(null, { status: 404 });
+      blob = got;
+    }
+    const size = blob.size;
+    if (method === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': String(size), [SIZE]: String(size) } });
+    const range = headerValue(init, 'range');
+    if (range) {
+      const r = parseRange(range, size);
+      if (!r) return new Response(null, { status: 416, headers: { 'content-range': `bytes */${size}` } });
+      return new Response(blob.slice(r[0], r[1] + 1), {
+        status: 206, headers: { 'content-range': `bytes ${r[0]}-${r[1]}/${size}`, 'content-length': String(r[1] - r[0] + 1) },
+      });
+    }
+    return new Response(blob, { status: 200, headers: { 'content-length': String(size) } });
+  }) as typeof fetch;
+}
+
+export interface CachedFile extends ParsedHubUrl {
+  url: string;
+  bytes: number;
+}
+
+/** Every cached model file with its size (missing-file markers left out). */
+export async function listCachedFiles(): Promise<CachedFile[]> {
+  if (!cacheAvailable()) return [];
+  const c = await caches.open(MODEL_CACHE);
+  const out: CachedFile[] = [];
+  for (const req of await c.keys()) {
+    const res = await c.match(req);
+    if (!res || res.headers.get(MISSING)) continue;
+    const p = parseHubUrl(req.url);
+    const bytes = (await res.blob()).size;
+    out.push({ url: req.url, repo: p?.repo ?? req.url, revision: p?.revision ?? '', file: p?.file ?? req.url, bytes });
+  }
+  return out;
+}
+
+/** Deletes the cached files of one repo (or all); returns how many entries went. */
+export async function clearCachedFiles(repo?: string): Promise<number> {
+  if (!cacheAvailable()) return 0;
+  if (repo === undefined) {
+    const c = await caches.open(MODEL_CACHE);
+    const n = (await c.keys()).length;
+    await caches.delete(MODEL_CACHE);
+    return n;
+  }
+  const c = await caches.open(MODEL_CACHE);
+  let n = 0;
+  for (const req of await c.keys()) {
+    if (parseHubUrl(req.url)?.repo === repo && (await c.delete(req))) n++;
+  }
+  return n;
+}

@@ -1,0 +1,57 @@
+// The studio's dataset seam over the pipeline: inspection without a tokenizer, the panel's options
+// mapped to the pipeline, messages worded for the studio, the run's split and packing.
+import { describe, expect, it } from 'vitest';
+import type { TextTokenizer } from '../model/tokenizer';
+import { DEFAULT_DATASET_OPTIONS as O } from './protocol';
+import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
+
+/** One token per character (+3) after BOS; no chat template. */
+const tok: TextTokenizer = {
+  encode: (t: string, addSpecial = true) => [...(addSpecial ? [1] : []), ...Array.from(t, (c) => (c.charCodeAt(0) % 250) + 3)],
+  decode: (ids: number[]) => ids.filter((i) => i > 2).map((i) => String.fromCharCode(i - 3)).join(''),
+  bos: 1, eos: [2], vocabSize: 256, chatTemplate: null,
+};
+const blob = (s: string) => new Blob([s]);
+
+describe('dataset seam', () => {
+  it('inspects columns and shape without a tokenizer', async () => {
+    expect(await inspectFile(blob('{"instruction":"a","output":"b"}\n'), 'a.jsonl')).toEqual({ fileFormat: 'jsonl', columns: ['instruction', 'output'], shape: 'alpaca', reason: undefined });
+    const unknown = await inspectFile(blob('product,description\nlamp,Warm.\n'), 'p.csv');
+    expect(unknown).toMatchObject({ fileFormat: 'csv', columns: ['product', 'description'], shape: null });
+    expect(unknown.reason).toMatch(/write a prompt template with \{column\} placeholders and choose the response column/);
+    expect(unknown.reason).not.toMatch(/--/);
+  });
+
+  it('a template with a response column prepares the examples; the prompt is masked', async () => {
+    const d = await loadFile(blob('product,description\nlamp,Warm.\nmug,Tea.\n'), 'p.csv', tok, { ...O, template: 'Describe {product}: ', responseColumn: 'description', chatTemplate: 'none' }, 64);
+    expect(d.stats).toMatchObject({ format: 'template', examples: 2, rows: 2 });
+    expect(d.preview[0].segments).toEqual([{ text: 'Describe lamp: ', trained: false }, { text: 'Warm.', trained: true }]);
+    const all = await loadFile(blob('product,description\nlamp,Warm.\n'), 'p.csv', tok, { ...O, template: 'Describe {product}: ', responseColumn: 'description', chatTemplate: 'none', trainOnPrompt: true }, 64);
+    expect(all.preview[0].segments.filter((s) => s.trained).map((s) => s.text).join('')).toBe('Describe lamp: Warm.');
+  });
+
+  it('bad rows stop with file:line, or are skipped and listed', async () => {
+    const bad = '{"text": "fine one"}\n{"text": "oops"\n{"text": "fine two"}\n';
+    await expect(loadFile(blob(bad), 'bad.jsonl', tok, O, 64)).rejects.toThrow(/^bad\.jsonl:2: not valid JSON/);
+    const d = await loadFile(blob(bad), 'bad.jsonl', tok, { ...O, onBadRows: 'skip' }, 64);
+    expect(d.stats.examples).toBe(2);
+    expect(d.stats.skipped.map((s) => s.line)).toEqual([2]);
+  });
+
+  it('words CLI options as the panel\'s fields', () => {
+    const m = studioWording('x:2: not valid JSON. To skip such rows instead (they are counted and listed), use --on-bad-rows skip.');
+    expect(m).toBe('x:2: not valid JSON. To skip such rows instead (they are counted and listed), set "Bad rows" to skip.');
+    expect(studioWording('raise --seq-len or shorten the prompts; or --train-on-prompt')).toBe('raise the sequence length or shorten the prompts; or "Train on the prompt too"');
+  });
+
+  it('splits with the run seed and packs when asked', async () => {
+    const texts = Array.from({ length: 10 }, (_, i) => JSON.stringify({ text: `example ${i}` })).join('\n');
+    const d = await loadFile(blob(texts), 't.jsonl', tok, O, 64);
+    const a = trainEval(d.examples, 0.2, 5, false, 64);
+    expect([a.train.length, a.eval.length]).toEqual([8, 2]);
+    expect(trainEval(d.examples, 0.2, 5, false, 64)).toEqual(a);
+    const packed = trainEval(d.examples, 0.2, 5, true, 64);
+    expect(packed.train.length).toBeLessThan(8);
+    expect(packed.train.reduce((n, e) => n + e.ids.length, 0)).toBe(a.train.reduce((n, e) => n + e.ids.length, 0));
+  });
+});

@@ -1,0 +1,53 @@
+// "Prepare dataset → stats + preview": the studio's seam to the dataset pipeline (src/data). A
+// dropped file is inspected at once (format, columns, record shape: no tokenizer needed); with a
+// model loaded it is read in full — records → samples → formatted, tokenized examples with their
+// training masks — giving the pipeline's stats and preview. The examples stay in the worker for
+// training (split with the run's seed, packed when asked).
+
+import { fileInput, inspectDataset, loadDataset, packExamples, splitExamples, type DatasetExample, type Example, type LoadedDataset } from '../data';
+import type { TextTokenizer } from '../model/tokenizer';
+import type { DatasetInspect, DatasetOptions } from './protocol';
+
+const PREVIEW = 5;
+
+/** The pipeline speaks to CLI users; in the studio its options are fields of the dataset panel. */
+export function studioWording(message: string): string {
+  return message
+    .replace(/give --format template --template "[^"]*" --response-column COLUMN/g, 'write a prompt template with {column} placeholders and choose the response column')
+    .replace(/use --on-bad-rows skip/g, 'set "Bad rows" to skip')
+    .replace(/--template "[^"]*"/g, 'a prompt template')
+    .replace(/--response-column COLUMN/g, 'the response column')
+    .replace(/--response-column/g, 'the response column')
+    .replace(/\(--train-on-prompt\)/g, '("Train on the prompt too")')
+    .replace(/--train-on-prompt/g, '"Train on the prompt too"')
+    .replace(/--chat-template/g, 'the prompt format')
+    .replace(/--seq-len/g, 'the sequence length')
+    .replace(/--format template/g, 'the template shape')
+    .replace(/--format/g, 'the record shape')
+    .replace(/--template/g, 'the prompt template');
+}
+
+export async function inspectFile(file: Blob, name: string): Promise<DatasetInspect> {
+  const i = await inspectDataset(fileInput(file, name));
+  return { fileFormat: i.file_format, columns: i.columns, shape: i.shape, reason: i.reason === undefined ? undefined : studioWording(i.reason) };
+}
+
+export async function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number): Promise<LoadedDataset> {
+  const template = opts.template.trim() === '' ? undefined : opts.template;
+  return loadDataset(fileInput(file, name), tok, {
+    format: opts.format === 'auto' && template ? 'template' : opts.format,
+    template,
+    responseColumn: opts.responseColumn || undefined,
+    chatTemplate: opts.chatTemplate,
+    trainOnPrompt: opts.trainOnPrompt,
+    onBadRows: opts.onBadRows,
+    seqLen,
+    previewCount: PREVIEW,
+  });
+}
+
+/** The run's train and eval rows: the seeded split of the CLI, then packing when asked. */
+export function trainEval(examples: DatasetExample[], evalSplit: number, seed: number, packing: boolean, seqLen: number): { train: Example[]; eval: Example[] } {
+  const s = splitExamples(examples, evalSplit, seed);
+  return packing ? { train: packExamples(s.train, seqLen), eval: packExamples(s.eval, seqLen) } : s;
+}
