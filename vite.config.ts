@@ -4,6 +4,15 @@ import react from '@vitejs/plugin-react';
 export default defineConfig({
   plugins: [react()],
   worker: { format: 'es' },
+  // Pre-bundle every browser dependency up front (the worker's too): otherwise the dev server
+  // discovers some on first use and reloads the page under whoever is using it.
+  optimizeDeps: {
+    entries: ['index.html', 'src/worker/engine.worker.ts'],
+    include: [
+      'react', 'react-dom/client', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'zustand', 'recharts', 'idb-keyval', 'fflate',
+      '@huggingface/tokenizers', '@huggingface/jinja', 'papaparse', 'hyparquet',
+    ],
+  },
   server: { port: 5173, strictPort: false },
   test: {
     include: ['src/**/*.test.ts'],

@@ -10,6 +10,8 @@ const FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.
 test('worker: load a local model folder, generate, train, export', async ({ page }) => {
   test.setTimeout(600_000);
   await page.goto('/');
+  // The studio itself starts the engine: once it shows the adapter, the page is settled.
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 120_000 });
   const files = FILES.map((name) => ({ name, b64: readFileSync(DIR + name).toString('base64') }));
   const result = await page.evaluate(async (files) => {
     // Served by Vite's dev server; typed through the source module.
