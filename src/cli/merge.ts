@@ -28,7 +28,7 @@ runCli(async () => {
   const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
   const progress = (d: number, t: number) => progressLine(`merging ${d}/${t}`);
 
-  let files: Map<string, Uint8Array | string>;
+  let merged: { files: Map<string, Uint8Array | string>; untied: boolean };
   let note = '';
   if (isQalora(quant)) {
     if (imp.h.qaloraGroupSize !== groupSize) {
@@ -42,12 +42,11 @@ runCli(async () => {
     const loaded = await loadModel(ctx, src, { quant, groupSize, onProgress: (p) => progressLine(`quantizing ${p.loaded}/${p.total}`) });
     for (const u of loaded.weights.unquantized) progressLine(`${u.name} stays unquantized: ${u.reason}`, true);
     const linears = await readQuantizedLinears(ctx, loaded);
-    files = await mergedModelFiles(loaded, src, imp, { mode: quant, groupSize, linears }, progress);
+    merged = await mergedModelFiles(loaded, src, imp, { mode: quant, groupSize, linears }, progress);
     note = ` (${quant}, group size ${groupSize}: ${linears.size} matrices stay quantized)`;
   } else {
-    files = await mergedModelFiles({ checkpoint: await Checkpoint.open(src), spec }, src, imp, undefined, progress);
+    merged = await mergedModelFiles({ checkpoint: await Checkpoint.open(src), spec }, src, imp, undefined, progress);
   }
-  writeFiles(a.out, files);
-  const untied = (JSON.parse(files.get('config.json') as string) as { tie_word_embeddings?: boolean }).tie_word_embeddings === false && spec.tieEmbeddings;
-  progressLine(`merged ${imp.modules.length} modules into ${a.out}${note}${untied ? ' (the adapted lm_head is now untied from the embedding)' : ''}`, true);
+  writeFiles(a.out, merged.files);
+  progressLine(`merged ${imp.modules.length} modules into ${a.out}${note}${merged.untied ? ' (the adapted lm_head is now untied from the embedding)' : ''}`, true);
 });

@@ -45,7 +45,7 @@ export async function mergedModelFiles(
   adapter: MergeAdapter,
   quantized?: { mode: string; groupSize: number; linears: Map<string, QuantizedHost> },
   onProgress?: (done: number, total: number) => void,
-): Promise<Map<string, Uint8Array | string>> {
+): Promise<{ files: Map<string, Uint8Array | string>; untied: boolean }> {
   const config = JSON.parse(await source.text('config.json')) as Record<string, unknown>;
   if (quantized) {
     if (!isQalora(quantized.mode as never)) throw new Error(`only QA-LoRA (qalora-int4/3/2) merges exactly into a quantized model, not ${quantized.mode}`);
@@ -58,5 +58,5 @@ export async function mergedModelFiles(
     ['model.safetensors', serializeSafetensors(tensors)],
   ]);
   for (const f of TOKENIZER_FILES) if (await source.has(f)) files.set(f, await source.text(f));
-  return files;
+  return { files, untied };
 }

@@ -371,7 +371,7 @@ export class Transformer {
     }
   }
 
-  private norm(p: Program, label: string, inp: GPUBuffer, weight: Weight, bias: Weight | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer): Dispatch {
+  private norm(label: string, inp: GPUBuffer, weight: Weight, bias: Weight | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer): Dispatch {
     const { ctx, N, spec } = this;
     if (this.isLlama) return rmsnormForward(ctx, label, { N, C: spec.C, eps: spec.normEps, inp, weight: weight.buffer, wDType: weight.dtype, out, rstd });
     return layernormForward(ctx, label, { N, C: spec.C, eps: spec.normEps, inp, weight: weight.buffer, bias: bias!.buffer, wDType: weight.dtype, out, mean, rstd });
@@ -408,7 +408,7 @@ export class Transformer {
       }),
     );
     for (let l = 0; l < L; l++) this.encodeLayerForward(p, l, train);
-    p.dispatch(this.norm(p, 'normf', this.resid[L], this.w.finalNorm, this.w.finalNormBias, this.lnf, this.meanf, this.rstdf));
+    p.dispatch(this.norm('normf', this.resid[L], this.w.finalNorm, this.w.finalNormBias, this.lnf, this.meanf, this.rstdf));
   }
 
   /** One decoder layer: resid[l] → resid[l+1], activations into act(l). */
@@ -419,7 +419,7 @@ export class Transformer {
     const a = this.act(l);
     const lw = this.w.layers[l];
     const x = this.resid[l];
-    p.dispatch(this.norm(p, `L${l}.norm1`, x, lw.norm1, lw.norm1Bias, a.ln1, a.mean1, a.rstd1));
+    p.dispatch(this.norm(`L${l}.norm1`, x, lw.norm1, lw.norm1Bias, a.ln1, a.mean1, a.rstd1));
     if (this.isLlama) {
       const q = this.lin(l, 'q_proj'), k = this.lin(l, 'k_proj'), v = this.lin(l, 'v_proj');
       this.linear(p, q, a.ln1, a.qkv, QKVW, 0, train, this.uFor(q));
@@ -435,7 +435,7 @@ export class Transformer {
     const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
     this.linear(p, o, a.att, a.resMid, C, 0, train, this.uFor(o));
     p.dispatch(accumulate(ctx, `L${l}.res1`, { n: N * C, inp: x, out: a.resMid }));
-    p.dispatch(this.norm(p, `L${l}.norm2`, a.resMid, lw.norm2, lw.norm2Bias, a.ln2, a.mean2, a.rstd2));
+    p.dispatch(this.norm(`L${l}.norm2`, a.resMid, lw.norm2, lw.norm2Bias, a.ln2, a.mean2, a.rstd2));
     let down: LinearWeights;
     if (this.isLlama) {
       const g = this.lin(l, 'gate_proj'), u = this.lin(l, 'up_proj');

@@ -213,10 +213,6 @@ export async function runTraining(
       record(await trainer.flush());
       await checkpoint();
     }
-    if (hooks.shouldStop?.()) {
-      stoppedEarly = true;
-      break;
-    }
   }
   record(await trainer.flush());
   await ctx.device.queue.onSubmittedWorkDone();

@@ -452,7 +452,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         quantized = { mode, groupSize: m.groupSize, linears: await readQuantizedLinears(e.ctx, m.loaded) };
       }
       const merged = await mergedModelFiles(m.loaded, m.source, a, quantized);
-      const files: ExportedFile[] = [...merged].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? new TextEncoder().encode(data) : data }));
+      const files: ExportedFile[] = [...merged.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? new TextEncoder().encode(data) : data }));
       return { files };
     }
     case 'simulateDeviceLoss': {
