@@ -88,8 +88,11 @@ export function progressLine(text: string, force = false): void {
   process.stderr.write(text + '\n');
 }
 
+let liveContext: GpuContext | null = null;
+
 export async function gpuContext(): Promise<GpuContext> {
   const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`));
+  liveContext = ctx;
   const a = ctx.adapter;
   progressLine(`GPU: ${a.vendor} ${a.architecture} ${a.description}${a.isSoftware ? ' (software; slow)' : ''}`, true);
   return ctx;
@@ -98,7 +101,15 @@ export async function gpuContext(): Promise<GpuContext> {
 /** Runs a CLI main: prints one-line errors and sets the exit code; stack traces only with DEBUG=1. */
 export function runCli(main: () => Promise<void>): void {
   main().then(
-    () => process.exit(0),
+    async () => {
+      // Let the GPU finish and release the device before exiting: exiting with SwiftShader's
+      // worker threads still busy can crash the process after its work is done.
+      if (liveContext) {
+        await liveContext.device.queue.onSubmittedWorkDone();
+        liveContext.destroy();
+      }
+      process.exit(0);
+    },
     (e: unknown) => {
       const err = e as Error;
       if (process.env.DEBUG) console.error(err);
