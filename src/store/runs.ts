@@ -97,14 +97,19 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       const t = timers.get(id);
       if (t) clearTimeout(t);
       timers.delete(id);
-      set((s) => ({ runs: s.runs.filter((r) => r.id !== id), compare: s.compare.filter((c) => c !== id) }));
+      // The record goes from IndexedDB first and from the list after, so a run that has left the
+      // list is gone for good (a reload right after the click does not bring it back).
       try {
         await removeRun(id);
-        await engine().call({ type: 'dropAdapter', runId: id });
       } catch (e) {
         set({ runsError: `Could not delete the run from IndexedDB: ${(e as Error).message}` });
+        return;
       }
+      set((s) => ({ runs: s.runs.filter((r) => r.id !== id), compare: s.compare.filter((c) => c !== id) }));
       if (get().playground.adapterId === id) get().setPlayground({ adapterId: null });
+      await engine()
+        .call({ type: 'dropAdapter', runId: id })
+        .catch(() => undefined); // the worker only frees the adapter's GPU buffers; nothing to report
     },
 
     toggleCompare(id, on) {
