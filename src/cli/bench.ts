@@ -1,5 +1,5 @@
 // npm run bench -- [--model DIR | --preset tiny|smollm2-135m] [...]  → one JSON object on stdout.
-// Measures training and eval throughput of the current adapter path, matmul GFLOP/s at three
+// Measures training, eval and generation (KV cache) throughput of the current adapter path, matmul GFLOP/s at three
 // sizes, the work recorded per training step, GPU objects created per step after warm-up (must
 // be 0), bytes read back per step, and memory.
 import { Program, type GpuContext } from '../gpu/context';
@@ -10,6 +10,8 @@ import { Checkpoint } from '../model/checkpoint';
 import { countModelParams, type ModelSpec } from '../model/config';
 import { readSpec } from '../model/load';
 import { randomModelSource, TINY_LLAMA_CONFIG } from '../model/random';
+import { generateTokens, Generator, sampleToken } from '../model/generate';
+import { KvCache } from '../model/kvcache';
 import { Transformer } from '../model/transformer';
 import { loadWeights } from '../model/weights';
 import { matmul } from '../ops/matmul';
@@ -165,6 +167,37 @@ runCli(async () => {
   const ev = await evaluate(ctx, model, evalBatches);
   const evalS = (performance.now() - e0) / 1000;
 
+  // Generation with the KV cache: prefill of a prompt, then decode steps (greedy), against one
+  // forward over the whole window (what each token would cost without the cache).
+  const genT = Math.min(spec.maxT, soft ? 64 : 512);
+  const gen = new Generator(ctx, spec, weights, lora, { T: genT });
+  const promptLen = Math.min(16, genT - 1);
+  const newTokens = Math.min(soft ? 16 : 64, genT - promptLen);
+  const promptIds = examples[0].ids.slice(0, promptLen);
+  for await (const _ of generateTokens(ctx, gen, promptIds, { maxNewTokens: 3 })) void _; // warm-up (pipelines)
+  const g0 = performance.now();
+  let logits = await gen.prefillLogits(promptIds);
+  const prefillMs = performance.now() - g0;
+  const gCreated = ctx.stats.buffersCreated;
+  const gRead = ctx.stats.bytesReadBack;
+  const d0 = performance.now();
+  for (let i = 0; i < newTokens; i++) logits = await gen.stepLogits(sampleToken(logits, 0, 1, Math.random), promptLen + i);
+  const decodeS = (performance.now() - d0) / 1000;
+  const w0 = performance.now();
+  ctx.run(gen.prefill.hiddenProgram);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const windowMs = performance.now() - w0;
+  const generate = {
+    context: genT, prompt_tokens: promptLen, new_tokens: newTokens,
+    prefill_ms: prefillMs,
+    decode_ms_per_token: (decodeS * 1000) / newTokens,
+    decode_tokens_per_second: newTokens / decodeS,
+    window_forward_ms: windowMs, // one forward over the whole window: the per-token cost without a cache
+    buffers_created_per_token: (ctx.stats.buffersCreated - gCreated) / newTokens,
+    bytes_read_back_per_token: (ctx.stats.bytesReadBack - gRead) / newTokens,
+    kv_cache_bytes: KvCache.bytes(spec, genT),
+  };
+
   const sizes = soft ? [[128, 128, 128], [256, 256, 256], [64 * 3, 500, 300]] : [[1024, 1024, 1024], [2048, 2048, 2048], [4096, 4096, 4096]];
   const mm = [];
   for (const [M, N, K] of sizes) mm.push({ M, N, K, gflops: await matmulGflops(ctx, M, N, K, soft ? 2 : 10) });
@@ -175,6 +208,7 @@ runCli(async () => {
     config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps },
     train,
     eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },
+    generate,
     matmul: mm,
     memory: {
       peak_gpu_bytes: ctx.stats.peakBytes, base_weight_bytes: weights.bytes, quant, group_size: groupSize,

@@ -1,7 +1,6 @@
 // npm run generate -- --model DIR [--adapter DIR] --prompt "..." --max-new-tokens N
-import { generateTokens } from '../model/generate';
+import { generateTokens, Generator } from '../model/generate';
 import { loadModel } from '../model/load';
-import { Transformer } from '../model/transformer';
 import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 
 const USAGE = `usage: npm run generate -- --model DIR|ORG/NAME [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
@@ -32,10 +31,10 @@ runCli(async () => {
   }
   const T = num(a.context, 'context', Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew))), positiveInt);
   const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
-  const model = new Transformer(ctx, spec, loaded.weights, lora, { B: 1, T: Math.min(T, spec.maxT), training: false });
+  const gen = new Generator(ctx, spec, loaded.weights, lora, { T });
   const out: number[] = [];
   let printed = '';
-  for await (const id of generateTokens(ctx, model, ids, {
+  for await (const id of generateTokens(ctx, gen, ids, {
     maxNewTokens: maxNew, temperature: num(a.temperature, 'temperature', 0), topP: num(a['top-p'], 'top-p', 1), seed: num(a.seed, 'seed', 0), stop: spec.eos,
   })) {
     out.push(id);

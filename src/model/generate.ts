@@ -1,9 +1,15 @@
-// Autoregressive decoding: greedy, or temperature / top-p sampling with a seeded generator.
-// Runs the forward over a fixed (1, T) window (the same program every token, nothing created per
-// token) and reads back only the logits row of the last position.
+// Autoregressive decoding with a KV cache: greedy, or temperature / top-p sampling with a seeded
+// generator. A prefill pass runs the prompt through a (1, T) window graph, writing every layer's
+// k, v into the cache; each new token then runs a one-row decode graph that appends its k, v and
+// attends the cache. Both graphs are built once (nothing is created per token) and only the logits
+// row of the newest position is read back. When the cache is full, the context restarts from its
+// most recent half (one prefill) and decoding goes on.
 import type { GpuContext } from '../gpu/context';
-import { mulberry32 } from '../lora/state';
-import type { Transformer } from './transformer';
+import { mulberry32, type LoraState } from '../lora/state';
+import type { ModelSpec } from './config';
+import { KvCache } from './kvcache';
+import { Transformer } from './transformer';
+import type { ModelWeights } from './weights';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -42,33 +48,77 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
   return keep[keep.length - 1].i;
 }
 
-/** Yields new token ids one at a time. `model` must be built with B = 1. */
-export async function* generateTokens(ctx: GpuContext, model: Transformer, prompt: number[], opts: GenerateOptions): AsyncGenerator<number> {
-  const T = model.opts.T;
-  const V = model.spec.V;
-  if (model.opts.B !== 1) throw new Error('generation needs a model built with batch size 1');
+/** The two graphs of generation over one KV cache, for a model (+ adapter) and a context length. */
+export class Generator {
+  /** Context length: positions the cache holds (at most the model's maximum and attention window). */
+  readonly T: number;
+  readonly cache: KvCache;
+  /** (1, T) window: fills the cache from a prompt. */
+  readonly prefill: Transformer;
+  /** One-row decode step against the cache. */
+  readonly step: Transformer;
+
+  constructor(readonly ctx: GpuContext, readonly spec: ModelSpec, weights: ModelWeights, lora: LoraState | null, opts: { T: number }) {
+    this.T = Math.max(1, Math.min(opts.T, spec.maxT, spec.slidingWindow ?? Infinity));
+    this.cache = new KvCache(ctx, spec, this.T);
+    // The window only ever needs one row of logits: keep its head chunk small.
+    const headChunkBytes = 64 * spec.V * 4;
+    this.prefill = new Transformer(ctx, spec, weights, lora, { B: 1, T: this.T, training: false, kv: this.cache, headChunkBytes });
+    this.step = new Transformer(ctx, spec, weights, lora, { B: 1, T: 1, training: false, kv: this.cache, decode: true });
+  }
+
+  /** Fills the cache with `ids` (at most T) at positions 0.. and returns the next-token logits. */
+  async prefillLogits(ids: ArrayLike<number>): Promise<Float32Array> {
+    const { ctx, prefill: m, T } = this;
+    const n = ids.length;
+    if (n < 1 || n > T) throw new Error(`internal: prefill of ${n} tokens into a context of ${T}`);
+    const tokens = new Uint32Array(T);
+    tokens.set(ids);
+    m.writeBatch({ tokens, targets: new Int32Array(T).fill(-100), pos: Uint32Array.from({ length: T }, (_, i) => i), segStart: new Uint32Array(T), predicted: 0 });
+    // Hidden states of the window (rows past the prompt write cache positions that decoding
+    // overwrites before reading), then the head on the last prompt row only.
+    const enc = ctx.device.createCommandEncoder();
+    m.hiddenProgram.encode(enc);
+    const C = this.spec.C;
+    enc.copyBufferToBuffer(m.hidden, (n - 1) * C * 4, m.lastHidden, 0, C * 4);
+    m.headRowProgram.encode(enc);
+    ctx.submit(enc);
+    return new Float32Array(await ctx.read(m.logits, 0, this.spec.V * 4));
+  }
+
+  /** Appends token `id` at position `at` (the cache holds positions 0..at-1) and returns the next-token logits. */
+  async stepLogits(id: number, at: number): Promise<Float32Array> {
+    const { ctx, step: m } = this;
+    if (!(at >= 0 && at < this.T)) throw new Error(`internal: decode position ${at} outside the context of ${this.T}`);
+    m.writeBatch({ tokens: Uint32Array.of(id), targets: Int32Array.of(-100), pos: Uint32Array.of(at), segStart: Uint32Array.of(0), predicted: 0 });
+    const enc = ctx.device.createCommandEncoder();
+    m.logitsProgram!.encode(enc);
+    ctx.submit(enc);
+    return new Float32Array(await ctx.read(m.logits, 0, this.spec.V * 4));
+  }
+}
+
+/** Yields new token ids one at a time. */
+export async function* generateTokens(ctx: GpuContext, gen: Generator, prompt: number[], opts: GenerateOptions): AsyncGenerator<number> {
   if (prompt.length === 0) throw new Error('generation needs at least one prompt token (BOS)');
+  if (gen.ctx !== ctx) throw new Error('internal: the generator belongs to another GPU context');
+  const T = gen.T;
   const rand = mulberry32(opts.seed ?? 0);
   const ids = [...prompt];
-  const tokens = new Uint32Array(T);
-  const pos = new Uint32Array(T).map((_, i) => i);
-  const zerosI = new Int32Array(T).fill(-100);
-  const zerosU = new Uint32Array(T);
+  /** Tokens at the end of `ids` whose k, v are in the cache (at positions 0..cached-1); 0 = none yet. */
+  let cached = 0;
   for (let n = 0; n < opts.maxNewTokens; n++) {
-    // Slide the window when the context is full (keeps the most recent T tokens).
-    const ctxIds = ids.length > T ? ids.slice(ids.length - T) : ids;
-    tokens.fill(0);
-    tokens.set(ctxIds);
-    model.writeBatch({ tokens, targets: zerosI, pos, segStart: zerosU, predicted: 0 });
-    // Hidden states of the window, then the head on the last position only.
-    const enc = ctx.device.createCommandEncoder();
-    model.hiddenProgram.encode(enc);
-    const C = model.spec.C;
-    enc.copyBufferToBuffer(model.hidden, (ctxIds.length - 1) * C * 4, model.lastHidden, 0, C * 4);
-    model.headRowProgram.encode(enc);
-    ctx.submit(enc);
-    const row = new Float32Array(await ctx.read(model.logits, 0, V * 4));
-    const next = sampleToken(row, opts.temperature ?? 0, opts.topP ?? 1, rand);
+    let logits: Float32Array;
+    if (cached === 0 || cached >= T) {
+      // First token, or the cache is full: (re)start the context from the most recent tokens.
+      const keep = cached === 0 ? Math.min(ids.length, T) : Math.max(1, Math.floor(T / 2));
+      logits = await gen.prefillLogits(ids.slice(ids.length - keep));
+      cached = keep;
+    } else {
+      logits = await gen.stepLogits(ids[ids.length - 1], cached);
+      cached++;
+    }
+    const next = sampleToken(logits, opts.temperature ?? 0, opts.topP ?? 1, rand);
     if (opts.stop?.includes(next)) return;
     ids.push(next);
     yield next;

@@ -11,7 +11,7 @@ import { parseSafetensors } from './safetensors';
 import { testContext } from '../test/gpu';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../train/checkpoint';
 import { runTraining, type RunConfig } from '../train/run';
-import { generateTokens } from './generate';
+import { generateTokens, Generator } from './generate';
 import { loadModel, type LoadedModel } from './load';
 import { Transformer } from './transformer';
 
@@ -69,9 +69,9 @@ describe('stories260K (real pretrained checkpoint)', () => {
     const ctx = await testContext();
     const m = await stories();
     const want = knownContinuation();
-    const model = new Transformer(ctx, m.spec, m.weights, null, { B: 1, T: 64, training: false });
+    const gen = new Generator(ctx, m.spec, m.weights, null, { T: 64 });
     const ids: number[] = [];
-    for await (const id of generateTokens(ctx, model, [m.tokenizer.bos!], { maxNewTokens: 62, stop: m.spec.eos })) ids.push(id);
+    for await (const id of generateTokens(ctx, gen, [m.tokenizer.bos!], { maxNewTokens: 62, stop: m.spec.eos })) ids.push(id);
     const text = m.tokenizer.decode(ids, true);
     expect(text.startsWith(want.slice(0, 150))).toBe(true);
   });

@@ -13,6 +13,7 @@ import { isQuantWeight, type Weight } from '../gpu/tensor';
 import type { LoraSlot, LoraState } from '../lora/state';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation';
 import { attentionBackward, attentionForward } from '../ops/attention';
+import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
 import { accumulate, dropout } from '../ops/elementwise';
 import { embeddingForward } from '../ops/embedding';
@@ -21,6 +22,7 @@ import { groupPool, groupUnpool } from '../ops/pool';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
 import type { ModelSpec } from './config';
+import type { KvCache } from './kvcache';
 import type { LinearWeights, ModelWeights } from './weights';
 
 /** Indices into the small f32 `stats` buffer that is read back. */
@@ -59,6 +61,16 @@ export interface TransformerOptions {
   checkpointing?: boolean;
   /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
   headChunkBytes?: number;
+  /**
+   * Generation: every layer writes the k, v of its rows into this cache at their positions (`pos`),
+   * so a prefill over the prompt fills it.
+   */
+  kv?: KvCache;
+  /**
+   * One-token decode step (needs `kv`, B = T = 1): the row is written to the cache at pos[0] and
+   * attends every cached position 0..pos[0] instead of the causal window of its batch.
+   */
+  decode?: boolean;
 }
 
 export class Transformer {
@@ -133,6 +145,8 @@ export class Transformer {
           `which is not implemented; use a sequence length of at most ${spec.slidingWindow}.`,
       );
     }
+    if (opts.decode && (!opts.kv || B !== 1 || T !== 1 || opts.training)) throw new Error('internal: a decode step needs a KV cache, B = T = 1 and no training');
+    if (opts.kv && !opts.decode && T > opts.kv.capacity) throw new Error(`internal: prefill of ${T} rows into a KV cache of ${opts.kv.capacity}`);
     this.N = B * T;
     const N = this.N;
     this.isLlama = spec.arch === 'llama';
@@ -431,7 +445,15 @@ export class Transformer {
       const qkv = this.lin(l, 'c_attn');
       this.linear(p, qkv, a.ln1, a.qkv, QKVW, 0, train, this.uFor(qkv));
     }
-    for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
+    const kv = this.opts.kv;
+    if (kv) {
+      const kd = { NH, NKV, HS, Tc: kv.capacity };
+      p.dispatch(kvWrite(ctx, `L${l}.kv`, kd, { N, qkv: a.qkv, pos: this.pos, kc: kv.k[l], vc: kv.v[l] }));
+      if (this.opts.decode) p.dispatch(attentionDecode(ctx, `L${l}.attn.decode`, kd, { qkv: a.qkv, pos: this.pos, kc: kv.k[l], vc: kv.v[l], out: a.att }));
+    }
+    if (!this.opts.decode) {
+      for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
+    }
     const o = this.lin(l, this.isLlama ? 'o_proj' : 'attn.c_proj');
     this.linear(p, o, a.att, a.resMid, C, 0, train, this.uFor(o));
     p.dispatch(accumulate(ctx, `L${l}.res1`, { n: N * C, inp: x, out: a.resMid }));

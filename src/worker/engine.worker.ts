@@ -12,11 +12,10 @@ import { mergedModelFiles, readQuantizedLinears } from '../lora/merged';
 import { exportAdapter, importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import { countModelParams } from '../model/config';
-import { generateTokens } from '../model/generate';
+import { generateTokens, Generator } from '../model/generate';
 import { loadModel, type LoadedModel } from '../model/load';
 import type { LinearModule } from '../model/modules';
 import { blobSource, hubSource, type ModelSource } from '../model/source';
-import { Transformer } from '../model/transformer';
 import { isQalora, type QuantizedHost } from '../quant/formats';
 import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
@@ -54,7 +53,7 @@ let model: Model | null = null;
 const adapters = new Map<string, Adapter>();
 let lastTrained: string | null = null;
 /** Generation graphs by adapter and window length, least recently used first. */
-const graphs = new Map<string, { tr: Transformer; scope: BufferScope }>();
+const graphs = new Map<string, { gen: Generator; scope: BufferScope }>();
 const MAX_GRAPHS = 4;
 /** Prepared datasets (tokenized with the loaded model), newest last. */
 const datasets = new Map<string, { examples: DatasetExample[]; seqLen: number; packing: boolean }>();
@@ -180,10 +179,10 @@ function windowFor(m: LoadedModel, n: number): number {
   return Math.min(T, m.spec.maxT);
 }
 
-async function* streamText(c: GpuContext, m: LoadedModel, tr: Transformer, ids: number[], opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number }): AsyncGenerator<string, { text: string; tokens: number }> {
+async function* streamText(c: GpuContext, m: LoadedModel, gen: Generator, ids: number[], opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number }): AsyncGenerator<string, { text: string; tokens: number }> {
   const out: number[] = [];
   let printed = '';
-  for await (const id of generateTokens(c, tr, ids, { ...opts, stop: m.spec.eos })) {
+  for await (const id of generateTokens(c, gen, ids, { ...opts, stop: m.spec.eos })) {
     out.push(id);
     const text = m.tokenizer.decode(out, true);
     if (text.startsWith(printed) && text.length > printed.length) {
@@ -218,23 +217,23 @@ async function adapterFor(ref: AdapterRef, e: Engine, m: Model): Promise<{ key: 
   return { key: runId, adapter: a };
 }
 
-function graphFor(e: Engine, m: Model, key: string, lora: LoraState | null, T: number): Transformer {
+function graphFor(e: Engine, m: Model, key: string, lora: LoraState | null, T: number): Generator {
   const k = `${key}|${T}`;
   const hit = graphs.get(k);
   if (hit) {
     graphs.delete(k);
     graphs.set(k, hit);
-    return hit.tr;
+    return hit.gen;
   }
   const scope = new BufferScope(`generate ${k}`);
-  const tr = e.tracker.run(scope, () => new Transformer(e.ctx, m.loaded.spec, m.loaded.weights, lora, { B: 1, T, training: false }));
-  graphs.set(k, { tr, scope });
+  const gen = e.tracker.run(scope, () => new Generator(e.ctx, m.loaded.spec, m.loaded.weights, lora, { T }));
+  graphs.set(k, { gen, scope });
   while (graphs.size > MAX_GRAPHS) {
-    const [oldest, g] = graphs.entries().next().value as [string, { tr: Transformer; scope: BufferScope }];
+    const [oldest, g] = graphs.entries().next().value as [string, { gen: Generator; scope: BufferScope }];
     e.tracker.dispose(g.scope);
     graphs.delete(oldest);
   }
-  return tr;
+  return gen;
 }
 
 /** Adapter tensors of a run (memory first, then IndexedDB) for export. */
@@ -280,18 +279,18 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   stopRequested = false;
   paused = null;
   const scope = new BufferScope(`run ${req.runId}`);
-  let sampler: { scope: BufferScope; lora: LoraState | null; tr: Transformer | null } | null = null;
+  let sampler: { scope: BufferScope; lora: LoraState | null; gen: Generator | null } | null = null;
   const sample = req.sample && req.sample.maxNewTokens > 0 ? req.sample : null;
   const sampleFrom = async (files: FileMap, step: number) => {
     const ad = importAdapter(spec, files.get('adapter_config.json') as string, files.get('adapter_model.safetensors') as Uint8Array, 'checkpoint');
-    sampler ??= { scope: new BufferScope('sampler'), lora: null, tr: null };
+    sampler ??= { scope: new BufferScope('sampler'), lora: null, gen: null };
     const s = sampler;
     s.lora ??= e.tracker.run(s.scope, () => new LoraState(e.ctx, ad.modules, ad.h));
     s.lora.load(ad.weights);
     const ids = promptIds(m.loaded, sample!.prompt);
     const T = windowFor(m.loaded, ids.length + sample!.maxNewTokens);
-    if (!s.tr || s.tr.opts.T !== T) s.tr = e.tracker.run(s.scope, () => new Transformer(e.ctx, spec, m.loaded.weights, s.lora, { B: 1, T, training: false }));
-    const gen = streamText(e.ctx, m.loaded, s.tr, ids, { maxNewTokens: sample!.maxNewTokens });
+    if (!s.gen || s.gen.T !== T) s.gen = e.tracker.run(s.scope, () => new Generator(e.ctx, spec, m.loaded.weights, s.lora, { T }));
+    const gen = streamText(e.ctx, m.loaded, s.gen, ids, { maxNewTokens: sample!.maxNewTokens });
     let r = await gen.next();
     while (!r.done) r = await gen.next();
     emit({ kind: 'sample', step, text: r.value.text });
@@ -413,8 +412,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         const g = req.req;
         const { key, adapter } = await adapterFor(g.adapter, e, m);
         const ids = promptIds(m.loaded, g.prompt);
-        const tr = graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens));
-        const gen = streamText(e.ctx, m.loaded, tr, ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed });
+        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed });
         let r = await gen.next();
         while (!r.done) {
           emit({ kind: 'token', text: r.value });

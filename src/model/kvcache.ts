@@ -1,0 +1,25 @@
+// The key/value cache of autoregressive decoding: per layer, the k and v of every position seen so
+// far, kc, vc [NKV, Tc, HS] f32 (layout of shaders/kvcache.wgsl). Filled by a prefill pass over
+// the prompt (all rows at once) and then one row per decoded token.
+import type { GpuContext } from '../gpu/context';
+import type { ModelSpec } from './config';
+
+export class KvCache {
+  readonly k: GPUBuffer[] = [];
+  readonly v: GPUBuffer[] = [];
+
+  /** `capacity`: positions held (Tc). */
+  constructor(ctx: GpuContext, spec: ModelSpec, readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`KV cache capacity must be a positive integer, got ${capacity}`);
+    const bytes = spec.NKV * capacity * spec.HS * 4;
+    for (let l = 0; l < spec.L; l++) {
+      this.k.push(ctx.createBuffer(`kv.k.${l}`, bytes));
+      this.v.push(ctx.createBuffer(`kv.v.${l}`, bytes));
+    }
+  }
+
+  /** Bytes of a cache of this capacity for a model. */
+  static bytes(spec: ModelSpec, capacity: number): number {
+    return 2 * spec.L * spec.NKV * capacity * spec.HS * 4;
+  }
+}
