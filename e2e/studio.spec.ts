@@ -3,7 +3,7 @@
 // playground's base and adapter answers, the adapter download, the run found again after a reload,
 // and no request leaving the machine.
 import { readFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
 import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
 
@@ -23,6 +23,46 @@ function tensorF32(bytes: Uint8Array, name: string): Float32Array {
   expect(t.dtype).toBe('F32');
   const [a, b] = t.data_offsets;
   return new Float32Array(bytes.slice(8 + n + a, 8 + n + b).buffer);
+}
+
+/** Keys of an idb-keyval store (one object store per database) in the page's IndexedDB. */
+function idbKeys(page: Page, db: string, store: string): Promise<string[]> {
+  return page.evaluate(
+    ([db, store]) =>
+      new Promise<string[]>((resolve, reject) => {
+        const open = indexedDB.open(db);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const req = open.result.transaction(store).objectStore(store).getAllKeys();
+          req.onsuccess = () => {
+            open.result.close();
+            resolve((req.result as IDBValidKey[]).map(String).sort());
+          };
+          req.onerror = () => reject(req.error);
+        };
+      }),
+    [db, store],
+  );
+}
+
+function idbPut(page: Page, db: string, store: string, key: string, value: unknown): Promise<void> {
+  return page.evaluate(
+    ([db, store, key, value]) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open(db as string);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction(store as string, 'readwrite');
+          tx.objectStore(store as string).put(value, key as string);
+          tx.oncomplete = () => {
+            open.result.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    [db, store, key, value] as const,
+  );
 }
 
 test('studio: local model, dropped dataset, training, playground, download, reload', async ({ page, context }, info) => {
@@ -200,10 +240,15 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await run2.getByRole('button', { name: /^Delete / }).click();
   await run2.getByTestId('confirm-delete').click();
   await expect(page.getByTestId('run-row')).toHaveCount(1);
+  // The deleted run's checkpoint went with it; a checkpoint left without its record (a delete cut
+  // short) is swept at the next start, and the kept run's checkpoint stays.
+  expect(await idbKeys(page, 'lora-studio-checkpoints', 'checkpoints')).toEqual([runId]);
+  await idbPut(page, 'lora-studio-checkpoints', 'checkpoints', 'run-orphan', { runId: 'run-orphan', step: 1, savedAt: 0, files: {} });
   await page.reload();
   await tab(page, 'Runs');
   await expect(page.getByTestId('run-row')).toHaveCount(1);
   await expect(page.getByTestId('run-name')).toHaveText('frogs v1');
+  await expect.poll(() => idbKeys(page, 'lora-studio-checkpoints', 'checkpoints')).toEqual([runId]);
   await shot(page, info, '9-renamed');
 
   // Nothing left the machine: every request went to the local dev server (or was a blob:/data: URL).

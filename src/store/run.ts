@@ -9,7 +9,7 @@ import type { Request } from '../worker/protocol';
 import { loadDataset, saveDataset } from '../worker/storage';
 import { engine } from './engine';
 import type { Studio } from './index';
-import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
+import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { LoadedModelState, RunRecord } from './types';
 
 export interface RunSlice {
@@ -100,7 +100,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const id = newRunId();
     const now = Date.now();
     const r: RunRecord = {
-      id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
+      schema: RUN_SCHEMA, id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
       model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,
       dataset: { name: s.dataset.file.name, examples: sum.stats.examples, options: { ...s.dataset.options } },
       trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { defaultKnobs } from '../ui/knobs';
 import { DEFAULT_DATASET_OPTIONS } from '../worker/protocol';
-import { canResume, defaultRunName, emptyMetrics, finalEvalLoss, overlay, rewindTo, settleStale, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
+import { canResume, defaultRunName, emptyMetrics, finalEvalLoss, overlay, readRecord, rewindTo, RUN_SCHEMA, settleStale, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { RunRecord } from './types';
 
 function run(over: Partial<RunRecord> = {}): RunRecord {
   return {
-    id: 'r1', name: 'one', createdAt: 1, updatedAt: 1, status: 'running', model: { name: 'm', source: { kind: 'files', name: 'm' }, modelType: 'llama', params: 10 },
+    schema: RUN_SCHEMA, id: 'r1', name: 'one', createdAt: 1, updatedAt: 1, status: 'running', model: { name: 'm', source: { kind: 'files', name: 'm' }, modelType: 'llama', params: 10 },
     knobs: defaultKnobs(null), config: { baseModel: 'm', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'q_proj', loraPlusRatio: 16, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 2, maxGradNorm: 1, weightDecay: 0 },
     dataset: { name: 'd.jsonl', examples: 4, options: { ...DEFAULT_DATASET_OPTIONS } }, trainableParams: 100, totalSteps: null, metrics: emptyMetrics(),
     checkpointStep: null, elapsedBefore: 0, error: null, ...over,
@@ -65,5 +65,17 @@ describe('run bookkeeping', () => {
     const a = withStep(withStep(run({ id: 'a' }), step(1, 3)), step(2, 2));
     const b = withStep(run({ id: 'b' }), step(2, 5));
     expect(overlay([a, b], 'train')).toEqual([{ step: 1, a: 3 }, { step: 2, a: 2, b: 5 }]);
+  });
+
+  it('reads records of this version and of before the schema field; leaves newer and foreign entries alone', () => {
+    const cur = run({ status: 'done' });
+    expect(readRecord(cur)).toEqual({ record: cur });
+    const { schema: _, ...old } = cur;
+    expect(readRecord(old)).toEqual({ record: { ...old, schema: 1 } });
+    const newer = readRecord({ ...cur, schema: RUN_SCHEMA + 1, name: 'future' });
+    expect('skipped' in newer && newer.skipped).toMatch(/run "future" was saved by a newer version of the studio .*kept unchanged/);
+    expect(readRecord({ hello: 1 })).toEqual({ skipped: 'an entry that is not a run record' });
+    expect(readRecord(null)).toEqual({ skipped: 'an entry that is not a run record' });
+    expect('skipped' in readRecord({ ...cur, schema: 0 })).toBe(true);
   });
 });

@@ -3,6 +3,22 @@
 import type { ProgressInfo } from '../train/run';
 import type { RunMetrics, RunRecord, RunStatus } from './types';
 
+/** Layout version of the run records this studio writes. */
+export const RUN_SCHEMA = 1;
+
+/**
+ * A record read back from IndexedDB, or why it is left alone: records from before the schema field
+ * are version 1; a record from a newer studio is not touched (it stays in IndexedDB unchanged).
+ */
+export function readRecord(raw: unknown): { record: RunRecord } | { skipped: string } {
+  const r = raw as Partial<RunRecord> | null;
+  if (!r || typeof r !== 'object' || typeof r.id !== 'string' || !r.metrics || !r.config) return { skipped: 'an entry that is not a run record' };
+  const schema = r.schema ?? 1;
+  if (!Number.isInteger(schema) || schema < 1) return { skipped: `run "${r.name ?? r.id}" has an unknown record format (${String(r.schema)})` };
+  if (schema > RUN_SCHEMA) return { skipped: `run "${r.name ?? r.id}" was saved by a newer version of the studio (record format ${schema}, this one reads ${RUN_SCHEMA}); it is kept unchanged` };
+  return { record: { ...(r as RunRecord), schema } };
+}
+
 export function emptyMetrics(): RunMetrics {
   return { train: [], eval: [], samples: [], tokensPerSecond: 0, elapsedSeconds: 0, etaSeconds: NaN, evalLossBefore: null, evalLossAfter: null, peakBytes: 0 };
 }

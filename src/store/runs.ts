@@ -2,11 +2,11 @@
 // delete, and the downloads (adapter as .zip or two files, merged model).
 import type { StateCreator } from 'zustand';
 import { loadCheckpoint } from '../worker/storage';
-import { listRuns, putRun, removeRun } from './db';
+import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
 import { bytesBlob, saveBlob, slug, zipFiles } from './download';
 import { engine } from './engine';
 import type { Studio } from './index';
-import { settleStale } from './runlogic';
+import { readRecord, settleStale } from './runlogic';
 import type { RunRecord } from './types';
 
 export interface RunsSlice {
@@ -55,7 +55,14 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
     async loadRuns() {
       set({ runsStatus: 'loading' });
       try {
-        const stored = await listRuns();
+        const stored: RunRecord[] = [];
+        const skipped: string[] = [];
+        for (const raw of await listRuns()) {
+          const r = readRecord(raw);
+          if ('record' in r) stored.push(r.record);
+          else skipped.push(r.skipped);
+        }
+        stored.sort((a, b) => b.createdAt - a.createdAt);
         const settled = stored.map(settleStale);
         // A tab closed right after a checkpoint may not have recorded it: the checkpoint store knows.
         for (let i = 0; i < settled.length; i++) {
@@ -66,7 +73,11 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         for (let i = 0; i < stored.length; i++) if (settled[i] !== stored[i]) await putRun(settled[i]);
         // Keep records of this tab's live run (it may have started before the list arrived).
         const live = get().runs.filter((r) => !settled.some((s) => s.id === r.id));
-        set({ runs: [...live, ...settled].sort((a, b) => b.createdAt - a.createdAt), runsStatus: 'ready', runsError: null });
+        set({
+          runs: [...live, ...settled].sort((a, b) => b.createdAt - a.createdAt), runsStatus: 'ready',
+          runsError: skipped.length ? `Not listed: ${skipped.join('; ')}.` : null,
+        });
+        await sweepOrphanFiles().catch(() => 0); // housekeeping only: a failure here loses nothing
       } catch (e) {
         set({ runsStatus: 'ready', runsError: `Could not read the runs from IndexedDB: ${(e as Error).message}` });
       }

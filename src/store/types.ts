@@ -68,6 +68,8 @@ export interface RunMetrics {
 }
 
 export interface RunRecord {
+  /** Layout version of the record (RUN_SCHEMA in runlogic.ts); records from before it had none (= 1). */
+  schema: number;
   id: string;
   name: string;
   createdAt: number;

@@ -3,7 +3,7 @@
 // dataset file it was trained on, so a closed tab or a lost GPU device resumes where it stopped.
 // One database per store (idb-keyval's createStore opens one object store per database).
 
-import { createStore, del, get, set, type UseStore } from 'idb-keyval';
+import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
 import { importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
 import type { LinearModule } from '../model/modules';
 import type { ModelSpec } from '../model/config';
@@ -45,6 +45,12 @@ export async function saveDataset(runId: string, d: StoredDataset): Promise<void
 
 export async function loadDataset(runId: string): Promise<StoredDataset | undefined> {
   return get<StoredDataset>(runId, datasets());
+}
+
+/** Run ids that have a checkpoint or a dataset stored. */
+export async function runFileIds(): Promise<string[]> {
+  const [a, b] = await Promise.all([keys(checkpoints()), keys(datasets())]);
+  return [...new Set([...a, ...b].map(String))];
 }
 
 export async function deleteRunFiles(runId: string): Promise<void> {
