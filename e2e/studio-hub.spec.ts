@@ -36,6 +36,8 @@ test('studio: a Hub model downloads once, is cached, reloads offline, and the ca
   expect(hubHits.some((h) => h.endsWith('/model.safetensors'))).toBe(false);
   await page.getByTestId('load-model').click();
   await expect(page.getByTestId('load-progress')).toBeVisible();
+  // The bar counts the whole model: the weights' size is known before their bytes arrive.
+  await expect(page.getByTestId('load-progress')).toContainText(/Downloading: .* of 1\.\d MiB/);
   await expect(page.getByTestId('loaded-name')).toHaveText(`hf://${REPO}`, { timeout: 60_000 });
   await expect(page.getByTestId('cache-table')).toContainText(REPO);
   await expect(page.getByTestId('cache-table')).toContainText('1.0 MiB');

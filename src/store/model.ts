@@ -167,7 +167,7 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
             : { kind: 'files' as const, name: choice.name, files: choice.files.map((f) => ({ path: f.path, file: f.file as Blob })) };
         const info = await engine().call({ type: 'loadModel', source, quant: { mode: quant, groupSize } }, (e) => {
           if (e.kind !== 'load') return;
-          const s = e.stage === 'download' ? speed.update(e.detail, e.loaded, e.total, performance.now()) : { bytesPerSecond: 0, etaSeconds: NaN };
+          const s = e.stage === 'download' ? speed.update('model', e.loaded, e.total, performance.now()) : { bytesPerSecond: 0, etaSeconds: NaN };
           set({ load: { status: 'loading', stage: e.stage, detail: e.detail, loaded: e.loaded, total: e.total, ...s } });
         });
         const spec = parseConfigText(info.configText, `${info.name}/config.json`);

@@ -1,4 +1,4 @@
-// Download speed and time left from a stream of (loaded, total) reports of one file at a time.
+// Download speed and time left from a stream of (loaded, total) reports of one download (a file, or a whole model).
 
 export interface Speed {
   bytesPerSecond: number;

@@ -41,12 +41,12 @@ function LoadProgress() {
   const download = load.stage === 'download';
   return (
     <div aria-live="polite" data-testid="load-progress">
-      <ProgressBar value={load.loaded} max={load.total} label={download ? `Downloading ${load.detail}` : 'Uploading weights to the GPU'} />
+      <ProgressBar value={load.loaded} max={load.total} label={download ? 'Downloading the model' : 'Uploading weights to the GPU'} />
       <p className="small">
         {load.stage === 'starting' && 'Starting…'}
         {download && (
           <>
-            Downloading <code>{load.detail}</code>: {fmtBytes(load.loaded)} of {fmtBytes(load.total)} · {fmtBytes(load.bytesPerSecond)}/s · {fmtDuration(load.etaSeconds)} left
+            Downloading: {fmtBytes(load.loaded)} of {fmtBytes(load.total)} · {fmtBytes(load.bytesPerSecond)}/s · {fmtDuration(load.etaSeconds)} left · now <code>{load.detail}</code>
           </>
         )}
         {load.stage === 'weights' && (

@@ -2,7 +2,9 @@
 // Range) answered from the cache by a fresh instance with no network, missing files remembered.
 import { afterEach, describe, expect, it } from 'vitest';
 import { hubSource } from '../model/source';
-import { cachingFetch, clearCachedFiles, listCachedFiles, parseHubUrl } from './cache';
+import { Checkpoint } from '../model/checkpoint';
+import { serializeSafetensors } from '../model/safetensors';
+import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles, parseHubUrl } from './cache';
 
 class FakeCache {
   readonly entries = new Map<string, { body: Uint8Array; headers: [string, string][] }>();
@@ -93,5 +95,29 @@ describe('model cache', () => {
     expect(await src.text('config.json')).toBe('{"a": 1}');
     expect(await src.text('config.json')).toBe('{"a": 1}'); // kept in memory for the session
     expect(log.filter((l) => l === 'GET config.json')).toHaveLength(1);
+  });
+
+  it('a sharded model: the whole download is counted, its total known before the first shard arrives', async () => {
+    installCaches();
+    const shard1 = serializeSafetensors([{ name: 'a', dtype: 'F32', shape: [300], data: new Float32Array(300) }]);
+    const shard2 = serializeSafetensors([{ name: 'b', dtype: 'F32', shape: [500], data: new Float32Array(500) }]);
+    const index = JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } });
+    const files: Record<string, Uint8Array | string> = { 'model.safetensors.index.json': index, 'model-00001-of-00002.safetensors': shard1, 'model-00002-of-00002.safetensors': shard2 };
+    const hub = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const body = files[parseHubUrl(String(input))!.file];
+      if (body === undefined) return new Response(null, { status: 404, headers: { 'x-error-code': 'EntryNotFound' } });
+      const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+      return new Response(init?.method === 'HEAD' ? null : (bytes as Uint8Array<ArrayBuffer>), { status: 200, headers: { 'content-length': String(bytes.length) } });
+    }) as typeof fetch;
+    const totals = new DownloadTotals();
+    const seen: { file: string; loaded: number; total: number }[] = [];
+    const src = hubSource('org/sharded', { fetch: cachingFetch((p) => seen.push({ file: p.file, ...totals.update(p) }), hub) });
+    const ck = await Checkpoint.open(src);
+    expect(ck.names().sort()).toEqual(['a', 'b']);
+    const all = index.length + shard1.length + shard2.length;
+    const firstShardBytes = seen.find((e) => e.file === 'model-00001-of-00002.safetensors' && e.loaded > index.length);
+    expect(firstShardBytes?.total).toBe(all);
+    expect(seen[seen.length - 1]).toMatchObject({ loaded: all, total: all });
+    for (let i = 1; i < seen.length; i++) expect(seen[i].loaded).toBeGreaterThanOrEqual(seen[i - 1].loaded);
   });
 });

@@ -54,8 +54,39 @@ function parseRange(range: string, size: number): [number, number] | null {
 }
 
 /**
+ * Progress of a whole model download from the per-file reports: bytes in over bytes expected.
+ * Weight files are announced (size, nothing loaded) when their existence is checked, before any
+ * of them downloads, so the total is known from the start of the first shard.
+ */
+export class DownloadTotals {
+  private readonly files = new Map<string, { loaded: number; total: number }>();
+
+  update(p: { file: string; loaded: number; total: number }): { loaded: number; total: number } {
+    const prev = this.files.get(p.file);
+    this.files.set(p.file, { loaded: Math.max(prev?.loaded ?? 0, p.loaded), total: Math.max(prev?.total ?? 0, p.total, p.loaded) });
+    let loaded = 0;
+    let total = 0;
+    for (const f of this.files.values()) {
+      loaded += f.loaded;
+      total += f.total;
+    }
+    return { loaded, total };
+  }
+}
+
+/** Size of a file from a HEAD answer (the Hub's X-Linked-Size for LFS files, else Content-Length). */
+function headSize(res: Response): number | null {
+  const linked = res.headers.get('x-linked-size');
+  if (linked && /^\d+$/.test(linked)) return Number(linked);
+  const len = res.headers.get('content-length');
+  const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  return len && /^\d+$/.test(len) && !encoded ? Number(len) : null;
+}
+
+/**
  * A fetch for hubSource that serves model files from the Cache API. Only GET/HEAD of URLs are
- * handled; `onDownload` reports bytes of each file fetched from the network.
+ * handled; `onDownload` reports bytes of each file fetched from the network, and announces the
+ * size of each weight file whose existence is checked on the network (loaded 0).
  */
 export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init)): typeof fetch {
   const blobs = new Map<string, Blob | null>();
@@ -147,6 +178,10 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
     if (blob === undefined) {
       // HEAD (an existence check) asks the Hub without downloading; GET downloads the whole file.
       const got = method === 'HEAD' ? await baseFetch(url, init) : await download(url, init);
+      // A weight file that is about to be needed: announce its size (nothing loaded yet).
+      const file = parseHubUrl(url)?.file ?? url;
+      const size = got instanceof Response && got.ok && method === 'HEAD' && file.endsWith('.safetensors') ? headSize(got) : null;
+      if (size !== null) onDownload({ url, file, loaded: 0, total: size });
       if (got instanceof Response) {
         // A missing file (not a missing repo, revision or access) is remembered.
         const code = got.headers.get('x-error-code');

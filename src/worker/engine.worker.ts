@@ -19,7 +19,7 @@ import { blobSource, hubSource, type ModelSource } from '../model/source';
 import { isQalora, type QuantizedHost } from '../quant/formats';
 import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
-import { cachingFetch, clearCachedFiles, listCachedFiles } from './cache';
+import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
 import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
@@ -125,10 +125,12 @@ function modelInfo(m: Model): ModelInfo {
 }
 
 function hub(spec: Extract<ModelSourceSpec, { kind: 'hub' }>, emit: (e: EngineEvent) => void): ModelSource {
+  // Progress of the whole download (every file of this load), named after the file in flight.
+  const totals = new DownloadTotals();
   return hubSource(spec.repo, {
     revision: spec.revision || undefined,
     token: spec.token || undefined,
-    fetch: cachingFetch((p) => emit({ kind: 'load', stage: 'download', loaded: p.loaded, total: p.total, detail: p.file })),
+    fetch: cachingFetch((p) => emit({ kind: 'load', stage: 'download', ...totals.update(p), detail: p.file })),
   });
 }
 

@@ -174,6 +174,7 @@ export type Result<T extends Request['type']> = T extends 'init'
                   : null;
 
 export type EngineEvent =
+  /** download: bytes of the whole download so far / expected, detail = the file in flight; weights: tensors uploaded / all. */
   | { kind: 'load'; stage: 'download' | 'weights'; loaded: number; total: number; detail: string }
   | { kind: 'step'; info: ProgressInfo }
   | { kind: 'eval'; step: number; loss: number }
