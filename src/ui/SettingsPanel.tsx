@@ -158,7 +158,7 @@ export function SettingsPanel() {
                 </select>
               )}
             </Field>
-            {k.lengthBy === 'epochs' ? <Num name="epochs" integer min={1} /> : <Num name="steps" integer min={1} />}
+            {k.lengthBy === 'epochs' ? <Num key="epochs" name="epochs" integer min={1} /> : <Num key="steps" name="steps" integer min={1} />}
             <Num name="batchSize" integer min={1} />
             <Num name="gradAccum" integer min={1} />
             <Num name="seqLen" integer min={2} />
