@@ -41,8 +41,8 @@ test('worker: load a local model folder, generate, train, export', async ({ page
       },
     );
     const exp = await c.call({ type: 'exportAdapter' });
-    const cfg = JSON.parse(new TextDecoder().decode(exp.files.find((f) => f.name === 'adapter_config.json')!.bytes));
-    const st = exp.files.find((f) => f.name === 'adapter_model.safetensors')!.bytes;
+    const cfg = JSON.parse(await exp.files.find((f) => f.name === 'adapter_config.json')!.data.text());
+    const st = new Uint8Array(await exp.files.find((f) => f.name === 'adapter_model.safetensors')!.data.arrayBuffer());
     const n = Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true));
     const header = JSON.parse(new TextDecoder().decode(st.slice(8, 8 + n)));
     return { adapter, info, gen, streamed: tokens.join(''), steps, summary, cfg, keys: Object.keys(header).sort() };

@@ -2,6 +2,8 @@
 // Folds a LoRA adapter into the base (PEFT merge_and_unload) and writes a Hugging Face folder:
 // config.json, model.safetensors in the base's dtype, and the tokenizer files. With a QA-LoRA
 // quant mode the merge is exact into the INT-N model, which stays INT-N (see src/quant/qalora.ts).
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { importAdapter } from '../lora/peft';
 import { mergedModelFiles, readQuantizedLinears } from '../lora/merged';
 import { Checkpoint } from '../model/checkpoint';
@@ -28,7 +30,7 @@ runCli(async () => {
   const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
   const progress = (d: number, t: number) => progressLine(`merging ${d}/${t}`);
 
-  let merged: { files: Map<string, Uint8Array | string>; untied: boolean };
+  let merged: Awaited<ReturnType<typeof mergedModelFiles>>;
   let note = '';
   if (isQalora(quant)) {
     if (imp.h.qaloraGroupSize !== groupSize) {
@@ -48,5 +50,14 @@ runCli(async () => {
     merged = await mergedModelFiles({ checkpoint: await Checkpoint.open(src), spec }, src, imp, undefined, progress);
   }
   writeFiles(a.out, merged.files);
+  // The weights stream to disk tensor by tensor (a model larger than memory merges too).
+  const fd = openSync(join(a.out, merged.weights.name), 'w');
+  try {
+    await merged.weights.write((chunk) => {
+      for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+    });
+  } finally {
+    closeSync(fd);
+  }
   progressLine(`merged ${imp.modules.length} modules into ${a.out}${note}${merged.untied ? ' (the adapted lm_head is now untied from the embedding)' : ''}`, true);
 });

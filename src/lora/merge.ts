@@ -3,7 +3,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 import type { Checkpoint } from '../model/checkpoint';
 import type { ModelSpec } from '../model/config';
 import { otherWeightKeys, resolveKeyPrefix, type LinearModule } from '../model/modules';
-import type { SafetensorsDType, TensorToWrite } from '../model/safetensors';
+import type { SafetensorsDType, TensorLayout, TensorToWrite } from '../model/safetensors';
 import type { QuantizedHost } from '../quant/formats';
 import { expandPooledAdapter, mergeQaloraZeros, quantizedTensors } from '../quant/qalora';
 import { loraScaling, type AdapterTensors, type LoraHyper } from './peft';
@@ -27,13 +27,28 @@ export function mergeLinear(m: LinearModule, W: Float32Array, t: AdapterTensors,
   return out;
 }
 
+/** What a merged checkpoint holds (layout order) and its tensors, produced one at a time. */
+export interface MergePlan {
+  layout: TensorLayout[];
+  /** The adapted head was tied to the embedding and is now written as its own lm_head.weight. */
+  untied: boolean;
+  /** Every tensor in layout order; only one is held at a time. */
+  tensors(): AsyncGenerator<TensorToWrite>;
+}
+
+/** The dtype a tensor is written in: F16/BF16 stay as they are, everything else becomes F32. */
+function outDType(d: SafetensorsDType): 'F32' | 'F16' | 'BF16' {
+  return d === 'F16' || d === 'BF16' ? d : 'F32';
+}
+
 /**
  * PEFT's merge_and_unload over a whole checkpoint: every tensor of the base in its own dtype, with
  * each adapted weight replaced by W + s·B·A. A tied head that carries LoRA is untied (the merged
  * head is written as lm_head.weight and the embedding stays as it was), so `untied` tells the
- * caller to set tie_word_embeddings false in config.json.
+ * caller to set tie_word_embeddings false in config.json. The layout is known before any tensor
+ * is read, so a writer can stream the file (SafetensorsStreamWriter).
  */
-export async function mergeCheckpoint(
+export function planMerge(
   ckpt: Checkpoint,
   spec: ModelSpec,
   modules: LinearModule[],
@@ -45,7 +60,7 @@ export async function mergeCheckpoint(
    * quantized, with the adapter folded into their zero points (codes unchanged).
    */
   quantized?: Map<string, QuantizedHost>,
-): Promise<{ tensors: TensorToWrite[]; untied: boolean }> {
+): MergePlan {
   const s = loraScaling(h);
   const g = h.qaloraGroupSize;
   // A QA-LoRA adapter merged densely (into unquantized matrices) is its group-constant update.
@@ -61,43 +76,77 @@ export async function mergeCheckpoint(
   const embedKey = otherWeightKeys(spec).embed;
   for (const m of modules) {
     if (m.kind === 'lm_head' && m.weightKey === embedKey) untiedHead = m;
+    else if (!weights.has(m.name)) throw new Error(`adapter has no weights for ${m.name}`);
     else byKey.set(key(m.weightKey), m);
   }
+  if (untiedHead && !weights.has(untiedHead.name)) throw new Error(`adapter has no weights for ${untiedHead.name}`);
   const names = ckpt.names();
-  const tensors: TensorToWrite[] = [];
-  const store = (name: string, dtype: SafetensorsDType, shape: number[], data: Float32Array): TensorToWrite => {
-    if (dtype === 'F16') return { name, dtype: 'F16', shape, data: Uint16Array.from(data, f32ToF16Bits) };
-    if (dtype === 'BF16') return { name, dtype: 'BF16', shape, data: Uint16Array.from(data, f32ToBf16Bits) };
-    return { name, dtype: 'F32', shape, data };
-  };
-  let done = 0;
+  const layout: TensorLayout[] = [];
+  // Quantized linears with the adapter folded into their zero points (small: the codes are shared,
+  // only the zero points are new, and they become F32).
+  const mergedQ = new Map<string, QuantizedHost>();
   for (const name of names) {
     const info = ckpt.info(name);
-    const m = byKey.get(name);
     const q = quantized?.get(name);
     if (q) {
       const mod = modules.find((x) => key(x.weightKey) === name);
       const t = mod ? adapter.get(mod.name) : undefined;
-      tensors.push(...quantizedTensors(name.replace(/\.weight$/, ''), t ? mergeQaloraZeros(q, t, h.r, s) : q));
-    } else if (m) {
-      const t = weights.get(m.name);
-      if (!t) throw new Error(`adapter has no weights for ${m.name}`);
-      tensors.push(store(name, info.dtype, info.shape, mergeLinear(m, await ckpt.readF32(name), t, h.r, s)));
-    } else if (info.dtype === 'F16' || info.dtype === 'BF16') {
-      const raw = await ckpt.readRaw(name);
-      const bits = new Uint16Array(raw.bytes.byteLength / 2);
-      new Uint8Array(bits.buffer).set(raw.bytes);
-      tensors.push({ name, dtype: info.dtype, shape: info.shape, data: bits });
-    } else {
-      tensors.push(store(name, info.dtype === 'F64' ? 'F32' : info.dtype, info.shape, await ckpt.readF32(name)));
-    }
-    onProgress?.(++done, names.length);
+      const mq = t ? mergeQaloraZeros(q, t, h.r, s) : q;
+      mergedQ.set(name, mq);
+      for (const x of quantizedTensors(name.replace(/\.weight$/, ''), mq)) layout.push({ name: x.name, dtype: x.dtype, shape: x.shape });
+    } else layout.push({ name, dtype: outDType(info.dtype), shape: info.shape });
   }
   if (untiedHead) {
-    const emb = key(embedKey);
-    const info = ckpt.info(emb);
-    const t = weights.get(untiedHead.name)!;
-    tensors.push(store('lm_head.weight', info.dtype, info.shape, mergeLinear(untiedHead, await ckpt.readF32(emb), t, h.r, s)));
+    const info = ckpt.info(key(embedKey));
+    layout.push({ name: 'lm_head.weight', dtype: outDType(info.dtype), shape: info.shape });
   }
-  return { tensors, untied: untiedHead !== null };
+  const store = (name: string, dtype: SafetensorsDType, shape: number[], data: Float32Array): TensorToWrite => {
+    const d = outDType(dtype);
+    if (d === 'F16') return { name, dtype: 'F16', shape, data: Uint16Array.from(data, f32ToF16Bits) };
+    if (d === 'BF16') return { name, dtype: 'BF16', shape, data: Uint16Array.from(data, f32ToBf16Bits) };
+    return { name, dtype: 'F32', shape, data };
+  };
+  async function* tensors(): AsyncGenerator<TensorToWrite> {
+    let done = 0;
+    for (const name of names) {
+      const info = ckpt.info(name);
+      const m = byKey.get(name);
+      const mq = mergedQ.get(name);
+      if (mq) {
+        yield* quantizedTensors(name.replace(/\.weight$/, ''), mq);
+      } else if (m) {
+        yield store(name, info.dtype, info.shape, mergeLinear(m, await ckpt.readF32(name), weights.get(m.name)!, h.r, s));
+      } else if (info.dtype === 'F16' || info.dtype === 'BF16') {
+        const raw = await ckpt.readRaw(name);
+        const bits = new Uint16Array(raw.bytes.byteLength / 2);
+        new Uint8Array(bits.buffer).set(raw.bytes);
+        yield { name, dtype: info.dtype, shape: info.shape, data: bits };
+      } else {
+        yield store(name, info.dtype, info.shape, await ckpt.readF32(name));
+      }
+      onProgress?.(++done, names.length);
+    }
+    if (untiedHead) {
+      const emb = key(embedKey);
+      const info = ckpt.info(emb);
+      yield store('lm_head.weight', info.dtype, info.shape, mergeLinear(untiedHead, await ckpt.readF32(emb), weights.get(untiedHead.name)!, h.r, s));
+    }
+  }
+  return { layout, untied: untiedHead !== null, tensors };
+}
+
+/** planMerge with every tensor collected in memory (small models, tests). */
+export async function mergeCheckpoint(
+  ckpt: Checkpoint,
+  spec: ModelSpec,
+  modules: LinearModule[],
+  adapter: Map<string, AdapterTensors>,
+  h: LoraHyper,
+  onProgress?: (done: number, total: number) => void,
+  quantized?: Map<string, QuantizedHost>,
+): Promise<{ tensors: TensorToWrite[]; untied: boolean }> {
+  const plan = planMerge(ckpt, spec, modules, adapter, h, onProgress, quantized);
+  const tensors: TensorToWrite[] = [];
+  for await (const t of plan.tensors()) tensors.push(t);
+  return { tensors, untied: plan.untied };
 }

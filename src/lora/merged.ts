@@ -4,12 +4,12 @@ import type { GpuContext } from '../gpu/context';
 import { isQuantWeight } from '../gpu/tensor';
 import type { LoadedModel } from '../model/load';
 import { resolveKeyPrefix } from '../model/modules';
-import { serializeSafetensors } from '../model/safetensors';
+import { dtypeBytes, safetensorsHeader, SafetensorsStreamWriter } from '../model/safetensors';
 import type { ModelSource } from '../model/source';
 import { isQalora, type QuantizedHost } from '../quant/formats';
 import { readQuantized } from '../quant/gpu';
 import { quantConfigJson } from '../quant/qalora';
-import { mergeCheckpoint } from './merge';
+import { planMerge } from './merge';
 import type { AdapterTensors, LoraHyper } from './peft';
 import type { LinearModule } from '../model/modules';
 import type { Checkpoint } from '../model/checkpoint';
@@ -34,10 +34,20 @@ export interface MergeAdapter {
   h: LoraHyper;
 }
 
+/** The merged model's weights file, written tensor by tensor (never whole in memory). */
+export interface StreamedFile {
+  name: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+  /** Writes the file's bytes to `sink` in order, one tensor at a time. */
+  write(sink: (chunk: Uint8Array) => void | Promise<void>): Promise<void>;
+}
+
 /**
- * Files of the merged model: config.json (untied head when the adapter covered a tied one; the
- * quantization_config of a QA-LoRA merge), model.safetensors, and the tokenizer files.
- * `quantized` (a QA-LoRA merge) comes from readQuantizedLinears on a model loaded in that mode.
+ * The merged model: config.json (untied head when the adapter covered a tied one; the
+ * quantization_config of a QA-LoRA merge) and the tokenizer files as text, and model.safetensors
+ * as a stream. `quantized` (a QA-LoRA merge) comes from readQuantizedLinears on a model loaded in
+ * that mode.
  */
 export async function mergedModelFiles(
   base: { checkpoint: Checkpoint; spec: ModelSpec },
@@ -45,18 +55,27 @@ export async function mergedModelFiles(
   adapter: MergeAdapter,
   quantized?: { mode: string; groupSize: number; linears: Map<string, QuantizedHost> },
   onProgress?: (done: number, total: number) => void,
-): Promise<{ files: Map<string, Uint8Array | string>; untied: boolean }> {
+): Promise<{ files: Map<string, string>; weights: StreamedFile; untied: boolean }> {
   const config = JSON.parse(await source.text('config.json')) as Record<string, unknown>;
   if (quantized) {
     if (!isQalora(quantized.mode as never)) throw new Error(`only QA-LoRA (qalora-int4/3/2) merges exactly into a quantized model, not ${quantized.mode}`);
     config.quantization_config = quantConfigJson({ mode: quantized.mode as never, bits: Number(quantized.mode.slice(-1)), groupSize: quantized.groupSize });
   }
-  const { tensors, untied } = await mergeCheckpoint(base.checkpoint, base.spec, adapter.modules, adapter.weights, adapter.h, onProgress, quantized?.linears);
-  if (untied) config.tie_word_embeddings = false;
-  const files = new Map<string, Uint8Array | string>([
-    ['config.json', JSON.stringify(config, null, 2)],
-    ['model.safetensors', serializeSafetensors(tensors)],
-  ]);
+  const plan = planMerge(base.checkpoint, base.spec, adapter.modules, adapter.weights, adapter.h, onProgress, quantized?.linears);
+  if (plan.untied) config.tie_word_embeddings = false;
+  const files = new Map<string, string>([['config.json', JSON.stringify(config, null, 2)]]);
   for (const f of TOKENIZER_FILES) if (await source.has(f)) files.set(f, await source.text(f));
-  return { files, untied };
+  const header = safetensorsHeader(plan.layout);
+  const dataBytes = plan.layout.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * dtypeBytes(t.dtype), 0);
+  const weights: StreamedFile = {
+    name: 'model.safetensors',
+    bytes: header.length + dataBytes,
+    async write(sink) {
+      const w = new SafetensorsStreamWriter(plan.layout, sink, undefined, 'merged model.safetensors');
+      await w.begin();
+      for await (const t of plan.tensors()) await w.write(t);
+      w.end();
+    },
+  };
+  return { files, weights, untied: plan.untied };
 }

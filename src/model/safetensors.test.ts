@@ -9,6 +9,7 @@ import {
   parseSafetensorsHeader,
   readHeaderLength,
   SafetensorsError,
+  SafetensorsStreamWriter,
   serializeSafetensors,
   toF32,
   type TensorToWrite,
@@ -162,6 +163,56 @@ describe('safetensors round trip', () => {
     ).toThrow(/duplicate/);
     expect(() => serializeSafetensors([{ name: 'a', dtype: 'F32', shape: [1], data: new Uint16Array(1) }])).toThrow(SafetensorsError);
     expect(() => serializeSafetensors([{ name: '__metadata__', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).toThrow(SafetensorsError);
+  });
+
+  it('the streaming writer produces a valid file tensor by tensor, in its layout order', async () => {
+    const r = rng(12);
+    const tensors: TensorToWrite[] = [
+      { name: 'w.f16', dtype: 'F16', shape: [3, 5], data: Float32Array.from(randn(15, r)) },
+      { name: 'codes', dtype: 'I32', shape: [4], data: Int32Array.of(1, -2, 3, 2 ** 30) },
+      { name: 'b.f32', dtype: 'F32', shape: [7], data: Float32Array.from(randn(7, r)) },
+      { name: 'raw.bf16', dtype: 'BF16', shape: [2], data: Uint16Array.of(0x3f80, 0xc000) },
+    ];
+    const chunks: Uint8Array[] = [];
+    const w = new SafetensorsStreamWriter(tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })), (c) => void chunks.push(c), { format: 'pt', by: 'test' });
+    await w.begin();
+    for (const t of tensors) await w.write(t);
+    w.end();
+    expect(chunks).toHaveLength(1 + tensors.length); // the header, then one chunk per tensor
+    const bytes = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    let off = 0;
+    for (const c of chunks) {
+      bytes.set(c, off);
+      off += c.length;
+    }
+    const streamed = parseAll(bytes);
+    const wholeBytes = serializeSafetensors(tensors, { format: 'pt', by: 'test' });
+    const whole = parseAll(wholeBytes);
+    expect(streamed.header.metadata).toEqual({ format: 'pt', by: 'test' });
+    for (const t of tensors) {
+      const a = streamed.header.tensors.get(t.name)!;
+      const b = whole.header.tensors.get(t.name)!;
+      expect([a.dtype, a.shape], t.name).toEqual([b.dtype, b.shape]);
+      expect(Array.from(bytes.subarray(a.begin, a.end)), t.name).toEqual(Array.from(wholeBytes.subarray(b.begin, b.end)));
+    }
+    // Offsets follow the layout order (the in-memory writer sorts by dtype size instead).
+    expect([...streamed.header.tensors.values()].map((i) => i.begin)).toEqual([...streamed.header.tensors.values()].map((i) => i.begin).sort((a, b) => a - b));
+  });
+
+  it('the streaming writer refuses tensors out of order, of another shape, or missing', async () => {
+    const layout = [
+      { name: 'a', dtype: 'F32' as const, shape: [2] },
+      { name: 'b', dtype: 'F32' as const, shape: [3] },
+    ];
+    const w = new SafetensorsStreamWriter(layout, () => {});
+    await w.begin();
+    await expect(w.write({ name: 'b', dtype: 'F32', shape: [3], data: new Float32Array(3) })).rejects.toThrow(/does not match the planned 'a'/);
+    await w.write({ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(2) });
+    await expect(w.write({ name: 'b', dtype: 'F32', shape: [1, 3], data: new Float32Array(3) })).rejects.toThrow(SafetensorsError);
+    expect(() => w.end()).toThrow(/1 planned tensors were not written/);
+    await w.write({ name: 'b', dtype: 'F32', shape: [3], data: new Float32Array(3) });
+    await expect(w.write({ name: 'c', dtype: 'F32', shape: [1], data: new Float32Array(1) })).rejects.toThrow(/end of the file/);
+    w.end();
   });
 
   it('an empty tensor list is a valid file', () => {

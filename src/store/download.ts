@@ -1,6 +1,6 @@
 // Saving files from the page: one file, or several in one .zip (fflate, stored uncompressed: the
 // weights do not compress).
-import { zipSync } from 'fflate';
+import { Zip, ZipPassThrough } from 'fflate';
 
 export function saveBlob(name: string, blob: Blob): void {
   const url = URL.createObjectURL(blob);
@@ -14,14 +14,50 @@ export function saveBlob(name: string, blob: Blob): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-export function zipFiles(folder: string, files: { name: string; bytes: Uint8Array }[]): Uint8Array {
-  const entries: Record<string, [Uint8Array, { level: 0 }]> = {};
-  for (const f of files) entries[`${folder}/${f.name}`] = [f.bytes, { level: 0 }];
-  return zipSync(entries);
-}
+/** fflate writes classic ZIP (no ZIP64): no entry, and no archive, may reach 4 GiB. */
+export const ZIP_LIMIT_BYTES = 2 ** 32 - 2 ** 20;
 
-export function bytesBlob(bytes: Uint8Array, type = 'application/octet-stream'): Blob {
-  return new Blob([bytes as Uint8Array<ArrayBuffer>], { type });
+/**
+ * An uncompressed .zip of `files` under `folder/`, built as a stream: each file is read from its
+ * Blob in chunks and the archive is collected as Blob parts, so large files are never copied
+ * whole into memory. Throws above ZIP_LIMIT_BYTES (download the files one by one then).
+ */
+export async function zipBlob(folder: string, files: { name: string; data: Blob }[]): Promise<Blob> {
+  const total = files.reduce((a, f) => a + f.data.size, 0);
+  if (total > ZIP_LIMIT_BYTES) throw new Error(`${folder}: ${(total / 2 ** 30).toFixed(1)} GiB is too large for one .zip (4 GiB at most); download the files one by one.`);
+  const parts: Blob[] = [];
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = () => {
+    if (pending.length) parts.push(new Blob(pending as Uint8Array<ArrayBuffer>[]));
+    pending = [];
+    pendingBytes = 0;
+  };
+  let failure: Error | null = null;
+  const zip = new Zip((err, chunk) => {
+    if (err) {
+      failure = err;
+      return;
+    }
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= 8 * 2 ** 20) flush();
+  });
+  for (const f of files) {
+    const entry = new ZipPassThrough(`${folder}/${f.name}`);
+    zip.add(entry);
+    const reader = f.data.stream().getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      entry.push(value);
+    }
+    entry.push(new Uint8Array(0), true);
+  }
+  zip.end();
+  if (failure) throw failure;
+  flush();
+  return new Blob(parts, { type: 'application/zip' });
 }
 
 /** A file-name-safe slug of a run name ("SmolLM2 r16 · 3 May" → "SmolLM2-r16-3-May"). */

@@ -3,7 +3,7 @@
 import type { StateCreator } from 'zustand';
 import { loadCheckpoint } from '../worker/storage';
 import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
-import { bytesBlob, saveBlob, slug, zipFiles } from './download';
+import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { readRecord, settleStale } from './runlogic';
@@ -16,6 +16,8 @@ export interface RunsSlice {
   compare: string[];
   exportBusy: string | null;
   exportError: string | null;
+  /** Something to know about the last download (not an error). */
+  exportNotice: string | null;
 
   loadRuns(): Promise<void>;
   /** Replaces (or adds) a record; 'now' writes it at once, 'soon' within a second. */
@@ -51,6 +53,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
     compare: [],
     exportBusy: null,
     exportError: null,
+    exportNotice: null,
 
     async loadRuns() {
       set({ runsStatus: 'loading' });
@@ -130,12 +133,12 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
     async exportAdapter(id, form) {
       const r = get().runs.find((x) => x.id === id);
       if (!r) return;
-      set({ exportBusy: `adapter:${id}`, exportError: null });
+      set({ exportBusy: `adapter:${id}`, exportError: null, exportNotice: null });
       try {
         const { files } = await engine().call({ type: 'exportAdapter', runId: id });
         const name = slug(r.name);
-        if (form === 'zip') saveBlob(`${name}-adapter.zip`, bytesBlob(zipFiles(name, files), 'application/zip'));
-        else for (const f of files) saveBlob(f.name, bytesBlob(f.bytes, f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream'));
+        if (form === 'zip') saveBlob(`${name}-adapter.zip`, await zipBlob(name, files));
+        else for (const f of files) saveBlob(f.name, f.data);
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {
@@ -155,11 +158,17 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         set({ exportError: `The QA-LoRA merge needs the base loaded as ${r.knobs.quant} with group size ${r.knobs.groupSize} (it is ${loaded.info.quant}): load it so (Model tab).` });
         return;
       }
-      set({ exportBusy: `merged:${id}`, exportError: null });
+      set({ exportBusy: `merged:${id}`, exportError: null, exportNotice: null });
       try {
         const { files } = await engine().call({ type: 'exportMerged', runId: id, quantized });
         const name = `${slug(r.name)}-merged${quantized ? `-${r.knobs.quant}` : ''}`;
-        saveBlob(`${name}.zip`, bytesBlob(zipFiles(name, files), 'application/zip'));
+        const bytes = files.reduce((a, f) => a + f.data.size, 0);
+        if (bytes <= ZIP_LIMIT_BYTES) saveBlob(`${name}.zip`, await zipBlob(name, files));
+        else {
+          // Past the 4 GiB a classic .zip can hold: the folder's files one by one.
+          for (const f of files) saveBlob(f.name, f.data);
+          set({ exportNotice: `${name} is ${(bytes / 2 ** 30).toFixed(1)} GiB, more than one .zip holds: its ${files.length} files were downloaded one by one; put them in one folder.` });
+        }
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {

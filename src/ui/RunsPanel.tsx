@@ -102,6 +102,7 @@ export function RunsPanel() {
   const status = useStudio((s) => s.runsStatus);
   const error = useStudio((s) => s.runsError);
   const exportError = useStudio((s) => s.exportError);
+  const exportNotice = useStudio((s) => s.exportNotice);
   const compare = useStudio((s) => s.compare);
   const runError = useStudio((s) => s.runError);
   const chosen = runs.filter((r) => compare.includes(r.id));
@@ -163,6 +164,11 @@ export function RunsPanel() {
         <section className="panel" aria-labelledby="dl-h">
           <h2 id="dl-h">Downloads</h2>
           <ErrorLine message={exportError} testId="export-error" />
+          {exportNotice && (
+            <p className="small" role="status" data-testid="export-notice">
+              {exportNotice}
+            </p>
+          )}
           {shown.map((r) => (
             <div key={r.id} style={{ marginBottom: '0.6rem' }}>
               <p>

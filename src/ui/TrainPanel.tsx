@@ -106,6 +106,7 @@ export function TrainPanel() {
   const samplePrompt = useStudio((s) => s.knobs.samplePrompt);
   const setKnob = useStudio((s) => s.setKnob);
   const exportError = useStudio((s) => s.exportError);
+  const exportNotice = useStudio((s) => s.exportNotice);
   const plan = usePlan();
   const run = activeRun ? runs.find((r) => r.id === activeRun.runId) : runs[0];
   const ready = loaded !== null && dataset.status === 'ready' && (plan?.problems.length ?? 1) === 0;
@@ -192,6 +193,11 @@ export function TrainPanel() {
           <h3>Downloads</h3>
           <ExportButtons run={run} />
           <ErrorLine message={exportError} testId="export-error" />
+          {exportNotice && (
+            <p className="small" role="status" data-testid="export-notice">
+              {exportNotice}
+            </p>
+          )}
         </section>
       )}
     </div>

@@ -435,7 +435,12 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         const a = await runAdapter(req.runId, m);
         f = exportAdapter(m.loaded.spec, a.h, a.modules, a.weights, a.baseModel);
       }
-      return { files: [{ name: 'adapter_config.json', bytes: new TextEncoder().encode(f.configJson) }, { name: 'adapter_model.safetensors', bytes: f.safetensors }] };
+      return {
+        files: [
+          { name: 'adapter_config.json', data: new Blob([f.configJson], { type: 'application/json' }) },
+          { name: 'adapter_model.safetensors', data: new Blob([f.safetensors as Uint8Array<ArrayBuffer>]) },
+        ],
+      };
     }
     case 'exportMerged': {
       const m = requireModel();
@@ -452,7 +457,14 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         quantized = { mode, groupSize: m.groupSize, linears: await readQuantizedLinears(e.ctx, m.loaded) };
       }
       const merged = await mergedModelFiles(m.loaded, m.source, a, quantized);
-      const files: ExportedFile[] = [...merged.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? new TextEncoder().encode(data) : data }));
+      const files: ExportedFile[] = [...merged.files].map(([name, text]) => ({ name, data: new Blob([text], { type: 'application/json' }) }));
+      // The weights go into a Blob tensor by tensor: each chunk is handed to the browser's blob
+      // storage (which spills to disk) and dropped, so no copy of the whole model stays in memory.
+      const parts: Blob[] = [];
+      await merged.weights.write((chunk) => {
+        parts.push(new Blob([chunk as Uint8Array<ArrayBuffer>]));
+      });
+      files.push({ name: merged.weights.name, data: new Blob(parts) });
       return { files };
     }
     case 'simulateDeviceLoss': {

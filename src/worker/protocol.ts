@@ -116,9 +116,10 @@ export interface CacheEntry {
   bytes: number;
 }
 
+/** A file to download. Blobs cross the worker boundary by reference and may live on disk, so a merged model of several GiB is never one array in memory. */
 export interface ExportedFile {
   name: string;
-  bytes: Uint8Array;
+  data: Blob;
 }
 
 export type Request =
