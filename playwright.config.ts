@@ -5,7 +5,8 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export default defineConfig({
   testDir: 'e2e',
   timeout: 300_000,
-  retries: 0,
+  // One retry on CI: a flaky test is reported as such ("flaky" in the list) instead of failing the run.
+  retries: process.env.CI ? 1 : 0,
   workers: 1,
   reporter: [['list']],
   outputDir: 'test-results',
