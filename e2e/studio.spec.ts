@@ -148,6 +148,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   expect(baseText!.length).toBeGreaterThan(0);
   expect(tunedText!.length).toBeGreaterThan(0);
   expect(tunedText).not.toBe(baseText);
+  await expect(page.getByTestId('pg-base-stats')).toContainText(/\d+ tokens in \d+\.\d s/);
   await shot(page, info, '6-playground');
 
   // Download the adapter as one .zip named after the run; check its files, keys and config.

@@ -56,6 +56,7 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
     const adapter: AdapterRef = p.adapterId ? { runId: p.adapterId } : 'trained';
     set({ playgroundError: null, base: { text: '', status: 'running', error: null }, tuned: { text: '', status: 'running', error: null } });
     const run = async (which: 'base' | 'tuned', ref: AdapterRef) => {
+      const t0 = performance.now();
       try {
         const res = await engine().call(
           { type: 'generate', req: { prompt: p.prompt, adapter: ref, maxNewTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, seed: p.seed } },
@@ -63,7 +64,7 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
             if (e.kind === 'token') set((st) => ({ [which]: { ...st[which], text: st[which].text + e.text } }) as Partial<Studio>);
           },
         );
-        set({ [which]: { text: res.text, status: 'done', error: null } } as Partial<Studio>);
+        set({ [which]: { text: res.text, status: 'done', error: null, tokens: res.tokens, seconds: (performance.now() - t0) / 1000 } } as Partial<Studio>);
       } catch (e) {
         set((st) => ({ [which]: { ...st[which], status: 'error', error: (e as Error).message } }) as Partial<Studio>);
       }

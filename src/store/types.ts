@@ -97,4 +97,7 @@ export interface StreamState {
   text: string;
   status: 'idle' | 'running' | 'done' | 'error';
   error: string | null;
+  /** When done: tokens generated and seconds from the request to the last token. */
+  tokens?: number;
+  seconds?: number;
 }

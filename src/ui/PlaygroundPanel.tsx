@@ -14,6 +14,12 @@ function Answer(props: { title: string; s: StreamState; testId: string }) {
       <pre className="stream" data-testid={props.testId} data-status={props.s.status}>
         {props.s.text}
       </pre>
+      {props.s.status === 'done' && props.s.tokens !== undefined && props.s.seconds !== undefined && (
+        <p className="small muted" data-testid={`${props.testId}-stats`}>
+          {props.s.tokens} tokens in {props.s.seconds.toFixed(1)} s
+          {props.s.tokens > 0 && props.s.seconds > 0 ? ` (${(props.s.tokens / props.s.seconds).toFixed(1)} tokens/s; both answers share the GPU)` : ''}
+        </p>
+      )}
       <ErrorLine message={props.s.error} />
     </section>
   );
