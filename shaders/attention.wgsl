@@ -28,7 +28,9 @@
 //   BWD_DKV: (ceil(T/BK), NKV, B). A workgroup owns BK key rows of one kv head (k, v staged once)
 //     and walks the query tiles t >= its first key, for each of the heads of the group, skipping
 //     tiles where no row can see its keys (packed examples); dv += Pᵀ·dout, dk += dSᵀ·q.
-// Every reduction runs in a fixed order: results are deterministic.
+// Every reduction runs in a fixed order: results are deterministic. Steps common to two kernels
+// (first allowed key of a query tile; staging q/dout and k/v tiles; P and dS of one entry) are
+// functions at the end of the file, each in a block compiled only into the kernels that use it.
 
 struct Params {
   T: u32, NH: u32, NKV: u32, QKVW: u32,
@@ -68,6 +70,17 @@ var<workgroup> aS: array<f32, BQ>;         // rescale factor of the tile
 var<workgroup> loS: array<u32, BQ>;
 var<workgroup> kLoS: u32;
 
+/** KVs[j, :] = columns [col, col+HS) of rows k0 + j (zero from row kEnd on). */
+fn stageKVs(row0: u32, k0: u32, kEnd: u32, col: u32, tid: u32) {
+  for (var i = tid; i < BK * HS; i += WG) {
+    let j = i / HS;
+    let d = i % HS;
+    var v = 0.0;
+    if (k0 + j < kEnd) { v = qkv[(row0 + k0 + j) * P.QKVW + col + d]; }
+    KVs[j * HSP + d] = v;
+  }
+}
+
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let b = wid.z;
@@ -89,33 +102,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     Qs[r * HSP + d] = v;
   }
   if (tid < BQ) {
-    let t = q0 + tid;
-    var lo = T;
-    if (t < T) { lo = rowLo(b, t); }
-    loS[tid] = lo;
     mS[tid] = NEG;
     lS[tid] = 0.0;
   }
-  workgroupBarrier();
-  if (tid == 0u) {
-    var lo = T;
-    for (var r = 0u; r < BQ; r++) { lo = min(lo, loS[r]); }
-    kLoS = lo;
-  }
-  let kLo = workgroupUniformLoad(&kLoS);
+  let kLo = queryTileLo(b, q0, tid);
   let kHi = min(T, q0 + BQ);
 
   var acc: array<f32, OEPT>;
   for (var e = 0u; e < OEPT; e++) { acc[e] = 0.0; }
 
   for (var k0 = kLo; k0 < kHi; k0 += BK) {
-    for (var i = tid; i < BK * HS; i += WG) {
-      let j = i / HS;
-      let d = i % HS;
-      var v = 0.0;
-      if (k0 + j < kHi) { v = qkv[(row0 + k0 + j) * W + kCol + d]; }
-      KVs[j * HSP + d] = v;
-    }
+    stageKVs(row0, k0, kHi, kCol, tid);
     workgroupBarrier();
     for (var e = 0u; e < SEPT; e++) {
       let i = tid + e * WG;
@@ -155,13 +152,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       lS[tid] = lS[tid] * alpha + sum;
       aS[tid] = alpha;
     }
-    for (var i = tid; i < BK * HS; i += WG) {
-      let j = i / HS;
-      let d = i % HS;
-      var v = 0.0;
-      if (k0 + j < kHi) { v = qkv[(row0 + k0 + j) * W + vCol + d]; }
-      KVs[j * HSP + d] = v;
-    }
+    stageKVs(row0, k0, kHi, vCol, tid);
     workgroupBarrier();
     for (var e = 0u; e < OEPT; e++) {
       let idx = tid + e * WG;
@@ -221,36 +212,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let W = P.QKVW;
   let OW = P.NH * HS;
   let g = h / (P.NH / P.NKV);
-  let kCol = (P.NH + g) * HS;
-  let vCol = (P.NH + P.NKV + g) * HS;
   let row0 = b * T;
   let lrow = (b * P.NH + h) * T;
 
-  for (var i = tid; i < BQ * HS; i += WG) {
-    let r = i / HS;
-    let d = i % HS;
-    let t = q0 + r;
-    var qv = 0.0;
-    var gv = 0.0;
-    if (t < T) {
-      qv = qkv[(row0 + t) * W + h * HS + d];
-      gv = dout[(row0 + t) * OW + h * HS + d];
-    }
-    Qs[r * HSP + d] = qv;
-    dOs[r * HSP + d] = gv;
-  }
+  stageQdO(row0, q0, h, tid);
   if (tid < BQ) {
     let t = q0 + tid;
-    var lo = T;
     var l = 0.0;
-    if (t < T) {
-      lo = rowLo(b, t);
-      l = lse[lrow + t];
-    }
-    loS[tid] = lo;
+    if (t < T) { l = lse[lrow + t]; }
     lseS[tid] = l;
   }
-  workgroupBarrier();
+  let kLo = queryTileLo(b, q0, tid); // (its barrier also completes the staging above)
+  let kHi = min(T, q0 + BQ);
   // D = rowsum(dout ⊙ out), kept for BWD_DKV.
   if (tid < BQ) {
     let t = q0 + tid;
@@ -262,30 +235,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     }
     DS[tid] = D;
   }
-  if (tid == 0u) {
-    var lo = T;
-    for (var r = 0u; r < BQ; r++) { lo = min(lo, loS[r]); }
-    kLoS = lo;
-  }
-  let kLo = workgroupUniformLoad(&kLoS);
-  let kHi = min(T, q0 + BQ);
 
   var dq: array<f32, OEPT>;
   for (var e = 0u; e < OEPT; e++) { dq[e] = 0.0; }
 
   for (var k0 = kLo; k0 < kHi; k0 += BK) {
-    for (var i = tid; i < BK * HS; i += WG) {
-      let j = i / HS;
-      let d = i % HS;
-      var kv = 0.0;
-      var vv = 0.0;
-      if (k0 + j < kHi) {
-        kv = qkv[(row0 + k0 + j) * W + kCol + d];
-        vv = qkv[(row0 + k0 + j) * W + vCol + d];
-      }
-      Ks[j * HSP + d] = kv;
-      Vs[j * HSP + d] = vv;
-    }
+    stageKV(row0, k0, kHi, g, tid);
     workgroupBarrier();
     for (var e = 0u; e < SEPT; e++) {
       let i = tid + e * WG;
@@ -295,16 +250,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
         let t = q0 + r;
         let kj = k0 + j;
         var ds = 0.0;
-        if (t < T && kj <= t && kj >= loS[r]) {
-          var s = 0.0;
-          var dp = 0.0;
-          for (var d = 0u; d < HS; d++) {
-            s = fma(Qs[r * HSP + d], Ks[j * HSP + d], s);
-            dp = fma(dOs[r * HSP + d], Vs[j * HSP + d], dp);
-          }
-          let p = exp(s * P.scale - lseS[r]);
-          ds = p * (dp - DS[r]);
-        }
+        if (t < T && kj <= t && kj >= loS[r]) { ds = probAndDs(r, j).y; }
         dSs[i] = ds;
       }
     }
@@ -361,25 +307,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let k0 = wid.x * BK;
   let T = P.T;
   let W = P.QKVW;
-  let OW = P.NH * HS;
   let G = P.NH / P.NKV;
   let kCol = (P.NH + g) * HS;
   let vCol = (P.NH + P.NKV + g) * HS;
   let row0 = b * T;
   let kEnd = min(T, k0 + BK);
 
-  for (var i = tid; i < BK * HS; i += WG) {
-    let j = i / HS;
-    let d = i % HS;
-    var kv = 0.0;
-    var vv = 0.0;
-    if (k0 + j < kEnd) {
-      kv = qkv[(row0 + k0 + j) * W + kCol + d];
-      vv = qkv[(row0 + k0 + j) * W + vCol + d];
-    }
-    Ks[j * HSP + d] = kv;
-    Vs[j * HSP + d] = vv;
-  }
+  stageKV(row0, k0, kEnd, g, tid);
 
   var dk: array<f32, KEPT>;
   var dv: array<f32, KEPT>;
@@ -408,19 +342,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     for (var hh = 0u; hh < G; hh++) {
       let h = g * G + hh;
       let lrow = (b * P.NH + h) * T;
-      for (var i = tid; i < BQ * HS; i += WG) {
-        let r = i / HS;
-        let d = i % HS;
-        let t = i0 + r;
-        var qv = 0.0;
-        var gv = 0.0;
-        if (t < T) {
-          qv = qkv[(row0 + t) * W + h * HS + d];
-          gv = dout[(row0 + t) * OW + h * HS + d];
-        }
-        Qs[r * HSP + d] = qv;
-        dOs[r * HSP + d] = gv;
-      }
+      stageQdO(row0, i0, h, tid);
       if (tid < BQ) {
         let t = i0 + tid;
         var l = 0.0;
@@ -440,20 +362,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
           let r = i % BQ;
           let kj = k0 + j;
           let t = i0 + r;
-          var p = 0.0;
-          var ds = 0.0;
-          if (kj < kEnd && t < T && kj <= t && kj >= loS[r]) {
-            var s = 0.0;
-            var dp = 0.0;
-            for (var d = 0u; d < HS; d++) {
-              s = fma(Ks[j * HSP + d], Qs[r * HSP + d], s);
-              dp = fma(Vs[j * HSP + d], dOs[r * HSP + d], dp);
-            }
-            p = exp(s * P.scale - lseS[r]);
-            ds = p * (dp - DS[r]);
-          }
-          Ps[i] = p;
-          dSs[i] = ds;
+          var pds = vec2f(0.0);
+          if (kj < kEnd && t < T && kj <= t && kj >= loS[r]) { pds = probAndDs(r, j); }
+          Ps[i] = pds.x;
+          dSs[i] = pds.y;
         }
       }
       workgroupBarrier();
@@ -488,5 +400,79 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       }
     }
   }
+}
+#endif
+
+// ---- helpers shared by kernels (each block uses names its kernels declare) ----------------
+
+#if !BWD_DKV
+/**
+ * FWD and BWD_DQ: loS[r] = first allowed key of query row q0 + r (T past the end); returns the
+ * lowest over the tile, workgroup-uniform (the call is a barrier).
+ */
+fn queryTileLo(b: u32, q0: u32, tid: u32) -> u32 {
+  if (tid < BQ) {
+    let t = q0 + tid;
+    var lo = P.T;
+    if (t < P.T) { lo = rowLo(b, t); }
+    loS[tid] = lo;
+  }
+  workgroupBarrier();
+  if (tid == 0u) {
+    var lo = P.T;
+    for (var r = 0u; r < BQ; r++) { lo = min(lo, loS[r]); }
+    kLoS = lo;
+  }
+  return workgroupUniformLoad(&kLoS);
+}
+#endif
+
+#if !FWD
+/** BWD_DQ and BWD_DKV: Qs[r, :], dOs[r, :] = q and dout of head h for query rows t0 + r (zero past T). */
+fn stageQdO(row0: u32, t0: u32, h: u32, tid: u32) {
+  let OW = P.NH * HS;
+  for (var i = tid; i < BQ * HS; i += WG) {
+    let r = i / HS;
+    let d = i % HS;
+    let t = t0 + r;
+    var qv = 0.0;
+    var gv = 0.0;
+    if (t < P.T) {
+      qv = qkv[(row0 + t) * P.QKVW + h * HS + d];
+      gv = dout[(row0 + t) * OW + h * HS + d];
+    }
+    Qs[r * HSP + d] = qv;
+    dOs[r * HSP + d] = gv;
+  }
+}
+
+/** BWD_DQ and BWD_DKV: Ks[j, :], Vs[j, :] = k and v of kv head g for key rows k0 + j (zero from kEnd on). */
+fn stageKV(row0: u32, k0: u32, kEnd: u32, g: u32, tid: u32) {
+  let kCol = (P.NH + g) * HS;
+  let vCol = (P.NH + P.NKV + g) * HS;
+  for (var i = tid; i < BK * HS; i += WG) {
+    let j = i / HS;
+    let d = i % HS;
+    var kv = 0.0;
+    var vv = 0.0;
+    if (k0 + j < kEnd) {
+      kv = qkv[(row0 + k0 + j) * P.QKVW + kCol + d];
+      vv = qkv[(row0 + k0 + j) * P.QKVW + vCol + d];
+    }
+    Ks[j * HSP + d] = kv;
+    Vs[j * HSP + d] = vv;
+  }
+}
+
+/** BWD_DQ and BWD_DKV: (P, dS) of staged query row r and key row j: P = exp(scale·q·k − lse), dS = P·(dout·v − D). */
+fn probAndDs(r: u32, j: u32) -> vec2f {
+  var s = 0.0;
+  var dp = 0.0;
+  for (var d = 0u; d < HS; d++) {
+    s = fma(Qs[r * HSP + d], Ks[j * HSP + d], s);
+    dp = fma(dOs[r * HSP + d], Vs[j * HSP + d], dp);
+  }
+  let p = exp(s * P.scale - lseS[r]);
+  return vec2f(p, p * (dp - DS[r]));
 }
 #endif
