@@ -150,6 +150,22 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   expect(tunedText).not.toBe(baseText);
   await expect(page.getByTestId('pg-base-stats')).toContainText(/\d+ tokens in \d+\.\d s/);
   await shot(page, info, '6-playground');
+  // Stop: a long answer (from BOS: the known story, no end-of-text soon) ends at once and keeps
+  // what it has.
+  await page.getByTestId('pg-prompt').fill('');
+  await page.getByTestId('pg-max-tokens').fill('400');
+  await page.getByTestId('pg-generate').click();
+  await expect(page.getByTestId('pg-base')).toHaveAttribute('data-status', 'running');
+  await expect(page.getByTestId('pg-base')).not.toBeEmpty({ timeout: 60_000 });
+  await page.getByTestId('pg-stop').click();
+  for (const side of ['pg-base', 'pg-tuned']) await expect(page.getByTestId(side)).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
+  await expect(page.getByTestId('pg-base-stats')).toContainText('stopped');
+  const partial = (await page.getByTestId('pg-base').textContent())!;
+  const known = 'Once upon a time, there was a little girl'; // the greedy story from BOS
+  expect(partial.length).toBeGreaterThan(0);
+  expect(known.startsWith(partial.slice(0, known.length))).toBe(true);
+  await page.getByTestId('pg-prompt').fill('Tom had a');
+  await page.getByTestId('pg-max-tokens').fill('16');
 
   // Download the adapter as one .zip named after the run; check its files, keys and config.
   await tab(page, 'Train');

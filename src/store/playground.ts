@@ -23,6 +23,8 @@ export interface PlaygroundSlice {
   playgroundError: string | null;
   setPlayground(p: Partial<PlaygroundSettings>): void;
   generateBoth(): Promise<void>;
+  /** Ends both answers after their current token. */
+  stopGenerating(): Promise<void>;
   resetPlayground(): void;
 }
 
@@ -64,12 +66,20 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
             if (e.kind === 'token') set((st) => ({ [which]: { ...st[which], text: st[which].text + e.text } }) as Partial<Studio>);
           },
         );
-        set({ [which]: { text: res.text, status: 'done', error: null, tokens: res.tokens, seconds: (performance.now() - t0) / 1000 } } as Partial<Studio>);
+        set({ [which]: { text: res.text, status: 'done', error: null, tokens: res.tokens, seconds: (performance.now() - t0) / 1000, stopped: res.stopped } } as Partial<Studio>);
       } catch (e) {
         set((st) => ({ [which]: { ...st[which], status: 'error', error: (e as Error).message } }) as Partial<Studio>);
       }
     };
     await Promise.all([run('base', 'base'), run('tuned', adapter)]);
+  },
+
+  async stopGenerating() {
+    try {
+      await engine().call({ type: 'stopGenerate' });
+    } catch (e) {
+      set({ playgroundError: (e as Error).message });
+    }
   },
 
   resetPlayground() {

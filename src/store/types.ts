@@ -100,4 +100,6 @@ export interface StreamState {
   /** When done: tokens generated and seconds from the request to the last token. */
   tokens?: number;
   seconds?: number;
+  /** Ended by the Stop button before max tokens or the end-of-text token. */
+  stopped?: boolean;
 }

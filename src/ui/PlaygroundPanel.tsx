@@ -18,6 +18,7 @@ function Answer(props: { title: string; s: StreamState; testId: string }) {
         <p className="small muted" data-testid={`${props.testId}-stats`}>
           {props.s.tokens} tokens in {props.s.seconds.toFixed(1)} s
           {props.s.tokens > 0 && props.s.seconds > 0 ? ` (${(props.s.tokens / props.s.seconds).toFixed(1)} tokens/s; both answers share the GPU)` : ''}
+          {props.s.stopped ? ' · stopped' : ''}
         </p>
       )}
       <ErrorLine message={props.s.error} />
@@ -29,6 +30,7 @@ export function PlaygroundPanel() {
   const p = useStudio((s) => s.playground);
   const set = useStudio((s) => s.setPlayground);
   const generate = useStudio((s) => s.generateBoth);
+  const stop = useStudio((s) => s.stopGenerating);
   const base = useStudio((s) => s.base);
   const tuned = useStudio((s) => s.tuned);
   const error = useStudio((s) => s.playgroundError);
@@ -92,6 +94,9 @@ export function PlaygroundPanel() {
             data-testid="pg-generate"
           >
             Generate both
+          </button>
+          <button type="button" disabled={!busy} onClick={() => void stop()} data-testid="pg-stop">
+            Stop
           </button>
           {activeRun && <span className="small muted">Available when the training run ends.</span>}
         </div>

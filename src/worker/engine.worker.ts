@@ -61,6 +61,8 @@ let nextDataset = 1;
 /** What holds the GPU exclusively ('loading a model', 'training'), if anything. */
 let busy: string | null = null;
 let generating = 0;
+/** Bumped by stopGenerate: a generation that started under an older value ends after its current token. */
+let generationEpoch = 0;
 let paused: { resolve: () => void; promise: Promise<void> } | null = null;
 let stopRequested = false;
 
@@ -181,9 +183,13 @@ function windowFor(m: LoadedModel, n: number): number {
   return Math.min(T, m.spec.maxT);
 }
 
-async function* streamText(c: GpuContext, m: LoadedModel, gen: Generator, ids: number[], opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number }): AsyncGenerator<string, { text: string; tokens: number }> {
+async function* streamText(
+  c: GpuContext, m: LoadedModel, gen: Generator, ids: number[], opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number },
+  shouldStop: () => boolean = () => false,
+): AsyncGenerator<string, { text: string; tokens: number; stopped: boolean }> {
   const out: number[] = [];
   let printed = '';
+  let stopped = false;
   for await (const id of generateTokens(c, gen, ids, { ...opts, stop: m.spec.eos })) {
     out.push(id);
     const text = m.tokenizer.decode(out, true);
@@ -191,8 +197,12 @@ async function* streamText(c: GpuContext, m: LoadedModel, gen: Generator, ids: n
       yield text.slice(printed.length);
       printed = text;
     }
+    if (shouldStop()) {
+      stopped = out.length < opts.maxNewTokens;
+      break;
+    }
   }
-  return { text: m.tokenizer.decode(out, true), tokens: out.length };
+  return { text: m.tokenizer.decode(out, true), tokens: out.length, stopped };
 }
 
 /** The adapter of a finished run: in memory, or read back from its checkpoint in IndexedDB. */
@@ -405,7 +415,11 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       paused?.resolve();
       paused = null;
       return null;
+    case 'stopGenerate':
+      generationEpoch++;
+      return null;
     case 'generate': {
+      const epoch = generationEpoch;
       const e = await getEngine();
       const m = requireModel();
       if (busy) throw new Error(`The engine is busy ${busy}: the playground works once it has finished (or been stopped).`);
@@ -414,7 +428,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         const g = req.req;
         const { key, adapter } = await adapterFor(g.adapter, e, m);
         const ids = promptIds(m.loaded, g.prompt);
-        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed });
+        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed }, () => generationEpoch !== epoch);
         let r = await gen.next();
         while (!r.done) {
           emit({ kind: 'token', text: r.value });

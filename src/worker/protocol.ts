@@ -147,6 +147,8 @@ export type Request =
   | { type: 'resume' }
   | { type: 'stop' }
   | { type: 'generate'; req: GenerateRequest }
+  /** Ends every generation in progress after its current token (their replies say stopped). */
+  | { type: 'stopGenerate' }
   | { type: 'exportAdapter'; runId?: string }
   /** The merged model: dense (base dtype), or with quantized: true the QA-LoRA merge into the loaded INT-N base. */
   | { type: 'exportMerged'; runId: string; quantized?: boolean }
@@ -169,7 +171,7 @@ export type Result<T extends Request['type']> = T extends 'init'
             : T extends 'train'
               ? TrainSummary
               : T extends 'generate'
-                ? { text: string; tokens: number }
+                ? { text: string; tokens: number; stopped: boolean }
                 : T extends 'exportAdapter' | 'exportMerged'
                   ? { files: ExportedFile[] }
                   : null;
