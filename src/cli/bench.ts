@@ -1,7 +1,7 @@
 // npm run bench -- [--model DIR | --preset tiny|smollm2-135m] [...]  → one JSON object on stdout.
-// Measures training, eval and generation (KV cache) throughput of the current adapter path, matmul GFLOP/s at three
-// sizes, the work recorded per training step, GPU objects created per step after warm-up (must
-// be 0), bytes read back per step, and memory.
+// Measures training, eval and generation (KV cache) throughput of the current adapter path,
+// matmul GFLOP/s at three sizes, the work recorded per training step, GPU objects created per step
+// after warm-up (must be 0), bytes read back per step, and memory.
 import { Program, type GpuContext } from '../gpu/context';
 import { batches, makeBatch, type Example } from '../data/batch';
 import { LoraState, mulberry32 } from '../lora/state';
@@ -181,7 +181,7 @@ runCli(async () => {
   const gCreated = ctx.stats.buffersCreated;
   const gRead = ctx.stats.bytesReadBack;
   const d0 = performance.now();
-  for (let i = 0; i < newTokens; i++) logits = await gen.stepLogits(sampleToken(logits, 0, 1, Math.random), promptLen + i);
+  for (let i = 0; i < newTokens; i++) logits = await gen.stepLogits(sampleToken(logits, 0, 1, () => 0), promptLen + i);
   const decodeS = (performance.now() - d0) / 1000;
   const w0 = performance.now();
   ctx.run(gen.prefill.hiddenProgram);
