@@ -25,6 +25,8 @@ test('worker: load a local model folder, generate, train, export', async ({ page
     const gen = await c.call({ type: 'generate', req: { prompt: '', adapter: 'base', maxNewTokens: 12 } }, (e) => {
       if (e.kind === 'token') tokens.push(e.text);
     });
+    // A prompt wrapped as Alpaca-shaped training data was (the playground's default for such runs).
+    const wrapped = await c.call({ type: 'generate', req: { prompt: 'Tom had a', adapter: 'base', maxNewTokens: 2, format: { shape: 'alpaca', chatTemplate: 'auto' } } });
     const texts = Array.from({ length: 16 }, (_, i) => `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.`);
     const steps: number[] = [];
     const summary = await c.call(
@@ -45,13 +47,16 @@ test('worker: load a local model folder, generate, train, export', async ({ page
     const st = new Uint8Array(await exp.files.find((f) => f.name === 'adapter_model.safetensors')!.data.arrayBuffer());
     const n = Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true));
     const header = JSON.parse(new TextDecoder().decode(st.slice(8, 8 + n)));
-    return { adapter, info, gen, streamed: tokens.join(''), steps, summary, cfg, keys: Object.keys(header).sort() };
+    return { adapter, info, gen, wrapped, streamed: tokens.join(''), steps, summary, cfg, keys: Object.keys(header).sort() };
   }, files);
 
   expect(result.adapter.vendor.length).toBeGreaterThan(0);
   expect(result.info).toMatchObject({ modelType: 'llama', layers: 5, hidden: 64, vocab: 512 });
   expect(result.gen.text).toBe('Once upon a time, there was a little girl'); // 12 tokens of the known continuation
   expect(result.streamed).toBe(result.gen.text);
+  expect(result.gen.prompt).toBe('');
+  expect(result.wrapped.prompt).toMatch(/^Below is an instruction that describes a task\. .*\n\n### Instruction:\nTom had a\n\n### Response:\n$/s);
+  expect(result.wrapped.tokens).toBe(2);
   expect(result.steps).toHaveLength(4);
   expect(result.summary.evalLossAfter!).toBeLessThan(result.summary.evalLossBefore!);
   expect(result.cfg).toMatchObject({ peft_type: 'LORA', r: 4, target_modules: ['q_proj', 'v_proj'] });

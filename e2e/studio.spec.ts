@@ -149,6 +149,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   expect(tunedText!.length).toBeGreaterThan(0);
   expect(tunedText).not.toBe(baseText);
   await expect(page.getByTestId('pg-base-stats')).toContainText(/\d+ tokens in \d+\.\d s/);
+  await expect(page.getByTestId('pg-prompt-seen')).toHaveText('Tom had a'); // plain-text data: the prompt as typed
   await shot(page, info, '6-playground');
   // Stop: a long answer (from BOS: the known story, no end-of-text soon) ends at once and keeps
   // what it has.

@@ -8,7 +8,8 @@ import { readSpec } from '../model/load';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer';
 import { makeBatch } from './batch';
 import { inspectDataset, loadDataset, prepareData, renderPreview, splitExamples, type DataOptions, type LoadedDataset } from './dataset';
-import { alpacaPrompt, CHATML_TEMPLATE } from './format';
+import { alpacaPrompt, CHATML_TEMPLATE, makeFormatter } from './format';
+import type { RecordShape } from './shapes';
 import { bytesInput, DatasetError } from './input';
 import { writeParquet } from './testutil';
 
@@ -232,6 +233,30 @@ describe('chat data and chat templates', () => {
     expect(ex.trainMask).toEqual(want);
     expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['Hello!<|im_end|>\n', 'See you.<|im_end|>\n']);
     checkTargets(ds, 512);
+  });
+
+  it('the playground prompt is exactly what training showed before an answer (Alpaca, none, chat templates, text)', () => {
+    const pair = { kind: 'pair' as const, prompt: 'Name a colour.', response: 'Blue.' };
+    const cases: [RecordShape, TextTokenizer, string, string, boolean][] = [
+      ['alpaca', tok, 'auto', alpacaPrompt('Name a colour.'), true], // no model template: Alpaca
+      ['prompt-completion', tok, 'none', 'Name a colour.', true],
+      ['alpaca', withTemplate(CHATML_TEMPLATE), 'auto', '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n', false],
+      ['messages', tok, 'chatml', '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n', false],
+    ];
+    for (const [shape, t, choice, text, addSpecial] of cases) {
+      const f = makeFormatter(shape, t, choice);
+      expect(f.promptText('Name a colour.'), `${shape} ${choice}`).toEqual({ text, addSpecial });
+      if (shape !== 'messages') {
+        // The untrained part of a formatted training pair is the same text.
+        const seg = f.format(pair, false).segments;
+        expect(seg[0]).toEqual({ text, train: false });
+        expect(f.format(pair, false).addSpecial).toBe(addSpecial);
+      }
+    }
+    const chat = makeFormatter('messages', withTemplate(CHATML_TEMPLATE), 'auto');
+    const turn = chat.format({ kind: 'chat', messages: [{ role: 'user', content: 'Name a colour.' }, { role: 'assistant', content: 'Blue.' }] }, false).segments;
+    expect(turn[0]).toEqual({ text: chat.promptText('Name a colour.').text, train: false });
+    expect(makeFormatter('text', tok, 'auto').promptText('Once')).toEqual({ text: 'Once', addSpecial: true });
   });
 
   it('ShareGPT (from/value) gives the same example as messages', async () => {

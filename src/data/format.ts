@@ -58,6 +58,12 @@ export interface Formatter {
   /** What is used, for the stats: 'alpaca', 'none', 'text', 'chat template (model)', ... */
   readonly name: string;
   format(s: Sample, trainOnPrompt: boolean): Formatted;
+  /**
+   * What a model trained on this formatting is shown before its answer, for one user prompt (the
+   * playground): the Alpaca prompt, the chat template's user turn + generation prompt, or the
+   * prompt as it is. `addSpecial`: encode with the tokenizer's own BOS.
+   */
+  promptText(prompt: string): { text: string; addSpecial: boolean };
 }
 
 class ChatRenderer {
@@ -113,7 +119,11 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
   const isChat = shape === 'messages' || shape === 'sharegpt';
   const choice = chatTemplate.trim();
   if (shape === 'text') {
-    return { name: 'text', format: (s) => ({ segments: [{ text: (s as { text: string }).text, train: true }], addSpecial: true, eos: false }) };
+    return {
+      name: 'text',
+      format: (s) => ({ segments: [{ text: (s as { text: string }).text, train: true }], addSpecial: true, eos: false }),
+      promptText: (prompt) => ({ text: prompt, addSpecial: true }),
+    };
   }
   let renderer: ChatRenderer | null = null;
   let name: string;
@@ -159,6 +169,10 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
       if (s.kind === 'chat') throw new ShapeError('chat data needs a chat template');
       const prompt = name === 'alpaca' ? alpacaPrompt(s.prompt, s.input) : s.input ? `${s.prompt}\n\n${s.input}` : s.prompt;
       return { segments: [{ text: prompt, train: trainOnPrompt }, { text: s.response, train: true }], addSpecial: true, eos: true };
+    },
+    promptText(prompt: string) {
+      if (renderer) return { text: renderer.render([{ role: 'user', content: prompt }], true), addSpecial: false };
+      return { text: name === 'alpaca' ? alpacaPrompt(prompt) : prompt, addSpecial: true };
     },
   };
 }

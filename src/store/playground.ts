@@ -4,6 +4,7 @@ import type { StateCreator } from 'zustand';
 import type { AdapterRef } from '../worker/protocol';
 import { engine } from './engine';
 import type { Studio } from './index';
+import { runPromptFormat } from './runlogic';
 import type { StreamState } from './types';
 
 export interface PlaygroundSettings {
@@ -14,6 +15,8 @@ export interface PlaygroundSettings {
   seed: number;
   /** Run whose adapter answers (null: the run trained last in this tab). */
   adapterId: string | null;
+  /** 'run': wrap the prompt as that run's training data was (Alpaca prompt, chat turn); 'raw': as typed. */
+  promptFormat: 'run' | 'raw';
 }
 
 export interface PlaygroundSlice {
@@ -21,6 +24,8 @@ export interface PlaygroundSlice {
   base: StreamState;
   tuned: StreamState;
   playgroundError: string | null;
+  /** The text both models were given (the prompt after formatting). */
+  promptSeen: string | null;
   setPlayground(p: Partial<PlaygroundSettings>): void;
   generateBoth(): Promise<void>;
   /** Ends both answers after their current token. */
@@ -39,10 +44,11 @@ export function playgroundProblem(p: PlaygroundSettings): string | null {
 }
 
 export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice> = (set, get) => ({
-  playground: { prompt: '', temperature: 0, topP: 0.9, maxTokens: 48, seed: 0, adapterId: null },
+  playground: { prompt: '', temperature: 0, topP: 0.9, maxTokens: 48, seed: 0, adapterId: null, promptFormat: 'run' },
   base: idle,
   tuned: idle,
   playgroundError: null,
+  promptSeen: null,
 
   setPlayground(p) {
     set((s) => ({ playground: { ...s.playground, ...p } }));
@@ -56,17 +62,21 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
     const problem = playgroundProblem(p);
     if (problem) return set({ playgroundError: problem });
     const adapter: AdapterRef = p.adapterId ? { runId: p.adapterId } : 'trained';
-    set({ playgroundError: null, base: { text: '', status: 'running', error: null }, tuned: { text: '', status: 'running', error: null } });
+    // Both answers see the same text: the prompt wrapped as the adapter's training data was.
+    const run0 = p.adapterId ? s.runs.find((r) => r.id === p.adapterId) : s.runs.find((r) => r.id === s.activeRun?.runId) ?? s.runs[0];
+    const format = p.promptFormat === 'run' && run0 ? runPromptFormat(run0) : undefined;
+    set({ playgroundError: null, promptSeen: null, base: { text: '', status: 'running', error: null }, tuned: { text: '', status: 'running', error: null } });
     const run = async (which: 'base' | 'tuned', ref: AdapterRef) => {
       const t0 = performance.now();
       try {
         const res = await engine().call(
-          { type: 'generate', req: { prompt: p.prompt, adapter: ref, maxNewTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, seed: p.seed } },
+          { type: 'generate', req: { prompt: p.prompt, adapter: ref, maxNewTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, format } },
           (e) => {
             if (e.kind === 'token') set((st) => ({ [which]: { ...st[which], text: st[which].text + e.text } }) as Partial<Studio>);
           },
         );
         set({ [which]: { text: res.text, status: 'done', error: null, tokens: res.tokens, seconds: (performance.now() - t0) / 1000, stopped: res.stopped } } as Partial<Studio>);
+        if (which === 'base') set({ promptSeen: res.prompt });
       } catch (e) {
         set((st) => ({ [which]: { ...st[which], status: 'error', error: (e as Error).message } }) as Partial<Studio>);
       }
@@ -83,6 +93,6 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
   },
 
   resetPlayground() {
-    set({ base: idle, tuned: idle, playgroundError: null });
+    set({ base: idle, tuned: idle, playgroundError: null, promptSeen: null });
   },
 });

@@ -9,7 +9,7 @@ import type { Request } from '../worker/protocol';
 import { loadDataset, saveDataset } from '../worker/storage';
 import { engine } from './engine';
 import type { Studio } from './index';
-import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
+import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, runPromptFormat, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { LoadedModelState, RunRecord } from './types';
 
 export interface RunSlice {
@@ -26,10 +26,11 @@ export interface RunSlice {
 type TrainRequest = Extract<Request, { type: 'train' }>;
 
 /** The engine request of a studio run: checkpoints kept in IndexedDB, eval and a sample every N steps. */
-function trainRequest(runId: string, config: RunConfig, k: Knobs, datasetId: string, resume: boolean): TrainRequest {
+function trainRequest(r: RunRecord, datasetId: string, resume: boolean): TrainRequest {
+  const k = r.knobs;
   return {
-    type: 'train', runId, config, data: { datasetId, evalSplit: k.evalSplit }, evalEvery: k.evalEvery,
-    sample: k.samplePrompt.trim() ? { prompt: k.samplePrompt, maxNewTokens: k.sampleTokens } : undefined, persist: true, resume,
+    type: 'train', runId: r.id, config: r.config, data: { datasetId, evalSplit: k.evalSplit }, evalEvery: k.evalEvery,
+    sample: k.samplePrompt.trim() ? { prompt: k.samplePrompt, maxNewTokens: k.sampleTokens, format: runPromptFormat(r) } : undefined, persist: true, resume,
   };
 }
 
@@ -102,7 +103,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const r: RunRecord = {
       schema: RUN_SCHEMA, id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
       model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,
-      dataset: { name: s.dataset.file.name, examples: sum.stats.examples, options: { ...s.dataset.options } },
+      dataset: { name: s.dataset.file.name, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format },
       trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,
     };
     await get().upsertRun(r, 'now');
@@ -111,7 +112,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     } catch (e) {
       set({ runError: `The dataset could not be kept in IndexedDB (${(e as Error).message}); the run trains, but cannot resume after the tab closes.` });
     }
-    await drive(id, trainRequest(id, config, knobs, sum.datasetId, false));
+    await drive(id, trainRequest(r, sum.datasetId, false));
   }
 
   return {
@@ -187,7 +188,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       if (!sum || !sum.ok || !sum.datasetId) return fail(`The run's dataset no longer prepares: ${sum && !sum.ok ? sum.error : get().dataset.error ?? 'unknown error'}`);
       const step = r.checkpointStep!;
       await get().upsertRun(withStatus(rewindTo(r, step), 'running'), 'now');
-      await drive(runId, trainRequest(runId, r.config, r.knobs, sum.datasetId, true));
+      await drive(runId, trainRequest(r, sum.datasetId, true));
     },
 
     onDeviceLost(message) {

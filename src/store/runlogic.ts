@@ -1,5 +1,6 @@
 // Pure bookkeeping of run records: applying engine events, resuming, naming, comparing. Kept free
 // of IndexedDB and the worker so it is unit-tested (runlogic.test.ts).
+import type { RecordShape } from '../data/shapes';
 import type { ProgressInfo } from '../train/run';
 import type { RunMetrics, RunRecord, RunStatus } from './types';
 
@@ -17,6 +18,12 @@ export function readRecord(raw: unknown): { record: RunRecord } | { skipped: str
   if (!Number.isInteger(schema) || schema < 1) return { skipped: `run "${r.name ?? r.id}" has an unknown record format (${String(r.schema)})` };
   if (schema > RUN_SCHEMA) return { skipped: `run "${r.name ?? r.id}" was saved by a newer version of the studio (record format ${schema}, this one reads ${RUN_SCHEMA}); it is kept unchanged` };
   return { record: { ...(r as RunRecord), schema } };
+}
+
+/** How prompts are wrapped for a run's adapter (its data's shape and chat template); none for plain text or older records. */
+export function runPromptFormat(r: RunRecord): { shape: RecordShape; chatTemplate: string } | undefined {
+  const shape = r.dataset.shape;
+  return shape && shape !== 'text' ? { shape, chatTemplate: r.dataset.options.chatTemplate } : undefined;
 }
 
 export function emptyMetrics(): RunMetrics {

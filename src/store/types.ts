@@ -1,4 +1,5 @@
 // Shapes shared by the store's slices and the panels.
+import type { RecordShape } from '../data/shapes';
 import type { AdapterSummary } from '../gpu/device';
 import type { ModelSpec } from '../model/config';
 import type { HistoryPoint } from '../train/checkpoint';
@@ -78,7 +79,8 @@ export interface RunRecord {
   model: { name: string; source: SourceRef; modelType: string; params: number };
   knobs: Knobs;
   config: RunConfig;
-  dataset: { name: string; examples: number; options: DatasetOptions };
+  /** shape / promptFormat: the record shape and prompt formatting the data was read with (absent in older records). */
+  dataset: { name: string; examples: number; options: DatasetOptions; shape?: RecordShape; promptFormat?: string };
   trainableParams: number;
   totalSteps: number | null;
   metrics: RunMetrics;

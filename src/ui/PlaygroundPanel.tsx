@@ -42,6 +42,8 @@ export function PlaygroundPanel() {
   const adapters = runs.filter((r) => loaded && r.model.name === loaded.info.name && r.checkpointStep !== null && r.status !== 'running' && r.status !== 'paused');
   const busy = base.status === 'running' || tuned.status === 'running';
   const selected = p.adapterId ?? adapters[0]?.id ?? '';
+  const selectedRun = runs.find((r) => r.id === selected);
+  const promptSeen = useStudio((s) => s.promptSeen);
   return (
     <div>
       <section className="panel" aria-labelledby="pg-h">
@@ -69,6 +71,14 @@ export function PlaygroundPanel() {
               Runs trained on the loaded base; switching keeps the base in memory.
             </span>
           </div>
+          <Field label="Prompt format" help="Instruction and chat adapters answer best when the prompt is wrapped as their training data was; both models get the same text.">
+            {(id, h) => (
+              <select id={id} value={p.promptFormat} aria-describedby={h} onChange={(e) => set({ promptFormat: e.target.value as 'run' | 'raw' })} data-testid="pg-format">
+                <option value="run">Like the adapter&apos;s training data ({selectedRun?.dataset.promptFormat ?? 'as typed'})</option>
+                <option value="raw">As typed</option>
+              </select>
+            )}
+          </Field>
           <Field label="Temperature" help="0 = greedy (always the most likely token); higher is more varied.">
             {(id, h) => <NumberInput id={id} value={p.temperature} min={0} max={5} step={0.1} describedBy={h} onCommit={(v) => set({ temperature: v })} />}
           </Field>
@@ -106,6 +116,14 @@ export function PlaygroundPanel() {
         <Answer title="Base model" s={base} testId="pg-base" />
         <Answer title="Base + adapter" s={tuned} testId="pg-tuned" />
       </section>
+      {promptSeen !== null && (
+        <details className="panel">
+          <summary>What both models were given</summary>
+          <pre className="stream" data-testid="pg-prompt-seen">
+            {promptSeen === '' ? '(the beginning-of-text token alone)' : promptSeen}
+          </pre>
+        </details>
+      )}
     </div>
   );
 }

@@ -5,6 +5,7 @@
 /// <reference lib="webworker" />
 import type { DatasetExample } from '../data';
 import type { Example } from '../data/batch';
+import { makeFormatter } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
@@ -21,7 +22,7 @@ import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
-import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
+import type { AdapterRef, EngineEvent, ExportedFile, GenerateRequest, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
 import { adapterFiles, adapterFromCheckpoint, loadCheckpoint, resumeFromCheckpoint, saveCheckpoint } from './storage';
@@ -168,12 +169,18 @@ function unloadModel(): void {
   model = null;
 }
 
-/** Tokens of a prompt (BOS alone for an empty prompt). */
-function promptIds(m: LoadedModel, prompt: string): number[] {
-  let ids = prompt === '' ? [] : m.tokenizer.encode(prompt, true);
+/**
+ * Tokens of a prompt, as typed or wrapped as the training data was (BOS alone for an empty prompt
+ * as typed), and the text they encode.
+ */
+function promptIds(m: LoadedModel, prompt: string, format?: GenerateRequest['format']): { ids: number[]; text: string } {
+  let text = prompt;
+  let addSpecial = true;
+  if (format) ({ text, addSpecial } = makeFormatter(format.shape, m.tokenizer, format.chatTemplate).promptText(prompt));
+  let ids = text === '' ? [] : m.tokenizer.encode(text, addSpecial);
   if (ids.length === 0 && m.tokenizer.bos !== null) ids = [m.tokenizer.bos];
   if (ids.length === 0) throw new Error('Give a prompt: this tokenizer has no BOS token to start from.');
-  return ids;
+  return { ids, text };
 }
 
 /** Window length of a generation graph: a power of two ≥ 64 holding prompt + new tokens (capped at the model's maximum). */
@@ -299,7 +306,7 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
     const s = sampler;
     s.lora ??= e.tracker.run(s.scope, () => new LoraState(e.ctx, ad.modules, ad.h));
     s.lora.load(ad.weights);
-    const ids = promptIds(m.loaded, sample!.prompt);
+    const { ids } = promptIds(m.loaded, sample!.prompt, sample!.format);
     const T = windowFor(m.loaded, ids.length + sample!.maxNewTokens);
     if (!s.gen || s.gen.T !== T) s.gen = e.tracker.run(s.scope, () => new Generator(e.ctx, spec, m.loaded.weights, s.lora, { T }));
     const gen = streamText(e.ctx, m.loaded, s.gen, ids, { maxNewTokens: sample!.maxNewTokens });
@@ -427,14 +434,14 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       try {
         const g = req.req;
         const { key, adapter } = await adapterFor(g.adapter, e, m);
-        const ids = promptIds(m.loaded, g.prompt);
+        const { ids, text: promptText } = promptIds(m.loaded, g.prompt, g.format);
         const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed }, () => generationEpoch !== epoch);
         let r = await gen.next();
         while (!r.done) {
           emit({ kind: 'token', text: r.value });
           r = await gen.next();
         }
-        return r.value;
+        return { ...r.value, prompt: promptText };
       } finally {
         generating--;
       }

@@ -65,6 +65,8 @@ export interface GenerateRequest {
   temperature?: number;
   topP?: number;
   seed?: number;
+  /** Wrap the prompt as the training data was (Alpaca prompt, chat template turn); absent: as typed. */
+  format?: { shape: RecordShape; chatTemplate: string };
 }
 
 /** How the records of a data file become training examples (the dataset pipeline's options). */
@@ -137,7 +139,7 @@ export type Request =
       /** Evaluate every N steps (0 / absent: before and after only). */
       evalEvery?: number;
       /** Generate a greedy sample for this prompt at every checkpoint. */
-      sample?: { prompt: string; maxNewTokens: number };
+      sample?: { prompt: string; maxNewTokens: number; format?: GenerateRequest['format'] };
       /** Keep checkpoints in IndexedDB (the studio's runs). */
       persist?: boolean;
       /** Continue from the run's checkpoint in IndexedDB. */
@@ -171,7 +173,7 @@ export type Result<T extends Request['type']> = T extends 'init'
             : T extends 'train'
               ? TrainSummary
               : T extends 'generate'
-                ? { text: string; tokens: number; stopped: boolean }
+                ? { text: string; tokens: number; stopped: boolean; prompt: string }
                 : T extends 'exportAdapter' | 'exportMerged'
                   ? { files: ExportedFile[] }
                   : null;
