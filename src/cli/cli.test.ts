@@ -79,6 +79,8 @@ describe('train, eval, generate', () => {
     const g2 = cli('generate', ['--model', STORIES, '--adapter', out, '--max-new-tokens', '4', '--prompt', 'Tom had']);
     expect(g2.code).toBe(0);
     expect(g2.stdout.trim().length).toBeGreaterThan(0);
+    expect(metrics.prompt_format).toEqual({ shape: 'text', chat_template: 'auto', name: 'text' });
+    expect(g2.stderr).not.toMatch(/prompt wrapped/); // plain-text data: the prompt goes as typed
 
     const r = cli('train', ['--resume', join(out, 'checkpoint'), '--steps', '3', '--log-every', '1']);
     expect(r.code).toBe(0);
@@ -114,6 +116,23 @@ describe('QA-LoRA: train on an INT4 base, merge exactly, load the merged model w
     const bad = cli('merge', ['--model', STORIES, '--adapter', join(tmp, 'run'), '--out', join(tmp, 'bad-merge'), '--quant', 'qalora-int4', '--group-size', '4']);
     expect(bad.code).not.toBe(0);
     expect(errorLines(bad.stderr)[0]).toMatch(/plain LoRA adapter cannot merge exactly/);
+  });
+});
+
+describe('prompt formatting follows the training data', () => {
+  it('an adapter trained on Alpaca records: generate wraps its prompt in the Alpaca template, --raw-prompt does not', () => {
+    const alpaca = join(tmp, 'alpaca.jsonl');
+    writeFileSync(alpaca, Array.from({ length: 6 }, (_, i) => JSON.stringify({ instruction: `Name frog ${i}.`, output: `Frog ${i}.` })).join('\n') + '\n');
+    const out = join(tmp, 'alpaca-run');
+    const t = cli('train', ['--model', STORIES, '--data', alpaca, '--out', out, '--steps', '1', '--seq-len', '160', '--batch-size', '2', '--targets', 'q_proj,v_proj']);
+    expect(t.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).prompt_format).toEqual({ shape: 'alpaca', chat_template: 'auto', name: 'alpaca' });
+    const g = cli('generate', ['--model', STORIES, '--adapter', out, '--max-new-tokens', '3', '--prompt', 'Name frog 7.']);
+    expect(g.code).toBe(0);
+    expect(g.stderr).toMatch(/prompt wrapped as the adapter's training data \(alpaca\); --raw-prompt sends it as typed/);
+    const raw = cli('generate', ['--model', STORIES, '--adapter', out, '--max-new-tokens', '3', '--prompt', 'Name frog 7.', '--raw-prompt']);
+    expect(raw.code).toBe(0);
+    expect(raw.stderr).not.toMatch(/prompt wrapped/);
   });
 });
 

@@ -1,17 +1,38 @@
 // npm run generate -- --model DIR [--adapter DIR] --prompt "..." --max-new-tokens N
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodePrompt, type PromptFormat } from '../data/format';
+import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { generateTokens, Generator } from '../model/generate';
 import { loadModel } from '../model/load';
-import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, progressLine, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 
 const USAGE = `usage: npm run generate -- --model DIR|ORG/NAME [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
   [--temperature X (0 = greedy)] [--top-p P (1)] [--seed N] [--context N (model max, at most 1024)] [--dtype auto|f32|f16]
+  [--raw-prompt (send the prompt as typed, not wrapped as the adapter's training data was)]
 ${QUANT_USAGE}`;
+
+/** The prompt formatting an adapter folder written by npm run train records in its metrics.json. */
+function trainedPromptFormat(dir: string): (PromptFormat & { name: string }) | null {
+  const file = join(dir, 'metrics.json');
+  if (!existsSync(file)) return null;
+  let m: { prompt_format?: { shape?: unknown; chat_template?: unknown; name?: unknown } };
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return null; // not ours: a PEFT folder may hold other files
+  }
+  const p = m.prompt_format;
+  if (!p || typeof p.shape !== 'string' || !RECORD_SHAPES.includes(p.shape as RecordShape) || p.shape === 'text') return null;
+  return { shape: p.shape as RecordShape, chatTemplate: typeof p.chat_template === 'string' ? p.chat_template : 'auto', name: String(p.name ?? p.shape) };
+}
 
 runCli(async () => {
   const a = parseCli(
     {
       model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
-      temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, context: { type: 'string' }, dtype: { type: 'string' }, ...QUANT_CLI_OPTIONS,
+      temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, context: { type: 'string' }, dtype: { type: 'string' },
+      'raw-prompt': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
     } as const,
     USAGE,
   );
@@ -23,12 +44,11 @@ runCli(async () => {
   const { spec, tokenizer } = loaded;
   const maxNew = num(a['max-new-tokens'], 'max-new-tokens', 100, nonNegInt);
   const prompt = a.prompt ?? '';
-  // An empty prompt starts from BOS alone.
-  let ids = prompt === '' ? [] : tokenizer.encode(prompt, true);
-  if (ids.length === 0) {
-    if (tokenizer.bos === null) throw new UsageError('this tokenizer has no BOS token; give a non-empty --prompt.');
-    ids = [tokenizer.bos];
-  }
+  // Wrapped as the adapter's training data was (Alpaca prompt, chat turn) unless --raw-prompt; an
+  // empty prompt as typed starts from BOS alone.
+  const format = a.adapter && !a['raw-prompt'] ? trainedPromptFormat(a.adapter) : null;
+  if (format) progressLine(`prompt wrapped as the adapter's training data (${format.name}); --raw-prompt sends it as typed`, true);
+  const { ids } = encodePrompt(tokenizer, prompt, format ?? undefined);
   const T = num(a.context, 'context', Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew))), positiveInt);
   const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
   const gen = new Generator(ctx, spec, loaded.weights, lora, { T });

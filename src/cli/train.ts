@@ -166,6 +166,8 @@ runCli(async () => {
     grad_norm: res.history.map((h) => ({ step: h.step, grad_norm: h.gradNorm })),
     tokens_per_second: res.tokensPerSecond, trainable_params: res.trainableParams, steps: res.steps,
     peak_gpu_bytes: res.peakBytes, base_weight_bytes: loaded.weights.bytes, config: cfg,
+    // How prompts were formatted: `npm run generate --adapter` wraps its prompt the same way.
+    prompt_format: { shape: stats.format, chat_template: dataCfg.chatTemplate ?? 'auto', name: stats.prompt_format },
   };
   files.set('metrics.json', JSON.stringify(metrics, null, 1));
   writeFiles(out, files);

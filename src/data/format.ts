@@ -176,3 +176,23 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
     },
   };
 }
+
+/** How a prompt is wrapped for generation: the record shape and chat-template choice of the training data. */
+export interface PromptFormat {
+  shape: RecordShape;
+  chatTemplate: string;
+}
+
+/**
+ * Token ids of a generation prompt, as typed or wrapped as the training data was (`format`), and
+ * the text they encode. An empty prompt as typed is the tokenizer's BOS alone.
+ */
+export function encodePrompt(tok: TextTokenizer, prompt: string, format?: PromptFormat): { ids: number[]; text: string } {
+  let text = prompt;
+  let addSpecial = true;
+  if (format) ({ text, addSpecial } = makeFormatter(format.shape, tok, format.chatTemplate).promptText(prompt));
+  let ids = text === '' ? [] : tok.encode(text, addSpecial);
+  if (ids.length === 0 && tok.bos !== null) ids = [tok.bos];
+  if (ids.length === 0) throw new DatasetError('Give a prompt: this tokenizer has no BOS token to start from.');
+  return { ids, text };
+}

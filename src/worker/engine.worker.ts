@@ -5,7 +5,7 @@
 /// <reference lib="webworker" />
 import type { DatasetExample } from '../data';
 import type { Example } from '../data/batch';
-import { makeFormatter } from '../data/format';
+import { encodePrompt } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
@@ -169,18 +169,9 @@ function unloadModel(): void {
   model = null;
 }
 
-/**
- * Tokens of a prompt, as typed or wrapped as the training data was (BOS alone for an empty prompt
- * as typed), and the text they encode.
- */
+/** Tokens of a prompt (as typed, or wrapped as the training data was) and the text they encode. */
 function promptIds(m: LoadedModel, prompt: string, format?: GenerateRequest['format']): { ids: number[]; text: string } {
-  let text = prompt;
-  let addSpecial = true;
-  if (format) ({ text, addSpecial } = makeFormatter(format.shape, m.tokenizer, format.chatTemplate).promptText(prompt));
-  let ids = text === '' ? [] : m.tokenizer.encode(text, addSpecial);
-  if (ids.length === 0 && m.tokenizer.bos !== null) ids = [m.tokenizer.bos];
-  if (ids.length === 0) throw new Error('Give a prompt: this tokenizer has no BOS token to start from.');
-  return { ids, text };
+  return encodePrompt(m.tokenizer, prompt, format);
 }
 
 /** Window length of a generation graph: a power of two ≥ 64 holding prompt + new tokens (capped at the model's maximum). */

@@ -3,6 +3,7 @@
 // number of events tagged with the same id before it (progress, training steps, tokens).
 
 import type { DatasetStats, PreviewExample, RecordShape } from '../data';
+import type { PromptFormat } from '../data/format';
 import type { AdapterSummary } from '../gpu/device';
 import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
@@ -66,7 +67,7 @@ export interface GenerateRequest {
   topP?: number;
   seed?: number;
   /** Wrap the prompt as the training data was (Alpaca prompt, chat template turn); absent: as typed. */
-  format?: { shape: RecordShape; chatTemplate: string };
+  format?: PromptFormat;
 }
 
 /** How the records of a data file become training examples (the dataset pipeline's options). */
