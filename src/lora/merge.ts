@@ -136,16 +136,8 @@ export function planMerge(
 }
 
 /** planMerge with every tensor collected in memory (small models, tests). */
-export async function mergeCheckpoint(
-  ckpt: Checkpoint,
-  spec: ModelSpec,
-  modules: LinearModule[],
-  adapter: Map<string, AdapterTensors>,
-  h: LoraHyper,
-  onProgress?: (done: number, total: number) => void,
-  quantized?: Map<string, QuantizedHost>,
-): Promise<{ tensors: TensorToWrite[]; untied: boolean }> {
-  const plan = planMerge(ckpt, spec, modules, adapter, h, onProgress, quantized);
+export async function mergeCheckpoint(...args: Parameters<typeof planMerge>): Promise<{ tensors: TensorToWrite[]; untied: boolean }> {
+  const plan = planMerge(...args);
   const tensors: TensorToWrite[] = [];
   for await (const t of plan.tensors()) tensors.push(t);
   return { tensors, untied: plan.untied };

@@ -1,14 +1,7 @@
 // float64 references for shaders/kvcache.wgsl (same layouts and names as ops/kvcache.ts):
 //   qkv [N, QKVW], QKVW = (NH + 2·NKV)·HS; caches kc, vc [NKV, Tc, HS]; out [1, NH·HS].
 
-export interface KvDims {
-  NH: number;
-  NKV: number;
-  HS: number;
-  /** Cache capacity in positions. */
-  Tc: number;
-  scale?: number;
-}
+import type { KvDims } from '../kvcache';
 
 /** kc[g, pos[n], :] = k of row n, vc likewise (rows with pos >= Tc are skipped). */
 export function kvWriteRef(d: KvDims, N: number, qkv: ArrayLike<number>, pos: ArrayLike<number>, kc: Float64Array, vc: Float64Array): void {
