@@ -47,7 +47,13 @@ test('worker: load a local model folder, generate, train, export', async ({ page
     const st = new Uint8Array(await exp.files.find((f) => f.name === 'adapter_model.safetensors')!.data.arrayBuffer());
     const n = Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true));
     const header = JSON.parse(new TextDecoder().decode(st.slice(8, 8 + n)));
-    return { adapter, info, gen, wrapped, streamed: tokens.join(''), steps, summary, cfg, keys: Object.keys(header).sort() };
+    // The merged model: progress events while merging, then the files as Blobs.
+    const progress: [number, number][] = [];
+    const merged = await c.call({ type: 'exportMerged', runId: 'e2e' }, (e) => {
+      if (e.kind === 'export') progress.push([e.done, e.total]);
+    });
+    const mergedFiles = merged.files.map((f) => [f.name, f.data.size] as const);
+    return { adapter, info, gen, wrapped, progress, mergedFiles, streamed: tokens.join(''), steps, summary, cfg, keys: Object.keys(header).sort() };
   }, files);
 
   expect(result.adapter.vendor.length).toBeGreaterThan(0);
@@ -57,6 +63,11 @@ test('worker: load a local model folder, generate, train, export', async ({ page
   expect(result.gen.prompt).toBe('');
   expect(result.wrapped.prompt).toMatch(/^Below is an instruction that describes a task\. .*\n\n### Instruction:\nTom had a\n\n### Response:\n$/s);
   expect(result.wrapped.tokens).toBe(2);
+  const [done, total] = result.progress[result.progress.length - 1];
+  expect(total).toBeGreaterThan(10); // stories260K's tensors
+  expect(done).toBe(total);
+  expect(result.mergedFiles.map(([n]) => n).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  expect(result.mergedFiles.find(([n]) => n === 'model.safetensors')![1]).toBeGreaterThan(1_000_000);
   expect(result.steps).toHaveLength(4);
   expect(result.summary.evalLossAfter!).toBeLessThan(result.summary.evalLossBefore!);
   expect(result.cfg).toMatchObject({ peft_type: 'LORA', r: 4, target_modules: ['q_proj', 'v_proj'] });

@@ -18,6 +18,8 @@ export interface RunsSlice {
   exportError: string | null;
   /** Something to know about the last download (not an error). */
   exportNotice: string | null;
+  /** Tensors merged so far / all, while a merged model is being prepared. */
+  exportProgress: { done: number; total: number } | null;
 
   loadRuns(): Promise<void>;
   /** Replaces (or adds) a record; 'now' writes it at once, 'soon' within a second. */
@@ -54,6 +56,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
     exportBusy: null,
     exportError: null,
     exportNotice: null,
+    exportProgress: null,
 
     async loadRuns() {
       set({ runsStatus: 'loading' });
@@ -158,9 +161,11 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         set({ exportError: `The QA-LoRA merge needs the base loaded as ${r.knobs.quant} with group size ${r.knobs.groupSize} (it is ${loaded.info.quant}): load it so (Model tab).` });
         return;
       }
-      set({ exportBusy: `merged:${id}`, exportError: null, exportNotice: null });
+      set({ exportBusy: `merged:${id}`, exportError: null, exportNotice: null, exportProgress: null });
       try {
-        const { files } = await engine().call({ type: 'exportMerged', runId: id, quantized });
+        const { files } = await engine().call({ type: 'exportMerged', runId: id, quantized }, (e) => {
+          if (e.kind === 'export') set({ exportProgress: { done: e.done, total: e.total } });
+        });
         const name = `${slug(r.name)}-merged${quantized ? `-${r.knobs.quant}` : ''}`;
         const bytes = files.reduce((a, f) => a + f.data.size, 0);
         if (bytes <= ZIP_LIMIT_BYTES) saveBlob(`${name}.zip`, await zipBlob(name, files));
@@ -172,7 +177,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {
-        set({ exportBusy: null });
+        set({ exportBusy: null, exportProgress: null });
       }
     },
   };

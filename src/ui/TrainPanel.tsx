@@ -17,6 +17,7 @@ export const STATUS_TEXT: Record<RunRecord['status'], string> = {
 export function ExportButtons(props: { run: RunRecord }) {
   const r = props.run;
   const busy = useStudio((s) => s.exportBusy);
+  const progress = useStudio((s) => s.exportProgress);
   const exportAdapter = useStudio((s) => s.exportAdapter);
   const exportMerged = useStudio((s) => s.exportMerged);
   const loaded = useStudio((s) => s.loaded);
@@ -56,7 +57,11 @@ export function ExportButtons(props: { run: RunRecord }) {
       >
         QA-LoRA merged (quantized)
       </button>
-      {busy?.endsWith(r.id) && <span className="small muted">Preparing the download…</span>}
+      {busy?.endsWith(r.id) && (
+        <span className="small muted" data-testid="export-progress">
+          {progress ? `Merging: tensor ${progress.done} of ${progress.total}…` : 'Preparing the download…'}
+        </span>
+      )}
     </div>
   );
 }

@@ -468,7 +468,14 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         const e = await getEngine();
         quantized = { mode, groupSize: m.groupSize, linears: await readQuantizedLinears(e.ctx, m.loaded) };
       }
-      const merged = await mergedModelFiles(m.loaded, m.source, a, quantized);
+      let lastReport = 0;
+      const merged = await mergedModelFiles(m.loaded, m.source, a, quantized, (done, total) => {
+        const now = Date.now();
+        if (done === total || now - lastReport > 200) {
+          lastReport = now;
+          emit({ kind: 'export', done, total });
+        }
+      });
       const files: ExportedFile[] = [...merged.files].map(([name, text]) => ({ name, data: new Blob([text], { type: 'application/json' }) }));
       // The weights go into a Blob tensor by tensor: each chunk is handed to the browser's blob
       // storage (which spills to disk) and dropped, so no copy of the whole model stays in memory.

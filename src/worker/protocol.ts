@@ -187,6 +187,8 @@ export type EngineEvent =
   | { kind: 'checkpoint'; step: number; evalLossBefore: number | null }
   | { kind: 'sample'; step: number; text: string }
   | { kind: 'token'; text: string }
+  /** Merging a model for download: tensors done of all. */
+  | { kind: 'export'; done: number; total: number }
   | { kind: 'deviceLost'; message: string };
 
 export type WorkerMessage =
