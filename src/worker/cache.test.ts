@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hubSource } from '../model/source';
 import { Checkpoint } from '../model/checkpoint';
 import { serializeSafetensors } from '../model/safetensors';
-import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles, parseHubUrl } from './cache';
+import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles, parseHubUrl, RESUME_ATTEMPTS, resumableBody } from './cache';
 
 class FakeCache {
   readonly entries = new Map<string, { body: Uint8Array; headers: [string, string][] }>();
@@ -120,4 +120,71 @@ describe('model cache', () => {
     expect(seen[seen.length - 1]).toMatchObject({ loaded: all, total: all });
     for (let i = 1; i < seen.length; i++) expect(seen[i].loaded).toBeGreaterThanOrEqual(seen[i - 1].loaded);
   });
+
+  /** A body that delivers `bytes` in chunks of `chunk`, then fails (or ends early) after `cut` bytes. */
+  function brokenBody(bytes: Uint8Array, cut: number, how: 'error' | 'close', chunk = 1000): ReadableStream<Uint8Array> {
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(ctl) {
+        if (at >= cut) {
+          if (how === 'error') ctl.error(new TypeError('network error (connection reset)'));
+          else ctl.close();
+          return;
+        }
+        const n = Math.min(chunk, cut - at);
+        ctl.enqueue(bytes.slice(at, at + n));
+        at += n;
+      },
+    });
+  }
+
+  it('a download that breaks off continues where it stopped (Range from the bytes received)', async () => {
+    installCaches();
+    const full = new Uint8Array(5000).map((_, i) => (i * 7) & 255);
+    const log: string[] = [];
+    const hub = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const range = new Headers(init?.headers).get('range');
+      log.push(`${init?.method ?? 'GET'} ${range ?? ''}`.trim());
+      if (init?.method === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': '5000' } });
+      if (!range) return new Response(brokenBody(full, 3000, 'error'), { status: 200, headers: { 'content-length': '5000' } });
+      const from = Number(/bytes=(\d+)-/.exec(range)![1]);
+      const to = from === 3000 ? 4000 : 5000; // the second piece also ends early (a clean close)
+      return new Response(brokenBody(full.subarray(from), to - from, 'close'), { status: 206, headers: { 'content-range': `bytes ${from}-4999/5000`, 'content-length': String(5000 - from) } });
+    }) as typeof fetch;
+    const progress: number[] = [];
+    const src = hubSource('org/name', { fetch: cachingFetch((p) => progress.push(p.loaded), hub) });
+    expect(await src.range('model.safetensors', 0, 5000)).toEqual(full);
+    expect(log.filter((l) => l.startsWith('GET'))).toEqual(['GET', 'GET bytes=3000-', 'GET bytes=4000-']);
+    expect(progress[progress.length - 1]).toBe(5000);
+  }, 20_000);
+
+  it('gives up after a few attempts with a message that says the download broke off', async () => {
+    const full = new Uint8Array(4000);
+    let calls = 0;
+    const failing = (async () => {
+      calls++;
+      throw new TypeError('Failed to fetch');
+    }) as typeof fetch;
+    const first = new Response(brokenBody(full, 1000, 'error'), { status: 200 });
+    const { body, failure } = resumableBody('https://huggingface.co/o/n/resolve/main/model.safetensors', new Headers(), first, 4000, failing, () => 0);
+    await expect(new Response(body).arrayBuffer()).rejects.toThrow(/network error \(connection reset\)|Failed to fetch|resumed/);
+    expect(calls).toBe(RESUME_ATTEMPTS);
+    expect(failure()?.message).toMatch(new RegExp(`resumed ${RESUME_ATTEMPTS} times`));
+
+    // A server that ignores Range (200 from the start) is not a continuation either.
+    const ignoring = (async () => new Response(full, { status: 200 })) as typeof fetch;
+    const r2 = resumableBody('u', new Headers(), new Response(brokenBody(full, 1000, 'close'), { status: 200 }), 4000, ignoring, () => 0);
+    await expect(new Response(r2.body).arrayBuffer()).rejects.toThrow();
+    expect(r2.failure()?.message).toMatch(/the connection closed after 1000 of 4000 bytes/);
+
+    // Through the hub source: one clear error naming the file.
+    installCaches();
+    const hub = (async (_: RequestInfo | URL, init?: RequestInit) => {
+      if (init?.method === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': '4000' } });
+      if (new Headers(init?.headers).get('range')) throw new TypeError('Failed to fetch');
+      return new Response(brokenBody(full, 1000, 'error'), { status: 200, headers: { 'content-length': '4000' } });
+    }) as typeof fetch;
+    const src = hubSource('org/name', { fetch: cachingFetch(() => {}, hub) });
+    await expect(src.range('model.safetensors', 0, 10)).rejects.toThrow(/model\.safetensors.*failed part way/);
+  }, 30_000);
 });

@@ -83,9 +83,67 @@ function headSize(res: Response): number | null {
   return len && /^\d+$/.test(len) && !encoded ? Number(len) : null;
 }
 
+/** Attempts to continue a broken download (with a growing pause between them) before giving up. */
+export const RESUME_ATTEMPTS = 4;
+
 /**
- * A fetch for hubSource that serves model files from the Cache API. Only GET/HEAD of URLs are
- * handled; `onDownload` reports bytes of each file fetched from the network, and announces the
+ * The body of `first` that survives dropped connections: when the stream errors or ends short of
+ * `total`, the rest is asked for with `Range: bytes=<received>-` (up to RESUME_ATTEMPTS times in a
+ * row, pausing 0.5, 1, 2, 4 s) and the bytes continue where they stopped. Without a known size
+ * nothing can be checked or resumed: the first failure ends it.
+ */
+export function resumableBody(
+  url: string, headers: Headers, first: Response, total: number, fetchFn: typeof fetch, pauseMs = (attempt: number) => 250 * 2 ** attempt,
+): { body: ReadableStream<Uint8Array>; failure: () => Error | null } {
+  let reader = first.body!.getReader();
+  let loaded = 0;
+  let attempts = 0;
+  let failure: Error | null = null;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      for (;;) {
+        let why: string;
+        try {
+          const { done, value } = await reader.read();
+          if (!done) {
+            loaded += value.length;
+            attempts = 0;
+            ctl.enqueue(value);
+            return;
+          }
+          if (total <= 0 || loaded >= total) {
+            ctl.close();
+            return;
+          }
+          why = `the connection closed after ${loaded} of ${total} bytes`;
+        } catch (e) {
+          why = (e as Error)?.message ?? String(e);
+        }
+        if (total <= 0 || attempts >= RESUME_ATTEMPTS) {
+          failure = new Error(`${why}${attempts ? ` (resumed ${attempts} times)` : ''}`);
+          ctl.error(failure);
+          return;
+        }
+        attempts++;
+        await new Promise((r) => setTimeout(r, pauseMs(attempts)));
+        const h = new Headers(headers);
+        h.set('range', `bytes=${loaded}-`);
+        const again = await fetchFn(url, { method: 'GET', headers: h }).catch(() => null);
+        const start = Number(/^bytes\s+(\d+)-/.exec(again?.headers.get('content-range') ?? '')?.[1] ?? NaN);
+        if (again && again.status === 206 && again.body && start === loaded) reader = again.body.getReader();
+        else await again?.body?.cancel().catch(() => {}); // not a continuation: try again (or give up)
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { body, failure: () => failure };
+}
+
+/**
+ * A fetch for hubSource that serves model files from the Cache API. A download that breaks off
+ * continues where it stopped (resumableBody). Only GET/HEAD of URLs are handled; `onDownload` reports bytes of each file fetched from the network, and announces the
  * size of each weight file whose existence is checked on the network (loaded 0).
  */
 export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init)): typeof fetch {
@@ -134,7 +192,8 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
           onDownload({ url, file, loaded, total: loaded });
         },
       });
-      const body = res.body.pipeThrough(counter);
+      const resumable = resumableBody(url, headers, res, total, baseFetch);
+      const body = resumable.body.pipeThrough(counter);
       const contentType = res.headers.get('content-type') ?? 'application/octet-stream';
       const c = await cache();
       let blob: Blob;
@@ -145,6 +204,12 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
         if (!stored) throw new Error('the cache dropped the entry');
         blob = await stored.blob();
       } catch (e) {
+        // The network gave out (after resuming): say so; nothing to fall back to.
+        const broken = () => {
+          const f = resumable.failure();
+          return f ? new Error(`the download of '${file}' failed part way: ${f.message}`) : null;
+        };
+        if (broken()) throw broken();
         // No Cache API (or over quota): keep this session's copy in memory only.
         if (body.locked) {
           // The body was consumed by the failed put: fetch again without caching.
@@ -152,7 +217,9 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
           if (!again.ok) return again;
           blob = await again.blob();
         } else {
-          blob = await new Response(body).blob();
+          blob = await new Response(body).blob().catch((err: unknown) => {
+            throw broken() ?? err;
+          });
         }
         if (c) console.warn(`model cache: ${file} is not cached (${(e as Error).message})`);
       }
