@@ -22,7 +22,7 @@ import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
-import type { AdapterRef, EngineEvent, ExportedFile, GenerateRequest, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
+import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
 import { adapterFiles, adapterFromCheckpoint, loadCheckpoint, resumeFromCheckpoint, saveCheckpoint } from './storage';
@@ -169,11 +169,6 @@ function unloadModel(): void {
   model = null;
 }
 
-/** Tokens of a prompt (as typed, or wrapped as the training data was) and the text they encode. */
-function promptIds(m: LoadedModel, prompt: string, format?: GenerateRequest['format']): { ids: number[]; text: string } {
-  return encodePrompt(m.tokenizer, prompt, format);
-}
-
 /** Window length of a generation graph: a power of two ≥ 64 holding prompt + new tokens (capped at the model's maximum). */
 function windowFor(m: LoadedModel, n: number): number {
   let T = 64;
@@ -297,7 +292,7 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
     const s = sampler;
     s.lora ??= e.tracker.run(s.scope, () => new LoraState(e.ctx, ad.modules, ad.h));
     s.lora.load(ad.weights);
-    const { ids } = promptIds(m.loaded, sample!.prompt, sample!.format);
+    const { ids } = encodePrompt(m.loaded.tokenizer, sample!.prompt, sample!.format);
     const T = windowFor(m.loaded, ids.length + sample!.maxNewTokens);
     if (!s.gen || s.gen.T !== T) s.gen = e.tracker.run(s.scope, () => new Generator(e.ctx, spec, m.loaded.weights, s.lora, { T }));
     const gen = streamText(e.ctx, m.loaded, s.gen, ids, { maxNewTokens: sample!.maxNewTokens });
@@ -425,7 +420,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       try {
         const g = req.req;
         const { key, adapter } = await adapterFor(g.adapter, e, m);
-        const { ids, text: promptText } = promptIds(m.loaded, g.prompt, g.format);
+        const { ids, text: promptText } = encodePrompt(m.loaded.tokenizer, g.prompt, g.format);
         const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed }, () => generationEpoch !== epoch);
         let r = await gen.next();
         while (!r.done) {
@@ -476,7 +471,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
           emit({ kind: 'export', done, total });
         }
       });
-      const files: ExportedFile[] = [...merged.files].map(([name, text]) => ({ name, data: new Blob([text], { type: 'application/json' }) }));
+      const files: ExportedFile[] = [...merged.files].map(([name, text]) => ({ name, data: new Blob([text], { type: name.endsWith('.json') ? 'application/json' : 'text/plain' }) }));
       // The weights go into a Blob tensor by tensor: each chunk is handed to the browser's blob
       // storage (which spills to disk) and dropped, so no copy of the whole model stays in memory.
       const parts: Blob[] = [];
