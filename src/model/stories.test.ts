@@ -13,7 +13,6 @@ import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../
 import { runTraining, type RunConfig } from '../train/run';
 import { generateTokens, Generator } from './generate';
 import { loadModel, type LoadedModel } from './load';
-import { Transformer } from './transformer';
 
 const DIR = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 

@@ -480,7 +480,7 @@ export class Transformer {
 
   private encodeBackward(p: Program): void {
     const { ctx, spec, N, QKVW } = this;
-    const { C, NH, NKV, HS, V, L, FF } = spec;
+    const { C, NH, NKV, HS, L, FF } = spec;
     const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
     // dln holds the head's input gradient (encodeHead ran the head's backward chunk by chunk).
     p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, this.dln, this.dres, false));

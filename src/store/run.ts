@@ -3,8 +3,7 @@
 // (closed tab, lost GPU device) from its last checkpoint in IndexedDB.
 import type { StateCreator } from 'zustand';
 import { estimateMemory, isQalora } from '../ui/memory';
-import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName, type Knobs } from '../ui/knobs';
-import type { RunConfig } from '../train/run';
+import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
 import type { Request } from '../worker/protocol';
 import { loadDataset, saveDataset } from '../worker/storage';
 import { engine } from './engine';

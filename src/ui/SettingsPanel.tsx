@@ -80,7 +80,6 @@ export function SettingsPanel() {
   const setKnob = useStudio((s) => s.setKnob);
   const reset = useStudio((s) => s.resetKnobs);
   const plan = usePlan();
-  const ids = { quant: useId(), schedule: useId(), length: useId(), prompt: useId() };
   const qalora = isQalora(k.quant);
   const loadedQuant = useStudio((s) => (s.loaded ? `${s.loaded.info.quant}${isQalora(s.loaded.info.quant) ? ` (group size ${s.loaded.info.groupSize})` : ''}` : null));
   const quantMismatch = loadedQuant !== null && loadedQuant !== `${k.quant}${qalora ? ` (group size ${k.groupSize})` : ''}`;

@@ -142,7 +142,7 @@ describe('model cache', () => {
     installCaches();
     const full = new Uint8Array(5000).map((_, i) => (i * 7) & 255);
     const log: string[] = [];
-    const hub = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const hub = (async (_input: RequestInfo | URL, init?: RequestInit) => {
       const range = new Headers(init?.headers).get('range');
       log.push(`${init?.method ?? 'GET'} ${range ?? ''}`.trim());
       if (init?.method === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': '5000' } });
