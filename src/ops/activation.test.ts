@@ -1,21 +1,8 @@
 import { describe, it } from 'vitest';
 import { Program } from '../gpu/context';
-import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
+import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from './activation';
 import { geluBackwardRef, geluForwardRef, swigluBackwardRef, swigluForwardRef } from './ref/activation';
-
-/** Central finite differences (float64) of loss(x) = sum(f(x) * w) with respect to x. */
-function numericGrad(f: (x: Float64Array) => Float64Array, x: Float64Array, w: Float64Array, eps = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  const loss = (xx: Float64Array) => f(xx).reduce((s, v, i) => s + v * w[i], 0);
-  for (let i = 0; i < x.length; i++) {
-    const xp = Float64Array.from(x), xm = Float64Array.from(x);
-    xp[i] += eps;
-    xm[i] -= eps;
-    g[i] = (loss(xp) - loss(xm)) / (2 * eps);
-  }
-  return g;
-}
 
 /** Random values with a few large-magnitude ones (where naive tanh/sigmoid overflow). */
 function inputs(n: number, r: () => number): Float64Array {

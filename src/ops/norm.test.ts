@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/context';
 import { packF16, roundF16 } from '../gpu/half';
-import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
+import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from './norm';
 import { layernormBackwardRef, layernormForwardRef, rmsnormBackwardRef, rmsnormForwardRef } from './ref/norm';
-
-/** Central finite differences (float64) of loss(x) = sum(f(x) * w) with respect to x. */
-function numericGrad(f: (x: Float64Array) => Float64Array, x: Float64Array, w: Float64Array, eps = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  const loss = (xx: Float64Array) => f(xx).reduce((s, v, i) => s + v * w[i], 0);
-  for (let i = 0; i < x.length; i++) {
-    const xp = Float64Array.from(x), xm = Float64Array.from(x);
-    xp[i] += eps;
-    xm[i] -= eps;
-    g[i] = (loss(xp) - loss(xm)) / (2 * eps);
-  }
-  return g;
-}
 
 describe('norm references: backward matches finite differences of forward', () => {
   const N = 3, C = 7, eps = 1e-5;

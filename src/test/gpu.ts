@@ -52,3 +52,16 @@ export function expectClose(name: string, got: ArrayLike<number>, want: ArrayLik
     throw new Error(`${name}: mismatch ratio ${r.toFixed(3)} at [${idx}]: got ${got[idx]}, want ${want[idx]}`);
   }
 }
+
+/** Central finite differences (float64) of loss(x) = sum(f(x) * w) with respect to x. */
+export function numericGrad(f: (x: Float64Array) => Float64Array, x: Float64Array, w: Float64Array, eps = 1e-5): Float64Array {
+  const g = new Float64Array(x.length);
+  const loss = (xx: Float64Array) => f(xx).reduce((s, v, i) => s + v * w[i], 0);
+  for (let i = 0; i < x.length; i++) {
+    const xp = Float64Array.from(x), xm = Float64Array.from(x);
+    xp[i] += eps;
+    xm[i] -= eps;
+    g[i] = (loss(xp) - loss(xm)) / (2 * eps);
+  }
+  return g;
+}
