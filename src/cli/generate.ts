@@ -1,7 +1,7 @@
 // npm run generate -- --model DIR [--adapter DIR] --prompt "..." --max-new-tokens N
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodePrompt, type PromptFormat } from '../data/format';
+import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { generateTokens, Generator } from '../model/generate';
 import { loadModel } from '../model/load';
@@ -55,7 +55,7 @@ runCli(async () => {
   const out: number[] = [];
   let printed = '';
   for await (const id of generateTokens(ctx, gen, ids, {
-    maxNewTokens: maxNew, temperature: num(a.temperature, 'temperature', 0), topP: num(a['top-p'], 'top-p', 1), seed: num(a.seed, 'seed', 0), stop: spec.eos,
+    maxNewTokens: maxNew, temperature: num(a.temperature, 'temperature', 0), topP: num(a['top-p'], 'top-p', 1), seed: num(a.seed, 'seed', 0), stop: stopIdsFor(tokenizer, format ?? undefined),
   })) {
     out.push(id);
     // Stream: print the newly decoded suffix (decoding the whole run keeps multi-byte pieces intact).

@@ -88,7 +88,6 @@ describe('Alpaca', () => {
     const ds = await load('a.jsonl', jsonl(rows));
     expect(ds.stats.format).toBe('alpaca');
     expect(ds.stats.prompt_format).toBe('alpaca');
-    expect(ds.stats.split_tokenization).toBe(0);
     rows.forEach((r, i) => {
       const prompt = alpacaPrompt(r.instruction, r.input);
       const ex = ds.examples[i];
@@ -142,20 +141,19 @@ describe('prompt/completion', () => {
     expect(ex.ids).toEqual([...tok.encode('The cats sat.', true), 2]);
     const p = tok.encode('The cat', true).length;
     expect(ex.trainMask).toEqual(ex.ids.map((_, t) => t >= p));
-    expect(ds.stats.split_tokenization).toBe(0);
   });
 
-  it('a tokenizer that merges across the prompt/response boundary: the parts are tokenized separately', async () => {
+  it('a token that straddles the prompt/response boundary: the whole text is tokenized once, the straddling token is trained', async () => {
     // "He said: " + "hello": the trailing space joins "hello" when tokenized together.
     const whole = tok.encode('He said: hello', true);
     const prompt = tok.encode('He said: ', true);
     expect(prompt.every((x, i) => whole[i] === x)).toBe(false);
     const ds = await load('p.jsonl', jsonl([{ prompt: 'He said: ', completion: 'hello' }]), { chatTemplate: 'none' });
     const ex = ds.examples[0];
-    expect(ds.stats.split_tokenization).toBe(1);
-    const resp = tok.encode('hello', false);
-    expect(ex.ids).toEqual([...prompt, ...resp, 2]);
-    expect(ex.trainMask).toEqual([...prompt.map(() => false), ...resp.map(() => true), true]);
+    expect(ex.ids).toEqual([...whole, 2]);
+    expect(tok.decode(ex.ids.filter((_, t) => !ex.trainMask[t]))).toBe('<s> He said:');
+    expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['hello</s>']);
+    expect(ex.trainMask.lastIndexOf(false)).toBe(ex.trainMask.indexOf(true) - 1); // masked, then trained: one boundary
   });
 
   it('--response-column picks another column', async () => {
@@ -214,49 +212,50 @@ describe('chat data and chat templates', () => {
   const chatml = (m: { role: string; content: string }) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`;
   const withTemplate = (t: string): TextTokenizer => ({ ...tok, chatTemplate: t });
 
-  it('messages: the model chat template; only the assistant turns (and their end marker) are trained, token by token', async () => {
+  it('messages: the model chat template; only the assistant turns (and their end marker, closed with EOS) are trained, token by token', async () => {
     const t = withTemplate(CHATML_TEMPLATE);
     const ds = await load('c.jsonl', jsonl([{ messages: conv }]), {}, t);
     expect(ds.stats.format).toBe('messages');
     expect(ds.stats.prompt_format).toBe('chat template (model)');
-    expect(ds.stats.split_tokenization).toBe(0);
     const ex = ds.examples[0];
-    const full = conv.map(chatml).join('');
-    expect(ex.ids).toEqual(tok.encode(full, false)); // chat templates write their own special tokens
+    // <|im_end|> is not a token of this vocabulary, so each assistant turn is closed with EOS (trained).
+    const turn = (m: { role: string; content: string }) => chatml(m) + (m.role === 'assistant' ? '</s>' : '');
+    const full = conv.map(turn).join('');
+    expect(ex.ids).toEqual([1, ...tok.encode(full, false)]); // one BOS (the tokenizer's), the whole text tokenized once
+    expect(ex.ids).toEqual(tok.encode(full, true));
     const want = new Array(ex.ids.length).fill(false);
     let text = '';
     for (const m of conv) {
       const before = text + (m.role === 'assistant' ? '<|im_start|>assistant\n' : '');
-      text += chatml(m);
-      if (m.role === 'assistant') want.fill(true, tok.encode(before, false).length, tok.encode(text, false).length);
+      text += turn(m);
+      if (m.role === 'assistant') want.fill(true, tok.encode(before, true).length, tok.encode(text, true).length);
     }
     expect(ex.trainMask).toEqual(want);
-    expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['Hello!<|im_end|>\n', 'See you.<|im_end|>\n']);
+    expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['Hello!<|im_end|>\n</s>', 'See you.<|im_end|>\n</s>']);
     checkTargets(ds, 512);
   });
 
   it('the playground prompt is exactly what training showed before an answer (Alpaca, none, chat templates, text)', () => {
     const pair = { kind: 'pair' as const, prompt: 'Name a colour.', response: 'Blue.' };
-    const cases: [RecordShape, TextTokenizer, string, string, boolean][] = [
-      ['alpaca', tok, 'auto', alpacaPrompt('Name a colour.'), true], // no model template: Alpaca
-      ['prompt-completion', tok, 'none', 'Name a colour.', true],
-      ['alpaca', withTemplate(CHATML_TEMPLATE), 'auto', '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n', false],
-      ['messages', tok, 'chatml', '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n', false],
+    const cases: [RecordShape, TextTokenizer, string, string][] = [
+      ['alpaca', tok, 'auto', alpacaPrompt('Name a colour.')], // no model template: Alpaca
+      ['prompt-completion', tok, 'none', 'Name a colour.'],
+      ['alpaca', withTemplate(CHATML_TEMPLATE), 'auto', '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n'],
+      ['messages', tok, 'chatml', '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n'],
     ];
-    for (const [shape, t, choice, text, addSpecial] of cases) {
+    for (const [shape, t, choice, text] of cases) {
       const f = makeFormatter(shape, t, choice);
-      expect(f.promptText('Name a colour.'), `${shape} ${choice}`).toEqual({ text, addSpecial });
+      expect(f.promptText('Name a colour.'), `${shape} ${choice}`).toBe(text);
       if (shape !== 'messages') {
         // The untrained part of a formatted training pair is the same text.
         const seg = f.format(pair, false).segments;
         expect(seg[0]).toEqual({ text, train: false });
-        expect(f.format(pair, false).addSpecial).toBe(addSpecial);
       }
     }
     const chat = makeFormatter('messages', withTemplate(CHATML_TEMPLATE), 'auto');
     const turn = chat.format({ kind: 'chat', messages: [{ role: 'user', content: 'Name a colour.' }, { role: 'assistant', content: 'Blue.' }] }, false).segments;
-    expect(turn[0]).toEqual({ text: chat.promptText('Name a colour.').text, train: false });
-    expect(makeFormatter('text', tok, 'auto').promptText('Once')).toEqual({ text: 'Once', addSpecial: true });
+    expect(turn[0]).toEqual({ text: chat.promptText('Name a colour.'), train: false });
+    expect(makeFormatter('text', tok, 'auto').promptText('Once')).toBe('Once');
   });
 
   it('ShareGPT (from/value) gives the same example as messages', async () => {
@@ -278,7 +277,8 @@ describe('chat data and chat templates', () => {
     expect(ds.stats.prompt_format).toBe('chat template (custom)');
     const ex = ds.examples[0];
     expect(ex.ids[0]).toBe(1); // "<s>" from bos_token is the BOS special token
-    expect(ex.ids.filter((x) => x === 2)).toHaveLength(2); // "</s>" after each answer
+    expect(ex.ids.filter((x) => x === 1)).toHaveLength(1); // the template's BOS, not doubled by the tokenizer's
+    expect(ex.ids.filter((x) => x === 2)).toHaveLength(2); // "</s>" after each answer (the template's own, no EOS added)
     expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['Hello!</s>', 'See you.</s>']); // (the decoder drops a run's leading space)
   });
 
@@ -287,8 +287,8 @@ describe('chat data and chat templates', () => {
     const ds = await load('a.jsonl', jsonl([{ instruction: 'Add', input: '1 and 2', output: '3' }]), {}, t);
     expect(ds.stats.prompt_format).toBe('chat template (model)');
     const ex = ds.examples[0];
-    expect(ex.ids).toEqual(tok.encode(chatml({ role: 'user', content: 'Add\n\n1 and 2' }) + chatml({ role: 'assistant', content: '3' }), false));
-    expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['3<|im_end|>\n']);
+    expect(ex.ids).toEqual(tok.encode(chatml({ role: 'user', content: 'Add\n\n1 and 2' }) + chatml({ role: 'assistant', content: '3' }) + '</s>', true));
+    expect(trainedRuns(ex.ids, ex.trainMask)).toEqual(['3<|im_end|>\n</s>']);
     // --chat-template alpaca overrides the model's template.
     const al = await load('a.jsonl', jsonl([{ instruction: 'Add', input: '1 and 2', output: '3' }]), { chatTemplate: 'alpaca' }, t);
     expect(al.examples[0].ids).toEqual([...tok.encode(alpacaPrompt('Add', '1 and 2') + '3', true), 2]);

@@ -29,6 +29,8 @@ export interface DataOptions {
   trainOnPrompt?: boolean;
   /** Sequence length: longer examples are truncated (and counted). */
   seqLen: number;
+  /** The model's maximum positions: the seq-len advice never goes above it. */
+  maxSeqLen?: number;
   /** At most this many examples (after bad rows are dropped). */
   maxSamples?: number;
   /** 'first' (default) takes the first maxSamples; 'random' a seeded random subset (kept in file order). */
@@ -82,10 +84,69 @@ export interface DatasetStats {
   length: { min: number; max: number; mean: number; p50: number; p95: number };
   /** Lengths before truncation in (up to) 10 equal bins up to seq-len, then one bin above it (to: null). */
   length_histogram: { from: number; to: number | null; count: number }[];
-  /** Examples tokenized part by part because the tokenizer merges across the prompt/response boundary. */
-  split_tokenization: number;
+  /** What makes little of the data train (few trained tokens, many rows cut or skipped), with the fix: see dataWarnings. */
+  warnings: DataWarning[];
   /** When maxSamples cut the data: how they were picked and how many good rows there were (null: 'first' stops reading). */
   sampled?: { from: number | null; kept: number; mode: 'first' | 'random' };
+}
+
+/**
+ * A warning about the data as it will be trained, worded for any host: the message names no
+ * option; `fix` says which option to change to what, and each host renders its own name for it
+ * (the CLI a flag, the studio a knob's label).
+ */
+export interface DataWarning {
+  kind: 'few_trained' | 'cut_by_seq_len' | 'bad_rows';
+  message: string;
+  fix: { option: 'seqLen'; value: number } | { option: 'trainOnPrompt'; value: true } | null;
+}
+
+/** Below this share of trained tokens, or above this share of rows cut or skipped, the data gets a warning. */
+export const WARN_SHARE = 0.1;
+
+const pct = (x: number) => `${x < 0.01 ? (x * 100).toFixed(1) : Math.round(x * 100)}%`;
+
+/**
+ * Warnings when little will be trained: fewer than 10% of tokens trained (the prompts are masked,
+ * or truncation cuts the responses), or more than 10% of rows truncated or skipped because their
+ * prompt fills the sequence (the fix: the sequence length that holds 95% of the examples, capped
+ * at the model's maximum `maxSeqLen`), or more than 10% bad rows.
+ */
+export function dataWarnings(
+  st: Pick<DatasetStats, 'tokens' | 'trained_tokens' | 'truncated' | 'too_long' | 'examples' | 'rows' | 'skipped_count' | 'train_on_prompt' | 'format' | 'seq_len'>,
+  p95Length: number,
+  maxSeqLen = Infinity,
+): DataWarning[] {
+  const out: DataWarning[] = [];
+  const counted = st.examples + st.too_long;
+  const cut = st.truncated + st.too_long;
+  const want = Math.min(maxSeqLen, Math.ceil(p95Length / 64) * 64);
+  const longer = want > st.seq_len ? ({ option: 'seqLen', value: want } as const) : null;
+  if (counted > 0 && cut / counted > WARN_SHARE) {
+    out.push({
+      kind: 'cut_by_seq_len',
+      message:
+        `${pct(cut / counted)} of the examples do not fit the sequence length of ${st.seq_len} tokens` +
+        ` (${st.truncated} truncated, ${st.too_long} skipped because the prompt alone fills it)` +
+        (longer ? `; ${want} tokens hold 95% of them.` : maxSeqLen <= st.seq_len ? '; the model takes no more: shorten the prompts.' : '.'),
+      fix: longer,
+    });
+  }
+  const bad = st.skipped_count - st.too_long;
+  if (st.rows > 0 && bad / st.rows > WARN_SHARE) {
+    out.push({ kind: 'bad_rows', message: `${pct(bad / st.rows)} of the rows were skipped as bad or empty (see the skipped rows).`, fix: null });
+  }
+  if (st.tokens > 0 && st.trained_tokens / st.tokens < WARN_SHARE) {
+    const masked = !st.train_on_prompt && st.format !== 'text';
+    out.push({
+      kind: 'few_trained',
+      message:
+        `only ${pct(st.trained_tokens / st.tokens)} of the tokens are trained` +
+        (masked ? ': the prompts are masked and much longer than the responses.' : st.truncated ? ': truncation cuts most of the responses.' : '.'),
+      fix: masked ? { option: 'trainOnPrompt', value: true } : st.truncated && longer ? longer : null,
+    });
+  }
+  return out;
 }
 
 export interface PreviewExample {
@@ -202,6 +263,8 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
   let formatter: Formatter | null = null;
   const examples: DatasetExample[] = [];
   const lengths: number[] = [];
+  /** Lengths of the examples skipped because their prompt fills seq-len (for the seq-len advice). */
+  const tooLongLengths: number[] = [];
   const seen = new Map<number, number>();
   const duplicateLines: { line: number; same_as: number }[] = [];
   let duplicates = 0;
@@ -210,7 +273,6 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
   let truncated = 0;
   let tooLong = 0;
   let shortestPrompt = Infinity;
-  let splitTok = 0;
   const preview: PreviewExample[] = [];
   const previewCount = opts.previewCount ?? 3;
 
@@ -223,7 +285,6 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
       throw e;
     }
     const t = tokenizeFormatted(tok, f);
-    if (t.separately) splitTok++;
     const length = t.ids.length;
     let ids = t.ids;
     let mask = t.mask;
@@ -239,6 +300,7 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
       while (promptLen < t.mask.length && !(promptLen > 0 && t.mask[promptLen])) promptLen++;
       shortestPrompt = Math.min(shortestPrompt, promptLen);
       tooLong++;
+      tooLongLengths.push(length);
       return skip(p.line, `the prompt is ${promptLen} tokens, so nothing of the response fits in seq-len ${seqLen}`, false);
     }
     if (length > seqLen) truncated++;
@@ -360,8 +422,9 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
       p95: percentile(sorted, 0.95),
     },
     length_histogram: hist,
-    split_tokenization: splitTok,
+    warnings: [],
   };
+  stats.warnings = dataWarnings(stats, percentile(Uint32Array.from([...lengths, ...tooLongLengths]).sort(), 0.95), opts.maxSeqLen);
   if (maxSamples !== undefined && (sampleMode === 'first' ? examples.length >= maxSamples : available > maxSamples)) {
     stats.sampled = { from: sampleMode === 'first' ? null : available, kept: examples.length, mode: sampleMode };
   }

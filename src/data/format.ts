@@ -14,6 +14,7 @@ import { Template } from '@huggingface/jinja';
 import type { TextTokenizer } from '../model/tokenizer';
 import { DatasetError } from './input';
 import { ShapeError, type ChatMessage, type RecordShape, type Sample } from './shapes';
+import { encodePromptText } from './tokenize';
 
 export interface Segment {
   text: string;
@@ -22,10 +23,9 @@ export interface Segment {
 }
 
 export interface Formatted {
+  /** The example's text in order; joined, it is tokenized once (tokenize.ts). */
   segments: Segment[];
-  /** Encode with the tokenizer's own special tokens (BOS); false for chat templates, which write their own. */
-  addSpecial: boolean;
-  /** Append the tokenizer's EOS (trained) after the last segment. */
+  /** Append the tokenizer's EOS (trained with the last segment) unless the text already ends in it. */
   eos: boolean;
 }
 
@@ -61,16 +61,21 @@ export interface Formatter {
   /**
    * What a model trained on this formatting is shown before its answer, for one user prompt (the
    * playground): the Alpaca prompt, the chat template's user turn + generation prompt, or the
-   * prompt as it is. `addSpecial`: encode with the tokenizer's own BOS.
+   * prompt as it is. Encoded with the tokenizer's BOS (once) and never an EOS (encodePrompt).
    */
-  promptText(prompt: string): { text: string; addSpecial: boolean };
+  promptText(prompt: string): string;
+  /** The chat template's end-of-turn token when it is one special token (`<|im_end|>`, `<|eot_id|>`), else null. */
+  readonly endOfTurn: number | null;
 }
 
 class ChatRenderer {
   private readonly tmpl: Template;
   private readonly bos: string;
   private readonly eos: string;
-  constructor(readonly source: string, tok: TextTokenizer, what: string) {
+  /** The EOS as text when it tokenizes back to the EOS id alone ('' otherwise): appended after assistant turns. */
+  private readonly eosText: string;
+  readonly endOfTurn: number | null;
+  constructor(readonly source: string, private readonly tok: TextTokenizer, what: string) {
     try {
       this.tmpl = new Template(source);
     } catch (e) {
@@ -78,6 +83,9 @@ class ChatRenderer {
     }
     this.bos = tok.bos !== null ? tok.decode([tok.bos]) : '';
     this.eos = tok.eos.length ? tok.decode([tok.eos[0]]) : '';
+    const e = tok.eos.length ? tok.encode(this.eos, false) : [];
+    this.eosText = e.length === 1 && e[0] === tok.eos[0] ? this.eos : '';
+    this.endOfTurn = this.probeEndOfTurn();
   }
 
   render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
@@ -88,11 +96,55 @@ class ChatRenderer {
     }
   }
 
-  /** The rendered conversation split into untrained text and assistant turns. */
-  segments(messages: ChatMessage[], trainOnPrompt: boolean): Segment[] {
+  /** What the template writes after an assistant's text, when that is one special token (ignoring white space). */
+  private probeEndOfTurn(): number | null {
+    const answer = 'Yes.';
+    let turn: string;
+    try {
+      turn = this.segments([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: answer }], false, false).find((x) => x.train)?.text ?? '';
+    } catch {
+      return null;
+    }
+    const at = turn.indexOf(answer);
+    if (at < 0) return null;
+    const ids = this.tok.encode(turn.slice(at + answer.length).trim(), false);
+    return ids.length === 1 && this.tok.isSpecial(ids[0]) ? ids[0] : null;
+  }
+
+  /** Whether an assistant turn's text ends (white space aside) in a special token, which generation can stop on. */
+  private endsInSpecial(turn: string): boolean {
+    const ids = this.tok.encode(turn.trimEnd(), false);
+    return ids.length > 0 && this.tok.isSpecial(ids[ids.length - 1]);
+  }
+
+  /**
+   * The rendered conversation split into untrained text and assistant turns (all trained with
+   * `trainOnPrompt`). With `closeTurns`, an assistant turn that does not end in a special token
+   * (ChatML's `<|im_end|>` spelled out on a model without that token, any template ending turns
+   * in plain text) is followed by the EOS, trained with it, so the model learns to stop (TRL
+   * appends EOS likewise).
+   */
+  segments(messages: ChatMessage[], trainOnPrompt: boolean, closeTurns = true): Segment[] {
+    try {
+      return this.locate(messages, trainOnPrompt, closeTurns);
+    } catch (e) {
+      if (!(e instanceof ShapeError) || !trainOnPrompt) throw e;
+      // The turns cannot be located, but everything is trained: the whole text, closed with EOS.
+      const full = this.render(messages, false);
+      const close = closeTurns && this.eosText && !this.endsInSpecial(full) ? this.eosText : '';
+      return [{ text: full + close, train: true }];
+    }
+  }
+
+  private locate(messages: ChatMessage[], trainOnPrompt: boolean, closeTurns: boolean): Segment[] {
     const full = this.render(messages, false);
-    if (trainOnPrompt) return [{ text: full, train: true }];
     const out: Segment[] = [];
+    const push = (text: string, train: boolean) => {
+      if (!text) return;
+      const last = out[out.length - 1];
+      if (last && last.train === train) last.text += text;
+      else out.push({ text, train });
+    };
     let at = 0;
     for (let i = 0; i < messages.length; i++) {
       if (messages[i].role !== 'assistant') continue;
@@ -105,12 +157,24 @@ class ChatRenderer {
             'train on the whole text (--train-on-prompt) or give another --chat-template',
         );
       }
-      if (before.length > at) out.push({ text: full.slice(at, before.length), train: false });
-      if (upto.length > before.length) out.push({ text: full.slice(before.length, upto.length), train: true });
+      push(full.slice(at, before.length), trainOnPrompt);
+      const turn = full.slice(before.length, upto.length);
+      push(turn, true);
+      if (closeTurns && this.eosText && turn && !this.endsInSpecial(turn)) push(this.eosText, true);
       at = upto.length;
     }
-    if (at < full.length) out.push({ text: full.slice(at), train: false });
+    push(full.slice(at), trainOnPrompt);
     return out;
+  }
+}
+
+/** The model's own chat template's end-of-turn token (null without a template or when it cannot be parsed). */
+function modelEndOfTurn(tok: TextTokenizer): number | null {
+  if (!tok.chatTemplate) return null;
+  try {
+    return new ChatRenderer(tok.chatTemplate, tok, "model's chat template").endOfTurn;
+  } catch {
+    return null;
   }
 }
 
@@ -121,8 +185,11 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
   if (shape === 'text') {
     return {
       name: 'text',
-      format: (s) => ({ segments: [{ text: (s as { text: string }).text, train: true }], addSpecial: true, eos: false }),
-      promptText: (prompt) => ({ text: prompt, addSpecial: true }),
+      format: (s) => ({ segments: [{ text: (s as { text: string }).text, train: true }], eos: false }),
+      promptText: (prompt) => prompt,
+      get endOfTurn() {
+        return modelEndOfTurn(tok);
+      },
     };
   }
   let renderer: ChatRenderer | null = null;
@@ -154,8 +221,9 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
 
   return {
     name,
+    endOfTurn: renderer?.endOfTurn ?? null,
     format(s: Sample, trainOnPrompt: boolean): Formatted {
-      if (s.kind === 'text') return { segments: [{ text: s.text, train: true }], addSpecial: true, eos: false };
+      if (s.kind === 'text') return { segments: [{ text: s.text, train: true }], eos: false };
       if (renderer) {
         const messages: ChatMessage[] =
           s.kind === 'chat'
@@ -164,15 +232,15 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
                 { role: 'user', content: s.input && s.input.trim() !== '' ? `${s.prompt}\n\n${s.input}` : s.prompt },
                 { role: 'assistant', content: s.response },
               ];
-        return { segments: renderer.segments(messages, trainOnPrompt), addSpecial: false, eos: false };
+        return { segments: renderer.segments(messages, trainOnPrompt), eos: false };
       }
       if (s.kind === 'chat') throw new ShapeError('chat data needs a chat template');
       const prompt = name === 'alpaca' ? alpacaPrompt(s.prompt, s.input) : s.input ? `${s.prompt}\n\n${s.input}` : s.prompt;
-      return { segments: [{ text: prompt, train: trainOnPrompt }, { text: s.response, train: true }], addSpecial: true, eos: true };
+      return { segments: [{ text: prompt, train: trainOnPrompt }, { text: s.response, train: true }], eos: true };
     },
     promptText(prompt: string) {
-      if (renderer) return { text: renderer.render([{ role: 'user', content: prompt }], true), addSpecial: false };
-      return { text: name === 'alpaca' ? alpacaPrompt(prompt) : prompt, addSpecial: true };
+      if (renderer) return renderer.render([{ role: 'user', content: prompt }], true);
+      return name === 'alpaca' ? alpacaPrompt(prompt) : prompt;
     },
   };
 }
@@ -185,14 +253,30 @@ export interface PromptFormat {
 
 /**
  * Token ids of a generation prompt, as typed or wrapped as the training data was (`format`), and
- * the text they encode. An empty prompt as typed is the tokenizer's BOS alone.
+ * the text they encode: the tokenizer's BOS once (not doubled when a chat template writes it),
+ * never an EOS at the end. An empty prompt as typed is the tokenizer's BOS alone.
  */
 export function encodePrompt(tok: TextTokenizer, prompt: string, format?: PromptFormat): { ids: number[]; text: string } {
-  let text = prompt;
-  let addSpecial = true;
-  if (format) ({ text, addSpecial } = makeFormatter(format.shape, tok, format.chatTemplate).promptText(prompt));
-  let ids = text === '' ? [] : tok.encode(text, addSpecial);
+  const text = format ? makeFormatter(format.shape, tok, format.chatTemplate).promptText(prompt) : prompt;
+  let ids = encodePromptText(tok, text);
   if (ids.length === 0 && tok.bos !== null) ids = [tok.bos];
   if (ids.length === 0) throw new DatasetError('Give a prompt: this tokenizer has no BOS token to start from.');
   return { ids, text };
+}
+
+/**
+ * The ids that end generation for text formatted as `format` (or the model's own chat template when
+ * none is given): the tokenizer's stop ids (config.json and generation_config.json eos_token_id)
+ * and the chat template's end-of-turn token when it is a single special token.
+ */
+export function stopIdsFor(tok: TextTokenizer, format?: PromptFormat): number[] {
+  const stop = [...tok.stop];
+  let eot: number | null = null;
+  try {
+    eot = makeFormatter(format?.shape ?? 'text', tok, format?.chatTemplate ?? 'auto').endOfTurn;
+  } catch {
+    eot = null; // a template that cannot be parsed has no end-of-turn token to add
+  }
+  if (eot !== null && !stop.includes(eot)) stop.push(eot);
+  return stop;
 }

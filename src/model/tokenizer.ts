@@ -9,7 +9,16 @@ export interface TextTokenizer {
   /** skipSpecial defaults to false, as in transformers. */
   decode(ids: number[], skipSpecial?: boolean): string;
   readonly bos: number | null;
+  /** config.json's eos_token_id (one or several); eos[0] is the EOS appended to training examples. */
   readonly eos: number[];
+  /**
+   * Ids that end generation: `eos` ∪ generation_config.json's eos_token_id (models such as Llama 3
+   * list their end-of-turn tokens there). Chat templates may add their end-of-turn token: see
+   * data/format.ts stopIdsFor.
+   */
+  readonly stop: number[];
+  /** A special added token (BOS, EOS, <|im_end|>, ...): such tokens are matched whole in text and skipped by decode(ids, true). */
+  isSpecial(id: number): boolean;
   /** One past the largest token id of the tokenizer (vocabulary plus added tokens). */
   readonly vocabSize: number;
   /** tokenizer_config.json chat_template if present (or chat_template.jinja). */
@@ -49,6 +58,17 @@ function chatTemplateOf(cfg: Record<string, unknown>): string | null {
     return typeof d?.template === 'string' ? d.template : null;
   }
   return null;
+}
+
+/**
+ * generation_config.json's eos_token_id (a number or a list; transformers' GenerationConfig), or []
+ * when the file or the field is absent. A file that is not valid JSON is an error naming it.
+ */
+async function generationEosIds(src: ModelSource): Promise<number[]> {
+  if (!(await src.has('generation_config.json'))) return [];
+  const e = (await readJson(src, 'generation_config.json')).eos_token_id;
+  if (e === undefined || e === null) return [];
+  return Array.isArray(e) ? (e as number[]) : [e as number];
 }
 
 /**
@@ -102,12 +122,19 @@ export async function loadTokenizer(
     eos = e === null ? [] : [e];
   }
 
+  const stop = [...eos];
+  for (const id of await generationEosIds(src)) if (!stop.includes(checkId('generation_config.json eos_token_id', id))) stop.push(id);
+  const special = new Set<number>();
+  for (const [id, t] of tok.get_added_tokens_decoder()) if (t.special) special.add(id);
+
   let chatTemplate = chatTemplateOf(cfg);
   if (chatTemplate === null && (await src.has('chat_template.jinja'))) chatTemplate = await src.text('chat_template.jinja');
 
   return {
     bos,
     eos,
+    stop,
+    isSpecial: (id: number) => special.has(id),
     vocabSize,
     chatTemplate,
     encode(text: string, addSpecial = true): number[] {

@@ -9,7 +9,7 @@ import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
 const tok: TextTokenizer = {
   encode: (t: string, addSpecial = true) => [...(addSpecial ? [1] : []), ...Array.from(t, (c) => (c.charCodeAt(0) % 250) + 3)],
   decode: (ids: number[]) => ids.filter((i) => i > 2).map((i) => String.fromCharCode(i - 3)).join(''),
-  bos: 1, eos: [2], vocabSize: 256, chatTemplate: null,
+  bos: 1, eos: [2], stop: [2], isSpecial: (id: number) => id <= 2, vocabSize: 256, chatTemplate: null,
 };
 const blob = (s: string) => new Blob([s]);
 

@@ -5,7 +5,7 @@
 /// <reference lib="webworker" />
 import type { DatasetExample } from '../data';
 import type { Example } from '../data/batch';
-import { encodePrompt } from '../data/format';
+import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
@@ -177,13 +177,14 @@ function windowFor(m: LoadedModel, n: number): number {
 }
 
 async function* streamText(
-  c: GpuContext, m: LoadedModel, gen: Generator, ids: number[], opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number },
+  c: GpuContext, m: LoadedModel, gen: Generator, ids: number[],
+  opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number; format?: PromptFormat },
   shouldStop: () => boolean = () => false,
 ): AsyncGenerator<string, { text: string; tokens: number; stopped: boolean }> {
   const out: number[] = [];
   let printed = '';
   let stopped = false;
-  for await (const id of generateTokens(c, gen, ids, { ...opts, stop: m.spec.eos })) {
+  for await (const id of generateTokens(c, gen, ids, { ...opts, stop: stopIdsFor(m.tokenizer, opts.format) })) {
     out.push(id);
     const text = m.tokenizer.decode(out, true);
     if (text.startsWith(printed) && text.length > printed.length) {
@@ -295,7 +296,7 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
     const { ids } = encodePrompt(m.loaded.tokenizer, sample!.prompt, sample!.format);
     const T = windowFor(m.loaded, ids.length + sample!.maxNewTokens);
     if (!s.gen || s.gen.T !== T) s.gen = e.tracker.run(s.scope, () => new Generator(e.ctx, spec, m.loaded.weights, s.lora, { T }));
-    const gen = streamText(e.ctx, m.loaded, s.gen, ids, { maxNewTokens: sample!.maxNewTokens });
+    const gen = streamText(e.ctx, m.loaded, s.gen, ids, { maxNewTokens: sample!.maxNewTokens, format: sample!.format });
     let r = await gen.next();
     while (!r.done) r = await gen.next();
     emit({ kind: 'sample', step, text: r.value.text });
@@ -421,7 +422,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         const g = req.req;
         const { key, adapter } = await adapterFor(g.adapter, e, m);
         const { ids, text: promptText } = encodePrompt(m.loaded.tokenizer, g.prompt, g.format);
-        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed }, () => generationEpoch !== epoch);
+        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, format: g.format }, () => generationEpoch !== epoch);
         let r = await gen.next();
         while (!r.done) {
           emit({ kind: 'token', text: r.value });
