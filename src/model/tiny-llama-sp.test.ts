@@ -6,7 +6,11 @@ import { dirSource } from '../cli/fs-source';
 import { tokenizeTexts } from '../data/text';
 import { testContext } from '../test/gpu';
 import { runTraining, type RunConfig } from '../train/run';
-import { loadModel } from './load';
+import { mergedModelFiles } from '../lora/merged';
+import { loadModel, readSpec } from './load';
+import { Checkpoint } from './checkpoint';
+import { memorySource } from './source';
+import { loadTokenizer } from './tokenizer';
 
 const DIR = fileURLToPath(new URL('../../../shared/models/tiny-llama-sp/', import.meta.url));
 
@@ -31,5 +35,15 @@ describe('tiny-llama-sp (tokenizer.model only)', () => {
     for (const l of losses) expect(Number.isFinite(l)).toBe(true);
     expect(losses[0]).toBeGreaterThan(5); // a random model over 32,000 tokens
     expect(res.evalLossAfter!).toBeLessThan(res.evalLossBefore!);
+  });
+
+  it('a merged model of it carries the converted tokenizer.json, which encodes the same', async () => {
+    const src = dirSource(DIR);
+    const base = { checkpoint: await Checkpoint.open(src), spec: await readSpec(src) };
+    const merged = await mergedModelFiles(base, src, { modules: [], weights: new Map(), h: { r: 4, alpha: 8, dropout: 0, rslora: false } });
+    expect(merged.files.has('tokenizer.json')).toBe(true);
+    const again = await loadTokenizer(memorySource('merged', merged.files));
+    const orig = await loadTokenizer(src);
+    for (const t of ['Hello world', '  two  spaces\n', 'café 🚀 日本']) expect(again.encode(t)).toEqual(orig.encode(t));
   });
 });
