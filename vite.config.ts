@@ -10,7 +10,7 @@ export default defineConfig({
     entries: ['index.html', 'src/worker/engine.worker.ts'],
     include: [
       'react', 'react-dom/client', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'zustand', 'recharts', 'idb-keyval', 'fflate',
-      '@huggingface/tokenizers', '@huggingface/jinja', 'papaparse', 'hyparquet',
+      '@huggingface/tokenizers', '@huggingface/jinja', 'papaparse', 'hyparquet', 'protobufjs/light',
     ],
   },
   server: { port: 5173, strictPort: false },

@@ -14,6 +14,7 @@ import type { AdapterTensors, LoraHyper } from './peft';
 import type { LinearModule } from '../model/modules';
 import type { Checkpoint } from '../model/checkpoint';
 import type { ModelSpec } from '../model/config';
+import { convertSlowTokenizer } from '../model/slow-tokenizer';
 
 /** Tokenizer and generation files copied next to a merged model when the base has them. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'];
@@ -65,6 +66,12 @@ export async function mergedModelFiles(
   if (plan.untied) config.tie_word_embeddings = false;
   const files = new Map<string, string>([['config.json', JSON.stringify(config, null, 2)]]);
   for (const f of TOKENIZER_FILES) if (await source.has(f)) files.set(f, await source.text(f));
+  if (!files.has('tokenizer.json') && ((await source.has('tokenizer.model')) || (await source.has('vocab.json')))) {
+    // A base whose tokenizer is tokenizer.model (binary) or vocab.json + merges.txt: the merged model
+    // gets the tokenizer.json it was loaded with, as save_pretrained writes a fast tokenizer's.
+    const cfg = files.has('tokenizer_config.json') ? (JSON.parse(files.get('tokenizer_config.json')!) as Record<string, unknown>) : {};
+    files.set('tokenizer.json', JSON.stringify((await convertSlowTokenizer(source, cfg)).json));
+  }
   const header = safetensorsHeader(plan.layout);
   const dataBytes = plan.layout.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * dtypeBytes(t.dtype), 0);
   const weights: StreamedFile = {

@@ -1,7 +1,11 @@
-// The tokenizer: a thin wrapper over @huggingface/tokenizers (tokenizer.json + tokenizer_config.json).
+// The tokenizer: a thin wrapper over @huggingface/tokenizers (tokenizer.json + tokenizer_config.json;
+// tokenizer.json converted from slow-tokenizer files when a folder has none).
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { ModelSource } from './source';
+import { applyUnigramByteFallback } from './sentencepiece';
+import { convertSlowTokenizer } from './slow-tokenizer';
+import { TokenizerError } from './tokenizer-error';
 
 export interface TextTokenizer {
   /** With addSpecial (default true, as in transformers) the tokenizer's own post-processing applies (Llama: BOS prepended; GPT-2: nothing). */
@@ -25,9 +29,7 @@ export interface TextTokenizer {
   readonly chatTemplate: string | null;
 }
 
-export class TokenizerError extends Error {
-  override name = 'TokenizerError';
-}
+export { TokenizerError };
 
 async function readJson(src: ModelSource, file: string): Promise<Record<string, unknown>> {
   const text = await src.text(file);
@@ -72,30 +74,26 @@ async function generationEosIds(src: ModelSource): Promise<number[]> {
 }
 
 /**
- * Loads tokenizer.json (+ tokenizer_config.json when present). bos/eos come from `config` (the
+ * Loads tokenizer.json (+ tokenizer_config.json when present); a folder without tokenizer.json gets
+ * it converted from tokenizer.model or vocab.json + merges.txt (slow-tokenizer.ts). bos/eos come from `config` (the
  * model's config.json ids) when given, else from tokenizer_config.json's bos_token/eos_token.
  */
 export async function loadTokenizer(
   src: ModelSource,
   config?: { bos_token_id?: number | null; eos_token_id?: number | number[] | null },
 ): Promise<TextTokenizer> {
-  if (!(await src.has('tokenizer.json'))) {
-    if ((await src.has('tokenizer.model')) || (await src.has('vocab.json'))) {
-      throw new TokenizerError(
-        `${src.name}: tokenizer.json is required but only a slow-tokenizer file (tokenizer.model or vocab.json/merges.txt) was found. ` +
-          "Create tokenizer.json in Python with: from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('DIR').save_pretrained('DIR').",
-      );
-    }
-    throw new TokenizerError(`${src.name}: no tokenizer.json found; the model folder must hold the Hugging Face tokenizer.json (and tokenizer_config.json).`);
-  }
-  const json = await readJson(src, 'tokenizer.json');
-  const cfg = (await src.has('tokenizer_config.json')) ? await readJson(src, 'tokenizer_config.json') : {};
+  let json: Record<string, unknown>;
+  let cfg = (await src.has('tokenizer_config.json')) ? await readJson(src, 'tokenizer_config.json') : {};
+  // Without tokenizer.json, it is converted from tokenizer.model or vocab.json + merges.txt.
+  if (await src.has('tokenizer.json')) json = await readJson(src, 'tokenizer.json');
+  else ({ json, cfg } = await convertSlowTokenizer(src, cfg));
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json, cfg);
   } catch (e) {
     throw new TokenizerError(`${src.name}/tokenizer.json: this tokenizer is not supported (${(e as Error).message}).`);
   }
+  applyUnigramByteFallback(tok, json);
 
   let maxId = -1;
   for (const id of tok.get_vocab(true).values()) if (id > maxId) maxId = id;
