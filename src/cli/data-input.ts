@@ -3,7 +3,7 @@
 // eval and data commands.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { DataOptions } from '../data/dataset';
+import type { DataOptions, DataWarning } from '../data/dataset';
 import { CHAT_TEMPLATE_CHOICES } from '../data/format';
 import type { DataInput } from '../data/input';
 import { FILE_FORMATS, type FileFormat } from '../data/readers';
@@ -109,8 +109,14 @@ export function dataConfigFromArgs(a: DataArgs, prev: DataConfig = {}): DataConf
   return c;
 }
 
-/** The pipeline options of a data config (reads a --chat-template file). */
-export function dataOptions(c: DataConfig, seqLen: number, seed: number): DataOptions & { packing: boolean } {
+/** A data warning in the CLI's words: the message, then the flag that fixes it. */
+export function warningLine(w: DataWarning): string {
+  const fix = !w.fix ? '' : w.fix.option === 'seqLen' ? ` Use --seq-len ${w.fix.value}.` : ' Use --train-on-prompt.';
+  return `warning: ${w.message.charAt(0).toUpperCase()}${w.message.slice(1)}${fix}`;
+}
+
+/** The pipeline options of a data config (reads a --chat-template file); `maxSeqLen` is the model's maximum positions (bounds the seq-len advice). */
+export function dataOptions(c: DataConfig, seqLen: number, seed: number, maxSeqLen?: number): DataOptions & { packing: boolean } {
   let chatTemplate = c.chatTemplate ?? 'auto';
   if (!(CHAT_TEMPLATE_CHOICES as readonly string[]).includes(chatTemplate)) {
     if (existsSync(chatTemplate) && statSync(chatTemplate).isFile()) chatTemplate = readFileSync(chatTemplate, 'utf8');
@@ -130,6 +136,7 @@ export function dataOptions(c: DataConfig, seqLen: number, seed: number): DataOp
     onBadRows: c.onBadRows as 'stop' | 'skip',
     fileFormat: c.fileFormat as DataOptions['fileFormat'],
     seqLen,
+    maxSeqLen,
     seed,
   };
 }

@@ -6,7 +6,7 @@ import { prepareData, renderPreview } from '../data/dataset';
 import { readSpec } from '../model/load';
 import { loadTokenizer } from '../model/tokenizer';
 import { nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError } from './common';
-import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput } from './data-input';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, warningLine } from './data-input';
 
 const USAGE = `usage: npm run data -- --model DIR|ORG/NAME --data FILE [options]
   --seq-len N (256)  --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --preview N (3 examples)
@@ -30,13 +30,14 @@ runCli(async () => {
   const seed = num(a.seed, 'seed', 42, nonNegInt);
   const evalSplit = num(a['eval-split'], 'eval-split', 0.1, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)'));
   const prepared = await prepareData(nodeFileInput(a.data), tokenizer, {
-    ...dataOptions(dataCfg, seqLen, seed),
+    ...dataOptions(dataCfg, seqLen, seed, spec.maxT),
     evalSplit,
     evalInput: a['eval-file'] ? nodeFileInput(a['eval-file']) : undefined,
     previewCount: num(a.preview, 'preview', 3, nonNegInt),
     onProgress: (p) => progressLine(`reading ${a.data}: ${p.rows} rows`),
   });
   const out = { ...prepared.stats, ...(prepared.evalStats ? { eval_file: prepared.evalStats } : {}) };
+  for (const w of prepared.stats.warnings) progressLine(warningLine(w), true);
   process.stdout.write(JSON.stringify(out) + '\n');
   if (prepared.preview.length) process.stdout.write('\n' + renderPreview(prepared.preview));
 });

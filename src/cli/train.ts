@@ -14,7 +14,7 @@ import {
   fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs, runCli,
   UsageError, writeFiles,
 } from './common';
-import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, type DataConfig } from './data-input';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, warningLine, type DataConfig } from './data-input';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DIR [options]
   --rank N (8)  --alpha X (16)  --dropout P (0.05)  --rslora
@@ -99,7 +99,7 @@ runCli(async () => {
 
   // Data: any supported file format and record shape; a seeded split unless a separate eval file is given.
   const prepared = await prepareData(nodeFileInput(data), tokenizer, {
-    ...dataOptions(dataCfg, seqLen, seed),
+    ...dataOptions(dataCfg, seqLen, seed, spec.maxT),
     evalSplit: cfg.evalSplit as number,
     evalInput: cfg.evalFile ? nodeFileInput(cfg.evalFile as string) : undefined,
     onProgress: (p) => progressLine(`reading ${data}: ${p.rows} rows`),
@@ -112,6 +112,7 @@ runCli(async () => {
   );
   for (const u of loaded.weights.unquantized) progressLine(`${u.name} stays unquantized: ${u.reason}`, true);
   if (stats.truncated) progressLine(`${stats.truncated} of ${stats.examples} examples were truncated to ${seqLen} tokens`, true);
+  for (const w of stats.warnings) progressLine(warningLine(w), true);
   if (stats.skipped_count) {
     const s0 = stats.skipped[0];
     progressLine(`${stats.skipped_count} rows skipped (first: line ${s0.line}: ${s0.reason}); npm run data lists them`, true);

@@ -27,11 +27,12 @@ const ASIDE_TABS: Tab[] = ['dataset', 'settings', 'train'];
 function TabState(props: { tab: Tab }) {
   const loaded = useStudio((s) => s.loaded !== null);
   const ds = useStudio((s) => s.dataset.status);
+  const warned = useStudio((s) => (s.dataset.summary?.ok && s.dataset.summary.stats?.warnings.length ? true : false));
   const active = useStudio((s) => s.activeRun?.phase ?? null);
   const n = useStudio((s) => s.runs.length);
   let text = '';
   if (props.tab === 'model') text = loaded ? '✓' : '';
-  if (props.tab === 'dataset') text = ds === 'ready' ? '✓' : ds === 'error' ? '!' : '';
+  if (props.tab === 'dataset') text = ds === 'ready' ? (warned ? '⚠' : '✓') : ds === 'error' ? '!' : '';
   if (props.tab === 'train') text = active ?? '';
   if (props.tab === 'runs') text = n ? String(n) : '';
   return text ? <span className="tab-state">{text}</span> : null;

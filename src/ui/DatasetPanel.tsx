@@ -2,6 +2,7 @@
 // masked tokens); record shape, column mapping, prompt template and formatting with immediate
 // re-preview. Dataset text is only ever rendered as text, never as HTML.
 import { useId, useRef } from 'react';
+import type { DataWarning } from '../data/dataset';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { useStudio } from '../store';
 import type { DatasetOptions } from '../worker/protocol';
@@ -104,6 +105,34 @@ function Options() {
   );
 }
 
+/** What makes little of the data train, next to the counts, with the knob that fixes it (and a button that sets it). */
+function DataWarnings(props: { warnings: DataWarning[] }) {
+  const setKnob = useStudio((s) => s.setKnob);
+  const setOptions = useStudio((s) => s.setDatasetOptions);
+  if (!props.warnings.length) return null;
+  return (
+    <div role="status" data-testid="dataset-warnings">
+      {props.warnings.map((w) => (
+        <p key={w.kind} className="note" data-testid={`dataset-warning-${w.kind}`}>
+          ⚠ {w.message.charAt(0).toUpperCase() + w.message.slice(1)}
+          {w.fix?.option === 'seqLen' && (
+            <>
+              {' '}Set <b>Sequence length</b> (Settings) to {w.fix.value}.{' '}
+              <button type="button" onClick={() => setKnob('seqLen', (w.fix as { value: number }).value)}>Set it to {w.fix.value}</button>
+            </>
+          )}
+          {w.fix?.option === 'trainOnPrompt' && (
+            <>
+              {' '}Turn on <b>Train on the prompt too</b>.{' '}
+              <button type="button" onClick={() => setOptions({ trainOnPrompt: true })}>Turn it on</button>
+            </>
+          )}
+        </p>
+      ))}
+    </div>
+  );
+}
+
 function Stats() {
   const sum = useStudio((s) => s.dataset.summary);
   if (!sum?.ok || !sum.stats) return null;
@@ -112,6 +141,7 @@ function Stats() {
   return (
     <section className="panel" aria-labelledby="stats-h" data-testid="dataset-stats">
       <h2 id="stats-h">Statistics</h2>
+      <DataWarnings warnings={st.warnings} />
       <div className="cols2">
         <dl className="kv">
           <dt>Examples</dt>

@@ -32,7 +32,7 @@ export async function inspectFile(file: Blob, name: string): Promise<DatasetInsp
   return { fileFormat: i.file_format, columns: i.columns, shape: i.shape, reason: i.reason === undefined ? undefined : studioWording(i.reason) };
 }
 
-export async function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number): Promise<LoadedDataset> {
+export async function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number): Promise<LoadedDataset> {
   const template = opts.template.trim() === '' ? undefined : opts.template;
   return loadDataset(fileInput(file, name), tok, {
     format: opts.format === 'auto' && template ? 'template' : opts.format,
@@ -42,6 +42,7 @@ export async function loadFile(file: Blob, name: string, tok: TextTokenizer, opt
     trainOnPrompt: opts.trainOnPrompt,
     onBadRows: opts.onBadRows,
     seqLen,
+    maxSeqLen,
     previewCount: PREVIEW,
   });
 }

@@ -381,7 +381,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       try {
         inspect = await inspectFile(req.file, req.name);
         if (!model) return { ok: true, name: req.name, inspect, datasetId: null, stats: null, preview: [] };
-        const d = await loadFile(req.file, req.name, model.loaded.tokenizer, req.options, req.seqLen);
+        const d = await loadFile(req.file, req.name, model.loaded.tokenizer, req.options, req.seqLen, model.loaded.spec.maxT);
         const datasetId = `ds${nextDataset++}`;
         // Keep the previous one too: a run may start from it while this one is being prepared.
         datasets.set(datasetId, { examples: d.examples, seqLen: req.seqLen, packing: req.options.packing });
