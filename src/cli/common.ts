@@ -120,14 +120,17 @@ export function runCli(main: () => Promise<void>): void {
   );
 }
 
-/** Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors). */
+/**
+ * Reads a PEFT adapter folder: adapter_config.json + adapter_model.safetensors, or (as older PEFT
+ * wrote it) adapter_model.bin, a PyTorch checkpoint read as data; safetensors wins when both exist.
+ */
 export function readAdapterDir(dir: string): { configJson: string; bytes: Uint8Array; file: string } {
   const cfg = join(dir, 'adapter_config.json');
-  const st = join(dir, 'adapter_model.safetensors');
-  if (!existsSync(cfg) || !existsSync(st)) {
-    throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors there (a folder written by npm run train or PEFT's save_pretrained).`);
+  const weights = ['adapter_model.safetensors', 'adapter_model.bin'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  if (!existsSync(cfg) || !weights) {
+    throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors (or adapter_model.bin) there (a folder written by npm run train or PEFT's save_pretrained).`);
   }
-  return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(st), file: st };
+  return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(weights), file: weights };
 }
 
 /** --quant MODE --group-size G, shared by train, eval, generate and bench. */
