@@ -46,7 +46,7 @@ export const nonNegInt = (x: number) => (Number.isInteger(x) && x >= 0 ? null : 
 /** A local folder, or a Hub repo id ("org/name", optionally "org/name@revision"). */
 export function openModelSource(model: string): ModelSource {
   if (existsSync(model)) {
-    if (!statSync(model).isDirectory()) throw new UsageError(`--model ${model} is a file; give the model's folder (with config.json and *.safetensors).`);
+    if (!statSync(model).isDirectory()) throw new UsageError(`--model ${model} is a file; give the model's folder (with config.json and *.safetensors or pytorch_model*.bin).`);
     return dirSource(model);
   }
   const m = /^([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(model);
