@@ -124,6 +124,17 @@ describe('views and storages', () => {
     oneLine(await rejects(ck.readRaw('ints')), /m\/pytorch_model\.bin: tensor 'ints' is stored as torch\.LongStorage \(I64\); only F32, F16 and BF16/);
   });
 
+  it('a ZIP64 archive (sizes and offsets in ZIP64 fields, as in shards over 4 GiB) reads the same', async () => {
+    const pkl = stateDictPickle([spec({ name: 'w', numel: 12, offset: 3, shape: [3, 3], stride: [3, 1] })]);
+    const z = torchZip('big', pkl, [['0', f32Bytes(values)]], 'little', true);
+    expect(Array.from(await (await open(z)).readF32('w'))).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    // The ZIP64 end record is what says where the directory is: damage it and the file is refused.
+    const at = z.length - 22 - 20 - 56;
+    const broken = z.slice();
+    broken[at] = 0;
+    oneLine(await rejects(open(broken)), /no ZIP64 end record at offset/);
+  });
+
   it('a view or storage past the storage\'s end is refused at open', async () => {
     const past = stateDictPickle([spec({ name: 'w', offset: 2 })]); // elements 2..7 of 6
     oneLine(await rejects(open(torchZip('a', past, [['0', f32Bytes(values.slice(0, 6))]]))), /tensor 'w' \(storage '0'\): the view .* reaches element 7 of a storage of 6/);

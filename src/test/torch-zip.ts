@@ -82,27 +82,41 @@ function le(n: number, bytes: number): number[] {
   return out;
 }
 
-/** A zip with stored entries (CRC left 0: the reader does not check it), local extra fields padded as given. */
-export function zipStored(entries: [string, Uint8Array][], localExtra = 0): Uint8Array {
+/**
+ * A zip with stored entries (CRC left 0: the reader does not check it), local extra fields padded
+ * as given; `zip64` writes sizes and offsets only in ZIP64 extra fields and adds the ZIP64 end
+ * record and locator, as writers do for files over 4 GiB.
+ */
+export function zipStored(entries: [string, Uint8Array][], localExtra = 0, zip64 = false): Uint8Array {
   const chunks: number[] = [];
   const central: number[] = [];
+  const FF = 0xffffffff;
   for (const [name, data] of entries) {
     const nb = enc.encode(name);
     const offset = chunks.length;
-    const common = [...le(20, 2), ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 4), ...le(data.length, 4), ...le(data.length, 4), ...le(nb.length, 2)];
+    const sizes = zip64 ? [...le(FF, 4), ...le(FF, 4)] : [...le(data.length, 4), ...le(data.length, 4)];
+    const common = [...le(45, 2), ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 4), ...sizes, ...le(nb.length, 2)];
     chunks.push(...le(0x04034b50, 4), ...common, ...le(localExtra ? localExtra + 4 : 0, 2), ...nb);
     if (localExtra) chunks.push(...le(0xcafe, 2), ...le(localExtra, 2), ...new Array<number>(localExtra).fill(0x5a));
     for (const b of data) chunks.push(b);
-    central.push(...le(0x02014b50, 4), ...le(20, 2), ...common, ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 4), ...le(offset, 4), ...nb);
+    const extra = zip64 ? [...le(0x0001, 2), ...le(24, 2), ...le(data.length, 8), ...le(data.length, 8), ...le(offset, 8)] : [];
+    central.push(...le(0x02014b50, 4), ...le(45, 2), ...common, ...le(extra.length, 2), ...le(0, 2), ...le(0, 2), ...le(0, 2), ...le(0, 4), ...le(zip64 ? FF : offset, 4), ...nb, ...extra);
   }
   const cdOffset = chunks.length;
   chunks.push(...central);
-  chunks.push(...le(0x06054b50, 4), 0, 0, 0, 0, ...le(entries.length, 2), ...le(entries.length, 2), ...le(central.length, 4), ...le(cdOffset, 4), 0, 0);
+  if (zip64) {
+    const recAt = chunks.length;
+    chunks.push(...le(0x06064b50, 4), ...le(44, 8), ...le(45, 2), ...le(45, 2), ...le(0, 4), ...le(0, 4), ...le(entries.length, 8), ...le(entries.length, 8), ...le(central.length, 8), ...le(cdOffset, 8));
+    chunks.push(...le(0x07064b50, 4), ...le(0, 4), ...le(recAt, 8), ...le(1, 4));
+    chunks.push(...le(0x06054b50, 4), 0, 0, 0, 0, ...le(0xffff, 2), ...le(0xffff, 2), ...le(FF, 4), ...le(FF, 4), 0, 0);
+  } else {
+    chunks.push(...le(0x06054b50, 4), 0, 0, 0, 0, ...le(entries.length, 2), ...le(entries.length, 2), ...le(central.length, 4), ...le(cdOffset, 4), 0, 0);
+  }
   return Uint8Array.from(chunks);
 }
 
 /** A torch.save-style checkpoint: `<archive>/data.pkl`, `<archive>/data/<key>` storages, version and byteorder. */
-export function torchZip(archive: string, pickle: Uint8Array, storages: [string, Uint8Array][], byteorder = 'little'): Uint8Array {
+export function torchZip(archive: string, pickle: Uint8Array, storages: [string, Uint8Array][], byteorder = 'little', zip64 = false): Uint8Array {
   return zipStored(
     [
       [`${archive}/data.pkl`, pickle],
@@ -111,6 +125,7 @@ export function torchZip(archive: string, pickle: Uint8Array, storages: [string,
       [`${archive}/version`, enc.encode('3\n')],
     ],
     40,
+    zip64,
   );
 }
 
