@@ -124,6 +124,19 @@ describe('views and storages', () => {
     oneLine(await rejects(ck.readRaw('ints')), /m\/pytorch_model\.bin: tensor 'ints' is stored as torch\.LongStorage \(I64\); only F32, F16 and BF16/);
   });
 
+  it('a view deep inside a large storage reads only its own bytes (plus the small local header)', async () => {
+    const n = 20000;
+    const data = Array.from({ length: n }, (_, i) => i);
+    const pkl = stateDictPickle([spec({ name: 'head', numel: n, offset: 0, shape: [2], stride: [1] }), spec({ name: 'deep', numel: n, offset: 18000, shape: [2000], stride: [1] })]);
+    const rec = recording(memorySource('m', new Map([['pytorch_model.bin', torchZip('a', pkl, [['0', f32Bytes(data)]])]])));
+    const ck = await Checkpoint.open(rec.src, 'pytorch_model.bin');
+    const before = rec.reads.length;
+    expect(Array.from(await ck.readF32('deep'))).toEqual(data.slice(18000));
+    const reads = rec.reads.slice(before);
+    expect(reads.map((r) => r.end - r.begin).reduce((a, b) => a + b, 0)).toBeLessThan(2000 * 4 + 1024);
+    expect(Array.from(await ck.readF32('head'))).toEqual([0, 1]);
+  });
+
   it('a ZIP64 archive (sizes and offsets in ZIP64 fields, as in shards over 4 GiB) reads the same', async () => {
     const pkl = stateDictPickle([spec({ name: 'w', numel: 12, offset: 3, shape: [3, 3], stride: [3, 1] })]);
     const z = torchZip('big', pkl, [['0', f32Bytes(values)]], 'little', true);

@@ -174,7 +174,8 @@ export function* readZipDirectory(fileSize: number, label: string): ReadPlan<Map
 
 /**
  * Bytes [begin, end) of a stored (uncompressed, unencrypted) entry's data, in one read that takes
- * the local header with it (a second one only when the header's extra field is unusually long).
+ * the local header with it (a second one when the header's extra field is unusually long, or when
+ * `begin` lies more than 64 KiB into the entry, so that the bytes before it are not fetched).
  * Throws ZipError for compressed or encrypted entries, ranges outside the entry, and a local
  * header that does not match the central directory.
  */
@@ -188,12 +189,15 @@ export function* readStoredEntry(entry: ZipEntry, begin: number, end: number, fi
   }
   const lho = entry.localHeaderOffset;
   const fixed = 30 + entry.nameLength;
-  const first = yield { begin: lho, end: Math.min(fileSize, lho + fixed + LOCAL_EXTRA_GUESS + end) };
+  // From the header through `end` in one read, unless that would also fetch many unneeded bytes
+  // before `begin` (a view deep inside a storage): then the header alone first.
+  const withData = begin <= 64 * 1024;
+  const first = yield { begin: lho, end: Math.min(fileSize, lho + fixed + LOCAL_EXTRA_GUESS + (withData ? end : 0)) };
   if (first.length < 30 || u32(first, 0) !== LOCAL_SIG) throw damaged(label, `no local header for entry '${entry.name}' at offset ${lho}`);
   if (u16(first, 26) !== entry.nameLength) throw damaged(label, `the local header of '${entry.name}' does not match the central directory`);
   const dataStart = fixed + u16(first, 28);
   if (lho + dataStart + entry.size > fileSize) throw damaged(label, `entry '${entry.name}' runs past the end of the file (${fileSize} bytes)`);
-  if (dataStart + end <= first.length) return first.subarray(dataStart + begin, dataStart + end);
+  if (withData && dataStart + end <= first.length) return first.subarray(dataStart + begin, dataStart + end);
   if (begin === end) return new Uint8Array(0);
   return yield { begin: lho + dataStart + begin, end: lho + dataStart + end };
 }
