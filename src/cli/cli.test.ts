@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseSafetensors } from '../model/safetensors';
+import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
+import { readTensorFile } from '../model/tensor-dir';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
@@ -30,6 +31,37 @@ beforeAll(() => {
   const lines = [];
   for (let i = 0; i < 12; i++) lines.push(JSON.stringify({ text: `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.` }));
   writeFileSync(data, lines.join('\n') + '\n');
+});
+
+describe('PyTorch .bin checkpoints and adapters', () => {
+  it('eval --model a pytorch_model.bin folder and --adapter an adapter_model.bin folder equal their safetensors runs', () => {
+    const shared = join(STORIES, '..', '..');
+    const evalJson = (args: string[]) => {
+      const r = cli('eval', [...args, '--data', data, '--seq-len', '32']);
+      expect(errorLines(r.stderr)).toEqual([]);
+      return JSON.parse(r.stdout.trim()) as { loss: number; tokens: number };
+    };
+    const base = evalJson(['--model', STORIES]);
+    expect(evalJson(['--model', join(shared, 'models', 'stories260K-bin')])).toEqual(base);
+    // The adapter folder as PEFT wrote it (.bin), and the same adapter with only a safetensors copy.
+    const binAdapter = join(shared, 'adapters', 'stories260K-lora-bin');
+    const withBin = evalJson(['--model', STORIES, '--adapter', binAdapter]);
+    expect(withBin.loss).not.toBe(base.loss);
+    const stCopy = join(tmp, 'adapter-as-safetensors');
+    mkdirSync(stCopy, { recursive: true });
+    copyFileSync(join(binAdapter, 'adapter_config.json'), join(stCopy, 'adapter_config.json'));
+    const t = readTensorFile(readFileSync(join(binAdapter, 'adapter_model.bin')), 'adapter_model.bin');
+    writeFileSync(join(stCopy, 'adapter_model.safetensors'), serializeSafetensors(t.names().map((n) => ({ name: n, dtype: 'F32', shape: t.info(n)!.shape, data: t.get(n) }))));
+    expect(evalJson(['--model', STORIES, '--adapter', stCopy])).toEqual(withBin);
+    const hostile = join(tmp, 'hostile-adapter');
+    mkdirSync(hostile, { recursive: true });
+    copyFileSync(join(binAdapter, 'adapter_config.json'), join(hostile, 'adapter_config.json'));
+    writeFileSync(join(hostile, 'adapter_model.bin'), Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e));
+    const r = cli('eval', ['--model', STORIES, '--adapter', hostile, '--data', data, '--seq-len', '32']);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toHaveLength(1);
+    expect(errorLines(r.stderr)[0]).toMatch(/adapter_model\.bin: this is the legacy PyTorch checkpoint format/);
+  });
 });
 
 describe('train, eval, generate', () => {

@@ -46,7 +46,7 @@ export const nonNegInt = (x: number) => (Number.isInteger(x) && x >= 0 ? null : 
 /** A local folder, or a Hub repo id ("org/name", optionally "org/name@revision"). */
 export function openModelSource(model: string): ModelSource {
   if (existsSync(model)) {
-    if (!statSync(model).isDirectory()) throw new UsageError(`--model ${model} is a file; give the model's folder (with config.json and *.safetensors).`);
+    if (!statSync(model).isDirectory()) throw new UsageError(`--model ${model} is a file; give the model's folder (with config.json and *.safetensors or pytorch_model*.bin).`);
     return dirSource(model);
   }
   const m = /^([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(model);
@@ -120,14 +120,17 @@ export function runCli(main: () => Promise<void>): void {
   );
 }
 
-/** Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors). */
+/**
+ * Reads a PEFT adapter folder: adapter_config.json + adapter_model.safetensors, or (as older PEFT
+ * wrote it) adapter_model.bin, a PyTorch checkpoint read as data; safetensors wins when both exist.
+ */
 export function readAdapterDir(dir: string): { configJson: string; bytes: Uint8Array; file: string } {
   const cfg = join(dir, 'adapter_config.json');
-  const st = join(dir, 'adapter_model.safetensors');
-  if (!existsSync(cfg) || !existsSync(st)) {
-    throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors there (a folder written by npm run train or PEFT's save_pretrained).`);
+  const weights = ['adapter_model.safetensors', 'adapter_model.bin'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  if (!existsSync(cfg) || !weights) {
+    throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors (or adapter_model.bin) there (a folder written by npm run train or PEFT's save_pretrained).`);
   }
-  return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(st), file: st };
+  return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(weights), file: weights };
 }
 
 /** --quant MODE --group-size G, shared by train, eval, generate and bench. */

@@ -12,9 +12,9 @@ export function dirSource(dir: string): ModelSource {
   try {
     isDir = statSync(root).isDirectory();
   } catch {
-    throw new ModelSourceError(`Model folder '${root}' does not exist; check the path (it should hold config.json, the *.safetensors files and tokenizer.json).`);
+    throw new ModelSourceError(`Model folder '${root}' does not exist; check the path (it should hold config.json, the *.safetensors or pytorch_model*.bin files and tokenizer.json).`);
   }
-  if (!isDir) throw new ModelSourceError(`'${root}' is a file, not a folder; give the folder that holds config.json, the *.safetensors files and tokenizer.json.`);
+  if (!isDir) throw new ModelSourceError(`'${root}' is a file, not a folder; give the folder that holds config.json, the *.safetensors or pytorch_model*.bin files and tokenizer.json.`);
 
   const pathOf = (file: string) => join(root, normalizeModelPath(root, file));
 

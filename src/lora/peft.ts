@@ -1,11 +1,13 @@
 // The PEFT LoRA adapter format: adapter_config.json + adapter_model.safetensors, written so that
-// `PeftModel.from_pretrained` loads them unchanged, and read back (from this engine or from PEFT).
+// `PeftModel.from_pretrained` loads them unchanged, and read back (from this engine or from PEFT,
+// also as the PyTorch adapter_model.bin older PEFT versions wrote).
 // Tensor keys: 'base_model.model.<module path>.lora_A.weight' [r, in] and '.lora_B.weight' [out, r],
 // for Linear and GPT-2 Conv1D alike. Browser-safe (no Node APIs).
 
 import type { ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
-import { parseSafetensors, serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { readTensorFile, type TensorFile } from '../model/tensor-dir';
 import { peftTargetList } from './targets';
 
 export interface LoraHyper {
@@ -140,7 +142,8 @@ function isEmpty(v: unknown): boolean {
 }
 
 /**
- * Reads an adapter's two files back (adapter_config.json text, adapter_model.safetensors bytes;
+ * Reads an adapter's two files back (adapter_config.json text; the weights file's bytes, either
+ * adapter_model.safetensors or a PyTorch adapter_model.bin, told apart by their first bytes;
  * `fileName` names the adapter in error messages). Validates the config, maps every tensor key
  * to a module of this model, checks shapes [r, in] / [out, r], and returns the hyperparameters,
  * the modules (model order) and the tensors (as f32) by module name.
@@ -148,7 +151,7 @@ function isEmpty(v: unknown): boolean {
 export function importAdapter(
   spec: ModelSpec,
   configJson: string,
-  safetensors: Uint8Array,
+  weightsFile: Uint8Array,
   fileName: string,
 ): { h: LoraHyper; modules: LinearModule[]; weights: Map<string, AdapterTensors>; baseModel: string | null } {
   const cfgName = `${fileName} (adapter_config.json)`;
@@ -194,9 +197,9 @@ export function importAdapter(
   const baseModel = typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : null;
   const h: LoraHyper = qaloraGroupSize ? { r, alpha, dropout, rslora, qaloraGroupSize } : { r, alpha, dropout, rslora };
 
-  let file: ReturnType<typeof parseSafetensors>;
+  let file: TensorFile;
   try {
-    file = parseSafetensors(safetensors, fileName);
+    file = readTensorFile(weightsFile, fileName);
   } catch (e) {
     throw new AdapterError(e instanceof Error ? e.message : String(e));
   }
@@ -205,7 +208,7 @@ export function importAdapter(
   const byName = new Map(all.map((m) => [m.name, m]));
   const found = new Map<string, { A?: string; B?: string }>();
   const unknown: string[] = [];
-  for (const key of file.header.tensors.keys()) {
+  for (const key of file.names()) {
     const m = KEY_RE.exec(key);
     if (!m || !byName.has(m[1])) {
       unknown.push(key);
@@ -239,7 +242,7 @@ export function importAdapter(
       ['A', slot.A, [r, aIn]],
       ['B', slot.B, [mod.outF, r]],
     ] as const) {
-      const info = file.header.tensors.get(key)!;
+      const info = file.info(key)!;
       if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
         throw new AdapterError(`${fileName}: tensor "${key}" has dtype ${info.dtype}; only F32, F16 and BF16 are supported`);
       }

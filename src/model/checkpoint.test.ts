@@ -177,15 +177,19 @@ describe('sharded checkpoints', () => {
     expect(e.message).toMatch(/truncated/);
   });
 
-  it('a pytorch_model.bin-only folder says only safetensors is supported and how to convert', async () => {
+  it('a model.pt-only folder says which formats are supported and how to convert; a non-zip pytorch_model.bin is refused in one line', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'config.json'), '{}');
-    writeFileSync(join(dir, 'pytorch_model.bin'), new Uint8Array(16));
+    writeFileSync(join(dir, 'model.pt'), new Uint8Array(16));
     const e = await rejects(Checkpoint.open(dirSource(dir)));
     expect(e).toBeInstanceOf(CheckpointError);
-    expect(e.message).toMatch(/pytorch_model\.bin/);
-    expect(e.message).toMatch(/[Oo]nly safetensors/);
+    expect(e.message).toMatch(/model\.pt/);
+    expect(e.message).toMatch(/[Oo]nly safetensors and PyTorch pytorch_model\.bin/);
     expect(e.message).toMatch(/safe_serialization=True/);
+    writeFileSync(join(dir, 'pytorch_model.bin'), new Uint8Array(16));
+    const e3 = await rejects(Checkpoint.open(dirSource(dir)));
+    expect(e3.message).toMatch(/pytorch_model\.bin: not a PyTorch checkpoint: it starts with bytes 00 00 00 00/);
+    expect(e3.message).not.toContain('\n');
     const e2 = await rejects(Checkpoint.open(memorySource('mem', new Map([['config.json', '{}']]))));
     expect(e2.message).toMatch(/mem: no model\.safetensors/);
   });

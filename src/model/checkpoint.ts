@@ -1,17 +1,13 @@
-// A safetensors checkpoint (single file or sharded with model.safetensors.index.json), read from a
-// ModelSource tensor by tensor: only the headers are read at open(), each tensor's bytes on demand.
+// A model checkpoint: safetensors (single file or sharded with model.safetensors.index.json) or a
+// PyTorch pickle checkpoint (pytorch_model.bin, or sharded with pytorch_model.bin.index.json), read
+// from a ModelSource tensor by tensor: only headers (or the zip directory and data.pkl) are read at
+// open(), each tensor's bytes on demand. The formats meet in ./tensor-dir.
 
-import {
-  closeNames,
-  parseSafetensorsHeader,
-  readHeaderLength,
-  SafetensorsError,
-  toF32,
-  type SafetensorsDType,
-  type SafetensorsHeader,
-  type TensorInfo,
-} from './safetensors';
+import { closeNames, toF32, type SafetensorsDType } from './safetensors';
 import { ModelSourceError, normalizeModelPath, type ModelSource } from './source';
+import { openTensorDirectory, type DirTensor } from './tensor-dir';
+
+export { readSafetensorsHeader } from './tensor-dir';
 
 export interface CheckpointTensor {
   name: string;
@@ -20,47 +16,41 @@ export interface CheckpointTensor {
   shape: number[];
 }
 
-/** Missing tensors, bad index files, folders without safetensors weights. */
+/** Missing tensors, bad index files, folders without supported weights. */
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
 export const SAFE_WEIGHTS = 'model.safetensors';
 export const SAFE_WEIGHTS_INDEX = 'model.safetensors.index.json';
-
-/** Bytes read in the first request for a header (most headers fit; a second request gets the rest). */
-const FIRST_READ = 64 * 1024;
+export const PT_WEIGHTS = 'pytorch_model.bin';
+export const PT_WEIGHTS_INDEX = 'pytorch_model.bin.index.json';
 
 const CONVERT_HINT =
-  'Only safetensors checkpoints are supported. Convert it in Python with: ' +
+  'Only safetensors and PyTorch pytorch_model.bin checkpoints are supported. Convert it in Python with: ' +
   "from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('IN_DIR').save_pretrained('OUT_DIR', safe_serialization=True) " +
   '(or use the https://huggingface.co/spaces/safetensors/convert Space for a Hub model).';
-
-/** Reads and validates one safetensors file's header with at most two range reads. */
-export async function readSafetensorsHeader(src: ModelSource, file: string): Promise<SafetensorsHeader> {
-  const label = `${src.name}/${file}`;
-  const size = await src.size(file);
-  if (size < 8) readHeaderLength(new Uint8Array(0), size, label); // throws "too short"
-  const first = await src.range(file, 0, Math.min(size, FIRST_READ));
-  const n = readHeaderLength(first.subarray(0, 8), size, label);
-  const headerBytes = 8 + n <= first.length ? first.subarray(8, 8 + n) : await src.range(file, 8, 8 + n);
-  return parseSafetensorsHeader(headerBytes, size, label);
-}
 
 export class Checkpoint {
   private constructor(
     readonly src: ModelSource,
-    /** The safetensors files, in order (one, or the shards). */
+    /** The weight files, in order (one, or the shards). */
     readonly files: string[],
-    private readonly tensors: Map<string, TensorInfo & { file: string }>,
-    /** __metadata__ of each file. */
+    private readonly tensors: Map<string, DirTensor>,
+    /** __metadata__ of each file ({} for PyTorch .bin files). */
     readonly metadata: Map<string, Record<string, string>>,
+    /** The weight files' format. */
+    readonly format: 'safetensors' | 'pytorch',
   ) {}
 
   /**
-   * model.safetensors, or model.safetensors.index.json + shards (weight_map); validates every shard
-   * header (reading only the header bytes via range()). `file` opens another single file or index
-   * instead (e.g. 'adapter_model.safetensors').
+   * The model's weights, preferring safetensors: model.safetensors, model.safetensors.index.json
+   * + shards (weight_map), else pytorch_model.bin, pytorch_model.bin.index.json + shards. Validates
+   * every file's header (safetensors) or zip directory and pickle (PyTorch, ./torch-bin), reading
+   * only those bytes via range(). `file` opens another single file or index instead (e.g.
+   * 'adapter_model.safetensors' or 'adapter_model.bin'). Throws CheckpointError when no weights are
+   * found or the index does not match the shards; SafetensorsError, ZipError or PickleError for a
+   * damaged or refused file.
    */
   static async open(src: ModelSource, file?: string): Promise<Checkpoint> {
     if (file !== undefined) {
@@ -69,19 +59,20 @@ export class Checkpoint {
     }
     if (await src.has(SAFE_WEIGHTS)) return Checkpoint.openFiles(src, [SAFE_WEIGHTS], null);
     if (await src.has(SAFE_WEIGHTS_INDEX)) return Checkpoint.openIndex(src, SAFE_WEIGHTS_INDEX);
+    if (await src.has(PT_WEIGHTS)) return Checkpoint.openFiles(src, [PT_WEIGHTS], null);
+    if (await src.has(PT_WEIGHTS_INDEX)) return Checkpoint.openIndex(src, PT_WEIGHTS_INDEX);
 
-    const others = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'model.pt', 'consolidated.00.pth', 'tf_model.h5', 'flax_model.msgpack'];
+    const others = ['model.pt', 'consolidated.00.pth', 'tf_model.h5', 'flax_model.msgpack'];
     const found: string[] = [];
     for (const f of others) if (await src.has(f)) found.push(f);
-    if (found.length) {
-      throw new CheckpointError(`${src.name}: found ${found.join(', ')} but no ${SAFE_WEIGHTS} or ${SAFE_WEIGHTS_INDEX}. ${CONVERT_HINT}`);
-    }
-    const adapter = await src.has('adapter_model.safetensors');
+    const wanted = `${SAFE_WEIGHTS}, ${SAFE_WEIGHTS_INDEX}, ${PT_WEIGHTS} or ${PT_WEIGHTS_INDEX}`;
+    if (found.length) throw new CheckpointError(`${src.name}: found ${found.join(', ')} but no ${wanted}. ${CONVERT_HINT}`);
+    const adapter = (await src.has('adapter_model.safetensors')) || (await src.has('adapter_model.bin'));
     throw new CheckpointError(
-      `${src.name}: no ${SAFE_WEIGHTS} or ${SAFE_WEIGHTS_INDEX} found` +
+      `${src.name}: no ${wanted} found` +
         (adapter
-          ? ': this looks like a LoRA adapter folder (adapter_model.safetensors); open the base model it was trained on instead.'
-          : '. Check the folder or repo id (and the revision); the model must be in the Hugging Face format with safetensors weights.'),
+          ? ': this looks like a LoRA adapter folder (adapter_model.safetensors or .bin); open the base model it was trained on instead.'
+          : '. Check the folder or repo id (and the revision); the model must be in the Hugging Face format with safetensors or pytorch_model.bin weights.'),
     );
   }
 
@@ -98,11 +89,13 @@ export class Checkpoint {
     if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) {
       throw new CheckpointError(`${label}: no "weight_map" object (tensor name -> shard file); re-download the file.`);
     }
+    // The shards are in the format the index is named for: x.safetensors.index.json -> .safetensors.
+    const ext = /(\.[A-Za-z0-9]+)\.index\.json$/.exec(indexFile)?.[1] ?? '.safetensors';
     const weightMap = new Map<string, string>();
     const dir = indexFile.includes('/') ? indexFile.slice(0, indexFile.lastIndexOf('/') + 1) : '';
     for (const [t, f] of Object.entries(wm as Record<string, unknown>)) {
-      if (typeof f !== 'string' || !f.endsWith('.safetensors')) {
-        throw new CheckpointError(`${label}: weight_map entry '${t}' -> ${JSON.stringify(f)} is not a .safetensors file name; re-download the file.`);
+      if (typeof f !== 'string' || !f.endsWith(ext)) {
+        throw new CheckpointError(`${label}: weight_map entry '${t}' -> ${JSON.stringify(f)} is not a ${ext} file name; re-download the file.`);
       }
       let shard: string;
       try {
@@ -123,33 +116,36 @@ export class Checkpoint {
   }
 
   private static async openFiles(src: ModelSource, files: string[], weightMap: Map<string, string> | null): Promise<Checkpoint> {
-    const tensors = new Map<string, TensorInfo & { file: string }>();
+    const tensors = new Map<string, DirTensor>();
     const metadata = new Map<string, Record<string, string>>();
-    const headers = await Promise.all(files.map((f) => readSafetensorsHeader(src, f)));
+    const dirs = await Promise.all(files.map((f) => openTensorDirectory(src, f)));
     files.forEach((file, i) => {
-      metadata.set(file, headers[i].metadata);
-      for (const [name, info] of headers[i].tensors) {
+      metadata.set(file, dirs[i].metadata);
+      for (const [name, t] of dirs[i].tensors) {
         if (weightMap) {
           // The index is authoritative: tensors it maps elsewhere (or not at all) are ignored.
           if (weightMap.get(name) !== file) continue;
         } else if (tensors.has(name)) {
           throw new CheckpointError(`${src.name}: tensor '${name}' appears in both ${tensors.get(name)!.file} and ${file}.`);
         }
-        tensors.set(name, { ...info, file });
+        tensors.set(name, t);
       }
     });
     if (weightMap) {
       for (const [name, file] of weightMap) {
         if (!tensors.has(name)) {
           throw new CheckpointError(
-            `${src.name}/${file}: tensor '${name}' is listed for this shard in the index but is not in its header; the shards and the index do not match: re-download them.`,
+            `${src.name}/${file}: tensor '${name}' is listed for this shard in the index but is not in the file; the shards and the index do not match: re-download them.`,
           );
         }
       }
     }
-    return new Checkpoint(src, files, tensors, metadata);
+    const formats = new Set(dirs.map((d) => d.format));
+    if (formats.size !== 1) throw new CheckpointError(`${src.name}: the shards ${files.join(', ')} mix safetensors and PyTorch files; re-download them.`);
+    return new Checkpoint(src, files, tensors, metadata, dirs[0].format);
   }
 
+  /** Tensor names, sorted. */
   names(): string[] {
     return [...this.tensors.keys()].sort();
   }
@@ -158,7 +154,7 @@ export class Checkpoint {
     return this.tensors.has(name);
   }
 
-  private get(name: string): TensorInfo & { file: string } {
+  private get(name: string): DirTensor {
     const t = this.tensors.get(name);
     if (t) return t;
     const near = closeNames(name, this.tensors.keys());
@@ -175,15 +171,13 @@ export class Checkpoint {
     return { name, file: t.file, dtype: t.dtype, shape: t.shape.slice() };
   }
 
+  /** The tensor's bytes: row-major contiguous, little-endian, numel * dtype bytes (one range read for safetensors and contiguous .bin views). */
   async readRaw(name: string): Promise<{ dtype: SafetensorsDType; shape: number[]; bytes: Uint8Array }> {
     const t = this.get(name);
-    const bytes = await this.src.range(t.file, t.begin, t.end);
-    if (bytes.length !== t.end - t.begin) {
-      throw new SafetensorsError(`${this.src.name}/${t.file}: tensor '${name}': read ${bytes.length} of ${t.end - t.begin} bytes; the file changed or is truncated: re-download it.`);
-    }
-    return { dtype: t.dtype, shape: t.shape.slice(), bytes };
+    return { dtype: t.dtype, shape: t.shape.slice(), bytes: await t.read() };
   }
 
+  /** The tensor's values as f32 (F32, F16, BF16 and the other convertible dtypes). */
   async readF32(name: string): Promise<Float32Array> {
     const { dtype, bytes } = await this.readRaw(name);
     return toF32(dtype, bytes, `${this.src.name}/${this.tensors.get(name)!.file}: tensor '${name}'`);

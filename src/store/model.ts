@@ -132,7 +132,7 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
       set({ choice: { kind: 'files', name, files: entries }, load: { status: 'idle' }, candidate: { spec: null, status: 'checking', error: null } });
       const config = entries.filter((e) => e.path.split('/').pop() === 'config.json').sort((a, b) => a.path.length - b.path.length)[0];
       if (!config) {
-        set({ candidate: { spec: null, status: 'error', error: `${name}: no config.json among the ${entries.length} files opened; open the model's folder (config.json, model.safetensors, tokenizer.json).` } });
+        set({ candidate: { spec: null, status: 'error', error: `${name}: no config.json among the ${entries.length} files opened; open the model's folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json).` } });
         return;
       }
       try {

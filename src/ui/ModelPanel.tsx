@@ -193,7 +193,7 @@ export function ModelPanel() {
               <label htmlFor={ids.repo}>Repo id</label>
               <input id={ids.repo} type="text" placeholder="org/name, e.g. HuggingFaceTB/SmolLM2-135M" value={repoText} onChange={(e) => setRepoText(e.target.value)} aria-describedby={`${ids.repo}-h`} />
               <span className="help" id={`${ids.repo}-h`}>
-                Llama, Mistral, Qwen2 or GPT-2 checkpoints in safetensors with a tokenizer.json. Checking reads only its config.json.
+                Llama, Mistral, Qwen2 or GPT-2 checkpoints in safetensors or pytorch_model.bin with a tokenizer.json. Checking reads only its config.json.
               </span>
             </div>
             <button type="submit">Check</button>
@@ -225,7 +225,7 @@ export function ModelPanel() {
               if (e) void droppedEntries(e).then((entries) => chooseFiles(entries));
             }}
           >
-            Drop a model folder here (config.json, model.safetensors, tokenizer.json), or press to open one. The files stay on this computer.
+            Drop a model folder here (config.json, model.safetensors or pytorch_model.bin, tokenizer.json), or press to open one. The files stay on this computer.
           </DropZone>
           <input
             ref={dirInput}

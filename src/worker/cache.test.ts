@@ -1,5 +1,7 @@
 // The model cache with a stand-in Cache API: one download per file, later requests (HEAD, GET,
 // Range) answered from the cache by a fresh instance with no network, missing files remembered.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hubSource } from '../model/source';
 import { Checkpoint } from '../model/checkpoint';
@@ -119,6 +121,32 @@ describe('model cache', () => {
     expect(firstShardBytes?.total).toBe(all);
     expect(seen[seen.length - 1]).toMatchObject({ loaded: all, total: all });
     for (let i = 1; i < seen.length; i++) expect(seen[i].loaded).toBeGreaterThanOrEqual(seen[i - 1].loaded);
+  });
+
+  it('a sharded pytorch_model.bin model from the Hub: found after the safetensors names, whole-model progress, tensors read', async () => {
+    installCaches();
+    const dir = fileURLToPath(new URL('../../../shared/models/stories260K-bin-sharded-bf16/', import.meta.url));
+    const names = ['pytorch_model.bin.index.json', 'pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin'];
+    const files = new Map(names.map((n) => [n, new Uint8Array(readFileSync(dir + n))]));
+    const asked: string[] = [];
+    const hub = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const file = parseHubUrl(String(input))!.file;
+      asked.push(`${init?.method ?? 'GET'} ${file}`);
+      const bytes = files.get(file);
+      if (!bytes) return new Response(null, { status: 404, headers: { 'x-error-code': 'EntryNotFound' } });
+      return new Response(init?.method === 'HEAD' ? null : (bytes as Uint8Array<ArrayBuffer>), { status: 200, headers: { 'content-length': String(bytes.length) } });
+    }) as typeof fetch;
+    const totals = new DownloadTotals();
+    const seen: { file: string; loaded: number; total: number }[] = [];
+    const src = hubSource('org/bin-sharded', { fetch: cachingFetch((p) => seen.push({ file: p.file, ...totals.update(p) }), hub) });
+    const ck = await Checkpoint.open(src);
+    expect(ck.format).toBe('pytorch');
+    expect(asked.slice(0, 3)).toEqual(['HEAD model.safetensors', 'HEAD model.safetensors.index.json', 'HEAD pytorch_model.bin']);
+    const all = [...files.values()].reduce((a, b) => a + b.length, 0);
+    const firstShardBytes = seen.find((e) => e.file === names[1] && e.loaded > files.get(names[0])!.length);
+    expect(firstShardBytes?.total).toBe(all);
+    expect(seen[seen.length - 1]).toMatchObject({ loaded: all, total: all });
+    expect((await ck.readF32('model.norm.weight')).length).toBe(64);
   });
 
   /** A body that delivers `bytes` in chunks of `chunk`, then fails (or ends early) after `cut` bytes. */

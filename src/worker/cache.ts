@@ -74,6 +74,11 @@ export class DownloadTotals {
   }
 }
 
+/** Weight files (safetensors, PyTorch .bin shards) whose size is announced when their existence is checked. */
+function isWeightFile(file: string): boolean {
+  return file.endsWith('.safetensors') || file.endsWith('.bin');
+}
+
 /** Size of a file from a HEAD answer (the Hub's X-Linked-Size for LFS files, else Content-Length). */
 function headSize(res: Response): number | null {
   const linked = res.headers.get('x-linked-size');
@@ -247,7 +252,7 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
       const got = method === 'HEAD' ? await baseFetch(url, init) : await download(url, init);
       // A weight file that is about to be needed: announce its size (nothing loaded yet).
       const file = parseHubUrl(url)?.file ?? url;
-      const size = got instanceof Response && got.ok && method === 'HEAD' && file.endsWith('.safetensors') ? headSize(got) : null;
+      const size = got instanceof Response && got.ok && method === 'HEAD' && isWeightFile(file) ? headSize(got) : null;
       if (size !== null) onDownload({ url, file, loaded: 0, total: size });
       if (got instanceof Response) {
         // A missing file (not a missing repo, revision or access) is remembered.

@@ -139,7 +139,7 @@ function hub(spec: Extract<ModelSourceSpec, { kind: 'hub' }>, emit: (e: EngineEv
 
 function openSource(spec: ModelSourceSpec, emit: (e: EngineEvent) => void): ModelSource {
   if (spec.kind === 'files') {
-    if (spec.files.length === 0) throw new Error('No files were given: open the model folder (config.json, model.safetensors, tokenizer.json).');
+    if (spec.files.length === 0) throw new Error('No files were given: open the model folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json).');
     return blobSource(spec.name, new Map(spec.files.map((f) => [f.path, f.file])));
   }
   return hub(spec, emit);
