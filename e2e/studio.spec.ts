@@ -306,3 +306,21 @@ test('studio: a broken dataset file shows its error in the page; a template maps
   await expect(preview.locator('b')).toHaveCount(0);
   await shot(page, info, 'dataset-template');
 });
+
+test('studio: data that will barely train is flagged beside the counts, with the knob that fixes it', async ({ page }, info) => {
+  await openStudio(page);
+  await loadLocalModel(page);
+  await tab(page, 'Dataset');
+  const rows = Array.from({ length: 6 }, (_, i) => JSON.stringify({ instruction: `Tell me whether the cat number ${i} likes the big red ball in the garden.`, output: 'Yes.' }));
+  await dropFile(page, 'dataset-dropzone', 'short-answers.jsonl', rows.join('\n') + '\n');
+  const warning = page.getByTestId('dataset-warning-few_trained');
+  await expect(warning).toContainText(/Only \d+% of the tokens are trained: the prompts are masked/);
+  await expect(warning).toContainText('Turn on Train on the prompt too');
+  expect(await warning.textContent()).not.toContain('--');
+  await expect(page.getByRole('tab', { name: /^Dataset/ })).toContainText('⚠');
+  await shot(page, info, 'dataset-warning');
+  await warning.getByRole('button', { name: 'Turn it on' }).click();
+  await expect(page.getByLabel('Train on the prompt too', { exact: false })).toBeChecked();
+  await expect(page.getByTestId('dataset-warnings')).toHaveCount(0);
+  await expect(page.getByRole('tab', { name: /^Dataset/ })).toContainText('✓');
+});

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { dirSource } from '../cli/fs-source';
+import type { LoraState } from '../lora/state';
 import { generateTokens, Generator } from '../model/generate';
 import { loadModel, readSpec } from '../model/load';
 import { memorySource, type ModelSource } from '../model/source';
@@ -194,19 +195,66 @@ describe('../shared/cases/sft-stop/chat-no-template: a chat fine-tune ends its a
       expect(ex.trainMask.at(-1)).toBe(true);
       expect(ex.ids.filter((x) => x === 1)).toEqual([1]);
     }
+    const format: PromptFormat = { shape: 'messages', chatTemplate: 'auto' };
+    const { ids } = encodePrompt(tok, 'Name a toy.', format);
+    const maxNewTokens = 20;
+    const answer = async (lora: LoraState | null) => {
+      const gen = new Generator(ctx, m.spec, m.weights, lora, { T: 64 });
+      const out: number[] = [];
+      for await (const id of generateTokens(ctx, gen, ids, { maxNewTokens, stop: stopIdsFor(tok, format) })) out.push(id);
+      return out;
+    };
+    expect(await answer(null)).toHaveLength(maxNewTokens); // the base model runs to the limit
+    // stories260K never saw EOS or '<', '|', '>' in pretraining: their output rows are alike, so the
+    // head needs an adapter too to tell them apart (LoRA on all linear layers alone plateaus).
     const cfg: RunConfig = {
-      baseModel: 'stories260K', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'all-linear', loraPlusRatio: 1,
-      lr: 1e-2, schedule: 'constant', warmup: 0, epochs: 1, steps: 40, batchSize: 4, gradAccum: 1, seqLen: 64, seed: 1, saveEvery: 0,
+      baseModel: 'stories260K', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'all-linear,lm_head', loraPlusRatio: 1,
+      lr: 1e-2, schedule: 'constant', warmup: 0, epochs: 1, steps: 24, batchSize: 4, gradAccum: 1, seqLen: 64, seed: 1, saveEvery: 0,
       maxGradNorm: 1, weightDecay: 0,
     };
     const res = await runTraining(ctx, m, ds.examples, [], cfg);
-    const format: PromptFormat = { shape: 'messages', chatTemplate: 'auto' };
-    const { ids } = encodePrompt(tok, 'Name a toy.', format);
-    const gen = new Generator(ctx, m.spec, m.weights, res.lora, { T: 64 });
-    const out: number[] = [];
-    const maxNewTokens = 24;
-    for await (const id of generateTokens(ctx, gen, ids, { maxNewTokens, stop: stopIdsFor(tok, format) })) out.push(id);
-    expect(out.length).toBeLessThan(maxNewTokens); // it stopped by itself
-    expect(tok.decode(out, true)).toMatch(/^Ball\.<\|im_end\|>\n?$/);
+    const out = await answer(res.lora);
+    expect(out.length).toBeLessThan(maxNewTokens); // it stopped by itself, on the EOS it was trained to write
+    expect(tok.decode(out, true)).toMatch(/^Ball\.<\|im_end/);
+  });
+});
+
+describe('warnings when little will be trained', () => {
+  const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  it('few trained tokens (long masked prompts): the fix is to train on the prompt, and it clears the warning', async () => {
+    const tok = await tokenizerOf(dirSource(STORIES));
+    const rows = Array.from({ length: 5 }, (_, i) => ({ instruction: `Tell me whether the cat number ${i} likes the big red ball in the garden.`, output: 'Yes.' }));
+    const ds = await loadDataset(bytesInput('a.jsonl', jsonl(rows)), tok, { seqLen: 256 });
+    expect(ds.stats.trained_tokens / ds.stats.tokens).toBeLessThan(0.1);
+    expect(ds.stats.warnings).toEqual([
+      { kind: 'few_trained', message: expect.stringMatching(/^only \d+% of the tokens are trained: the prompts are masked/), fix: { option: 'trainOnPrompt', value: true } },
+    ]);
+    const all = await loadDataset(bytesInput('a.jsonl', jsonl(rows)), tok, { seqLen: 256, trainOnPrompt: true });
+    expect(all.stats.warnings).toEqual([]);
+  });
+
+  it('rows cut by the sequence length: the advice is a sequence length that holds 95% of them, never above the model maximum', async () => {
+    const tok = await tokenizerOf(dirSource(STORIES));
+    const rows = [
+      ...Array.from({ length: 8 }, (_, i) => ({ prompt: `Dog ${i}:`, completion: ' Yes.' })),
+      ...Array.from({ length: 3 }, (_, i) => ({ prompt: `Once upon a time there was a little dog number ${i} who liked to run in the park with his friends every day.`, completion: ' The end.' })),
+    ];
+    const ds = await loadDataset(bytesInput('p.jsonl', jsonl(rows)), tok, { seqLen: 16, chatTemplate: 'none', onBadRows: 'skip', maxSeqLen: 512 });
+    expect(ds.stats.too_long).toBe(3);
+    const cut = ds.stats.warnings.find((w) => w.kind === 'cut_by_seq_len')!;
+    expect(cut.message).toMatch(/^27% of the examples do not fit the sequence length of 16 tokens \(0 truncated, 3 skipped/);
+    expect(cut.fix).toEqual({ option: 'seqLen', value: 64 });
+    const longest = Math.max(...rows.map((r) => tok.encode(r.prompt + r.completion, true).length + 1));
+    expect(longest).toBeLessThanOrEqual(64);
+    // The advice respects the model: with a maximum of 32 positions it says so and offers 32.
+    const capped = await loadDataset(bytesInput('p.jsonl', jsonl(rows)), tok, { seqLen: 16, chatTemplate: 'none', onBadRows: 'skip', maxSeqLen: 32 });
+    expect(capped.stats.warnings.find((w) => w.kind === 'cut_by_seq_len')!.fix).toEqual({ option: 'seqLen', value: 32 });
+    const atMax = await loadDataset(bytesInput('p.jsonl', jsonl(rows)), tok, { seqLen: 16, chatTemplate: 'none', onBadRows: 'skip', maxSeqLen: 16 });
+    const w = atMax.stats.warnings.find((x) => x.kind === 'cut_by_seq_len')!;
+    expect(w.fix).toBeNull();
+    expect(w.message).toMatch(/the model takes no more: shorten the prompts\.$/);
+    // Nothing to say about data that fits.
+    const fits = await loadDataset(bytesInput('p.jsonl', jsonl(rows)), tok, { seqLen: 64, chatTemplate: 'none', trainOnPrompt: true });
+    expect(fits.stats.warnings).toEqual([]);
   });
 });
