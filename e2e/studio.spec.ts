@@ -311,7 +311,7 @@ test('studio: data that will barely train is flagged beside the counts, with the
   await openStudio(page);
   await loadLocalModel(page);
   await tab(page, 'Dataset');
-  const rows = Array.from({ length: 6 }, (_, i) => JSON.stringify({ instruction: `Tell me whether the cat number ${i} likes the big red ball in the garden.`, output: 'Yes.' }));
+  const rows = Array.from({ length: 6 }, (_, i) => JSON.stringify({ instruction: `Is ball ${i} red?`, output: "Yes." }));
   await dropFile(page, 'dataset-dropzone', 'short-answers.jsonl', rows.join('\n') + '\n');
   const warning = page.getByTestId('dataset-warning-few_trained');
   await expect(warning).toContainText(/Only \d+% of the tokens are trained: the prompts are masked/);
