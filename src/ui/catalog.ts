@@ -14,6 +14,12 @@ export interface CatalogModel {
   gated: boolean;
   /** Approximate size of the weights download in bytes. */
   downloadBytes: number;
+  /**
+   * The files of the Hub repository that loading reads (weights, tokenizer, configs), as the repo
+   * publishes them: catalog-hub.test.ts loads every entry from a fake Hub serving exactly this
+   * layout, so the catalog lists only what loads.
+   */
+  files: readonly string[];
   config: Record<string, unknown>;
 }
 
@@ -23,6 +29,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', label: 'SmolLM2 135M Instruct', note: 'Smallest instruct model: fine-tunes in minutes on most GPUs.', gated: false,
     downloadBytes: 269e6,
+    files: ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'],
     config: llama({
       hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, head_dim: 64, vocab_size: 49152,
       max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16',
@@ -31,6 +38,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'HuggingFaceTB/SmolLM2-360M-Instruct', label: 'SmolLM2 360M Instruct', note: 'Better answers than 135M, still light.', gated: false,
     downloadBytes: 724e6,
+    files: ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'],
     config: llama({
       hidden_size: 960, intermediate_size: 2560, num_hidden_layers: 32, num_attention_heads: 15, num_key_value_heads: 5, head_dim: 64, vocab_size: 49152,
       max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16',
@@ -39,6 +47,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'Qwen/Qwen2.5-0.5B-Instruct', label: 'Qwen2.5 0.5B Instruct', note: 'Multilingual; large vocabulary (152K) makes the output head heavy.', gated: false,
     downloadBytes: 988e6,
+    files: ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt'],
     config: {
       architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24, num_attention_heads: 14,
       num_key_value_heads: 2, vocab_size: 151936, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 1000000, hidden_act: 'silu',
@@ -48,6 +57,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'meta-llama/Llama-3.2-1B-Instruct', label: 'Llama 3.2 1B Instruct', note: 'Gated: accept the licence on its Hub page and give a token.', gated: true,
     downloadBytes: 2.47e9,
+    files: ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'],
     config: llama({
       hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, vocab_size: 128256,
       max_position_embeddings: 131072, rms_norm_eps: 1e-5, rope_theta: 500000,
@@ -58,6 +68,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', label: 'TinyLlama 1.1B Chat', note: 'Llama 2 architecture, 2K context.', gated: false,
     downloadBytes: 2.2e9,
+    files: ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json'],
     config: llama({
       hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000,
       max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16',
@@ -66,6 +77,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'openai-community/gpt2', label: 'GPT-2 (124M)', note: 'The classic; f32 weights, 1K context, no chat template.', gated: false,
     downloadBytes: 548e6,
+    files: ['config.json', 'generation_config.json', 'model.safetensors', 'pytorch_model.bin', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt'],
     config: {
       architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, n_ctx: 1024, vocab_size: 50257,
       layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', bos_token_id: 50256, eos_token_id: 50256,
@@ -74,6 +86,7 @@ export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'openlm-research/open_llama_3b_v2', label: 'OpenLLaMA 3B v2', note: 'Largest here: use a quantized base and checkpointing on smaller GPUs.', gated: false,
     downloadBytes: 6.85e9,
+    files: ['config.json', 'generation_config.json', 'pytorch_model.bin', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json'],
     config: llama({
       hidden_size: 3200, intermediate_size: 8640, num_hidden_layers: 26, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 32000,
       max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float16',
