@@ -53,6 +53,21 @@ describe('npm run data', () => {
     expect(text).toMatch(/\[masked: label -100\]\n<s> Below is an instruction[^]*Create a detailed description for the following product: Item 0, belonging to category: Cat, 0[^]*### Response:\n\n\[trained\]\nA fine item number 0\.\nIt is good\.<\/s>/);
   });
 
+  it('warns when little will be trained, naming the flag that fixes it (a seq-len within the model maximum)', () => {
+    const rows = [
+      ...Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Dog ${i}:`, completion: ' Yes.' })),
+      ...Array.from({ length: 3 }, (_, i) => JSON.stringify({ prompt: `Once upon a time there was a little dog number ${i} who liked to run in the park.`, completion: ' The end.' })),
+    ];
+    const r = cli('data', ['--model', STORIES, '--data', file('cut.jsonl', rows.join('\n') + '\n'), '--chat-template', 'none', '--seq-len', '16', '--on-bad-rows', 'skip']);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout.split('\n')[0]);
+    expect(s.warnings.map((w: { kind: string }) => w.kind)).toEqual(['cut_by_seq_len']);
+    expect(r.stderr).toMatch(/^warning: 27% of the examples do not fit the sequence length of 16 tokens \(0 truncated, 3 skipped because the prompt alone fills it\); 64 tokens hold 95% of them\. Use --seq-len 64\.$/m);
+    const ok = cli('data', ['--model', STORIES, '--data', file('cut.jsonl', rows.join('\n') + '\n'), '--chat-template', 'none', '--seq-len', '64', '--train-on-prompt']);
+    expect(ok.stderr).not.toMatch(/^warning:/m);
+    expect(JSON.parse(ok.stdout.split('\n')[0]).warnings).toEqual([]);
+  });
+
   it('chat data with a --chat-template file, --packing and an eval split', () => {
     const conv = (i: number) => ({ messages: [{ role: 'user', content: `Count to ${i}.` }, { role: 'assistant', content: Array.from({ length: i }, (_, k) => k + 1).join(' ') }] });
     const data = file('chat.jsonl', Array.from({ length: 12 }, (_, i) => JSON.stringify(conv(i + 1))).join('\n'));
