@@ -102,7 +102,7 @@ export interface DataWarning {
 }
 
 /** Below this share of trained tokens, or above this share of rows cut or skipped, the data gets a warning. */
-export const WARN_SHARE = 0.1;
+const WARN_SHARE = 0.1;
 
 const pct = (x: number) => `${x < 0.01 ? (x * 100).toFixed(1) : Math.round(x * 100)}%`;
 

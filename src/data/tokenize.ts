@@ -19,7 +19,7 @@ export interface TokenizedSegments {
 }
 
 /** What the tokenizer's post-processing puts before and after a text (Llama: [BOS] / []; add_eos_token: [BOS] / [EOS]; GPT-2: [] / []). */
-export interface PostSpecials {
+interface PostSpecials {
   prefix: number[];
   suffix: number[];
 }
@@ -40,7 +40,7 @@ function indexOfRun(hay: number[], needle: number[]): number {
  * TemplateProcessing `<s> $A </s>`) adds around a text, found once per tokenizer by encoding a probe
  * with and without them.
  */
-export function postSpecials(tok: TextTokenizer): PostSpecials {
+function postSpecials(tok: TextTokenizer): PostSpecials {
   let s = specialsCache.get(tok);
   if (!s) {
     const plain = tok.encode('a', false);
