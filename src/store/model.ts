@@ -2,8 +2,9 @@
 // spec before loading (for the memory estimate), loading with download progress, the model cache.
 import type { StateCreator } from 'zustand';
 import { parseConfig, parseConfigText, type ModelSpec } from '../model/config';
-import { CATALOG, catalogSpec } from '../ui/catalog';
+import { CATALOG, catalogSpec, DEMO } from '../ui/catalog';
 import { webgpuHelp } from '../ui/gpuHelp';
+import type { KnobName } from '../ui/knobs';
 import type { QuantMode } from '../worker/protocol';
 import { engine, onEngineEvent } from './engine';
 import type { Studio } from './index';
@@ -33,6 +34,8 @@ export interface ModelSlice {
   /** A local model folder: its files with their paths ("folder/config.json"). */
   chooseFiles(entries: { path: string; file: File }[]): Promise<void>;
   loadModel(): Promise<boolean>;
+  /** The built-in demo (public/demo): loads stories260K and its dataset from the page's own origin and sets tiny settings. */
+  tryDemo(): Promise<void>;
   refreshCache(): Promise<void>;
   clearCache(repo?: string): Promise<void>;
   setBudget(gib: number): void;
@@ -120,6 +123,24 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
         const spec = parseConfigText(text, `hf://${c.repo}/config.json`);
         set({ candidate: { spec, status: 'ready', error: null } });
         get().applyModelDefaults(spec);
+      } catch (e) {
+        set({ candidate: { spec: null, status: 'error', error: (e as Error).message } });
+      }
+    },
+
+    async tryDemo() {
+      const base = `${import.meta.env.BASE_URL ?? '/'}${DEMO.base}`;
+      const fetchFile = async (path: string, name: string): Promise<File> => {
+        const res = await fetch(base + path);
+        if (!res.ok) throw new Error(`The demo file ${path} could not be read from this page (HTTP ${res.status}); reload the page.`);
+        return new File([await res.blob()], name);
+      };
+      try {
+        const entries = await Promise.all(DEMO.modelFiles.map(async (f) => ({ path: `${DEMO.model}/${f}`, file: await fetchFile(`${DEMO.model}/${f}`, f) })));
+        await get().chooseFiles(entries);
+        if (!(await get().loadModel())) return;
+        for (const k of Object.keys(DEMO.knobs) as KnobName[]) get().setKnob(k, DEMO.knobs[k]!);
+        await get().dropDataset(await fetchFile(DEMO.data, DEMO.data));
       } catch (e) {
         set({ candidate: { spec: null, status: 'error', error: (e as Error).message } });
       }

@@ -141,6 +141,7 @@ export function ModelPanel() {
   const groupSize = useStudio((s) => s.knobs.groupSize);
   const setKnob = useStudio((s) => s.setKnob);
   const activeRun = useStudio((s) => s.activeRun);
+  const tryDemo = useStudio((s) => s.tryDemo);
   const [repoText, setRepoText] = useState('');
   const dirInput = useRef<HTMLInputElement>(null);
   const ids = { repo: useId(), rev: useId(), token: useId() };
@@ -156,6 +157,15 @@ export function ModelPanel() {
     <div>
       <section className="panel" aria-labelledby="model-h">
         <h2 id="model-h">Choose a model</h2>
+        <div className="row">
+          <button type="button" onClick={() => void tryDemo()} disabled={!!activeRun} data-testid="try-demo">
+            Try the demo
+          </button>
+          <span className="small muted">
+            stories260K (a real 260K-parameter model, 1 MB, served by this page) and 64 short stories about a purple frog, with settings
+            that finish a first fine-tune in about a minute. Nothing is downloaded from the Hub.
+          </span>
+        </div>
         <fieldset>
           <legend>Curated Hub models</legend>
           <ul className="catalog">

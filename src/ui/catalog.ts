@@ -4,6 +4,7 @@
 // against the real config.json files.
 
 import { parseConfig, type ModelSpec } from '../model/config';
+import type { Knobs } from './knobs';
 
 export interface CatalogModel {
   repo: string;
@@ -102,3 +103,24 @@ export function catalogSpec(m: CatalogModel): ModelSpec {
 export function storageBytes(spec: ModelSpec): 2 | 4 {
   return spec.dtype === null || spec.dtype === 'float32' ? 4 : 2;
 }
+
+/**
+ * The built-in demo served with the page (public/demo/, see its README): stories260K and 64 short
+ * stories about a purple frog, with settings that finish a visible fine-tune in about a minute.
+ */
+export const DEMO: {
+  base: string;
+  model: string;
+  modelFiles: readonly string[];
+  data: string;
+  knobs: Partial<Knobs>;
+} = {
+  /** Folder under the page's base URL. */
+  base: 'demo/',
+  model: 'stories260K',
+  modelFiles: ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'],
+  data: 'stories.jsonl',
+  knobs: {
+    targetKinds: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], lr: 3e-3, lengthBy: 'steps', steps: 40, batchSize: 8, seqLen: 64, evalEvery: 10, samplePrompt: 'Once upon a time', sampleTokens: 40, dropout: 0,
+  },
+};
