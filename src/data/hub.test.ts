@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from '../model/tokenizer';
 import { inspectDataset, loadDataset } from './dataset';
 import { hubParquetInput, listParquetFiles, openHubDataset, parseHubDataSpec, pickSplit, type HubDatasetOptions } from './hub';
 import { bytesInput, DatasetError } from './input';
-import { writeParquet } from './testutil';
+import { fakeHubFetch, writeParquet, type FakeHubFile } from './testutil';
 
 const DIR = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 let tok: TextTokenizer;
@@ -29,45 +29,14 @@ const shard1 = parquetOf(rows.slice(18));
 const whole = parquetOf(rows);
 const testFile = parquetOf(rows.slice(0, 3));
 
-function listing(files: { config: string; split: string; name: string; bytes: Uint8Array }[]) {
-  return {
-    parquet_files: files.map((f) => ({ dataset: ID, config: f.config, split: f.split, url: `${RES}/${f.config}/${f.split}/${f.name}`, filename: f.name, size: f.bytes.length })),
-    pending: [], failed: [], partial: false,
-  };
-}
-const FILES = [
+const FILES: FakeHubFile[] = [
   { config: 'default', split: 'test', name: '0000.parquet', bytes: testFile },
   { config: 'default', split: 'train', name: '0001.parquet', bytes: shard1 },
   { config: 'default', split: 'train', name: '0000.parquet', bytes: shard0 },
   { config: 'extra', split: 'train', name: '0000.parquet', bytes: testFile },
 ];
-
-interface Fake {
-  fetch: typeof fetch;
-  requests: { url: string; range: string | null; auth: string | null }[];
-}
-
-/** A Hub that serves `answer` for the viewer API and the files' bytes (honouring Range) for their URLs. */
-function fakeHub(answer: { status: number; body: unknown } = { status: 200, body: listing(FILES) }, fileStatus = 200): Fake {
-  const requests: Fake['requests'] = [];
-  const fake = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const url = String(input);
-    const h = new Headers(init?.headers);
-    requests.push({ url, range: h.get('range'), auth: h.get('authorization') });
-    if (url.startsWith('https://datasets-server.huggingface.co/parquet?')) {
-      expect(new URL(url).searchParams.get('dataset')).toBe(ID);
-      return new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
-    }
-    const f = FILES.find((x) => url === `${RES}/${x.config}/${x.split}/${x.name}`);
-    if (!f) return new Response('not found', { status: 404 });
-    if (fileStatus !== 200) return new Response('denied', { status: fileStatus });
-    const m = /^bytes=(\d+)-(\d+)$/.exec(h.get('range') ?? '');
-    if (!m) return new Response(f.bytes.slice(), { status: 200, headers: { 'content-length': String(f.bytes.length) } });
-    const [a, b] = [Number(m[1]), Math.min(Number(m[2]), f.bytes.length - 1)];
-    return new Response(f.bytes.slice(a, b + 1), { status: 206, headers: { 'content-range': `bytes ${a}-${b}/${f.bytes.length}`, 'content-length': String(b - a + 1) } });
-  };
-  return { fetch: fake as typeof fetch, requests };
-}
+const fakeHub = (answer?: { status: number; body: unknown }, fileStatus = 200) => fakeHubFetch(ID, FILES, { answer, fileStatus });
+type Fake = ReturnType<typeof fakeHub>;
 
 async function message(p: Promise<unknown>): Promise<string> {
   try {

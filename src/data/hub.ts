@@ -72,13 +72,13 @@ export function parseDatasetId(id: string): string {
 export function parseHubDataSpec(arg: string): HubDatasetSpec {
   if (!isHubDataSpec(arg)) throw new DatasetError(`'${arg}' is not a Hub dataset: expected hub:OWNER/NAME[:config][:split].`);
   const [id, config, split, ...rest] = arg.slice(HUB_PREFIX.length).split(':');
-  const form = 'expected hub:OWNER/NAME, hub:OWNER/NAME:CONFIG or hub:OWNER/NAME:CONFIG:SPLIT, for example hub:tatsu-lab/alpaca:default:train';
+  const form = 'expected hub:OWNER/NAME, hub:OWNER/NAME:CONFIG or hub:OWNER/NAME:CONFIG:SPLIT (for example hub:tatsu-lab/alpaca or hub:nyu-mll/glue:mrpc:validation)';
   if (rest.length || config === '' || split === '') throw new DatasetError(`'${arg}' is not a Hub dataset: ${form}.`);
   let dataset: string;
   try {
     dataset = parseDatasetId(id);
-  } catch (e) {
-    throw new DatasetError(`'${arg}': ${(e as Error).message} (${form}).`);
+  } catch {
+    throw new DatasetError(`'${arg}' is not a Hub dataset: '${id}' is not a dataset id OWNER/NAME; ${form}.`);
   }
   return { dataset, ...(config !== undefined ? { config } : {}), ...(split !== undefined ? { split } : {}) };
 }
