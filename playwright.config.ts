@@ -1,6 +1,8 @@
 import { defineConfig } from '@playwright/test';
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** The dev server's port (E2E_PORT: another checkout on the same machine may hold the default). */
+const port = Number(process.env.E2E_PORT ?? 5179);
 
 export default defineConfig({
   testDir: 'e2e',
@@ -11,7 +13,7 @@ export default defineConfig({
   reporter: [['list']],
   outputDir: 'test-results',
   use: {
-    baseURL: 'http://localhost:5179',
+    baseURL: `http://localhost:${port}`,
     launchOptions: {
       executablePath: chromium,
       args: [
@@ -28,8 +30,8 @@ export default defineConfig({
     screenshot: 'on',
   },
   webServer: {
-    command: 'npx vite --port 5179 --strictPort',
-    url: 'http://localhost:5179',
+    command: `npx vite --port ${port} --strictPort`,
+    url: `http://localhost:${port}`,
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,
   },

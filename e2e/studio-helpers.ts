@@ -51,3 +51,8 @@ export async function knob(page: Page, name: string, value: string): Promise<voi
   await input.fill(value);
   await expect(input).toHaveValue(value);
 }
+
+/** True for a URL of the studio's own server (the test's baseURL), blob: or data:. */
+export function isLocal(url: string, baseURL: string | undefined): boolean {
+  return (!!baseURL && url.startsWith(new URL('/', baseURL).href)) || url.startsWith('blob:') || url.startsWith('data:');
+}

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Route } from '@playwright/test';
-import { MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+import { isLocal, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
 
 const REPO = 'test-org/stories260K';
 
@@ -67,6 +67,6 @@ test('studio: a Hub model downloads once, is cached, reloads offline, and the ca
   await page.getByRole('button', { name: 'Check' }).click();
   await expect(page.getByTestId('candidate-error')).toContainText("the repository 'nobody/nothing-here' does not exist");
 
-  const elsewhere = requests.filter((u) => !/^(http:\/\/localhost:5179\/|https:\/\/huggingface\.co\/|blob:|data:)/.test(u));
+  const elsewhere = requests.filter((u) => !isLocal(u, info.project.use.baseURL) && !u.startsWith('https://huggingface.co/'));
   expect(elsewhere).toEqual([]);
 });

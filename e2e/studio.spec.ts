@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, isLocal, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
 
 function safetensorsHeader(bytes: Uint8Array): { n: number; header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> } {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -270,7 +270,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await shot(page, info, '9-renamed');
 
   // Nothing left the machine: every request went to the local dev server (or was a blob:/data: URL).
-  const outside = requests.filter((u) => !/^(http:\/\/localhost:5179\/|blob:|data:)/.test(u));
+  const outside = requests.filter((u) => !isLocal(u, info.project.use.baseURL));
   expect(outside).toEqual([]);
   expect(requests.length).toBeGreaterThan(0);
   expect(pageErrors).toEqual([]);

@@ -1,14 +1,15 @@
 // Node side of the dataset pipeline: a data file on disk as a DataInput (streamed with
-// fs.createReadStream, random access for Parquet), and the data options shared by the train,
-// eval and data commands.
+// fs.createReadStream, random access for Parquet) or a Hub dataset (`hub:OWNER/NAME[:config][:split]`),
+// and the data options shared by the train, eval and data commands.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { DataOptions, DataWarning } from '../data/dataset';
 import { CHAT_TEMPLATE_CHOICES } from '../data/format';
+import { isHubDataSpec, openHubDataset, parseHubDataSpec, type HubDatasetSpec } from '../data/hub';
 import type { DataInput } from '../data/input';
 import { FILE_FORMATS, type FileFormat } from '../data/readers';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
-import { num, positiveInt, UsageError } from './common';
+import { fmtMB, num, positiveInt, progressLine, UsageError } from './common';
 
 /** A data file on disk. Throws UsageError at once when it is missing or a folder. */
 export function nodeFileInput(path: string, chunkSize = 1 << 20): DataInput {
@@ -39,6 +40,45 @@ export function nodeFileInput(path: string, chunkSize = 1 << 20): DataInput {
   };
 }
 
+/** A data argument checked before anything is loaded: a file on disk, or a Hub dataset spec. */
+export type DataArg = { kind: 'file'; input: DataInput } | { kind: 'hub'; arg: string; spec: HubDatasetSpec };
+
+/** Checks a --data / --eval-file value: `hub:OWNER/NAME[:config][:split]` or a data file (UsageError naming the flag). */
+export function parseDataArg(arg: string, flag = '--data'): DataArg {
+  if (!isHubDataSpec(arg)) return { kind: 'file', input: nodeFileInput(arg) };
+  try {
+    return { kind: 'hub', arg, spec: parseHubDataSpec(arg) };
+  } catch (e) {
+    throw new UsageError(`${flag} ${(e as Error).message}`);
+  }
+}
+
+/** The CLI's words for what the engine's Hub messages ask of the user. */
+export function cliHubWording(message: string): string {
+  return message.replace(/give an access token/g, 'set HF_TOKEN to an access token');
+}
+
+/**
+ * Opens a data argument: a Hub dataset is listed through the viewer API and its split's Parquet
+ * files are read by range requests (HF_TOKEN for gated or private datasets; `fetch` for tests).
+ */
+export async function openDataArg(d: DataArg, opts: { fetch?: typeof fetch; token?: string } = {}): Promise<DataInput> {
+  if (d.kind === 'file') return d.input;
+  try {
+    const { input, config, split } = await openHubDataset(d.spec, {
+      fetch: opts.fetch,
+      token: opts.token ?? process.env.HF_TOKEN,
+      onProgress: ({ file, loaded, total }) => progressLine(`downloading ${file}: ${fmtMB(loaded)}/${fmtMB(total)}`),
+    });
+    const files = input.parts?.length ?? 1;
+    progressLine(`data: ${d.spec.dataset}, config ${config}, split ${split} (${files} Parquet file${files === 1 ? '' : 's'}, ${fmtMB(input.size ?? 0)})`, true);
+    return input;
+  } catch (e) {
+    if (e instanceof Error) e.message = cliHubWording(e.message);
+    throw e;
+  }
+}
+
 /** parseArgs options of the data pipeline (train, eval and data take the same). */
 export const DATA_CLI_OPTIONS = {
   format: { type: 'string' },
@@ -53,7 +93,9 @@ export const DATA_CLI_OPTIONS = {
   'file-format': { type: 'string' },
 } as const;
 
-export const DATA_USAGE = `data options:
+export const DATA_USAGE = `data: --data (and --eval-file) take a data file, or hub:OWNER/NAME[:config][:split] — a Hugging Face dataset's
+  Parquet export read over HTTP (default: the first config, split train; set HF_TOKEN for gated or private datasets)
+data options:
   --format auto|alpaca|prompt-completion|messages|sharegpt|text|template (auto)
   --template "TEXT with {column} placeholders" --response-column COLUMN   (the template format)
   --chat-template auto|model|alpaca|none|chatml|FILE.jinja (auto: the model's chat template, else Alpaca; chat data: ChatML)

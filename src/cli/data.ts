@@ -6,7 +6,7 @@ import { prepareData, renderPreview } from '../data/dataset';
 import { readSpec } from '../model/load';
 import { loadTokenizer } from '../model/tokenizer';
 import { nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError } from './common';
-import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, warningLine } from './data-input';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg, warningLine } from './data-input';
 
 const USAGE = `usage: npm run data -- --model DIR|ORG/NAME --data FILE [options]
   --seq-len N (256)  --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --preview N (3 examples)
@@ -22,6 +22,8 @@ runCli(async () => {
   );
   if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
   const dataCfg = dataConfigFromArgs(a);
+  const dataArg = parseDataArg(a.data);
+  const evalArg = a['eval-file'] ? parseDataArg(a['eval-file'], '--eval-file') : null;
   const src = openModelSource(a.model);
   const spec = await readSpec(src);
   const tokenizer = await loadTokenizer(src, { bos_token_id: spec.bos, eos_token_id: spec.eos });
@@ -29,10 +31,10 @@ runCli(async () => {
   if (seqLen > spec.maxT) throw new UsageError(`--seq-len ${seqLen} is above the model's maximum of ${spec.maxT} positions.`);
   const seed = num(a.seed, 'seed', 42, nonNegInt);
   const evalSplit = num(a['eval-split'], 'eval-split', 0.1, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)'));
-  const prepared = await prepareData(nodeFileInput(a.data), tokenizer, {
+  const prepared = await prepareData(await openDataArg(dataArg), tokenizer, {
     ...dataOptions(dataCfg, seqLen, seed, spec.maxT),
     evalSplit,
-    evalInput: a['eval-file'] ? nodeFileInput(a['eval-file']) : undefined,
+    evalInput: evalArg ? await openDataArg(evalArg) : undefined,
     previewCount: num(a.preview, 'preview', 3, nonNegInt),
     onProgress: (p) => progressLine(`reading ${a.data}: ${p.rows} rows`),
   });

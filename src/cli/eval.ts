@@ -6,7 +6,7 @@ import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
 import { evaluate } from '../train/trainer';
 import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
-import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput } from './data-input';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg } from './data-input';
 
 const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16] [--seed N (42)]
 ${QUANT_USAGE}
@@ -22,6 +22,7 @@ runCli(async () => {
   );
   if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
   const dataCfg = dataConfigFromArgs(a);
+  const dataArg = parseDataArg(a.data);
   const { quant, groupSize } = quantFromArgs(a);
   const src = openModelSource(a.model);
   const ctx = await gpuContext();
@@ -32,7 +33,7 @@ runCli(async () => {
   const B = num(a['batch-size'], 'batch-size', 4, positiveInt);
   const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
   const opts = dataOptions(dataCfg, T, num(a.seed, 'seed', 42, nonNegInt));
-  const ds = await loadDataset(nodeFileInput(a.data), tokenizer, { ...opts, previewCount: 0 });
+  const ds = await loadDataset(await openDataArg(dataArg), tokenizer, { ...opts, previewCount: 0 });
   if (ds.stats.skipped_count) progressLine(`${ds.stats.skipped_count} rows skipped (first: line ${ds.stats.skipped[0].line}: ${ds.stats.skipped[0].reason})`, true);
   if (ds.stats.truncated) progressLine(`${ds.stats.truncated} of ${ds.stats.examples} examples were truncated to ${T} tokens`, true);
   const examples = opts.packing ? packExamples(ds.examples, T) : ds.examples;

@@ -14,7 +14,7 @@ import {
   fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs, runCli,
   UsageError, writeFiles,
 } from './common';
-import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, nodeFileInput, warningLine, type DataConfig } from './data-input';
+import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DIR [options]
   --rank N (8)  --alpha X (16)  --dropout P (0.05)  --rslora
@@ -59,6 +59,9 @@ runCli(async () => {
   const dtype = (a.dtype ?? prev.dtype ?? 'auto') as 'auto' | 'f32' | 'f16';
   if (!['auto', 'f32', 'f16'].includes(dtype)) throw new UsageError(`--dtype must be auto, f32 or f16, got '${dtype}'`);
   const dataCfg = dataConfigFromArgs(a, prev);
+  const dataArg = parseDataArg(data);
+  const evalFileArg = (a['eval-file'] ?? prev.evalFile) as string | undefined;
+  const evalArg = evalFileArg ? parseDataArg(evalFileArg, '--eval-file') : null;
 
   const { quant, groupSize } = quantFromArgs(a, prev);
   const src = openModelSource(model);
@@ -98,10 +101,10 @@ runCli(async () => {
   };
 
   // Data: any supported file format and record shape; a seeded split unless a separate eval file is given.
-  const prepared = await prepareData(nodeFileInput(data), tokenizer, {
+  const prepared = await prepareData(await openDataArg(dataArg), tokenizer, {
     ...dataOptions(dataCfg, seqLen, seed, spec.maxT),
     evalSplit: cfg.evalSplit as number,
-    evalInput: cfg.evalFile ? nodeFileInput(cfg.evalFile as string) : undefined,
+    evalInput: evalArg ? await openDataArg(evalArg) : undefined,
     onProgress: (p) => progressLine(`reading ${data}: ${p.rows} rows`),
   });
   const { train, eval: evalSet, stats } = prepared;

@@ -16,6 +16,12 @@ export interface DataInput {
   stream(): AsyncIterable<Uint8Array>;
   /** Bytes [start, end), for formats that need random access (Parquet). */
   slice?(start: number, end: number): Promise<Uint8Array>;
+  /**
+   * Several Parquet files read one after another as one dataset (a Hub split stored as shards):
+   * the Parquet reader reads each part in turn, numbering rows on across them. `stream()` is
+   * then the parts' bytes back to back (enough to sniff the format).
+   */
+  readonly parts?: readonly DataInput[];
 }
 
 /** A browser File or Blob (File.stream() / Blob.slice()). */

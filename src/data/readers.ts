@@ -393,6 +393,18 @@ async function asyncBufferOf(input: DataInput): Promise<AsyncBuffer> {
 }
 
 async function* parquetRecords(input: DataInput): AsyncIterable<RawRecord> {
+  if (!input.parts) return yield* parquetFileRecords(input, 0);
+  let rows = 0;
+  for (const part of input.parts) {
+    for await (const r of parquetFileRecords(part, rows)) {
+      rows = r.line;
+      yield r;
+    }
+  }
+}
+
+/** The rows of one Parquet file, numbered from `first` + 1. */
+async function* parquetFileRecords(input: DataInput, first: number): AsyncIterable<RawRecord> {
   const fail = (e: unknown): never => {
     const msg = (e as Error)?.message ?? String(e);
     const codec = /compression|codec|unsupported/i.test(msg) ? ' Re-save it with snappy compression or none (pandas: df.to_parquet(path, compression="snappy")).' : '';
@@ -415,7 +427,7 @@ async function* parquetRecords(input: DataInput): AsyncIterable<RawRecord> {
     } catch (e) {
       return fail(e);
     }
-    for (let i = 0; i < objs.length; i++) yield { line: row + i + 1, value: objs[i] };
+    for (let i = 0; i < objs.length; i++) yield { line: first + row + i + 1, value: objs[i] };
     row += n;
   }
 }

@@ -168,3 +168,43 @@ export function writeParquet(columns: ParquetColumn[], rowGroupSize = 1000, code
   file.push(...m.bytes, len & 255, (len >> 8) & 255, (len >> 16) & 255, (len >>> 24) & 255, 0x50, 0x41, 0x52, 0x31);
   return Uint8Array.from(file);
 }
+
+/** A file of a fake Hub dataset's Parquet export. */
+export interface FakeHubFile {
+  config: string;
+  split: string;
+  name: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * A fake Hub for one dataset (tests only): the dataset viewer's /parquet listing of `files` (or
+ * `answer` instead), and each file at its refs/convert/parquet resolve URL, honouring Range
+ * (or answering `fileStatus`). Every request is recorded with its Range and Authorization.
+ */
+export function fakeHubFetch(dataset: string, files: FakeHubFile[], opts: { answer?: { status: number; body: unknown }; fileStatus?: number } = {}) {
+  const res = `https://huggingface.co/datasets/${dataset}/resolve/refs%2Fconvert%2Fparquet`;
+  const listing = {
+    parquet_files: files.map((f) => ({ dataset, config: f.config, split: f.split, url: `${res}/${f.config}/${f.split}/${f.name}`, filename: f.name, size: f.bytes.length })),
+    pending: [], failed: [], partial: false,
+  };
+  const answer = opts.answer ?? { status: 200, body: listing };
+  const requests: { url: string; range: string | null; auth: string | null }[] = [];
+  const fake = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = String(input);
+    const h = new Headers(init?.headers);
+    requests.push({ url, range: h.get('range'), auth: h.get('authorization') });
+    if (url.startsWith('https://datasets-server.huggingface.co/parquet?')) {
+      if (new URL(url).searchParams.get('dataset') !== dataset) return new Response('{"error":"wrong dataset"}', { status: 404 });
+      return new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
+    }
+    const f = files.find((x) => url === `${res}/${x.config}/${x.split}/${x.name}`);
+    if (!f) return new Response('not found', { status: 404 });
+    if (opts.fileStatus && opts.fileStatus !== 200) return new Response('denied', { status: opts.fileStatus });
+    const m = /^bytes=(\d+)-(\d+)$/.exec(h.get('range') ?? '');
+    if (!m) return new Response(f.bytes.slice(), { status: 200, headers: { 'content-length': String(f.bytes.length) } });
+    const [a, b] = [Number(m[1]), Math.min(Number(m[2]), f.bytes.length - 1)];
+    return new Response(f.bytes.slice(a, b + 1), { status: 206, headers: { 'content-range': `bytes ${a}-${b}/${f.bytes.length}`, 'content-length': String(b - a + 1) } });
+  };
+  return { fetch: fake as typeof fetch, requests };
+}

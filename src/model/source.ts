@@ -1,6 +1,7 @@
 // Where model files come from: the Hugging Face Hub (HTTP, range requests), files the user opened
 // or dropped in the browser (Blob), or bytes held in memory. A Node folder source lives in
 // src/cli/fs-source.ts. No Node or DOM APIs here beyond fetch / Blob / TextDecoder.
+import { HUB_ENDPOINT } from '../hosts';
 
 export interface ModelSource {
   /** For messages: a folder path, 'hf://org/name' etc. */
@@ -137,8 +138,10 @@ export function blobSource(name: string, files: Map<string, Blob>): ModelSource 
 export interface HubOptions {
   revision?: string;
   token?: string;
-  /** Default https://huggingface.co */
+  /** Default HUB_ENDPOINT (https://huggingface.co). */
   endpoint?: string;
+  /** A model repo (default) or a dataset repo (URLs under /datasets/, messages say "dataset"). */
+  repoType?: 'model' | 'dataset';
   fetch?: typeof fetch;
   /** Bytes received per request: `total` is the bytes this request asked for (the range, or the whole file for text()). */
   onProgress?: (p: { file: string; loaded: number; total: number }) => void;
@@ -169,14 +172,18 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
   const id = parseRepoId(repo);
   const revision = opts.revision ?? 'main';
   if (!revision || /\s/.test(revision)) throw new ModelSourceError(`'${revision}' is not a valid revision (a branch, tag or commit hash) for ${id}.`);
-  const endpoint = (opts.endpoint ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const endpoint = (opts.endpoint ?? HUB_ENDPOINT).replace(/\/+$/, '');
   const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
-  const name = `hf://${id}${revision !== 'main' ? `@${revision}` : ''}`;
-  const pageUrl = `${endpoint}/${id}`;
+  const dataset = opts.repoType === 'dataset';
+  const what = dataset ? 'dataset' : 'model';
+  const accept = dataset ? 'accept its access conditions' : 'accept its licence';
+  const repoPath = dataset ? `datasets/${id}` : id;
+  const name = `hf://${repoPath}${revision !== 'main' ? `@${revision}` : ''}`;
+  const pageUrl = `${endpoint}/${repoPath}`;
   const sizes = new Map<string, number>();
 
   const url = (file: string) =>
-    `${endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${normalizeModelPath(name, file).split('/').map(encodeURIComponent).join('/')}`;
+    `${endpoint}/${repoPath}/resolve/${encodeURIComponent(revision)}/${normalizeModelPath(name, file).split('/').map(encodeURIComponent).join('/')}`;
 
   async function request(file: string, method: 'GET' | 'HEAD', range?: string): Promise<Response> {
     const headers: Record<string, string> = {};
@@ -201,12 +208,12 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
     if (code === 'RepoNotFound' || (s === 401 && !opts.token && code !== 'GatedRepo')) {
       return new ModelSourceError(
         `${name}: HTTP ${s} for '${file}'${detail}: the repository '${id}' does not exist, or it is private or gated. ` +
-          `Check the spelling of the repo id; for a private or gated model, accept its licence on ${pageUrl} and give an access token (https://huggingface.co/settings/tokens).`,
+          `Check the spelling of the repo id; for a private or gated ${what}, ${accept} on ${pageUrl} and give an access token (https://huggingface.co/settings/tokens).`,
       );
     }
     if (s === 401 || s === 403 || code === 'GatedRepo') {
       return new ModelSourceError(
-        `${name}: HTTP ${s}, access to '${file}' denied${detail}. The model is gated or private: open ${pageUrl} while logged in, accept its licence, ` +
+        `${name}: HTTP ${s}, access to '${file}' denied${detail}. The ${what} is gated or private: open ${pageUrl} while logged in, ${accept}, ` +
           `then give an access token with read permission (https://huggingface.co/settings/tokens)` +
           (opts.token ? '; the token given was rejected or has no access to this repository.' : '; no token was given.'),
       );
@@ -220,7 +227,7 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
       );
     }
     if (s === 416) {
-      return new ModelSourceError(`${name}: HTTP 416, requested bytes outside '${file}'${detail}; the file on the Hub may have changed: reload the model.`);
+      return new ModelSourceError(`${name}: HTTP 416, requested bytes outside '${file}'${detail}; the file on the Hub may have changed: reload the ${what}.`);
     }
     if (s === 429) return new ModelSourceError(`${name}: HTTP 429, rate limited by the Hub while fetching '${file}'${detail}; wait a minute and try again, or give an access token.`);
     if (s >= 500) return new ModelSourceError(`${name}: HTTP ${s} from the Hub while fetching '${file}'${detail}; the Hub may be down, try again later.`);

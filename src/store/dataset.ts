@@ -1,15 +1,21 @@
-// Dataset slice: the dropped or picked file, its column mapping / template, and the engine's
-// "prepare dataset → stats + preview" answer (re-run when the mapping, the model or the sequence
-// length changes).
+// Dataset slice: the dropped or picked file, or a Hub dataset opened by id (config and split
+// chosen from the viewer API's listing), its column mapping / template, and the engine's
+// "prepare dataset → stats + preview" answer (re-run when the mapping, the source, the model or
+// the sequence length changes).
 import type { StateCreator } from 'zustand';
-import { DEFAULT_DATASET_OPTIONS, type DatasetOptions } from '../worker/protocol';
+import { pickSplit } from '../data/hub';
+import { DEFAULT_DATASET_OPTIONS, type DatasetOptions, type DatasetSourceSpec, type HubDatasetListing } from '../worker/protocol';
 import { engine } from './engine';
 import type { Studio } from './index';
-import type { DatasetState } from './types';
+import type { DatasetState, HubDatasetState } from './types';
 
 export interface DatasetSlice {
   dataset: DatasetState;
   dropDataset(file: File): Promise<void>;
+  /** Opens a Hub dataset by id ("OWNER/NAME"), with the model panel's access token; config and split default to the first config's train split. */
+  openHubDataset(id: string, pick?: { config?: string; split?: string; options?: DatasetOptions }): Promise<void>;
+  /** Chooses another config or split of the open Hub dataset (a new config starts at its train split). */
+  setHubSplit(config: string, split?: string): void;
   setDatasetOptions(o: Partial<DatasetOptions>): void;
   prepareDataset(): Promise<void>;
   /** Runs a pending re-preparation now and waits for the one in flight (before a run starts). */
@@ -19,12 +25,31 @@ export interface DatasetSlice {
   onSeqLenChanged(): void;
 }
 
+/** The open dataset's name for labels and run records: the file's name, or "OWNER/NAME (config/split)". */
+export function datasetName(d: DatasetState): string | null {
+  if (d.file) return d.file.name;
+  if (d.hub) return `${d.hub.dataset} (${d.hub.config}/${d.hub.split})`;
+  return null;
+}
+
+function hubState(listing: HubDatasetListing, config?: string, split?: string): HubDatasetState {
+  const chosen = pickSplit(listing, config, split);
+  const sizes: HubDatasetState['sizes'] = {};
+  for (const f of listing.files) {
+    const k = `${f.config}/${f.split}`;
+    sizes[k] = { files: (sizes[k]?.files ?? 0) + 1, bytes: (sizes[k]?.bytes ?? 0) + f.size };
+  }
+  return { dataset: listing.dataset, config: chosen.config, split: chosen.split, configs: listing.configs, sizes, partial: listing.partial };
+}
+
 const REPREPARE_MS = 250;
+const EMPTY: Omit<DatasetState, 'options'> = { file: null, hub: null, download: null, status: 'idle', summary: null, error: null };
 
 export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (set, get) => {
   let seq = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let inflight: Promise<void> | null = null;
+  let openListing: HubDatasetListing | null = null;
   const later = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
@@ -33,11 +58,43 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
     }, REPREPARE_MS);
   };
   return {
-    dataset: { file: null, options: { ...DEFAULT_DATASET_OPTIONS }, status: 'idle', summary: null, error: null },
+    dataset: { ...EMPTY, options: { ...DEFAULT_DATASET_OPTIONS } },
 
     async dropDataset(file) {
-      set({ dataset: { file, options: { ...DEFAULT_DATASET_OPTIONS }, status: 'preparing', summary: null, error: null } });
+      openListing = null;
+      set({ dataset: { ...EMPTY, file, options: { ...DEFAULT_DATASET_OPTIONS }, status: 'preparing' } });
       await get().prepareDataset();
+    },
+
+    async openHubDataset(id, pick = {}) {
+      const my = ++seq;
+      openListing = null;
+      set({ dataset: { ...EMPTY, options: { ...(pick.options ?? DEFAULT_DATASET_OPTIONS) }, status: 'preparing' } });
+      try {
+        const listing = await engine().call({ type: 'listHubDataset', dataset: id.trim(), token: get().token || undefined });
+        if (my !== seq) return;
+        openListing = listing;
+        set((s) => ({ dataset: { ...s.dataset, hub: hubState(listing, pick.config, pick.split) } }));
+      } catch (e) {
+        if (my !== seq) return;
+        set((s) => ({ dataset: { ...s.dataset, status: 'error', error: (e as Error).message } }));
+        return;
+      }
+      await get().prepareDataset();
+    },
+
+    setHubSplit(config, split) {
+      const hub = get().dataset.hub;
+      if (!hub || !openListing) return;
+      let next: HubDatasetState;
+      try {
+        next = hubState(openListing, config, config === hub.config ? split : undefined);
+      } catch (e) {
+        set((s) => ({ dataset: { ...s.dataset, status: 'error', error: (e as Error).message } }));
+        return;
+      }
+      set((s) => ({ dataset: { ...s.dataset, hub: next, summary: null, download: null } }));
+      void get().prepareDataset();
     },
 
     setDatasetOptions(o) {
@@ -46,18 +103,23 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
     },
 
     prepareDataset() {
-      const { file, options } = get().dataset;
-      if (!file) return Promise.resolve();
+      const { file, hub, options } = get().dataset;
+      let source: DatasetSourceSpec;
+      if (file) source = { kind: 'file', file, name: file.name };
+      else if (hub) source = { kind: 'hub', dataset: hub.dataset, config: hub.config, split: hub.split, token: get().token || undefined };
+      else return Promise.resolve();
       const my = ++seq;
       set((s) => ({ dataset: { ...s.dataset, status: 'preparing', error: null } }));
       const p = (async () => {
         try {
-          const summary = await engine().call({ type: 'prepareDataset', file, name: file.name, options, seqLen: get().knobs.seqLen });
+          const summary = await engine().call({ type: 'prepareDataset', source, options, seqLen: get().knobs.seqLen }, (e) => {
+            if (e.kind === 'datasetDownload' && my === seq) set((s) => ({ dataset: { ...s.dataset, download: { loaded: e.loaded, total: e.total, detail: e.detail } } }));
+          });
           if (my !== seq) return;
-          set((s) => ({ dataset: { ...s.dataset, summary, status: summary.ok ? (summary.datasetId ? 'ready' : 'inspected') : 'error' } }));
+          set((s) => ({ dataset: { ...s.dataset, summary, download: null, status: summary.ok ? (summary.datasetId ? 'ready' : 'inspected') : 'error' } }));
         } catch (e) {
           if (my !== seq) return;
-          set((s) => ({ dataset: { ...s.dataset, status: 'error', summary: null, error: (e as Error).message } }));
+          set((s) => ({ dataset: { ...s.dataset, status: 'error', summary: null, download: null, error: (e as Error).message } }));
         }
       })();
       inflight = p;
@@ -77,7 +139,7 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
     },
 
     onModelLoaded() {
-      if (get().dataset.file) void get().prepareDataset();
+      if (datasetName(get().dataset)) void get().prepareDataset();
       get().resetPlayground();
     },
 
@@ -86,7 +148,7 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
     },
 
     onSeqLenChanged() {
-      if (get().dataset.file) later();
+      if (datasetName(get().dataset)) later();
     },
   };
 };

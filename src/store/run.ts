@@ -6,6 +6,7 @@ import { estimateMemory, isQalora } from '../ui/memory';
 import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
 import type { Request } from '../worker/protocol';
 import { loadDataset, saveDataset } from '../worker/storage';
+import { datasetName } from './dataset';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, runPromptFormat, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
@@ -82,7 +83,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const fail = (m: string) => set({ runError: m });
     if (!s.loaded) return fail('Load a model first (Model tab).');
     const sum = s.dataset.summary;
-    if (!sum || !sum.ok || s.dataset.status !== 'ready' || !s.dataset.file || !sum.datasetId || !sum.stats) return fail('Add a dataset first (Dataset tab): drop a data file.');
+    const dsName = datasetName(s.dataset);
+    if (!sum || !sum.ok || s.dataset.status !== 'ready' || !dsName || !sum.datasetId || !sum.stats) return fail('Add a dataset first (Dataset tab): drop a data file or open a Hub dataset.');
     const { spec, info, source } = s.loaded;
     const knobs = s.knobs;
     const problems = knobProblems(knobs, spec);
@@ -102,12 +104,14 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const r: RunRecord = {
       schema: RUN_SCHEMA, id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
       model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,
-      dataset: { name: s.dataset.file.name, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format },
+      dataset: { name: dsName, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format },
       trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,
     };
     await get().upsertRun(r, 'now');
     try {
-      await saveDataset(id, { file: s.dataset.file, name: s.dataset.file.name, options: { ...s.dataset.options } });
+      const { file, hub } = s.dataset;
+      // A Hub dataset is kept as its id, config and split (its Parquet files stay in the browser cache).
+      await saveDataset(id, { ...(file ? { file } : { hub: { dataset: hub!.dataset, config: hub!.config, split: hub!.split } }), name: dsName, options: { ...s.dataset.options } });
     } catch (e) {
       set({ runError: `The dataset could not be kept in IndexedDB (${(e as Error).message}); the run trains, but cannot resume after the tab closes.` });
     }
@@ -180,9 +184,12 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       // The dataset it was trained on, kept with the run.
       const d = await loadDataset(runId);
       if (!d) return fail('The run\'s dataset is not in IndexedDB any more, so it cannot resume: start a new run.');
-      const file = d.file instanceof File ? d.file : new File([d.file], d.name);
-      set({ dataset: { file, options: d.options, status: 'preparing', summary: null, error: null } });
-      await get().prepareDataset();
+      if (d.hub) await get().openHubDataset(d.hub.dataset, { ...d.hub, options: d.options });
+      else if (d.file) {
+        const file = d.file instanceof File ? d.file : new File([d.file], d.name);
+        set({ dataset: { file, hub: null, download: null, options: d.options, status: 'preparing', summary: null, error: null } });
+        await get().prepareDataset();
+      }
       const sum = get().dataset.summary;
       if (!sum || !sum.ok || !sum.datasetId) return fail(`The run's dataset no longer prepares: ${sum && !sum.ok ? sum.error : get().dataset.error ?? 'unknown error'}`);
       const step = r.checkpointStep!;

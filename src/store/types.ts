@@ -44,8 +44,24 @@ export interface LoadedModelState {
 /** 'inspected': read without a model (columns and shape only); 'ready': tokenized, trainable. */
 export type DatasetStatus = 'idle' | 'preparing' | 'inspected' | 'ready' | 'error';
 
+/** A Hub dataset opened by id: its configs and splits (from the viewer API) and the one chosen. */
+export interface HubDatasetState {
+  dataset: string;
+  config: string;
+  split: string;
+  configs: { config: string; splits: string[] }[];
+  /** Parquet files and bytes of each config/split ("config/split" → totals). */
+  sizes: Record<string, { files: number; bytes: number }>;
+  partial: boolean;
+}
+
 export interface DatasetState {
+  /** A dropped or picked file; null when a Hub dataset (or nothing) is open. */
   file: File | null;
+  /** A Hub dataset opened by id; null when a file (or nothing) is open. */
+  hub: HubDatasetState | null;
+  /** Download of a Hub dataset's Parquet files in progress (bytes of the chosen split). */
+  download: { loaded: number; total: number; detail: string } | null;
   options: DatasetOptions;
   status: DatasetStatus;
   summary: DatasetSummary | null;

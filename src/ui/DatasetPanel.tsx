@@ -5,8 +5,10 @@ import { useId, useRef } from 'react';
 import type { DataWarning } from '../data/dataset';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { useStudio } from '../store';
+import { datasetName } from '../store/dataset';
 import type { DatasetOptions } from '../worker/protocol';
 import { DropZone, ErrorLine, Field } from './controls';
+import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
   alpaca: 'Alpaca (instruction, input, output)',
@@ -202,6 +204,7 @@ export function DatasetPanel() {
   const input = useRef<HTMLInputElement>(null);
   const legendId = useId();
   const sum = dataset.summary;
+  const name = datasetName(dataset);
 
   return (
     <div>
@@ -209,7 +212,7 @@ export function DatasetPanel() {
         <h2 id="ds-h">Dataset</h2>
         <p className="muted small">
           JSONL, JSON, CSV, TSV, Parquet or plain text; Alpaca, prompt/completion, chat and ShareGPT records are recognised, any other columns through a
-          template. The file is read in this tab only.
+          template. The file is read in this tab only. Or open a dataset of the Hugging Face Hub by its id.
         </p>
         <DropZone
           label="Drop a dataset file here, or press to choose one"
@@ -234,9 +237,11 @@ export function DatasetPanel() {
             if (f) void drop(f);
           }}
         />
-        {dataset.file && (
+        <HubDataset />
+        {name && (
           <p>
-            File: <b data-testid="dataset-name">{dataset.file.name}</b> ({fmt(dataset.file.size)} bytes)
+            {dataset.file ? 'File' : 'Hub dataset'}: <b data-testid="dataset-name">{name}</b>
+            {dataset.file && <> ({fmt(dataset.file.size)} bytes)</>}
             {sum?.inspect && (
               <span className="muted">
                 {' '}
@@ -255,7 +260,7 @@ export function DatasetPanel() {
         )}
       </section>
 
-      {dataset.file && <Options />}
+      {name && <Options />}
       <Stats />
 
       {sum?.ok && sum.preview.length > 0 && (

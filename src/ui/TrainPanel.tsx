@@ -2,6 +2,7 @@
 // norm charts; step, tokens/s, elapsed, ETA and a progress bar; the samples generated at each
 // evaluation; downloads of the adapter when the run ends.
 import { useStudio } from '../store';
+import { datasetName } from '../store/dataset';
 import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
@@ -122,7 +123,7 @@ export function TrainPanel() {
       <section className="panel" aria-labelledby="train-h">
         <h2 id="train-h">Training</h2>
         <p className="small muted">
-          Model: <b>{loaded?.info.name ?? 'none loaded'}</b> · Dataset: <b>{dataset.file?.name ?? 'none'}</b>
+          Model: <b>{loaded?.info.name ?? 'none loaded'}</b> · Dataset: <b>{datasetName(dataset) ?? 'none'}</b>
           {plan?.fit && (
             <>
               {' '}

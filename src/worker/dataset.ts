@@ -4,7 +4,7 @@
 // training masks — giving the pipeline's stats and preview. The examples stay in the worker for
 // training (split with the run's seed, packed when asked).
 
-import { fileInput, inspectDataset, loadDataset, packExamples, splitExamples, type DatasetExample, type Example, type LoadedDataset } from '../data';
+import { fileInput, inspectDataset, loadDataset, packExamples, splitExamples, type DataInput, type DatasetExample, type Example, type LoadedDataset } from '../data';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { DatasetInspect, DatasetOptions } from './protocol';
 
@@ -24,17 +24,30 @@ export function studioWording(message: string): string {
     .replace(/--seq-len/g, 'the sequence length')
     .replace(/--format template/g, 'the template shape')
     .replace(/--format/g, 'the record shape')
-    .replace(/--template/g, 'the prompt template');
+    .replace(/--template/g, 'the prompt template')
+    .replace(/give an access token/g, 'enter an access token (Model tab → Access token)');
 }
 
-export async function inspectFile(file: Blob, name: string): Promise<DatasetInspect> {
-  const i = await inspectDataset(fileInput(file, name));
+/** A dropped file's format, columns and record shape (no tokenizer needed). */
+export function inspectFile(file: Blob, name: string): Promise<DatasetInspect> {
+  return inspectInput(fileInput(file, name));
+}
+
+/** Format, columns and record shape of any data input (a file, a Hub split). */
+export async function inspectInput(input: DataInput): Promise<DatasetInspect> {
+  const i = await inspectDataset(input);
   return { fileFormat: i.file_format, columns: i.columns, shape: i.shape, reason: i.reason === undefined ? undefined : studioWording(i.reason) };
 }
 
-export async function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number): Promise<LoadedDataset> {
+/** A dropped file read with the panel's options into tokenized examples, stats and preview. */
+export function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number): Promise<LoadedDataset> {
+  return loadInput(fileInput(file, name), tok, opts, seqLen, maxSeqLen);
+}
+
+/** Any data input read with the panel's options (the same pipeline for a file and a Hub split). */
+export async function loadInput(input: DataInput, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number): Promise<LoadedDataset> {
   const template = opts.template.trim() === '' ? undefined : opts.template;
-  return loadDataset(fileInput(file, name), tok, {
+  return loadDataset(input, tok, {
     format: opts.format === 'auto' && template ? 'template' : opts.format,
     template,
     responseColumn: opts.responseColumn || undefined,

@@ -3,7 +3,7 @@
 // protocol in ./protocol. Hub files are cached (./cache), checkpoints go to IndexedDB (./storage),
 // GPU buffers are freed by owner (./scopes).
 /// <reference lib="webworker" />
-import type { DatasetExample } from '../data';
+import { fileInput, type DatasetExample } from '../data';
 import type { Example } from '../data/batch';
 import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { tokenizeTexts } from '../data/text';
@@ -21,7 +21,8 @@ import { isQalora, type QuantizedHost } from '../quant/formats';
 import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
-import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
+import { hubDatasetInput, listHubDataset } from './hubdata';
+import { inspectInput, loadInput, studioWording, trainEval } from './dataset';
 import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
@@ -376,19 +377,28 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       return listCachedFiles();
     case 'cacheClear':
       return { deleted: await clearCachedFiles(req.repo) };
+    case 'listHubDataset':
+      try {
+        return await listHubDataset(req.dataset, req.token);
+      } catch (err) {
+        throw new Error(studioWording((err as Error).message));
+      }
     case 'prepareDataset': {
       let inspect = null;
+      const src = req.source;
+      const name = src.kind === 'file' ? src.name : `${src.dataset} (${src.config}/${src.split})`;
       try {
-        inspect = await inspectFile(req.file, req.name);
-        if (!model) return { ok: true, name: req.name, inspect, datasetId: null, stats: null, preview: [] };
-        const d = await loadFile(req.file, req.name, model.loaded.tokenizer, req.options, req.seqLen, model.loaded.spec.maxT);
+        const input = src.kind === 'file' ? fileInput(src.file, src.name) : await hubDatasetInput(src, emit);
+        inspect = await inspectInput(input);
+        if (!model) return { ok: true, name, inspect, datasetId: null, stats: null, preview: [] };
+        const d = await loadInput(input, model.loaded.tokenizer, req.options, req.seqLen, model.loaded.spec.maxT);
         const datasetId = `ds${nextDataset++}`;
         // Keep the previous one too: a run may start from it while this one is being prepared.
         datasets.set(datasetId, { examples: d.examples, seqLen: req.seqLen, packing: req.options.packing });
         for (const id of [...datasets.keys()].slice(0, -2)) datasets.delete(id);
-        return { ok: true, name: req.name, inspect, datasetId, stats: d.stats, preview: d.preview };
+        return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview };
       } catch (err) {
-        return { ok: false, name: req.name, inspect, error: studioWording((err as Error).message) };
+        return { ok: false, name, inspect, error: studioWording((err as Error).message) };
       }
     }
     case 'train':

@@ -3,6 +3,7 @@
 // number of events tagged with the same id before it (progress, training steps, tokens).
 
 import type { DatasetStats, PreviewExample, RecordShape } from '../data';
+import type { HubDatasetListing } from '../data/hub';
 import type { PromptFormat } from '../data/format';
 import type { AdapterSummary } from '../gpu/device';
 import type { QuantMode } from '../quant/formats';
@@ -90,6 +91,13 @@ export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
   format: 'auto', template: '', responseColumn: '', chatTemplate: 'auto', trainOnPrompt: false, onBadRows: 'stop', packing: false,
 };
 
+/** Where a dataset comes from: a dropped or picked file, or one split of a Hub dataset's Parquet export. */
+export type DatasetSourceSpec =
+  | { kind: 'file'; file: Blob; name: string }
+  | { kind: 'hub'; dataset: string; config: string; split: string; token?: string };
+
+export type { HubDatasetListing };
+
 /** What a file holds, before options are chosen (no tokenizer needed). */
 export interface DatasetInspect {
   fileFormat: string;
@@ -131,7 +139,9 @@ export type Request =
   | { type: 'fetchConfig'; repo: string; revision?: string; token?: string }
   | { type: 'cacheList' }
   | { type: 'cacheClear'; repo?: string }
-  | { type: 'prepareDataset'; file: Blob; name: string; options: DatasetOptions; seqLen: number }
+  /** Lists a Hub dataset's Parquet export (configs, splits, files) through the dataset viewer API. */
+  | { type: 'listHubDataset'; dataset: string; token?: string }
+  | { type: 'prepareDataset'; source: DatasetSourceSpec; options: DatasetOptions; seqLen: number }
   | {
       type: 'train';
       config: RunConfig;
@@ -171,6 +181,8 @@ export type Result<T extends Request['type']> = T extends 'init'
           ? { deleted: number }
           : T extends 'prepareDataset'
             ? DatasetSummary
+            : T extends 'listHubDataset'
+            ? HubDatasetListing
             : T extends 'train'
               ? TrainSummary
               : T extends 'generate'
@@ -182,6 +194,8 @@ export type Result<T extends Request['type']> = T extends 'init'
 export type EngineEvent =
   /** download: bytes of the whole download so far / expected, detail = the file in flight; weights: tensors uploaded / all. */
   | { kind: 'load'; stage: 'download' | 'weights'; loaded: number; total: number; detail: string }
+  /** A Hub dataset's Parquet files downloading: bytes so far / of all its files, detail = the file in flight. */
+  | { kind: 'datasetDownload'; loaded: number; total: number; detail: string }
   | { kind: 'step'; info: ProgressInfo }
   | { kind: 'eval'; step: number; loss: number }
   | { kind: 'checkpoint'; step: number; evalLossBefore: number | null }

@@ -25,7 +25,10 @@ export interface StoredCheckpoint {
 }
 
 export interface StoredDataset {
-  file: Blob;
+  /** The data file (absent for a Hub dataset). */
+  file?: Blob;
+  /** A Hub dataset by id, config and split (absent for a file). */
+  hub?: { dataset: string; config: string; split: string };
   name: string;
   options: DatasetOptions;
 }
