@@ -324,3 +324,24 @@ test('studio: data that will barely train is flagged beside the counts, with the
   await expect(page.getByTestId('dataset-warnings')).toHaveCount(0);
   await expect(page.getByRole('tab', { name: /^Dataset/ })).toContainText('✓');
 });
+
+test('studio: "Try the demo" loads the built-in model and stories from this page and a short run finishes', async ({ page }, info) => {
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await openStudio(page);
+  await tab(page, 'Model');
+  await page.getByTestId('try-demo').click();
+  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 60_000 });
+  await tab(page, 'Dataset');
+  await expect(page.getByTestId('dataset-examples')).toHaveText('64');
+  await tab(page, 'Settings');
+  await expect(page.getByTestId('knob-seqLen')).toHaveValue('64');
+  await expect(page.getByTestId('knob-steps')).toHaveValue('40');
+  await knob(page, 'steps', '2'); // the demo's 40 steps take a minute on a GPU; two prove the flow here
+  await tab(page, 'Train');
+  await page.getByTestId('start-training').click();
+  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await shot(page, info, 'demo-trained');
+  expect(requests.filter((u) => u.includes('/demo/')).length).toBeGreaterThanOrEqual(5); // the model files and the stories, from this page
+  expect(requests.filter((u) => !isLocal(u, info.project.use.baseURL))).toEqual([]);
+});

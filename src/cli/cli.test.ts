@@ -65,6 +65,22 @@ describe('PyTorch .bin checkpoints and adapters', () => {
 });
 
 describe('train, eval, generate', () => {
+  it('without --model and --data: the built-in demo trains (its settings, flags given still win) and generate uses the demo model', () => {
+    const out = join(tmp, 'demo');
+    const t = cli('train', ['--steps', '2', '--out', out, '--eval-split', '0']);
+    expect(t.stderr).toMatch(/no --model given: using the built-in demo model \(.*public\/demo\/stories260K\)/);
+    expect(t.stderr).toMatch(/no --data given: using the built-in demo stories/);
+    expect(t.stderr).toMatch(/step 2\/2 {2}loss \d/);
+    expect(t.stderr).toContain(`adapter written to ${out}`);
+    expect(t.code).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.config).toMatchObject({ seqLen: 64, batchSize: 8, lr: 3e-3, dropout: 0 });
+    expect(metrics.trainable_params).toBeGreaterThan(5 * 8 * (64 + 64 + (64 + 32))); // all linear layers, not the attention default
+    const g = cli('generate', ['--max-new-tokens', '6']);
+    expect(g.code).toBe(0);
+    expect(g.stdout.trim()).toMatch(/^Once upon a time/);
+  });
+
   it('writes a PEFT adapter, metrics and a checkpoint; eval and generate use it; --resume continues', () => {
     const out = join(tmp, 'run');
     const t = cli('train', ['--model', STORIES, '--data', data, '--out', out, '--steps', '2', '--seq-len', '32', '--batch-size', '2',

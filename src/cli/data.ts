@@ -7,8 +7,9 @@ import { readSpec } from '../model/load';
 import { loadTokenizer } from '../model/tokenizer';
 import { nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError } from './common';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg, warningLine } from './data-input';
+import { dataOrDemo, modelOrDemo } from './demo';
 
-const USAGE = `usage: npm run data -- --model DIR|ORG/NAME --data FILE [options]
+const USAGE = `usage: npm run data -- [--model DIR|ORG/NAME (the demo model)] [--data FILE|hub:OWNER/NAME (the demo stories)] [options]
   --seq-len N (256)  --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --preview N (3 examples)
 ${DATA_USAGE}`;
 
@@ -20,11 +21,12 @@ runCli(async () => {
     } as const,
     USAGE,
   );
-  if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
+  const model = modelOrDemo(a.model);
+  const data = dataOrDemo(a.data);
   const dataCfg = dataConfigFromArgs(a);
-  const dataArg = parseDataArg(a.data);
+  const dataArg = parseDataArg(data);
   const evalArg = a['eval-file'] ? parseDataArg(a['eval-file'], '--eval-file') : null;
-  const src = openModelSource(a.model);
+  const src = openModelSource(model);
   const spec = await readSpec(src);
   const tokenizer = await loadTokenizer(src, { bos_token_id: spec.bos, eos_token_id: spec.eos });
   const seqLen = num(a['seq-len'], 'seq-len', Math.min(256, spec.maxT), positiveInt);
@@ -36,7 +38,7 @@ runCli(async () => {
     evalSplit,
     evalInput: evalArg ? await openDataArg(evalArg) : undefined,
     previewCount: num(a.preview, 'preview', 3, nonNegInt),
-    onProgress: (p) => progressLine(`reading ${a.data}: ${p.rows} rows`),
+    onProgress: (p) => progressLine(`reading ${data}: ${p.rows} rows`),
   });
   const out = { ...prepared.stats, ...(prepared.evalStats ? { eval_file: prepared.evalStats } : {}) };
   for (const w of prepared.stats.warnings) progressLine(warningLine(w), true);

@@ -22,3 +22,21 @@ export function dataOrDemo(data: string | undefined): string {
   progressLine(`no --data given: using the built-in demo stories (${DEMO_DATA})`, true);
   return DEMO_DATA;
 }
+
+/** The demo's training settings (the studio's "Try the demo" uses the same): flags the user gave win. */
+const DEMO_FLAGS: Record<string, string> = {
+  out: DEMO_OUT, 'seq-len': '64', steps: '40', 'batch-size': '8', lr: '3e-3', targets: 'all-linear', dropout: '0', 'eval-split': '0.1', 'save-every': '10',
+};
+
+/**
+ * `npm run train` with neither --model nor --data (and no --resume): the demo model and stories
+ * with the demo's settings for every flag not given. Returns whether the demo was chosen.
+ */
+export function applyDemoTraining(a: Record<string, string | boolean | undefined>): boolean {
+  if (a.model !== undefined || a.data !== undefined || a.resume !== undefined) return false;
+  a.model = modelOrDemo(undefined);
+  a.data = dataOrDemo(undefined);
+  for (const [k, v] of Object.entries(DEMO_FLAGS)) if (a[k] === undefined) a[k] = v;
+  if (a.epochs !== undefined) delete a.steps;
+  return true;
+}

@@ -7,8 +7,9 @@ import { Transformer } from '../model/transformer';
 import { evaluate } from '../train/trainer';
 import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg } from './data-input';
+import { dataOrDemo, modelOrDemo } from './demo';
 
-const USAGE = `usage: npm run eval -- --model DIR|ORG/NAME [--adapter DIR] --data FILE [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16] [--seed N (42)]
+const USAGE = `usage: npm run eval -- [--model DIR|ORG/NAME (the demo model)] [--adapter DIR] [--data FILE|hub:OWNER/NAME (the demo stories)] [--seq-len N (256)] [--batch-size N (4)] [--dtype auto|f32|f16] [--seed N (42)]
 ${QUANT_USAGE}
 ${DATA_USAGE}`;
 
@@ -20,11 +21,12 @@ runCli(async () => {
     } as const,
     USAGE,
   );
-  if (!a.model || !a.data) throw new UsageError(`--model and --data are required.\n${USAGE}`);
+  const modelArg = modelOrDemo(a.model);
+  const data = dataOrDemo(a.data);
   const dataCfg = dataConfigFromArgs(a);
-  const dataArg = parseDataArg(a.data);
+  const dataArg = parseDataArg(data);
   const { quant, groupSize } = quantFromArgs(a);
-  const src = openModelSource(a.model);
+  const src = openModelSource(modelArg);
   const ctx = await gpuContext();
   const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto', quant, groupSize });
   const { spec, tokenizer } = loaded;

@@ -5,9 +5,10 @@ import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { generateTokens, Generator } from '../model/generate';
 import { loadModel } from '../model/load';
-import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, progressLine, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
+import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, progressLine, runCli, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
+import { modelOrDemo } from './demo';
 
-const USAGE = `usage: npm run generate -- --model DIR|ORG/NAME [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
+const USAGE = `usage: npm run generate -- [--model DIR|ORG/NAME (the demo model)] [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
   [--temperature X (0 = greedy)] [--top-p P (1)] [--seed N] [--context N (model max, at most 1024)] [--dtype auto|f32|f16]
   [--raw-prompt (send the prompt as typed, not wrapped as the adapter's training data was)]
 ${QUANT_USAGE}`;
@@ -36,9 +37,9 @@ runCli(async () => {
     } as const,
     USAGE,
   );
-  if (!a.model) throw new UsageError(`--model is required.\n${USAGE}`);
+  const model = modelOrDemo(a.model);
   const { quant, groupSize } = quantFromArgs(a);
-  const src = openModelSource(a.model);
+  const src = openModelSource(model);
   const ctx = await gpuContext();
   const loaded = await loadModel(ctx, src, { dtype: (a.dtype ?? 'auto') as 'auto', quant, groupSize });
   const { spec, tokenizer } = loaded;

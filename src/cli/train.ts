@@ -14,9 +14,11 @@ import {
   fmtDuration, gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs, runCli,
   UsageError, writeFiles,
 } from './common';
+import { applyDemoTraining } from './demo';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
 
-const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE --out DIR [options]
+const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNER/NAME --out DIR [options]
+  (no --model and no --data: the built-in demo, written to runs/demo)
   --rank N (8)  --alpha X (16)  --dropout P (0.05)  --rslora
   --targets LIST|attention|all-linear[,lm_head] (attention)
   --lora-plus-ratio R (1 = plain LoRA; 16 = LoRA+)
@@ -43,6 +45,8 @@ runCli(async () => {
     } as const,
     USAGE,
   );
+  // No --model and no --data: the built-in demo (public/demo) with its settings.
+  applyDemoTraining(a);
   // A resumed run takes its configuration from the checkpoint; flags given again must agree.
   let resumeState = null;
   if (a.resume) {
