@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { defineConfig } from 'vitest/config';
 import type { Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
-import { contentSecurityPolicy } from './src/hosts';
+import { contentSecurityPolicy } from './src/hosts.ts';
 
 /** Puts the policy into the built index.html as a <meta http-equiv>, so a static host serves it too. */
 function cspMeta(): Plugin {
