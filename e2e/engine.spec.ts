@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
+import { knownContinuation } from './studio-helpers';
 
 const DIR = fileURLToPath(new URL('../../shared/models/stories260K/', import.meta.url));
 const FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'];
@@ -58,7 +59,7 @@ test('worker: load a local model folder, generate, train, export', async ({ page
 
   expect(result.adapter.vendor.length).toBeGreaterThan(0);
   expect(result.info).toMatchObject({ modelType: 'llama', layers: 5, hidden: 64, vocab: 512 });
-  expect(result.gen.text).toBe('Once upon a time, there was a little girl'); // 12 tokens of the known continuation
+  expect(result.gen.text).toBe(knownContinuation().split(' ').slice(0, 9).join(' ')); // 12 tokens (9 words) of the known continuation
   expect(result.streamed).toBe(result.gen.text);
   expect(result.gen.prompt).toBe('');
   expect(result.wrapped.prompt).toMatch(/^Below is an instruction that describes a task\. .*\n\n### Instruction:\nTom had a\n\n### Response:\n$/s);

@@ -1,8 +1,17 @@
 // Shared steps of the studio end-to-end tests.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, type Page, type TestInfo } from '@playwright/test';
 
 export const MODEL_DIR = fileURLToPath(new URL('../../shared/models/stories260K', import.meta.url));
+
+/** stories260K's known greedy continuation from BOS, as its README gives it (the unit tests read it the same way). */
+export function knownContinuation(): string {
+  const readme = readFileSync(`${MODEL_DIR}/README.md`, 'utf8').replace(/\r/g, '');
+  const m = /continues\s*\n?"([^"]+)"/m.exec(readme);
+  if (!m) throw new Error(`${MODEL_DIR}/README.md has no quoted continuation`);
+  return m[1].replace(/\s*\n\s*/g, ' ');
+}
 
 /** Dispatches a real drag-and-drop of one file (dragenter, dragover, drop with a DataTransfer) on an element. */
 export async function dropFile(page: Page, testId: string, name: string, content: string, type = 'application/octet-stream'): Promise<void> {

@@ -52,7 +52,7 @@ test('studio: QA-LoRA on a quantized base, and its exact quantized merge', async
   expect(merged.suggestedFilename()).toMatch(/-merged-qalora-int4\.zip$/);
   const mz = unzipSync(new Uint8Array(readFileSync(await merged.path())));
   const config = JSON.parse(new TextDecoder().decode(mz[Object.keys(mz).find((k) => k.endsWith('/config.json'))!]));
-  expect(config.quantization_config).toBeTruthy();
+  expect(config.quantization_config).toEqual({ quant_method: 'qalora', bits: 4, group_size: 32, zero_point: 'float32', format: 'webgpu-lora-studio/qalora-v1' });
   const keys = keysOf(mz[Object.keys(mz).find((k) => k.endsWith('/model.safetensors'))!]);
   expect(keys).toContain('model.layers.0.self_attn.q_proj.qweight');
   expect(keys).toContain('model.layers.0.self_attn.q_proj.scales');

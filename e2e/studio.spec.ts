@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { dropFile, FROG_TEXTS, isLocal, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, isLocal, jsonl, knob, knownContinuation, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
 
 function safetensorsHeader(bytes: Uint8Array): { n: number; header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> } {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -162,7 +162,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   for (const side of ['pg-base', 'pg-tuned']) await expect(page.getByTestId(side)).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
   await expect(page.getByTestId('pg-base-stats')).toContainText('stopped');
   const partial = (await page.getByTestId('pg-base').textContent())!;
-  const known = 'Once upon a time, there was a little girl'; // the greedy story from BOS
+  const known = knownContinuation(); // the greedy story from BOS
   expect(partial.length).toBeGreaterThan(0);
   expect(known.startsWith(partial.slice(0, known.length))).toBe(true);
   await page.getByTestId('pg-prompt').fill('Tom had a');

@@ -4,10 +4,10 @@
 import { fileURLToPath } from 'node:url';
 import { progressLine } from './common';
 
-export const DEMO_MODEL = fileURLToPath(new URL('../../public/demo/stories260K', import.meta.url));
-export const DEMO_DATA = fileURLToPath(new URL('../../public/demo/stories.jsonl', import.meta.url));
+const DEMO_MODEL = fileURLToPath(new URL('../../public/demo/stories260K', import.meta.url));
+const DEMO_DATA = fileURLToPath(new URL('../../public/demo/stories.jsonl', import.meta.url));
 /** Where `npm run train` without --out writes the demo's adapter (relative to the working folder). */
-export const DEMO_OUT = 'runs/demo';
+const DEMO_OUT = 'runs/demo';
 
 /** --model, or the demo model (said on stderr) when the flag is absent. */
 export function modelOrDemo(model: string | undefined): string {

@@ -112,7 +112,7 @@ const pct = (x: number) => `${x < 0.01 ? (x * 100).toFixed(1) : Math.round(x * 1
  * prompt fills the sequence (the fix: the sequence length that holds 95% of the examples, capped
  * at the model's maximum `maxSeqLen`), or more than 10% bad rows.
  */
-export function dataWarnings(
+function dataWarnings(
   st: Pick<DatasetStats, 'tokens' | 'trained_tokens' | 'truncated' | 'too_long' | 'examples' | 'rows' | 'skipped_count' | 'train_on_prompt' | 'format' | 'seq_len'>,
   p95Length: number,
   maxSeqLen = Infinity,

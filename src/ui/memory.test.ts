@@ -75,7 +75,6 @@ describe('memory estimate: SmolLM2-135M by hand', () => {
     // N = 1024 rows. Per layer (f32 values): ln1, resMid, ln2 3·N·576; mean/rstd 4·N; qkv N·960;
     // att N·576; lse N·9; gate|up N·3072; h N·1536 → 8,074,240 values = 32,296,960 B; ×30 layers.
     const perLayer = 4 * (4 * 1024 * 576 + 4 * 1024 + 1024 * 960 + 1024 * 9 + 1024 * 3072 + 1024 * 1536);
-    expect(perLayer).toBe(32_296_960);
     // Fixed: logits N·V (201,326,592 B: under the 256 MiB chunk budget, so one chunk), inputs 4·N,
     // lnf N·576, lastHidden 576, losses/meanf/rstdf 3·N, rope 32, seed/lossScale/stats 16 B each.
     const fixed = 201_326_592 + 4 * (4 * 1024 + 1024 * 576 + 576 + 3 * 1024 + 32) + 3 * 16;
