@@ -30,6 +30,8 @@ export interface RunsSlice {
   exportAdapter(id: string, form: 'zip' | 'files'): Promise<void>;
   /** The merged model; quantized: the QA-LoRA merge into the loaded INT-N base. */
   exportMerged(id: string, quantized?: boolean): Promise<void>;
+  /** llama.cpp GGUF of the merged model (f16 / q8_0) or of the adapter alone; needs the run's base loaded. */
+  exportGguf(id: string, what: 'merged' | 'adapter', ggufType: 'f16' | 'q8_0'): Promise<void>;
 }
 
 const SOON_MS = 1000;
@@ -174,6 +176,29 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
           for (const f of files) saveBlob(f.name, f.data);
           set({ exportNotice: `${name} is ${(bytes / 2 ** 30).toFixed(1)} GiB, more than one .zip holds: its ${files.length} files were downloaded one by one; put them in one folder.` });
         }
+      } catch (e) {
+        set({ exportError: (e as Error).message });
+      } finally {
+        set({ exportBusy: null, exportProgress: null });
+      }
+    },
+
+    async exportGguf(id, what, ggufType) {
+      const r = get().runs.find((x) => x.id === id);
+      if (!r) return;
+      const loaded = get().loaded;
+      if (!loaded || loaded.info.name !== r.model.name) {
+        set({ exportError: `Load the run's base model (${r.model.name}) first: the GGUF file is written from its weights and tokenizer.` });
+        return;
+      }
+      set({ exportBusy: `gguf:${id}`, exportError: null, exportNotice: null, exportProgress: null });
+      try {
+        const { files, notes } = await engine().call({ type: 'exportGguf', runId: id, what, ggufType }, (e) => {
+          if (e.kind === 'export') set({ exportProgress: { done: e.done, total: e.total } });
+        });
+        const f = files[0];
+        saveBlob(`${slug(r.name)}-${what === 'adapter' ? 'lora-' : ''}${ggufType}.gguf`, f.data);
+        if (notes.length) set({ exportNotice: `${f.name}: ${notes.join('; ')}.` });
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {

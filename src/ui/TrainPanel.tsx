@@ -21,6 +21,7 @@ export function ExportButtons(props: { run: RunRecord }) {
   const progress = useStudio((s) => s.exportProgress);
   const exportAdapter = useStudio((s) => s.exportAdapter);
   const exportMerged = useStudio((s) => s.exportMerged);
+  const exportGguf = useStudio((s) => s.exportGguf);
   const loaded = useStudio((s) => s.loaded);
   const ready = r.checkpointStep !== null && r.status !== 'running' && r.status !== 'paused';
   const sameBase = loaded?.info.name === r.model.name;
@@ -57,6 +58,27 @@ export function ExportButtons(props: { run: RunRecord }) {
         data-testid="download-merged-qalora"
       >
         QA-LoRA merged (quantized)
+      </button>
+      {(['f16', 'q8_0'] as const).map((t) => (
+        <button
+          key={t}
+          type="button"
+          disabled={!ready || busy !== null || !sameBase}
+          title={!sameBase ? `Load ${r.model.name} to export` : `Base + adapter merged into one llama.cpp GGUF file, ${t === 'f16' ? 'F16' : 'Q8_0 (8-bit blocks)'}`}
+          onClick={() => void exportGguf(r.id, 'merged', t)}
+          data-testid={`download-gguf-${t}`}
+        >
+          Merged GGUF ({t === 'f16' ? 'F16' : 'Q8_0'})
+        </button>
+      ))}
+      <button
+        type="button"
+        disabled={!ready || busy !== null || !sameBase}
+        title={!sameBase ? `Load ${r.model.name} to export` : "The adapter as llama.cpp's LoRA GGUF (llama-cli --lora)"}
+        onClick={() => void exportGguf(r.id, 'adapter', 'f16')}
+        data-testid="download-gguf-adapter"
+      >
+        Adapter GGUF
       </button>
       {busy?.endsWith(r.id) && (
         <span className="small muted" data-testid="export-progress">

@@ -10,6 +10,7 @@ import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
 import { mergedModelFiles, readQuantizedLinears } from '../lora/merged';
+import { adapterGgufFile, mergedGgufFile, type GgufExport } from '../export/gguf-model';
 import { exportAdapter, importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import { countModelParams } from '../model/config';
@@ -491,6 +492,34 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       });
       files.push({ name: merged.weights.name, data: new Blob(parts) });
       return { files };
+    }
+    case 'exportGguf': {
+      const m = requireModel();
+      const a = await runAdapter(req.runId, m);
+      const name = m.loaded.name.split('/').pop() || 'model';
+      let out: GgufExport;
+      if (req.what === 'adapter') out = adapterGgufFile(m.loaded.spec, a, { type: req.ggufType, name });
+      else {
+        // A QA-LoRA run on its INT-N base: the exact merge, dequantized; otherwise the dense merge.
+        const mode = m.loaded.weights.quant;
+        const quantized = isQalora(mode) && a.h.qaloraGroupSize === m.groupSize
+          ? { mode, groupSize: m.groupSize, linears: await readQuantizedLinears((await getEngine()).ctx, m.loaded) }
+          : undefined;
+        let lastReport = 0;
+        out = await mergedGgufFile(m.loaded, m.source, a, { type: req.ggufType, name, quantized }, (done, total) => {
+          const now = Date.now();
+          if (done === total || now - lastReport > 200) {
+            lastReport = now;
+            emit({ kind: 'export', done, total });
+          }
+        });
+      }
+      // Tensor by tensor into Blob parts (the browser's blob storage), as the merged safetensors export.
+      const parts: Blob[] = [];
+      await out.file.write((chunk) => {
+        parts.push(new Blob([chunk as Uint8Array<ArrayBuffer>]));
+      });
+      return { files: [{ name: out.file.name, data: new Blob(parts, { type: 'application/octet-stream' }) }], notes: out.notes };
     }
     case 'simulateDeviceLoss': {
       const e = engine;

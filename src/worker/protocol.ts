@@ -165,6 +165,8 @@ export type Request =
   | { type: 'exportAdapter'; runId?: string }
   /** The merged model: dense (base dtype), or with quantized: true the QA-LoRA merge into the loaded INT-N base. */
   | { type: 'exportMerged'; runId: string; quantized?: boolean }
+  /** llama.cpp GGUF: the merged model (f16 / q8_0; a QA-LoRA run on its loaded INT-N base is dequantized) or the adapter alone. */
+  | { type: 'exportGguf'; runId: string; what: 'merged' | 'adapter'; ggufType: 'f16' | 'q8_0' }
   | { type: 'dropAdapter'; runId: string }
   /** For tests: destroys the GPU device the way a driver reset or an out-of-memory loss would. */
   | { type: 'simulateDeviceLoss' };
@@ -189,6 +191,8 @@ export type Result<T extends Request['type']> = T extends 'init'
                 ? { text: string; tokens: number; stopped: boolean; prompt: string }
                 : T extends 'exportAdapter' | 'exportMerged'
                   ? { files: ExportedFile[] }
+                  : T extends 'exportGguf'
+                    ? { files: ExportedFile[]; notes: string[] }
                   : null;
 
 export type EngineEvent =
