@@ -3,25 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { memorySource } from './source';
 import { loadTokenizer, TokenizerError } from './tokenizer';
+import { bytesToUnicode } from '../test/bytes-to-unicode';
 
-/** GPT-2's byte -> printable unicode map (bytes_to_unicode in convert_slow_tokenizer.py). */
-function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let i = 33; i <= 126; i++) bs.push(i);
-  for (let i = 161; i <= 172; i++) bs.push(i);
-  for (let i = 174; i <= 255; i++) bs.push(i);
-  const cs = bs.slice();
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  }
-  const out: string[] = new Array(256);
-  bs.forEach((b, i) => (out[b] = String.fromCharCode(cs[i])));
-  return out;
-}
 
 /** 256 byte tokens, "Ġt" = 256, "Ġth" = 257; <|endoftext|> is only a special token of the config. */
 function files(cfg: Record<string, unknown>) {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { dirSource } from '../cli/fs-source';
 import { memorySource } from './source';
 import { loadTokenizer, TokenizerError } from './tokenizer';
+import { bytesToUnicode } from '../test/bytes-to-unicode';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 
@@ -16,24 +17,6 @@ async function rejects(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-/** GPT-2's byte -> printable unicode map. */
-function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let i = 33; i <= 126; i++) bs.push(i);
-  for (let i = 161; i <= 172; i++) bs.push(i);
-  for (let i = 174; i <= 255; i++) bs.push(i);
-  const cs = bs.slice();
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  }
-  const out: string[] = new Array(256);
-  bs.forEach((b, i) => (out[b] = String.fromCharCode(cs[i])));
-  return out;
-}
 
 /** A tiny GPT-2-style byte-level BPE: 256 byte tokens, two merges, <|endoftext|> = 258. */
 function gpt2Like() {
