@@ -85,6 +85,17 @@ describe('export-run: TRL + PEFT script and Axolotl YAML', () => {
     expect(y).not.toMatch(/loraplus_lr_ratio/);
   });
 
+  it('the shapes as runs record them (messages, prompt-completion) and a hub: dataset with config and split', () => {
+    const run = readRunFolder(runFolder('hubchat', { ...CONFIG, data: 'hub:org/chats:default:test' }, 'messages'));
+    const s = trlScript(run);
+    for (const line of ['DATA = "org/chats"', 'DATA_CONFIG = "default"', 'DATA_SPLIT = "test"', 'raw = DatasetDict(train=load_dataset(DATA, DATA_CONFIG, split=DATA_SPLIT))', '    assistant_only_loss=True,']) {
+      expect(s.split('\n').some((l) => l.startsWith(line)), line).toBe(true);
+    }
+    expect(axolotlYaml(run)).toContain('  - path: "org/chats"\n    name: "default"\n    split: "test"\n    type: chat_template\n    field_messages: messages');
+    const pc = trlScript(readRunFolder(runFolder('pc', CONFIG, 'prompt-completion')));
+    expect(pc).toContain('"completion": [{"role": "assistant"');
+  });
+
   it('CLI: writes the three files; a folder that is not a run is one line naming the flag', () => {
     const dir = runFolder('cli', CONFIG, 'alpaca');
     const r = cli('export-run', ['--run', dir, '--out', join(tmp, 'cluster')]);
