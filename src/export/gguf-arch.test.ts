@@ -23,6 +23,9 @@ import { loadWeights } from '../model/weights';
 import { hfTensorsFromGguf, writeAndRead } from '../test/gguf-readback';
 import { rng, testContext } from '../test/gpu';
 import { evaluate } from '../train/trainer';
+import { readQuantizedLinears } from '../lora/merged';
+import { LoraState } from '../lora/state';
+import { loadModel } from '../model/load';
 import { mergedGgufFile } from './gguf-model';
 import { ggufTensorName } from './gguf-llama';
 
@@ -161,5 +164,35 @@ describe('GGUF Llama 3 rope scaling', () => {
     for (let i = 0; i < want.length; i++) expect(t.values[i]).toBeCloseTo(Math.fround(want[i]), 6);
     expect(g.parsed.typedMetadata['llama.rope.scaling.type']).toBeUndefined();
     expect(g.parsed.tensorInfos.length).toBe(1 + 2 * 9 + 2 + 1);
+  });
+});
+
+describe('GGUF of a QA-LoRA run (merged exactly into the INT-4 base, then F16 or Q8_0)', () => {
+  it('stories260K qalora-int4 g=4: F16 gives the eval loss of INT-4 base + adapter (f16 rounding), Q8_0 within 2%', async () => {
+    const ctx = await testContext();
+    const src = dirSource(STORIES);
+    const config = JSON.parse(await src.text('config.json')) as Record<string, unknown>;
+    const loaded = await loadModel(ctx, src, { quant: 'qalora-int4', groupSize: 4, dtype: 'f32' });
+    const spec = loaded.spec;
+    const h: LoraHyper = { r: 4, alpha: 8, dropout: 0, rslora: false, qaloraGroupSize: 4 };
+    const modules = resolveTargets(spec, parseTargets('all-linear'));
+    const lora = new LoraState(ctx, modules, h);
+    const r = rng(5);
+    ctx.write(lora.params, Float32Array.from({ length: lora.total }, () => (r() * 2 - 1) * 0.3));
+    const ids = Array.from({ length: 4 }, () => Array.from({ length: 48 }, () => 3 + Math.floor(r() * (spec.V - 3))));
+    const batch = makeBatch(ids.map((x) => ({ ids: x })), 4, 48, 0);
+    const unmerged = (await evaluate(ctx, new Transformer(ctx, spec, loaded.weights, lora, { B: 4, T: 48, training: false }), [batch])).loss;
+    const quantBase = (await evaluate(ctx, new Transformer(ctx, spec, loaded.weights, null, { B: 4, T: 48, training: false }), [batch])).loss;
+    expect(Math.abs(unmerged - quantBase)).toBeGreaterThan(1e-3); // the adapter is visible
+    const adapter = { modules, weights: await lora.tensors(), h };
+    const linears = await readQuantizedLinears(ctx, loaded);
+    for (const [type, bound] of [['f16', 2e-3], ['q8_0', 2e-2]] as const) {
+      const exp = await mergedGgufFile(loaded, src, adapter, { type, name: 'qa', quantized: { mode: 'qalora-int4', groupSize: 4, linears } });
+      expect(exp.notes.join(' ')).toMatch(/QA-LoRA|INT-?4|dequantiz/i);
+      const g = await writeAndRead(exp.file, join(tmp, `qalora-${type}.gguf`));
+      expect(g.parsed.typedMetadata['general.file_type'].value).toBe(type === 'f16' ? 1 : 7);
+      const loss = await evalLoss(spec, sourceOf(config, hfTensorsFromGguf(g, spec, loaded.checkpoint.names())), ids);
+      expect(Math.abs(loss - unmerged), type).toBeLessThan(bound * unmerged);
+    }
   });
 });
