@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GpuContext } from '../gpu/context';
-import { importAdapter } from '../lora/peft';
+import { readAdapterSource, type AdapterFiles } from '../lora/adapter-source';
+import { AdapterError, importAdapter } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import type { ModelSpec } from '../model/config';
 import { hubSource, type ModelSource } from '../model/source';
@@ -121,16 +122,21 @@ export function runCli(main: () => Promise<void>): void {
 }
 
 /**
- * Reads a PEFT adapter folder: adapter_config.json + adapter_model.safetensors, or (as older PEFT
- * wrote it) adapter_model.bin, a PyTorch checkpoint read as data; safetensors wins when both exist.
+ * --adapter DIR|ORG/NAME: a PEFT adapter folder on disk or a Hub repo holding one
+ * (adapter_config.json + adapter_model.safetensors, or adapter_model.bin as older PEFT wrote it;
+ * safetensors wins when both exist).
  */
-export function readAdapterDir(dir: string): { configJson: string; bytes: Uint8Array; file: string } {
-  const cfg = join(dir, 'adapter_config.json');
-  const weights = ['adapter_model.safetensors', 'adapter_model.bin'].map((f) => join(dir, f)).find((f) => existsSync(f));
-  if (!existsSync(cfg) || !weights) {
-    throw new UsageError(`--adapter ${dir}: expected adapter_config.json and adapter_model.safetensors (or adapter_model.bin) there (a folder written by npm run train or PEFT's save_pretrained).`);
+export async function readAdapterDir(ref: string): Promise<AdapterFiles> {
+  let src: ModelSource;
+  if (existsSync(ref)) src = dirSource(ref);
+  else if (/^[\w.-]+\/[\w.-]+(?:@[\w./-]+)?$/.test(ref)) src = openModelSource(ref);
+  else throw new UsageError(`--adapter ${ref}: no such folder, and not a Hugging Face repo id like OWNER/NAME.`);
+  try {
+    return await readAdapterSource(src);
+  } catch (e) {
+    if (e instanceof AdapterError) throw new UsageError(`--adapter ${ref}: ${e.message.replace(`${src.name}: `, '')}`);
+    throw e;
   }
-  return { configJson: readFileSync(cfg, 'utf8'), bytes: readFileSync(weights), file: weights };
 }
 
 /** --quant MODE --group-size G, shared by train, eval, generate and bench. */
@@ -148,8 +154,8 @@ export function quantFromArgs(a: { quant?: string; 'group-size'?: string }, prev
 }
 
 /** --adapter DIR as a LoraState on the GPU (eval, generate). */
-export function loadAdapterState(ctx: GpuContext, spec: ModelSpec, dir: string): LoraState {
-  const ad = readAdapterDir(dir);
+export async function loadAdapterState(ctx: GpuContext, spec: ModelSpec, dir: string): Promise<LoraState> {
+  const ad = await readAdapterDir(dir);
   const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
   const lora = new LoraState(ctx, imp.modules, imp.h);
   lora.load(imp.weights);

@@ -33,7 +33,7 @@ runCli(async () => {
   const T = num(a['seq-len'], 'seq-len', Math.min(256, spec.maxT), positiveInt);
   if (T > spec.maxT) throw new UsageError(`--seq-len ${T} is above the model's maximum of ${spec.maxT} positions.`);
   const B = num(a['batch-size'], 'batch-size', 4, positiveInt);
-  const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
+  const lora = a.adapter ? await loadAdapterState(ctx, spec, a.adapter) : null;
   const opts = dataOptions(dataCfg, T, num(a.seed, 'seed', 42, nonNegInt));
   const ds = await loadDataset(await openDataArg(dataArg), tokenizer, { ...opts, previewCount: 0 });
   if (ds.stats.skipped_count) progressLine(`${ds.stats.skipped_count} rows skipped (first: line ${ds.stats.skipped[0].line}: ${ds.stats.skipped[0].reason})`, true);

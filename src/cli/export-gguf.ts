@@ -39,14 +39,12 @@ runCli(async () => {
   if (a['lora-only']) {
     if (!a.adapter) throw new UsageError(`--lora-only needs --adapter DIR (the adapter to write).\n${USAGE}`);
     if (type === 'q4_0') throw new UsageError('--type q4_0 is for merged models; write an adapter as f16, f32 or q8_0');
-    const ad = readAdapterDir(a.adapter);
+    const ad = await readAdapterDir(a.adapter);
     const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
     out = adapterGgufFile(spec, imp, { type, name });
   } else {
-    const imp = a.adapter ? (() => {
-      const ad = readAdapterDir(a.adapter!);
-      return { ...importAdapter(spec, ad.configJson, ad.bytes, ad.file), file: ad.file };
-    })() : null;
+    const ad = a.adapter ? await readAdapterDir(a.adapter) : null;
+    const imp = ad ? { ...importAdapter(spec, ad.configJson, ad.bytes, ad.file), file: ad.file } : null;
     const progress = (d: number, t: number) => progressLine(`exporting ${d}/${t}`);
     if (isQalora(quant)) {
       if (!imp || imp.h.qaloraGroupSize !== groupSize) {

@@ -15,6 +15,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const tmp = mkdtempSync(join(tmpdir(), 'export-cli-'));
+/** PEFT's adapter_model.bin for stories260K, as PEFT wrote it (src/cli/cli.test.ts checks its eval against a safetensors copy). */
+const BIN_ADAPTER = fileURLToPath(new URL('../../../shared/adapters/stories260K-lora-bin', import.meta.url));
 
 function cli(tool: string, args: string[]) {
   const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
@@ -85,6 +87,17 @@ describe('export-run: TRL + PEFT script and Axolotl YAML', () => {
     expect(y).not.toMatch(/loraplus_lr_ratio/);
   });
 
+  it('the shapes as runs record them (messages, prompt-completion) and a hub: dataset with config and split', () => {
+    const run = readRunFolder(runFolder('hubchat', { ...CONFIG, data: 'hub:org/chats:default:test' }, 'messages'));
+    const s = trlScript(run);
+    for (const line of ['DATA = "org/chats"', 'DATA_CONFIG = "default"', 'DATA_SPLIT = "test"', 'raw = DatasetDict(train=load_dataset(DATA, DATA_CONFIG, split=DATA_SPLIT))', '    assistant_only_loss=True,']) {
+      expect(s.split('\n').some((l) => l.startsWith(line)), line).toBe(true);
+    }
+    expect(axolotlYaml(run)).toContain('  - path: "org/chats"\n    name: "default"\n    split: "test"\n    type: chat_template\n    field_messages: messages');
+    const pc = trlScript(readRunFolder(runFolder('pc', CONFIG, 'prompt-completion')));
+    expect(pc).toContain('"completion": [{"role": "assistant"');
+  });
+
   it('CLI: writes the three files; a folder that is not a run is one line naming the flag', () => {
     const dir = runFolder('cli', CONFIG, 'alpaca');
     const r = cli('export-run', ['--run', dir, '--out', join(tmp, 'cluster')]);
@@ -110,5 +123,34 @@ describe('export-gguf CLI', () => {
     const bad = cli('export-gguf', ['--model', STORIES, '--type', 'q5_k', '--out', out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error: --type q5_k: use f16, q8_0, q4_0 or f32$/m);
+  });
+
+  it('a PEFT adapter_model.bin from elsewhere merges (eval equals eval --adapter) and exports as merged and adapter GGUF; a model folder as --adapter is one line', async () => {
+    const data = join(tmp, 'stories.jsonl');
+    writeFileSync(data, ['Once upon a time, there was a little girl named Lily.', 'Tom had a big red ball. He threw it to his friend.'].map((text) => JSON.stringify({ text })).join('\n') + '\n');
+    const evalLoss = (args: string[]) => {
+      const r = cli('eval', [...args, '--data', data, '--seq-len', '32']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!).loss as number;
+    };
+    const withAdapter = evalLoss(['--model', STORIES, '--adapter', BIN_ADAPTER]);
+    expect(Math.abs(withAdapter - evalLoss(['--model', STORIES]))).toBeGreaterThan(1e-4); // the adapter changes the model
+    const merged = join(tmp, 'merged-bin');
+    expect(cli('merge', ['--model', STORIES, '--adapter', BIN_ADAPTER, '--out', merged]).code).toBe(0);
+    expect(Math.abs(evalLoss(['--model', merged]) - withAdapter)).toBeLessThan(1e-5 * withAdapter);
+    for (const [args, type, tensors] of [[['--type', 'f16'], 'model', 47], [['--lora-only'], 'adapter', 5 * 2 * 2]] as const) {
+      const out = join(tmp, `bin-${type}.gguf`);
+      const r = cli('export-gguf', ['--model', STORIES, '--adapter', BIN_ADAPTER, ...args, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const g = await gguf(out, { allowLocalFile: true });
+      const md = g.metadata as Record<string, unknown>;
+      expect(md['general.type']).toBe(type);
+      expect(g.tensorInfos.length).toBe(tensors);
+    }
+    const bad = cli('eval', ['--model', STORIES, '--adapter', STORIES, '--data', data]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([
+      `error: --adapter ${STORIES}: expected adapter_config.json and adapter_model.safetensors (or adapter_model.bin) there — this is a model folder, not an adapter; give a folder written by PEFT's save_pretrained (TRL, Unsloth, LLaMA-Factory) or by this studio`,
+    ]);
   });
 });

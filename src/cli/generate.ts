@@ -51,7 +51,7 @@ runCli(async () => {
   if (format) progressLine(`prompt wrapped as the adapter's training data (${format.name}); --raw-prompt sends it as typed`, true);
   const { ids } = encodePrompt(tokenizer, prompt, format ?? undefined);
   const T = num(a.context, 'context', Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew))), positiveInt);
-  const lora = a.adapter ? loadAdapterState(ctx, spec, a.adapter) : null;
+  const lora = a.adapter ? await loadAdapterState(ctx, spec, a.adapter) : null;
   const gen = new Generator(ctx, spec, loaded.weights, lora, { T });
   const out: number[] = [];
   let printed = '';

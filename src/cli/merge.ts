@@ -26,7 +26,7 @@ runCli(async () => {
   const groupSize = num(a['group-size'], 'group-size', 32, positiveInt);
   const src = openModelSource(a.model);
   const spec = await readSpec(src);
-  const ad = readAdapterDir(a.adapter);
+  const ad = await readAdapterDir(a.adapter);
   const imp = importAdapter(spec, ad.configJson, ad.bytes, ad.file);
   const progress = (d: number, t: number) => progressLine(`merging ${d}/${t}`);
 

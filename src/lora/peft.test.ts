@@ -216,10 +216,27 @@ describe('importAdapter', () => {
       expect(errorOf(() => importAdapter(s, with_({ peft_type: 'IA3' }), good.safetensors, 'x')).message).toMatch(/peft_type is "IA3"/);
       expect(errorOf(() => importAdapter(s, with_({ r: 0 }), good.safetensors, 'x')).message).toMatch(/"r" must be a positive integer/);
       expect(errorOf(() => importAdapter(s, with_({ lora_alpha: 'x' }), good.safetensors, 'x')).message).toMatch(/lora_alpha/);
-      expect(errorOf(() => importAdapter(s, with_({ rank_pattern: { q_proj: 4 } }), good.safetensors, 'x')).message).toMatch(/rank_pattern/);
-      expect(errorOf(() => importAdapter(s, with_({ use_dora: true }), good.safetensors, 'x')).message).toMatch(/DoRA/);
-      expect(errorOf(() => importAdapter(s, with_({ bias: 'lora_only' }), good.safetensors, 'x')).message).toMatch(/bias "lora_only"/);
-      expect(errorOf(() => importAdapter(s, with_({ modules_to_save: ['lm_head'] }), good.safetensors, 'x')).message).toMatch(/modules_to_save/);
+      // Each unsupported PEFT option is its own one-line message naming the option and the way out.
+      const one = (o: Record<string, unknown>) => {
+        const m = errorOf(() => importAdapter(s, with_(o), good.safetensors, 'x')).message;
+        expect(m.split('\n')).toHaveLength(1);
+        expect(m.startsWith('x (adapter_config.json): ')).toBe(true);
+        return m;
+      };
+      expect(one({ use_dora: true })).toMatch(/"use_dora": true \(DoRA\) is not supported: .*retrain with use_dora=False$/);
+      expect(one({ rank_pattern: { q_proj: 4 } })).toMatch(/"rank_pattern" gives "q_proj" their own rank, .*retrain without rank_pattern$/);
+      expect(one({ alpha_pattern: { 'layers.0.self_attn.q_proj': 32 } })).toMatch(/"alpha_pattern" gives "layers\.0\.self_attn\.q_proj" their own alpha, .*retrain without alpha_pattern$/);
+      expect(one({ modules_to_save: ['embed_tokens', 'lm_head'] })).toMatch(/"modules_to_save" lists "embed_tokens", "lm_head", .*retrain without modules_to_save/);
+      expect(one({ bias: 'lora_only' })).toMatch(/"bias": "lora_only" trains bias vectors, .*retrain with bias="none"$/);
+      expect(one({ bias: 'all' })).toMatch(/"bias": "all"/);
+      // Options that only matter when PEFT creates the adapter, or that the tensor keys already say, load.
+      for (const o of [{ init_lora_weights: 'pissa' }, { init_lora_weights: 'gaussian' }, { layers_to_transform: [0, 1], layers_pattern: 'layers' }, { use_dora: false, bias: 'none', modules_to_save: [] }]) {
+        expect(importAdapter(s, with_(o), good.safetensors, 'x').modules).toHaveLength(mods.length);
+      }
+      // Target names of another architecture: named, with this model's modules and the adapter's base.
+      expect(one({ target_modules: ['query_key_value', 'dense'], base_model_name_or_path: 'EleutherAI/pythia-70m' })).toBe(
+        'x (adapter_config.json): target_modules "query_key_value", "dense" match no module of this llama model, whose modules are q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head: load the adapter onto the base it was trained for (it was trained on EleutherAI/pythia-70m)',
+      );
       // r in the config disagrees with the tensors
       expect(errorOf(() => importAdapter(s, with_({ r: 4 }), good.safetensors, 'x')).message).toMatch(
         /tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight" has shape \[8, 64\], expected \[4, 64\]/,
@@ -265,7 +282,13 @@ describe('importAdapter', () => {
       const g = load('configs/gpt2.json');
       const gm = resolveTargets(g, parseTargets('c_attn')).slice(0, 1);
       const ga = exportAdapter(g, h8, gm, randomWeights(gm, 8, 1), 'gpt2');
-      expect(errorOf(() => importAdapter(s, ga.configJson, ga.safetensors, 'ad')).message).toMatch(/transformer\.h\.0\.attn\.c_attn/);
+      expect(errorOf(() => importAdapter(s, ga.configJson, ga.safetensors, 'ad')).message).toMatch(/target_modules "transformer\.h\.0\.attn\.c_attn" match no module of this llama model/);
+      // matching names but tensors of another model: the keys are listed
+      const gcfg = JSON.stringify({ ...JSON.parse(ga.configJson), target_modules: ['q_proj'] });
+      expect(errorOf(() => importAdapter(s, gcfg, ga.safetensors, 'ad')).message).toMatch(/"base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight".*load the adapter onto the base it was trained for \(gpt2\)$/);
+      // LoRA on the embeddings (PEFT's lora_embedding_A/B) is named as such
+      const embKey = 'base_model.model.model.embed_tokens.lora_embedding_A';
+      expect(errorOf(() => importAdapter(s, good.configJson, build([{ name: embKey, dtype: 'F32', shape: [8, 512], data: new Float32Array(8 * 512) }]), 'ad')).message).toMatch(/"base_model\.model\.model\.embed_tokens\.lora_embedding_A" is a LoRA on an embedding/);
     });
   });
 });

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
 import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { readTensorFile, type TensorFile } from '../model/tensor-dir';
-import { peftTargetList } from './targets';
+import { entryMatches, peftTargetList } from './targets';
 
 export interface LoraHyper {
   r: number;
@@ -132,6 +132,50 @@ export function exportAdapter(
   };
 }
 
+const shortList = (v: unknown): string => {
+  const items = Array.isArray(v) ? v.map(String) : typeof v === 'object' && v !== null ? Object.keys(v) : [String(v)];
+  return items.slice(0, 4).map((x) => `"${x}"`).join(', ') + (items.length > 4 ? `, … (${items.length - 4} more)` : '');
+};
+
+/**
+ * Refuses, one option per message, the PEFT LoRA options this engine cannot apply: DoRA, per-module
+ * ranks or alphas, trained full modules (modules_to_save), trained biases. `init_lora_weights` only
+ * matters when PEFT creates an adapter, and `layers_to_transform` / `layers_pattern` only choose
+ * which modules got tensors (the tensor keys say which), so both are accepted.
+ */
+export function checkPeftOptions(cfg: Record<string, unknown>, cfgName: string): void {
+  if (cfg.use_dora === true) {
+    throw new AdapterError(`${cfgName}: "use_dora": true (DoRA) is not supported: its magnitude vectors have no plain-LoRA form; merge it in Python (merge_and_unload) and load the merged model, or retrain with use_dora=False`);
+  }
+  if (!isEmpty(cfg.rank_pattern)) {
+    throw new AdapterError(`${cfgName}: "rank_pattern" gives ${shortList(cfg.rank_pattern)} their own rank, which is not supported (one rank for all modules): retrain without rank_pattern`);
+  }
+  if (!isEmpty(cfg.alpha_pattern)) {
+    throw new AdapterError(`${cfgName}: "alpha_pattern" gives ${shortList(cfg.alpha_pattern)} their own alpha, which is not supported (one alpha for all modules): retrain without alpha_pattern`);
+  }
+  if (!isEmpty(cfg.modules_to_save)) {
+    throw new AdapterError(`${cfgName}: "modules_to_save" lists ${shortList(cfg.modules_to_save)}, fully trained copies (embeddings, head) that a LoRA adapter here cannot carry: retrain without modules_to_save, or merge in Python and load the merged model`);
+  }
+  if (cfg.bias !== undefined && cfg.bias !== null && cfg.bias !== 'none') {
+    throw new AdapterError(`${cfgName}: "bias": ${JSON.stringify(cfg.bias)} trains bias vectors, which are not supported: retrain with bias="none"`);
+  }
+}
+
+/**
+ * Throws when adapter_config.json's target_modules (a list) names nothing in this model: the
+ * adapter was trained for another architecture. Names the first few entries and this model's
+ * module kinds. A string target (a regex, "all-linear") is left to the tensor keys.
+ */
+export function checkTargetNames(spec: ModelSpec, cfg: Record<string, unknown>, cfgName: string): void {
+  const t = cfg.target_modules;
+  if (!Array.isArray(t) || t.length === 0) return;
+  const names = linearModules(spec).map((m) => m.name);
+  if (t.some((e) => names.some((n) => entryMatches(n, String(e))))) return;
+  const kinds = [...new Set(linearModules(spec).map((m) => m.kind))];
+  const base = typeof cfg.base_model_name_or_path === 'string' ? ` (it was trained on ${cfg.base_model_name_or_path})` : '';
+  throw new AdapterError(`${cfgName}: target_modules ${shortList(t)} match no module of this ${spec.modelType} model, whose modules are ${kinds.join(', ')}: load the adapter onto the base it was trained for${base}`);
+}
+
 const KEY_RE = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/;
 
 function isEmpty(v: unknown): boolean {
@@ -185,15 +229,8 @@ export function importAdapter(
     }
     qaloraGroupSize = g;
   }
-  const unsupported: string[] = [];
-  if (!isEmpty(cfg.rank_pattern)) unsupported.push('rank_pattern (per-module ranks)');
-  if (!isEmpty(cfg.alpha_pattern)) unsupported.push('alpha_pattern (per-module alphas)');
-  if (cfg.use_dora === true) unsupported.push('use_dora (DoRA)');
-  if (cfg.bias !== undefined && cfg.bias !== null && cfg.bias !== 'none') unsupported.push(`bias "${String(cfg.bias)}"`);
-  if (!isEmpty(cfg.modules_to_save)) unsupported.push('modules_to_save');
-  if (unsupported.length > 0) {
-    throw new AdapterError(`${cfgName}: unsupported adapter features: ${unsupported.join(', ')}. Only plain LoRA adapters (bias "none", one rank and alpha) can be loaded`);
-  }
+  checkPeftOptions(cfg, cfgName);
+  checkTargetNames(spec, cfg, cfgName);
   const baseModel = typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : null;
   const h: LoraHyper = qaloraGroupSize ? { r, alpha, dropout, rslora, qaloraGroupSize } : { r, alpha, dropout, rslora };
 
@@ -220,10 +257,14 @@ export function importAdapter(
     slot[which] = key;
     found.set(m[1], slot);
   }
+  const emb = unknown.find((k) => /\.lora_embedding_[AB]/.test(k));
+  if (emb) {
+    throw new AdapterError(`${fileName}: "${emb}" is a LoRA on an embedding (target_modules names embed_tokens / wte), which is not supported: retrain with linear targets only`);
+  }
   if (unknown.length > 0) {
     const shown = unknown.slice(0, 8).map((k) => `"${k}"`).join(', ');
     throw new AdapterError(
-      `${fileName}: ${unknown.length} tensor key(s) do not map to a LoRA module of this ${spec.modelType} model: ${shown}${unknown.length > 8 ? `, ... (${unknown.length - 8} more)` : ''}. Expected keys like "${adapterTensorKey(all[0].name, 'A')}"; was the adapter trained on a different base model?`,
+      `${fileName}: ${unknown.length} tensor key(s) do not map to a LoRA module of this ${spec.modelType} model: ${shown}${unknown.length > 8 ? `, ... (${unknown.length - 8} more)` : ''}. Expected keys like "${adapterTensorKey(all[0].name, 'A')}"; load the adapter onto the base it was trained for${baseModel ? ` (${baseModel})` : ''}`,
     );
   }
   if (found.size === 0) throw new AdapterError(`${fileName}: the adapter holds no LoRA tensors`);
@@ -248,7 +289,7 @@ export function importAdapter(
       }
       if (info.shape.length !== 2 || info.shape[0] !== want[0] || info.shape[1] !== want[1]) {
         throw new AdapterError(
-          `${fileName}: tensor "${key}" has shape [${info.shape.join(', ')}], expected [${want.join(', ')}] (r = ${r} from adapter_config.json, ${mod.name} is ${mod.inF} -> ${mod.outF})`,
+          `${fileName}: tensor "${key}" has shape [${info.shape.join(', ')}], expected [${want.join(', ')}] (r = ${r} from adapter_config.json, ${mod.name} is ${mod.inF} -> ${mod.outF} in this model); load the adapter onto the base it was trained for${baseModel ? ` (${baseModel})` : ''}`,
         );
       }
       try {

@@ -1,7 +1,8 @@
 // Runs slice: every run's record (config, metrics, status) kept in IndexedDB, comparison, rename,
 // delete, and the downloads (adapter as .zip or two files, merged model).
 import type { StateCreator } from 'zustand';
-import { loadCheckpoint } from '../worker/storage';
+import { loadCheckpoint, loadDataset } from '../worker/storage';
+import { clusterFiles, clusterRunOf } from './cluster';
 import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
 import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';
 import { engine } from './engine';
@@ -32,6 +33,8 @@ export interface RunsSlice {
   exportMerged(id: string, quantized?: boolean): Promise<void>;
   /** llama.cpp GGUF of the merged model (f16 / q8_0) or of the adapter alone; needs the run's base loaded. */
   exportGguf(id: string, what: 'merged' | 'adapter', ggufType: 'f16' | 'q8_0'): Promise<void>;
+  /** "Export run for a cluster": the TRL script, Axolotl YAML and README as one .zip (no model needed). */
+  exportCluster(id: string): Promise<void>;
 }
 
 const SOON_MS = 1000;
@@ -203,6 +206,24 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         set({ exportError: (e as Error).message });
       } finally {
         set({ exportBusy: null, exportProgress: null });
+      }
+    },
+
+    async exportCluster(id) {
+      const r = get().runs.find((x) => x.id === id);
+      if (!r) return;
+      set({ exportBusy: `cluster:${id}`, exportError: null, exportNotice: null });
+      try {
+        // The stored dataset names a Hub dataset's config and split exactly; the record's name is the fallback.
+        const stored = await loadDataset(id).catch(() => undefined);
+        const run = clusterRunOf(r, stored);
+        const name = `${slug(r.name)}-cluster`;
+        saveBlob(`${name}.zip`, await zipBlob(name, clusterFiles(run).map((f) => ({ name: f.name, data: new Blob([f.text], { type: 'text/plain' }) }))));
+        set({ exportNotice: `${name}.zip references the data as ${run.data}: copy that file (or use the Hub id) next to train_trl.py on the cluster.` });
+      } catch (e) {
+        set({ exportError: (e as Error).message });
+      } finally {
+        set({ exportBusy: null });
       }
     },
   };

@@ -1,6 +1,6 @@
 // Runs: every run kept in IndexedDB, compared side by side (model, rank, targets, quant, LoRA+
 // ratio, trainable parameters, time, tokens/s, final eval loss) with their loss curves overlaid;
-// rename, delete, resume and download.
+// rename, delete, resume, download, and export for a cluster (TRL script + Axolotl YAML).
 import { useState } from 'react';
 import { useStudio } from '../store';
 import { fmtDuration } from '../store/progress';
@@ -18,6 +18,8 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
   const del = useStudio((s) => s.deleteRun);
   const resume = useStudio((s) => s.resumeInterrupted);
   const activeRun = useStudio((s) => s.activeRun);
+  const exportCluster = useStudio((s) => s.exportCluster);
+  const busy = useStudio((s) => s.exportBusy);
   const [editing, setEditing] = useState<string | null>(null);
   const [confirm, setConfirm] = useState(false);
   const loss = finalEvalLoss(r);
@@ -77,6 +79,15 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
               Resume
             </button>
           )}
+          <button
+            type="button"
+            disabled={busy !== null}
+            title="The run's settings as a Hugging Face TRL script, an Axolotl config and a README (.zip), for training on a multi-GPU machine; the dataset is referenced by name, not included"
+            onClick={() => void exportCluster(r.id)}
+            data-testid="export-cluster"
+          >
+            Export run for a cluster
+          </button>
           {confirm ? (
             <>
               <button type="button" className="danger" onClick={() => void del(r.id)} data-testid="confirm-delete">
