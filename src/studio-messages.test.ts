@@ -118,3 +118,23 @@ describe('messages the studio shows', () => {
     expect(issues[1].message).toBe('“Warm-up steps” must be a whole number ≥ 0 (got -1).');
   });
 });
+
+describe('numbers and reasons the studio shows', () => {
+  it('parameter counts and shares read well', async () => {
+    const { fmtParams, fmtShare } = await import('./ui/knobs');
+    expect([fmtParams(260_000), fmtParams(134_515_008), fmtParams(1_235_814_400), fmtParams(512), fmtParams(8_847)]).toEqual(['260K', '135M', '1.24B', '512', '8.85K']);
+    expect([fmtShare(0.0342), fmtShare(0.0026), fmtShare(0.123), fmtShare(1)]).toEqual(['3.4%', '0.26%', '12%', '100%']);
+  });
+
+  it('allowed ranges in words, and why a run cannot start on a base loaded with another quantization', async () => {
+    const { quantMismatch, rangeWords } = await import('./ui/knobs');
+    expect(rangeWords({ integer: true, min: 1, max: 1024 })).toBe('a whole number from 1 to 1024');
+    expect(rangeWords({ min: 0 })).toBe('a number ≥ 0');
+    expect(quantMismatch({ quant: 'nf4', groupSize: 32 }, { quant: 'nf4', groupSize: 64 })).toBeNull();
+    expect(quantMismatch(null, { quant: 'nf4', groupSize: 32 })).toBeNull();
+    expect(quantMismatch({ quant: 'none', groupSize: 32 }, { quant: 'nf4', groupSize: 32 })).toBe(
+      'The base is loaded as none (f16/f32) but “Base quantization” is nf4: load the model again (Model tab) or set “Base quantization” back.',
+    );
+    expect(quantMismatch({ quant: 'qalora-int4', groupSize: 32 }, { quant: 'qalora-int4', groupSize: 64 })).toMatch(/group size 32.*group size 64/);
+  });
+});

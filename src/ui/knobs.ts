@@ -279,3 +279,29 @@ export function knobIssues(k: Knobs, spec: ModelSpec | null): KnobIssue[] {
 export function knobProblems(k: Knobs, spec: ModelSpec | null): string[] {
   return knobIssues(k, spec).map((i) => i.message);
 }
+
+/**
+ * Why a run cannot start on the loaded base with these knobs' quantization (null: it can): the
+ * base is quantized at load, so Settings and the loaded base must agree.
+ */
+export function quantMismatch(loaded: { quant: QuantMode; groupSize?: number } | null, k: Pick<Knobs, 'quant' | 'groupSize'>): string | null {
+  if (!loaded) return null;
+  const same = loaded.quant === k.quant && (!isQalora(k.quant) || loaded.groupSize === k.groupSize);
+  if (same) return null;
+  const name = (q: QuantMode, g?: number) => (isQalora(q) ? `${q} (group size ${g})` : q === 'none' ? 'none (f16/f32)' : q);
+  return `The base is loaded as ${name(loaded.quant, loaded.groupSize)} but “${KNOB_LABEL.quant}” is ${name(k.quant, k.groupSize)}: load the model again (Model tab) or set “${KNOB_LABEL.quant}” back.`;
+}
+
+/** A parameter count in short form: 260K, 135M, 1.24B (three significant digits). */
+export function fmtParams(n: number): string {
+  const a = Math.abs(n);
+  const [d, u] = a >= 1e9 ? [1e9, 'B'] : a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'K'] : [1, ''];
+  const v = n / d;
+  return `${u ? Number(v.toPrecision(3)) : Math.round(v)}${u}`;
+}
+
+/** A share with two significant digits ("3.4%", "0.26%", "12%"). */
+export function fmtShare(x: number): string {
+  const p = x * 100;
+  return `${p >= 10 ? Math.round(p) : Number(p.toPrecision(2))}%`;
+}
