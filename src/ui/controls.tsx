@@ -2,7 +2,7 @@
 // user types and commit valid numbers, a progress bar, the memory card, file drop zones.
 import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { useStudio } from '../store';
-import { fmtBytes } from './memory';
+import { bufferWords, fmtBytes } from './memory';
 import { fmtParams, fmtShare, rangeWords } from './knobs';
 import { usePlan } from './usePlan';
 
@@ -140,7 +140,7 @@ export function MemoryCard(props: { compact?: boolean }) {
           <FragmentKV key={label} k={label} v={fmtBytes(bytes)} />
         ))}
         <FragmentKV k="Trainable parameters" v={`${fmtParams(e.trainableParams)} (${fmtShare(e.trainableParams / e.modelParams)} of ${fmtParams(e.modelParams)})`} testId="trainable-params" />
-        <FragmentKV k="Largest buffer" v={`${e.largestBuffer.label}, ${fmtBytes(e.largestBuffer.bytes)}`} />
+        <FragmentKV k="Largest buffer" v={`${bufferWords(e.largestBuffer.label)}, ${fmtBytes(e.largestBuffer.bytes)}`} />
       </dl>
       {f.advice.length > 0 && (
         <>
