@@ -12,6 +12,7 @@ import { hubSource, type ModelSource } from '../model/source';
 import { dirSource } from './fs-source';
 import { parseQuantMode, type QuantMode } from '../quant/formats';
 import { createNodeContext } from './node-gpu';
+import { cliMessage } from './options';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -114,7 +115,7 @@ export function runCli(main: () => Promise<void>): void {
     (e: unknown) => {
       const err = e as Error;
       if (process.env.DEBUG) console.error(err);
-      const msg = (err?.message ?? String(e)).trim();
+      const msg = (err ? cliMessage(err) : String(e)).trim();
       process.stderr.write(`error: ${msg}\n`);
       process.exit(err instanceof UsageError ? 2 : 1);
     },

@@ -56,7 +56,7 @@ describe('--data hub:OWNER/NAME[:config][:split]', () => {
   it('errors speak of HF_TOKEN and name the dataset', async () => {
     const gated = fakeHubFetch('acme/frogs', [], { answer: { status: 401, body: {} } });
     await expect(openDataArg(parseDataArg('hub:acme/frogs'), { fetch: gated.fetch, token: '' })).rejects.toThrow(
-      /^acme\/frogs: HTTP 401, access denied\. The dataset is gated or private: open https:\/\/huggingface\.co\/datasets\/acme\/frogs while logged in, accept its access conditions, then set HF_TOKEN to an access token/,
+      /^acme\/frogs: HTTP 401, access denied\. The dataset is gated or private: open https:\/\/huggingface\.co\/datasets\/acme\/frogs while logged in, accept its access conditions, then give an access token in HF_TOKEN with read permission/,
     );
     await expect(openDataArg(parseDataArg('hub:acme/frogs:nope'), { fetch: hub().fetch })).rejects.toThrow("acme/frogs: no config 'nope'; its configs are default.");
   });

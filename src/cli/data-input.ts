@@ -10,6 +10,7 @@ import type { DataInput } from '../data/input';
 import { FILE_FORMATS, type FileFormat } from '../data/readers';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { fmtMB, num, positiveInt, progressLine, UsageError } from './common';
+import { cliMessage, cliNamer } from './options';
 
 /** A data file on disk. Throws UsageError at once when it is missing or a folder. */
 export function nodeFileInput(path: string, chunkSize = 1 << 20): DataInput {
@@ -53,11 +54,6 @@ export function parseDataArg(arg: string, flag = '--data'): DataArg {
   }
 }
 
-/** The CLI's words for what the engine's Hub messages ask of the user. */
-export function cliHubWording(message: string): string {
-  return message.replace(/give an access token/g, 'set HF_TOKEN to an access token');
-}
-
 /**
  * Opens a data argument: a Hub dataset is listed through the viewer API and its split's Parquet
  * files are read by range requests (HF_TOKEN for gated or private datasets; `fetch` for tests).
@@ -74,7 +70,7 @@ export async function openDataArg(d: DataArg, opts: { fetch?: typeof fetch; toke
     progressLine(`data: ${d.spec.dataset}, config ${config}, split ${split} (${files} Parquet file${files === 1 ? '' : 's'}, ${fmtMB(input.size ?? 0)})`, true);
     return input;
   } catch (e) {
-    if (e instanceof Error) e.message = cliHubWording(e.message);
+    if (e instanceof Error) e.message = cliMessage(e);
     throw e;
   }
 }
@@ -153,7 +149,7 @@ export function dataConfigFromArgs(a: DataArgs, prev: DataConfig = {}): DataConf
 
 /** A data warning in the CLI's words: the message, then the flag that fixes it. */
 export function warningLine(w: DataWarning): string {
-  const fix = !w.fix ? '' : w.fix.option === 'seqLen' ? ` Use --seq-len ${w.fix.value}.` : ' Use --train-on-prompt.';
+  const fix = w.fix ? ` Use ${cliNamer(w.fix)}.` : '';
   return `warning: ${w.message.charAt(0).toUpperCase()}${w.message.slice(1)}${fix}`;
 }
 

@@ -86,7 +86,7 @@ describe('npm run data', () => {
     ['a missing column', () => ['--data', file('p.csv', PRODUCTS), '--template', 'Describe {name}', '--response-column', 'description'],
       /^error: .*p\.csv:2: missing column "name" \(columns present: product, category, description\)/],
     ['every prompt longer than seq-len', () => ['--data', file('long.jsonl', '{"instruction": "a", "output": "b"}\n'), '--seq-len', '20'],
-      /^error: .*long\.jsonl: every example is longer than seq-len 20 after its prompt/],
+      /^error: .*long\.jsonl: every example is longer than the sequence length 20 after its prompt/],
     ['UTF-16', () => ['--data', file('u16.txt', Buffer.from('\ufeffhello\n', 'utf16le'))], /u16\.txt: the file is UTF-16 \(little-endian\) text; only UTF-8 is supported/],
     ['an unknown --format', () => ['--data', file('x.jsonl', '{"text": "a"}\n'), '--format', 'dolly'], /^error: --format must be auto, alpaca, prompt-completion, messages, sharegpt, text, template; got 'dolly'$/],
     ['a missing data file', () => ['--data', join(tmp, 'nope.jsonl')], /^error: data file .*nope\.jsonl does not exist\.$/],

@@ -12,6 +12,7 @@ import { alpacaPrompt, CHATML_TEMPLATE, makeFormatter } from './format';
 import type { RecordShape } from './shapes';
 import { bytesInput, DatasetError } from './input';
 import { writeParquet } from './testutil';
+import { cliMessage } from '../cli/options';
 
 const DIR = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 let tok: TextTokenizer;
@@ -33,7 +34,7 @@ async function failure(p: Promise<unknown>): Promise<string> {
     await p;
   } catch (e) {
     expect(e).toBeInstanceOf(DatasetError);
-    return (e as Error).message;
+    return cliMessage(e); // the CLI's words: flags for the options a message names
   }
   throw new Error('expected a DatasetError');
 }
@@ -188,7 +189,7 @@ describe('user templates ({column} placeholders)', () => {
   it('a missing column names the columns that exist', async () => {
     const msg = await failure(load('products.csv', csv, { template: 'Describe {name}', responseColumn: 'description' }));
     expect(msg).toBe(
-      'products.csv:2: missing column "name" (columns present: product, category, description, price). To skip such rows instead (they are counted and listed), use --on-bad-rows skip.',
+      'products.csv:2: missing column "name" (columns present: product, category, description, price). To skip such rows instead (they are counted and listed), set --on-bad-rows skip.',
     );
     const msg2 = await failure(load('products.csv', csv, { template, responseColumn: 'desc' }));
     expect(msg2).toMatch(/^products\.csv:2: missing column "desc" \(columns present: product, category, description, price\)/);
@@ -318,7 +319,7 @@ describe('chat data and chat templates', () => {
     expect(ds.examples).toHaveLength(1);
     expect(ds.stats.skipped).toEqual([
       { line: 1, reason: 'the conversation has no "assistant" turn with text, so there is nothing to learn' },
-      { line: 2, reason: 'message 1 of "messages" has no "role" (fields present: from, value) (from/value messages are ShareGPT: use --format sharegpt)' },
+      { line: 2, reason: 'message 1 of "messages" has no "role" (fields present: from, value) (from/value messages are ShareGPT: set the record shape “sharegpt”)' },
       { line: 3, reason: 'column "messages" is string, not a list of messages' },
     ]);
     expect(await failure(load('c.jsonl', jsonl([{ messages: conv }]), { chatTemplate: 'alpaca' }))).toMatch(/--chat-template alpaca cannot format chat \(messages\) data/);
@@ -347,7 +348,7 @@ describe('plain text and forced formats', () => {
   });
   it('an unknown shape suggests the template format', async () => {
     const msg = await failure(load('x.csv', 'question,answer\nq,a\n'));
-    expect(msg).toMatch(/^x\.csv:2: cannot tell the record shape from its columns \(question, answer\).*--format template --template/);
+    expect(msg).toMatch(/^x\.csv:2: cannot tell the record shape from its columns \(question, answer\).*set --format template, write --template "\.\.\. \{column\} \.\.\." and choose --response-column COLUMN/);
     const ds = await load('x.csv', 'question,answer\nq,a\n', { template: 'Q: {question}\nA: ', responseColumn: 'answer', chatTemplate: 'none' });
     expect(trainedRuns(ds.examples[0].ids, ds.examples[0].trainMask)).toEqual(['a</s>']);
   });
@@ -378,7 +379,7 @@ describe('sequence length', () => {
     expect(fits.examples.map((e) => e.line)).toEqual([1, 2]);
     expect(trainedIdx(fits.examples[0].trainMask)).toEqual([promptLen]);
     const msg = await failure(load('a.jsonl', jsonl(rows), { seqLen: 40 }));
-    expect(msg).toMatch(/^a\.jsonl: every example is longer than seq-len 40 after its prompt \(the shortest prompt is \d+ tokens\).*raise --seq-len/);
+    expect(msg).toMatch(/^a\.jsonl: every example is longer than the sequence length 40 after its prompt \(the shortest prompt is \d+ tokens\).*raise --seq-len/);
   });
 });
 
@@ -412,7 +413,7 @@ describe('inspectDataset (the studio\'s column picker)', () => {
   it('file format, columns of the first records, suggested shape', async () => {
     expect(await inspectDataset(bytesInput('p.csv', 'product,category,description\na,b,c\n'))).toEqual({
       file_format: 'csv', columns: ['product', 'category', 'description'], shape: null,
-      reason: expect.stringMatching(/cannot tell the record shape from its columns \(product, category, description\)/),
+      reason: expect.arrayContaining([expect.stringMatching(/cannot tell the record shape from its columns \(product, category, description\)/), { option: 'format', value: 'template' }]),
     });
     expect(await inspectDataset(bytesInput('a.jsonl', jsonl([{ instruction: 'a', output: 'b' }, { instruction: 'c', input: 'd', output: 'e' }])))).toEqual({
       file_format: 'jsonl', columns: ['instruction', 'output', 'input'], shape: 'alpaca',

@@ -15,6 +15,7 @@ import { packExamples } from './pack';
 import { detectFileFormat, locate, readRecords, type FileFormat } from './readers';
 import { checkTemplate, detectShape, ShapeError, toSample, type RecordShape, type Sample } from './shapes';
 import { tokenizeFormatted } from './tokenize';
+import { opt, renderWorded, wordedOf, type OptionRef, type Worded } from '../options';
 
 export interface DataOptions {
   /** Record shape; 'auto' (default) detects it from the first record ('template' when a template is given). */
@@ -98,7 +99,7 @@ export interface DatasetStats {
 export interface DataWarning {
   kind: 'few_trained' | 'cut_by_seq_len' | 'bad_rows';
   message: string;
-  fix: { option: 'seqLen'; value: number } | { option: 'trainOnPrompt'; value: true } | null;
+  fix: OptionRef | null;
 }
 
 /** Below this share of trained tokens, or above this share of rows cut or skipped, the data gets a warning. */
@@ -234,12 +235,12 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
   const sampleMode = opts.sample ?? 'first';
   let shape: RecordShape | null = opts.format && opts.format !== 'auto' ? opts.format : opts.template ? 'template' : null;
   if (shape === 'template' || opts.template) {
-    if (!opts.template) throw new DatasetError('the template format needs a prompt template: --template "... {column} ..."');
-    if (!opts.responseColumn) throw new DatasetError('the template format needs the column that holds the response: --response-column COLUMN');
+    if (!opts.template) throw new DatasetError(['the template format needs a prompt template: ', opt('template', '... {column} ...')]);
+    if (!opts.responseColumn) throw new DatasetError(['the template format needs the column that holds the response: ', opt('responseColumn')]);
     try {
       checkTemplate(opts.template);
     } catch (e) {
-      throw new DatasetError((e as Error).message);
+      throw new DatasetError(wordedOf(e) ?? (e as Error).message);
     }
   }
   const name = input.name;
@@ -251,13 +252,14 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
   const skipped: SkippedRow[] = [];
   let skippedCount = 0;
   let badRows = 0;
-  const skip = (line: number, reason: string, bad: boolean) => {
+  const skip = (line: number, why: string | Worded, bad: boolean) => {
+    const reason = typeof why === 'string' ? [why] : why;
     if (bad && onBad === 'stop') {
-      throw new DatasetError(`${where(line)}: ${reason}. To skip such rows instead (they are counted and listed), use --on-bad-rows skip.`);
+      throw new DatasetError([`${where(line)}: `, ...reason, '. To skip such rows instead (they are counted and listed), set ', opt('onBadRows', 'skip'), '.']);
     }
     if (bad) badRows++;
     skippedCount++;
-    if (skipped.length < SKIPPED_LIST_MAX) skipped.push({ line, reason });
+    if (skipped.length < SKIPPED_LIST_MAX) skipped.push({ line, reason: renderWorded(reason) });
   };
 
   let formatter: Formatter | null = null;
@@ -281,7 +283,7 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
     try {
       f = formatter!.format(p.sample, trainOnPrompt);
     } catch (e) {
-      if (e instanceof ShapeError) return skip(p.line, e.message, true);
+      if (e instanceof ShapeError) return skip(p.line, e.parts, true);
       throw e;
     }
     const t = tokenizeFormatted(tok, f);
@@ -332,7 +334,7 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
     }
     if (shape === null) {
       const d = detectShape(rec.value);
-      if (d.shape === null) throw new DatasetError(`${where(rec.line)}: ${d.reason}.`);
+      if (d.shape === null) throw new DatasetError([`${where(rec.line)}: `, ...d.reason, '.']);
       shape = d.shape;
     }
     formatter ??= makeFormatter(shape, tok, opts.chatTemplate ?? 'auto');
@@ -341,7 +343,7 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
       sample = toSample(rec.value, shape, { template: opts.template, responseColumn: opts.responseColumn });
     } catch (e) {
       if (e instanceof ShapeError) {
-        skip(rec.line, e.message, true);
+        skip(rec.line, e.parts, true);
         continue;
       }
       throw e;
@@ -373,10 +375,10 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
   }
   if (examples.length === 0) {
     if (tooLong > 0 && tooLong === skippedCount - badRows) {
-      throw new DatasetError(
-        `${name}: every example is longer than seq-len ${seqLen} after its prompt (the shortest prompt is ${shortestPrompt} tokens), so nothing would be trained` +
-          `${badRows ? ` (and ${badRows} bad row${badRows === 1 ? ' was' : 's were'} skipped)` : ''}; raise --seq-len or shorten the prompts.`,
-      );
+      throw new DatasetError([
+        `${name}: every example is longer than the sequence length ${seqLen} after its prompt (the shortest prompt is ${shortestPrompt} tokens), so nothing would be trained` +
+          `${badRows ? ` (and ${badRows} bad row${badRows === 1 ? ' was' : 's were'} skipped)` : ''}; raise `, opt('seqLen'), ' or shorten the prompts.',
+      ]);
     }
     const short = skippedCount - badRows - tooLong;
     const firstReason = skipped.length ? ` (first: ${where(skipped[0].line)}: ${skipped[0].reason})` : '';
@@ -435,7 +437,7 @@ export async function loadDataset(input: DataInput, tok: TextTokenizer, opts: Da
 export async function inspectDataset(
   input: DataInput,
   maxRecords = 200,
-): Promise<{ file_format: FileFormat; columns: string[]; shape: RecordShape | null; reason?: string }> {
+): Promise<{ file_format: FileFormat; columns: string[]; shape: RecordShape | null; reason?: Worded }> {
   const head = await peekBytes(input, 1);
   if (head.length === 0) throw new DatasetError(`${input.name}: the file is empty (0 bytes).`);
   const fileFormat = await detectFileFormat(input);

@@ -13,6 +13,7 @@
 import { Template } from '@huggingface/jinja';
 import type { TextTokenizer } from '../model/tokenizer';
 import { DatasetError } from './input';
+import { opt } from '../options';
 import { ShapeError, type ChatMessage, type RecordShape, type Sample } from './shapes';
 import { encodePromptText } from './tokenize';
 
@@ -152,10 +153,10 @@ class ChatRenderer {
       let before = this.render(messages.slice(0, i), true);
       if (!upto.startsWith(before)) before = this.render(messages.slice(0, i), false);
       if (!upto.startsWith(before) || !full.startsWith(upto) || before.length < at) {
-        throw new ShapeError(
+        throw new ShapeError([
           `the chat template does not render this conversation turn by turn (at message ${i + 1}), so its assistant part cannot be located; ` +
-            'train on the whole text (--train-on-prompt) or give another --chat-template',
-        );
+            'train on the whole text (', opt('trainOnPrompt', true), ') or choose another ', opt('chatTemplate'),
+        ]);
       }
       push(full.slice(at, before.length), trainOnPrompt);
       const turn = full.slice(before.length, upto.length);
@@ -195,10 +196,10 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
   let renderer: ChatRenderer | null = null;
   let name: string;
   if (choice === 'alpaca' || choice === 'none') {
-    if (isChat) throw new DatasetError(`--chat-template ${choice} cannot format chat (${shape}) data; use auto, model, chatml or a Jinja template file.`);
+    if (isChat) throw new DatasetError([opt('chatTemplate', choice), ` cannot format chat (${shape}) data; use auto, model, chatml or a Jinja template.`]);
     name = choice;
   } else if (choice === 'model') {
-    if (!tok.chatTemplate) throw new DatasetError('the model has no chat template (no chat_template in tokenizer_config.json); use --chat-template chatml, alpaca, none or a Jinja template file.');
+    if (!tok.chatTemplate) throw new DatasetError(['the model has no chat template (no chat_template in tokenizer_config.json); set ', opt('chatTemplate'), ' to chatml, alpaca, none or a Jinja template.']);
     renderer = new ChatRenderer(tok.chatTemplate, tok, "model's chat template");
     name = 'chat template (model)';
   } else if (choice === 'chatml') {
@@ -216,7 +217,7 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
     renderer = new ChatRenderer(chatTemplate, tok, 'chat template');
     name = 'chat template (custom)';
   } else {
-    throw new DatasetError(`--chat-template must be auto, model, alpaca, none, chatml or a Jinja template (file), got '${chatTemplate}'.`);
+    throw new DatasetError([opt('chatTemplate'), ` must be auto, model, alpaca, none, chatml or a Jinja template (file), got '${chatTemplate}'.`]);
   }
 
   return {

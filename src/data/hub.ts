@@ -10,6 +10,7 @@
 import { DATASETS_SERVER, HUB_ENDPOINT } from '../hosts';
 import { hubSource, ModelSourceError } from '../model/source';
 import { DatasetError, type DataInput } from './input';
+import { opt } from '../options';
 
 /** A dataset named by Hub id, with an optional config (subset) and split. */
 export interface HubDatasetSpec {
@@ -112,19 +113,22 @@ export async function listParquetFiles(dataset: string, opts: HubDatasetOptions 
     // an HTML error page, or nothing
   }
   const said = typeof json?.error === 'string' ? ` (the Hub says: ${json.error})` : '';
-  const tokenAdvice = 'give an access token with read permission (https://huggingface.co/settings/tokens)';
+  const tokenAdvice = ['give ', opt('accessToken'), ' with read permission (https://huggingface.co/settings/tokens)'];
   if (res.status === 401 || res.status === 403) {
-    throw new DatasetError(
-      `${id}: HTTP ${res.status}, access denied${said}. The dataset is gated or private: open ${page} while logged in, accept its access conditions, then ${tokenAdvice}` +
-        (opts.token ? '; the token given was rejected or has no access to this dataset.' : '; no token was given.'),
-    );
+    throw new DatasetError([
+      `${id}: HTTP ${res.status}, access denied${said}. The dataset is gated or private: open ${page} while logged in, accept its access conditions, then `,
+      ...tokenAdvice,
+      opts.token ? '; the token given was rejected or has no access to this dataset.' : '; no token was given.',
+    ]);
   }
   if (res.status === 404) {
-    throw new DatasetError(
-      `${id}: HTTP 404, the Hub has no dataset '${id}'${said}; check the spelling on ${page}. A private or gated dataset also answers 404 without a token: ${tokenAdvice}.`,
-    );
+    throw new DatasetError([
+      `${id}: HTTP 404, the Hub has no dataset '${id}'${said}; check the spelling on ${page}. A private or gated dataset also answers 404 without a token: `,
+      ...tokenAdvice,
+      '.',
+    ]);
   }
-  if (res.status === 429) throw new DatasetError(`${id}: HTTP 429, rate limited by the Hub's dataset viewer${said}; wait a minute and try again, or give an access token.`);
+  if (res.status === 429) throw new DatasetError([`${id}: HTTP 429, rate limited by the Hub's dataset viewer${said}; wait a minute and try again, or give `, opt('accessToken'), '.']);
   if (!res.ok) throw new DatasetError(`${id}: HTTP ${res.status} from the Hub's dataset viewer (${server})${said}; it may be down or still converting the dataset: try again later.`);
   if (!json || !Array.isArray(json.parquet_files)) throw new DatasetError(`${id}: the dataset viewer's answer is not the expected JSON list of Parquet files; try again later.`);
   const files: HubParquetFile[] = [];
@@ -187,7 +191,7 @@ export function hubParquetInput(dataset: string, files: HubParquetFile[], opts: 
       try {
         return await source.range(file, start, end);
       } catch (e) {
-        throw e instanceof ModelSourceError ? new DatasetError(e.message) : e;
+        throw e instanceof ModelSourceError ? new DatasetError(e.parts) : e;
       }
     };
     return {

@@ -3,7 +3,9 @@
 // access `slice` (Parquet keeps its index at the end of the file). The browser builds one from a
 // File (fileInput), Node from a path (src/cli/data-input.ts), tests from bytes (bytesInput).
 
-export class DatasetError extends Error {
+import { OptionError } from '../options';
+
+export class DatasetError extends OptionError {
   override name = 'DatasetError';
 }
 

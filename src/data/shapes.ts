@@ -2,6 +2,8 @@
 // overridable by the user. Each record becomes a Sample: plain text, a prompt/response pair, or a
 // chat conversation. A record that does not fit the shape gets a reason (naming the columns it has).
 
+import { OptionError, opt, type Worded } from '../options';
+
 export type RecordShape = 'alpaca' | 'prompt-completion' | 'messages' | 'sharegpt' | 'text' | 'template';
 export const RECORD_SHAPES: readonly RecordShape[] = ['alpaca', 'prompt-completion', 'messages', 'sharegpt', 'text', 'template'];
 
@@ -23,7 +25,7 @@ export interface ShapeOptions {
   responseColumn?: string;
 }
 
-export class ShapeError extends Error {
+export class ShapeError extends OptionError {
   override name = 'ShapeError';
 }
 
@@ -42,9 +44,9 @@ const PROMPT_KEYS = ['prompt'];
 const COMPLETION_KEYS = ['completion', 'response'];
 
 /** The shape a record suggests, or null with the reason. */
-export function detectShape(v: unknown): { shape: RecordShape } | { shape: null; reason: string } {
+export function detectShape(v: unknown): { shape: RecordShape } | { shape: null; reason: Worded } {
   if (typeof v === 'string') return { shape: 'text' };
-  if (!isObj(v)) return { shape: null, reason: `the first record is not an object (${columnsOf(v)})` };
+  if (!isObj(v)) return { shape: null, reason: [`the first record is not an object (${columnsOf(v)})`] };
   const has = (k: string) => k in v && v[k] !== undefined;
   const conv = v.conversations ?? v.messages;
   if (Array.isArray(conv)) {
@@ -57,10 +59,11 @@ export function detectShape(v: unknown): { shape: RecordShape } | { shape: null;
   if (has('text')) return { shape: 'text' };
   return {
     shape: null,
-    reason:
+    reason: [
       `cannot tell the record shape from its columns (${columnsOf(v)}). Expected text; instruction/input/output (Alpaca); ` +
-      'prompt/completion; messages (role/content); or conversations (from/value). For other columns give ' +
-      '--format template --template "... {column} ..." --response-column COLUMN',
+        'prompt/completion; messages (role/content); or conversations (from/value). For other columns set ',
+      opt('format', 'template'), ', write ', opt('template', '... {column} ...'), ' and choose ', opt('responseColumn'),
+    ],
   };
 }
 
@@ -124,8 +127,11 @@ function chatMessages(rec: Rec, shape: 'messages' | 'sharegpt'): ChatMessage[] {
   const out: ChatMessage[] = raw.map((m, i) => {
     if (!isObj(m)) throw new ShapeError(`message ${i + 1} of "${key}" is not an object`);
     if (typeof m[rk] !== 'string') {
-      const hint = shape === 'messages' && 'from' in m ? ' (from/value messages are ShareGPT: use --format sharegpt)' : shape === 'sharegpt' && 'role' in m ? ' (role/content messages: use --format messages)' : '';
-      throw new ShapeError(`message ${i + 1} of "${key}" has no "${rk}" (fields present: ${columnsOf(m)})${hint}`);
+      const hint =
+        shape === 'messages' && 'from' in m ? [' (from/value messages are ShareGPT: set ', opt('format', 'sharegpt'), ')']
+        : shape === 'sharegpt' && 'role' in m ? [' (role/content messages: set ', opt('format', 'messages'), ')']
+        : [];
+      throw new ShapeError([`message ${i + 1} of "${key}" has no "${rk}" (fields present: ${columnsOf(m)})`, ...hint]);
     }
     const content = m[ck] === null ? '' : textOf(m[ck]);
     if (content === null) throw new ShapeError(`message ${i + 1} of "${key}" has no text "${ck}" (fields present: ${columnsOf(m)})`);
@@ -172,8 +178,8 @@ export function toSample(v: unknown, shape: RecordShape, opts: ShapeOptions = {}
     case 'sharegpt':
       return { kind: 'chat', messages: chatMessages(v, shape) };
     case 'template': {
-      if (!opts.template) throw new ShapeError('the template shape needs a prompt template (--template "... {column} ...")');
-      if (!opts.responseColumn) throw new ShapeError('the template shape needs the response column (--response-column COLUMN)');
+      if (!opts.template) throw new ShapeError(['the template shape needs a prompt template (', opt('template', '... {column} ...'), ')']);
+      if (!opts.responseColumn) throw new ShapeError(['the template shape needs the response column (', opt('responseColumn'), ')']);
       const prompt = fillTemplate(opts.template, v);
       if (prompt.trim() === '') throw new ShapeError('the template renders to empty text for this row');
       return { kind: 'pair', prompt, response: field(v, opts.responseColumn, 'the response') };

@@ -4,6 +4,7 @@
 
 import type { AdapterSummary } from './device';
 import { preprocess, type Defines, type ShaderLibrary } from './shaders';
+import { OptionError, opt } from '../options';
 
 export type BindingKind = 'uniform' | 'read' | 'rw';
 
@@ -101,7 +102,7 @@ export interface GpuStats {
   bytesReadBack: number;
 }
 
-export class GpuError extends Error {
+export class GpuError extends OptionError {
   override name = 'GpuError';
 }
 
@@ -331,8 +332,8 @@ export class GpuContext {
       const oom = await this.device.popErrorScope();
       if (oom) {
         throw new GpuError(
-          `Out of GPU memory while ${what} (${fmtBytes(this.stats.liveBytes)} allocated). ` +
-            'Lower the batch size or sequence length, target fewer modules, or use a quantized base (--quant nf4).',
+          [`Out of GPU memory while ${what} (${fmtBytes(this.stats.liveBytes)} allocated). Lower `, opt('batchSize'), ' or ', opt('seqLen'),
+            ', target fewer modules, or use a quantized base (', opt('quant', 'nf4'), ').'],
         );
       }
       if (validation) throw new GpuError(`GPU validation error while ${what}: ${validation.message}`);

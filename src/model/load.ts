@@ -8,6 +8,7 @@ import { QuantCheckpointError, readQuantConfig } from '../quant/qalora';
 import type { ModelSource } from './source';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights';
+import { opt } from '../options';
 
 export interface LoadedModel {
   name: string;
@@ -46,9 +47,10 @@ export async function loadModel(
   const spec = await readSpec(src);
   const prequantized = readQuantConfig(JSON.parse(await src.text('config.json')) as Record<string, unknown>, `${src.name}/config.json`);
   if (prequantized && opts.quant && opts.quant !== 'none' && opts.quant !== prequantized.mode) {
-    throw new QuantCheckpointError(
-      `${src.name} is already quantized (${prequantized.mode}, group size ${prequantized.groupSize}); load it without --quant, or start from the full-precision model.`,
-    );
+    throw new QuantCheckpointError([
+      `${src.name} is already quantized (${prequantized.mode}, group size ${prequantized.groupSize}); load it with `, opt('quant', 'none'),
+      ', or start from the full-precision model.',
+    ]);
   }
   const tokenizer = await loadTokenizer(src, { bos_token_id: spec.bos, eos_token_id: spec.eos });
   const checkpoint = await Checkpoint.open(src);

@@ -2,6 +2,7 @@
 // or dropped in the browser (Blob), or bytes held in memory. A Node folder source lives in
 // src/cli/fs-source.ts. No Node or DOM APIs here beyond fetch / Blob / TextDecoder.
 import { HUB_ENDPOINT } from '../hosts';
+import { OptionError, opt } from '../options';
 
 export interface ModelSource {
   /** For messages: a folder path, 'hf://org/name' etc. */
@@ -13,7 +14,7 @@ export interface ModelSource {
   range(file: string, begin: number, end: number): Promise<Uint8Array>;
 }
 
-export class ModelSourceError extends Error {
+export class ModelSourceError extends OptionError {
   override name = 'ModelSourceError';
 }
 
@@ -206,17 +207,20 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
     const detail = serverMsg ? ` (Hub says: ${serverMsg})` : '';
     const s = res.status;
     if (code === 'RepoNotFound' || (s === 401 && !opts.token && code !== 'GatedRepo')) {
-      return new ModelSourceError(
+      return new ModelSourceError([
         `${name}: HTTP ${s} for '${file}'${detail}: the repository '${id}' does not exist, or it is private or gated. ` +
-          `Check the spelling of the repo id; for a private or gated ${what}, ${accept} on ${pageUrl} and give an access token (https://huggingface.co/settings/tokens).`,
-      );
+          `Check the spelling of the repo id; for a private or gated ${what}, ${accept} on ${pageUrl} and give `,
+        opt('accessToken'),
+        ' (https://huggingface.co/settings/tokens).',
+      ]);
     }
     if (s === 401 || s === 403 || code === 'GatedRepo') {
-      return new ModelSourceError(
-        `${name}: HTTP ${s}, access to '${file}' denied${detail}. The ${what} is gated or private: open ${pageUrl} while logged in, ${accept}, ` +
-          `then give an access token with read permission (https://huggingface.co/settings/tokens)` +
+      return new ModelSourceError([
+        `${name}: HTTP ${s}, access to '${file}' denied${detail}. The ${what} is gated or private: open ${pageUrl} while logged in, ${accept}, then give `,
+        opt('accessToken'),
+        ' with read permission (https://huggingface.co/settings/tokens)' +
           (opts.token ? '; the token given was rejected or has no access to this repository.' : '; no token was given.'),
-      );
+      ]);
     }
     if (code === 'RevisionNotFound') {
       return new ModelSourceError(`${name}: revision '${revision}' not found in '${id}'${detail}; check the branch, tag or commit on ${pageUrl}.`);
@@ -229,7 +233,7 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
     if (s === 416) {
       return new ModelSourceError(`${name}: HTTP 416, requested bytes outside '${file}'${detail}; the file on the Hub may have changed: reload the ${what}.`);
     }
-    if (s === 429) return new ModelSourceError(`${name}: HTTP 429, rate limited by the Hub while fetching '${file}'${detail}; wait a minute and try again, or give an access token.`);
+    if (s === 429) return new ModelSourceError([`${name}: HTTP 429, rate limited by the Hub while fetching '${file}'${detail}; wait a minute and try again, or give `, opt('accessToken'), '.']);
     if (s >= 500) return new ModelSourceError(`${name}: HTTP ${s} from the Hub while fetching '${file}'${detail}; the Hub may be down, try again later.`);
     return new ModelSourceError(`${name}: HTTP ${s} ${res.statusText} while fetching '${file}'${detail}.`);
   }

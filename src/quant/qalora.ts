@@ -17,6 +17,7 @@ import { f16BitsToF32 } from '../gpu/half';
 import type { AdapterTensors } from '../lora/peft';
 import type { TensorToWrite } from '../model/safetensors';
 import type { QuantFormat, QuantizedHost } from './formats';
+import { OptionError, opt } from '../options';
 
 export const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';
 
@@ -26,7 +27,7 @@ export interface QaloraQuantConfig {
   groupSize: number;
 }
 
-export class QuantCheckpointError extends Error {
+export class QuantCheckpointError extends OptionError {
   override name = 'QuantCheckpointError';
 }
 
@@ -35,10 +36,10 @@ export function readQuantConfig(config: Record<string, unknown>, fileName: strin
   const q = config.quantization_config as Record<string, unknown> | undefined;
   if (!q) return null;
   if (q.quant_method !== 'qalora' || q.format !== QALORA_FORMAT) {
-    throw new QuantCheckpointError(
+    throw new QuantCheckpointError([
       `${fileName}: quantization_config (quant_method ${JSON.stringify(q.quant_method)}) is not supported; only QA-LoRA merged models written by ` +
-        '`npm run merge -- --quant qalora-intN` load quantized. Use the full-precision checkpoint and choose a --quant mode instead.',
-    );
+        "LoRA Studio's QA-LoRA merge load quantized. Use the full-precision checkpoint and choose ", opt('quant'), ' instead.',
+    ]);
   }
   const bits = q.bits;
   const g = q.group_size;

@@ -13,6 +13,7 @@ import { batches, makeBatch, permutation, type Example } from '../data/batch';
 import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
 import type { ScheduleKind } from './schedule';
 import { evaluate, hash32, Trainer, type StepResult } from './trainer';
+import { OptionError, opt } from '../options';
 
 export interface RunConfig {
   /** Recorded as base_model_name_or_path in adapter_config.json. */
@@ -46,20 +47,20 @@ export interface RunConfig {
   groupSize?: number;
 }
 
-export class RunConfigError extends Error {
+export class RunConfigError extends OptionError {
   override name = 'RunConfigError';
 }
 
 export function validateRunConfig(c: RunConfig, maxT: number): void {
-  if (!(Number.isInteger(c.rank) && c.rank > 0)) throw new RunConfigError(`rank must be a positive integer (got ${c.rank}); typical values are 8–64.`);
-  if (!(c.alpha > 0)) throw new RunConfigError(`alpha must be positive (got ${c.alpha}); a common choice is 2 × rank.`);
-  if (!(c.dropout >= 0 && c.dropout < 1)) throw new RunConfigError(`dropout must be in [0, 1) (got ${c.dropout}).`);
-  if (!(c.lr > 0)) throw new RunConfigError(`learning rate must be positive (got ${c.lr}).`);
-  if (!(c.loraPlusRatio > 0)) throw new RunConfigError(`LoRA+ ratio must be positive (got ${c.loraPlusRatio}); 1 is plain LoRA, 16 the usual LoRA+ value.`);
-  if (!(Number.isInteger(c.seqLen) && c.seqLen >= 2)) throw new RunConfigError(`sequence length must be an integer ≥ 2 (got ${c.seqLen}).`);
-  if (c.seqLen > maxT) throw new RunConfigError(`sequence length ${c.seqLen} is above the model's maximum of ${maxT} positions (max_position_embeddings); use --seq-len ${maxT} or less.`);
-  if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) throw new RunConfigError(`batch size must be a positive integer (got ${c.batchSize}).`);
-  if (!(Number.isInteger(c.gradAccum) && c.gradAccum > 0)) throw new RunConfigError(`gradient accumulation must be a positive integer (got ${c.gradAccum}).`);
+  if (!(Number.isInteger(c.rank) && c.rank > 0)) throw new RunConfigError([opt('rank'), ` must be a positive integer (got ${c.rank}); typical values are 8–64.`]);
+  if (!(c.alpha > 0)) throw new RunConfigError([opt('alpha'), ` must be positive (got ${c.alpha}); a common choice is 2 × rank.`]);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new RunConfigError([opt('dropout'), ` must be in [0, 1) (got ${c.dropout}).`]);
+  if (!(c.lr > 0)) throw new RunConfigError([opt('lr'), ` must be positive (got ${c.lr}).`]);
+  if (!(c.loraPlusRatio > 0)) throw new RunConfigError([opt('loraPlusRatio'), ` must be positive (got ${c.loraPlusRatio}); 1 is plain LoRA, 16 the usual LoRA+ value.`]);
+  if (!(Number.isInteger(c.seqLen) && c.seqLen >= 2)) throw new RunConfigError([opt('seqLen'), ` must be an integer ≥ 2 (got ${c.seqLen}).`]);
+  if (c.seqLen > maxT) throw new RunConfigError([`sequence length ${c.seqLen} is above the model's maximum of ${maxT} positions; use `, opt('seqLen', maxT), ' or less.']);
+  if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) throw new RunConfigError([opt('batchSize'), ` must be a positive integer (got ${c.batchSize}).`]);
+  if (!(Number.isInteger(c.gradAccum) && c.gradAccum > 0)) throw new RunConfigError([opt('gradAccum'), ` must be a positive integer (got ${c.gradAccum}).`]);
 }
 
 export interface ProgressInfo extends StepResult {

@@ -7,6 +7,7 @@ import type { LoraState } from '../lora/state';
 import { STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS, type Batch, type Transformer } from '../model/transformer';
 import { adamw, gradNorm, gradNormPartialSize } from '../ops/optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
+import { OptionError, opt } from '../options';
 
 export interface OptimConfig {
   lr: number;
@@ -47,8 +48,16 @@ export interface StepResult {
   tokens: number;
 }
 
-export class TrainingDivergedError extends Error {
+export class TrainingDivergedError extends OptionError {
   override name = 'TrainingDivergedError';
+}
+
+/** The error that stops a run whose loss or gradient norm is not finite, naming the options that help. */
+export function divergedError(step: number, loss: number, gradNorm: number): TrainingDivergedError {
+  return new TrainingDivergedError([
+    `Training diverged at step ${step}: the loss is ${loss} (gradient norm ${gradNorm}). Lower `,
+    opt('lr'), ', keep gradient clipping on (', opt('maxGradNorm'), '), or resume from the last checkpoint.',
+  ]);
 }
 
 /** 32-bit integer hash (murmur3 finalizer) to derive per-micro-batch dropout seeds. */
@@ -143,10 +152,7 @@ export class Trainer {
       const s = new Float32Array(buf);
       const loss = predicted > 0 ? s[STAT_TRAIN_LOSS] / predicted : NaN;
       if (!Number.isFinite(s[STAT_TRAIN_LOSS]) || !Number.isFinite(s[STAT_GRAD_NORM])) {
-        throw new TrainingDivergedError(
-          `Training diverged at step ${stepNo}: the loss is ${s[STAT_TRAIN_LOSS] / predicted} (gradient norm ${s[STAT_GRAD_NORM]}). ` +
-            'Lower the learning rate (--lr), keep gradient clipping on, or resume from the last checkpoint.',
-        );
+        throw divergedError(stepNo, s[STAT_TRAIN_LOSS] / predicted, s[STAT_GRAD_NORM]);
       }
       return { step: stepNo, loss, gradNorm: s[STAT_GRAD_NORM], lr, tokens: predicted };
     });

@@ -6,7 +6,7 @@ import { relPath } from '../store/model';
 import { fmtDuration } from '../store/progress';
 import { CATALOG, catalogSpec } from './catalog';
 import { DropZone, ErrorLine, Field, MemoryCard, NumberInput, ProgressBar } from './controls';
-import { KNOB_HELP, KNOB_LABEL } from './knobs';
+import { fmtParams, KNOB_HELP, KNOB_LABEL } from './knobs';
 import { countModelParams } from '../model/config';
 import { fmtBytes, isQalora, QUANT_MODES, type QuantMode } from './memory';
 
@@ -178,7 +178,7 @@ export function ModelPanel() {
                     <b>{m.label}</b>
                     <span className="small muted">
                       {' '}
-                      · {(params / 1e6).toFixed(0)}M params · ≈{fmtBytes(m.downloadBytes)} download
+                      · {fmtParams(params)} params · ≈{fmtBytes(m.downloadBytes)} download
                     </span>
                     <br />
                     <span className="small muted">{m.note}</span>

@@ -8,7 +8,7 @@ import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { OverlayChart } from './charts';
 import { ErrorLine } from './controls';
-import { targetsLabel } from './knobs';
+import { fmtParams, targetsLabel } from './knobs';
 import { ExportButtons, STATUS_TEXT } from './TrainPanel';
 
 function RunRow(props: { run: RunRecord; selected: boolean }) {
@@ -62,7 +62,7 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
       </td>
       <td>{r.knobs.quant}</td>
       <td className="num">{r.config.loraPlusRatio}</td>
-      <td className="num">{r.trainableParams.toLocaleString('en-US')}</td>
+      <td className="num" title={r.trainableParams.toLocaleString('en-US')}>{fmtParams(r.trainableParams)}</td>
       <td className="num">
         {last ? `${last.step}/${r.totalSteps ?? '?'}` : '—'}
       </td>

@@ -10,6 +10,7 @@ import { LossChart, SeriesChart } from './charts';
 import { ErrorLine, ProgressBar } from './controls';
 import { fmtBytes, isQalora } from './memory';
 import { usePlan } from './usePlan';
+import { quantMismatch } from './knobs';
 
 export const STATUS_TEXT: Record<RunRecord['status'], string> = {
   running: 'running', paused: 'paused', interrupted: 'interrupted', stopped: 'stopped', done: 'done', failed: 'failed',
@@ -137,7 +138,8 @@ export function TrainPanel() {
   const exportNotice = useStudio((s) => s.exportNotice);
   const plan = usePlan();
   const run = activeRun ? runs.find((r) => r.id === activeRun.runId) : runs[0];
-  const ready = loaded !== null && dataset.status === 'ready' && (plan?.problems.length ?? 1) === 0;
+  const quantBlock = useStudio((s) => quantMismatch(s.loaded?.info ?? null, s.knobs));
+  const ready = loaded !== null && dataset.status === 'ready' && (plan?.problems.length ?? 1) === 0 && quantBlock === null;
   const phase = activeRun?.phase ?? null;
 
   return (
@@ -161,7 +163,7 @@ export function TrainPanel() {
           </span>
         </div>
         <div className="row" style={{ marginTop: '0.75rem' }}>
-          <button type="button" className="primary" onClick={() => void start()} disabled={!ready || phase !== null} data-testid="start-training">
+          <button type="button" className="primary" onClick={() => void start()} disabled={!ready || phase !== null} data-testid="start-training" aria-describedby="start-blocked">
             Start training
           </button>
           <button type="button" onClick={() => void pause()} disabled={phase !== 'running'} data-testid="pause-training">
@@ -176,7 +178,8 @@ export function TrainPanel() {
           {phase && <span className="small">{phase === 'stopping' ? 'Stopping after the current step…' : phase}</span>}
         </div>
         {!ready && phase === null && (
-          <p className="small muted">
+          <p className="small muted" id="start-blocked" data-testid="start-blocked">
+            {quantBlock ? `${quantBlock} ` : ''}
             {!loaded ? 'Load a model (Model tab). ' : ''}
             {dataset.status !== 'ready' ? 'Add a dataset (Dataset tab). ' : ''}
             {plan && plan.problems.length > 0 ? `Fix the settings: ${plan.problems[0]}` : ''}

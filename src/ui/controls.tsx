@@ -2,7 +2,8 @@
 // user types and commit valid numbers, a progress bar, the memory card, file drop zones.
 import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { useStudio } from '../store';
-import { fmtBytes } from './memory';
+import { bufferWords, fmtBytes } from './memory';
+import { fmtParams, fmtShare, rangeWords } from './knobs';
 import { usePlan } from './usePlan';
 
 export function Field(props: { label: string; help: string; children: (id: string, helpId: string) => ReactNode }) {
@@ -50,7 +51,9 @@ export function NumberInput(props: {
     return v;
   };
   const invalid = parse(text) === null;
+  const rangeId = `${props.id ?? props.testId ?? 'n'}-range`;
   return (
+    <>
     <input
       id={props.id}
       type="number"
@@ -60,7 +63,7 @@ export function NumberInput(props: {
       max={props.max}
       value={text}
       aria-invalid={invalid}
-      aria-describedby={props.describedBy}
+      aria-describedby={invalid ? `${props.describedBy ?? ''} ${rangeId}`.trim() : props.describedBy}
       aria-label={props.label}
       data-testid={props.testId}
       onChange={(e) => {
@@ -75,6 +78,12 @@ export function NumberInput(props: {
         if (parse(text) === null) setText(String(props.value));
       }}
     />
+    {invalid && (
+      <span className="error small" id={rangeId} role="alert" data-testid={props.testId ? `${props.testId}-range` : undefined}>
+        Allowed: {rangeWords(props)}; still using {props.value}.
+      </span>
+    )}
+    </>
   );
 }
 
@@ -130,8 +139,8 @@ export function MemoryCard(props: { compact?: boolean }) {
         {parts.map(([label, bytes]) => (
           <FragmentKV key={label} k={label} v={fmtBytes(bytes)} />
         ))}
-        <FragmentKV k="Trainable parameters" v={`${e.trainableParams.toLocaleString('en-US')} (${((100 * e.trainableParams) / e.modelParams).toFixed(3)}% of ${(e.modelParams / 1e6).toFixed(1)}M)`} testId="trainable-params" />
-        <FragmentKV k="Largest buffer" v={`${e.largestBuffer.label}, ${fmtBytes(e.largestBuffer.bytes)}`} />
+        <FragmentKV k="Trainable parameters" v={`${fmtParams(e.trainableParams)} (${fmtShare(e.trainableParams / e.modelParams)} of ${fmtParams(e.modelParams)})`} testId="trainable-params" />
+        <FragmentKV k="Largest buffer" v={`${bufferWords(e.largestBuffer.label)}, ${fmtBytes(e.largestBuffer.bytes)}`} />
       </dl>
       {f.advice.length > 0 && (
         <>

@@ -52,9 +52,9 @@ describe('knobs', () => {
   it('reports bad values one line each and builds the RunConfig', () => {
     const k = { ...defaultKnobs(smol), rank: 0, seqLen: 100_000, targetKinds: [], evalSplit: 1 };
     const p = knobProblems(k, smol);
-    expect(p.some((x) => /rank must be a positive integer/.test(x))).toBe(true);
-    expect(p.some((x) => /Choose at least one target module/.test(x))).toBe(true);
-    expect(p.some((x) => /eval split/.test(x))).toBe(true);
+    expect(p.some((x) => /^“Rank \(r\)” must be a positive integer/.test(x))).toBe(true);
+    expect(p.some((x) => /^“Target modules” needs at least one module/.test(x))).toBe(true);
+    expect(p.some((x) => /^“Eval split” must be at least 0 and below 1/.test(x))).toBe(true);
     const q = knobProblems({ ...defaultKnobs(smol), quant: 'qalora-int4', groupSize: 7 }, smol);
     expect(q).toHaveLength(1);
     expect(q[0]).toMatch(/QA-LoRA group size 7 does not divide model\.layers\.0\.self_attn\.q_proj's 576 input features/);

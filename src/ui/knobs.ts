@@ -8,6 +8,7 @@ import { validateRunConfig, type RunConfig } from '../train/run';
 import type { ScheduleKind } from '../train/schedule';
 import { loraInF } from '../lora/peft';
 import { isQalora, type QuantMode } from './memory';
+import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
 
 export interface Knobs {
   rank: number;
@@ -77,6 +78,50 @@ export const KNOB_LABEL: Record<KnobName, string> = {
   seed: 'Seed', evalEvery: 'Evaluate every', samplePrompt: 'Sample prompt', sampleTokens: 'Sample length', gradCheckpointing: 'Activation checkpointing',
   maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
 };
+
+// The studio's names for the engine's options (src/options.ts carries them in engine messages as
+// data): each is a knob of the Settings tab or a field of the Dataset tab. The worker renders engine
+// errors with this table before they cross to the page; nothing else rewrites engine messages.
+/** Where an option lives in the studio: its label, its tab, and the knob it is (when it is one). */
+export interface OptionPlace {
+  label: string;
+  tab: 'settings' | 'dataset' | 'model';
+  knob?: KnobName;
+}
+
+const knob = (k: KnobName): OptionPlace => ({ label: KNOB_LABEL[k], tab: 'settings', knob: k });
+
+/** The studio's place for every option an engine message can name. */
+export const OPTION_PLACE: Record<RunOption, OptionPlace> = {
+  seqLen: knob('seqLen'), batchSize: knob('batchSize'), gradAccum: knob('gradAccum'), rank: knob('rank'), alpha: knob('alpha'),
+  dropout: knob('dropout'), lr: knob('lr'), loraPlusRatio: knob('loraPlusRatio'), quant: knob('quant'), targets: knob('targetKinds'),
+  gradCheckpointing: knob('gradCheckpointing'), maxGradNorm: knob('maxGradNorm'),
+  format: { label: 'Record shape', tab: 'dataset' }, template: { label: 'Prompt template', tab: 'dataset' },
+  responseColumn: { label: 'Response column', tab: 'dataset' }, chatTemplate: { label: 'Prompt format', tab: 'dataset' },
+  trainOnPrompt: { label: 'Train on the prompt too', tab: 'dataset' }, onBadRows: { label: 'Bad rows', tab: 'dataset' },
+  accessToken: { label: 'Access token', tab: 'model' },
+};
+
+const TAB_NAME = { settings: 'Settings', dataset: 'Dataset', model: 'Model' } as const;
+
+/** An option as the studio writes it: the control's label, then the value to give it ("Sequence length 512", "Bad rows: skip"). */
+export const studioNamer: OptionNamer = (r) => {
+  const p = OPTION_PLACE[r.option];
+  if (r.option === 'accessToken') return `an access token (${TAB_NAME.model} tab → ${p.label})`;
+  if (r.value === undefined || r.value === true) return `“${p.label}”`;
+  if (typeof r.value === 'number') return `“${p.label}” ${r.value}`;
+  return `“${p.label}”: ${r.value}`;
+};
+
+/** A Worded engine message in the studio's words. */
+export function studioWords(parts: Worded): string {
+  return renderWorded(parts, studioNamer);
+}
+
+/** Any error's message in the studio's words (control labels for the options it names). */
+export function studioMessage(e: unknown): string {
+  return hostMessage(e, studioNamer);
+}
 
 export type Arch = ModelSpec['arch'];
 
@@ -173,42 +218,90 @@ export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig 
 
 const isInt = (x: number, min: number) => Number.isInteger(x) && x >= min;
 
-/** Problems with the knobs, one line each (empty: ready to train). */
-export function knobProblems(k: Knobs, spec: ModelSpec | null): string[] {
-  const out: string[] = [];
+/** A knob whose value cannot train, with the reason in the studio's words (naming the knob and its allowed range). */
+export interface KnobIssue {
+  knob: KnobName;
+  message: string;
+}
+
+/** The allowed range of a number in words ("a whole number from 1 to 1024", "a number ≥ 0"). */
+export function rangeWords(r: { integer?: boolean; min?: number; max?: number }): string {
+  const what = r.integer ? 'a whole number' : 'a number';
+  if (r.min !== undefined && r.max !== undefined) return `${what} from ${r.min} to ${r.max}`;
+  if (r.min !== undefined) return `${what} ≥ ${r.min}`;
+  if (r.max !== undefined) return `${what} ≤ ${r.max}`;
+  return what;
+}
+
+/** Problems with the knobs, one per knob, each naming its knob (empty: ready to train). */
+export function knobIssues(k: Knobs, spec: ModelSpec | null): KnobIssue[] {
+  const out: KnobIssue[] = [];
   const arch = spec?.arch ?? 'llama';
+  const add = (knob: KnobName, rest: string) => out.push({ knob, message: `“${KNOB_LABEL[knob]}” ${rest}` });
   try {
     validateRunConfig(toRunConfig(k, arch, 'model'), spec?.maxT ?? Infinity);
   } catch (e) {
-    out.push((e as Error).message);
+    const place = (e as { option?: RunOption }).option;
+    out.push({ knob: (place && OPTION_PLACE[place].knob) || 'seqLen', message: studioMessage(e) });
   }
-  if (k.targetKinds.length === 0) out.push('Choose at least one target module.');
+  if (k.targetKinds.length === 0) add('targetKinds', 'needs at least one module.');
   else if (spec) {
     try {
       resolveTargets(spec, parseTargets(targetsString(k.targetKinds, arch)));
     } catch (e) {
-      out.push((e as Error).message);
+      add('targetKinds', `cannot be used: ${studioMessage(e)}`);
     }
   }
-  if (!(k.warmup >= 0 && Number.isInteger(k.warmup))) out.push(`warm-up must be a whole number of steps ≥ 0 (got ${k.warmup}).`);
-  if (k.lengthBy === 'epochs' && !isInt(k.epochs, 1)) out.push(`epochs must be a positive integer (got ${k.epochs}).`);
-  if (k.lengthBy === 'steps' && !isInt(k.steps, 1)) out.push(`steps must be a positive integer (got ${k.steps}).`);
-  if (!(k.evalSplit >= 0 && k.evalSplit < 1)) out.push(`eval split must be in [0, 1) (got ${k.evalSplit}).`);
-  if (!isInt(k.seed, 0)) out.push(`seed must be a whole number ≥ 0 (got ${k.seed}).`);
-  if (!isInt(k.evalEvery, 0)) out.push(`evaluate-every must be a whole number of steps ≥ 0 (got ${k.evalEvery}).`);
-  if (!isInt(k.sampleTokens, 1) || k.sampleTokens > 512) out.push(`sample length must be 1–512 tokens (got ${k.sampleTokens}).`);
-  if (!(k.maxGradNorm >= 0)) out.push(`max gradient norm must be ≥ 0 (got ${k.maxGradNorm}).`);
-  if (!(k.weightDecay >= 0)) out.push(`weight decay must be ≥ 0 (got ${k.weightDecay}).`);
+  if (!isInt(k.warmup, 0)) add('warmup', `must be ${rangeWords({ integer: true, min: 0 })} (got ${k.warmup}).`);
+  if (k.lengthBy === 'epochs' && !isInt(k.epochs, 1)) add('epochs', `must be ${rangeWords({ integer: true, min: 1 })} (got ${k.epochs}).`);
+  if (k.lengthBy === 'steps' && !isInt(k.steps, 1)) add('steps', `must be ${rangeWords({ integer: true, min: 1 })} (got ${k.steps}).`);
+  if (!(k.evalSplit >= 0 && k.evalSplit < 1)) add('evalSplit', `must be at least 0 and below 1 (got ${k.evalSplit}).`);
+  if (!isInt(k.seed, 0)) add('seed', `must be ${rangeWords({ integer: true, min: 0 })} (got ${k.seed}).`);
+  if (!isInt(k.evalEvery, 0)) add('evalEvery', `must be ${rangeWords({ integer: true, min: 0 })} of steps (got ${k.evalEvery}).`);
+  if (!isInt(k.sampleTokens, 1) || k.sampleTokens > 512) add('sampleTokens', `must be ${rangeWords({ integer: true, min: 1, max: 512 })} of tokens (got ${k.sampleTokens}).`);
+  if (!(k.maxGradNorm >= 0)) add('maxGradNorm', `must be ${rangeWords({ min: 0 })} (got ${k.maxGradNorm}).`);
+  if (!(k.weightDecay >= 0)) add('weightDecay', `must be ${rangeWords({ min: 0 })} (got ${k.weightDecay}).`);
   if (isQalora(k.quant)) {
-    if (!isInt(k.groupSize, 1)) out.push(`group size must be a positive integer (got ${k.groupSize}).`);
+    if (!isInt(k.groupSize, 1)) add('groupSize', `must be ${rangeWords({ integer: true, min: 1 })} (got ${k.groupSize}).`);
     else if (spec && k.targetKinds.length > 0) {
       try {
         const h = { r: 1, alpha: 1, dropout: 0, rslora: false, qaloraGroupSize: k.groupSize };
         for (const m of resolveTargets(spec, parseTargets(targetsString(k.targetKinds, arch)))) loraInF(m, h);
       } catch (e) {
-        out.push((e as Error).message);
+        add('groupSize', `does not fit these targets: ${studioMessage(e)}`);
       }
     }
   }
   return out;
+}
+
+/** Problems with the knobs, one line each, each naming its knob (empty: ready to train). */
+export function knobProblems(k: Knobs, spec: ModelSpec | null): string[] {
+  return knobIssues(k, spec).map((i) => i.message);
+}
+
+/**
+ * Why a run cannot start on the loaded base with these knobs' quantization (null: it can): the
+ * base is quantized at load, so Settings and the loaded base must agree.
+ */
+export function quantMismatch(loaded: { quant: QuantMode; groupSize?: number } | null, k: Pick<Knobs, 'quant' | 'groupSize'>): string | null {
+  if (!loaded) return null;
+  const same = loaded.quant === k.quant && (!isQalora(k.quant) || loaded.groupSize === k.groupSize);
+  if (same) return null;
+  const name = (q: QuantMode, g?: number) => (isQalora(q) ? `${q} (group size ${g})` : q === 'none' ? 'none (f16/f32)' : q);
+  return `The base is loaded as ${name(loaded.quant, loaded.groupSize)} but “${KNOB_LABEL.quant}” is ${name(k.quant, k.groupSize)}: load the model again (Model tab) or set “${KNOB_LABEL.quant}” back.`;
+}
+
+/** A parameter count in short form: 260K, 135M, 1.24B (three significant digits). */
+export function fmtParams(n: number): string {
+  const a = Math.abs(n);
+  const [d, u] = a >= 1e9 ? [1e9, 'B'] : a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'K'] : [1, ''];
+  const v = n / d;
+  return `${u ? Number(v.toPrecision(3)) : Math.round(v)}${u}`;
+}
+
+/** A share with two significant digits ("3.4%", "0.26%", "12%"). */
+export function fmtShare(x: number): string {
+  const p = x * 100;
+  return `${p >= 10 ? Math.round(p) : Number(p.toPrecision(2))}%`;
 }

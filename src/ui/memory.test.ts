@@ -11,7 +11,7 @@ import { loadModel } from '../model/load';
 import { Transformer } from '../model/transformer';
 import { testContext } from '../test/gpu';
 import { Trainer } from '../train/trainer';
-import { baseWeightBytes, estimateMemory, judgeFit, type MemoryInput } from './memory';
+import { adviceFamilies, baseWeightBytes, bufferWords, estimateMemory, judgeFit, type MemoryInput } from './memory';
 
 const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const smol = parseConfig(JSON.parse(readFileSync(`${SHARED}configs/SmolLM2-135M.json`, 'utf8')), 'SmolLM2-135M.json');
@@ -109,7 +109,40 @@ describe('memory estimate: SmolLM2-135M by hand', () => {
     }
     const oneBuffer = judgeFit(base, { maxBufferSize: 128 * 2 ** 20, budgetBytes: 64 * GiB });
     expect(oneBuffer.verdict).toBe('wont-fit');
-    expect(oneBuffer.reason).toMatch(/logits/);
+    expect(oneBuffer.reason).toMatch(/^the output logits \(one chunk\) need [\d.]+ MiB in one buffer, more than this GPU allows/);
+  });
+
+  it('names buffers in words a user knows', () => {
+    expect(bufferWords('gu.0')).toBe('the MLP activations of one layer');
+    expect(bufferWords('qkv.12')).toBe('the attention queries, keys and values of one layer');
+    expect(bufferWords('u.model.layers.0.self_attn.q_proj')).toBe("one adapter's LoRA activations");
+    expect(bufferWords('whatever')).toBe('one of the training buffers');
+  });
+
+  it('advice respects the model: sequence lengths within its maximum, cheapest change first', () => {
+    const GiB = 2 ** 30;
+    const small = { ...smol, maxT: 512 };
+    const inp: MemoryInput = { ...base, spec: small, seqLen: 100000, batchSize: 1 };
+    const seqs = adviceFamilies(inp).flat().flatMap(([, c]) => (c.seqLen === undefined ? [] : [c.seqLen]));
+    expect(seqs[0]).toBe(512);
+    expect(Math.max(...seqs)).toBeLessThanOrEqual(512);
+    expect(adviceFamilies(inp)[0]).toEqual([]); // batch size 1: no smaller batch to offer
+    const fit = judgeFit(inp, { maxBufferSize: 2 * GiB, budgetBytes: 8 * GiB });
+    expect(fit.verdict).toBe('wont-fit');
+    for (const a of fit.advice) {
+      const t = /sequence length (\d+)/.exec(a);
+      if (t) expect(Number(t[1])).toBeLessThanOrEqual(512);
+      expect(a).not.toMatch(/batch size 0/);
+    }
+    // Ordered by cost: a smaller batch before checkpointing before a 4-bit base before a shorter sequence.
+    const order = judgeFit({ ...base, batchSize: 16, seqLen: 512 }, { maxBufferSize: 2 * GiB, budgetBytes: 4 * GiB }).advice;
+    const kind = (a: string) => ['batch size', 'activation checkpointing', 'quantized base', 'sequence length', 'rank'].findIndex((k) => a.includes(k));
+    const kinds = order.map(kind);
+    expect(kinds).toEqual([...kinds].sort((x, y) => x - y));
+    expect(new Set(kinds).size).toBe(kinds.length); // one suggestion per kind of change
+    // A QA-LoRA base is offered only when its groups divide every target's input.
+    const odd = adviceFamilies({ ...base, groupSize: 7 })[2].map(([w]) => w);
+    expect(odd).toEqual(['quantized base: nf4']);
   });
 });
 

@@ -149,6 +149,19 @@ function judgeOne(est: MemoryEstimate, lim: FitLimits): Verdict {
   return est.total > TIGHT_FRACTION * lim.budgetBytes ? 'tight' : 'fits';
 }
 
+const BUFFER_WORDS: [RegExp, string][] = [
+  [/^gu\.|^dgu$/, 'the MLP activations of one layer'], [/^h\.|^dh$/, 'the MLP hidden activations of one layer'],
+  [/^qkv\.|^dqkv$/, 'the attention queries, keys and values of one layer'], [/^att\.|^datt$/, 'the attention output of one layer'],
+  [/^ln[12]\.|^dln$|^lnf$/, 'the normalised input of one layer'], [/^resid\.|^resMid\.|^dres$/, 'the residual stream of one layer'],
+  [/^logits$/, 'the output logits (one chunk)'], [/^u\.lm_head$/, "the output head's LoRA activations"], [/^u\./, "one adapter's LoRA activations"],
+  [/^lora\./, 'the LoRA scratch space'], [/^embedding$/, 'the token embedding matrix'], [/^LoRA parameters$/, 'the LoRA parameters'],
+];
+
+/** A training buffer's name (as trainingBuffers and the transformer name it) in words a user knows. */
+export function bufferWords(label: string): string {
+  return BUFFER_WORDS.find(([re]) => re.test(label))?.[1] ?? 'one of the training buffers';
+}
+
 export function fmtBytes(n: number): string {
   if (!Number.isFinite(n)) return '—';
   const a = Math.abs(n);
@@ -156,6 +169,35 @@ export function fmtBytes(n: number): string {
   if (a >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
   if (a >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
   return `${Math.round(n)} B`;
+}
+
+/** Whether the targets of `inp` can train on a base quantized as `q` (QA-LoRA groups must divide each input). */
+function quantFits(inp: MemoryInput, q: QuantMode): boolean {
+  if (!isQalora(q)) return true;
+  return resolveTargets(inp.spec, parseTargets(inp.targets)).every((m) => m.layer < 0 || m.inF % inp.groupSize === 0);
+}
+
+/**
+ * The changes the memory advice tries, in families ordered by what they cost the user: a smaller
+ * batch (the same training with more gradient accumulation), activation checkpointing (slower), a
+ * 4-bit base (a little quality), a shorter sequence (cuts examples), a smaller rank (less capacity).
+ * Every change is valid for the model and the other knobs: sequence lengths within the model's
+ * maximum positions, batch sizes ≥ 1, quant modes the targets can take.
+ */
+export function adviceFamilies(inp: MemoryInput): [string, Partial<MemoryInput>][][] {
+  const batch: [string, Partial<MemoryInput>][] = [];
+  for (let b = Math.floor(inp.batchSize / 2); b >= 1; b = Math.floor(b / 2)) {
+    batch.push([`batch size ${b} (raise gradient accumulation to keep the effective batch)`, { batchSize: b }]);
+    if (b === 1) break;
+  }
+  const ckpt: [string, Partial<MemoryInput>][] = inp.gradCheckpointing ? [] : [['turn on activation checkpointing', { gradCheckpointing: true }]];
+  const quant: [string, Partial<MemoryInput>][] = inp.quant !== 'none' ? [] : (['nf4', 'qalora-int4'] as const).filter((q) => quantFits(inp, q)).map((q) => [`quantized base: ${q}`, { quant: q }]);
+  const seq: [string, Partial<MemoryInput>][] = [];
+  const top = Math.min(inp.seqLen, inp.spec.maxT);
+  if (top < inp.seqLen) seq.push([`sequence length ${top} (the model's maximum)`, { seqLen: top }]);
+  for (let t = Math.floor(top / 2); t >= 64; t = Math.floor(t / 2)) seq.push([`sequence length ${t}`, { seqLen: t }]);
+  const rank: [string, Partial<MemoryInput>][] = inp.rank > 4 ? [[`rank ${Math.max(4, Math.floor(inp.rank / 2))}`, { rank: Math.max(4, Math.floor(inp.rank / 2)) }]] : [];
+  return [batch, ckpt, quant, seq, rank];
 }
 
 /**
@@ -169,7 +211,7 @@ export function judgeFit(inp: MemoryInput, lim: FitLimits): FitReport {
   const fraction = est.total / lim.budgetBytes;
   let reason: string;
   if (est.largestBuffer.bytes > lim.maxBufferSize) {
-    reason = `one buffer (${est.largestBuffer.label}, ${fmtBytes(est.largestBuffer.bytes)}) is larger than this GPU allows in a single buffer (${fmtBytes(lim.maxBufferSize)}).`;
+    reason = `${bufferWords(est.largestBuffer.label)} need ${fmtBytes(est.largestBuffer.bytes)} in one buffer, more than this GPU allows (${fmtBytes(lim.maxBufferSize)}).`;
   } else if (verdict === 'wont-fit') {
     reason = `needs ${fmtBytes(est.total)}, more than the ${fmtBytes(lim.budgetBytes)} budget.`;
   } else if (verdict === 'tight') {
@@ -179,23 +221,21 @@ export function judgeFit(inp: MemoryInput, lim: FitLimits): FitReport {
   }
   const advice: string[] = [];
   if (verdict !== 'fits') {
-    const candidates: [string, Partial<MemoryInput>][] = [];
-    if (!inp.gradCheckpointing) candidates.push(['turn on activation checkpointing', { gradCheckpointing: true }]);
-    for (let b = Math.floor(inp.batchSize / 2); b >= 1; b = Math.floor(b / 2)) {
-      candidates.push([`batch size ${b} (raise gradient accumulation to keep the effective batch)`, { batchSize: b }]);
-      if (b === 1) break;
-    }
-    for (let t = Math.floor(inp.seqLen / 2); t >= 64; t = Math.floor(t / 2)) candidates.push([`sequence length ${t}`, { seqLen: t }]);
-    if (inp.quant === 'none') for (const q of ['nf4', 'qalora-int4'] as const) candidates.push([`quantized base: ${q}`, { quant: q }]);
-    if (inp.rank > 4) candidates.push([`rank ${Math.max(4, inp.rank / 2)}`, { rank: Math.max(4, Math.floor(inp.rank / 2)) }]);
     const fitting: string[] = [];
-    for (const [what, change] of candidates) {
-      const e = estimateMemory({ ...inp, ...change });
-      if (judgeOne(e, lim) === 'fits') fitting.push(`${what} → ${fmtBytes(e.total)}`);
+    // One family of changes after another, cheapest for the user first; within a family the
+    // smallest change that fits.
+    for (const family of adviceFamilies(inp)) {
+      for (const [what, change] of family) {
+        const e = estimateMemory({ ...inp, ...change });
+        if (judgeOne(e, lim) === 'fits') {
+          fitting.push(`${what} → ${fmtBytes(e.total)}`);
+          break;
+        }
+      }
     }
     if (fitting.length) advice.push(...fitting.slice(0, 4));
     else {
-      const all = estimateMemory({ ...inp, gradCheckpointing: true, batchSize: 1, seqLen: Math.min(inp.seqLen, 256), quant: inp.quant === 'none' ? 'nf4' : inp.quant });
+      const all = estimateMemory({ ...inp, gradCheckpointing: true, batchSize: 1, seqLen: Math.min(inp.seqLen, 256, inp.spec.maxT), quant: inp.quant === 'none' && quantFits(inp, 'nf4') ? 'nf4' : inp.quant });
       advice.push(
         judgeOne(all, lim) === 'fits'
           ? `combine them: checkpointing, batch size 1, sequence length ≤ 256 and a 4-bit base → ${fmtBytes(all.total)}`

@@ -1,8 +1,13 @@
 // The page side of the engine worker: promise-returning calls with event callbacks.
 import type { EngineEvent, Request, RequestMessage, Result, WorkerMessage } from './protocol';
+import type { RunOption } from '../options';
 
+/** An error the engine worker replied with: the message is in the studio's words; `option` is the setting it is about. */
 export class EngineError extends Error {
   override name = 'EngineError';
+  constructor(message: string, readonly option?: RunOption) {
+    super(message);
+  }
 }
 
 export class EngineClient {
@@ -25,7 +30,7 @@ export class EngineClient {
       if (!p) return;
       this.pending.delete(m.id);
       if (m.ok) p.resolve(m.result);
-      else p.reject(new EngineError(m.error));
+      else p.reject(new EngineError(m.error, m.option));
     };
     this.worker.onerror = (ev) => {
       const err = new EngineError(`The engine worker failed: ${ev.message}`);

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TextTokenizer } from '../model/tokenizer';
 import { DEFAULT_DATASET_OPTIONS as O } from './protocol';
-import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
+import { inspectFile, loadFile, trainEval } from './dataset';
+import { studioMessage } from '../ui/knobs';
 
 /** One token per character (+3) after BOS; no chat template. */
 const tok: TextTokenizer = {
@@ -18,7 +19,8 @@ describe('dataset seam', () => {
     expect(await inspectFile(blob('{"instruction":"a","output":"b"}\n'), 'a.jsonl')).toEqual({ fileFormat: 'jsonl', columns: ['instruction', 'output'], shape: 'alpaca', reason: undefined });
     const unknown = await inspectFile(blob('product,description\nlamp,Warm.\n'), 'p.csv');
     expect(unknown).toMatchObject({ fileFormat: 'csv', columns: ['product', 'description'], shape: null });
-    expect(unknown.reason).toMatch(/write a prompt template with \{column\} placeholders and choose the response column/);
+    expect(unknown.reason).toMatch(/set “Record shape”: template, write “Prompt template”: \.\.\. \{column\} \.\.\. and choose “Response column”/);
+    expect(unknown.reason).not.toMatch(/--/);
     expect(unknown.reason).not.toMatch(/--/);
   });
 
@@ -38,10 +40,11 @@ describe('dataset seam', () => {
     expect(d.stats.skipped.map((s) => s.line)).toEqual([2]);
   });
 
-  it('words CLI options as the panel\'s fields', () => {
-    const m = studioWording('x:2: not valid JSON. To skip such rows instead (they are counted and listed), use --on-bad-rows skip.');
-    expect(m).toBe('x:2: not valid JSON. To skip such rows instead (they are counted and listed), set "Bad rows" to skip.');
-    expect(studioWording('raise --seq-len or shorten the prompts; or --train-on-prompt')).toBe('raise the sequence length or shorten the prompts; or "Train on the prompt too"');
+  it('names the panel\'s fields in a data error, with the option as data', async () => {
+    const bad = '{"text": "fine one"}\n{"text": "oops"\n';
+    const err = await loadFile(blob(bad), 'bad.jsonl', tok, O, 64).catch((e: unknown) => e);
+    expect((err as { option?: string }).option).toBe('onBadRows');
+    expect(studioMessage(err)).toMatch(/^bad\.jsonl:2: not valid JSON .*To skip such rows instead \(they are counted and listed\), set “Bad rows”: skip\.$/);
   });
 
   it('splits with the run seed and packs when asked', async () => {

@@ -7,26 +7,9 @@
 import { fileInput, inspectDataset, loadDataset, packExamples, splitExamples, type DataInput, type DatasetExample, type Example, type LoadedDataset } from '../data';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { DatasetInspect, DatasetOptions } from './protocol';
+import { studioWords } from '../ui/knobs';
 
 const PREVIEW = 5;
-
-/** The pipeline speaks to CLI users; in the studio its options are fields of the dataset panel. */
-export function studioWording(message: string): string {
-  return message
-    .replace(/give --format template --template "[^"]*" --response-column COLUMN/g, 'write a prompt template with {column} placeholders and choose the response column')
-    .replace(/use --on-bad-rows skip/g, 'set "Bad rows" to skip')
-    .replace(/--template "[^"]*"/g, 'a prompt template')
-    .replace(/--response-column COLUMN/g, 'the response column')
-    .replace(/--response-column/g, 'the response column')
-    .replace(/\(--train-on-prompt\)/g, '("Train on the prompt too")')
-    .replace(/--train-on-prompt/g, '"Train on the prompt too"')
-    .replace(/--chat-template/g, 'the prompt format')
-    .replace(/--seq-len/g, 'the sequence length')
-    .replace(/--format template/g, 'the template shape')
-    .replace(/--format/g, 'the record shape')
-    .replace(/--template/g, 'the prompt template')
-    .replace(/give an access token/g, 'enter an access token (Model tab → Access token)');
-}
 
 /** A dropped file's format, columns and record shape (no tokenizer needed). */
 export function inspectFile(file: Blob, name: string): Promise<DatasetInspect> {
@@ -36,7 +19,7 @@ export function inspectFile(file: Blob, name: string): Promise<DatasetInspect> {
 /** Format, columns and record shape of any data input (a file, a Hub split). */
 export async function inspectInput(input: DataInput): Promise<DatasetInspect> {
   const i = await inspectDataset(input);
-  return { fileFormat: i.file_format, columns: i.columns, shape: i.shape, reason: i.reason === undefined ? undefined : studioWording(i.reason) };
+  return { fileFormat: i.file_format, columns: i.columns, shape: i.shape, reason: i.reason === undefined ? undefined : studioWords(i.reason) };
 }
 
 /** A dropped file read with the panel's options into tokenized examples, stats and preview. */

@@ -23,7 +23,9 @@ import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
-import { inspectInput, loadInput, studioWording, trainEval } from './dataset';
+import { inspectInput, loadInput, trainEval } from './dataset';
+import { studioMessage } from '../ui/knobs';
+import type { OptionError } from '../options';
 import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
@@ -379,11 +381,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
     case 'cacheClear':
       return { deleted: await clearCachedFiles(req.repo) };
     case 'listHubDataset':
-      try {
-        return await listHubDataset(req.dataset, req.token);
-      } catch (err) {
-        throw new Error(studioWording((err as Error).message));
-      }
+      return await listHubDataset(req.dataset, req.token);
     case 'prepareDataset': {
       let inspect = null;
       const src = req.source;
@@ -399,7 +397,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         for (const id of [...datasets.keys()].slice(0, -2)) datasets.delete(id);
         return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview };
       } catch (err) {
-        return { ok: false, name, inspect, error: studioWording((err as Error).message) };
+        return { ok: false, name, inspect, error: studioMessage(err), option: (err as OptionError).option };
       }
     }
     case 'train':
@@ -542,6 +540,6 @@ self.onmessage = (ev: MessageEvent<RequestMessage>) => {
   const emit = (event: EngineEvent) => post({ id, type: 'event', event });
   handle(req, emit).then(
     (result) => post({ id, type: 'reply', ok: true, result }),
-    (e: unknown) => post({ id, type: 'reply', ok: false, error: (e as Error)?.message ?? String(e) }),
+    (e: unknown) => post({ id, type: 'reply', ok: false, error: studioMessage(e), option: (e as OptionError | null)?.option }),
   );
 };

@@ -8,6 +8,7 @@ import type { PromptFormat } from '../data/format';
 import type { AdapterSummary } from '../gpu/device';
 import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
+import type { RunOption } from '../options';
 
 export type ModelSourceSpec =
   | { kind: 'hub'; repo: string; revision?: string; token?: string }
@@ -117,7 +118,7 @@ export type DatasetSummary =
       /** Examples as trained, in runs of trained / masked text (render as text, never as HTML). */
       preview: PreviewExample[];
     }
-  | { ok: false; name: string; inspect: DatasetInspect | null; error: string };
+  | { ok: false; name: string; inspect: DatasetInspect | null; error: string; option?: RunOption };
 
 export interface CacheEntry {
   url: string;
@@ -212,6 +213,7 @@ export type EngineEvent =
 export type WorkerMessage =
   | { id: number; type: 'event'; event: EngineEvent }
   | { id: number; type: 'reply'; ok: true; result: unknown }
-  | { id: number; type: 'reply'; ok: false; error: string };
+  /** `error` is in the studio's words; `option` is the setting it is about (the page focuses its control). */
+  | { id: number; type: 'reply'; ok: false; error: string; option?: RunOption };
 
 export type RequestMessage = { id: number; req: Request };

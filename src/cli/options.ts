@@ -1,0 +1,34 @@
+// The CLI's names for the engine's options: each RunOption is a flag. Engine messages carry
+// options as data (src/options.ts); the CLI renders them here, and nowhere else rewrites them.
+
+import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
+
+/** The flag of each option (the access token is an environment variable). */
+export const OPTION_FLAG: Record<RunOption, string> = {
+  seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', rank: '--rank', alpha: '--alpha', dropout: '--dropout', lr: '--lr',
+  loraPlusRatio: '--lora-plus-ratio', quant: '--quant', targets: '--targets', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
+  format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
+  onBadRows: '--on-bad-rows', accessToken: 'HF_TOKEN',
+};
+
+const PLACEHOLDER: Partial<Record<RunOption, string>> = { responseColumn: 'COLUMN', seqLen: 'N', batchSize: 'N', lr: 'X', quant: 'MODE' };
+
+/** An option as the CLI writes it: the flag and its value ("--seq-len 512", "--template \"... {column} ...\""). */
+export const cliNamer: OptionNamer = (r) => {
+  if (r.option === 'accessToken') return 'an access token in HF_TOKEN';
+  const flag = OPTION_FLAG[r.option];
+  if (r.value === true) return flag;
+  const v = r.value === undefined ? (r.option === 'responseColumn' ? PLACEHOLDER.responseColumn : undefined) : String(r.value);
+  if (v === undefined) return flag;
+  return /\s/.test(v) ? `${flag} "${v}"` : `${flag} ${v}`;
+};
+
+/** A Worded engine message in the CLI's words. */
+export function cliWords(parts: Worded): string {
+  return renderWorded(parts, cliNamer);
+}
+
+/** Any error's message in the CLI's words (flags for the options it names). */
+export function cliMessage(e: unknown): string {
+  return hostMessage(e, cliNamer);
+}
