@@ -149,9 +149,12 @@ export function resumableBody(
 /**
  * A fetch for hubSource that serves model files from the Cache API. A download that breaks off
  * continues where it stopped (resumableBody). Only GET/HEAD of URLs are handled; `onDownload` reports bytes of each file fetched from the network, and announces the
- * size of each weight file whose existence is checked on the network (loaded 0).
+ * size of each weight file whose existence is checked on the network (loaded 0). `onNotCached`
+ * hears of a file that could not be stored (a full disk: the file is served from memory).
  */
-export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init)): typeof fetch {
+export function cachingFetch(
+  onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init), onNotCached?: (file: string, error: unknown) => void,
+): typeof fetch {
   const blobs = new Map<string, Blob | null>();
   const inflight = new Map<string, Promise<Response | Blob | null>>();
   let cachePromise: Promise<Cache | null> | null = null;
@@ -226,7 +229,10 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
             throw broken() ?? err;
           });
         }
-        if (c) console.warn(`model cache: ${file} is not cached (${(e as Error).message})`);
+        if (c) {
+          console.warn(`model cache: ${file} is not cached (${(e as Error).message})`);
+          onNotCached?.(file, e);
+        }
       }
       blobs.set(url, blob);
       return blob;
