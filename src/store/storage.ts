@@ -40,6 +40,9 @@ export const PERSIST_WHY = 'So that the browser does not delete downloaded model
 /** What to do when storage is full, in the page's words. */
 export const FREE_SPACE = 'delete cached models or old runs here';
 
+/** Which message about a full disk wins when several writes fail. */
+const FULL_RANK: Record<StorageFull['what'], number> = { checkpoint: 3, dataset: 2, models: 1, runs: 0 };
+
 type StorageManagerLike = Pick<StorageManager, 'estimate' | 'persisted' | 'persist'>;
 
 function storageManager(): StorageManagerLike | null {
@@ -88,6 +91,10 @@ export const createStorageSlice: StateCreator<Studio, [], [], StorageSlice> = (s
   },
 
   reportStorageFull(full) {
+    // A paused run's message says the most (what is held, what to do): other writes failing for
+    // the same full disk do not replace it.
+    const cur = get().storageFull;
+    if (cur && FULL_RANK[cur.what] > FULL_RANK[full.what]) return;
     set({ storageFull: full });
     void get().refreshStorage();
   },

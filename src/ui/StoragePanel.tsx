@@ -105,19 +105,31 @@ export function StorageFullOffer() {
   const refreshCache = useStudio((s) => s.refreshCache);
   const clearCache = useStudio((s) => s.clearCache);
   const deleteRun = useStudio((s) => s.deleteRun);
+  const storage = useStudio((s) => s.storage);
+  const refreshStorage = useStudio((s) => s.refreshStorage);
   const [confirm, setConfirm] = useState<string | null>(null);
   useEffect(() => {
-    if (full) void refreshCache();
-  }, [full, refreshCache]);
+    if (!full) return;
+    void refreshCache();
+    // The browser counts freed space a little later (and other tabs may free some): keep the figure current.
+    const t = setInterval(() => void refreshStorage(), 2000);
+    return () => clearInterval(t);
+  }, [full, refreshCache, refreshStorage]);
   if (!full) return null;
+  const free = Math.max(0, storage.quota - storage.usage);
   const repos = new Map<string, number>();
   for (const e of cache) repos.set(e.repo, (repos.get(e.repo) ?? 0) + e.bytes);
   const old = runs.filter((r) => r.id !== activeRun?.runId);
   return (
-    <section className="alert" aria-label="Storage is full" data-testid="storage-full" data-what={full.what}>
+    <section className="alert" aria-label="Storage is full" data-testid="storage-full" data-what={full.what} data-free={storage.status === 'ready' ? free : ''}>
       <p role="alert" data-testid="storage-full-message">
         {full.message}
       </p>
+      {storage.status === 'ready' && (
+        <p className="small" data-testid="storage-free">
+          Free now: {fmtBytes(free)} of {fmtBytes(storage.quota)}.
+        </p>
+      )}
       {repos.size === 0 && old.length === 0 && <p className="small">Nothing the studio stored can go: free space in the browser's site data settings.</p>}
       <ul className="small">
         {[...repos].map(([repo, bytes]) => (

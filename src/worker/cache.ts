@@ -207,7 +207,8 @@ export function cachingFetch(
       let blob: Blob;
       try {
         if (!c) throw new Error('no cache');
-        await c.put(url, new Response(body, { headers: { 'content-type': contentType } }));
+        // The size goes with the entry, so listing the cache opens no body (a Blob of a cached body keeps its disk space held until collected).
+        await c.put(url, new Response(body, { headers: { 'content-type': contentType, ...(total > 0 ? { [SIZE]: String(total) } : {}) } }));
         const stored = await c.match(url);
         if (!stored) throw new Error('the cache dropped the entry');
         blob = await stored.blob();
@@ -288,16 +289,21 @@ export interface CachedFile extends ParsedHubUrl {
   bytes: number;
 }
 
-/** Every cached model file with its size (missing-file markers left out). */
+/** Every cached model file with its size (recorded with the entry; older entries are measured), missing-file markers left out. */
 export async function listCachedFiles(): Promise<CachedFile[]> {
   if (!cacheAvailable()) return [];
   const c = await caches.open(MODEL_CACHE);
   const out: CachedFile[] = [];
   for (const req of await c.keys()) {
     const res = await c.match(req);
-    if (!res || res.headers.get(MISSING)) continue;
+    if (!res || res.headers.get(MISSING)) {
+      await res?.body?.cancel();
+      continue;
+    }
     const p = parseHubUrl(req.url);
-    const bytes = (await res.blob()).size;
+    const recorded = Number(res.headers.get(SIZE) ?? NaN);
+    // An open body holds the entry's disk space even after a delete: cancel it once the size is known.
+    const bytes = Number.isFinite(recorded) ? (await res.body?.cancel(), recorded) : (await res.blob()).size;
     out.push({ url: req.url, repo: p?.repo ?? req.url, revision: p?.revision ?? '', file: p?.file ?? req.url, bytes });
   }
   return out;
