@@ -20,7 +20,7 @@ import { blobSource, hubSource, type ModelSource } from '../model/source';
 import { isQalora, type QuantizedHost } from '../quant/formats';
 import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint';
 import { DEFAULT_KEEP } from '../train/checkpoint-shelf';
-import { isQuotaError } from './quota';
+import { isQuotaError, writeWaitingForSpace } from './quota';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { inspectFile, loadFile, studioWording, trainEval } from './dataset';
@@ -324,21 +324,12 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   };
   if (req.persist || sample) {
     hooks.saveCheckpoint = async (files, step) => {
-      let bytes: number | undefined;
       // Storage full: the run waits, paused, with its state on the GPU; Resume tries the write
       // again, Stop ends the run with its previous checkpoint as the last.
-      while (req.persist && bytes === undefined) {
-        try {
-          bytes = await saveCheckpoint(req.runId, step, files, req.keepCheckpoints ?? DEFAULT_KEEP);
-        } catch (err) {
-          if (!isQuotaError(err)) throw err;
-          if (stopRequested) return;
-          paused ??= pauseRun();
-          emit({ kind: 'storageFull', what: 'checkpoint', step });
-          await paused.promise;
-          if (stopRequested) return;
-        }
-      }
+      const bytes = req.persist
+        ? await writeWaitingForSpace(() => saveCheckpoint(req.runId, step, files, req.keepCheckpoints ?? DEFAULT_KEEP), () => emit({ kind: 'storageFull', what: 'checkpoint', step }), () => (paused ??= pauseRun()).promise, () => stopRequested)
+        : undefined;
+      if (req.persist && bytes === undefined) return;
       const state = JSON.parse(files.get(STATE_FILE) as string) as TrainerState;
       emit({ kind: 'checkpoint', step, evalLossBefore: state.evalLossBefore, bytes });
       if (sample) await sampleFrom(files, step);

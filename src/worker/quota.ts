@@ -32,3 +32,22 @@ export function storageVerdict(need: number, free: number): 'fits' | 'tight' | '
   if (need > free) return 'wont-fit';
   return need > 0.8 * free ? 'tight' : 'fits';
 }
+
+/**
+ * Writes with `write` until it succeeds. On a quota error it calls `onFull`, then waits on
+ * `hold()` (the run's pause, released by Resume or Stop) and tries again; any other error is
+ * thrown. Returns undefined, without writing, once `stopped()` (the run ends on its earlier write).
+ */
+export async function writeWaitingForSpace<T>(write: () => Promise<T>, onFull: () => void, hold: () => Promise<void>, stopped: () => boolean): Promise<T | undefined> {
+  for (;;) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isQuotaError(err)) throw err;
+      if (stopped()) return undefined;
+      onFull();
+      await hold();
+      if (stopped()) return undefined;
+    }
+  }
+}
