@@ -100,7 +100,7 @@ describe('train, eval, generate', () => {
     }
     expect(metrics.train_loss).toHaveLength(2);
     expect(metrics.trainable_params).toBe(5 * 8 * (64 + 64 + (64 + 32))); // q: 64→64, v: 64→32 (GQA)
-    expect(readdirSync(join(out, 'checkpoint')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
+    expect(readdirSync(join(out, 'checkpoint')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'checksum.json', 'optimizer.safetensors', 'trainer_state.json']);
 
     const base = cli('eval', ['--model', STORIES, '--data', data, '--seq-len', '32']);
     expect(base.code).toBe(0);
@@ -136,6 +136,45 @@ describe('train, eval, generate', () => {
     expect(r.stderr).toMatch(/step 3\/3/);
     expect(r.stderr).not.toMatch(/step 1\/3/);
     expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).train_loss).toHaveLength(3);
+  });
+});
+
+describe('checkpoints: kept N at a time, checksummed, a damaged one falls back to the previous', () => {
+  it('corrupting OUT/checkpoint makes --resume OUT/checkpoint continue from OUT/checkpoint-prev, with a message', () => {
+    const out = join(tmp, 'keep');
+    const base = ['--model', STORIES, '--data', data, '--out', out, '--seq-len', '32', '--batch-size', '2', '--targets', 'q_proj,v_proj', '--lr', '5e-3', '--save-every', '1', '--log-every', '1'];
+    const t = cli('train', [...base, '--steps', '3']);
+    expect(t.code).toBe(0);
+    // Default: keep 2, the newest in checkpoint/, the one before in checkpoint-prev/, nothing half-written left.
+    expect(readdirSync(out).filter((f) => f.startsWith('checkpoint')).sort()).toEqual(['checkpoint', 'checkpoint-prev']);
+    const stepOf = (dir: string) => JSON.parse(readFileSync(join(out, dir, 'trainer_state.json'), 'utf8')).step;
+    expect([stepOf('checkpoint'), stepOf('checkpoint-prev')]).toEqual([3, 2]);
+    const lossAt3 = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).train_loss[2].loss;
+
+    // One flipped byte in the newest adapter.
+    const f = join(out, 'checkpoint', 'adapter_model.safetensors');
+    const bytes = readFileSync(f);
+    bytes[bytes.length - 3] ^= 0x40;
+    writeFileSync(f, bytes);
+    const r = cli('train', ['--resume', join(out, 'checkpoint'), '--steps', '4', '--log-every', '1']);
+    expect(errorLines(r.stderr)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/The newest checkpoint is damaged: .*checkpoint\/ \(its checksum is [0-9a-f]{8}, not the [0-9a-f]{8} it was saved with\); resuming from .*checkpoint-prev\/ at step 2 instead\./);
+    expect(r.stderr).toMatch(/resuming from .*checkpoint-prev at step 2/);
+    expect(r.stderr).toMatch(/step 3\/4/);
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.train_loss.map((p: { step: number }) => p.step)).toEqual([1, 2, 3, 4]);
+    expect(metrics.train_loss[2].loss).toBeCloseTo(lossAt3, 4); // step 3 again, from the same state
+    expect([stepOf('checkpoint'), stepOf('checkpoint-prev')]).toEqual([4, 3]);
+
+    // --keep-checkpoints 3 keeps a third folder; a checkpoint folder that is gone falls back too.
+    const out3 = join(tmp, 'keep3');
+    expect(cli('train', [...base.map((x) => (x === out ? out3 : x)), '--steps', '4', '--keep-checkpoints', '3']).code).toBe(0);
+    expect(readdirSync(out3).filter((x) => x.startsWith('checkpoint')).sort()).toEqual(['checkpoint', 'checkpoint-prev', 'checkpoint-prev2']);
+    rmSync(join(out3, 'checkpoint'), { recursive: true });
+    const r3 = cli('train', ['--resume', join(out3, 'checkpoint'), '--steps', '4']);
+    expect(r3.code).toBe(0);
+    expect(r3.stderr).toMatch(/checkpoint\/ is missing; resuming from .*checkpoint-prev\/ at step 3 instead\./);
   });
 });
 

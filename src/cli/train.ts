@@ -1,6 +1,6 @@
 // npm run train -- --model DIR --data FILE --out DIR [options]
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseSafetensors } from '../model/safetensors';
 import { importAdapter } from '../lora/peft';
 import { loadModel } from '../model/load';
@@ -8,6 +8,8 @@ import { isQalora } from '../quant/formats';
 import { prepareData } from '../data/dataset';
 import { countModelParams } from '../model/config';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE } from '../train/checkpoint';
+import { DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveKeeping, type GoodCheckpoint } from '../train/checkpoint-shelf';
+import { FolderShelf } from './checkpoint-dir';
 import { runTraining, type ResumeData, type RunConfig } from '../train/run';
 import { parseSchedule } from '../train/schedule';
 import {
@@ -25,6 +27,7 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNE
   --lr X (2e-4)  --schedule constant|linear|cosine (linear)  --warmup N (0)
   --steps N | --epochs N (1)  --batch-size N (4)  --grad-accum N (1)  --seq-len N (256)
   --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --save-every N (0)  --resume DIR
+  --keep-checkpoints N (2: OUT/checkpoint and OUT/checkpoint-prev)
   --max-grad-norm X (1; 0 = off)  --weight-decay X (0)  --dtype auto|f32|f16 (auto)  --log-every N (10)
   --grad-checkpointing (recompute activations in the backward: less memory, ~1/3 more compute)
 ${QUANT_USAGE}
@@ -38,7 +41,7 @@ runCli(async () => {
       targets: { type: 'string' }, 'lora-plus-ratio': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
       warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
       'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
-      seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'max-grad-norm': { type: 'string' },
+      seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
       'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
       'grad-checkpointing': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
       ...DATA_CLI_OPTIONS,
@@ -48,13 +51,19 @@ runCli(async () => {
   // No --model and no --data: the built-in demo (public/demo) with its settings.
   applyDemoTraining(a);
   // A resumed run takes its configuration from the checkpoint; flags given again must agree.
+  // --resume DIR takes the newest good checkpoint of DIR, DIR-prev, DIR-prev2, ... (checksums verified).
   let resumeState = null;
-  if (a.resume) {
-    const f = join(a.resume, STATE_FILE);
-    if (!existsSync(f)) throw new UsageError(`--resume ${a.resume}: no ${STATE_FILE} there; give a checkpoint folder written by --save-every.`);
-    resumeState = parseTrainerState(readFileSync(f, 'utf8'), f);
+  let good: GoodCheckpoint | undefined;
+  const resumeDir = a.resume ? resolve(a.resume.replace(/[/\\]+$/, '')) : null;
+  if (resumeDir) {
+    good = await loadNewestGood(new FolderShelf(resumeDir));
+    if (!good) {
+      const why = existsSync(join(resumeDir, STATE_FILE)) ? 'it is damaged (its checksum does not match) and no earlier checkpoint is beside it' : `no ${STATE_FILE} there`;
+      throw new UsageError(`--resume ${a.resume}: ${why}; give a checkpoint folder written by --save-every.`);
+    }
+    resumeState = parseTrainerState(good.files.get(STATE_FILE) as string, join(good.slot.id, STATE_FILE));
   }
-  const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & DataConfig & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string };
+  const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & DataConfig & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string; keepCheckpoints?: number };
   const model = a.model ?? prev.model;
   const data = a.data ?? prev.data;
   const out = a.out ?? prev.out;
@@ -97,6 +106,7 @@ runCli(async () => {
     gradAccum: num(a['grad-accum'], 'grad-accum', prev.gradAccum ?? 1, positiveInt),
     seqLen, seed,
     saveEvery: num(a['save-every'], 'save-every', prev.saveEvery ?? 0, nonNegInt),
+    keepCheckpoints: num(a['keep-checkpoints'], 'keep-checkpoints', prev.keepCheckpoints ?? DEFAULT_KEEP, positiveInt),
     maxGradNorm: num(a['max-grad-norm'], 'max-grad-norm', prev.maxGradNorm ?? 1),
     weightDecay: num(a['weight-decay'], 'weight-decay', prev.weightDecay ?? 0),
     evalFile: a['eval-file'] ?? prev.evalFile,
@@ -133,11 +143,17 @@ runCli(async () => {
   );
 
   let resume: ResumeData | undefined;
-  if (a.resume && resumeState) {
-    const ad = importAdapter(spec, readFileSync(join(a.resume, 'adapter_config.json'), 'utf8'), readFileSync(join(a.resume, 'adapter_model.safetensors')), join(a.resume, 'adapter_model.safetensors'));
-    const opt = parseSafetensors(readFileSync(join(a.resume, OPTIMIZER_FILE)), join(a.resume, OPTIMIZER_FILE));
+  const shelf = new FolderShelf(resolve(out, 'checkpoint'));
+  if (good && resumeState) {
+    const dir = good.slot.id;
+    const ad = importAdapter(spec, good.files.get('adapter_config.json') as string, good.files.get('adapter_model.safetensors') as Uint8Array, join(dir, 'adapter_model.safetensors'));
+    const opt = parseSafetensors(good.files.get(OPTIMIZER_FILE) as Uint8Array, join(dir, OPTIMIZER_FILE));
     resume = { state: resumeState, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') } };
-    progressLine(`resuming from ${a.resume} at step ${resumeState.step}`, true);
+    const note = fallbackMessage(good, resumeState.step) ?? (dir !== resumeDir ? `${resumeDir}/ is missing; resuming from ${dir}/ at step ${resumeState.step} instead.` : null);
+    if (note) progressLine(note, true);
+    // Damaged checkpoints of the folders this run writes to go, so keeping N never drops a good one for them.
+    if (resumeDir === shelf.root) for (const d of good.damaged) await shelf.remove(d.slot);
+    progressLine(`resuming from ${dir} at step ${resumeState.step}`, true);
   }
 
   const logEvery = num(a['log-every'], 'log-every', 10, positiveInt);
@@ -153,7 +169,7 @@ runCli(async () => {
     },
     onEval: (e) => progressLine(`eval loss at step ${e.step}: ${e.loss.toFixed(4)}`, true),
     saveCheckpoint: async (files, step) => {
-      writeFiles(join(out, 'checkpoint'), files);
+      await saveKeeping(shelf, step, files, cfg.keepCheckpoints as number);
       progressLine(`checkpoint at step ${step} -> ${join(out, 'checkpoint')}`, true);
     },
   }, resume);

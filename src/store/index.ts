@@ -8,9 +8,10 @@ import { createModelSlice, type ModelSlice } from './model';
 import { createPlaygroundSlice, type PlaygroundSlice } from './playground';
 import { createRunSlice, type RunSlice } from './run';
 import { createRunsSlice, type RunsSlice } from './runs';
+import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice & StorageSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -20,4 +21,5 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createRunsSlice(...a),
   ...createPlaygroundSlice(...a),
   ...createUiSlice(...a),
+  ...createStorageSlice(...a),
 }));

@@ -9,6 +9,7 @@ import type { QuantMode } from '../worker/protocol';
 import { engine, onEngineEvent } from './engine';
 import type { Studio } from './index';
 import { Speedometer } from './progress';
+import { FREE_SPACE } from './storage';
 import type { CacheState, GpuState, LoadedModelState, LoadState, ModelChoice, SourceRef } from './types';
 
 export interface ModelSlice {
@@ -181,12 +182,16 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
       const speed = new Speedometer();
       set({ load: { status: 'loading', stage: 'starting', detail: '', loaded: 0, total: 0, bytesPerSecond: 0, etaSeconds: NaN }, loaded: null, deviceNotice: null });
       get().onModelUnloaded();
+      if (choice.kind === 'hub') void get().askPersistence();
       try {
         const source =
           choice.kind === 'hub'
             ? { kind: 'hub' as const, repo: choice.repo, revision: revision || undefined, token: token || undefined }
             : { kind: 'files' as const, name: choice.name, files: choice.files.map((f) => ({ path: f.path, file: f.file as Blob })) };
         const info = await engine().call({ type: 'loadModel', source, quant: { mode: quant, groupSize } }, (e) => {
+          if (e.kind === 'storageFull' && e.what === 'models') {
+            get().reportStorageFull({ what: 'models', message: `Storage for this site is full: ${e.file} was not kept in the model cache (the model loads, but downloads again next time); ${FREE_SPACE}.` });
+          }
           if (e.kind !== 'load') return;
           const s = e.stage === 'download' ? speed.update('model', e.loaded, e.total, performance.now()) : { bytesPerSecond: 0, etaSeconds: NaN };
           set({ load: { status: 'loading', stage: e.stage, detail: e.detail, loaded: e.loaded, total: e.total, ...s } });
@@ -208,6 +213,7 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
       try {
         const entries = await engine().call({ type: 'cacheList' });
         set({ cache: { status: 'ready', entries, error: null } });
+        void get().refreshStorage();
       } catch (e) {
         set((s) => ({ cache: { ...s.cache, status: 'ready', error: (e as Error).message } }));
       }

@@ -5,16 +5,20 @@ import type { StateCreator } from 'zustand';
 import { estimateMemory, isQalora } from '../ui/memory';
 import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
 import type { Request } from '../worker/protocol';
+import { isQuotaError } from '../worker/quota';
 import { loadDataset, saveDataset } from '../worker/storage';
 import { datasetName } from './dataset';
 import { engine } from './engine';
 import type { Studio } from './index';
+import { FREE_SPACE } from './storage';
 import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, runPromptFormat, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { LoadedModelState, RunRecord } from './types';
 
 export interface RunSlice {
   activeRun: { runId: string; phase: 'running' | 'paused' | 'stopping' } | null;
   runError: string | null;
+  /** Something to know about the run that is not an error (it resumed from an older checkpoint). */
+  runNotice: string | null;
   startRun(): Promise<void>;
   pauseRun(): Promise<void>;
   continueRun(): Promise<void>;
@@ -47,13 +51,30 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
   /** Sends the train request and folds its events into the run's record until it ends. */
   async function drive(runId: string, req: TrainRequest): Promise<void> {
     deviceLost = null;
-    set({ activeRun: { runId, phase: 'running' }, runError: null });
+    set({ activeRun: { runId, phase: 'running' }, runError: null, runNotice: null });
     try {
       const summary = await engine().call(req, (e) => {
         if (e.kind === 'step') update(runId, (r) => withStep(r, e.info), 'soon');
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
-        else if (e.kind === 'checkpoint') update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step }), 'now');
+        else if (e.kind === 'checkpoint') {
+          update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step, stored: { dataset: r.stored?.dataset ?? 0, checkpoints: e.bytes ?? r.stored?.checkpoints ?? 0 } }), 'now');
+          if (get().storageFull?.what === 'checkpoint') get().clearStorageFull();
+          void get().refreshStorage();
+        } else if (e.kind === 'storageFull' && e.what === 'checkpoint') {
+          // The worker holds the run before the write; Resume tries it again.
+          const prev = record(runId)?.checkpointStep ?? null;
+          const a = get().activeRun;
+          if (a?.runId === runId) set({ activeRun: { ...a, phase: 'paused' } });
+          update(runId, (r) => withStatus(r, 'paused'), 'now');
+          get().reportStorageFull({
+            what: 'checkpoint',
+            message: `Storage for this site is full: the checkpoint of step ${e.step} could not be saved (${prev === null ? 'no earlier one was saved' : `the one of step ${prev} is intact`}); ${FREE_SPACE}, then press Resume.`,
+          });
+        } else if (e.kind === 'resumedFrom') {
+          update(runId, (r) => ({ ...rewindTo(r, e.step), checkpointStep: e.step }), 'now');
+          set({ runNotice: e.notice });
+        }
       });
       const r = record(runId);
       if (r) {
@@ -107,13 +128,16 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       dataset: { name: dsName, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format },
       trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,
     };
+    void get().askPersistence();
     await get().upsertRun(r, 'now');
     try {
       const { file, hub } = s.dataset;
       // A Hub dataset is kept as its id, config and split (its Parquet files stay in the browser cache).
       await saveDataset(id, { ...(file ? { file } : { hub: { dataset: hub!.dataset, config: hub!.config, split: hub!.split } }), name: dsName, options: { ...s.dataset.options } });
+      update(id, (x) => ({ ...x, stored: { checkpoints: x.stored?.checkpoints ?? 0, dataset: file?.size ?? 0 } }), 'now');
     } catch (e) {
-      set({ runError: `The dataset could not be kept in IndexedDB (${(e as Error).message}); the run trains, but cannot resume after the tab closes.` });
+      if (isQuotaError(e)) get().reportStorageFull({ what: 'dataset', message: `Storage for this site is full: the copy of the dataset was not kept, so this run cannot resume after the tab closes; ${FREE_SPACE}.` });
+      else set({ runError: `The dataset could not be kept in IndexedDB (${(e as Error).message}); the run trains, but cannot resume after the tab closes.` });
     }
     await drive(id, trainRequest(r, sum.datasetId, false));
   }
@@ -121,6 +145,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
   return {
     activeRun: null,
     runError: null,
+    runNotice: null,
 
     async startRun() {
       if (get().activeRun || starting) return;
@@ -143,6 +168,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     async continueRun() {
       const a = get().activeRun;
       if (!a || a.phase !== 'paused') return;
+      // A checkpoint that did not fit is written again now; if it still does not, the run pauses again.
+      if (get().storageFull?.what === 'checkpoint') get().clearStorageFull();
       await engine().call({ type: 'resume' });
       set({ activeRun: { ...a, phase: 'running' } });
       update(a.runId, (r) => withStatus(r, 'running'), 'now');

@@ -8,6 +8,8 @@ import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { readRecord, settleStale } from './runlogic';
+import { isQuotaError } from '../worker/quota';
+import { FREE_SPACE } from './storage';
 import type { RunRecord } from './types';
 
 export interface RunsSlice {
@@ -50,7 +52,8 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
     try {
       await putRun(r);
     } catch (e) {
-      set({ runsError: `Could not save run "${r.name}" to IndexedDB: ${(e as Error).message}` });
+      if (isQuotaError(e)) get().reportStorageFull({ what: 'runs', message: `Storage for this site is full: the latest progress of run "${r.name}" could not be saved; ${FREE_SPACE}.` });
+      else set({ runsError: `Could not save run "${r.name}" to IndexedDB: ${(e as Error).message}` });
     }
   };
   return {
@@ -89,6 +92,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
           runsError: skipped.length ? `Not listed: ${skipped.join('; ')}.` : null,
         });
         await sweepOrphanFiles().catch(() => 0); // housekeeping only: a failure here loses nothing
+        void get().refreshStorage();
       } catch (e) {
         set({ runsStatus: 'ready', runsError: `Could not read the runs from IndexedDB: ${(e as Error).message}` });
       }
@@ -128,6 +132,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         return;
       }
       set((s) => ({ runs: s.runs.filter((r) => r.id !== id), compare: s.compare.filter((c) => c !== id) }));
+      void get().refreshStorage();
       if (get().playground.adapterId === id) get().setPlayground({ adapterId: null });
       await engine()
         .call({ type: 'dropAdapter', runId: id })

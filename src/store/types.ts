@@ -102,6 +102,8 @@ export interface RunRecord {
   metrics: RunMetrics;
   /** Step of the latest checkpoint in IndexedDB (null: none yet). */
   checkpointStep: number | null;
+  /** Bytes kept in IndexedDB for this run: its checkpoints and its dataset copy (absent in older records). */
+  stored?: { checkpoints: number; dataset: number };
   /** Seconds trained before the current segment (resumed runs). */
   elapsedBefore: number;
   error: string | null;

@@ -9,6 +9,7 @@ import { DropZone, ErrorLine, Field, MemoryCard, NumberInput, ProgressBar } from
 import { fmtParams, KNOB_HELP, KNOB_LABEL } from './knobs';
 import { countModelParams } from '../model/config';
 import { fmtBytes, isQalora, QUANT_MODES, type QuantMode } from './memory';
+import { PersistNote, StorageFit, StorageFullOffer, StorageUse } from './StoragePanel';
 
 type Entry = { path: string; file: File };
 
@@ -78,6 +79,7 @@ function CachePanel() {
     <section className="panel" aria-labelledby="cache-h">
       <h2 id="cache-h">Model cache</h2>
       <p className="muted small">Hub downloads are kept in this browser (Cache API), so loading the same model again needs no network.</p>
+      <StorageUse />
       <ErrorLine message={cache.error} />
       {byRepo.size === 0 ? (
         <p data-testid="cache-empty">{cache.status === 'loading' ? 'Reading the cache…' : 'The cache is empty.'}</p>
@@ -265,6 +267,7 @@ export function ModelPanel() {
         )}
         <ErrorLine message={candidate.error} testId="candidate-error" />
         <MemoryCard />
+        <StorageFit kind="download" />
         <div className="grid2" style={{ marginTop: '0.75rem' }}>
           <Field label={KNOB_LABEL.quant} help="How the frozen base is stored on the GPU (applies when the model is loaded).">
             {(id, h) => (
@@ -289,6 +292,8 @@ export function ModelPanel() {
           </button>
         </div>
         <LoadProgress />
+        <PersistNote />
+        <StorageFullOffer />
         <ErrorLine message={load.status === 'error' ? load.message : null} testId="load-error" />
         {loaded && (
           <div data-testid="model-loaded" data-loaded-at={loaded.loadedAt} aria-live="polite">

@@ -9,6 +9,7 @@ import type { RunRecord } from '../store/types';
 import { OverlayChart } from './charts';
 import { ErrorLine } from './controls';
 import { fmtParams, targetsLabel } from './knobs';
+import { StorageFullOffer, StorageUse } from './StoragePanel';
 import { ExportButtons, STATUS_TEXT } from './TrainPanel';
 
 function RunRow(props: { run: RunRecord; selected: boolean }) {
@@ -161,6 +162,11 @@ export function RunsPanel() {
             </table>
           </div>
         )}
+      </section>
+      <section className="panel" aria-labelledby="storage-h">
+        <h2 id="storage-h">Storage</h2>
+        <StorageFullOffer />
+        <StorageUse />
       </section>
       {shown.length > 0 && (
         <section className="panel" aria-labelledby="cmp-h">

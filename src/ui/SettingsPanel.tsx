@@ -4,6 +4,7 @@ import { useId } from 'react';
 import { useStudio } from '../store';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
+import { StorageFit } from './StoragePanel';
 import { KNOB_HELP, KNOB_LABEL, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
 import { isQalora, QUANT_MODES, type QuantMode } from './memory';
 import { usePlan } from './usePlan';
@@ -188,6 +189,7 @@ export function PlanAside() {
     <aside className="panel" aria-labelledby="plan-h">
       <h2 id="plan-h">Memory estimate</h2>
       <MemoryCard compact />
+      <StorageFit kind="run" />
     </aside>
   );
 }

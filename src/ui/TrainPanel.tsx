@@ -9,6 +9,7 @@ import type { RunRecord } from '../store/types';
 import { LossChart, SeriesChart } from './charts';
 import { ErrorLine, ProgressBar } from './controls';
 import { fmtBytes, isQalora } from './memory';
+import { PersistNote, StorageFullOffer } from './StoragePanel';
 import { usePlan } from './usePlan';
 import { quantMismatch } from './knobs';
 
@@ -127,6 +128,7 @@ export function TrainPanel() {
   const loaded = useStudio((s) => s.loaded);
   const dataset = useStudio((s) => s.dataset);
   const runError = useStudio((s) => s.runError);
+  const runNotice = useStudio((s) => s.runNotice);
   const start = useStudio((s) => s.startRun);
   const pause = useStudio((s) => s.pauseRun);
   const cont = useStudio((s) => s.continueRun);
@@ -186,6 +188,13 @@ export function TrainPanel() {
           </p>
         )}
         <ErrorLine message={runError} testId="run-error" />
+        {runNotice && (
+          <p className="note small" role="status" data-testid="run-notice">
+            {runNotice}
+          </p>
+        )}
+        <StorageFullOffer />
+        <PersistNote />
       </section>
 
       {run && (

@@ -149,9 +149,12 @@ export function resumableBody(
 /**
  * A fetch for hubSource that serves model files from the Cache API. A download that breaks off
  * continues where it stopped (resumableBody). Only GET/HEAD of URLs are handled; `onDownload` reports bytes of each file fetched from the network, and announces the
- * size of each weight file whose existence is checked on the network (loaded 0).
+ * size of each weight file whose existence is checked on the network (loaded 0). `onNotCached`
+ * hears of a file that could not be stored (a full disk: the file is served from memory).
  */
-export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init)): typeof fetch {
+export function cachingFetch(
+  onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init), onNotCached?: (file: string, error: unknown) => void,
+): typeof fetch {
   const blobs = new Map<string, Blob | null>();
   const inflight = new Map<string, Promise<Response | Blob | null>>();
   let cachePromise: Promise<Cache | null> | null = null;
@@ -204,7 +207,8 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
       let blob: Blob;
       try {
         if (!c) throw new Error('no cache');
-        await c.put(url, new Response(body, { headers: { 'content-type': contentType } }));
+        // The size goes with the entry, so listing the cache opens no body (a Blob of a cached body keeps its disk space held until collected).
+        await c.put(url, new Response(body, { headers: { 'content-type': contentType, ...(total > 0 ? { [SIZE]: String(total) } : {}) } }));
         const stored = await c.match(url);
         if (!stored) throw new Error('the cache dropped the entry');
         blob = await stored.blob();
@@ -226,7 +230,10 @@ export function cachingFetch(onDownload: (p: DownloadProgress) => void, baseFetc
             throw broken() ?? err;
           });
         }
-        if (c) console.warn(`model cache: ${file} is not cached (${(e as Error).message})`);
+        if (c) {
+          console.warn(`model cache: ${file} is not cached (${(e as Error).message})`);
+          onNotCached?.(file, e);
+        }
       }
       blobs.set(url, blob);
       return blob;
@@ -282,16 +289,21 @@ export interface CachedFile extends ParsedHubUrl {
   bytes: number;
 }
 
-/** Every cached model file with its size (missing-file markers left out). */
+/** Every cached model file with its size (recorded with the entry; older entries are measured), missing-file markers left out. */
 export async function listCachedFiles(): Promise<CachedFile[]> {
   if (!cacheAvailable()) return [];
   const c = await caches.open(MODEL_CACHE);
   const out: CachedFile[] = [];
   for (const req of await c.keys()) {
     const res = await c.match(req);
-    if (!res || res.headers.get(MISSING)) continue;
+    if (!res || res.headers.get(MISSING)) {
+      await res?.body?.cancel();
+      continue;
+    }
     const p = parseHubUrl(req.url);
-    const bytes = (await res.blob()).size;
+    const recorded = Number(res.headers.get(SIZE) ?? NaN);
+    // An open body holds the entry's disk space even after a delete: cancel it once the size is known.
+    const bytes = Number.isFinite(recorded) ? (await res.body?.cancel(), recorded) : (await res.blob()).size;
     out.push({ url: req.url, repo: p?.repo ?? req.url, revision: p?.revision ?? '', file: p?.file ?? req.url, bytes });
   }
   return out;

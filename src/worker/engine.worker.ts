@@ -20,6 +20,8 @@ import type { LinearModule } from '../model/modules';
 import { blobSource, hubSource, type ModelSource } from '../model/source';
 import { isQalora, type QuantizedHost } from '../quant/formats';
 import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint';
+import { DEFAULT_KEEP } from '../train/checkpoint-shelf';
+import { isQuotaError, writeWaitingForSpace } from './quota';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
@@ -69,6 +71,13 @@ let generating = 0;
 /** Bumped by stopGenerate: a generation that started under an older value ends after its current token. */
 let generationEpoch = 0;
 let paused: { resolve: () => void; promise: Promise<void> } | null = null;
+
+/** Holds the run before its next step (or its checkpoint write) until 'resume' or 'stop'. */
+function pauseRun(): { resolve: () => void; promise: Promise<void> } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { resolve, promise };
+}
 let stopRequested = false;
 
 
@@ -137,7 +146,9 @@ function hub(spec: Extract<ModelSourceSpec, { kind: 'hub' }>, emit: (e: EngineEv
   return hubSource(spec.repo, {
     revision: spec.revision || undefined,
     token: spec.token || undefined,
-    fetch: cachingFetch((p) => emit({ kind: 'load', stage: 'download', ...totals.update(p), detail: p.file })),
+    fetch: cachingFetch((p) => emit({ kind: 'load', stage: 'download', ...totals.update(p), detail: p.file }), undefined, (file, err) => {
+      if (isQuotaError(err)) emit({ kind: 'storageFull', what: 'models', file });
+    }),
   });
 }
 
@@ -279,9 +290,10 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   }
   let resume: ResumeData | undefined;
   if (req.resume) {
-    const ck = await loadCheckpoint(req.runId);
-    if (!ck) throw new Error(`Run ${req.runId} has no checkpoint to resume from: start it again.`);
+    const ck = await loadCheckpoint(req.runId, { removeDamaged: true });
+    if (!ck) throw new Error(`Run ${req.runId} has no intact checkpoint to resume from: start it again.`);
     resume = resumeFromCheckpoint(spec, ck);
+    if (ck.notice) emit({ kind: 'resumedFrom', step: ck.step, notice: ck.notice });
   }
   claim('training');
   dropAdapter(req.runId);
@@ -316,9 +328,14 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   };
   if (req.persist || sample) {
     hooks.saveCheckpoint = async (files, step) => {
-      if (req.persist) await saveCheckpoint(req.runId, step, files);
+      // Storage full: the run waits, paused, with its state on the GPU; Resume tries the write
+      // again, Stop ends the run with its previous checkpoint as the last.
+      const bytes = req.persist
+        ? await writeWaitingForSpace(() => saveCheckpoint(req.runId, step, files, req.keepCheckpoints ?? DEFAULT_KEEP), () => emit({ kind: 'storageFull', what: 'checkpoint', step }), () => (paused ??= pauseRun()).promise, () => stopRequested)
+        : undefined;
+      if (req.persist && bytes === undefined) return;
       const state = JSON.parse(files.get(STATE_FILE) as string) as TrainerState;
-      emit({ kind: 'checkpoint', step, evalLossBefore: state.evalLossBefore });
+      emit({ kind: 'checkpoint', step, evalLossBefore: state.evalLossBefore, bytes });
       if (sample) await sampleFrom(files, step);
     };
   }
@@ -403,11 +420,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
     case 'train':
       return train(req, emit);
     case 'pause':
-      if (!paused && busy === 'training') {
-        let resolve!: () => void;
-        const promise = new Promise<void>((r) => (resolve = r));
-        paused = { resolve, promise };
-      }
+      if (!paused && busy === 'training') paused = pauseRun();
       return null;
     case 'resume':
       paused?.resolve();

@@ -156,6 +156,8 @@ export type Request =
       persist?: boolean;
       /** Continue from the run's checkpoint in IndexedDB. */
       resume?: boolean;
+      /** Checkpoints kept in IndexedDB (default 2); a new one is written before the oldest goes. */
+      keepCheckpoints?: number;
     }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -203,7 +205,16 @@ export type EngineEvent =
   | { kind: 'datasetDownload'; loaded: number; total: number; detail: string }
   | { kind: 'step'; info: ProgressInfo }
   | { kind: 'eval'; step: number; loss: number }
-  | { kind: 'checkpoint'; step: number; evalLossBefore: number | null }
+  /** A checkpoint was saved; bytes: what the run's kept checkpoints take in IndexedDB (persisted runs). */
+  | { kind: 'checkpoint'; step: number; evalLossBefore: number | null; bytes?: number }
+  /**
+   * Browser storage is full. checkpoint: the checkpoint of `step` could not be written; the run
+   * waits, paused, until it is resumed (the write is tried again) or stopped. models: a downloaded
+   * file could not be kept in the model cache (the load goes on from memory).
+   */
+  | { kind: 'storageFull'; what: 'checkpoint' | 'models'; step?: number; file?: string }
+  /** The resumed run continues from an older checkpoint than its newest (which was damaged). */
+  | { kind: 'resumedFrom'; step: number; notice: string }
   | { kind: 'sample'; step: number; text: string }
   | { kind: 'token'; text: string }
   /** Merging a model for download: tensors done of all. */

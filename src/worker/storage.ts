@@ -1,6 +1,7 @@
 // IndexedDB storage shared by the worker and the page (idb-keyval; IndexedDB works in workers):
-// each run's latest checkpoint (adapter in PEFT format + Adam moments + trainer state) and the
-// dataset file it was trained on, so a closed tab or a lost GPU device resumes where it stopped.
+// each run's last checkpoints (adapter in PEFT format + Adam moments + trainer state + checksum,
+// the newest two kept, one entry per step) and the dataset file it was trained on, so a closed
+// tab or a lost GPU device resumes where it stopped.
 // One database per store (idb-keyval's createStore opens one object store per database).
 
 import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
@@ -9,6 +10,7 @@ import type { LinearModule } from '../model/modules';
 import type { ModelSpec } from '../model/config';
 import { parseSafetensors } from '../model/safetensors';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../train/checkpoint';
+import { DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveKeeping, type CheckpointShelf, type ShelfSlot } from '../train/checkpoint-shelf';
 import type { ResumeData } from '../train/run';
 import type { DatasetOptions } from './protocol';
 
@@ -33,13 +35,72 @@ export interface StoredDataset {
   options: DatasetOptions;
 }
 
-export async function saveCheckpoint(runId: string, step: number, files: FileMap): Promise<void> {
-  const rec: StoredCheckpoint = { runId, step, savedAt: Date.now(), files: Object.fromEntries(files) };
-  await set(runId, rec, checkpoints());
+/** IndexedDB key of a run's checkpoint at a step (runs from before keeping N used the bare run id). */
+function checkpointKey(runId: string, step: number): string {
+  return `${runId}@${String(step).padStart(9, '0')}`;
 }
 
-export async function loadCheckpoint(runId: string): Promise<StoredCheckpoint | undefined> {
-  return get<StoredCheckpoint>(runId, checkpoints());
+/** The run a checkpoint key belongs to. */
+function runOfKey(key: IDBValidKey): string {
+  const k = String(key);
+  const at = k.lastIndexOf('@');
+  return at < 0 ? k : k.slice(0, at);
+}
+
+/** A run's checkpoints in IndexedDB, newest first (one entry each, written in one transaction). */
+export class IdbShelf implements CheckpointShelf {
+  /** The entry `read` returned last (loadCheckpoint needs its step and date too). */
+  last: StoredCheckpoint | undefined;
+
+  constructor(readonly runId: string) {}
+
+  async slots(): Promise<ShelfSlot[]> {
+    const mine = (await keys(checkpoints())).map(String).filter((k) => runOfKey(k) === this.runId);
+    const step = (k: string) => (k.includes('@') ? Number(k.slice(k.lastIndexOf('@') + 1)) : -1);
+    return mine.sort((a, b) => step(b) - step(a)).map((k) => ({ id: k, label: step(k) >= 0 ? `the checkpoint of step ${step(k)}` : 'the saved checkpoint' }));
+  }
+
+  async read(slot: ShelfSlot): Promise<FileMap | undefined> {
+    const ck = await get<StoredCheckpoint>(slot.id, checkpoints());
+    this.last = ck;
+    return ck ? new Map(Object.entries(ck.files)) : undefined;
+  }
+
+  async put(step: number, files: FileMap): Promise<void> {
+    const rec: StoredCheckpoint = { runId: this.runId, step, savedAt: Date.now(), files: Object.fromEntries(files) };
+    await set(checkpointKey(this.runId, step), rec, checkpoints());
+  }
+
+  async remove(slot: ShelfSlot): Promise<void> {
+    await del(slot.id, checkpoints());
+  }
+}
+
+/**
+ * Stores a run's checkpoint (checksummed) and keeps the newest `keep`; the older ones are removed
+ * only after the new one is written. Returns the bytes the run's kept checkpoints take.
+ */
+export async function saveCheckpoint(runId: string, step: number, files: FileMap, keep = DEFAULT_KEEP): Promise<number> {
+  const shelf = new IdbShelf(runId);
+  const bytes = await saveKeeping(shelf, step, files, keep);
+  return bytes * Math.min(keep, (await shelf.slots()).length);
+}
+
+/** A run's newest checkpoint whose checksum matches, with a message when newer ones were damaged. */
+export interface LoadedCheckpoint extends StoredCheckpoint {
+  notice: string | null;
+}
+
+/**
+ * The newest good checkpoint of a run (checksum verified; a damaged newer one is skipped, and
+ * removed with `removeDamaged`, so that keeping N never drops the good one for it).
+ */
+export async function loadCheckpoint(runId: string, opts: { removeDamaged?: boolean } = {}): Promise<LoadedCheckpoint | undefined> {
+  const shelf = new IdbShelf(runId);
+  const good = await loadNewestGood(shelf, opts);
+  const rec = shelf.last;
+  if (!good || !rec) return undefined;
+  return { ...rec, notice: fallbackMessage(good, rec.step) };
 }
 
 export async function saveDataset(runId: string, d: StoredDataset): Promise<void> {
@@ -53,11 +114,13 @@ export async function loadDataset(runId: string): Promise<StoredDataset | undefi
 /** Run ids that have a checkpoint or a dataset stored. */
 export async function runFileIds(): Promise<string[]> {
   const [a, b] = await Promise.all([keys(checkpoints()), keys(datasets())]);
-  return [...new Set([...a, ...b].map(String))];
+  return [...new Set([...a, ...b].map(runOfKey))];
 }
 
+/** Removes a run's checkpoints and its dataset copy. */
 export async function deleteRunFiles(runId: string): Promise<void> {
-  await del(runId, checkpoints());
+  const shelf = new IdbShelf(runId);
+  for (const s of await shelf.slots()) await shelf.remove(s);
   await del(runId, datasets());
 }
 
