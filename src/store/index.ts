@@ -2,6 +2,8 @@
 // IndexedDB, the playground and the UI. Panels read and write this store only; the store talks to
 // the engine worker (./engine) and IndexedDB.
 import { create } from 'zustand';
+import { createAdaptersSlice, type AdaptersSlice } from './adapters';
+import { createChatSlice, type ChatSlice } from './chat';
 import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
 import { createModelSlice, type ModelSlice } from './model';
@@ -10,7 +12,7 @@ import { createRunSlice, type RunSlice } from './run';
 import { createRunsSlice, type RunsSlice } from './runs';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -19,5 +21,7 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createRunSlice(...a),
   ...createRunsSlice(...a),
   ...createPlaygroundSlice(...a),
+  ...createChatSlice(...a),
+  ...createAdaptersSlice(...a),
   ...createUiSlice(...a),
 }));
