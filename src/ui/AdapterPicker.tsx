@@ -64,7 +64,7 @@ export function AdapterPicker(props: { busy: boolean }) {
         )}
       </select>
       <span className="help" id={`${id}-h`}>
-        Runs trained on the loaded base, or an adapter folder opened below; switching keeps the base in memory.
+        Runs trained on the loaded base, or an adapter folder opened below; switching keeps the base in memory. An opened folder stays on the GPU while it is the chosen adapter.
       </span>
       {folder && (
         <span className="small muted" data-testid="pg-adapter-info">
@@ -85,7 +85,7 @@ export function AdapterPicker(props: { busy: boolean }) {
       >
         {opening
           ? 'Reading the adapter…'
-          : 'Open an adapter folder (adapter_config.json + adapter_model.safetensors or .bin, as PEFT, TRL, Unsloth or LLaMA-Factory save it): drop it here or press to choose it. It is loaded onto the base already loaded, and kept on the GPU while it is the chosen adapter.'}
+          : 'Drop an adapter folder here, or press to open one (adapter_config.json + adapter_model.safetensors or .bin, as PEFT, TRL, Unsloth or LLaMA-Factory save it).'}
       </DropZone>
       <input
         ref={dirInput}
