@@ -21,6 +21,7 @@ test('an adapter folder from PEFT answers beside the loaded base, keeps GPU buff
   test.setTimeout(180_000);
   await openStudio(page);
   await loadLocalModel(page);
+  const loadedAt = await page.getByTestId('model-loaded').getAttribute('data-loaded-at');
   await tab(page, 'Playground');
   await expect(page.getByTestId('pg-generate')).toBeDisabled(); // no run, no folder yet
   await openAdapter(page, ADAPTER_DIR);
@@ -77,6 +78,8 @@ test('an adapter folder from PEFT answers beside the loaded base, keeps GPU buff
   await page.getByTestId('pg-generate').click();
   await bothDone(page, 'pg-base', 'pg-tuned');
   await expect(page.getByTestId('pg-tuned')).toHaveText(tunedText);
+  await tab(page, 'Model');
+  await expect(page.getByTestId('model-loaded')).toHaveAttribute('data-loaded-at', loadedAt!); // the base was never reloaded
 });
 
 test('chat: two turns answered by base and adapter, each side with its own conversation, then cleared', async ({ page }, info) => {

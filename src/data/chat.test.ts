@@ -7,7 +7,7 @@ import { dirSource } from '../cli/fs-source';
 import { readSpec } from '../model/load';
 import { memorySource, type ModelSource } from '../model/source';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer';
-import { encodeChat, encodePrompt, stopIdsFor, CHAT_FORMAT } from './format';
+import { chatTurnEndText, encodeChat, encodePrompt, stopIdsFor, CHAT_FORMAT } from './format';
 import type { ChatMessage } from './shapes';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
@@ -51,6 +51,8 @@ describe('encodeChat', () => {
     // The same choice as a one-turn chat-formatted prompt and the same stop ids.
     expect(first).toEqual(encodePrompt(tok, 'Tell me about a frog.', CHAT_FORMAT));
     expect(stopIdsFor(tok, CHAT_FORMAT)).toEqual(tok.stop);
+    // <|im_end|> is no token of stories260K: the answer ends where its text appears.
+    expect(chatTurnEndText(tok)).toBe('<|im_end|>');
   });
 
   it('a system prompt and a model template that writes {{ bos_token }}: rendered with it, still one BOS', async () => {
@@ -67,6 +69,7 @@ describe('encodeChat', () => {
     expect(ids.filter((x) => x === 1)).toHaveLength(1);
     expect(ids.filter((x) => x === 2)).toHaveLength(1); // the first answer's EOS, written by the template
     expect(ids[ids.length - 1]).not.toBe(2);
+    expect(chatTurnEndText(tok)).toBe(''); // the template ends answers with EOS, a stop id
   });
 
   it('refuses an empty conversation and a format without a chat template', async () => {

@@ -295,6 +295,29 @@ export function encodeChat(tok: TextTokenizer, messages: ChatMessage[], format: 
 }
 
 /**
+ * What the chat template of `format` writes right after an assistant's answer when that is plain
+ * text (ChatML's `<|im_end|>` on a model without such a token; white space trimmed), else ''. A
+ * chat answer ends where this text appears: generation stops there and it is not part of the answer.
+ */
+export function chatTurnEndText(tok: TextTokenizer, format: PromptFormat = CHAT_FORMAT): string {
+  const answer = 'Yes.';
+  let turn: string;
+  try {
+    const f = makeFormatter(format.shape, tok, format.chatTemplate);
+    turn = f.format({ kind: 'chat', messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: answer }] }, false).segments.find((x) => x.train)?.text ?? '';
+  } catch {
+    return '';
+  }
+  const at = turn.indexOf(answer);
+  if (at < 0) return '';
+  let end = turn.slice(at + answer.length).trim();
+  const eos = tok.eos.length ? tok.decode([tok.eos[0]]) : '';
+  if (eos && end.endsWith(eos)) end = end.slice(0, -eos.length).trim(); // the EOS training appends: a stop id already
+  const ids = tok.encode(end, false);
+  return ids.length > 0 && !(ids.length === 1 && tok.isSpecial(ids[0])) ? end : '';
+}
+
+/**
  * The ids that end generation for text formatted as `format` (or the model's own chat template when
  * none is given): the tokenizer's stop ids (config.json and generation_config.json eos_token_id)
  * and the chat template's end-of-turn token when it is a single special token.

@@ -5,7 +5,7 @@
 /// <reference lib="webworker" />
 import { fileInput, type DatasetExample } from '../data';
 import type { Example } from '../data/batch';
-import { CHAT_FORMAT, encodeChat, encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
+import { CHAT_FORMAT, chatTurnEndText, encodeChat, encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
@@ -181,7 +181,7 @@ function windowFor(m: LoadedModel, n: number): number {
 
 async function* streamText(
   c: GpuContext, m: LoadedModel, gen: Generator, ids: number[],
-  opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number; format?: PromptFormat },
+  opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number; format?: PromptFormat; stopText?: string },
   shouldStop: () => boolean = () => false,
 ): AsyncGenerator<string, { text: string; tokens: number; stopped: boolean }> {
   const out: number[] = [];
@@ -190,6 +190,8 @@ async function* streamText(
   for await (const id of generateTokens(c, gen, ids, { ...opts, stop: stopIdsFor(m.tokenizer, opts.format) })) {
     out.push(id);
     const text = m.tokenizer.decode(out, true);
+    // A chat answer ends where its template's plain-text end of turn appears (not part of the answer).
+    if (opts.stopText && text.includes(opts.stopText)) return { text: text.slice(0, text.indexOf(opts.stopText)).trimEnd(), tokens: out.length, stopped: false };
     if (text.startsWith(printed) && text.length > printed.length) {
       yield text.slice(printed.length);
       printed = text;
@@ -441,7 +443,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         // A conversation (chat playground) is rendered with the chat template chat data trains with.
         const format = g.messages ? CHAT_FORMAT : g.format;
         const { ids, text: promptText } = g.messages ? encodeChat(m.loaded.tokenizer, g.messages, format) : encodePrompt(m.loaded.tokenizer, g.prompt, format);
-        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, format }, () => generationEpoch !== epoch);
+        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, format, stopText: g.messages ? chatTurnEndText(m.loaded.tokenizer, format) : undefined }, () => generationEpoch !== epoch);
         let r = await gen.next();
         while (!r.done) {
           emit({ kind: 'token', text: r.value });
