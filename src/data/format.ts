@@ -65,6 +65,12 @@ export interface Formatter {
    * prompt as it is. Encoded with the tokenizer's BOS (once) and never an EOS (encodePrompt).
    */
   promptText(prompt: string): string;
+  /**
+   * A conversation so far, rendered for the assistant's next answer (the chat template with
+   * add_generation_prompt; the chat playground). Throws a DatasetError for a formatting without
+   * a chat template (Alpaca, none, plain text).
+   */
+  chatText(messages: ChatMessage[]): string;
   /** The chat template's end-of-turn token when it is one special token (`<|im_end|>`, `<|eot_id|>`), else null. */
   readonly endOfTurn: number | null;
 }
@@ -188,6 +194,9 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
       name: 'text',
       format: (s) => ({ segments: [{ text: (s as { text: string }).text, train: true }], eos: false }),
       promptText: (prompt) => prompt,
+      chatText: () => {
+        throw new DatasetError('plain text has no chat template to render a conversation with; use a chat format');
+      },
       get endOfTurn() {
         return modelEndOfTurn(tok);
       },
@@ -243,6 +252,10 @@ export function makeFormatter(shape: RecordShape, tok: TextTokenizer, chatTempla
       if (renderer) return renderer.render([{ role: 'user', content: prompt }], true);
       return name === 'alpaca' ? alpacaPrompt(prompt) : prompt;
     },
+    chatText(messages: ChatMessage[]) {
+      if (!renderer) throw new DatasetError(`the ${name} format has no chat template to render a conversation with; use auto, model, chatml or a Jinja template`);
+      return renderer.render(messages, true);
+    },
   };
 }
 
@@ -263,6 +276,46 @@ export function encodePrompt(tok: TextTokenizer, prompt: string, format?: Prompt
   if (ids.length === 0 && tok.bos !== null) ids = [tok.bos];
   if (ids.length === 0) throw new DatasetError('Give a prompt: this tokenizer has no BOS token to start from.');
   return { ids, text };
+}
+
+/** How the chat playground formats a conversation: chat data's choice (the model's template, else the built-in ChatML). */
+export const CHAT_FORMAT: PromptFormat = { shape: 'messages', chatTemplate: 'auto' };
+
+/**
+ * Token ids of a conversation for the assistant's next answer, and the text they encode: the
+ * messages (system, user and assistant turns) rendered with the chat template of `format` (by
+ * default the one training uses for chat data: the model's own, else the built-in ChatML) with
+ * add_generation_prompt, encoded once with the tokenizer's BOS once and no EOS at the end.
+ */
+export function encodeChat(tok: TextTokenizer, messages: ChatMessage[], format: PromptFormat = CHAT_FORMAT): { ids: number[]; text: string } {
+  if (messages.length === 0) throw new DatasetError('Give a message: a conversation needs at least one turn.');
+  const text = makeFormatter(format.shape, tok, format.chatTemplate).chatText(messages);
+  const ids = encodePromptText(tok, text);
+  if (ids.length === 0) throw new DatasetError('The chat template rendered this conversation as empty text: give a message.');
+  return { ids, text };
+}
+
+/**
+ * What the chat template of `format` writes right after an assistant's answer when that is plain
+ * text (ChatML's `<|im_end|>` on a model without such a token; white space trimmed), else ''. A
+ * chat answer ends where this text appears: generation stops there and it is not part of the answer.
+ */
+export function chatTurnEndText(tok: TextTokenizer, format: PromptFormat = CHAT_FORMAT): string {
+  const answer = 'Yes.';
+  let turn: string;
+  try {
+    const f = makeFormatter(format.shape, tok, format.chatTemplate);
+    turn = f.format({ kind: 'chat', messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: answer }] }, false).segments.find((x) => x.train)?.text ?? '';
+  } catch {
+    return '';
+  }
+  const at = turn.indexOf(answer);
+  if (at < 0) return '';
+  let end = turn.slice(at + answer.length).trim();
+  const eos = tok.eos.length ? tok.decode([tok.eos[0]]) : '';
+  if (eos && end.endsWith(eos)) end = end.slice(0, -eos.length).trim(); // the EOS training appends: a stop id already
+  const ids = tok.encode(end, false);
+  return ids.length > 0 && !(ids.length === 1 && tok.isSpecial(ids[0])) ? end : '';
 }
 
 /**

@@ -2,6 +2,8 @@
 // IndexedDB, the playground and the UI. Panels read and write this store only; the store talks to
 // the engine worker (./engine) and IndexedDB.
 import { create } from 'zustand';
+import { createAdaptersSlice, type AdaptersSlice } from './adapters';
+import { createChatSlice, type ChatSlice } from './chat';
 import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
 import { createModelSlice, type ModelSlice } from './model';
@@ -11,7 +13,7 @@ import { createRunsSlice, type RunsSlice } from './runs';
 import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice & StorageSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -20,6 +22,8 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createRunSlice(...a),
   ...createRunsSlice(...a),
   ...createPlaygroundSlice(...a),
+  ...createChatSlice(...a),
+  ...createAdaptersSlice(...a),
   ...createUiSlice(...a),
   ...createStorageSlice(...a),
 }));

@@ -2,6 +2,7 @@
 // side, streamed token by token. Adapters of the same base switch without reloading the base.
 import type { StateCreator } from 'zustand';
 import type { AdapterRef } from '../worker/protocol';
+import { FOLDER_PREFIX } from './adapters';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { runPromptFormat } from './runlogic';
@@ -13,8 +14,10 @@ export interface PlaygroundSettings {
   topP: number;
   maxTokens: number;
   seed: number;
-  /** Run whose adapter answers (null: the run trained last in this tab). */
+  /** Run whose adapter answers, or an opened adapter folder ('folder:N'; null: the run trained last in this tab). */
   adapterId: string | null;
+  /** One prompt answered once, or a multi-turn conversation in the chat template (./chat). */
+  mode: 'single' | 'chat';
   /** 'run': wrap the prompt as that run's training data was (Alpaca prompt, chat turn); 'raw': as typed. */
   promptFormat: 'run' | 'raw';
 }
@@ -44,7 +47,7 @@ export function playgroundProblem(p: PlaygroundSettings): string | null {
 }
 
 export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice> = (set, get) => ({
-  playground: { prompt: '', temperature: 0, topP: 0.9, maxTokens: 48, seed: 0, adapterId: null, promptFormat: 'run' },
+  playground: { prompt: '', temperature: 0, topP: 0.9, maxTokens: 48, seed: 0, adapterId: null, promptFormat: 'run', mode: 'single' },
   base: idle,
   tuned: idle,
   playgroundError: null,
@@ -61,11 +64,18 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
     const p = s.playground;
     const problem = playgroundProblem(p);
     if (problem) return set({ playgroundError: problem });
-    const adapter: AdapterRef = p.adapterId ? { runId: p.adapterId } : 'trained';
-    // Both answers see the same text: the prompt wrapped as the adapter's training data was.
-    const run0 = p.adapterId ? s.runs.find((r) => r.id === p.adapterId) : s.runs.find((r) => r.id === s.activeRun?.runId) ?? s.runs[0];
+    // Both answers see the same text: the prompt wrapped as the adapter's training data was (an
+    // opened adapter folder's training data is unknown: as typed).
+    const folder = p.adapterId?.startsWith(FOLDER_PREFIX) ?? false;
+    const run0 = folder ? undefined : p.adapterId ? s.runs.find((r) => r.id === p.adapterId) : s.runs.find((r) => r.id === s.activeRun?.runId) ?? s.runs[0];
     const format = p.promptFormat === 'run' && run0 ? runPromptFormat(run0) : undefined;
     set({ playgroundError: null, promptSeen: null, base: { text: '', status: 'running', error: null }, tuned: { text: '', status: 'running', error: null } });
+    let adapter: AdapterRef;
+    try {
+      adapter = await get().playgroundAdapterRef();
+    } catch (e) {
+      return set({ playgroundError: (e as Error).message, base: idle, tuned: idle });
+    }
     const run = async (which: 'base' | 'tuned', ref: AdapterRef) => {
       const t0 = performance.now();
       try {
@@ -92,7 +102,13 @@ export const createPlaygroundSlice: StateCreator<Studio, [], [], PlaygroundSlice
     }
   },
 
+  /** The model changed: answers, the conversation and opened adapter folders go (the worker freed their buffers). */
   resetPlayground() {
-    set({ base: idle, tuned: idle, playgroundError: null, promptSeen: null });
+    set((s) => ({
+      base: idle, tuned: idle, playgroundError: null, promptSeen: null,
+      externalAdapters: [], adapterFolderError: null,
+      playground: s.playground.adapterId?.startsWith(FOLDER_PREFIX) ? { ...s.playground, adapterId: null } : s.playground,
+    }));
+    get().clearChat();
   },
 });

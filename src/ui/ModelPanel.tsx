@@ -14,7 +14,7 @@ import { PersistNote, StorageFit, StorageFullOffer, StorageUse } from './Storage
 type Entry = { path: string; file: File };
 
 /** Files of a dropped folder (or files), with their paths inside it. Entries must be taken during the drop event. */
-function droppedEntries(e: DragEvent): Promise<Entry[]> {
+export function droppedEntries(e: DragEvent): Promise<Entry[]> {
   const roots = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry?.() ?? null).filter((x): x is FileSystemEntry => x !== null);
   const plain = [...e.dataTransfer.files];
   if (roots.length === 0) return Promise.resolve(plain.map((file) => ({ path: file.name, file })));

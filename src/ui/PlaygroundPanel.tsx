@@ -1,8 +1,12 @@
-// Playground: the same prompt answered by the base model and by base + adapter, side by side,
-// streamed token by token; adapters of the loaded base switch without reloading it.
+// Playground: the same prompt (or, in chat mode, the same conversation) answered by the base model
+// and by base + adapter, side by side, streamed token by token; adapters of the loaded base (runs,
+// or adapter folders opened here) switch without reloading it.
 import { useId } from 'react';
 import { useStudio } from '../store';
+import { playgroundBusy } from '../store/chat';
 import type { StreamState } from '../store/types';
+import { AdapterPicker, useRunAdapters, useSelectedAdapter } from './AdapterPicker';
+import { ChatPlayground } from './ChatPlayground';
 import { ErrorLine, Field, NumberInput } from './controls';
 
 function Answer(props: { title: string; s: StreamState; testId: string }) {
@@ -37,48 +41,54 @@ export function PlaygroundPanel() {
   const loaded = useStudio((s) => s.loaded);
   const runs = useStudio((s) => s.runs);
   const activeRun = useStudio((s) => s.activeRun);
+  const busy = useStudio(playgroundBusy);
   const promptId = useId();
-  const adapterId = useId();
-  const adapters = runs.filter((r) => loaded && r.model.name === loaded.info.name && r.checkpointStep !== null && r.status !== 'running' && r.status !== 'paused');
-  const busy = base.status === 'running' || tuned.status === 'running';
-  const selected = p.adapterId ?? adapters[0]?.id ?? '';
+  const modeName = useId();
+  const adapters = useRunAdapters();
+  const folders = useStudio((s) => s.externalAdapters);
+  const selected = useSelectedAdapter();
   const selectedRun = runs.find((r) => r.id === selected);
   const promptSeen = useStudio((s) => s.promptSeen);
+  const chat = p.mode === 'chat';
+  const canGenerate = !!loaded && activeRun === null && adapters.length + folders.length > 0;
+  /** The picker shows the first adapter until one is chosen: make that choice the store's. */
+  const fixSelection = () => {
+    if (!p.adapterId && selected) set({ adapterId: selected });
+  };
   return (
     <div>
       <section className="panel" aria-labelledby="pg-h">
         <h2 id="pg-h">Playground</h2>
         {!loaded && <p className="muted">Load a model to try it.</p>}
-        <div className="field">
-          <label htmlFor={promptId}>Prompt</label>
-          <textarea id={promptId} value={p.prompt} onChange={(e) => set({ prompt: e.target.value })} data-testid="pg-prompt" aria-describedby={`${promptId}-h`} />
-          <span className="help" id={`${promptId}-h`}>
-            Empty: start from the beginning-of-text token alone.
-          </span>
+        <div className="row" role="radiogroup" aria-label="Mode">
+          {(['single', 'chat'] as const).map((m) => (
+            <label key={m}>
+              <input type="radio" name={modeName} value={m} checked={p.mode === m} disabled={busy} onChange={() => set({ mode: m })} data-testid={`pg-mode-${m}`} />{' '}
+              {m === 'single' ? 'Single prompt' : 'Chat'}
+            </label>
+          ))}
         </div>
-        <div className="grid2">
+        {!chat && (
           <div className="field">
-            <label htmlFor={adapterId}>Adapter</label>
-            <select id={adapterId} value={selected} onChange={(e) => set({ adapterId: e.target.value || null })} data-testid="pg-adapter" aria-describedby={`${adapterId}-h`}>
-              {adapters.length === 0 && <option value="">no adapter for this model yet</option>}
-              {adapters.map((r) => (
-                <option key={r.id} value={r.id}>
-                  {r.name}
-                </option>
-              ))}
-            </select>
-            <span className="help" id={`${adapterId}-h`}>
-              Runs trained on the loaded base; switching keeps the base in memory.
+            <label htmlFor={promptId}>Prompt</label>
+            <textarea id={promptId} value={p.prompt} onChange={(e) => set({ prompt: e.target.value })} data-testid="pg-prompt" aria-describedby={`${promptId}-h`} />
+            <span className="help" id={`${promptId}-h`}>
+              Empty: start from the beginning-of-text token alone.
             </span>
           </div>
-          <Field label="Prompt format" help="Instruction and chat adapters answer best when the prompt is wrapped as their training data was; both models get the same text.">
-            {(id, h) => (
-              <select id={id} value={p.promptFormat} aria-describedby={h} onChange={(e) => set({ promptFormat: e.target.value as 'run' | 'raw' })} data-testid="pg-format">
-                <option value="run">Like the adapter&apos;s training data ({selectedRun?.dataset.promptFormat ?? 'as typed'})</option>
-                <option value="raw">As typed</option>
-              </select>
-            )}
-          </Field>
+        )}
+        <div className="grid2">
+          <AdapterPicker busy={busy} />
+          {!chat && (
+            <Field label="Prompt format" help="Instruction and chat adapters answer best when the prompt is wrapped as their training data was; both models get the same text.">
+              {(id, h) => (
+                <select id={id} value={p.promptFormat} aria-describedby={h} onChange={(e) => set({ promptFormat: e.target.value as 'run' | 'raw' })} data-testid="pg-format">
+                  <option value="run">Like the adapter&apos;s training data ({selectedRun?.dataset.promptFormat ?? 'as typed'})</option>
+                  <option value="raw">As typed</option>
+                </select>
+              )}
+            </Field>
+          )}
           <Field label="Temperature" help="0 = greedy (always the most likely token); higher is more varied.">
             {(id, h) => <NumberInput id={id} value={p.temperature} min={0} max={5} step={0.1} describedBy={h} onCommit={(v) => set({ temperature: v })} />}
           </Field>
@@ -93,18 +103,20 @@ export function PlaygroundPanel() {
           </Field>
         </div>
         <div className="row" style={{ marginTop: '0.75rem' }}>
-          <button
-            type="button"
-            className="primary"
-            disabled={!loaded || busy || activeRun !== null || adapters.length === 0}
-            onClick={() => {
-              if (!p.adapterId && selected) set({ adapterId: selected });
-              void generate();
-            }}
-            data-testid="pg-generate"
-          >
-            Generate both
-          </button>
+          {!chat && (
+            <button
+              type="button"
+              className="primary"
+              disabled={!canGenerate || busy}
+              onClick={() => {
+                fixSelection();
+                void generate();
+              }}
+              data-testid="pg-generate"
+            >
+              Generate both
+            </button>
+          )}
           <button type="button" disabled={!busy} onClick={() => void stop()} data-testid="pg-stop">
             Stop
           </button>
@@ -112,11 +124,14 @@ export function PlaygroundPanel() {
         </div>
         <ErrorLine message={error} />
       </section>
-      <section className="panel cols2">
-        <Answer title="Base model" s={base} testId="pg-base" />
-        <Answer title="Base + adapter" s={tuned} testId="pg-tuned" />
-      </section>
-      {promptSeen !== null && (
+      {chat && <ChatPlayground busy={busy} canSend={canGenerate} beforeSend={fixSelection} />}
+      {!chat && (
+        <section className="panel cols2">
+          <Answer title="Base model" s={base} testId="pg-base" />
+          <Answer title="Base + adapter" s={tuned} testId="pg-tuned" />
+        </section>
+      )}
+      {!chat && promptSeen !== null && (
         <details className="panel">
           <summary>What both models were given</summary>
           <pre className="stream" data-testid="pg-prompt-seen">

@@ -5,7 +5,7 @@
 /// <reference lib="webworker" />
 import { fileInput, type DatasetExample } from '../data';
 import type { Example } from '../data/batch';
-import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
+import { CHAT_FORMAT, chatTurnEndText, encodeChat, encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
@@ -28,6 +28,7 @@ import { hubDatasetInput, listHubDataset } from './hubdata';
 import { inspectInput, loadInput, trainEval } from './dataset';
 import { studioMessage } from '../ui/knobs';
 import type { OptionError } from '../options';
+import { readExternalAdapter } from './external-adapter';
 import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
@@ -193,7 +194,7 @@ function windowFor(m: LoadedModel, n: number): number {
 
 async function* streamText(
   c: GpuContext, m: LoadedModel, gen: Generator, ids: number[],
-  opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number; format?: PromptFormat },
+  opts: { maxNewTokens: number; temperature?: number; topP?: number; seed?: number; format?: PromptFormat; stopText?: string },
   shouldStop: () => boolean = () => false,
 ): AsyncGenerator<string, { text: string; tokens: number; stopped: boolean }> {
   const out: number[] = [];
@@ -202,6 +203,8 @@ async function* streamText(
   for await (const id of generateTokens(c, gen, ids, { ...opts, stop: stopIdsFor(m.tokenizer, opts.format) })) {
     out.push(id);
     const text = m.tokenizer.decode(out, true);
+    // A chat answer ends where its template's plain-text end of turn appears (not part of the answer).
+    if (opts.stopText && text.includes(opts.stopText)) return { text: text.slice(0, text.indexOf(opts.stopText)).trimEnd(), tokens: out.length, stopped: false };
     if (text.startsWith(printed) && text.length > printed.length) {
       yield text.slice(printed.length);
       printed = text;
@@ -217,6 +220,11 @@ async function* streamText(
 /** The adapter of a finished run: in memory, or read back from its checkpoint in IndexedDB. */
 async function adapterFor(ref: AdapterRef, e: Engine, m: Model): Promise<{ key: string; adapter: Adapter | null }> {
   if (ref === 'base') return { key: 'base', adapter: null };
+  if (typeof ref === 'object' && 'external' in ref) {
+    const a = adapters.get(ref.external);
+    if (!a) throw new Error('The opened adapter folder is no longer on the GPU (another model was loaded, or it was closed): open it again.');
+    return { key: ref.external, adapter: a };
+  }
   const runId = ref === 'trained' ? lastTrained : ref.runId;
   if (runId === null) throw new Error('No adapter has been trained yet.');
   let a = adapters.get(runId);
@@ -443,8 +451,10 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
       try {
         const g = req.req;
         const { key, adapter } = await adapterFor(g.adapter, e, m);
-        const { ids, text: promptText } = encodePrompt(m.loaded.tokenizer, g.prompt, g.format);
-        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, format: g.format }, () => generationEpoch !== epoch);
+        // A conversation (chat playground) is rendered with the chat template chat data trains with.
+        const format = g.messages ? CHAT_FORMAT : g.format;
+        const { ids, text: promptText } = g.messages ? encodeChat(m.loaded.tokenizer, g.messages, format) : encodePrompt(m.loaded.tokenizer, g.prompt, format);
+        const gen = streamText(e.ctx, m.loaded, graphFor(e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens)), ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, format, stopText: g.messages ? chatTurnEndText(m.loaded.tokenizer, format) : undefined }, () => generationEpoch !== epoch);
         let r = await gen.next();
         while (!r.done) {
           emit({ kind: 'token', text: r.value });
@@ -545,6 +555,21 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
     case 'dropAdapter':
       if (busy !== 'training' && generating === 0) dropAdapter(req.runId);
       return null;
+    case 'loadExternalAdapter': {
+      // An adapter folder onto the loaded base; its buffers live until dropAdapter or another model.
+      const e = await getEngine();
+      const m = requireModel();
+      if (busy) throw new Error(`The engine is busy ${busy}: open the adapter folder once it has finished.`);
+      if (generating > 0 && adapters.has(req.id)) throw new Error('That adapter is generating text: open it again once it has finished.');
+      const ad = await readExternalAdapter(m.loaded.spec, req.name, req.files);
+      if (model !== m) throw new Error('Another model was loaded while the adapter folder was read: open it again.');
+      dropAdapter(req.id);
+      const scope = new BufferScope(`adapter ${req.id}`);
+      const lora = e.tracker.run(scope, () => new LoraState(e.ctx, ad.modules, ad.h));
+      lora.load(ad.weights);
+      adapters.set(req.id, { lora, hyper: ad.h, baseModel: ad.info.baseModel ?? req.name, scope });
+      return ad.info;
+    }
   }
 }
 

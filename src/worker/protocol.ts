@@ -5,6 +5,7 @@
 import type { DatasetStats, PreviewExample, RecordShape } from '../data';
 import type { HubDatasetListing } from '../data/hub';
 import type { PromptFormat } from '../data/format';
+import type { ChatMessage } from '../data/shapes';
 import type { AdapterSummary } from '../gpu/device';
 import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
@@ -58,8 +59,25 @@ export interface TrainSummary {
   stoppedEarly: boolean;
 }
 
-/** 'base' = no adapter; 'trained' = the adapter of the last training run; { runId } = a run's adapter (from memory or IndexedDB). */
-export type AdapterRef = 'base' | 'trained' | { runId: string };
+/**
+ * 'base' = no adapter; 'trained' = the adapter of the last training run; { runId } = a run's adapter
+ * (from memory or IndexedDB); { external } = an adapter folder opened with loadExternalAdapter.
+ */
+export type AdapterRef = 'base' | 'trained' | { runId: string } | { external: string };
+
+/** An adapter folder opened in the playground, as checked against the loaded base. */
+export interface ExternalAdapterInfo {
+  name: string;
+  /** The weights file read (folder/adapter_model.safetensors or .bin). */
+  file: string;
+  r: number;
+  alpha: number;
+  rslora: boolean;
+  /** Modules the adapter applies to in the loaded model. */
+  modules: number;
+  /** base_model_name_or_path from adapter_config.json. */
+  baseModel: string | null;
+}
 
 export interface GenerateRequest {
   prompt: string;
@@ -70,6 +88,8 @@ export interface GenerateRequest {
   seed?: number;
   /** Wrap the prompt as the training data was (Alpaca prompt, chat template turn); absent: as typed. */
   format?: PromptFormat;
+  /** A conversation (the chat playground): rendered with the chat template chat data trains with (encodeChat) instead of prompt and format. */
+  messages?: ChatMessage[];
 }
 
 /** How the records of a data file become training examples (the dataset pipeline's options). */
@@ -170,7 +190,10 @@ export type Request =
   | { type: 'exportMerged'; runId: string; quantized?: boolean }
   /** llama.cpp GGUF: the merged model (f16 / q8_0; a QA-LoRA run on its loaded INT-N base is dequantized) or the adapter alone. */
   | { type: 'exportGguf'; runId: string; what: 'merged' | 'adapter'; ggufType: 'f16' | 'q8_0' }
+  /** Frees a run's or an opened adapter folder's GPU buffers (runId: the run id or the external id). */
   | { type: 'dropAdapter'; runId: string }
+  /** Opens a PEFT adapter folder's files onto the loaded base under `id` (GPU buffers until dropAdapter or another model). */
+  | { type: 'loadExternalAdapter'; id: string; name: string; files: { path: string; file: Blob }[] }
   /** For tests: destroys the GPU device the way a driver reset or an out-of-memory loss would. */
   | { type: 'simulateDeviceLoss' };
 
@@ -196,6 +219,8 @@ export type Result<T extends Request['type']> = T extends 'init'
                   ? { files: ExportedFile[] }
                   : T extends 'exportGguf'
                     ? { files: ExportedFile[]; notes: string[] }
+                  : T extends 'loadExternalAdapter'
+                    ? ExternalAdapterInfo
                   : null;
 
 export type EngineEvent =
