@@ -40,6 +40,8 @@ export interface MatmulArgs {
   offBias?: number;
   /** 'legacy' runs a dense B on the previous 4×4 kernel (matmul.wgsl); for benchmark comparisons only. */
   kernel?: 'auto' | 'legacy';
+  /** Tile of the vec4 core instead of matmulTileFor's choice (tests, benchmarks). */
+  tile?: MatmulTile;
 }
 
 /** Tile of the vec4 core: WX×WY threads, each TM rows × 4 columns; BM = TM·WY, BN = 4·WX, K slab BK. */
@@ -128,7 +130,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   const q = a.bQuant;
   if (q) checkQuant(label, a, q, transB);
   else if (a.B === undefined) throw new GpuError(`${label}: matmul needs B or bQuant`);
-  if (!q && a.kernel !== 'legacy') return denseMatmul(ctx, label, a, matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
+  if (!q && a.kernel !== 'legacy') return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;
@@ -177,7 +179,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
 }
 
 /** True when the vec4 core can run without bounds checks and with vec4 global loads and stores. */
-function fitsTile(a: MatmulArgs, t: MatmulTile, kc: number): boolean {
+export function fitsTile(a: MatmulArgs, t: MatmulTile, kc: number): boolean {
   const transA = !!a.transA, transB = !!a.transB;
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
