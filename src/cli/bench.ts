@@ -14,6 +14,7 @@ import { generateTokens, Generator, sampleToken } from '../model/generate';
 import { KvCache } from '../model/kvcache';
 import { Transformer } from '../model/transformer';
 import { loadWeights } from '../model/weights';
+import { setDefaultMatmulKernel } from '../ops/matmul';
 import { compareMatmuls, matmulCases, profileFamilies } from './bench-kernels';
 import { isQalora, parseQuantMode, QUANT_MODES, theoreticalBytesPerParam } from '../quant/formats';
 import { destroyQuantWeight, quantizeWeight } from '../quant/gpu';
@@ -24,9 +25,10 @@ import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageE
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16] [--quant MODE] [--group-size G]
-  [--profile] [--only train|matmul] [--runs N]
+  [--profile] [--only train|matmul] [--runs N] [--matmul vec4|legacy]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
-matmul rows against tfjs only); --runs: rounds per matmul row (median, default 5).
+matmul rows against tfjs only); --runs: rounds per matmul row (median, default 5); --matmul legacy
+builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons).
 Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
 
 const PRESETS: Record<string, Record<string, unknown>> = {
@@ -79,13 +81,15 @@ runCli(async () => {
       model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
       steps: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
       quant: { type: 'string' }, 'group-size': { type: 'string' }, profile: { type: 'boolean' }, only: { type: 'string' },
-      runs: { type: 'string' },
+      runs: { type: 'string' }, matmul: { type: 'string' },
     } as const,
     USAGE,
   );
   const ctx = await gpuContext();
   const soft = ctx.adapter.isSoftware;
   const runs = num(a.runs, 'runs', 5, positiveInt);
+  if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
+  setDefaultMatmulKernel(a.matmul === 'legacy' ? 'legacy' : 'auto');
   if (a.only !== undefined && a.only !== 'train' && a.only !== 'matmul') throw new UsageError('--only must be train or matmul');
   // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
   const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
@@ -157,7 +161,7 @@ runCli(async () => {
   };
   const profile = a.profile ? await profileFamilies(ctx, model.trainProgram!, runs) : undefined;
   if (a.only === 'train') {
-    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps };
+    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps, matmul: a.matmul ?? 'vec4' };
     process.stdout.write(JSON.stringify({ device: ctx.adapter, model: { name: modelName, layers: spec.L, hidden: spec.C }, config, train, profile }, null, 1) + '\n');
     return;
   }

@@ -17,7 +17,7 @@ import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
 import { accumulate, dropout } from '../ops/elementwise';
 import { embeddingForward } from '../ops/embedding';
-import { matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs, type SplitKProduct } from '../ops/matmul';
+import { defaultMatmulKernel, matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs, type SplitKProduct } from '../ops/matmul';
 import { groupPool, groupUnpool } from '../ops/pool';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
@@ -413,7 +413,7 @@ export class Transformer {
   /** Split-K plans of a module's dA [r, aIn] and dB [out, r], both reduced over `rows` tokens. */
   private gradPlans(slot: LoraSlot, rows: number) {
     const lim = tileLimits(this.ctx);
-    const mg = this.opts.splitKMinGroups ?? minGroupsFor(this.ctx);
+    const mg = this.opts.splitKMinGroups ?? (defaultMatmulKernel() === 'legacy' ? 1 : minGroupsFor(this.ctx));
     const r = this.lora!.hyper.r;
     return [splitKPlan(r, slot.aIn, rows, lim, mg), splitKPlan(slot.module.outF, r, rows, lim, mg)] as const;
   }

@@ -123,6 +123,15 @@ function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolea
   if ((a.offB ?? 0) !== 0 || (a.ldb ?? cols) !== cols) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
 }
 
+let defaultKernel: 'auto' | 'legacy' = 'auto';
+/** Process-wide default for MatmulArgs.kernel (the benchmark's before/after comparison only). */
+export function setDefaultMatmulKernel(k: 'auto' | 'legacy'): void {
+  defaultKernel = k;
+}
+export function defaultMatmulKernel(): 'auto' | 'legacy' {
+  return defaultKernel;
+}
+
 export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch {
   const tile = matmulTile(a.M, a.N);
   const transA = !!a.transA;
@@ -130,7 +139,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   const q = a.bQuant;
   if (q) checkQuant(label, a, q, transB);
   else if (a.B === undefined) throw new GpuError(`${label}: matmul needs B or bQuant`);
-  if (!q && a.kernel !== 'legacy') return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
+  if (!q && (a.kernel ?? defaultKernel) !== 'legacy') return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;
