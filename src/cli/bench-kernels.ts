@@ -159,6 +159,7 @@ export function kernelFamily(d: Dispatch): string {
  * program is timed the same way. Families run out of order compute garbage but take the same time.
  */
 export async function profileFamilies(ctx: GpuContext, program: Program, runs: number) {
+  if (ctx.device.features.has('timestamp-query')) return profileTimestamps(ctx, program, runs);
   const fam = new Map<string, Program>();
   for (const s of program.steps) {
     if (s.kind !== 'dispatch') continue;
@@ -182,4 +183,55 @@ export async function profileFamilies(ctx: GpuContext, program: Program, runs: n
   }
   for (const f of Object.values(families)) f.share = f.ms / sum;
   return { method: 'per-family programs timed with onSubmittedWorkDone (median)', step_ms: whole, sum_of_families_ms: sum, families };
+}
+
+/**
+ * Time per kernel family from timestamp queries: every dispatch of `program` in its own compute pass
+ * with begin/end timestamps (clears and copies as recorded), summed per family, median over runs.
+ * The query set and buffers are created once here (profiling only, not a training step).
+ */
+async function profileTimestamps(ctx: GpuContext, program: Program, runs: number) {
+  const ds = program.steps.flatMap((s) => (s.kind === 'dispatch' ? [s.d] : []));
+  const n = ds.length * 2;
+  const qs = ctx.device.createQuerySet({ type: 'timestamp', count: n });
+  const resolve = ctx.createBuffer('profile.resolve', n * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
+  const per: Record<string, number[]> = {};
+  const steps: number[] = [];
+  for (let r = 0; r <= runs; r++) {
+    const enc = ctx.device.createCommandEncoder();
+    let q = 0;
+    for (const s of program.steps) {
+      if (s.kind === 'dispatch') {
+        const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+        pass.setPipeline(s.d.kernel.pipeline);
+        pass.setBindGroup(0, s.d.bindGroup);
+        pass.dispatchWorkgroups(...s.d.workgroups);
+        pass.end();
+        q += 2;
+      } else if (s.kind === 'clear') enc.clearBuffer(s.buffer, s.offset, s.size);
+      else enc.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.size);
+    }
+    enc.resolveQuerySet(qs, 0, n, resolve, 0);
+    const read = ctx.readLater(enc, resolve, 0, n * 8);
+    ctx.submit(enc);
+    const t = new BigUint64Array(await read());
+    if (r === 0) continue; // warm-up
+    const fam: Record<string, number> = {};
+    ds.forEach((d, i) => {
+      const f = kernelFamily(d);
+      fam[f] = (fam[f] ?? 0) + Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+    });
+    for (const [f, ms] of Object.entries(fam)) (per[f] ??= []).push(ms);
+    steps.push(Object.values(fam).reduce((a, b) => a + b, 0));
+  }
+  qs.destroy();
+  ctx.destroyBuffer(resolve);
+  const families: Record<string, { ms: number; dispatches: number; share: number }> = {};
+  let sum = 0;
+  for (const [f, xs] of Object.entries(per)) {
+    families[f] = { ms: median(xs), dispatches: ds.filter((d) => kernelFamily(d) === f).length, share: 0 };
+    sum += families[f].ms;
+  }
+  for (const f of Object.values(families)) f.share = f.ms / sum;
+  return { method: 'timestamp queries around each dispatch (median)', step_ms: median(steps), sum_of_families_ms: sum, families };
 }

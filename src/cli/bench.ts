@@ -85,7 +85,7 @@ runCli(async () => {
     } as const,
     USAGE,
   );
-  const ctx = await gpuContext();
+  const ctx = await gpuContext(!!a.profile);
   const soft = ctx.adapter.isSoftware;
   const runs = num(a.runs, 'runs', 5, positiveInt);
   if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
