@@ -1,8 +1,8 @@
 // npm run bench -- [--model DIR | --preset tiny|smollm2-135m] [...]  → one JSON object on stdout.
 // Measures training, eval and generation (KV cache) throughput of the current adapter path,
-// matmul GFLOP/s at three sizes, the work recorded per training step, GPU objects created per step
+// matmul GFLOP/s against tfjs-backend-webgpu on the same device (bench-kernels.ts), the work recorded per training step, GPU objects created per step
 // after warm-up (must be 0), bytes read back per step, and memory.
-import { Program, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
 import { batches, makeBatch, type Example } from '../data/batch';
 import { LoraState, mulberry32 } from '../lora/state';
 import { countLoraParams, parseTargets, resolveTargets } from '../lora/targets';
@@ -14,7 +14,8 @@ import { generateTokens, Generator, sampleToken } from '../model/generate';
 import { KvCache } from '../model/kvcache';
 import { Transformer } from '../model/transformer';
 import { loadWeights } from '../model/weights';
-import { matmul } from '../ops/matmul';
+import { setDefaultMatmulKernel } from '../ops/matmul';
+import { compareMatmuls, matmulCases, profileFamilies } from './bench-kernels';
 import { isQalora, parseQuantMode, QUANT_MODES, theoreticalBytesPerParam } from '../quant/formats';
 import { destroyQuantWeight, quantizeWeight } from '../quant/gpu';
 import { linearModules } from '../model/modules';
@@ -24,6 +25,10 @@ import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageE
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16] [--quant MODE] [--group-size G]
+  [--profile] [--only train|matmul] [--runs N] [--matmul vec4|legacy]
+--profile adds the training step's time per kernel family; --only runs one section (matmul: the
+matmul rows against tfjs only); --runs: rounds per matmul row (median, default 5); --matmul legacy
+builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons).
 Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
 
 const PRESETS: Record<string, Record<string, unknown>> = {
@@ -39,24 +44,6 @@ const PRESETS: Record<string, Record<string, unknown>> = {
     rope_theta: 100000, hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 0,
   },
 };
-
-async function matmulGflops(ctx: GpuContext, M: number, N: number, K: number, reps: number): Promise<number> {
-  const rand = mulberry32(M + N + K);
-  const A = ctx.upload('bench.A', Float32Array.from({ length: M * K }, () => rand() - 0.5));
-  const B = ctx.upload('bench.B', Float32Array.from({ length: N * K }, () => rand() - 0.5));
-  const C = ctx.createBuffer('bench.C', M * N * 4);
-  const p = new Program('bench.matmul');
-  const d = matmul(ctx, 'bench.mm', { M, N, K, A, B, out: C, transB: true });
-  for (let i = 0; i < reps; i++) p.dispatch(d);
-  ctx.run(p); // warm-up (pipeline compilation)
-  await ctx.device.queue.onSubmittedWorkDone();
-  const t0 = performance.now();
-  ctx.run(p);
-  await ctx.device.queue.onSubmittedWorkDone();
-  const s = (performance.now() - t0) / 1000;
-  for (const b of [A, B, C]) ctx.destroyBuffer(b);
-  return (2 * M * N * K * reps) / s / 1e9;
-}
 
 /**
  * Base-weight bytes on the GPU per format for a SmolLM2-135M-shaped model: every decoder linear of
@@ -93,12 +80,23 @@ runCli(async () => {
     {
       model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
       steps: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
-      quant: { type: 'string' }, 'group-size': { type: 'string' },
+      quant: { type: 'string' }, 'group-size': { type: 'string' }, profile: { type: 'boolean' }, only: { type: 'string' },
+      runs: { type: 'string' }, matmul: { type: 'string' },
     } as const,
     USAGE,
   );
-  const ctx = await gpuContext();
+  const ctx = await gpuContext(!!a.profile);
   const soft = ctx.adapter.isSoftware;
+  const runs = num(a.runs, 'runs', 5, positiveInt);
+  if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
+  setDefaultMatmulKernel(a.matmul === 'legacy' ? 'legacy' : 'auto');
+  if (a.only !== undefined && a.only !== 'train' && a.only !== 'matmul') throw new UsageError('--only must be train or matmul');
+  // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
+  const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
+  if (a.only === 'matmul') {
+    process.stdout.write(JSON.stringify({ device: ctx.adapter, matmul: await matmulRows() }, null, 1) + '\n');
+    return;
+  }
   let spec: ModelSpec;
   let ckpt: Checkpoint;
   let modelName: string;
@@ -159,7 +157,14 @@ runCli(async () => {
     submissions_per_step: (ctx.stats.submissions - sub0) / steps,
     buffers_created_per_step_after_first: (ctx.stats.buffersCreated - created0) / steps,
     bytes_read_back_per_step: (ctx.stats.bytesReadBack - read0) / steps,
+    peak_gpu_bytes: ctx.stats.peakBytes,
   };
+  const profile = a.profile ? await profileFamilies(ctx, model.trainProgram!, runs) : undefined;
+  if (a.only === 'train') {
+    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps, matmul: a.matmul ?? 'vec4' };
+    process.stdout.write(JSON.stringify({ device: ctx.adapter, model: { name: modelName, layers: spec.L, hidden: spec.C }, config, train, profile }, null, 1) + '\n');
+    return;
+  }
 
   const evalBatches = Array.from(batches(Array.from({ length: B * 2 }, (_, i) => examples[i % B]), B, T, 0));
   await evaluate(ctx, model, evalBatches.slice(0, 1));
@@ -198,15 +203,14 @@ runCli(async () => {
     kv_cache_bytes: KvCache.bytes(spec, genT),
   };
 
-  const sizes = soft ? [[128, 128, 128], [256, 256, 256], [64 * 3, 500, 300]] : [[1024, 1024, 1024], [2048, 2048, 2048], [4096, 4096, 4096]];
-  const mm = [];
-  for (const [M, N, K] of sizes) mm.push({ M, N, K, gflops: await matmulGflops(ctx, M, N, K, soft ? 2 : 10) });
+  const mm = await matmulRows();
 
   const result = {
     device: ctx.adapter,
     model: { name: modelName, type: spec.modelType, params: countModelParams(spec), weights_dtype: dtype, layers: spec.L, hidden: spec.C },
     config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps },
     train,
+    profile,
     eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },
     generate,
     matmul: mm,

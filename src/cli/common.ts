@@ -92,8 +92,8 @@ export function progressLine(text: string, force = false): void {
 
 let liveContext: GpuContext | null = null;
 
-export async function gpuContext(): Promise<GpuContext> {
-  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`));
+export async function gpuContext(wantTimestamps = false): Promise<GpuContext> {
+  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`), wantTimestamps);
   liveContext = ctx;
   const a = ctx.adapter;
   progressLine(`GPU: ${a.vendor} ${a.architecture} ${a.description}${a.isSoftware ? ' (software; slow)' : ''}`, true);

@@ -23,7 +23,7 @@ export function loadShaderLibrary(dir = SHADER_DIR): ShaderLibrary {
  * SwiftShader Vulkan driver is added beside the system drivers (not instead of them) as a fallback
  * for machines without a GPU.
  */
-export async function createNodeContext(onLost?: (msg: string) => void): Promise<GpuContext> {
+export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false): Promise<GpuContext> {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
     const prev = process.env.VK_ADD_DRIVER_FILES;
     process.env.VK_ADD_DRIVER_FILES = prev ? `${prev}:${SWIFTSHADER_ICD}` : SWIFTSHADER_ICD;
@@ -38,6 +38,6 @@ export async function createNodeContext(onLost?: (msg: string) => void): Promise
   // Dawn tears down the instance under the live device and SwiftShader's threads crash.
   const gpu = create([]);
   liveInstances.push(gpu);
-  const { device, adapter } = await acquireDevice(gpu, { onLost });
+  const { device, adapter } = await acquireDevice(gpu, { onLost, wantTimestamps });
   return new GpuContext(device, adapter, loadShaderLibrary());
 }

@@ -22,6 +22,8 @@ export class GpuUnavailableError extends Error {
 export interface AcquireOptions {
   /** Ask for the f16 feature when the adapter has it (kernels never require it). */
   wantF16?: boolean;
+  /** Ask for 'timestamp-query' when the adapter has it (the benchmark's --profile). */
+  wantTimestamps?: boolean;
   /** Called once if the device is lost, with a message meant for the user. */
   onLost?: (message: string) => void;
 }
@@ -63,6 +65,7 @@ export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promis
   const summary = summarize(adapter);
   const requiredFeatures: GPUFeatureName[] = [];
   if (opts.wantF16 && summary.hasF16) requiredFeatures.push('shader-f16');
+  if (opts.wantTimestamps && adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   const lim = adapter.limits;
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,

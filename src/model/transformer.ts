@@ -17,7 +17,7 @@ import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
 import { accumulate, dropout } from '../ops/elementwise';
 import { embeddingForward } from '../ops/embedding';
-import { matmul, type MatmulArgs } from '../ops/matmul';
+import { defaultMatmulKernel, matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs, type SplitKProduct } from '../ops/matmul';
 import { groupPool, groupUnpool } from '../ops/pool';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
@@ -71,6 +71,11 @@ export interface TransformerOptions {
    * attends every cached position 0..pos[0] instead of the causal window of its batch.
    */
   decode?: boolean;
+  /**
+   * Workgroups the split-K of the LoRA gradients (dA, dB over the B·T tokens) aims for; default the
+   * device's (many on a GPU, few on a software adapter). 1 never splits; tests raise it to force it.
+   */
+  splitKMinGroups?: number;
 }
 
 export class Transformer {
@@ -128,6 +133,8 @@ export class Transformer {
   private gB: GPUBuffer | null = null;
   private tmp: GPUBuffer | null = null;
   private tmp2: GPUBuffer | null = null;
+  /** Split-K partials of one module's dA and dB (allocated once; null when no product splits). */
+  private splitScratch: GPUBuffer | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -210,6 +217,15 @@ export class Transformer {
       this.gB = f('lora.gB', N * lora.hyper.r);
       this.tmp = f('lora.tmp', N * maxIn);
       this.tmp2 = f('lora.tmp2', N * maxIn);
+      if (opts.training) {
+        let need = 0;
+        for (const slot of lora.slots) {
+          const rows = slot.module.layer < 0 ? this.headRows : N;
+          const [pa, pb] = this.gradPlans(slot, rows);
+          need = Math.max(need, pa.scratch + pb.scratch);
+        }
+        if (need) this.splitScratch = f('lora.splitK', need);
+      }
     }
 
     this.hiddenProgram = new Program('hidden');
@@ -362,13 +378,22 @@ export class Transformer {
     const qg = lora.qaloraGroupSize;
     // gB = g·B [N, r]
     p.dispatch(matmul(ctx, `${m.name}.gB`, { M: N, N: r, K: m.outF, A: g, lda: ldG, offA: offG, B: lora.params, offB: slot.offB, out: gB }));
-    // dB += s·gᵀ·u [out, r]
-    p.dispatch(
-      matmul(ctx, `${m.name}.dB`, { M: m.outF, N: r, K: N, A: g, lda: ldG, offA: offG, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }),
-    );
-    // dA += s·gBᵀ·dropout(x̃) [r, aIn], x̃ = X or its group average (recomputed)
+    // dB += s·gᵀ·u [out, r] and dA += s·gBᵀ·dropout(x̃) [r, aIn], x̃ = X or its group average
+    // (recomputed), both reduced over the N tokens: a deterministic split-K (fixed chunks, partials
+    // in splitScratch, one fixed-order reduce for both) when the plan splits K, else one matmul each.
+    const [planA, planB] = this.gradPlans(slot, N);
+    const parts: SplitKProduct[] = [];
+    let offP = 0;
+    const grad = (name: string, args: MatmulArgs, plan: typeof planA, offC: number) => {
+      if (plan.S < 2) return p.dispatch(matmul(ctx, `${m.name}.${name}`, args));
+      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, args, plan, this.splitScratch!, offP));
+      parts.push({ n: args.M * args.N, S: plan.S, offP, offC });
+      offP += plan.scratch;
+    };
+    grad('dB', { M: m.outF, N: r, K: N, A: g, lda: ldG, offA: offG, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }, planB, slot.offB);
     const src = this.loraInput(p, slot, X, N, r0, true, '.re');
-    p.dispatch(matmul(ctx, `${m.name}.dA`, { M: r, N: aIn, K: N, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }));
+    grad('dA', { M: r, N: aIn, K: N, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }, planA, slot.offA);
+    if (parts.length) p.dispatch(splitKReduce(ctx, `${m.name}.lora.reduce`, parts, this.splitScratch!, lora.grads, s, 1));
     if (!dX) return;
     // dX += s·mask⊙(gB·A), broadcast over each group (÷g) for QA-LoRA
     if (pDrop > 0 || qg) {
@@ -383,6 +408,14 @@ export class Transformer {
     } else {
       p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: N, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: dX, alpha: s, beta: 1 }));
     }
+  }
+
+  /** Split-K plans of a module's dA [r, aIn] and dB [out, r], both reduced over `rows` tokens. */
+  private gradPlans(slot: LoraSlot, rows: number) {
+    const lim = tileLimits(this.ctx);
+    const mg = this.opts.splitKMinGroups ?? (defaultMatmulKernel() === 'legacy' ? 1 : minGroupsFor(this.ctx));
+    const r = this.lora!.hyper.r;
+    return [splitKPlan(r, slot.aIn, rows, lim, mg), splitKPlan(slot.module.outF, r, rows, lim, mg)] as const;
   }
 
   private norm(label: string, inp: GPUBuffer, weight: Weight, bias: Weight | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer): Dispatch {

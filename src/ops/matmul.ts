@@ -1,5 +1,9 @@
-// Wrapper for shaders/matmul.wgsl: out[M,N] = alpha·op(A)·op(B) (+ bias) + beta·out.
-import { GpuError, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
+// Wrapper for the matmul family: out[M,N] = alpha·op(A)·op(B) (+ bias) + beta·out.
+// Dense B (f32 / f16) runs on the register-blocked vec4 core (shaders/matmul_vec4.wgsl) with a tile
+// chosen per shape and per the device's limits; a quantized B runs on shaders/matmul.wgsl.
+// matmulSplitK + splitKReduce: a deterministic split-K for products with a long K and a small output
+// (the LoRA dA, dB reduced over B·T tokens).
+import { GpuError, grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 import type { QuantWeight, WeightDType } from '../gpu/tensor';
 import { codeBits, isQalora, quantShaderConstants } from '../quant/formats';
 
@@ -34,9 +38,76 @@ export interface MatmulArgs {
   bias?: Bindable;
   biasDType?: WeightDType;
   offBias?: number;
+  /** 'legacy' runs a dense B on the previous 4×4 kernel (matmul.wgsl); for benchmark comparisons only. */
+  kernel?: 'auto' | 'legacy';
+  /** Tile of the vec4 core instead of matmulTileFor's choice (tests, benchmarks). */
+  tile?: MatmulTile;
 }
 
-/** 64×64 tiles, or 32×32 when the output has too few 64×64 tiles to keep a GPU's cores busy. */
+/** Tile of the vec4 core: WX×WY threads, each TM rows × 4 columns; BM = TM·WY, BN = 4·WX, K slab BK. */
+export interface MatmulTile {
+  WX: number;
+  WY: number;
+  TM: number;
+  BK: number;
+}
+
+export interface TileLimits {
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupSizeY: number;
+}
+
+/** Workgroup memory of a tile: As [BM][BK/4+1] and Bs [BK][BN/4+1] vec4 (one vec4 of padding per row). */
+export function tileStorageBytes(t: MatmulTile): number {
+  return (t.TM * t.WY * (t.BK / 4 + 1) + t.BK * (t.WX + 1)) * 16;
+}
+
+const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * Tile for the vec4 core. Square-ish outputs take the largest of 128×64 (256 threads, 26.5 KiB),
+ * 64×64, 64×32, 32×32 that the limits allow and that still yields `minGroups` workgroups (so a big
+ * GPU's cores are all busy); skinny outputs (N ≤ 32: x·Aᵀ, g·B with N = r; M ≤ 32: dA with M = r)
+ * get a tile as narrow as the output so no lanes compute padding; K ≤ 16 (u·Bᵀ, gB·A with K = r)
+ * uses a K slab of 16.
+ */
+export function matmulTileFor(M: number, N: number, K: number, lim: TileLimits, minGroups = 128): MatmulTile {
+  const BK = K <= 16 ? 16 : 32;
+  const fits = (t: MatmulTile) =>
+    t.WX * t.WY <= lim.maxComputeInvocationsPerWorkgroup && t.WX <= lim.maxComputeWorkgroupSizeX && t.WY <= lim.maxComputeWorkgroupSizeY &&
+    tileStorageBytes(t) <= lim.maxComputeWorkgroupStorageSize;
+  const groups = (t: MatmulTile) => Math.ceil(M / (t.TM * t.WY)) * Math.ceil(N / (4 * t.WX));
+  let cands: MatmulTile[];
+  if (N <= 32) {
+    const WX = pow2ceil(Math.ceil(N / 4));
+    const WY = Math.min(32, 128 / WX);
+    cands = [{ WX, WY, TM: 8, BK }, { WX, WY, TM: 4, BK }, { WX, WY: WY / 2, TM: 4, BK }];
+  } else if (M <= 32) {
+    const WY = pow2ceil(Math.ceil(M / 4));
+    cands = [{ WX: 16, WY, TM: 4, BK }, { WX: 8, WY, TM: 4, BK }];
+  } else {
+    cands = [
+      { WX: 16, WY: 16, TM: 8, BK }, { WX: 16, WY: 8, TM: 8, BK }, { WX: 8, WY: 16, TM: 4, BK }, { WX: 8, WY: 8, TM: 4, BK },
+    ];
+  }
+  const ok = cands.filter(fits);
+  if (!ok.length) return { WX: 4, WY: 4, TM: 4, BK: 16 }; // 16×16: within WebGPU's default limits
+  return ok.find((t) => groups(t) >= minGroups) ?? ok[ok.length - 1];
+}
+
+/** Device limits of a context, for matmulTileFor. */
+export function tileLimits(ctx: GpuContext): TileLimits {
+  return ctx.device.limits;
+}
+
+/** Workgroups the tile chooser aims for: many on a real GPU, a few per CPU thread on a software one. */
+export function minGroupsFor(ctx: GpuContext): number {
+  return ctx.adapter.isSoftware ? 8 : 128;
+}
+
+/** Quantized B (matmul.wgsl): 64×64 tiles, or 32×32 when the output has too few 64×64 tiles to keep a GPU's cores busy. */
 export function matmulTile(M: number, N: number): number {
   return Math.ceil(M / 64) * Math.ceil(N / 64) >= 32 ? 64 : 32;
 }
@@ -52,6 +123,15 @@ function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolea
   if ((a.offB ?? 0) !== 0 || (a.ldb ?? cols) !== cols) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
 }
 
+let defaultKernel: 'auto' | 'legacy' = 'auto';
+/** Process-wide default for MatmulArgs.kernel (the benchmark's before/after comparison only). */
+export function setDefaultMatmulKernel(k: 'auto' | 'legacy'): void {
+  defaultKernel = k;
+}
+export function defaultMatmulKernel(): 'auto' | 'legacy' {
+  return defaultKernel;
+}
+
 export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch {
   const tile = matmulTile(a.M, a.N);
   const transA = !!a.transA;
@@ -59,6 +139,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   const q = a.bQuant;
   if (q) checkQuant(label, a, q, transB);
   else if (a.B === undefined) throw new GpuError(`${label}: matmul needs B or bQuant`);
+  if (!q && (a.kernel ?? defaultKernel) !== 'legacy') return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;
@@ -104,4 +185,89 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
     res.push(a.bias);
   }
   return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / tile), Math.ceil(a.M / tile), 1]);
+}
+
+/** True when the vec4 core can run without bounds checks and with vec4 global loads and stores. */
+export function fitsTile(a: MatmulArgs, t: MatmulTile, kc: number): boolean {
+  const transA = !!a.transA, transB = !!a.transB;
+  const lda = a.lda ?? (transA ? a.M : a.K);
+  const ldb = a.ldb ?? (transB ? a.K : a.N);
+  const ldc = a.ldc ?? a.N;
+  const al4 = [lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0].every((v) => v % 4 === 0);
+  return al4 && a.M % (t.TM * t.WY) === 0 && a.N % (4 * t.WX) === 0 && a.K % t.BK === 0 && kc % t.BK === 0;
+}
+
+/** The vec4 core; kc > 0: split-K chunk length (partials, see matmulSplitK). */
+function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTile, kc: number): Dispatch {
+  const transA = !!a.transA;
+  const transB = !!a.transB;
+  const lda = a.lda ?? (transA ? a.M : a.K);
+  const ldb = a.ldb ?? (transB ? a.K : a.N);
+  const ldc = a.ldc ?? a.N;
+  const fit = fitsTile(a, t, kc);
+  const kernel = ctx.kernel({
+    shader: 'matmul_vec4',
+    bindings: a.bias ? ['uniform', 'read', 'read', 'rw', 'read'] : ['uniform', 'read', 'read', 'rw'],
+    defines: {
+      TRANS_A: transA, TRANS_B: transB, B_F16: a.bDType === 'f16', HAS_BIAS: !!a.bias, BIAS_F16: a.biasDType === 'f16',
+      FIT: fit, SPLITK: kc > 0, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK,
+      AS_LEN: t.TM * t.WY * (t.BK / 4 + 1), BS_LEN: t.BK * (t.WX + 1),
+    },
+  });
+  const u = ctx.uniform('uuuuuuuuuuffuuuu', [
+    a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0, kc, 0, 0, 0,
+  ]);
+  const res: Bindable[] = [u, a.A, a.B!, a.out];
+  if (a.bias) res.push(a.bias);
+  const splits = kc > 0 ? Math.ceil(a.K / kc) : 1;
+  return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / (4 * t.WX)), Math.ceil(a.M / (t.TM * t.WY)), splits]);
+}
+
+/** How a split-K product is cut: S chunks of KC (a multiple of the tile's BK) elements of K. */
+export interface SplitKPlan {
+  tile: MatmulTile;
+  S: number;
+  KC: number;
+  /** Scratch elements the partials take: S·M·N. */
+  scratch: number;
+}
+
+/**
+ * Fixed partition of K for a product with few output tiles: enough chunks to reach `minGroups`
+ * workgroups, each at least 4 slabs long (S = 1 when K is short: no split, no scratch).
+ */
+export function splitKPlan(M: number, N: number, K: number, lim: TileLimits, minGroups = 128): SplitKPlan {
+  const tile = matmulTileFor(M, N, K, lim, minGroups);
+  const tiles = Math.ceil(M / (tile.TM * tile.WY)) * Math.ceil(N / (4 * tile.WX));
+  const want = Math.max(1, Math.min(64, Math.ceil(K / (4 * tile.BK)), Math.ceil(minGroups / tiles)));
+  const KC = Math.ceil(K / want / tile.BK) * tile.BK;
+  const S = Math.ceil(K / KC);
+  return { tile, S, KC, scratch: S > 1 ? S * M * N : 0 };
+}
+
+/**
+ * Split-K partials of op(A)·op(B) (no bias; alpha, beta and offC/ldc of `a` are applied by
+ * splitKReduce): chunk z of the plan writes its raw product to scratch[offP + z·M·N ..] ([M, N] dense).
+ */
+export function matmulSplitK(ctx: GpuContext, label: string, a: MatmulArgs, plan: SplitKPlan, scratch: Bindable, offP: number): Dispatch {
+  if (a.bQuant || a.bias) throw new GpuError(`${label}: split-K takes a dense B and no bias`);
+  if (plan.S < 2) throw new GpuError(`${label}: split-K plan has one chunk; use matmul`);
+  return denseMatmul(ctx, label, { ...a, out: scratch, offC: offP, ldc: a.N, alpha: 1, beta: 0 }, plan.tile, plan.KC);
+}
+
+export interface SplitKProduct {
+  /** Outputs M·N (dense rows), chunks S, partials at offP, output at offC of `out`. */
+  n: number;
+  S: number;
+  offP: number;
+  offC: number;
+}
+
+/** out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products. */
+export function splitKReduce(ctx: GpuContext, label: string, products: SplitKProduct[], scratch: Bindable, out: Bindable, alpha = 1, beta = 0): Dispatch {
+  if (products.length < 1 || products.length > 2) throw new GpuError(`${label}: split-K reduce takes one or two products`);
+  const [p, q] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];
+  const kernel = ctx.kernel({ shader: 'matmul_splitk', bindings: ['uniform', 'read', 'rw'] });
+  const u = ctx.uniform('uuuuuuuuffuu', [p.n, p.S, p.offP, p.offC, q.n, q.S, q.offP, q.offC, alpha, beta, 0, 0]);
+  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil((p.n + q.n) / 256)));
 }

@@ -1,0 +1,251 @@
+// Dense matmul core, register-blocked with vec4 workgroup memory:
+//   out[M,N] = alpha * op(A)[M,K] · op(B)[K,N] (+ bias[N]) + beta * out[M,N]
+// (with SPLITK: a raw partial product over one chunk of K, reduced by matmul_splitk.wgsl).
+// Dense B only (f32, or f16 pairs); quantized B stays on matmul.wgsl.
+//
+// Bindings (group 0):
+//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, 0, 0, 0 }
+//               (element units; KC = K elements per split-K chunk, a multiple of BK, else 0)
+//   1 read    A: f32 (FIT: vec4<f32>). TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k];
+//               TRANS_A=1: A[offA + k*lda + m]
+//   2 read    B: f32 (FIT: vec4<f32>), or with B_F16 f16 pairs packed in u32 (FIT: vec2<u32> =
+//               4 halves). TRANS_B=0: op(B)[k,n] = B[offB + k*ldb + n]; TRANS_B=1: B[offB + n*ldb + k]
+//   3 rw      out: f32 (FIT: vec4<f32>), out[offC + m*ldc + n]; SPLITK: chunk z writes its raw
+//               partial at out[offC + z*M*ldc + m*ldc + n] (alpha = 1, beta = 0, no bias)
+//   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
+// Dispatch: (ceil(N/BN), ceil(M/BM), SPLITK ? ceil(K/KC) : 1) workgroups of (WX, WY) threads,
+//   BN = 4*WX, BM = TM*WY; WX = {{WX}}, WY = {{WY}}, TM = {{TM}}, BK = {{BK}} (ops/matmul.ts picks them
+//   per shape and per the adapter's workgroup storage / invocation limits).
+// Each thread owns TM consecutive rows × 4 consecutive columns (one vec4 per row: coalesced vec4
+// stores). Per K slab of BK the workgroup stages op(A) as As[m][k/4] (vec4 along k) and op(B) as
+// Bs[k][n/4] (vec4 along n), each row padded by one vec4 against bank conflicts on the transposed
+// writes; the inner step reads 4 vec4 of B and TM vec4 of A for 16·TM FMAs. The next slab is loaded
+// into registers while the current one is multiplied (one barrier pair per slab).
+// FIT (M % BM = N % BN = 0, K (or KC) % BK = 0, lda, ldb, ldc, offA, offB, offC multiples of 4):
+// no bounds checks and vec4 global loads/stores. Otherwise every element is bounds-checked, so M,
+// N, K, strides and offsets are arbitrary. Accumulation is f32; the summation order over k is
+// fixed (ascending k within each thread), so results are bit-reproducible.
+
+struct Params {
+  M: u32, N: u32, K: u32,
+  lda: u32, ldb: u32, ldc: u32,
+  offA: u32, offB: u32, offC: u32, offBias: u32,
+  alpha: f32, beta: f32,
+  KC: u32, p0: u32, p1: u32, p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+#if FIT
+@group(0) @binding(1) var<storage, read> A: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+fn loadA4(i: u32) -> vec4<f32> { return A[i >> 2u]; }
+#if B_F16
+@group(0) @binding(2) var<storage, read> Bw: array<vec2<u32>>;
+fn loadB4(i: u32) -> vec4<f32> {
+  let w = Bw[i >> 2u];
+  return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+#else
+@group(0) @binding(2) var<storage, read> Bw: array<vec4<f32>>;
+fn loadB4(i: u32) -> vec4<f32> { return Bw[i >> 2u]; }
+#endif
+#else
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#if B_F16
+@group(0) @binding(2) var<storage, read> Bw: array<u32>;
+fn loadB(i: u32) -> f32 {
+  let h = unpack2x16float(Bw[i >> 1u]);
+  return select(h.x, h.y, (i & 1u) == 1u);
+}
+#else
+@group(0) @binding(2) var<storage, read> Bw: array<f32>;
+fn loadB(i: u32) -> f32 { return Bw[i]; }
+#endif
+#endif
+#if HAS_BIAS
+#if BIAS_F16
+@group(0) @binding(4) var<storage, read> bias: array<u32>;
+fn loadBias(i: u32) -> f32 {
+  let h = unpack2x16float(bias[i >> 1u]);
+  return select(h.x, h.y, (i & 1u) == 1u);
+}
+#else
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+fn loadBias(i: u32) -> f32 { return bias[i]; }
+#endif
+#endif
+
+const WX: u32 = {{WX}}u;
+const WY: u32 = {{WY}}u;
+const TM: u32 = {{TM}}u;
+const BK: u32 = {{BK}}u;
+const BN: u32 = 4u * WX;
+const BM: u32 = TM * WY;
+const NT: u32 = WX * WY;
+const SA: u32 = BK / 4u + 1u;           // As row stride in vec4 (one vec4 of padding)
+const SB: u32 = BN / 4u + 1u;           // Bs row stride in vec4
+const NA: u32 = BM * BK / 4u;           // vec4 per A slab
+const NB: u32 = BK * BN / 4u;           // vec4 per B slab
+const LA: u32 = (NA + NT - 1u) / NT;    // per thread
+const LB: u32 = (NB + NT - 1u) / NT;
+
+var<workgroup> As: array<vec4<f32>, {{AS_LEN}}>; // BM * SA
+var<workgroup> Bs: array<vec4<f32>, {{BS_LEN}}>; // BK * SB
+
+var<private> ra: array<vec4<f32>, LA>;
+var<private> rb: array<vec4<f32>, LB>;
+
+// Global → registers for the slab at k0 (k < kEnd valid). Element (r, c) of each vec4 as documented
+// in stage(): A vec4s run along k (TRANS_A=0) or m (TRANS_A=1), B vec4s along n (TRANS_B=0) or k.
+fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
+  for (var e = 0u; e < LA; e++) {
+    let lin = tid + e * NT;
+#if TRANS_A
+    let k = k0 + lin / (BM / 4u);
+    let m = m0 + 4u * (lin % (BM / 4u));
+#if FIT
+    ra[e] = loadA4(P.offA + k * P.lda + m);
+#else
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      if (lin < NA && k < kEnd && m + c < P.M) { v[c] = A[P.offA + k * P.lda + m + c]; }
+    }
+    ra[e] = v;
+#endif
+#else
+    let m = m0 + lin / (BK / 4u);
+    let k = k0 + 4u * (lin % (BK / 4u));
+#if FIT
+    ra[e] = loadA4(P.offA + m * P.lda + k);
+#else
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      if (lin < NA && m < P.M && k + c < kEnd) { v[c] = A[P.offA + m * P.lda + k + c]; }
+    }
+    ra[e] = v;
+#endif
+#endif
+  }
+  for (var e = 0u; e < LB; e++) {
+    let lin = tid + e * NT;
+#if TRANS_B
+    let n = n0 + lin / (BK / 4u);
+    let k = k0 + 4u * (lin % (BK / 4u));
+#if FIT
+    rb[e] = loadB4(P.offB + n * P.ldb + k);
+#else
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      if (lin < NB && n < P.N && k + c < kEnd) { v[c] = loadB(P.offB + n * P.ldb + k + c); }
+    }
+    rb[e] = v;
+#endif
+#else
+    let k = k0 + lin / (BN / 4u);
+    let n = n0 + 4u * (lin % (BN / 4u));
+#if FIT
+    rb[e] = loadB4(P.offB + k * P.ldb + n);
+#else
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      if (lin < NB && k < kEnd && n + c < P.N) { v[c] = loadB(P.offB + k * P.ldb + n + c); }
+    }
+    rb[e] = v;
+#endif
+#endif
+  }
+}
+
+// Registers → workgroup memory: As[m*SA + k/4] holds op(A)[m, k..k+3], Bs[k*SB + n/4] op(B)[k, n..n+3].
+fn stage(tid: u32) {
+  for (var e = 0u; e < LA; e++) {
+    let lin = tid + e * NT;
+    if (NA % NT != 0u && lin >= NA) { break; }
+#if TRANS_A
+    let k = lin / (BM / 4u);
+    let m = 4u * (lin % (BM / 4u));
+    for (var c = 0u; c < 4u; c++) { As[(m + c) * SA + k / 4u][k % 4u] = ra[e][c]; }
+#else
+    As[(lin / (BK / 4u)) * SA + lin % (BK / 4u)] = ra[e];
+#endif
+  }
+  for (var e = 0u; e < LB; e++) {
+    let lin = tid + e * NT;
+    if (NB % NT != 0u && lin >= NB) { break; }
+#if TRANS_B
+    let n = lin / (BK / 4u);
+    let k = 4u * (lin % (BK / 4u));
+    for (var c = 0u; c < 4u; c++) { Bs[(k + c) * SB + n / 4u][n % 4u] = rb[e][c]; }
+#else
+    Bs[(lin / (BN / 4u)) * SB + lin % (BN / 4u)] = rb[e];
+#endif
+  }
+}
+
+@compute @workgroup_size({{WX}}, {{WY}}, 1)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let tid = ty * WX + tx;
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+#if SPLITK
+  let kBeg = wid.z * P.KC;
+  let kEnd = min(P.K, kBeg + P.KC);
+#else
+  let kBeg = 0u;
+  let kEnd = P.K;
+#endif
+
+  var acc: array<vec4<f32>, TM>;
+  for (var i = 0u; i < TM; i++) { acc[i] = vec4<f32>(0.0); }
+
+  fetch(m0, n0, kBeg, kEnd, tid);
+  for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
+    stage(tid);
+    workgroupBarrier();
+    // Prefetch the next slab into registers while this one is multiplied.
+    if (k0 + BK < kEnd) { fetch(m0, n0, k0 + BK, kEnd, tid); }
+    for (var kq = 0u; kq < BK / 4u; kq++) {
+      let b0 = Bs[(4u * kq) * SB + tx];
+      let b1 = Bs[(4u * kq + 1u) * SB + tx];
+      let b2 = Bs[(4u * kq + 2u) * SB + tx];
+      let b3 = Bs[(4u * kq + 3u) * SB + tx];
+      for (var i = 0u; i < TM; i++) {
+        let a = As[(ty * TM + i) * SA + kq];
+        acc[i] = fma(b3, vec4<f32>(a.w), fma(b2, vec4<f32>(a.z), fma(b1, vec4<f32>(a.y), fma(b0, vec4<f32>(a.x), acc[i]))));
+      }
+    }
+    workgroupBarrier();
+  }
+
+  let n = n0 + 4u * tx;
+#if SPLITK
+  let base = P.offC + wid.z * P.M * P.ldc;
+#else
+  let base = P.offC;
+#endif
+  var bv = vec4<f32>(0.0);
+#if HAS_BIAS
+  for (var c = 0u; c < 4u; c++) { if (n + c < P.N) { bv[c] = loadBias(P.offBias + n + c); } }
+#endif
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + ty * TM + i;
+#if FIT
+    let idx = (base + m * P.ldc + n) >> 2u;
+    var v = P.alpha * acc[i] + bv;
+    if (P.beta != 0.0) { v += P.beta * out[idx]; }
+    out[idx] = v;
+#else
+    if (m >= P.M) { break; }
+    for (var c = 0u; c < 4u; c++) {
+      if (n + c >= P.N) { break; }
+      let idx = base + m * P.ldc + n + c;
+      var v = P.alpha * acc[i][c] + bv[c];
+      if (P.beta != 0.0) { v += P.beta * out[idx]; }
+      out[idx] = v;
+    }
+#endif
+  }
+}
