@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('./', import.meta.url));
-const ENGINE = ['gpu', 'ops', 'model', 'lora', 'train', 'data', 'quant', 'export'];
+const ENGINE = ['gpu', 'ops', 'model', 'lora', 'train', 'data', 'quant', 'export', 'experiment'];
 
 function files(dir: string): string[] {
   let out: string[] = [];

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../model/config';
+import { expandExperiment, parseExperiment, runFields, variedKeys } from './spec';
+import { qloraStudyPreset, runTrainableParams } from './preset';
+import { reportCsv, reportMarkdown, type ReportRun } from './report';
+
+const shared = (p: string): string => fileURLToPath(new URL(`../../../shared/${p}`, import.meta.url));
+
+function errorOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error');
+}
+
+describe('parseExperiment', () => {
+  it('accepts PEFT names, a target_modules list, and keeps axis order', () => {
+    const s = parseExperiment(JSON.stringify({ name: 'x', base: { lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], steps: 2 }, axes: { r: [2, 4] }, prompts: ['Hi'] }), 'exp.json');
+    expect(s.base).toEqual({ lora_alpha: 16, target_modules: 'q_proj,v_proj', steps: 2 });
+    expect(runFields(s.base)).toEqual({ alpha: 16, targets: 'q_proj,v_proj', steps: 2 });
+  });
+
+  it('errors are one line naming the file and the key', () => {
+    const bad = (o: object) => errorOf(() => parseExperiment(o, 'exp.json'));
+    expect(bad({ name: 'x', base: {}, axes: { r: [8, 0] }, prompts: [] })).toBe('exp.json: axes.r[1] must be a positive integer (got 0).');
+    expect(bad({ name: 'x', base: { rank: 8 }, prompts: [] })).toMatch(/^exp\.json: base: unknown key "rank"; use one of r, lora_alpha/);
+    expect(bad({ name: 'x', base: {}, axes: { seqLen: [8] }, prompts: [] })).toMatch(/^exp\.json: axes\.seqLen cannot vary/);
+    expect(bad({ name: 'x', base: { quant: 'nf5' }, prompts: [] })).toMatch(/^exp\.json: base\.quant is invalid: /);
+    expect(bad({ name: 'x', base: { target_modules: 'attention,q_proj' }, prompts: [] })).toMatch(/^exp\.json: base\.target_modules is invalid: /);
+    expect(bad({ base: {}, prompts: [] })).toBe('exp.json: name must be a non-empty string.');
+    expect(bad({ name: 'x', base: {}, prompts: 'Hi' })).toMatch(/^exp\.json: prompts must be a list/);
+    expect(bad({ name: 'x', base: {}, runs: [{ seqLen: 8 }], prompts: [] })).toMatch(/^exp\.json: runs\[0\]\.seqLen shapes the data/);
+    for (const m of [bad({ name: 'x', base: {}, axes: { r: [8, 0] }, prompts: [] })]) expect(m).not.toContain('\n');
+    expect(errorOf(() => parseExperiment('{', 'exp.json'))).toMatch(/^exp\.json: not valid JSON/);
+  });
+});
+
+describe('expandExperiment', () => {
+  it('cartesian product, first axis outermost, named after the varied values', () => {
+    const runs = expandExperiment(parseExperiment({ name: 'x', base: { lr: 1e-3 }, axes: { r: [8, 16], quant: ['nf4', 'int8'] }, prompts: [] }));
+    expect(runs.map((r) => r.name)).toEqual(['r8-nf4', 'r8-int8', 'r16-nf4', 'r16-int8']);
+    expect(runs[1].settings).toEqual({ lr: 1e-3, r: 8, quant: 'int8' });
+    expect(runs[1].varied).toEqual({ r: 8, quant: 'int8' });
+    expect(variedKeys(runs)).toEqual(['r', 'quant']);
+  });
+
+  it('one run is "base"; duplicate settings are an error', () => {
+    expect(expandExperiment(parseExperiment({ name: 'x', base: { r: 4 }, prompts: [] })).map((r) => r.name)).toEqual(['base']);
+    expect(errorOf(() => expandExperiment(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 4] }, prompts: [] })))).toBe(
+      'x: runs 1 and 2 have the same settings; remove the duplicate value from axes or runs.',
+    );
+  });
+});
+
+describe('qloraStudyPreset', () => {
+  it('expands to the study\'s four configurations with its trainable-parameter counts on OpenLLaMA 3B v2', () => {
+    const spec = parseConfig(JSON.parse(readFileSync(shared('configs/open_llama_3b_v2.json'), 'utf8')), 'open_llama_3b_v2.json');
+    const exp = qloraStudyPreset({ r: 64, lora_alpha: 16, lr: 2e-4 }, ['Describe a lamp.']);
+    const runs = expandExperiment(parseExperiment(exp));
+    expect(runs.map((r) => r.name)).toEqual(['r8-q_proj+v_proj-nf4', 'r16-q_proj+v_proj-nf4', 'r8-all-linear+lm_head-nf4', 'r8-all-linear+lm_head-int8']);
+    expect(runs.map((r) => runTrainableParams(spec, r))).toEqual([2_662_400, 5_324_800, 12_994_560, 12_994_560]);
+    expect(runs.every((r) => r.settings.lora_alpha === 16 && r.settings.lr === 2e-4)).toBe(true);
+  });
+});
+
+describe('report', () => {
+  const run = (name: string, r: number, after: number): ReportRun => ({
+    name, varied: { r },
+    metrics: {
+      config: { rank: r, alpha: 16, targets: 'attention', quant: 'nf4', loraPlusRatio: 1, lr: 2e-4 }, trainable_params: 100 * r, model_params: 1e6,
+      steps: 2, wall_seconds: 1.25, tokens_per_second: 99.6, peak_gpu_bytes: 2.5e6, eval_loss_before: 2, eval_loss_after: after,
+    },
+  });
+  const rep = { name: 'x', runs: [run('r2', 2, 1), run('r4', 4, 0.5)], prompts: ['Hi | there'], answers: [{ name: 'base', answers: ['a\nb'] }, { name: 'r2', answers: ['say "x", y'] }, { name: 'r4', answers: ['z'] }] };
+
+  it('Markdown: the varied column marked, the answers grid escaped', () => {
+    const md = reportMarkdown(rep);
+    expect(md).toContain('| run | **r** (varied) | alpha | targets | base bits |');
+    expect(md).toContain('| r4 | 4 | 16 | attention | 4 | 1 | 0.0002 | 400 | 0.04 | 2 | 1.3 | 100 | 2.5 | 2 | 0.5 | 1.649 |');
+    expect(md).toContain('| model | prompt 1: Hi \\| there |');
+    expect(md).toContain('| base | a<br>b |');
+  });
+
+  it('CSV: one row per run, fields quoted where needed', () => {
+    const lines = reportCsv(rep).trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toBe('run,r,lora_alpha,target_modules,base_bits,loraplus_lr_ratio,lr,trainable_params,trainable_percent,steps,wall_seconds,tokens_per_second,peak_gpu_mb,eval_loss_before,eval_loss_after,perplexity,answer_1');
+    expect(lines[1]).toMatch(/^r2,2,16,attention,4,1,0\.0002,200,0\.02,2,1\.3,100,2\.5,2,1,2\.718,"say ""x"", y"$/);
+  });
+});

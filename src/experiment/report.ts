@@ -1,0 +1,122 @@
+// The comparison report of an experiment: a table of the runs (configuration, cost, quality) with
+// the varied keys marked, and the answers grid (prompt × base/run), as Markdown and CSV. Part of the
+// engine: pure text from the runs' metrics (metrics.json as npm run train writes it).
+
+import { quantBits, type Settings } from './spec';
+
+/** The fields of a run's metrics.json the report reads. */
+export interface RunMetrics {
+  config: { rank: number; alpha: number; targets: string; quant?: string; loraPlusRatio: number; lr: number; rslora?: boolean; dropout?: number };
+  trainable_params: number;
+  /** Parameters of the base model (the share's denominator). */
+  model_params?: number;
+  steps: number;
+  wall_seconds?: number;
+  tokens_per_second: number;
+  peak_gpu_bytes: number;
+  eval_loss_before: number | null;
+  eval_loss_after: number | null;
+}
+
+/** One run in the report. */
+export interface ReportRun {
+  name: string;
+  varied: Settings;
+  metrics: RunMetrics;
+}
+
+/** One column of the answers grid: the base (per base quantization) or a run, with its answer to each prompt. */
+export interface AnswerColumn {
+  name: string;
+  answers: string[];
+}
+
+/** Everything the report shows. */
+export interface ExperimentReport {
+  name: string;
+  runs: ReportRun[];
+  prompts: string[];
+  answers: AnswerColumn[];
+}
+
+interface Column {
+  header: string;
+  /** The spec key whose variation this column shows (marks the column). */
+  key?: string;
+  value: (r: ReportRun) => string | number | boolean | null;
+  /** Shown only when its key varies. */
+  optional?: boolean;
+}
+
+const fixed = (x: number | null | undefined, d: number) => (x === null || x === undefined || !Number.isFinite(x) ? null : Number(x.toFixed(d)));
+
+const COLUMNS: Column[] = [
+  { header: 'run', value: (r) => r.name },
+  { header: 'r', key: 'r', value: (r) => r.metrics.config.rank },
+  { header: 'alpha', key: 'lora_alpha', value: (r) => r.metrics.config.alpha },
+  { header: 'targets', key: 'target_modules', value: (r) => r.metrics.config.targets },
+  { header: 'base bits', key: 'quant', value: (r) => quantBits(r.metrics.config.quant) },
+  { header: 'LoRA+ ratio', key: 'loraPlusRatio', value: (r) => r.metrics.config.loraPlusRatio },
+  { header: 'lr', key: 'lr', value: (r) => r.metrics.config.lr },
+  { header: 'rsLoRA', key: 'use_rslora', value: (r) => r.metrics.config.rslora ?? false, optional: true },
+  { header: 'dropout', key: 'lora_dropout', value: (r) => r.metrics.config.dropout ?? null, optional: true },
+  { header: 'trainable params', value: (r) => r.metrics.trainable_params },
+  { header: 'trainable %', value: (r) => (r.metrics.model_params ? fixed((100 * r.metrics.trainable_params) / r.metrics.model_params, 4) : null) },
+  { header: 'steps', value: (r) => r.metrics.steps },
+  { header: 'wall s', value: (r) => fixed(r.metrics.wall_seconds, 1) },
+  { header: 'tokens/s', value: (r) => fixed(r.metrics.tokens_per_second, 0) },
+  { header: 'peak GPU MB', value: (r) => fixed(r.metrics.peak_gpu_bytes / 1e6, 1) },
+  { header: 'eval loss before', value: (r) => fixed(r.metrics.eval_loss_before, 4) },
+  { header: 'eval loss after', value: (r) => fixed(r.metrics.eval_loss_after, 4) },
+  { header: 'perplexity', value: (r) => (r.metrics.eval_loss_after === null ? null : fixed(Math.exp(r.metrics.eval_loss_after), 3)) },
+];
+
+/** The CSV's names of the table columns (snake case, no units in words). */
+const CSV_NAMES: Record<string, string> = {
+  run: 'run', r: 'r', alpha: 'lora_alpha', targets: 'target_modules', 'base bits': 'base_bits', 'LoRA+ ratio': 'loraplus_lr_ratio', lr: 'lr', rsLoRA: 'use_rslora',
+  dropout: 'lora_dropout', 'trainable params': 'trainable_params', 'trainable %': 'trainable_percent', steps: 'steps', 'wall s': 'wall_seconds',
+  'tokens/s': 'tokens_per_second', 'peak GPU MB': 'peak_gpu_mb', 'eval loss before': 'eval_loss_before', 'eval loss after': 'eval_loss_after', perplexity: 'perplexity',
+};
+
+function columnsOf(rep: ExperimentReport): { col: Column; varied: boolean }[] {
+  const varied = new Set(rep.runs.flatMap((r) => Object.keys(r.varied)));
+  return COLUMNS.filter((c) => !c.optional || varied.has(c.key!)).map((col) => ({ col, varied: !!col.key && varied.has(col.key) }));
+}
+
+const cell = (v: string | number | boolean | null) => (v === null ? '-' : String(v));
+/** Text in a Markdown table cell: pipes escaped, line breaks as <br>. */
+const mdCell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+
+/**
+ * The report as Markdown: the comparison table (a varied column's header reads "r (varied)"), then
+ * the answers grid, one row per base/run and one column per prompt.
+ */
+export function reportMarkdown(rep: ExperimentReport): string {
+  const cols = columnsOf(rep);
+  const lines = [`# Experiment: ${rep.name}`, '', `${rep.runs.length} run${rep.runs.length === 1 ? '' : 's'}; columns marked (varied) are the axes of the experiment.`, ''];
+  lines.push(`| ${cols.map((c) => (c.varied ? `**${c.col.header}** (varied)` : c.col.header)).join(' | ')} |`);
+  lines.push(`|${cols.map(() => ' --- ').join('|')}|`);
+  for (const r of rep.runs) lines.push(`| ${cols.map((c) => mdCell(cell(c.col.value(r)))).join(' | ')} |`);
+  lines.push('', '## Answers', '');
+  if (rep.prompts.length === 0) lines.push('(no evaluation prompts in the experiment)');
+  else {
+    lines.push('Greedy, seeded; each prompt wrapped as the training data was.', '');
+    lines.push(`| model | ${rep.prompts.map((p, i) => `prompt ${i + 1}: ${mdCell(p)}`).join(' | ')} |`);
+    lines.push(`|${[0, ...rep.prompts].map(() => ' --- ').join('|')}|`);
+    for (const a of rep.answers) lines.push(`| ${mdCell(a.name)} | ${rep.prompts.map((_, i) => mdCell(a.answers[i] ?? '')).join(' | ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+/** The report as CSV: a header and one row per run (the table's columns, then the run's answer to each prompt). */
+export function reportCsv(rep: ExperimentReport): string {
+  const cols = columnsOf(rep);
+  const header = [...cols.map((c) => CSV_NAMES[c.col.header]), ...rep.prompts.map((_, i) => `answer_${i + 1}`)];
+  const rows = rep.runs.map((r) => {
+    const answers = rep.answers.find((a) => a.name === r.name)?.answers ?? [];
+    return [...cols.map((c) => { const v = c.col.value(r); return v === null ? '' : String(v); }), ...rep.prompts.map((_, i) => answers[i] ?? '')];
+  });
+  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
+}
