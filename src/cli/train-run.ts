@@ -1,0 +1,133 @@
+// The part of `npm run train` that `npm run experiment` shares: the run defaults, reading the data
+// with its progress lines, and training one run into its folder (checkpoints under OUT/checkpoint,
+// the PEFT adapter and metrics.json at the top of OUT).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prepareData } from '../data/dataset';
+import { isQalora } from '../quant/formats';
+import { countModelParams } from '../model/config';
+import type { LoadedModel } from '../model/load';
+import type { GpuContext } from '../gpu/context';
+import { saveKeeping, DEFAULT_KEEP, type GoodCheckpoint } from '../train/checkpoint-shelf';
+import { OPTIMIZER_FILE, type TrainerState } from '../train/checkpoint';
+import { importAdapter } from '../lora/peft';
+import { parseSafetensors } from '../model/safetensors';
+import type { ModelSpec } from '../model/config';
+import { runTraining, type ResumeData, type RunConfig, type RunResult } from '../train/run';
+import { FolderShelf } from './checkpoint-dir';
+import { fmtDuration, progressLine, writeFiles } from './common';
+import { dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
+
+/** A run's settings when neither a flag, a resumed checkpoint nor an experiment spec gives them. */
+export const RUN_DEFAULTS = {
+  rank: 8, alpha: 16, dropout: 0.05, rslora: false, targets: 'attention', loraPlusRatio: 1, lr: 2e-4, schedule: 'linear', warmup: 0, epochs: 1,
+  batchSize: 4, gradAccum: 1, seed: 42, saveEvery: 0, keepCheckpoints: DEFAULT_KEEP, maxGradNorm: 1, weightDecay: 0, evalSplit: 0.1,
+} as const;
+
+export type Prepared = Awaited<ReturnType<typeof prepareData>>;
+
+/** Reads --data (and --eval-file) into train/eval examples for `seqLen`, printing what it found. */
+export async function readRunData(
+  loaded: LoadedModel, data: string, dataCfg: DataConfig, o: { seqLen: number; seed: number; evalSplit: number; evalFile?: string },
+): Promise<Prepared> {
+  const { spec, tokenizer } = loaded;
+  const dataArg = parseDataArg(data);
+  const evalArg = o.evalFile ? parseDataArg(o.evalFile, '--eval-file') : null;
+  const prepared = await prepareData(await openDataArg(dataArg), tokenizer, {
+    ...dataOptions(dataCfg, o.seqLen, o.seed, spec.maxT),
+    evalSplit: o.evalSplit,
+    evalInput: evalArg ? await openDataArg(evalArg) : undefined,
+    onProgress: (p) => progressLine(`reading ${data}: ${p.rows} rows`),
+  });
+  const { stats } = prepared;
+  progressLine(
+    `data: ${stats.format} (${stats.file_format}, ${stats.prompt_format}); ${stats.examples} examples, ${stats.tokens} tokens, ${stats.trained_tokens} trained` +
+      `${stats.packing ? `; packed into ${stats.train_rows} + ${stats.eval_rows} rows` : ''}`,
+    true,
+  );
+  if (stats.truncated) progressLine(`${stats.truncated} of ${stats.examples} examples were truncated to ${o.seqLen} tokens`, true);
+  for (const w of stats.warnings) progressLine(warningLine(w), true);
+  if (stats.skipped_count) {
+    const s0 = stats.skipped[0];
+    progressLine(`${stats.skipped_count} rows skipped (first: line ${s0.line}: ${s0.reason}); npm run data lists them`, true);
+  }
+  if (stats.duplicates) progressLine(`${stats.duplicates} examples duplicate an earlier one (first: line ${stats.duplicate_lines[0].line} = line ${stats.duplicate_lines[0].same_as})`, true);
+  return prepared;
+}
+
+/** One line about the loaded base: size, dtype, quantization, and the split. */
+export function modelLine(loaded: LoadedModel, prepared: Prepared): string {
+  const { spec, weights } = loaded;
+  return (
+    `model ${spec.modelType} (${(countModelParams(spec) / 1e6).toFixed(2)}M params, weights ${weights.dtype}` +
+    `${weights.quant !== 'none' ? `, ${weights.quant}: ${(weights.quantBytes / Math.max(1, weights.quantParams)).toFixed(3)} B/param over ${weights.quantParams} params` : ''}); ` +
+    `${prepared.stats.train_examples} train / ${prepared.stats.eval_examples} eval examples`
+  );
+}
+
+/**
+ * Trains one run and writes it to `out` exactly as npm run train does: checkpoints (keeping
+ * cfg.keepCheckpoints) in OUT/checkpoint, then adapter_config.json, adapter_model.safetensors and
+ * metrics.json in OUT. Returns the run's result and its metrics.
+ */
+export async function trainIntoFolder(
+  ctx: GpuContext, loaded: LoadedModel, prepared: Prepared, cfg: RunConfig & DataConfig & Record<string, unknown>,
+  o: { out: string; model: string; data: string; groupSize: number; logEvery: number; resume?: ResumeData },
+): Promise<{ res: RunResult; metrics: Record<string, unknown> }> {
+  const { out } = o;
+  const shelf = new FolderShelf(join(out, 'checkpoint'));
+  const t0 = performance.now();
+  const res = await runTraining(ctx, loaded, prepared.train, prepared.eval, cfg, {
+    onStep: (p) => {
+      if (p.step % o.logEvery === 0 || p.step === p.totalSteps || p.step === 1) {
+        progressLine(
+          `step ${p.step}/${p.totalSteps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  gnorm ${p.gradNorm.toFixed(3)}  ` +
+            `${p.tokensPerSecond.toFixed(0)} tok/s  elapsed ${fmtDuration(p.elapsedSeconds)}  ETA ${fmtDuration(p.etaSeconds)}`,
+          true,
+        );
+      }
+    },
+    onEval: (e) => progressLine(`eval loss at step ${e.step}: ${e.loss.toFixed(4)}`, true),
+    saveCheckpoint: async (files, step) => {
+      await saveKeeping(shelf, step, files, (cfg.keepCheckpoints as number | undefined) ?? DEFAULT_KEEP);
+      progressLine(`checkpoint at step ${step} -> ${join(out, 'checkpoint')}`, true);
+    },
+  }, o.resume);
+  const wallSeconds = (performance.now() - t0) / 1000;
+
+  // The adapter itself (PEFT format) sits at the top of --out.
+  const files = new Map<string, Uint8Array | string>();
+  const ck = join(out, 'checkpoint');
+  files.set('adapter_config.json', readFileSync(join(ck, 'adapter_config.json'), 'utf8'));
+  files.set('adapter_model.safetensors', readFileSync(join(ck, 'adapter_model.safetensors')));
+  const w = loaded.weights;
+  const { stats } = prepared;
+  const metrics = {
+    model: o.model, data: o.data, quant: w.quant, group_size: isQalora(w.quant) ? o.groupSize : null, weights_dtype: w.dtype,
+    quantized_params: w.quantParams, quantized_bytes: w.quantBytes,
+    bytes_per_quantized_param: w.quantParams ? w.quantBytes / w.quantParams : null,
+    unquantized: w.unquantized,
+    eval_loss_before: res.evalLossBefore, eval_loss_after: res.evalLossAfter,
+    train_loss: res.history.map((h) => ({ step: h.step, loss: h.loss })),
+    learning_rate: res.history.map((h) => ({ step: h.step, lr: h.lr })),
+    grad_norm: res.history.map((h) => ({ step: h.step, grad_norm: h.gradNorm })),
+    tokens_per_second: res.tokensPerSecond, trainable_params: res.trainableParams, model_params: countModelParams(loaded.spec), steps: res.steps,
+    // Seconds this process trained (a resumed run counts only the part after the resume).
+    wall_seconds: wallSeconds,
+    peak_gpu_bytes: res.peakBytes, base_weight_bytes: w.bytes, config: cfg,
+    // How prompts were formatted: `npm run generate --adapter` wraps its prompt the same way.
+    prompt_format: { shape: stats.format, chat_template: cfg.chatTemplate ?? 'auto', name: stats.prompt_format },
+  };
+  files.set('metrics.json', JSON.stringify(metrics, null, 1));
+  writeFiles(out, files);
+  progressLine(`done: eval loss ${res.evalLossBefore?.toFixed(4) ?? '-'} -> ${res.evalLossAfter?.toFixed(4) ?? '-'}; adapter written to ${out}`, true);
+  return { res, metrics };
+}
+
+/** The adapter and optimizer moments of a good checkpoint, to resume a run from. */
+export function resumeDataOf(spec: ModelSpec, good: GoodCheckpoint, state: TrainerState): ResumeData {
+  const dir = good.slot.id;
+  const ad = importAdapter(spec, good.files.get('adapter_config.json') as string, good.files.get('adapter_model.safetensors') as Uint8Array, join(dir, 'adapter_model.safetensors'));
+  const opt = parseSafetensors(good.files.get(OPTIMIZER_FILE) as Uint8Array, join(dir, OPTIMIZER_FILE));
+  return { state, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') } };
+}
