@@ -1,32 +1,15 @@
 // npm run generate -- --model DIR [--adapter DIR] --prompt "..." --max-new-tokens N
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
-import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
+import { encodePrompt, stopIdsFor } from '../data/format';
 import { generateTokens, Generator } from '../model/generate';
 import { loadModel } from '../model/load';
 import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, progressLine, runCli, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 import { modelOrDemo } from './demo';
+import { trainedPromptFormat } from './train-run';
 
 const USAGE = `usage: npm run generate -- [--model DIR|ORG/NAME (the demo model)] [--adapter DIR] [--prompt TEXT] [--max-new-tokens N (100)]
   [--temperature X (0 = greedy)] [--top-p P (1)] [--seed N] [--context N (model max, at most 1024)] [--dtype auto|f32|f16]
   [--raw-prompt (send the prompt as typed, not wrapped as the adapter's training data was)]
 ${QUANT_USAGE}`;
-
-/** The prompt formatting an adapter folder written by npm run train records in its metrics.json. */
-function trainedPromptFormat(dir: string): (PromptFormat & { name: string }) | null {
-  const file = join(dir, 'metrics.json');
-  if (!existsSync(file)) return null;
-  let m: { prompt_format?: { shape?: unknown; chat_template?: unknown; name?: unknown } };
-  try {
-    m = JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return null; // not ours: a PEFT folder may hold other files
-  }
-  const p = m.prompt_format;
-  if (!p || typeof p.shape !== 'string' || !RECORD_SHAPES.includes(p.shape as RecordShape) || p.shape === 'text') return null;
-  return { shape: p.shape as RecordShape, chatTemplate: typeof p.chat_template === 'string' ? p.chat_template : 'auto', name: String(p.name ?? p.shape) };
-}
 
 runCli(async () => {
   const a = parseCli(

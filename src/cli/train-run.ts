@@ -1,7 +1,9 @@
 // The part of `npm run train` that `npm run experiment` shares: the run defaults, reading the data
 // with its progress lines, and training one run into its folder (checkpoints under OUT/checkpoint,
 // the PEFT adapter and metrics.json at the top of OUT).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { PromptFormat } from '../data/format';
+import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { join } from 'node:path';
 import { prepareData } from '../data/dataset';
 import { isQalora } from '../quant/formats';
@@ -130,4 +132,19 @@ export function resumeDataOf(spec: ModelSpec, good: GoodCheckpoint, state: Train
   const ad = importAdapter(spec, good.files.get('adapter_config.json') as string, good.files.get('adapter_model.safetensors') as Uint8Array, join(dir, 'adapter_model.safetensors'));
   const opt = parseSafetensors(good.files.get(OPTIMIZER_FILE) as Uint8Array, join(dir, OPTIMIZER_FILE));
   return { state, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') } };
+}
+
+/** The prompt formatting an adapter folder written by npm run train records in its metrics.json (null: as typed). */
+export function trainedPromptFormat(dir: string): (PromptFormat & { name: string }) | null {
+  const file = join(dir, 'metrics.json');
+  if (!existsSync(file)) return null;
+  let m: { prompt_format?: { shape?: unknown; chat_template?: unknown; name?: unknown } };
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return null; // not ours: a PEFT folder may hold other files
+  }
+  const p = m.prompt_format;
+  if (!p || typeof p.shape !== 'string' || !RECORD_SHAPES.includes(p.shape as RecordShape) || p.shape === 'text') return null;
+  return { shape: p.shape as RecordShape, chatTemplate: typeof p.chat_template === 'string' ? p.chat_template : 'auto', name: String(p.name ?? p.shape) };
 }

@@ -7,6 +7,8 @@ import { quantBits, type Settings } from './spec';
 /** The fields of a run's metrics.json the report reads. */
 export interface RunMetrics {
   config: { rank: number; alpha: number; targets: string; quant?: string; loraPlusRatio: number; lr: number; rslora?: boolean; dropout?: number };
+  /** The base's weight dtype (f32 or f16) when unquantized. */
+  weights_dtype?: string;
   trainable_params: number;
   /** Parameters of the base model (the share's denominator). */
   model_params?: number;
@@ -55,7 +57,7 @@ const COLUMNS: Column[] = [
   { header: 'r', key: 'r', value: (r) => r.metrics.config.rank },
   { header: 'alpha', key: 'lora_alpha', value: (r) => r.metrics.config.alpha },
   { header: 'targets', key: 'target_modules', value: (r) => r.metrics.config.targets },
-  { header: 'base bits', key: 'quant', value: (r) => quantBits(r.metrics.config.quant) },
+  { header: 'base bits', key: 'quant', value: (r) => ((r.metrics.config.quant ?? 'none') === 'none' && r.metrics.weights_dtype === 'f32' ? 32 : quantBits(r.metrics.config.quant)) },
   { header: 'LoRA+ ratio', key: 'loraPlusRatio', value: (r) => r.metrics.config.loraPlusRatio },
   { header: 'lr', key: 'lr', value: (r) => r.metrics.config.lr },
   { header: 'rsLoRA', key: 'use_rslora', value: (r) => r.metrics.config.rslora ?? false, optional: true },

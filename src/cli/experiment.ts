@@ -1,0 +1,167 @@
+// npm run experiment -- --spec exp.json [--model DIR] [--data FILE] --out DIR [--resume]
+// Runs an experiment's runs one after another on one loaded base (reloaded only when the base
+// quantization changes), each into OUT/<run name>/ as npm run train writes a run, answers the
+// evaluation prompts with the base and every run, and writes OUT/report.md and OUT/report.csv.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
+import { expandExperiment, ExperimentError, parseExperiment, runFields, type ExperimentRun, type ExperimentSpec } from '../experiment/spec';
+import { reportCsv, reportMarkdown, type AnswerColumn, type ReportRun, type RunMetrics } from '../experiment/report';
+import type { GpuContext } from '../gpu/context';
+import type { LoraState } from '../lora/state';
+import { generateTokens, Generator } from '../model/generate';
+import { loadModel, type LoadedModel } from '../model/load';
+import { parseQuantMode, type QuantMode } from '../quant/formats';
+import { parseTrainerState, STATE_FILE } from '../train/checkpoint';
+import { loadNewestGood } from '../train/checkpoint-shelf';
+import type { ResumeData, RunConfig } from '../train/run';
+import { parseSchedule } from '../train/schedule';
+import { BufferScope, BufferTracker } from '../worker/scopes';
+import { FolderShelf } from './checkpoint-dir';
+import { gpuContext, loadAdapterState, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError, writeFiles } from './common';
+import { dataConfigFromArgs } from './data-input';
+import { cliMessage } from './options';
+import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainedPromptFormat, trainIntoFolder, type Prepared } from './train-run';
+
+const USAGE = `usage: npm run experiment -- --spec exp.json [--model DIR|ORG/NAME] [--data FILE|hub:OWNER/NAME] --out DIR [--resume] [--log-every N (10)]
+  --spec: the experiment (name, base settings, axes to vary, evaluation prompts; see README "Experiments")
+  --model / --data: override the spec's model and data
+  --resume: skip runs whose OUT/<run>/metrics.json is complete; a run with a checkpoint resumes at its step`;
+
+/** A run's metrics.json when the run completed (it is written last), else null. */
+function completeMetrics(dir: string): (RunMetrics & Record<string, unknown>) | null {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    return m && typeof m.steps === 'number' && m.config && 'eval_loss_after' in m && existsSync(join(dir, 'adapter_model.safetensors')) ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The answer npm run generate gives: greedy, seeded, the same context length and stop ids. */
+async function answer(ctx: GpuContext, loaded: LoadedModel, lora: LoraState | null, prompt: string, format: PromptFormat | null, maxNew: number, seed: number): Promise<string> {
+  const { spec, tokenizer } = loaded;
+  const { ids } = encodePrompt(tokenizer, prompt, format ?? undefined);
+  const T = Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew)));
+  const gen = new Generator(ctx, spec, loaded.weights, lora, { T });
+  const out: number[] = [];
+  for await (const id of generateTokens(ctx, gen, ids, { maxNewTokens: maxNew, temperature: 0, topP: 1, seed, stop: stopIdsFor(tokenizer, format ?? undefined) })) out.push(id);
+  return tokenizer.decode(out, true);
+}
+
+/** The spec file, validated and expanded; its errors are usage errors (exit code 2). */
+function readSpec(file: string): { exp: ExperimentSpec; runs: ExperimentRun[] } {
+  if (!existsSync(file)) throw new UsageError(`--spec ${file}: no such file; give the experiment's JSON file.`);
+  try {
+    const exp = parseExperiment(readFileSync(file, 'utf8'), file);
+    return { exp, runs: expandExperiment(exp) };
+  } catch (e) {
+    if (e instanceof ExperimentError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+runCli(async () => {
+  const a = parseCli({ spec: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, 'log-every': { type: 'string' } } as const, USAGE);
+  if (!a.spec || !a.out) throw new UsageError(`--spec and --out are required.\n${USAGE}`);
+  const { exp, runs } = readSpec(a.spec);
+  const model = a.model ?? exp.model;
+  const data = a.data ?? exp.data;
+  if (!model || !data) throw new UsageError(`${a.spec}: no model or data; give "model" and "data" in the spec, or --model and --data.`);
+  const out = a.out;
+  const logEvery = num(a['log-every'], 'log-every', 10, positiveInt);
+  const base = runFields(exp.base);
+  const dataCfg = dataConfigFromArgs({}, base as never);
+  const dtype = (base.dtype ?? 'auto') as 'auto' | 'f32' | 'f16';
+  const groupSize = (base.groupSize as number | undefined) ?? 32;
+  const maxNew = exp.maxNewTokens ?? 64;
+  const genSeed = exp.genSeed ?? 0;
+  progressLine(`experiment ${exp.name}: ${runs.length} runs (${runs.map((r) => r.name).join(', ')})`, true);
+
+  const ctx = await gpuContext();
+  const tracker = new BufferTracker(ctx);
+  const src = openModelSource(model);
+  const baseScope = new BufferScope('base');
+  let loaded: LoadedModel | null = null;
+  let prepared: Prepared | null = null;
+  const answers: AnswerColumn[] = [];
+  const quantsUsed = [...new Set(runs.map((r) => parseQuantMode(String(r.settings.quant ?? 'none'))))];
+  const ensureBase = async (quant: QuantMode): Promise<LoadedModel> => {
+    if (loaded && loaded.weights.quant === quant) return loaded;
+    if (loaded) tracker.dispose(baseScope); // another quantization: the base is loaded again
+    progressLine(`loading the base${quant !== 'none' ? ` as ${quant}` : ''}`, true);
+    const l = await tracker.runAsync(baseScope, () => loadModel(ctx, src, { dtype, quant, groupSize, onProgress: (p) => progressLine(`loading weights ${p.loaded}/${p.total}`) }));
+    loaded = l;
+    if (!prepared) {
+      const seqLen = (base.seqLen as number | undefined) ?? Math.min(256, l.spec.maxT);
+      const seed = (base.seed as number | undefined) ?? RUN_DEFAULTS.seed;
+      prepared = await readRunData(l, data, dataCfg, { seqLen, seed, evalSplit: (base.evalSplit as number | undefined) ?? RUN_DEFAULTS.evalSplit, evalFile: base.evalFile as string | undefined });
+    }
+    progressLine(modelLine(l, prepared), true);
+    // The base's answers, once per base quantization (formatted as the data; the runs share it).
+    if (exp.prompts.length) {
+      const stats = prepared.stats;
+      const format = stats.format !== 'text' ? { shape: stats.format, chatTemplate: dataCfg.chatTemplate ?? 'auto' } : null;
+      const scope = new BufferScope('answers');
+      const col: AnswerColumn = { name: quantsUsed.length > 1 ? `base (${quant})` : 'base', answers: [] };
+      await tracker.runAsync(scope, async () => {
+        for (const p of exp.prompts) col.answers.push(await answer(ctx, l, null, p, format, maxNew, genSeed));
+      });
+      tracker.dispose(scope);
+      answers.push(col);
+    }
+    return l;
+  };
+
+  const baseModel = src.name.startsWith('hf://') ? src.name.slice(5) : basename(model.replace(/\/+$/, ''));
+  const reportRuns: ReportRun[] = [];
+  for (const run of runs) {
+    const dir = join(out, run.name);
+    const fields = { ...RUN_DEFAULTS, ...runFields(run.settings) } as Record<string, unknown>;
+    const quant = parseQuantMode(String(fields.quant ?? 'none'));
+    const l = await ensureBase(quant);
+    const done = a.resume ? completeMetrics(dir) : null;
+    try {
+      if (done) progressLine(`run ${run.index + 1}/${runs.length} ${run.name}: complete in ${dir}, skipped (--resume)`, true);
+      else {
+        progressLine(`run ${run.index + 1}/${runs.length} ${run.name} -> ${dir}`, true);
+        const cfg = {
+          ...fields, model, data, out: dir, dtype, quant, groupSize, baseModel,
+          schedule: parseSchedule(String(fields.schedule)), seqLen: (base.seqLen as number | undefined) ?? Math.min(256, l.spec.maxT), ...dataCfg,
+        } as unknown as RunConfig & Record<string, unknown>;
+        let resume: ResumeData | undefined;
+        const good = a.resume ? await loadNewestGood(new FolderShelf(join(dir, 'checkpoint'))) : undefined;
+        if (good) {
+          const state = parseTrainerState(good.files.get(STATE_FILE) as string, join(good.slot.id, STATE_FILE));
+          resume = resumeDataOf(l.spec, good, state);
+          progressLine(`resuming ${run.name} from ${good.slot.id} at step ${state.step}`, true);
+        }
+        const scope = new BufferScope(run.name);
+        ctx.stats.peakBytes = ctx.stats.liveBytes; // each run's peak, not the experiment's so far
+        await tracker.runAsync(scope, () => trainIntoFolder(ctx, l, prepared!, cfg, { out: dir, model, data, groupSize, logEvery, resume }));
+        tracker.dispose(scope);
+      }
+      // The run's answers, from its adapter on disk, exactly as npm run generate --adapter DIR gives them.
+      if (exp.prompts.length) {
+        const scope = new BufferScope(`${run.name} answers`);
+        const col: AnswerColumn = { name: run.name, answers: [] };
+        await tracker.runAsync(scope, async () => {
+          const lora = await loadAdapterState(ctx, l.spec, dir);
+          const format = trainedPromptFormat(dir);
+          for (const p of exp.prompts) col.answers.push(await answer(ctx, l, lora, p, format, maxNew, genSeed));
+        });
+        tracker.dispose(scope);
+        answers.push(col);
+      }
+    } catch (e) {
+      throw new Error(`${a.spec}: run ${run.name}: ${cliMessage(e)}`);
+    }
+    const m = completeMetrics(dir);
+    if (!m) throw new Error(`internal: run ${run.name} wrote no complete metrics.json`);
+    reportRuns.push({ name: run.name, varied: run.varied, metrics: m });
+  }
+
+  const rep = { name: exp.name, runs: reportRuns, prompts: exp.prompts, answers };
+  writeFiles(out, new Map([['report.md', reportMarkdown(rep)], ['report.csv', reportCsv(rep)]]));
+  progressLine(`experiment ${exp.name}: ${runs.length} runs; report written to ${join(out, 'report.md')} and report.csv`, true);
+});
