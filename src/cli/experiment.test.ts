@@ -1,0 +1,73 @@
+// npm run experiment as a user runs it: three runs varying rank on stories260K, one report whose
+// answers equal npm run generate's, and --resume skipping the runs already complete.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Papa from 'papaparse';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+function cli(tool: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('npm run experiment', () => {
+  it('three runs varying rank: one report, answers as npm run generate gives them, --resume skips complete runs', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'experiment-test-'));
+    const data = join(tmp, 'stories.jsonl');
+    writeFileSync(data, Array.from({ length: 12 }, (_, i) => JSON.stringify({ text: `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.` })).join('\n') + '\n');
+    const spec = join(tmp, 'exp.json');
+    const prompts = ['Tom had', 'The purple frog'];
+    writeFileSync(spec, JSON.stringify({ name: 'rank-sweep', base: { steps: 2, seqLen: 32, batchSize: 2, lr: 0.01, lora_alpha: 8 }, axes: { r: [2, 4, 8] }, prompts, maxNewTokens: 8 }));
+    const out = join(tmp, 'out');
+    const r = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', data, '--out', out]);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([]);
+    expect(r.code).toBe(0);
+
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('# Experiment: rank-sweep');
+    expect(md).toContain('| run | **r** (varied) | alpha |');
+    const csv = Papa.parse<Record<string, string>>(readFileSync(join(out, 'report.csv'), 'utf8').trim(), { header: true }).data;
+    expect(csv.map((row) => [row.run, row.r, row.steps])).toEqual([['r2', '2', '2'], ['r4', '4', '2'], ['r8', '8', '2']]);
+    // Trainable parameters grow with the rank: r × (in + out) over the same modules.
+    expect(Number(csv[1].trainable_params)).toBe(2 * Number(csv[0].trainable_params));
+    for (const run of ['r2', 'r4', 'r8']) {
+      const m = JSON.parse(readFileSync(join(out, run, 'metrics.json'), 'utf8'));
+      expect(m.config.rank).toBe(Number(run.slice(1)));
+      expect(m.steps).toBe(2);
+    }
+
+    // The report's answer equals npm run generate --adapter OUT/<run> for the same prompt.
+    const g = cli('generate', ['--model', STORIES, '--adapter', join(out, 'r4'), '--prompt', prompts[1], '--max-new-tokens', '8']);
+    expect(g.code).toBe(0);
+    expect(csv[1].answer_2).toBe(g.stdout.replace(/\n$/, ''));
+    const gb = cli('generate', ['--model', STORIES, '--prompt', prompts[0], '--max-new-tokens', '8']);
+    expect(md).toContain(`| base | ${gb.stdout.replace(/\n$/, '')} |`);
+
+    // Interrupted after two runs: --resume trains only the third and writes the same report rows.
+    rmSync(join(out, 'r8'), { recursive: true });
+    const again = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', data, '--out', out, '--resume']);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('run 1/3 r2: complete in');
+    expect(again.stderr).toContain('run 2/3 r4: complete in');
+    expect(again.stderr).toMatch(/run 3\/3 r8 -> /);
+    const csv2 = Papa.parse<Record<string, string>>(readFileSync(join(out, 'report.csv'), 'utf8').trim(), { header: true }).data;
+    expect(csv2.map((row) => row.run)).toEqual(['r2', 'r4', 'r8']);
+    expect(csv2[0]).toEqual(csv[0]);
+  }, 600_000);
+
+  it('a bad spec is one line naming the file and key (exit code 2)', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'experiment-test-'));
+    const spec = join(tmp, 'bad.json');
+    writeFileSync(spec, JSON.stringify({ name: 'x', base: {}, axes: { r: [8, -1] }, prompts: [] }));
+    const r = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([`error: ${spec}: axes.r[1] must be a positive integer (got -1).`]);
+  });
+});
