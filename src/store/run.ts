@@ -4,6 +4,7 @@
 import type { StateCreator } from 'zustand';
 import { estimateMemory, isQalora } from '../ui/memory';
 import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
+import type { EngineError } from '../worker/client';
 import type { Request } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
 import { loadDataset, saveDataset } from '../worker/storage';
@@ -91,6 +92,9 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       const r = record(runId);
       if (r) await get().upsertRun(withStatus(r, lost ? 'interrupted' : 'failed', lost ? `GPU device lost: ${deviceLost ?? message}` : message), 'now');
       set({ runError: lost ? `The GPU device was lost during training; resume the run from its last checkpoint (step ${r?.checkpointStep ?? 0}).` : message });
+      // An error about a setting opens its tab and focuses its control.
+      const option = (err as EngineError).option;
+      if (!lost && option) get().focusOption(option, message);
     } finally {
       set({ activeRun: null });
     }

@@ -46,7 +46,7 @@ function Options() {
       <div className="grid2">
         <Field label="Record shape" help={`What the fields mean. Detected: ${inspect?.shape ? SHAPE_LABEL[inspect.shape] : inspect?.reason ?? 'nothing yet'}.`}>
           {(id, h) => (
-            <select id={id} aria-describedby={h} value={o.format} onChange={(e) => set({ format: e.target.value as DatasetOptions['format'] })} data-testid="ds-format">
+            <select id={id} aria-describedby={h} value={o.format} onChange={(e) => set({ format: e.target.value as DatasetOptions['format'] })} data-testid="ds-format" data-option="format">
               <option value="auto">auto{inspect?.shape ? ` (${inspect.shape})` : ''}</option>
               {RECORD_SHAPES.map((s) => (
                 <option key={s} value={s}>
@@ -58,7 +58,7 @@ function Options() {
         </Field>
         <Field label="Response column" help="The column the model learns to write (template shape; overrides output / completion).">
           {(id, h) => (
-            <select id={id} aria-describedby={h} value={o.responseColumn} onChange={(e) => set({ responseColumn: e.target.value })} data-testid="ds-response">
+            <select id={id} aria-describedby={h} value={o.responseColumn} onChange={(e) => set({ responseColumn: e.target.value })} data-testid="ds-response" data-option="responseColumn">
               <option value="">{columns.length ? 'the shape\'s own' : 'no columns found'}</option>
               {columns.map((c) => (
                 <option key={c} value={c}>
@@ -81,7 +81,7 @@ function Options() {
         </Field>
         <Field label="Bad rows" help="Stop at the first bad row (naming its line), or skip such rows and list them.">
           {(id, h) => (
-            <select id={id} aria-describedby={h} value={o.onBadRows} onChange={(e) => set({ onBadRows: e.target.value as 'stop' | 'skip' })} data-testid="ds-bad-rows">
+            <select id={id} aria-describedby={h} value={o.onBadRows} onChange={(e) => set({ onBadRows: e.target.value as 'stop' | 'skip' })} data-testid="ds-bad-rows" data-option="onBadRows">
               <option value="stop">stop</option>
               <option value="skip">skip and list</option>
             </select>
@@ -90,7 +90,7 @@ function Options() {
       </div>
       <Field label="Prompt template" help={`Prompt with {column} placeholders, answered by the response column (sets the template shape). ${templateHelp}`}>
         {(id, h) => (
-          <textarea id={id} aria-describedby={h} value={o.template} onChange={(e) => set({ template: e.target.value })} data-testid="dataset-template" spellCheck={false} rows={3} />
+          <textarea id={id} aria-describedby={h} value={o.template} onChange={(e) => set({ template: e.target.value })} data-testid="dataset-template" data-option="template" spellCheck={false} rows={3} />
         )}
       </Field>
       <div className="row">
