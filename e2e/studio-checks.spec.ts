@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { MODEL_DIR, openStudio } from './studio-helpers';
+import { dropFile, FROG_TEXTS, jsonl, loadLocalModel, MODEL_DIR, openStudio, tab } from './studio-helpers';
 
 /** A copy of stories260K's folder with only `files` in it. */
 function partialFolder(files: string[]): string {
@@ -34,4 +34,28 @@ test('Load model is disabled, with its reason, for a folder without a tokenizer 
   await input.setInputFiles(MODEL_DIR);
   await expect(blocked).toHaveCount(0);
   await expect(load).toBeEnabled();
+});
+
+test('dataset messages stay true: one error, no stale "cannot tell", "prompts masked" only with prompts', async ({ page }) => {
+  await openStudio(page);
+  await loadLocalModel(page);
+  await tab(page, 'Dataset');
+  const rows = Array.from({ length: 8 }, (_, i) => `frog ${i},Tom ate cake number ${i}.`);
+  await dropFile(page, 'dataset-dropzone', 'pairs.csv', `foo,bar\n${rows.join('\n')}\n`);
+  const main = page.locator('main');
+  await expect(page.getByTestId('dataset-error')).toContainText('cannot tell the record shape');
+  await expect(main.getByText(/cannot tell the record shape/)).toHaveCount(1);
+  await expect(main).toContainText('Not detected (the message above says why).');
+
+  await page.getByTestId('dataset-template').fill('Q: {foo}\nA:');
+  await page.getByTestId('ds-response').selectOption('bar');
+  await expect(page.getByTestId('dataset-examples')).toHaveText('8');
+  await expect(main).not.toContainText('cannot tell the record shape');
+  await expect(main).toContainText('Set by the prompt template');
+  await expect(page.getByTestId('dataset-tokens')).toContainText('prompts masked');
+
+  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
+  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
+  await expect(page.getByTestId('dataset-tokens')).toContainText('trained');
+  await expect(page.getByTestId('dataset-tokens')).not.toContainText('prompts masked');
 });

@@ -6,7 +6,7 @@ import type { DataWarning } from '../data/dataset';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { useStudio } from '../store';
 import { datasetName } from '../store/dataset';
-import type { DatasetOptions } from '../worker/protocol';
+import type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 import { DropZone, ErrorLine, Field } from './controls';
 import { HubDataset } from './HubDataset';
 
@@ -31,6 +31,18 @@ function fmt(x: number, digits = 0): string {
   return x.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
+/**
+ * The record shape as the panel knows it: the one chosen, the one a template sets, the one
+ * detected, or why none was (unless the error above already says it).
+ */
+function shapeNote(o: DatasetOptions, inspect: DatasetInspect | null, errorShown: boolean): string {
+  if (o.format !== 'auto') return `Chosen: ${SHAPE_LABEL[o.format]}.`;
+  if (o.template.trim()) return `Set by the prompt template: ${SHAPE_LABEL.template}.`;
+  if (inspect?.shape) return `Detected: ${SHAPE_LABEL[inspect.shape]}.`;
+  if (!inspect) return 'Detected: nothing yet.';
+  return errorShown ? 'Not detected (the message above says why).' : `Not detected: ${inspect.reason ?? 'no records'}.`;
+}
+
 function Options() {
   const dataset = useStudio((s) => s.dataset);
   const setOptions = useStudio((s) => s.setDatasetOptions);
@@ -40,11 +52,12 @@ function Options() {
   const o = dataset.options;
   const set = (p: Partial<DatasetOptions>) => setOptions(p);
   const templateHelp = columns.length ? `Columns: ${columns.map((c) => `{${c}}`).join(', ')}.` : 'Use {column} placeholders.';
+  const errorShown = (sum && !sum.ok) || dataset.error !== null;
   return (
     <section className="panel" aria-labelledby="map-h">
       <h2 id="map-h">How records become examples</h2>
       <div className="grid2">
-        <Field label="Record shape" help={`What the fields mean. Detected: ${inspect?.shape ? SHAPE_LABEL[inspect.shape] : inspect?.reason ?? 'nothing yet'}.`}>
+        <Field label="Record shape" help={`What the fields mean. ${shapeNote(o, inspect, errorShown)}`}>
           {(id, h) => (
             <select id={id} aria-describedby={h} value={o.format} onChange={(e) => set({ format: e.target.value as DatasetOptions['format'] })} data-testid="ds-format" data-option="format">
               <option value="auto">auto{inspect?.shape ? ` (${inspect.shape})` : ''}</option>
@@ -156,7 +169,7 @@ function Stats() {
           </dd>
           <dt>Tokens</dt>
           <dd data-testid="dataset-tokens">
-            {fmt(st.tokens)} ({fmt(st.trained_tokens)} trained{st.train_on_prompt ? '' : ', prompts masked'})
+            {fmt(st.tokens)} ({fmt(st.trained_tokens)} trained{st.train_on_prompt || st.format === 'text' ? '' : ', prompts masked'})
           </dd>
           <dt>Tokens per example</dt>
           <dd>
