@@ -91,6 +91,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
           runs: [...live, ...settled].sort((a, b) => b.createdAt - a.createdAt), runsStatus: 'ready',
           runsError: skipped.length ? `Not listed: ${skipped.join('; ')}.` : null,
         });
+        await get().restoreClosedRun();
         await sweepOrphanFiles().catch(() => 0); // housekeeping only: a failure here loses nothing
         void get().refreshStorage();
       } catch (e) {

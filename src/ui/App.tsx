@@ -10,6 +10,7 @@ import { GpuStatus } from './GpuStatus';
 import { ModelPanel } from './ModelPanel';
 import { PlaygroundPanel } from './PlaygroundPanel';
 import { RunsPanel } from './RunsPanel';
+import { ResumeBanner } from './ResumeBanner';
 import { PlanAside, SettingsPanel } from './SettingsPanel';
 import { TrainPanel } from './TrainPanel';
 
@@ -124,6 +125,7 @@ export function App() {
       <GpuStatus />
       {!gpuMissing && (
         <>
+          <ResumeBanner />
           <nav className="tabs" role="tablist" aria-label="Studio steps" onKeyDown={onTabKey}>
             {TABS.map((t) => (
               <button
