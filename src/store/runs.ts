@@ -113,7 +113,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       const r = get().runs.find((x) => x.id === id);
       const clean = name.trim();
       if (!r || !clean || clean === r.name) return;
-      await get().upsertRun({ ...r, name: clean.slice(0, 120), updatedAt: Date.now() }, 'now');
+      await get().upsertRun({ ...r, name: clean, updatedAt: Date.now() }, 'now');
     },
 
     async deleteRun(id) {

@@ -11,16 +11,16 @@ import { DropZone, ErrorLine, Field } from './controls';
 import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
-  alpaca: 'Alpaca (instruction, input, output)',
+  alpaca: 'Alpaca (instruction, input?, output)',
   'prompt-completion': 'prompt / completion',
   messages: 'chat messages (role, content)',
-  sharegpt: 'ShareGPT conversations (from, value)',
+  sharegpt: 'ShareGPT chats (from, value)',
   text: 'plain text',
   template: 'template over any columns',
 };
 
 const PROMPT_FORMATS: { value: string; label: string }[] = [
-  { value: 'auto', label: 'auto (the model\'s chat template, else Alpaca)' },
+  { value: 'auto', label: 'auto: chat template or Alpaca' },
   { value: 'model', label: 'the model\'s chat template' },
   { value: 'chatml', label: 'ChatML' },
   { value: 'alpaca', label: 'Alpaca prompt' },
@@ -81,7 +81,7 @@ function Options() {
             </select>
           )}
         </Field>
-        <Field label="Prompt format" help="How prompts and chats are laid out before tokenizing.">
+        <Field label="Prompt format" help="How prompts and chats are laid out before tokenizing (auto: the model&apos;s chat template when it has one, else the Alpaca prompt).">
           {(id, h) => (
             <select id={id} aria-describedby={h} value={o.chatTemplate} onChange={(e) => set({ chatTemplate: e.target.value })}>
               {PROMPT_FORMATS.map((f) => (

@@ -200,7 +200,7 @@ export function TrainPanel() {
       {run && (
         <section className="panel" aria-labelledby="live-h" data-testid="run-view" data-run-id={run.id} data-status={run.status} data-checkpoint={run.checkpointStep ?? ''}>
           <h2 id="live-h">
-            {run.name} <span className="small muted">— {STATUS_TEXT[run.status]}</span>
+            <span className="ellipsis" title={run.name}>{run.name}</span> <span className="small muted">— {STATUS_TEXT[run.status]}</span>
           </h2>
           {run.error && <ErrorLine message={run.error} />}
           {canResume(run) && !activeRun && (
