@@ -79,6 +79,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       const summary = await engine().call(req, (e) => {
         if (e.kind === 'step') update(runId, (r) => withStep(r, e.info), 'soon');
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
+        else if (e.kind === 'evalBefore') update(runId, (r) => withEvalBefore(r, e.loss), 'now');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
         else if (e.kind === 'checkpoint') {
           update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step, stored: { dataset: r.stored?.dataset ?? 0, checkpoints: e.bytes ?? r.stored?.checkpoints ?? 0 } }), 'now');
