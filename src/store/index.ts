@@ -6,12 +6,13 @@ import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
 import { createModelSlice, type ModelSlice } from './model';
 import { createPlaygroundSlice, type PlaygroundSlice } from './playground';
+import { createPresetsSlice, type PresetsSlice } from './presets';
 import { createRunSlice, type RunSlice } from './run';
 import { createRunsSlice, type RunsSlice } from './runs';
 import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice & StorageSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & UiSlice & StorageSlice & PresetsSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -22,4 +23,5 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createPlaygroundSlice(...a),
   ...createUiSlice(...a),
   ...createStorageSlice(...a),
+  ...createPresetsSlice(...a),
 }));

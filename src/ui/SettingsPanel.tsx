@@ -4,6 +4,7 @@ import { useId } from 'react';
 import { useStudio } from '../store';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
+import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
 import { KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
 import { isQalora, QUANT_MODES, type QuantMode } from './memory';
@@ -180,6 +181,7 @@ export function SettingsPanel() {
           </Field>
         </fieldset>
       </section>
+      <SavedSettingsPanel />
     </div>
   );
 }
