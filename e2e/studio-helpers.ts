@@ -65,3 +65,12 @@ export async function knob(page: Page, name: string, value: string): Promise<voi
 export function isLocal(url: string, baseURL: string | undefined): boolean {
   return (!!baseURL && url.startsWith(new URL('/', baseURL).href)) || url.startsWith('blob:') || url.startsWith('data:');
 }
+
+/** The page's text without the "Copy as command" line (the one place where flags belong). */
+export async function textOutsideCommand(page: Page): Promise<string> {
+  return page.locator('body').evaluate((b) => {
+    const c = b.cloneNode(true) as HTMLElement;
+    c.querySelector('[data-testid=command-line]')?.remove();
+    return c.textContent ?? '';
+  });
+}

@@ -80,7 +80,7 @@ test('studio: a Hub dataset by id previews like a dropped file, splits switch, e
   await page.getByLabel('Hub dataset').fill('test-org/gated');
   await page.getByTestId('hub-dataset-open').click();
   const gated = page.getByTestId('dataset-error');
-  await expect(gated).toContainText('accept its access conditions, then enter an access token (Model tab → Access token)');
+  await expect(gated).toContainText('accept its access conditions, then give an access token (Model tab → Access token)');
   await expect(gated).not.toContainText('--');
   await expect(gated).not.toContainText('HF_TOKEN');
 

@@ -2,7 +2,7 @@
 // interrupted after the reload and resumes from its last checkpoint to the end; pause, resume and
 // stop work on a live run.
 import { expect, test } from '@playwright/test';
-import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, openStudio, shot, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
 
 async function setUpRun(page: import('@playwright/test').Page, steps: number, evalEvery: number): Promise<void> {
   await loadLocalModel(page);
@@ -32,17 +32,30 @@ test('studio: a run interrupted by a closed tab resumes from its checkpoint', as
   await page.reload(); // the tab goes away mid-run
 
   await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  // Announced on every tab, with the settings, dataset and model choice back before Resume.
+  const banner = page.getByTestId('resume-banner');
+  await tab(page, 'Playground');
+  await expect(banner).toHaveAttribute('data-run-id', runId!);
+  await expect(banner).toContainText(/stopped at step \d+ of 12 \(page closed\)/);
+  await tab(page, 'Settings');
+  await expect(banner).toBeVisible();
+  await expect(page.getByTestId('knob-steps')).toHaveValue('12');
+  await expect(page.getByTestId('knob-seqLen')).toHaveValue('32');
+  await expect(page.getByTestId('knob-evalSplit')).toHaveValue('0.25');
+  await tab(page, 'Dataset');
+  await expect(page.getByTestId('dataset-name')).toHaveText('frogs.jsonl');
   await tab(page, 'Runs');
   const row = page.locator(`[data-testid=run-row][data-run-id="${runId}"]`);
   await expect(row).toHaveAttribute('data-status', 'interrupted');
   await shot(page, info, 'resume-1-interrupted');
-  // The base came from a local folder: the studio asks for it again.
-  await row.getByTestId('runs-resume').click();
-  await expect(page.getByRole('alert').filter({ hasText: 'Open the model folder "stories260K"' })).toBeVisible();
-  await loadLocalModel(page);
-  await tab(page, 'Runs');
-  await expect(row.getByTestId('runs-resume')).toBeVisible();
-  await row.getByTestId('runs-resume').click();
+  // The base came from a local folder: the one thing the studio asks for again.
+  await expect(page.getByTestId('resume-needs-folder')).toContainText('open the model folder “stories260K” again');
+  await expect(page.getByTestId('banner-resume')).toBeDisabled();
+  await tab(page, 'Model');
+  await page.getByTestId('model-folder-input').setInputFiles(MODEL_DIR);
+  await expect(page.getByTestId('chosen-model')).toContainText('stories260K');
+  await page.getByTestId('banner-resume').click();
+  await expect(banner).toHaveCount(0);
   await tab(page, 'Train');
   await expect(view).toHaveAttribute('data-run-id', runId!);
   await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });

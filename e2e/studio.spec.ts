@@ -120,14 +120,40 @@ test('studio: local model, dropped dataset, training, playground, download, relo
 
   // Train: the loss chart fills and the loss falls.
   await tab(page, 'Train');
+  // The eval loss before training shows as soon as it is measured: before the first checkpoint (step 4).
+  const evalBeforeAt = page.evaluate(
+    () =>
+      new Promise<string>((resolve) => {
+        const seen = () => {
+          const chart = document.querySelector('[data-testid=loss-chart]');
+          if (!chart || Number(chart.getAttribute('data-eval-points')) < 1) return false;
+          resolve(document.querySelector('[data-testid=run-view]')?.getAttribute('data-checkpoint') ?? 'none');
+          return true;
+        };
+        if (!seen()) {
+          const o = new MutationObserver(() => seen() && o.disconnect());
+          o.observe(document.body, { subtree: true, childList: true, attributes: true });
+        }
+      }),
+  );
   await page.getByTestId('start-training').click();
   const view = page.getByTestId('run-view');
   await expect(view).toHaveAttribute('data-status', 'running');
+  expect(await evalBeforeAt).toBe(''); // no checkpoint yet
+  await expect(page.getByTestId('eval-loss').locator('xpath=..')).toContainText(/before \d+\.\d{4}/);
   await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', /^[1-9]/, { timeout: 60_000 });
   await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', '8');
   await expect(page.getByTestId('loss-chart').locator('.recharts-line-curve').first()).toBeVisible();
   await expect(page.getByTestId('samples').locator('li')).toHaveCount(2);
+  await expect(page.getByTestId('sample-prompt').first()).toHaveText('Tom had a'); // each sample with its prompt
+  // Chart tooltips say which step they show.
+  const plot = page.getByTestId('loss-chart').locator('.recharts-wrapper');
+  await plot.scrollIntoViewIfNeeded();
+  const box = (await plot.boundingBox())!;
+  await page.mouse.move(box.x + 5, box.y + 5);
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.4, { steps: 5 });
+  await expect(page.getByTestId('loss-chart').locator('.recharts-tooltip-label')).toHaveText(/^step \d+$/);
   const first = Number(await page.getByTestId('train-loss-last').locator('xpath=following-sibling::span').textContent().then((t) => /[\d.]+/.exec(t ?? '')?.[0]));
   const last = Number(await page.getByTestId('train-loss-last').textContent());
   expect(last).toBeLessThan(first);
@@ -174,6 +200,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   const runId = await page.getByTestId('run-view').getAttribute('data-run-id');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter-zip').click()]);
   const zipName = download.suggestedFilename();
+  await expect(page.getByTestId('export-notice')).toContainText(`Download ready: ${zipName}`);
   expect(zipName).toMatch(/-adapter\.zip$/);
   expect(zipName.startsWith(runName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, ''))).toBe(true);
   const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
@@ -260,13 +287,15 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await expect(page.getByTestId('run-row')).toHaveCount(1);
   // The deleted run's checkpoint went with it; a checkpoint left without its record (a delete cut
   // short) is swept at the next start, and the kept run's checkpoint stays.
-  expect(await idbKeys(page, 'lora-studio-checkpoints', 'checkpoints')).toEqual([runId]);
+  // Checkpoints are kept one entry per step (RUNID@STEP): only the kept run's remain.
+  const runsOf = async () => [...new Set((await idbKeys(page, 'lora-studio-checkpoints', 'checkpoints')).map((k) => k.split('@')[0]))];
+  expect(await runsOf()).toEqual([runId]);
   await idbPut(page, 'lora-studio-checkpoints', 'checkpoints', 'run-orphan', { runId: 'run-orphan', step: 1, savedAt: 0, files: {} });
   await page.reload();
   await tab(page, 'Runs');
   await expect(page.getByTestId('run-row')).toHaveCount(1);
   await expect(page.getByTestId('run-name')).toHaveText('frogs v1');
-  await expect.poll(() => idbKeys(page, 'lora-studio-checkpoints', 'checkpoints')).toEqual([runId]);
+  await expect.poll(runsOf).toEqual([runId]);
   await shot(page, info, '9-renamed');
 
   // Nothing left the machine: every request went to the local dev server (or was a blob:/data: URL).
@@ -283,7 +312,7 @@ test('studio: a broken dataset file shows its error in the page; a template maps
   await dropFile(page, 'dataset-dropzone', 'broken.jsonl', '{"text": "fine"}\n{"text": "oops"\n{"text": "<b>not html</b>"}\n');
   const err = page.getByTestId('dataset-error');
   await expect(err).toContainText('broken.jsonl:2: not valid JSON');
-  await expect(err).toContainText('set "Bad rows" to skip');
+  await expect(err).toContainText('set “Bad rows”: skip');
   await expect(err).toHaveAttribute('role', 'alert');
   await shot(page, info, 'broken-dataset');
   // Skipping bad rows: the rest is prepared and the skipped line is listed.

@@ -1,15 +1,11 @@
 // The CLI's names for the engine's options: each RunOption is a flag. Engine messages carry
 // options as data (src/options.ts); the CLI renders them here, and nowhere else rewrites them.
 
+import { OPTION_FLAG } from '../flags';
 import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
 
-/** The flag of each option (the access token is an environment variable). */
-export const OPTION_FLAG: Record<RunOption, string> = {
-  seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', rank: '--rank', alpha: '--alpha', dropout: '--dropout', lr: '--lr',
-  loraPlusRatio: '--lora-plus-ratio', quant: '--quant', targets: '--targets', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
-  format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
-  onBadRows: '--on-bad-rows', accessToken: 'HF_TOKEN',
-};
+/** The flag of each option (shared with the studio's "Copy as command": src/flags.ts). */
+export { OPTION_FLAG };
 
 const PLACEHOLDER: Partial<Record<RunOption, string>> = { responseColumn: 'COLUMN', seqLen: 'N', batchSize: 'N', lr: 'X', quant: 'MODE' };
 

@@ -22,6 +22,7 @@ export const createConfigSlice: StateCreator<Studio, [], [], ConfigSlice> = (set
   setKnob(name, value) {
     set((s) => ({ knobs: { ...s.knobs, [name]: value }, touched: s.touched.includes(name) ? s.touched : [...s.touched, name] }));
     if (name === 'seqLen') get().onSeqLenChanged();
+    if (get().focus) get().clearFocus();
   },
 
   applyPreset(preset, withHead) {

@@ -7,6 +7,7 @@ import { webgpuHelp } from '../ui/gpuHelp';
 import type { KnobName } from '../ui/knobs';
 import type { QuantMode } from '../worker/protocol';
 import { engine, onEngineEvent } from './engine';
+import { folderProblem } from './folder';
 import type { Studio } from './index';
 import { Speedometer } from './progress';
 import { FREE_SPACE } from './storage';
@@ -20,6 +21,8 @@ export interface ModelSlice {
   /** Spec of the chosen model before loading (from the catalog, the Hub's config.json or the folder). */
   candidate: { spec: ModelSpec | null; status: 'idle' | 'checking' | 'ready' | 'error'; error: string | null };
   load: LoadState;
+  /** Why the opened folder cannot load (no tokenizer, no weights): Load is disabled with this reason. */
+  folderIssue: string | null;
   loaded: LoadedModelState | null;
   cache: CacheState;
   /** GPU memory the user says runs may use, in GiB (WebGPU does not report it). */
@@ -71,6 +74,7 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
     token: '',
     candidate: { spec: null, status: 'idle', error: null },
     load: { status: 'idle' },
+    folderIssue: null,
     loaded: null,
     cache: { status: 'idle', entries: [], error: null },
     budgetGiB: initialBudget(),
@@ -103,6 +107,7 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
         choice: { kind: 'hub', repo, catalog: catalog && !!entry },
         candidate: spec ? { spec, status: 'ready', error: null } : { spec: null, status: 'idle', error: null },
         load: { status: 'idle' },
+        folderIssue: null,
       });
       if (spec) get().applyModelDefaults(spec);
     },
@@ -151,8 +156,12 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
       if (entries.length === 0) return;
       const top = entries[0].path.includes('/') ? entries[0].path.split('/')[0] : 'local model';
       const name = entries.every((e) => e.path.startsWith(`${top}/`)) ? top : 'local model';
-      set({ choice: { kind: 'files', name, files: entries }, load: { status: 'idle' }, candidate: { spec: null, status: 'checking', error: null } });
+      set({ choice: { kind: 'files', name, files: entries }, load: { status: 'idle' }, candidate: { spec: null, status: 'checking', error: null }, folderIssue: null });
       const config = entries.filter((e) => e.path.split('/').pop() === 'config.json').sort((a, b) => a.path.length - b.path.length)[0];
+      if (config) {
+        const dir = config.path.includes('/') ? config.path.slice(0, config.path.lastIndexOf('/')) : '';
+        set({ folderIssue: folderProblem(name, dir, entries.map((e) => e.path)) });
+      }
       if (!config) {
         set({ candidate: { spec: null, status: 'error', error: `${name}: no config.json among the ${entries.length} files opened; open the model's folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json).` } });
         return;
@@ -171,6 +180,11 @@ export const createModelSlice: StateCreator<Studio, [], [], ModelSlice> = (set, 
       const { choice, revision, token } = get();
       if (!choice) {
         set({ load: { status: 'error', message: 'Choose a model first.' } });
+        return false;
+      }
+      const issue = choice.kind === 'files' ? get().folderIssue : null;
+      if (issue) {
+        set({ load: { status: 'error', message: issue } });
         return false;
       }
       if (get().activeRun) {

@@ -4,6 +4,7 @@
 import type { StateCreator } from 'zustand';
 import { estimateMemory, isQalora } from '../ui/memory';
 import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
+import type { EngineError } from '../worker/client';
 import type { Request } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
 import { loadDataset, saveDataset } from '../worker/storage';
@@ -11,7 +12,7 @@ import { datasetName } from './dataset';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { FREE_SPACE } from './storage';
-import { canResume, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, runPromptFormat, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
+import { canResume, closedRun, defaultRunName, emptyMetrics, newRunId, rewindTo, RUN_SCHEMA, runPromptFormat, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { LoadedModelState, RunRecord } from './types';
 
 export interface RunSlice {
@@ -24,6 +25,10 @@ export interface RunSlice {
   continueRun(): Promise<void>;
   stopRun(): Promise<void>;
   resumeInterrupted(runId: string): Promise<void>;
+  /** After the runs are read on page load: the run a closed page left gets its settings, dataset and model choice back at once. */
+  restoreClosedRun(): Promise<void>;
+  /** The closed page's run stays as stopped (listed on Runs, resumable from there); the announcement goes. */
+  discardClosedRun(runId: string): Promise<void>;
   onDeviceLost(message: string): void;
 }
 
@@ -48,6 +53,24 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     if (r) void get().upsertRun(f(r), persist);
   };
 
+  /** The run's settings back into the knobs (the base loads with its quantization, the data is prepared for its sequence length). */
+  function restoreKnobs(r: RunRecord): void {
+    set({ knobs: { ...r.knobs }, touched: Object.keys(r.knobs) as KnobName[] });
+  }
+
+  /** The dataset kept with the run, opened again with its options (false: it is not kept any more). */
+  async function restoreDataset(runId: string): Promise<boolean> {
+    const d = await loadDataset(runId);
+    if (!d) return false;
+    if (d.hub) await get().openHubDataset(d.hub.dataset, { ...d.hub, options: d.options });
+    else if (d.file) {
+      const file = d.file instanceof File ? d.file : new File([d.file], d.name);
+      set({ dataset: { file, hub: null, download: null, options: d.options, status: 'preparing', summary: null, error: null } });
+      await get().prepareDataset();
+    }
+    return true;
+  }
+
   /** Sends the train request and folds its events into the run's record until it ends. */
   async function drive(runId: string, req: TrainRequest): Promise<void> {
     deviceLost = null;
@@ -56,6 +79,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       const summary = await engine().call(req, (e) => {
         if (e.kind === 'step') update(runId, (r) => withStep(r, e.info), 'soon');
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
+        else if (e.kind === 'evalBefore') update(runId, (r) => withEvalBefore(r, e.loss), 'now');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
         else if (e.kind === 'checkpoint') {
           update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step, stored: { dataset: r.stored?.dataset ?? 0, checkpoints: e.bytes ?? r.stored?.checkpoints ?? 0 } }), 'now');
@@ -91,6 +115,9 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       const r = record(runId);
       if (r) await get().upsertRun(withStatus(r, lost ? 'interrupted' : 'failed', lost ? `GPU device lost: ${deviceLost ?? message}` : message), 'now');
       set({ runError: lost ? `The GPU device was lost during training; resume the run from its last checkpoint (step ${r?.checkpointStep ?? 0}).` : message });
+      // An error about a setting opens its tab and focuses its control.
+      const option = (err as EngineError).option;
+      if (!lost && option) get().focusOption(option, message);
     } finally {
       set({ activeRun: null });
     }
@@ -187,9 +214,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       if (get().activeRun) return fail('Another run is training: stop it first.');
       const r = record(runId);
       if (!r || !canResume(r)) return fail('This run has no checkpoint to resume from.');
-      // The run's settings come back into the knobs: the base loads with its quantization, the
-      // dataset is prepared for its sequence length.
-      set({ knobs: { ...r.knobs }, touched: Object.keys(r.knobs) as KnobName[] });
+      restoreKnobs(r);
       // The base model: reload it from the Hub cache, or from the folder opened in this tab.
       const want = r.model.source;
       const runQuant = `${r.knobs.quant}/${isQalora(r.knobs.quant) ? r.knobs.groupSize : ''}`;
@@ -209,19 +234,32 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
         if (get().loaded?.info.name !== r.model.name) return fail(`The loaded model is ${get().loaded?.info.name}, not the run's base ${r.model.name}.`);
       }
       // The dataset it was trained on, kept with the run.
-      const d = await loadDataset(runId);
-      if (!d) return fail('The run\'s dataset is not in IndexedDB any more, so it cannot resume: start a new run.');
-      if (d.hub) await get().openHubDataset(d.hub.dataset, { ...d.hub, options: d.options });
-      else if (d.file) {
-        const file = d.file instanceof File ? d.file : new File([d.file], d.name);
-        set({ dataset: { file, hub: null, download: null, options: d.options, status: 'preparing', summary: null, error: null } });
-        await get().prepareDataset();
-      }
+      if (!(await restoreDataset(runId))) return fail('The run\'s dataset is not in IndexedDB any more, so it cannot resume: start a new run.');
       const sum = get().dataset.summary;
       if (!sum || !sum.ok || !sum.datasetId) return fail(`The run's dataset no longer prepares: ${sum && !sum.ok ? sum.error : get().dataset.error ?? 'unknown error'}`);
       const step = r.checkpointStep!;
       await get().upsertRun(withStatus(rewindTo(r, step), 'running'), 'now');
       await drive(runId, trainRequest(r, sum.datasetId, true));
+    },
+
+    async restoreClosedRun() {
+      const s = get();
+      const r = closedRun(s.runs);
+      // Only into a fresh page: nothing chosen, loaded or training yet.
+      if (!r || s.activeRun || s.loaded || s.choice || datasetName(s.dataset)) return;
+      restoreKnobs(r);
+      const src = r.model.source;
+      if (src.kind === 'hub') {
+        get().chooseHub(src.repo, true);
+        get().setRevision(src.revision === 'main' ? '' : src.revision);
+        if (!get().candidate.spec) void get().checkHubConfig();
+      }
+      await restoreDataset(r.id).catch(() => false);
+    },
+
+    async discardClosedRun(runId) {
+      const r = record(runId);
+      if (r) await get().upsertRun(withStatus(r, 'stopped'), 'now');
     },
 
     onDeviceLost(message) {

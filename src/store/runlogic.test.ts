@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultKnobs } from '../ui/knobs';
 import { DEFAULT_DATASET_OPTIONS } from '../worker/protocol';
-import { canResume, defaultRunName, emptyMetrics, finalEvalLoss, overlay, readRecord, rewindTo, RUN_SCHEMA, settleStale, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
+import { canResume, closedRun, defaultRunName, lastStep, emptyMetrics, finalEvalLoss, overlay, readRecord, rewindTo, RUN_SCHEMA, settleStale, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { RunRecord } from './types';
 
 function run(over: Partial<RunRecord> = {}): RunRecord {
@@ -77,5 +77,21 @@ describe('run bookkeeping', () => {
     expect(readRecord({ hello: 1 })).toEqual({ skipped: 'an entry that is not a run record' });
     expect(readRecord(null)).toEqual({ skipped: 'an entry that is not a run record' });
     expect('skipped' in readRecord({ ...cur, schema: 0 })).toBe(true);
+  });
+
+  it('finds the run a closed page left: the newest interrupted one that can resume, not one lost to the GPU', () => {
+    const left = (id: string, createdAt: number, over: Partial<RunRecord> = {}) =>
+      settleStale(run({ id, createdAt, status: 'running', checkpointStep: 3, totalSteps: 12, ...over }));
+    const older = left('a', 1);
+    const newer = left('b', 5);
+    const lost = { ...left('c', 9), error: 'GPU device lost: gone' };
+    const noCheckpoint = left('d', 8, { checkpointStep: null });
+    const finished = run({ id: 'e', createdAt: 10, status: 'done', checkpointStep: 12, totalSteps: 12 });
+    expect(closedRun([older, newer, lost, noCheckpoint, finished])?.id).toBe('b');
+    expect(closedRun([lost, finished])).toBeNull();
+    let r = newer;
+    for (let s = 1; s <= 5; s++) r = withStep(r, step(s, 1));
+    expect(lastStep(r)).toBe(5);
+    expect(lastStep(newer)).toBe(3);
   });
 });

@@ -83,6 +83,21 @@ export function settleStale(r: RunRecord): RunRecord {
   return r.status === 'running' || r.status === 'paused' ? withStatus(r, 'interrupted', r.error) : r;
 }
 
+/**
+ * The run a closed (or reloaded) page left behind: the newest interrupted run that was not lost to
+ * the GPU (those carry their error) and can resume. The studio announces it on every tab.
+ */
+export function closedRun(runs: readonly RunRecord[]): RunRecord | null {
+  return runs.filter((r) => r.status === 'interrupted' && r.error === null && canResume(r)).sort((a, b) => b.createdAt - a.createdAt)[0] ?? null;
+}
+
+/** The last step a run recorded (its checkpoint when it has no curve). */
+export function lastStep(r: RunRecord): number {
+  const t = r.metrics.train;
+  return t.length ? t[t.length - 1].step : (r.checkpointStep ?? 0);
+}
+
+/** Whether a run can resume from a checkpoint. */
 export function canResume(r: RunRecord): boolean {
   return (r.status === 'interrupted' || r.status === 'failed' || r.status === 'stopped') && r.checkpointStep !== null && r.totalSteps !== null && r.checkpointStep < r.totalSteps;
 }

@@ -6,6 +6,7 @@ import { clusterFiles, clusterRunOf } from './cluster';
 import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
 import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';
 import { engine } from './engine';
+import { fmtBytes } from '../ui/memory';
 import type { Studio } from './index';
 import { readRecord, settleStale } from './runlogic';
 import { isQuotaError } from '../worker/quota';
@@ -40,6 +41,12 @@ export interface RunsSlice {
 }
 
 const SOON_MS = 1000;
+
+/** The confirmation once a download is handed to the browser: its file names and size. */
+function downloaded(names: string[], bytes: number, more = ''): string {
+  const what = names.length === 1 ? names[0] : `${names.length} files (${names.join(', ')})`;
+  return `Download ready: ${what}, ${fmtBytes(bytes)}, saved by the browser (usually to your Downloads folder).${more ? ` ${more}` : ''}`;
+}
 
 export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, get) => {
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -91,6 +98,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
           runs: [...live, ...settled].sort((a, b) => b.createdAt - a.createdAt), runsStatus: 'ready',
           runsError: skipped.length ? `Not listed: ${skipped.join('; ')}.` : null,
         });
+        await get().restoreClosedRun();
         await sweepOrphanFiles().catch(() => 0); // housekeeping only: a failure here loses nothing
         void get().refreshStorage();
       } catch (e) {
@@ -112,7 +120,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       const r = get().runs.find((x) => x.id === id);
       const clean = name.trim();
       if (!r || !clean || clean === r.name) return;
-      await get().upsertRun({ ...r, name: clean.slice(0, 120), updatedAt: Date.now() }, 'now');
+      await get().upsertRun({ ...r, name: clean, updatedAt: Date.now() }, 'now');
     },
 
     async deleteRun(id) {
@@ -150,8 +158,14 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       try {
         const { files } = await engine().call({ type: 'exportAdapter', runId: id });
         const name = slug(r.name);
-        if (form === 'zip') saveBlob(`${name}-adapter.zip`, await zipBlob(name, files));
-        else for (const f of files) saveBlob(f.name, f.data);
+        if (form === 'zip') {
+          const zip = await zipBlob(name, files);
+          saveBlob(`${name}-adapter.zip`, zip);
+          set({ exportNotice: downloaded([`${name}-adapter.zip`], zip.size) });
+        } else {
+          for (const f of files) saveBlob(f.name, f.data);
+          set({ exportNotice: downloaded(files.map((f) => f.name), files.reduce((a, f) => a + f.data.size, 0)) });
+        }
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {
@@ -178,8 +192,11 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         });
         const name = `${slug(r.name)}-merged${quantized ? `-${r.knobs.quant}` : ''}`;
         const bytes = files.reduce((a, f) => a + f.data.size, 0);
-        if (bytes <= ZIP_LIMIT_BYTES) saveBlob(`${name}.zip`, await zipBlob(name, files));
-        else {
+        if (bytes <= ZIP_LIMIT_BYTES) {
+          const zip = await zipBlob(name, files);
+          saveBlob(`${name}.zip`, zip);
+          set({ exportNotice: downloaded([`${name}.zip`], zip.size) });
+        } else {
           // Past the 4 GiB a classic .zip can hold: the folder's files one by one.
           for (const f of files) saveBlob(f.name, f.data);
           set({ exportNotice: `${name} is ${(bytes / 2 ** 30).toFixed(1)} GiB, more than one .zip holds: its ${files.length} files were downloaded one by one; put them in one folder.` });
@@ -205,8 +222,9 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
           if (e.kind === 'export') set({ exportProgress: { done: e.done, total: e.total } });
         });
         const f = files[0];
-        saveBlob(`${slug(r.name)}-${what === 'adapter' ? 'lora-' : ''}${ggufType}.gguf`, f.data);
-        if (notes.length) set({ exportNotice: `${f.name}: ${notes.join('; ')}.` });
+        const fileName = `${slug(r.name)}-${what === 'adapter' ? 'lora-' : ''}${ggufType}.gguf`;
+        saveBlob(fileName, f.data);
+        set({ exportNotice: downloaded([fileName], f.data.size, notes.length ? `${notes.join('; ')}.` : '') });
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {
@@ -223,8 +241,9 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         const stored = await loadDataset(id).catch(() => undefined);
         const run = clusterRunOf(r, stored);
         const name = `${slug(r.name)}-cluster`;
-        saveBlob(`${name}.zip`, await zipBlob(name, clusterFiles(run).map((f) => ({ name: f.name, data: new Blob([f.text], { type: 'text/plain' }) }))));
-        set({ exportNotice: `${name}.zip references the data as ${run.data}: copy that file (or use the Hub id) next to train_trl.py on the cluster.` });
+        const zip = await zipBlob(name, clusterFiles(run).map((f) => ({ name: f.name, data: new Blob([f.text], { type: 'text/plain' }) })));
+        saveBlob(`${name}.zip`, zip);
+        set({ exportNotice: `${downloaded([`${name}.zip`], zip.size)} It references the data as ${run.data}: copy that file (or use the Hub id) next to train_trl.py on the cluster.` });
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {

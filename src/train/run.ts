@@ -73,6 +73,8 @@ export interface ProgressInfo extends StepResult {
 export interface RunHooks {
   onStep?: (p: ProgressInfo) => void;
   onEval?: (e: { step: number; loss: number }) => void;
+  /** The eval loss before the first step, as soon as it is measured (not called when resuming or without eval examples). */
+  onEvalBefore?: (loss: number) => void;
   /** Called with the checkpoint files every saveEvery steps and at the end. */
   saveCheckpoint?: (files: FileMap, step: number) => Promise<void>;
   /** Polled between steps; true stops the run after checkpointing. */
@@ -151,6 +153,7 @@ export async function runTraining(
 
   const history: HistoryPoint[] = resume ? [...resume.state.history] : [];
   const evalLossBefore = resume ? resume.state.evalLossBefore : await evalLoss();
+  if (!resume && evalLossBefore !== null) hooks.onEvalBefore?.(evalLossBefore);
   let epoch = resume?.state.epoch ?? 0;
   let cursor = resume?.state.cursor ?? 0;
   trainer.step = resume?.state.step ?? 0;

@@ -5,10 +5,12 @@ import { useStudio } from '../store';
 import type { Tab } from '../store/types';
 import type { Theme } from '../store/ui';
 import { DatasetPanel } from './DatasetPanel';
+import { OPTION_PLACE } from './knobs';
 import { GpuStatus } from './GpuStatus';
 import { ModelPanel } from './ModelPanel';
 import { PlaygroundPanel } from './PlaygroundPanel';
 import { RunsPanel } from './RunsPanel';
+import { ResumeBanner } from './ResumeBanner';
 import { PlanAside, SettingsPanel } from './SettingsPanel';
 import { TrainPanel } from './TrainPanel';
 
@@ -36,6 +38,32 @@ function TabState(props: { tab: Tab }) {
   if (props.tab === 'train') text = active ?? '';
   if (props.tab === 'runs') text = n ? String(n) : '';
   return text ? <span className="tab-state">{text}</span> : null;
+}
+
+/** The message of an error that named a control, above the panel that holds it; the control takes the focus. */
+function FocusNote() {
+  const focus = useStudio((s) => s.focus);
+  const tab = useStudio((s) => s.tab);
+  const clear = useStudio((s) => s.clearFocus);
+  useEffect(() => {
+    if (!focus) return;
+    // After the tab's panel has rendered: the control that sets the option.
+    const id = requestAnimationFrame(() => {
+      const el = document.querySelector<HTMLElement>(`main [data-option="${focus.option}"]`);
+      el?.focus();
+      el?.scrollIntoView({ block: 'center' });
+    });
+    return () => cancelAnimationFrame(id);
+  }, [focus, tab]);
+  if (!focus || OPTION_PLACE[focus.option].tab !== tab) return null;
+  return (
+    <div className="alert row" role="alert" data-testid="focus-message" style={{ justifyContent: 'space-between' }}>
+      <span>{focus.message}</span>
+      <button type="button" onClick={clear}>
+        Dismiss
+      </button>
+    </div>
+  );
 }
 
 function ThemePicker() {
@@ -97,6 +125,7 @@ export function App() {
       <GpuStatus />
       {!gpuMissing && (
         <>
+          <ResumeBanner />
           <nav className="tabs" role="tablist" aria-label="Studio steps" onKeyDown={onTabKey}>
             {TABS.map((t) => (
               <button
@@ -119,6 +148,7 @@ export function App() {
           </nav>
           <div className={ASIDE_TABS.includes(tab) ? 'layout' : 'layout single'}>
             <main role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
+              <FocusNote />
               {tab === 'model' && <ModelPanel />}
               {tab === 'dataset' && <DatasetPanel />}
               {tab === 'settings' && <SettingsPanel />}

@@ -6,21 +6,21 @@ import type { DataWarning } from '../data/dataset';
 import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { useStudio } from '../store';
 import { datasetName } from '../store/dataset';
-import type { DatasetOptions } from '../worker/protocol';
+import type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 import { DropZone, ErrorLine, Field } from './controls';
 import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
-  alpaca: 'Alpaca (instruction, input, output)',
+  alpaca: 'Alpaca (instruction, input?, output)',
   'prompt-completion': 'prompt / completion',
   messages: 'chat messages (role, content)',
-  sharegpt: 'ShareGPT conversations (from, value)',
+  sharegpt: 'ShareGPT chats (from, value)',
   text: 'plain text',
   template: 'template over any columns',
 };
 
 const PROMPT_FORMATS: { value: string; label: string }[] = [
-  { value: 'auto', label: 'auto (the model\'s chat template, else Alpaca)' },
+  { value: 'auto', label: 'auto: chat template or Alpaca' },
   { value: 'model', label: 'the model\'s chat template' },
   { value: 'chatml', label: 'ChatML' },
   { value: 'alpaca', label: 'Alpaca prompt' },
@@ -29,6 +29,18 @@ const PROMPT_FORMATS: { value: string; label: string }[] = [
 
 function fmt(x: number, digits = 0): string {
   return x.toLocaleString('en-US', { maximumFractionDigits: digits });
+}
+
+/**
+ * The record shape as the panel knows it: the one chosen, the one a template sets, the one
+ * detected, or why none was (unless the error above already says it).
+ */
+function shapeNote(o: DatasetOptions, inspect: DatasetInspect | null, errorShown: boolean): string {
+  if (o.format !== 'auto') return `Chosen: ${SHAPE_LABEL[o.format]}.`;
+  if (o.template.trim()) return `Set by the prompt template: ${SHAPE_LABEL.template}.`;
+  if (inspect?.shape) return `Detected: ${SHAPE_LABEL[inspect.shape]}.`;
+  if (!inspect) return 'Detected: nothing yet.';
+  return errorShown ? 'Not detected (the message above says why).' : `Not detected: ${inspect.reason ?? 'no records'}.`;
 }
 
 function Options() {
@@ -40,13 +52,14 @@ function Options() {
   const o = dataset.options;
   const set = (p: Partial<DatasetOptions>) => setOptions(p);
   const templateHelp = columns.length ? `Columns: ${columns.map((c) => `{${c}}`).join(', ')}.` : 'Use {column} placeholders.';
+  const errorShown = (sum && !sum.ok) || dataset.error !== null;
   return (
     <section className="panel" aria-labelledby="map-h">
       <h2 id="map-h">How records become examples</h2>
       <div className="grid2">
-        <Field label="Record shape" help={`What the fields mean. Detected: ${inspect?.shape ? SHAPE_LABEL[inspect.shape] : inspect?.reason ?? 'nothing yet'}.`}>
+        <Field label="Record shape" help={`What the fields mean. ${shapeNote(o, inspect, errorShown)}`}>
           {(id, h) => (
-            <select id={id} aria-describedby={h} value={o.format} onChange={(e) => set({ format: e.target.value as DatasetOptions['format'] })} data-testid="ds-format">
+            <select id={id} aria-describedby={h} value={o.format} onChange={(e) => set({ format: e.target.value as DatasetOptions['format'] })} data-testid="ds-format" data-option="format">
               <option value="auto">auto{inspect?.shape ? ` (${inspect.shape})` : ''}</option>
               {RECORD_SHAPES.map((s) => (
                 <option key={s} value={s}>
@@ -58,7 +71,7 @@ function Options() {
         </Field>
         <Field label="Response column" help="The column the model learns to write (template shape; overrides output / completion).">
           {(id, h) => (
-            <select id={id} aria-describedby={h} value={o.responseColumn} onChange={(e) => set({ responseColumn: e.target.value })} data-testid="ds-response">
+            <select id={id} aria-describedby={h} value={o.responseColumn} onChange={(e) => set({ responseColumn: e.target.value })} data-testid="ds-response" data-option="responseColumn">
               <option value="">{columns.length ? 'the shape\'s own' : 'no columns found'}</option>
               {columns.map((c) => (
                 <option key={c} value={c}>
@@ -68,7 +81,7 @@ function Options() {
             </select>
           )}
         </Field>
-        <Field label="Prompt format" help="How prompts and chats are laid out before tokenizing.">
+        <Field label="Prompt format" help="How prompts and chats are laid out before tokenizing (auto: the model&apos;s chat template when it has one, else the Alpaca prompt).">
           {(id, h) => (
             <select id={id} aria-describedby={h} value={o.chatTemplate} onChange={(e) => set({ chatTemplate: e.target.value })}>
               {PROMPT_FORMATS.map((f) => (
@@ -81,7 +94,7 @@ function Options() {
         </Field>
         <Field label="Bad rows" help="Stop at the first bad row (naming its line), or skip such rows and list them.">
           {(id, h) => (
-            <select id={id} aria-describedby={h} value={o.onBadRows} onChange={(e) => set({ onBadRows: e.target.value as 'stop' | 'skip' })} data-testid="ds-bad-rows">
+            <select id={id} aria-describedby={h} value={o.onBadRows} onChange={(e) => set({ onBadRows: e.target.value as 'stop' | 'skip' })} data-testid="ds-bad-rows" data-option="onBadRows">
               <option value="stop">stop</option>
               <option value="skip">skip and list</option>
             </select>
@@ -90,7 +103,7 @@ function Options() {
       </div>
       <Field label="Prompt template" help={`Prompt with {column} placeholders, answered by the response column (sets the template shape). ${templateHelp}`}>
         {(id, h) => (
-          <textarea id={id} aria-describedby={h} value={o.template} onChange={(e) => set({ template: e.target.value })} data-testid="dataset-template" spellCheck={false} rows={3} />
+          <textarea id={id} aria-describedby={h} value={o.template} onChange={(e) => set({ template: e.target.value })} data-testid="dataset-template" data-option="template" spellCheck={false} rows={3} />
         )}
       </Field>
       <div className="row">
@@ -156,7 +169,7 @@ function Stats() {
           </dd>
           <dt>Tokens</dt>
           <dd data-testid="dataset-tokens">
-            {fmt(st.tokens)} ({fmt(st.trained_tokens)} trained{st.train_on_prompt ? '' : ', prompts masked'})
+            {fmt(st.tokens)} ({fmt(st.trained_tokens)} trained{st.train_on_prompt || st.format === 'text' ? '' : ', prompts masked'})
           </dd>
           <dt>Tokens per example</dt>
           <dd>

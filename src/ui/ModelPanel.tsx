@@ -136,6 +136,7 @@ export function ModelPanel() {
   const token = useStudio((s) => s.token);
   const setToken = useStudio((s) => s.setToken);
   const candidate = useStudio((s) => s.candidate);
+  const folderIssue = useStudio((s) => (s.choice?.kind === 'files' ? s.folderIssue : null));
   const load = useStudio((s) => s.load);
   const loaded = useStudio((s) => s.loaded);
   const loadModel = useStudio((s) => s.loadModel);
@@ -287,10 +288,15 @@ export function ModelPanel() {
           )}
         </div>
         <div className="row" style={{ marginTop: '0.75rem' }}>
-          <button type="button" className="primary" data-testid="load-model" disabled={!choice || load.status === 'loading' || activeRun !== null} onClick={() => void loadModel()}>
+          <button type="button" className="primary" data-testid="load-model" disabled={!choice || load.status === 'loading' || activeRun !== null || folderIssue !== null} aria-describedby={folderIssue ? 'load-blocked' : undefined} onClick={() => void loadModel()}>
             {load.status === 'loading' ? 'Loading…' : choice?.kind === 'hub' ? 'Download and load' : 'Load model'}
           </button>
         </div>
+        {folderIssue && (
+          <p className="note small" id="load-blocked" data-testid="load-blocked">
+            {folderIssue}
+          </p>
+        )}
         <LoadProgress />
         <PersistNote />
         <StorageFullOffer />

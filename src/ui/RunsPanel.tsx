@@ -1,7 +1,7 @@
 // Runs: every run kept in IndexedDB, compared side by side (model, rank, targets, quant, LoRA+
 // ratio, trainable parameters, time, tokens/s, final eval loss) with their loss curves overlaid;
 // rename, delete, resume, download, and export for a cluster (TRL script + Axolotl YAML).
-import { useState } from 'react';
+import { Fragment, useState, type ReactNode } from 'react';
 import { useStudio } from '../store';
 import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
@@ -11,6 +11,17 @@ import { ErrorLine } from './controls';
 import { fmtParams, targetsLabel } from './knobs';
 import { StorageFullOffer, StorageUse } from './StoragePanel';
 import { ExportButtons, STATUS_TEXT } from './TrainPanel';
+
+/** A module list ("q_proj+k_proj+v_proj") that may wrap after each "+", never inside a name. */
+function breakable(label: string): ReactNode {
+  return label.split('+').map((part, i) => (
+    <Fragment key={i}>
+      {i > 0 && '+'}
+      {i > 0 && <wbr />}
+      {part}
+    </Fragment>
+  ));
+}
 
 function RunRow(props: { run: RunRecord; selected: boolean }) {
   const r = props.run;
@@ -33,7 +44,7 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
       <td className="name">
         {editing === null ? (
           <>
-            <span data-testid="run-name">{r.name}</span>{' '}
+            <span className="ellipsis" title={r.name} data-testid="run-name">{r.name}</span>{' '}
             <button type="button" className="link" onClick={() => setEditing(r.name)} aria-label={`Rename ${r.name}`}>
               rename
             </button>
@@ -59,7 +70,7 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
       <td>{r.model.name.replace(/^hf:\/\//, '')}</td>
       <td className="num">{r.config.rank}</td>
       <td>
-        <code>{targetsLabel(r.knobs.targetKinds, r.model.modelType === 'gpt2' ? 'gpt2' : 'llama')}</code>
+        <code>{breakable(targetsLabel(r.knobs.targetKinds, r.model.modelType === 'gpt2' ? 'gpt2' : 'llama'))}</code>
       </td>
       <td>{r.knobs.quant}</td>
       <td className="num">{r.config.loraPlusRatio}</td>

@@ -4,8 +4,9 @@ import { useId } from 'react';
 import { useStudio } from '../store';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
+import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
-import { KNOB_HELP, KNOB_LABEL, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
+import { KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
 import { isQalora, QUANT_MODES, type QuantMode } from './memory';
 import { usePlan } from './usePlan';
 
@@ -17,7 +18,7 @@ function Num(props: { name: NumKnob; integer?: boolean; min?: number; max?: numb
   return (
     <Field label={KNOB_LABEL[props.name]} help={KNOB_HELP[props.name]}>
       {(id, helpId) => (
-        <NumberInput id={id} value={value} integer={props.integer} min={props.min} max={props.max} step={props.step} describedBy={helpId} testId={`knob-${props.name}`} onCommit={(v) => setKnob(props.name, v)} />
+        <NumberInput id={id} value={value} integer={props.integer} min={props.min} max={props.max} step={props.step} describedBy={helpId} testId={`knob-${props.name}`} option={KNOB_OPTION[props.name]} onCommit={(v) => setKnob(props.name, v)} />
       )}
     </Field>
   );
@@ -30,7 +31,7 @@ function Check(props: { name: 'rslora' | 'gradCheckpointing' }) {
   return (
     <div className="field">
       <label className="check" htmlFor={id}>
-        <input id={id} type="checkbox" checked={value} onChange={(e) => setKnob(props.name, e.target.checked)} aria-describedby={`${id}-h`} data-testid={`knob-${props.name}`} />
+        <input id={id} type="checkbox" checked={value} onChange={(e) => setKnob(props.name, e.target.checked)} aria-describedby={`${id}-h`} data-testid={`knob-${props.name}`} data-option={KNOB_OPTION[props.name]} />
         {KNOB_LABEL[props.name]}
       </label>
       <span className="help" id={`${id}-h`}>
@@ -65,9 +66,9 @@ function Targets() {
       <div className="row" role="group" aria-label="Target modules" style={{ marginTop: '0.5rem' }}>
         {moduleKinds(arch)
           .filter((k) => k !== 'lm_head')
-          .map((k) => (
+          .map((k, i) => (
             <label className="check" key={k}>
-              <input type="checkbox" checked={kinds.includes(k)} onChange={(e) => toggle(k, e.target.checked)} data-testid={`target-${k}`} />
+              <input type="checkbox" checked={kinds.includes(k)} onChange={(e) => toggle(k, e.target.checked)} data-testid={`target-${k}`} data-option={i === 0 ? 'targets' : undefined} />
               <code>{k}</code>
             </label>
           ))}
@@ -110,7 +111,7 @@ export function SettingsPanel() {
           <div className="grid2">
             <Field label={KNOB_LABEL.quant} help={KNOB_HELP.quant}>
               {(id, helpId) => (
-                <select id={id} value={k.quant} aria-describedby={helpId} data-testid="knob-quant" onChange={(e) => setKnob('quant', e.target.value as QuantMode)}>
+                <select id={id} value={k.quant} aria-describedby={helpId} data-testid="knob-quant" data-option="quant" onChange={(e) => setKnob('quant', e.target.value as QuantMode)}>
                   {QUANT_MODES.map((q) => (
                     <option key={q} value={q}>
                       {q === 'none' ? 'none (f16/f32)' : q}
@@ -180,6 +181,7 @@ export function SettingsPanel() {
           </Field>
         </fieldset>
       </section>
+      <SavedSettingsPanel />
     </div>
   );
 }

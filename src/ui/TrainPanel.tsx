@@ -200,7 +200,7 @@ export function TrainPanel() {
       {run && (
         <section className="panel" aria-labelledby="live-h" data-testid="run-view" data-run-id={run.id} data-status={run.status} data-checkpoint={run.checkpointStep ?? ''}>
           <h2 id="live-h">
-            {run.name} <span className="small muted">— {STATUS_TEXT[run.status]}</span>
+            <span className="ellipsis" title={run.name}>{run.name}</span> <span className="small muted">— {STATUS_TEXT[run.status]}</span>
           </h2>
           {run.error && <ErrorLine message={run.error} />}
           {canResume(run) && !activeRun && (
@@ -220,11 +220,17 @@ export function TrainPanel() {
           {run.metrics.samples.length > 0 && (
             <>
               <h3>Samples</h3>
+              <p className="small">
+                <span className="seg-masked">The prompt</span> (Settings: sample prompt), then <span className="seg-trained">the adapter&apos;s answer</span> at each evaluation.
+              </p>
               <ol className="samples" data-testid="samples">
                 {run.metrics.samples.map((s) => (
                   <li key={s.step}>
                     <span className="small muted">step {s.step}</span>
-                    <pre>{s.text}</pre>
+                    <pre>
+                      <span className="seg-masked" data-testid="sample-prompt">{run.knobs.samplePrompt}</span>
+                      <span className="seg-trained">{s.text}</span>
+                    </pre>
                   </li>
                 ))}
               </ol>

@@ -6,6 +6,11 @@ import { overlay } from '../store/runlogic';
 const AXIS = { stroke: 'var(--muted)', fontSize: 12 };
 const COLORS = ['var(--c1)', 'var(--c2)', 'var(--c3)', 'var(--c4)', 'var(--c5)', 'var(--c6)'];
 
+/** A tooltip's heading: the step it shows ("step 3"). */
+export function stepLabel(step: unknown): string {
+  return `step ${String(step)}`;
+}
+
 function fmtNum(v: unknown): string {
   const x = Number(v);
   if (!Number.isFinite(x)) return String(v);
@@ -26,7 +31,7 @@ export function LossChart(props: { run: RunRecord }) {
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} tick={AXIS} allowDecimals={false} />
           <YAxis tick={AXIS} domain={['auto', 'auto']} tickFormatter={fmtNum} width={52} />
-          <Tooltip formatter={fmtNum} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
+          <Tooltip formatter={fmtNum} labelFormatter={stepLabel} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
           <Legend />
           <Line name="train loss" dataKey="train" stroke="var(--c1)" dot={false} isAnimationActive={false} connectNulls />
           <Line name="eval loss" dataKey="eval" stroke="var(--c2)" dot isAnimationActive={false} connectNulls />
@@ -46,7 +51,7 @@ export function SeriesChart(props: { run: RunRecord; which: 'lr' | 'gradNorm'; t
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} tick={AXIS} allowDecimals={false} />
           <YAxis tick={AXIS} domain={['auto', 'auto']} tickFormatter={fmtNum} width={60} />
-          <Tooltip formatter={fmtNum} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
+          <Tooltip formatter={fmtNum} labelFormatter={stepLabel} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
           <Line name={props.title} dataKey="v" stroke={props.which === 'lr' ? 'var(--c3)' : 'var(--c4)'} dot={false} isAnimationActive={false} />
         </LineChart>
       </ResponsiveContainer>
@@ -65,7 +70,7 @@ export function OverlayChart(props: { runs: RunRecord[]; which: 'train' | 'eval'
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} tick={AXIS} allowDecimals={false} />
           <YAxis tick={AXIS} domain={['auto', 'auto']} tickFormatter={fmtNum} width={52} />
-          <Tooltip formatter={fmtNum} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
+          <Tooltip formatter={fmtNum} labelFormatter={stepLabel} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
           <Legend />
           {props.runs.map((r, i) => (
             <Line key={r.id} name={r.name} dataKey={r.id} stroke={COLORS[i % COLORS.length]} dot={props.which === 'eval'} isAnimationActive={false} connectNulls />

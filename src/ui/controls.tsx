@@ -32,6 +32,8 @@ export function NumberInput(props: {
   describedBy?: string;
   label?: string;
   testId?: string;
+  /** The engine option this input sets (an error naming it focuses the input). */
+  option?: string;
 }) {
   const [text, setText] = useState(String(props.value));
   const committed = useRef(props.value);
@@ -66,6 +68,7 @@ export function NumberInput(props: {
       aria-describedby={invalid ? `${props.describedBy ?? ''} ${rangeId}`.trim() : props.describedBy}
       aria-label={props.label}
       data-testid={props.testId}
+      data-option={props.option}
       onChange={(e) => {
         setText(e.target.value);
         const v = parse(e.target.value);

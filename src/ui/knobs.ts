@@ -102,6 +102,11 @@ export const OPTION_PLACE: Record<RunOption, OptionPlace> = {
   accessToken: { label: 'Access token', tab: 'model' },
 };
 
+/** The option each knob is, for the knobs an engine message can name (the control carries it as data-option). */
+export const KNOB_OPTION: Partial<Record<KnobName, RunOption>> = Object.fromEntries(
+  (Object.entries(OPTION_PLACE) as [RunOption, OptionPlace][]).filter(([, p]) => p.knob).map(([o, p]) => [p.knob, o]),
+);
+
 const TAB_NAME = { settings: 'Settings', dataset: 'Dataset', model: 'Model' } as const;
 
 /** An option as the studio writes it: the control's label, then the value to give it ("Sequence length 512", "Bad rows: skip"). */

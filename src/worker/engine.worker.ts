@@ -328,6 +328,7 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   const hooks: RunHooks = {
     onStep: (info) => emit({ kind: 'step', info }),
     onEval: (ev) => emit({ kind: 'eval', step: ev.step, loss: ev.loss }),
+    onEvalBefore: (loss) => emit({ kind: 'evalBefore', loss }),
     shouldStop: () => stopRequested,
     beforeStep: async () => {
       if (paused) await paused.promise;

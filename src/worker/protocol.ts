@@ -230,6 +230,8 @@ export type EngineEvent =
   | { kind: 'datasetDownload'; loaded: number; total: number; detail: string }
   | { kind: 'step'; info: ProgressInfo }
   | { kind: 'eval'; step: number; loss: number }
+  /** The eval loss before training, measured before the first step. */
+  | { kind: 'evalBefore'; loss: number }
   /** A checkpoint was saved; bytes: what the run's kept checkpoints take in IndexedDB (persisted runs). */
   | { kind: 'checkpoint'; step: number; evalLossBefore: number | null; bytes?: number }
   /**

@@ -1,0 +1,53 @@
+// Saved settings: name and save the knobs, load them later (after a reload too), export and import
+// them as JSON; "Copy as command" copies the npm run train line of the same settings.
+import { readFileSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import { knob, loadLocalModel, openStudio, tab, textOutsideCommand } from './studio-helpers';
+
+test('settings saved under a name come back, travel as JSON, and copy as a command', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await openStudio(page);
+  await loadLocalModel(page);
+  await tab(page, 'Settings');
+  await knob(page, 'rank', '4');
+  await knob(page, 'seqLen', '64');
+  await page.getByTestId('settings-name').fill('tiny run');
+  await page.getByTestId('settings-save').click();
+  await expect(page.getByTestId('settings-message')).toHaveText('Saved as “tiny run”.');
+
+  const command = page.getByTestId('command-line');
+  await expect(command).toContainText('npm run train -- --model PATH/TO/stories260K');
+  await expect(command).toContainText('--rank 4 ');
+  await expect(command).toContainText('--seq-len 64 ');
+  await page.getByTestId('copy-command').click();
+  await expect(page.getByTestId('settings-message')).toContainText('Copied the command');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await command.textContent());
+
+  await knob(page, 'rank', '16');
+  await expect(command).toContainText('--rank 16 ');
+  await page.reload();
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  await tab(page, 'Settings');
+  await expect(page.getByTestId('settings-saved')).toHaveValue('tiny run');
+  await page.getByTestId('settings-load').click();
+  await expect(page.getByTestId('knob-rank')).toHaveValue('4');
+  await expect(page.getByTestId('knob-seqLen')).toHaveValue('64');
+
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('settings-export').click()]);
+  expect(dl.suggestedFilename()).toBe('tiny-run.settings.json');
+  const json = JSON.parse(readFileSync(await dl.path(), 'utf8'));
+  expect(json).toMatchObject({ kind: 'lora-studio-settings', version: 1, name: 'tiny run', knobs: { rank: 4, seqLen: 64 } });
+  json.name = 'from a colleague';
+  json.knobs.rank = 2;
+  await page.getByTestId('settings-import').setInputFiles({ name: 'colleague.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(json)) });
+  await expect(page.getByTestId('settings-message')).toContainText('Imported “from a colleague”');
+  await page.getByTestId('settings-saved').selectOption('from a colleague');
+  await page.getByTestId('settings-load').click();
+  await expect(page.getByTestId('knob-rank')).toHaveValue('2');
+
+  json.knobs.rank = 'two';
+  await page.getByTestId('settings-import').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(json)) });
+  await expect(page.getByTestId('settings-message')).toHaveText('broken.json cannot be used: “Rank (r)” has a value of the wrong kind ("two").');
+  // Flags appear only inside the command itself.
+  expect(await textOutsideCommand(page)).not.toMatch(/--[a-z]/);
+});

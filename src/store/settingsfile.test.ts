@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { defaultKnobs } from '../ui/knobs';
+import { parseSettings, settingsJson } from './settingsfile';
+
+describe('settings files', () => {
+  it('round-trip the knobs under their name', () => {
+    const knobs = { ...defaultKnobs(null), rank: 4, targetKinds: ['q_proj'], samplePrompt: 'Hi' };
+    expect(parseSettings(settingsJson('small', knobs), 'f.json')).toEqual({ name: 'small', knobs });
+  });
+
+  it('keep defaults for knobs the file does not name', () => {
+    const r = parseSettings(JSON.stringify({ kind: 'lora-studio-settings', version: 1, name: 'x', knobs: { lr: 0.01 } }), 'f.json');
+    expect(r.knobs).toEqual({ ...defaultKnobs(null), lr: 0.01 });
+  });
+
+  it('refuse other JSON, unknown knobs and wrong kinds, in the studio\'s words', () => {
+    expect(() => parseSettings('{', 'f.json')).toThrow(/f\.json is not valid JSON/);
+    expect(() => parseSettings('{"a":1}', 'f.json')).toThrow(/not a settings file/);
+    const bad = JSON.stringify({ kind: 'lora-studio-settings', version: 1, knobs: { rank: '8', bogus: 1 } });
+    expect(() => parseSettings(bad, 'f.json')).toThrow('unknown setting "bogus"');
+    expect(() => parseSettings(bad, 'f.json')).toThrow('“Rank (r)” has a value of the wrong kind ("8")');
+  });
+});
