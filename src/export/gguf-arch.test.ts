@@ -11,7 +11,7 @@ import { dirSource } from '../cli/fs-source';
 import { makeBatch } from '../data/batch';
 import { f16BitsToF32, f32ToF16Bits } from '../gpu/half';
 import { mergeCheckpoint } from '../lora/merge';
-import type { AdapterTensors, LoraHyper } from '../lora/peft';
+import type { LoraHyper } from '../lora/peft';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { Checkpoint } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
@@ -28,22 +28,11 @@ import { LoraState } from '../lora/state';
 import { loadModel } from '../model/load';
 import { mergedGgufFile } from './gguf-model';
 import { ggufTensorName } from './gguf-llama';
+import { randomAdapter } from '../test/random-adapter';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-arch-'));
 
-function randomAdapter(spec: ModelSpec, targets: string, h: LoraHyper, seed: number) {
-  const modules = resolveTargets(spec, parseTargets(targets));
-  const r = rng(seed);
-  const weights = new Map<string, AdapterTensors>();
-  for (const m of modules) {
-    weights.set(m.name, {
-      A: Float32Array.from({ length: h.r * m.inF }, () => (r() * 2 - 1) * 0.3),
-      B: Float32Array.from({ length: m.outF * h.r }, () => (r() * 2 - 1) * 0.3),
-    });
-  }
-  return { modules, weights, h };
-}
 
 async function evalLoss(spec: ModelSpec, src: ModelSource, ids: number[][]): Promise<number> {
   const ctx = await testContext();

@@ -12,7 +12,6 @@ import { f16BitsToF32, f32ToF16Bits } from '../gpu/half';
 import { mergeCheckpoint } from '../lora/merge';
 import type { AdapterTensors, LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
-import { parseTargets, resolveTargets } from '../lora/targets';
 import { Checkpoint } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
 import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
@@ -26,23 +25,12 @@ import { adapterGgufFile, mergedGgufFile } from './gguf-model';
 import { ggufTensorName, permuteRows } from './gguf-llama';
 import { decodeGgml, encodeGgml, GgmlType } from './ggml-quant';
 import { tokenizerMetadata } from './gguf-tokenizer';
+import { randomAdapter } from '../test/random-adapter';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 const TINY_SP = fileURLToPath(new URL('../../../shared/models/tiny-llama-sp/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-'));
 
-function randomAdapter(spec: ModelSpec, targets: string, h: LoraHyper, seed: number) {
-  const modules = resolveTargets(spec, parseTargets(targets));
-  const r = rng(seed);
-  const weights = new Map<string, AdapterTensors>();
-  for (const m of modules) {
-    weights.set(m.name, {
-      A: Float32Array.from({ length: h.r * m.inF }, () => (r() * 2 - 1) * 0.3),
-      B: Float32Array.from({ length: m.outF * h.r }, () => (r() * 2 - 1) * 0.3),
-    });
-  }
-  return { modules, weights, h };
-}
 
 async function evalLoss(spec: ModelSpec, src: ModelSource, ids: number[][], lora?: ReturnType<typeof randomAdapter>): Promise<number> {
   const ctx = await testContext();
