@@ -6,27 +6,12 @@ import { readFileSync } from 'node:fs';
 import { gguf } from '@huggingface/gguf';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, openStudio, tab } from './studio-helpers';
+import { openStudio, setUpFrogRun, tab } from './studio-helpers';
 
 test('studio: Runs → Export run for a cluster carries the run settings; the GGUF downloads parse', async ({ page }) => {
   test.setTimeout(300_000);
   await openStudio(page);
-  await loadLocalModel(page);
-  await tab(page, 'Dataset');
-  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
-  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
-
-  await tab(page, 'Settings');
-  await page.getByTestId('knob-lengthBy').selectOption('steps');
-  await knob(page, 'steps', '3');
-  await knob(page, 'batchSize', '2');
-  await knob(page, 'seqLen', '32');
-  await knob(page, 'rank', '4');
-  await knob(page, 'alpha', '12');
-  await knob(page, 'dropout', '0.1');
-  await knob(page, 'lr', '0.002');
-  await knob(page, 'seed', '7');
-  await knob(page, 'evalEvery', '0');
+  await setUpFrogRun(page, { steps: '3', batchSize: '2', seqLen: '32', rank: '4', alpha: '12', dropout: '0.1', lr: '0.002', seed: '7', evalEvery: '0' });
   await tab(page, 'Train');
   await page.getByTestId('start-training').click();
   await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });

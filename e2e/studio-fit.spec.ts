@@ -1,7 +1,7 @@
 // Text fits: at 1024 px no select box cuts its chosen text (Settings, Dataset), and table cells
 // break between words, never inside one.
 import { expect, test, type Page } from '@playwright/test';
-import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, openStudio, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, jsonl, loadLocalModel, openStudio, setUpFrogRun, tab } from './studio-helpers';
 
 /** Selects whose chosen option's text is wider than the box can show (label: text width > room). */
 async function cutSelects(page: Page): Promise<string[]> {
@@ -69,14 +69,7 @@ test('Runs at 1024 px: no word cut inside a cell; a long run name is kept whole,
   test.setTimeout(180_000);
   await page.setViewportSize({ width: 1024, height: 900 });
   await openStudio(page);
-  await loadLocalModel(page);
-  await tab(page, 'Dataset');
-  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
-  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
-  await tab(page, 'Settings');
-  await page.getByTestId('knob-lengthBy').selectOption('steps');
-  await knob(page, 'steps', '2');
-  await knob(page, 'evalEvery', '0');
+  await setUpFrogRun(page, { steps: '2', evalEvery: '0' });
   await tab(page, 'Train');
   await page.getByTestId('start-training').click();
   await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });

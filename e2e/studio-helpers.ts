@@ -74,3 +74,18 @@ export async function textOutsideCommand(page: Page): Promise<string> {
     return c.textContent ?? '';
   });
 }
+
+/**
+ * The short run most studio specs train: stories260K loaded from its folder, the 24 frog texts
+ * dropped on the Dataset tab, the run measured in steps, then the given knobs set in order on the
+ * Settings tab (leaves the page on Settings).
+ */
+export async function setUpFrogRun(page: Page, knobs: Record<string, string>): Promise<void> {
+  await loadLocalModel(page);
+  await tab(page, 'Dataset');
+  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
+  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
+  await tab(page, 'Settings');
+  await page.getByTestId('knob-lengthBy').selectOption('steps');
+  for (const [name, value] of Object.entries(knobs)) await knob(page, name, value);
+}

@@ -2,22 +2,11 @@
 // interrupted after the reload and resumes from its last checkpoint to the end; pause, resume and
 // stop work on a live run.
 import { expect, test } from '@playwright/test';
-import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+import { MODEL_DIR, openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
 
-async function setUpRun(page: import('@playwright/test').Page, steps: number, evalEvery: number): Promise<void> {
-  await loadLocalModel(page);
-  await tab(page, 'Dataset');
-  await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
-  await expect(page.getByTestId('dataset-examples')).toHaveText('24');
-  await tab(page, 'Settings');
-  await page.getByTestId('knob-lengthBy').selectOption('steps');
-  await knob(page, 'steps', String(steps));
-  await knob(page, 'batchSize', '2');
-  await knob(page, 'seqLen', '32');
-  await knob(page, 'lr', '0.003');
-  await knob(page, 'evalEvery', String(evalEvery));
-  await knob(page, 'evalSplit', '0.25');
-}
+/** The frog run of these tests: `steps` steps, a checkpoint every `evalEvery` (0: only at the end). */
+const setUpRun = (page: import('@playwright/test').Page, steps: number, evalEvery: number) =>
+  setUpFrogRun(page, { steps: String(steps), batchSize: '2', seqLen: '32', lr: '0.003', evalEvery: String(evalEvery), evalSplit: '0.25' });
 
 test('studio: a run interrupted by a closed tab resumes from its checkpoint', async ({ page }, info) => {
   test.setTimeout(240_000);

@@ -4,7 +4,7 @@
 // clearing a cached model from the offer and pressing Resume finishes the run; persistence is
 // asked once and its state shown.
 import { expect, test, type Page } from '@playwright/test';
-import { dropFile, FROG_TEXTS, jsonl, knob, loadLocalModel, openStudio, shot, tab } from './studio-helpers';
+import { openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
 
 const ORIGIN = 'http://localhost:5179';
 const FAKE_MODEL = 'https://huggingface.co/test-org/big-model/resolve/main/model.safetensors';
@@ -71,17 +71,8 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
       await c.put(url, new Response(new Uint8Array(3 << 20), { headers: { 'content-type': 'application/octet-stream', 'x-studio-size': String(3 << 20) } }));
     }, FAKE_MODEL);
 
-    await loadLocalModel(page);
-    await tab(page, 'Dataset');
-    await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
-    await expect(page.getByTestId('dataset-examples')).toHaveText('24');
-    await tab(page, 'Settings');
-    await page.getByTestId('knob-lengthBy').selectOption('steps');
-    await knob(page, 'steps', '16');
-    await knob(page, 'batchSize', '2');
-    await knob(page, 'seqLen', '32');
-    await knob(page, 'evalEvery', '1'); // a checkpoint every step
-    await knob(page, 'evalSplit', '0.25');
+    // a checkpoint every step
+    await setUpFrogRun(page, { steps: '16', batchSize: '2', seqLen: '32', evalEvery: '1', evalSplit: '0.25' });
     // Before the run: what it writes beside the memory estimate.
     await expect(page.getByTestId('storage-fit-run')).toHaveAttribute('data-verdict', 'fits');
     await expect(page.getByTestId('storage-fit-run')).toContainText('3 checkpoints of');
