@@ -17,7 +17,7 @@ import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
 import { accumulate, dropout } from '../ops/elementwise';
 import { embeddingForward } from '../ops/embedding';
-import { defaultMatmulKernel, matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs, type SplitKProduct } from '../ops/matmul';
+import { defaultMatmulKernel, loraSplitKScratch, matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs, type SplitKProduct } from '../ops/matmul';
 import { groupPool, groupUnpool } from '../ops/pool';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
@@ -218,12 +218,8 @@ export class Transformer {
       this.tmp = f('lora.tmp', N * maxIn);
       this.tmp2 = f('lora.tmp2', N * maxIn);
       if (opts.training) {
-        let need = 0;
-        for (const slot of lora.slots) {
-          const rows = slot.module.layer < 0 ? this.headRows : N;
-          const [pa, pb] = this.gradPlans(slot, rows);
-          need = Math.max(need, pa.scratch + pb.scratch);
-        }
+        const rowsOf = (slot: LoraSlot) => (slot.module.layer < 0 ? this.headRows : N);
+        const need = loraSplitKScratch(lora.slots.map((slot) => ({ aIn: slot.aIn, outF: slot.module.outF, rows: rowsOf(slot) })), lora.hyper.r, tileLimits(ctx), this.splitMinGroups());
         if (need) this.splitScratch = f('lora.splitK', need);
       }
     }
@@ -413,9 +409,14 @@ export class Transformer {
   /** Split-K plans of a module's dA [r, aIn] and dB [out, r], both reduced over `rows` tokens. */
   private gradPlans(slot: LoraSlot, rows: number) {
     const lim = tileLimits(this.ctx);
-    const mg = this.opts.splitKMinGroups ?? (defaultMatmulKernel() === 'legacy' ? 1 : minGroupsFor(this.ctx));
+    const mg = this.splitMinGroups();
     const r = this.lora!.hyper.r;
     return [splitKPlan(r, slot.aIn, rows, lim, mg), splitKPlan(slot.module.outF, r, rows, lim, mg)] as const;
+  }
+
+  /** Workgroups the split-K aims for (the option, else the device's; 1 on the legacy kernel: no split). */
+  private splitMinGroups(): number {
+    return this.opts.splitKMinGroups ?? (defaultMatmulKernel() === 'legacy' ? 1 : minGroupsFor(this.ctx));
   }
 
   private norm(label: string, inp: GPUBuffer, weight: Weight, bias: Weight | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer): Dispatch {

@@ -104,7 +104,12 @@ export function tileLimits(ctx: GpuContext): TileLimits {
 
 /** Workgroups the tile chooser aims for: many on a real GPU, a few per CPU thread on a software one. */
 export function minGroupsFor(ctx: GpuContext): number {
-  return ctx.adapter.isSoftware ? 8 : 128;
+  return minGroupsForAdapter(ctx.adapter.isSoftware);
+}
+
+/** minGroupsFor from what the page knows of the adapter (AdapterSummary.isSoftware). */
+export function minGroupsForAdapter(isSoftware: boolean): number {
+  return isSoftware ? 8 : 128;
 }
 
 /** Quantized B (matmul.wgsl): 64×64 tiles, or 32×32 when the output has too few 64×64 tiles to keep a GPU's cores busy. */
@@ -243,6 +248,17 @@ export function splitKPlan(M: number, N: number, K: number, lim: TileLimits, min
   const KC = Math.ceil(K / want / tile.BK) * tile.BK;
   const S = Math.ceil(K / KC);
   return { tile, S, KC, scratch: S > 1 ? S * M * N : 0 };
+}
+
+/**
+ * f32 elements of scratch the LoRA gradients' split-K needs (0: no module splits): the largest
+ * dA [r, aIn] + dB [outF, r] partials of one module, each reduced over its `rows` tokens (B·T, or
+ * the head's row chunk). The Transformer allocates exactly this and the memory estimate counts it.
+ */
+export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: number }[], r: number, lim: TileLimits, minGroups: number): number {
+  let need = 0;
+  for (const m of modules) need = Math.max(need, splitKPlan(r, m.aIn, m.rows, lim, minGroups).scratch + splitKPlan(m.outF, r, m.rows, lim, minGroups).scratch);
+  return need;
 }
 
 /**

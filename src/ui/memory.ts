@@ -7,6 +7,7 @@
 import { countModelParams, type ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
 import { HEAD_CHUNK_BYTES, headChunkRows, STATS_LEN } from '../model/transformer';
+import { loraSplitKScratch, minGroupsForAdapter, type TileLimits } from '../ops/matmul';
 import { gradNormPartialSize } from '../ops/optimizer';
 import { loraInF } from '../lora/peft';
 import { parseTargets, resolveTargets } from '../lora/targets';
@@ -29,7 +30,29 @@ export interface MemoryInput {
   gradCheckpointing: boolean;
   /** The device's maxStorageBufferBindingSize (bounds the logits chunk); default: no bound. */
   maxBinding?: number;
+  /** How the device tiles matmuls (sizes the LoRA gradients' split-K scratch); default: WebGPU's default limits on a real GPU. */
+  tiling?: Tiling;
 }
+
+/** The device's matmul tiling: its workgroup limits and the workgroups the tile chooser aims for (ops/matmul). */
+export interface Tiling {
+  limits: TileLimits;
+  minGroups: number;
+}
+
+/** The tiling of the device the engine opens on this adapter (its limits are raised to the adapter's). */
+export function tilingOfAdapter(a: { isSoftware: boolean; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number }): Tiling {
+  return {
+    limits: { ...DEFAULT_TILING.limits, maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup },
+    minGroups: minGroupsForAdapter(a.isSoftware),
+  };
+}
+
+/** WebGPU's default limits on a hardware adapter: the tiling assumed until the GPU is known. */
+export const DEFAULT_TILING: Tiling = {
+  limits: { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256 },
+  minGroups: 128,
+};
 
 export interface MemoryEstimate {
   /** Frozen base weights on the GPU. */
@@ -74,6 +97,7 @@ export function baseWeightBytes(spec: ModelSpec, weightBytes: number, quant: Qua
 /** The training graph's buffers, as the engine's Transformer and Trainer allocate them: [label, f32 count]. */
 export function trainingBuffers(
   spec: ModelSpec, modules: LinearModule[], rank: number, B: number, T: number, checkpointing: boolean, maxBinding = Infinity, qaloraGroupSize = 0,
+  tiling: Tiling = DEFAULT_TILING,
 ): [string, number][] {
   const { C, NH, NKV, HS, V, L, FF } = spec;
   const N = B * T;
@@ -98,6 +122,9 @@ export function trainingBuffers(
   const maxIn = Math.max(1, ...modules.map((m) => m.inF));
   out.push(['lora.xd', N * maxIn], ['lora.gB', N * rank], ['lora.tmp', N * maxIn], ['lora.tmp2', N * maxIn]);
   if (qaloraGroupSize) out.push(['lora.xpool', N * Math.ceil(maxIn / qaloraGroupSize)]);
+  const aIn = (m: LinearModule) => (qaloraGroupSize ? m.inF / qaloraGroupSize : m.inF);
+  const split = loraSplitKScratch(modules.map((m) => ({ aIn: aIn(m), outF: m.outF, rows: m.layer < 0 ? headRows : N })), rank, tiling.limits, tiling.minGroups);
+  if (split) out.push(['lora.splitK', split]);
   out.push(['dres', N * C], ['dln', N * C], ['dh', N * FF], ['dgu', N * guW], ['datt', N * NH * HS], ['dqkv', N * QKVW], ['attn.D', N * NH]);
   return out;
 }
@@ -112,7 +139,7 @@ export function estimateMemory(inp: MemoryInput): MemoryEstimate {
   const lora = 4 * padded(trainable * 4) + padded(16) + padded(gradNormPartialSize(trainable) * 4);
   let activations = 0;
   let largest = { label: 'embedding', bytes: spec.V * spec.C * inp.weightBytes };
-  for (const [label, n] of trainingBuffers(spec, modules, rank, inp.batchSize, inp.seqLen, inp.gradCheckpointing, inp.maxBinding, isQalora(inp.quant) ? inp.groupSize : 0)) {
+  for (const [label, n] of trainingBuffers(spec, modules, rank, inp.batchSize, inp.seqLen, inp.gradCheckpointing, inp.maxBinding, isQalora(inp.quant) ? inp.groupSize : 0, inp.tiling)) {
     const b = padded(Math.max(1, n) * 4);
     activations += b;
     if (b > largest.bytes) largest = { label, bytes: b };

@@ -3,7 +3,7 @@ import { useMemo } from 'react';
 import { useStudio } from '../store';
 import { storageBytes } from './catalog';
 import { knobProblems, targetsString } from './knobs';
-import { estimateMemory, judgeFit, type FitReport, type MemoryEstimate } from './memory';
+import { estimateMemory, judgeFit, tilingOfAdapter, type FitReport, type MemoryEstimate } from './memory';
 
 export interface Plan {
   estimate: MemoryEstimate | null;
@@ -31,6 +31,7 @@ export function usePlan(): Plan | null {
     const input = {
       spec, weightBytes, quant: knobs.quant, groupSize: knobs.groupSize, rank: knobs.rank, targets: targetsString(knobs.targetKinds, spec.arch),
       batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing, maxBinding,
+      tiling: gpu.status === 'ok' ? tilingOfAdapter(gpu.adapter) : undefined,
     } as const;
     try {
       const estimate = estimateMemory(input);
