@@ -225,7 +225,8 @@ describe('prompt formatting follows the training data', () => {
 
 describe('benchmark', () => {
   it('prints JSON; no GPU buffers are created per step after warm-up and only the loss is read back', () => {
-    const b = cli('bench', ['--preset', 'tiny', '--steps', '2', '--seq-len', '16']);
+    // The training section only: the matmul rows race tfjs at 256³/512³, minutes on SwiftShader.
+    const b = cli('bench', ['--preset', 'tiny', '--steps', '2', '--seq-len', '16', '--only', 'train']);
     expect(b.code).toBe(0);
     const r = JSON.parse(b.stdout);
     expect(r.train.buffers_created_per_step_after_first).toBe(0);
@@ -233,8 +234,7 @@ describe('benchmark', () => {
     expect(r.train.bytes_read_back_per_step).toBe(8);
     expect(r.train.dispatches_per_step).toBeGreaterThan(50);
     expect(r.train.tokens_per_second).toBeGreaterThan(0);
-    expect(r.matmul).toHaveLength(3);
-    for (const m of r.matmul) expect(m.gflops).toBeGreaterThan(0);
+    expect(r.config).toMatchObject({ batch_size: 2, seq_len: 16, steps: 2 }); // the tiny preset's batch
   });
 });
 
