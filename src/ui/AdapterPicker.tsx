@@ -1,10 +1,9 @@
 // The playground's adapter: a run trained on the loaded base, or an adapter folder opened or
 // dropped here (PEFT, TRL, Unsloth, LLaMA-Factory), loaded onto the base without reloading it.
-import { useEffect, useId, useRef } from 'react';
+import { useId, useRef } from 'react';
 import { useStudio } from '../store';
-import { relPath } from '../store/model';
 import type { RunRecord } from '../store/types';
-import { DropZone, ErrorLine } from './controls';
+import { DropZone, ErrorLine, FolderInput } from './controls';
 import { droppedEntries } from './ModelPanel';
 
 /** Runs of the loaded base with a saved adapter (what the picker lists besides opened folders). */
@@ -34,10 +33,6 @@ export function AdapterPicker(props: { busy: boolean }) {
   const folder = folders.find((f) => f.id === selected);
   const id = useId();
   const dirInput = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    dirInput.current?.setAttribute('webkitdirectory', '');
-    dirInput.current?.setAttribute('directory', '');
-  }, []);
   const disabled = props.busy || opening || !loaded;
   return (
     <div className="field">
@@ -87,19 +82,7 @@ export function AdapterPicker(props: { busy: boolean }) {
           ? 'Reading the adapter…'
           : 'Drop an adapter folder here, or press to open one (adapter_config.json + adapter_model.safetensors or .bin, as PEFT, TRL, Unsloth or LLaMA-Factory save it).'}
       </DropZone>
-      <input
-        ref={dirInput}
-        type="file"
-        multiple
-        hidden
-        aria-label="Open an adapter folder"
-        data-testid="pg-adapter-folder-input"
-        onChange={(e) => {
-          const files = [...(e.target.files ?? [])];
-          e.target.value = '';
-          void open(files.map((file) => ({ path: relPath(file), file })));
-        }}
-      />
+      <FolderInput inputRef={dirInput} label="Open an adapter folder" testId="pg-adapter-folder-input" onEntries={(entries) => void open(entries)} />
       <ErrorLine message={error} testId="pg-adapter-error" />
     </div>
   );

@@ -2,10 +2,9 @@
 // estimate before downloading; loading with a progress bar (bytes, speed, ETA); the model cache.
 import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
 import { useStudio } from '../store';
-import { relPath } from '../store/model';
 import { fmtDuration } from '../store/progress';
 import { CATALOG, catalogSpec } from './catalog';
-import { DropZone, ErrorLine, Field, MemoryCard, NumberInput, ProgressBar } from './controls';
+import { DropZone, ErrorLine, Field, FolderInput, MemoryCard, NumberInput, ProgressBar } from './controls';
 import { fmtParams, KNOB_HELP, KNOB_LABEL } from './knobs';
 import { countModelParams } from '../model/config';
 import { fmtBytes, isQalora, QUANT_MODES, type QuantMode } from './memory';
@@ -148,10 +147,6 @@ export function ModelPanel() {
   const [repoText, setRepoText] = useState('');
   const dirInput = useRef<HTMLInputElement>(null);
   const ids = { repo: useId(), rev: useId(), token: useId() };
-  useEffect(() => {
-    dirInput.current?.setAttribute('webkitdirectory', '');
-    dirInput.current?.setAttribute('directory', '');
-  }, []);
   const selectedRepo = choice?.kind === 'hub' ? choice.repo : null;
   const gated = CATALOG.find((m) => m.repo === selectedRepo)?.gated ?? false;
   const chosenLabel = choice ? (choice.kind === 'hub' ? choice.repo : `${choice.name} (local folder, ${choice.files.length} files)`) : null;
@@ -240,19 +235,7 @@ export function ModelPanel() {
           >
             Drop a model folder here (config.json, model.safetensors or pytorch_model.bin, tokenizer.json), or press to open one. The files stay on this computer.
           </DropZone>
-          <input
-            ref={dirInput}
-            type="file"
-            multiple
-            hidden
-            aria-label="Open a model folder"
-            data-testid="model-folder-input"
-            onChange={(e) => {
-              const files = [...(e.target.files ?? [])];
-              e.target.value = '';
-              void chooseFiles(files.map((file) => ({ path: relPath(file), file })));
-            }}
-          />
+          <FolderInput inputRef={dirInput} label="Open a model folder" testId="model-folder-input" onEntries={(entries) => void chooseFiles(entries)} />
         </fieldset>
       </section>
 

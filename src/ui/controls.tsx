@@ -1,7 +1,8 @@
 // Small shared controls: labelled fields with a one-line help, number inputs that accept what the
 // user types and commit valid numbers, a progress bar, the memory card, file drop zones.
-import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
 import { useStudio } from '../store';
+import { relPath } from '../store/model';
 import { bufferWords, fmtBytes } from './memory';
 import { fmtParams, fmtShare, rangeWords } from './knobs';
 import { usePlan } from './usePlan';
@@ -212,6 +213,30 @@ export function DropZone(props: { label: string; onFiles: (files: File[], e: Dra
     >
       {props.children ?? props.label}
     </div>
+  );
+}
+
+/** A hidden folder picker (webkitdirectory): the chosen files with their paths inside the folder; open it with inputRef.current.click(). */
+export function FolderInput(props: { inputRef: RefObject<HTMLInputElement | null>; label: string; testId: string; onEntries: (entries: { path: string; file: File }[]) => void }) {
+  const { inputRef } = props;
+  useEffect(() => {
+    inputRef.current?.setAttribute('webkitdirectory', '');
+    inputRef.current?.setAttribute('directory', '');
+  }, [inputRef]);
+  return (
+    <input
+      ref={inputRef}
+      type="file"
+      multiple
+      hidden
+      aria-label={props.label}
+      data-testid={props.testId}
+      onChange={(e) => {
+        const files = [...(e.target.files ?? [])];
+        e.target.value = '';
+        props.onEntries(files.map((file) => ({ path: relPath(file), file })));
+      }}
+    />
   );
 }
 
