@@ -2,7 +2,7 @@
 // from JSON files; and "Copy as command": the `npm run train` line of the current knobs and data.
 import type { StateCreator } from 'zustand';
 import { trainCommand } from '../flags';
-import { toRunConfig, type KnobName } from '../ui/knobs';
+import { toRunConfig, type KnobName } from '../plan/knobs';
 import { saveBlob, slug } from './download';
 import type { Studio } from './index';
 import { parseSettings, settingsJson } from './settingsfile';

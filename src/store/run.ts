@@ -2,8 +2,8 @@
 // folded into its record (live metrics, checkpoints, samples), and resuming an interrupted run
 // (closed tab, lost GPU device) from its last checkpoint in IndexedDB.
 import type { StateCreator } from 'zustand';
-import { estimateMemory, isQalora } from '../ui/memory';
-import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
+import { estimateMemory, isQalora } from '../plan/memory';
+import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../plan/knobs';
 import type { EngineError } from '../worker/client';
 import type { Request } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';

@@ -5,15 +5,18 @@
 import type { GpuContext } from '../gpu/context';
 import { isQalora, type QuantMode } from '../quant/formats';
 import type { LoraHyper, AdapterTensors } from '../lora/peft';
-import { LoraState, mulberry32 } from '../lora/state';
+import { LoraState } from '../lora/state';
+
 import { parseTargets, resolveTargets } from '../lora/targets';
 import type { LoadedModel } from '../model/load';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { batches, makeBatch, permutation, type Example } from '../data/batch';
 import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
 import type { ScheduleKind } from './schedule';
-import { evaluate, hash32, Trainer, type StepResult } from './trainer';
+import { evaluate, Trainer, type StepResult } from './trainer';
+
 import { OptionError, opt } from '../options';
+import { hash32, mulberry32 } from '../util/random';
 
 export interface RunConfig {
   /** Recorded as base_model_name_or_path in adapter_config.json. */

@@ -5,7 +5,7 @@ import { useStudio } from '../store';
 import type { Tab } from '../store/types';
 import type { Theme } from '../store/ui';
 import { DatasetPanel } from './DatasetPanel';
-import { OPTION_PLACE } from './knobs';
+import { OPTION_PLACE } from '../plan/knobs';
 import { GpuStatus } from './GpuStatus';
 import { ModelPanel } from './ModelPanel';
 import { PlaygroundPanel } from './PlaygroundPanel';

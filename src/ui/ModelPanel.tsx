@@ -3,11 +3,11 @@
 import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
 import { useStudio } from '../store';
 import { fmtDuration } from '../store/progress';
-import { CATALOG, catalogSpec } from './catalog';
+import { CATALOG, catalogSpec } from '../plan/catalog';
 import { DropZone, ErrorLine, Field, FolderInput, MemoryCard, NumberInput, ProgressBar } from './controls';
-import { fmtParams, KNOB_HELP, KNOB_LABEL } from './knobs';
+import { fmtParams, KNOB_HELP, KNOB_LABEL } from '../plan/knobs';
 import { countModelParams } from '../model/config';
-import { fmtBytes, isQalora, QUANT_MODES, type QuantMode } from './memory';
+import { fmtBytes, isQalora, QUANT_MODES, type QuantMode } from '../plan/memory';
 import { PersistNote, StorageFit, StorageFullOffer, StorageUse } from './StoragePanel';
 
 type Entry = { path: string; file: File };

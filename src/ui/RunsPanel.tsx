@@ -8,7 +8,7 @@ import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { OverlayChart } from './charts';
 import { ErrorLine } from './controls';
-import { fmtParams, targetsLabel } from './knobs';
+import { fmtParams, targetsLabel } from '../plan/knobs';
 import { StorageFullOffer, StorageUse } from './StoragePanel';
 import { ExportButtons, STATUS_TEXT } from './TrainPanel';
 

@@ -6,8 +6,8 @@ import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
 import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
-import { KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
-import { isQalora, QUANT_MODES, type QuantMode } from './memory';
+import { KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs } from '../plan/knobs';
+import { isQalora, QUANT_MODES, type QuantMode } from '../plan/memory';
 import { usePlan } from './usePlan';
 
 type NumKnob = { [K in KnobName]: Knobs[K] extends number ? K : never }[KnobName];

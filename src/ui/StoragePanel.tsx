@@ -5,8 +5,8 @@ import { useEffect, useState } from 'react';
 import { useStudio } from '../store';
 import { DEFAULT_KEEP } from '../train/checkpoint-shelf';
 import { runWriteBytes, storageVerdict } from '../worker/quota';
-import { CATALOG, storageBytes } from './catalog';
-import { fmtBytes } from './memory';
+import { CATALOG, storageBytes } from '../plan/catalog';
+import { fmtBytes } from '../plan/memory';
 import { usePlan } from './usePlan';
 import { countModelParams } from '../model/config';
 

@@ -8,10 +8,10 @@ import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { LossChart, SeriesChart } from './charts';
 import { ErrorLine, ProgressBar } from './controls';
-import { fmtBytes, isQalora } from './memory';
+import { fmtBytes, isQalora } from '../plan/memory';
 import { PersistNote, StorageFullOffer } from './StoragePanel';
 import { usePlan } from './usePlan';
-import { quantMismatch } from './knobs';
+import { quantMismatch } from '../plan/knobs';
 
 export const STATUS_TEXT: Record<RunRecord['status'], string> = {
   running: 'running', paused: 'paused', interrupted: 'interrupted', stopped: 'stopped', done: 'done', failed: 'failed',

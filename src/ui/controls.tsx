@@ -3,8 +3,8 @@
 import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
 import { useStudio } from '../store';
 import { relPath } from '../store/model';
-import { bufferWords, fmtBytes } from './memory';
-import { fmtParams, fmtShare, rangeWords } from './knobs';
+import { bufferWords, fmtBytes } from '../plan/memory';
+import { fmtParams, fmtShare, rangeWords } from '../plan/knobs';
 import { usePlan } from './usePlan';
 
 export function Field(props: { label: string; help: string; children: (id: string, helpId: string) => ReactNode }) {

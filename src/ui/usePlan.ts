@@ -1,9 +1,9 @@
 // The live plan of the chosen model and knobs: memory estimate, fit verdict, trainable parameters.
 import { useMemo } from 'react';
 import { useStudio } from '../store';
-import { storageBytes } from './catalog';
-import { knobProblems, targetsString } from './knobs';
-import { estimateMemory, judgeFit, tilingOfAdapter, type FitReport, type MemoryEstimate } from './memory';
+import { storageBytes } from '../plan/catalog';
+import { knobProblems, targetsString } from '../plan/knobs';
+import { estimateMemory, judgeFit, tilingOfAdapter, type FitReport, type MemoryEstimate } from '../plan/memory';
 
 export interface Plan {
   estimate: MemoryEstimate | null;

@@ -14,7 +14,7 @@ import { adapterGgufFile, mergedGgufFile, type GgufExport } from '../export/gguf
 import { exportAdapter, importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import { countModelParams } from '../model/config';
-import { generateTokens, Generator } from '../model/generate';
+import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from '../model/load';
 import type { LinearModule } from '../model/modules';
 import { blobSource, hubSource, type ModelSource } from '../model/source';
@@ -26,7 +26,7 @@ import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks 
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
 import { inspectInput, loadInput, trainEval } from './dataset';
-import { studioMessage } from '../ui/knobs';
+import { studioMessage } from '../plan/knobs';
 import type { OptionError } from '../options';
 import { readExternalAdapter } from './external-adapter';
 import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
