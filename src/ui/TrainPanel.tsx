@@ -2,16 +2,15 @@
 // norm charts; step, tokens/s, elapsed, ETA and a progress bar; the samples generated at each
 // evaluation; downloads of the adapter when the run ends.
 import { useStudio } from '../store';
+import { fmtBytes, isQalora, quantMismatch } from '../store/plan';
 import { datasetName } from '../store/dataset';
 import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { LossChart, SeriesChart } from './charts';
 import { ErrorLine, ProgressBar } from './controls';
-import { fmtBytes, isQalora } from '../plan/memory';
 import { PersistNote, StorageFullOffer } from './StoragePanel';
 import { usePlan } from './usePlan';
-import { quantMismatch } from '../plan/knobs';
 
 export const STATUS_TEXT: Record<RunRecord['status'], string> = {
   running: 'running', paused: 'paused', interrupted: 'interrupted', stopped: 'stopped', done: 'done', failed: 'failed',
