@@ -16,7 +16,8 @@ import { canResume, closedRun, defaultRunName, emptyMetrics, newRunId, rewindTo,
 import type { LoadedModelState, RunRecord } from './types';
 
 export interface RunSlice {
-  activeRun: { runId: string; phase: 'running' | 'paused' | 'stopping' } | null;
+  /** heldAt: a paused run parked in the worker after this step (null: running, or not parked yet). */
+  activeRun: { runId: string; phase: 'running' | 'paused' | 'stopping'; heldAt?: number | null } | null;
   runError: string | null;
   /** Something to know about the run that is not an error (it resumed from an older checkpoint). */
   runNotice: string | null;
@@ -81,6 +82,10 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
         else if (e.kind === 'evalBefore') update(runId, (r) => withEvalBefore(r, e.loss), 'now');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
+        else if (e.kind === 'held') {
+          const a = get().activeRun;
+          if (a?.runId === runId) set({ activeRun: { ...a, heldAt: e.step } });
+        }
         else if (e.kind === 'checkpoint') {
           update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step, stored: { dataset: r.stored?.dataset ?? 0, checkpoints: e.bytes ?? r.stored?.checkpoints ?? 0 } }), 'now');
           if (get().storageFull?.what === 'checkpoint') get().clearStorageFull();
@@ -188,7 +193,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       const a = get().activeRun;
       if (!a || a.phase !== 'running') return;
       await engine().call({ type: 'pause' });
-      set({ activeRun: { ...a, phase: 'paused' } });
+      const now = get().activeRun; // a 'held' event may have arrived meanwhile
+      if (now?.runId === a.runId) set({ activeRun: { ...now, phase: 'paused' } });
       update(a.runId, (r) => withStatus(r, 'paused'), 'now');
     },
 
@@ -198,7 +204,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       // A checkpoint that did not fit is written again now; if it still does not, the run pauses again.
       if (get().storageFull?.what === 'checkpoint') get().clearStorageFull();
       await engine().call({ type: 'resume' });
-      set({ activeRun: { ...a, phase: 'running' } });
+      const now = get().activeRun;
+      if (now?.runId === a.runId) set({ activeRun: { ...now, phase: 'running', heldAt: null } });
       update(a.runId, (r) => withStatus(r, 'running'), 'now');
     },
 

@@ -83,7 +83,7 @@ export interface RunHooks {
   /** Polled between steps; true stops the run after checkpointing. */
   shouldStop?: () => boolean;
   /** Awaited before each step (a paused studio run resolves it when resumed). */
-  beforeStep?: () => Promise<void>;
+  beforeStep?: (flush: () => Promise<number>) => Promise<void>;
   /** Steps between eval-loss measurements during training (0 = before/after only). */
   evalEvery?: number;
 }
@@ -198,7 +198,7 @@ export async function runTraining(
   };
 
   while (trainer.step < totalSteps) {
-    if (hooks.beforeStep) await hooks.beforeStep();
+    if (hooks.beforeStep) await hooks.beforeStep(async () => (record(await trainer.flush()), trainer.step));
     if (hooks.shouldStop?.()) {
       stoppedEarly = true;
       break;

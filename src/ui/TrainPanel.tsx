@@ -197,7 +197,7 @@ export function TrainPanel() {
       </section>
 
       {run && (
-        <section className="panel" aria-labelledby="live-h" data-testid="run-view" data-run-id={run.id} data-status={run.status} data-checkpoint={run.checkpointStep ?? ''}>
+        <section className="panel" aria-labelledby="live-h" data-testid="run-view" data-run-id={run.id} data-status={run.status} data-checkpoint={run.checkpointStep ?? ''} data-held={activeRun?.runId === run.id ? activeRun.heldAt ?? '' : ''}>
           <h2 id="live-h">
             <span className="ellipsis" title={run.name}>{run.name}</span> <span className="small muted">— {STATUS_TEXT[run.status]}</span>
           </h2>

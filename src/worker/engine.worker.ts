@@ -330,8 +330,11 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
     onEval: (ev) => emit({ kind: 'eval', step: ev.step, loss: ev.loss }),
     onEvalBefore: (loss) => emit({ kind: 'evalBefore', loss }),
     shouldStop: () => stopRequested,
-    beforeStep: async () => {
-      if (paused) await paused.promise;
+    beforeStep: async (flush) => {
+      if (!paused) return;
+      // Parked: the step in flight is reported first, so the page shows every step trained.
+      emit({ kind: 'held', step: await flush() });
+      await paused?.promise;
     },
     evalEvery: req.evalEvery ?? 0,
   };
