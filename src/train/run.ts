@@ -6,7 +6,6 @@ import type { GpuContext } from '../gpu/context';
 import { isQalora, type QuantMode } from '../quant/formats';
 import type { LoraHyper, AdapterTensors } from '../lora/peft';
 import { LoraState } from '../lora/state';
-
 import { parseTargets, resolveTargets } from '../lora/targets';
 import type { LoadedModel } from '../model/load';
 import { Transformer } from '../net/transformer';
@@ -14,7 +13,6 @@ import { batches, makeBatch, permutation, type Example } from '../data/batch';
 import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
 import type { ScheduleKind } from './schedule';
 import { evaluate, Trainer, type StepResult } from './trainer';
-
 import { OptionError, opt } from '../options';
 import { hash32, mulberry32 } from '../util/random';
 
@@ -82,7 +80,10 @@ export interface RunHooks {
   saveCheckpoint?: (files: FileMap, step: number) => Promise<void>;
   /** Polled between steps; true stops the run after checkpointing. */
   shouldStop?: () => boolean;
-  /** Awaited before each step (a paused studio run resolves it when resumed). */
+  /**
+   * Awaited before each step (a paused studio run resolves it when resumed). `flush` reports the
+   * step still in flight through onStep and gives the steps completed, for a host that parks here.
+   */
   beforeStep?: (flush: () => Promise<number>) => Promise<void>;
   /** Steps between eval-loss measurements during training (0 = before/after only). */
   evalEvery?: number;
