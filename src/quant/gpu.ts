@@ -30,6 +30,10 @@ import {
   type QuantizedHost,
 } from './formats';
 
+/**
+ * Bytes of the staging buffer W is uploaded through, one chunk at a time (16 MiB; less when the
+ * device's binding limit is lower, rounded down to 256 bytes).
+ */
 export const QUANT_STAGING_BYTES = 16 << 20;
 
 interface QuantState {
@@ -52,6 +56,7 @@ function quantState(ctx: GpuContext): QuantState {
   return s;
 }
 
+/** One chunk of W quantized in one dispatch (elements and rows of the flattened [out, in] matrix). */
 export interface QuantChunk {
   /** First flat element, element count, first row, row count (rows only for row-wise modes). */
   e0: number;
