@@ -104,6 +104,7 @@ function quantKernel(ctx: GpuContext, entry: string, qaBits: number): Kernel {
   });
 }
 
+/** Options of quantizeWeight. */
 export interface QuantizeOptions {
   /** Largest chunk in bytes (at most the staging buffer); tests use it to force several chunks. */
   chunkBytes?: number;
