@@ -2,6 +2,7 @@
 // and the host-side inverse-frequency table, including rope_scaling variants.
 import { grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 
+/** HF config.json `rope_scaling` (transformers' modeling_rope_utils.py): `rope_type` (or legacy `type`) and its fields. */
 export interface RopeScaling {
   rope_type?: string;
   type?: string;
@@ -55,6 +56,10 @@ export function ropeInvFreq(HS: number, theta: number, scaling?: RopeScaling | n
   return Float32Array.from(f);
 }
 
+/**
+ * Rotary embedding in place on N rows of x: nHeads heads of HS columns from offX, rotating column
+ * pairs (i, i + HS/2) by pos·invFreq[i] (the rotate_half convention of transformers' modeling_llama.py).
+ */
 export interface RopeArgs {
   x: Bindable;
   /** u32 [N]: position id of each row. */
