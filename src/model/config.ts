@@ -4,8 +4,14 @@
 
 import { linearModules } from './modules';
 
+/** The computation graph: 'llama' (RMSNorm, RoPE, SwiGLU, GQA: Llama, Mistral, Qwen2) or 'gpt2' (LayerNorm, learned positions, GELU, Conv1D). */
 export type Arch = 'llama' | 'gpt2';
 
+/**
+ * A model's shape and options, read from a Hugging Face config.json (see parseConfig): C hidden size,
+ * L layers, NH query heads, NKV key/value heads, HS head size (head_dim, default C / NH), FF MLP width, V vocabulary
+ * size, maxT positions; ids are token ids. Field meanings follow transformers' LlamaConfig / GPT2Config.
+ */
 export interface ModelSpec {
   arch: Arch;
   /** 'llama' | 'mistral' | 'qwen2' | 'gpt2', as in config.json. */
@@ -35,6 +41,10 @@ export interface ModelSpec {
   dtype: string | null;
 }
 
+/**
+ * A config.json that is missing, unreadable, of an unsupported architecture, or with inconsistent
+ * sizes; the message names the file and the field and says what to do.
+ */
 export class ModelConfigError extends Error {
   override name = 'ModelConfigError';
 }

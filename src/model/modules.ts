@@ -5,6 +5,7 @@
 
 import type { ModelSpec } from './config';
 
+/** A linear module's kind: its PEFT / transformers module name suffix (Llama: modeling_llama.py; GPT-2: modeling_gpt2.py; lm_head). */
 export type ModuleKind =
   | 'q_proj'
   | 'k_proj'

@@ -10,6 +10,7 @@
 
 import { f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 
+/** The dtypes of the safetensors format (huggingface/safetensors, safetensors/src/tensor.rs Dtype) that this reader knows. */
 export type SafetensorsDType =
   | 'F64'
   | 'F32'
@@ -24,6 +25,7 @@ export type SafetensorsDType =
   | 'F8_E4M3'
   | 'F8_E5M2';
 
+/** One header entry: dtype, shape and the tensor's bytes [begin, end) as absolute file offsets. */
 export interface TensorInfo {
   name: string;
   dtype: SafetensorsDType;
@@ -33,6 +35,7 @@ export interface TensorInfo {
   end: number;
 }
 
+/** A parsed and validated safetensors header (sizes in bytes). */
 export interface SafetensorsHeader {
   tensors: Map<string, TensorInfo>;
   metadata: Record<string, string>;
@@ -43,6 +46,7 @@ export interface SafetensorsHeader {
   fileSize: number;
 }
 
+/** A damaged or invalid safetensors file (bad header length, JSON, dtype, shape, offsets or file length), or an unknown dtype; the message names the file and says to re-download or re-export it. */
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
 }
@@ -65,10 +69,12 @@ const DTYPE_BYTES: Record<SafetensorsDType, number> = {
   F8_E5M2: 1,
 };
 
+/** True when `d` is a dtype name this reader knows. */
 export function isSafetensorsDType(d: unknown): d is SafetensorsDType {
   return typeof d === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BYTES, d);
 }
 
+/** Bytes per element of a dtype. Throws SafetensorsError for an unknown one. */
 export function dtypeBytes(d: SafetensorsDType): number {
   const b = DTYPE_BYTES[d];
   if (b === undefined) throw new SafetensorsError(`unknown safetensors dtype '${String(d)}'`);
@@ -273,6 +279,7 @@ export function toF32(dtype: SafetensorsDType, bytes: Uint8Array, name: string):
 
 // ---- writer --------------------------------------------------------------------------------
 
+/** A tensor for the safetensors writers: name, stored dtype, shape, and its row-major data (numel(shape) values or raw words). */
 export interface TensorToWrite {
   name: string;
   dtype: 'F32' | 'F16' | 'BF16' | 'I32';

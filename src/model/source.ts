@@ -4,6 +4,11 @@
 import { HUB_ENDPOINT } from '../hosts';
 import { OptionError, opt } from '../options';
 
+/**
+ * Read access to a model (or adapter) folder: the Hub, Blobs picked in the page, files on disk or bytes
+ * in memory. Files are named relative to the folder; offsets and sizes are bytes. Implementations
+ * throw ModelSourceError for a missing file, a refused request or an invalid range.
+ */
 export interface ModelSource {
   /** For messages: a folder path, 'hf://org/name' etc. */
   readonly name: string;
@@ -14,6 +19,10 @@ export interface ModelSource {
   range(file: string, begin: number, end: number): Promise<Uint8Array>;
 }
 
+/**
+ * A file that cannot be read from a ModelSource (missing, not found on the Hub, access refused, network
+ * failure, invalid byte range); may point at the access token option.
+ */
 export class ModelSourceError extends OptionError {
   override name = 'ModelSourceError';
 }
@@ -136,6 +145,7 @@ export function blobSource(name: string, files: Map<string, Blob>): ModelSource 
 
 // ---- Hugging Face Hub ----------------------------------------------------------------------
 
+/** Options of hubSource: revision (default main), access token, endpoint, repo type, fetch, and progress. */
 export interface HubOptions {
   revision?: string;
   token?: string;

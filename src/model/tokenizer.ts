@@ -7,6 +7,10 @@ import { applyUnigramByteFallback } from './sentencepiece';
 import { convertSlowTokenizer } from './slow-tokenizer';
 import { TokenizerError } from './tokenizer-error';
 
+/**
+ * Text ↔ token ids as transformers' tokenizer for the folder would do it (tokenizer.json through
+ * @huggingface/tokenizers, or one converted from the slow tokenizer's files).
+ */
 export interface TextTokenizer {
   /** With addSpecial (default true, as in transformers) the tokenizer's own post-processing applies (Llama: BOS prepended; GPT-2: nothing). */
   encode(text: string, addSpecial?: boolean): number[];
