@@ -29,6 +29,7 @@ export async function readQuantizedLinears(ctx: GpuContext, loaded: LoadedModel)
   return out;
 }
 
+/** An adapter to merge: its modules, A [r, in] / B [out, r] per module name, and its hyperparameters. */
 export interface MergeAdapter {
   modules: LinearModule[];
   weights: Map<string, AdapterTensors>;

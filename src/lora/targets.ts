@@ -5,11 +5,16 @@
 import type { ModelSpec } from '../model/config';
 import { layerKinds, linearModules, type LinearModule } from '../model/modules';
 
+/**
+ * Which linears get LoRA: module names (PEFT target_modules entries, matched as PEFT does), or the
+ * keywords 'attention' / 'all-linear' (PEFT's "all-linear" excludes the output head); lmHead adds lm_head.
+ */
 export interface TargetSpec {
   modules: string[] | 'attention' | 'all-linear';
   lmHead: boolean;
 }
 
+/** Target modules that cannot be used: an empty or invalid list, names this model does not have (the message lists the available ones). */
 export class TargetError extends Error {
   override name = 'TargetError';
 }
