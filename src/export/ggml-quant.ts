@@ -17,6 +17,7 @@ export type GgmlType = (typeof GgmlType)[keyof typeof GgmlType];
 /** QK8_0 = QK4_0 = 32 values per block. */
 export const QK = 32;
 
+/** ggml's name of a tensor type ('F32', 'F16', 'Q4_0', 'Q8_0'), for messages and tests. */
 export function ggmlTypeName(t: GgmlType): string {
   return t === GgmlType.F32 ? 'F32' : t === GgmlType.F16 ? 'F16' : t === GgmlType.Q4_0 ? 'Q4_0' : 'Q8_0';
 }

@@ -13,6 +13,7 @@ import type { ModelSpec } from '../model/config';
 import type { GgufMetadata } from './gguf';
 import { GgmlType } from './ggml-quant';
 
+/** The general.architecture values this export writes (llama.cpp's LLM_ARCH names; Mistral is written as llama). */
 export type GgufArch = 'llama' | 'qwen2' | 'gpt2';
 
 /** general.architecture for a model: llama, mistral → llama; qwen2; gpt2. */
@@ -24,6 +25,7 @@ export function ggufArch(spec: ModelSpec): GgufArch {
 /** How a tensor's values change on the way into the GGUF file. */
 export type GgufOp = 'none' | 'transpose' | 'permute-q' | 'permute-k';
 
+/** A Hugging Face tensor's GGUF name (llama.cpp's tensor names, as convert_hf_to_gguf.py maps them) and the change it needs on the way. */
 export interface GgufName {
   name: string;
   op: GgufOp;

@@ -16,7 +16,9 @@ import { ggmlBytes, type GgmlType } from './ggml-quant';
 
 /** GGUF_DEFAULT_ALIGNMENT: tensors start at multiples of this many bytes (general.alignment). */
 export const GGUF_ALIGNMENT = 32;
+/** The file's first u32, little-endian: the bytes "GGUF". */
 export const GGUF_MAGIC = 0x46554747;
+/** The GGUF version written (v3: 64-bit counts and lengths). */
 export const GGUF_VERSION = 3;
 
 /** gguf_type (docs/gguf.md; GGUFValueType in gguf-py). */
@@ -40,6 +42,10 @@ export interface GgufTensorLayout {
   type: GgmlType;
 }
 
+/**
+ * An invalid GGUF layout or stream (non-finite metadata number, tensor named twice, dims outside 1–4
+ * positive values, tensors written out of layout order, with the wrong byte count or missing at the end).
+ */
 export class GgufError extends Error {
   override name = 'GgufError';
 }
