@@ -50,6 +50,7 @@ export interface ExperimentRun {
   varied: Settings;
 }
 
+/** An invalid experiment spec: not an object, an unknown key, a value out of its range, or a data option among the varied settings; the message names the place in the spec. */
 export class ExperimentError extends Error {
   override name = 'ExperimentError';
 }
