@@ -20,6 +20,7 @@ export type ModuleKind =
   | 'mlp.c_proj'
   | 'lm_head';
 
+/** One linear of the model with PEFT's module name and the Linear sizes inF (in_features) and outF (out_features). */
 export interface LinearModule {
   /** Full module path as PEFT sees it, e.g. 'model.layers.3.self_attn.q_proj', 'transformer.h.0.attn.c_attn', 'lm_head'. */
   name: string;
