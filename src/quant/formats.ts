@@ -512,7 +512,10 @@ export function dequantizeRef(q: QuantizedHost): Float32Array {
   }
 }
 
-/** WGSL literal for an f32 value (exact: the shortest decimal of the double equal to the f32). */
+/**
+ * WGSL literal for an f32 value (exact: the shortest decimal of the double equal to the f32).
+ * Throws Error for a non-finite value.
+ */
 export function wgslF32(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`wgslF32: ${v}`);
   return `${Object.is(v, -0) ? '-0.0' : String(v)}f`;

@@ -69,6 +69,8 @@ export interface QuantChunk {
  * Splits W into chunks of at most capElems elements: multiples of 64 elements for nf4 (blocks run
  * over the flat matrix); whole rows for int8 / qalora, a row count that keeps every chunk start
  * word-aligned in the code stream (and at an even group for qalora's f16 pairs).
+ * Throws Error when capElems is smaller than one NF4 block, or too small for the rows a chunk must
+ * hold whole.
  */
 export function quantChunks(mode: QuantFormat, rows: number, cols: number, groupSize: number, capElems: number): QuantChunk[] {
   const numel = rows * cols;
