@@ -277,6 +277,7 @@ export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: nu
 /**
  * Split-K partials of op(A)·op(B) (no bias; alpha, beta and offC/ldc of `a` are applied by
  * splitKReduce): chunk z of the plan writes its raw product to scratch[offP + z·M·N ..] ([M, N] dense).
+ * Throws GpuError for a quantized B or a bias, or a plan with fewer than 2 chunks.
  */
 export function matmulSplitK(ctx: GpuContext, label: string, a: MatmulArgs, plan: SplitKPlan, scratch: Bindable, offP: number): Dispatch {
   if (a.bQuant || a.bias) throw new GpuError(`${label}: split-K takes a dense B and no bias`);
@@ -293,7 +294,10 @@ export interface SplitKProduct {
   offC: number;
 }
 
-/** out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products. */
+/**
+ * out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products.
+ * Throws GpuError unless one or two products are given.
+ */
 export function splitKReduce(ctx: GpuContext, label: string, products: SplitKProduct[], scratch: Bindable, out: Bindable, alpha = 1, beta = 0): Dispatch {
   if (products.length < 1 || products.length > 2) throw new GpuError(`${label}: split-K reduce takes one or two products`);
   const [p, q] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];

@@ -80,6 +80,8 @@ export interface RopeArgs {
  * Rotates in place heads 0..nHeads-1 starting at column offX of every row (used with offX=0,
  * nHeads=NH for q and offX=NH*HS, nHeads=NKV for k). inverse=true applies the backward
  * (transposed) rotation.
+ * Throws Error for an odd HS, or when the rotated columns offX + nHeads·HS exceed the row stride
+ * ldx.
  */
 export function rope(ctx: GpuContext, label: string, a: RopeArgs): Dispatch {
   if (a.HS % 2 !== 0) throw new Error(`${label}: RoPE needs an even head size, got ${a.HS}`);
