@@ -66,7 +66,10 @@ function f16Pairs(words: Uint32Array, n: number): Uint16Array {
   return new Uint16Array(words.buffer, words.byteOffset, Math.ceil(n / 2) * 2).slice(0, n);
 }
 
-/** The three tensors of one quantized linear (see the layout above). */
+/**
+ * The three tensors of one quantized linear (see the layout above). Throws QuantCheckpointError for
+ * a format other than QA-LoRA.
+ */
 export function quantizedTensors(prefix: string, q: QuantizedHost): TensorToWrite[] {
   if (!q.zeros || !(q.scales instanceof Uint32Array)) throw new QuantCheckpointError(`${prefix}: only QA-LoRA formats can be saved quantized`);
   const L = q.cols / q.groupSize;
@@ -79,7 +82,11 @@ export function quantizedTensors(prefix: string, q: QuantizedHost): TensorToWrit
   ];
 }
 
-/** Rebuilds the host arrays of a saved quantized linear from the raw tensor bytes. */
+/**
+ * Rebuilds the host arrays of a saved quantized linear from the raw tensor bytes. Throws
+ * QuantCheckpointError when the tensors' sizes do not match a [rows, cols] INT-N matrix of the
+ * group size (damaged file or foreign config.json).
+ */
 export function quantizedFromTensors(
   mode: QuantFormat, rows: number, cols: number, groupSize: number,
   raw: { qweight: Uint8Array; scales: Uint8Array; qzeros: Uint8Array }, prefix: string,

@@ -317,6 +317,7 @@ function numelOf(shape: number[]): number {
 /**
  * The first bytes of a file whose tensors' data follow in `layout` order: the 8-byte header
  * length, then the header JSON (with __metadata__) padded with spaces to a multiple of 8.
+ * Throws SafetensorsError for a __metadata__ value that is not a string.
  */
 export function safetensorsHeader(layout: TensorLayout[], metadata: Record<string, string> = { format: 'pt' }, what = 'safetensorsHeader'): Uint8Array<ArrayBuffer> {
   const seen = new Set<string>();
@@ -342,7 +343,11 @@ export function safetensorsHeader(layout: TensorLayout[], metadata: Record<strin
   return out;
 }
 
-/** The little-endian data bytes of one tensor in its dtype (f32 values rounded to nearest even for F16/BF16). */
+/**
+ * The little-endian data bytes of one tensor in its dtype (f32 values rounded to nearest even for
+ * F16/BF16). Throws SafetensorsError when the data's length differs from numel(shape), I32 gets
+ * float data (or the reverse), or F32 gets raw 16-bit data.
+ */
 export function tensorDataBytes(t: TensorToWrite, what = 'tensorDataBytes'): Uint8Array<ArrayBuffer> {
   if ((t.dtype === 'I32') !== (t.data instanceof Int32Array || t.data instanceof Uint32Array)) {
     throw new SafetensorsError(`${what}: tensor '${t.name}': I32 tensors take Int32Array/Uint32Array data, and only they do.`);
@@ -375,6 +380,8 @@ export function tensorDataBytes(t: TensorToWrite, what = 'tensorDataBytes'): Uin
  * Writes a file tensor by tensor: the header first (from the layout), then each tensor's data as
  * it is produced, which must come in layout order with the layout's name, dtype and shape. The
  * whole file is never held in memory; `sink` receives the chunks in order.
+ * Throws SafetensorsError for a tensor out of layout order or of another dtype or shape, and at the
+ * end when planned tensors were not written.
  */
 export class SafetensorsStreamWriter {
   private next = 0;
@@ -449,7 +456,11 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** Convenience for small files fully in memory: parse + give per-tensor f32 data. */
+/**
+ * Convenience for small files fully in memory: parse + give per-tensor f32 data. Throws as
+ * parseSafetensorsHeader, and SafetensorsError from get() for a name the file lacks (with close
+ * names).
+ */
 export function parseSafetensors(bytes: Uint8Array, fileName: string): { header: SafetensorsHeader; get(name: string): Float32Array } {
   const n = readHeaderLength(bytes.subarray(0, 8), bytes.length, fileName);
   const header = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.length, fileName);

@@ -81,6 +81,9 @@ async function generationEosIds(src: ModelSource): Promise<number[]> {
  * Loads tokenizer.json (+ tokenizer_config.json when present); a folder without tokenizer.json gets
  * it converted from tokenizer.model or vocab.json + merges.txt (slow-tokenizer.ts). bos/eos come from `config` (the
  * model's config.json ids) when given, else from tokenizer_config.json's bos_token/eos_token.
+ * Throws TokenizerError for unreadable JSON, a tokenizer @huggingface/tokenizers cannot build,
+ * invalid bos/eos ids, or a slow tokenizer that cannot be converted; ModelSourceError for
+ * unreadable files.
  */
 export async function loadTokenizer(
   src: ModelSource,
