@@ -27,7 +27,7 @@ export interface LoraHyper {
   qaloraGroupSize?: number;
 }
 
-/** Columns of A: in, or in/g for QA-LoRA. */
+/** Columns of A: in, or in/g for QA-LoRA. Throws AdapterError when g does not divide the module's in_features. */
 export function loraInF(m: { inF: number; name: string }, h: LoraHyper): number {
   const g = h.qaloraGroupSize;
   if (!g) return m.inF;
@@ -111,7 +111,11 @@ export function adapterConfig(spec: ModelSpec, h: LoraHyper, modules: LinearModu
   return cfg;
 }
 
-/** adapter_config.json text and adapter_model.safetensors bytes (F32, __metadata__ {format: pt}). */
+/**
+ * adapter_config.json text and adapter_model.safetensors bytes (F32, __metadata__ {format: pt}).
+ * Throws AdapterError for invalid hyperparameters or a module whose weights are missing or of the
+ * wrong size (A [r, in or in/g], B [out, r]).
+ */
 export function exportAdapter(
   spec: ModelSpec,
   h: LoraHyper,

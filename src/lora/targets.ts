@@ -21,7 +21,11 @@ export class TargetError extends Error {
 
 const KEYWORDS = ['attention', 'all-linear'] as const;
 
-/** Parses "q_proj,v_proj", "attention", "all-linear", "all-linear,lm_head", "attention,lm_head". */
+/**
+ * Parses "q_proj,v_proj", "attention", "all-linear", "all-linear,lm_head", "attention,lm_head".
+ * Throws TargetError for an empty list, a keyword combined with module names, or an invalid module
+ * name.
+ */
 export function parseTargets(s: string): TargetSpec {
   const entries = [...new Set(s.split(',').map((e) => e.trim()).filter((e) => e.length > 0))];
   if (entries.length === 0) {
@@ -63,7 +67,11 @@ function availableNames(spec: ModelSpec): string {
   return kinds.join(', ');
 }
 
-/** attention = q_proj,v_proj (llama) / c_attn (gpt2); all-linear = every linear except lm_head; lmHead adds lm_head. */
+/**
+ * attention = q_proj,v_proj (llama) / c_attn (gpt2); all-linear = every linear except lm_head;
+ * lmHead adds lm_head. Throws TargetError for entries matching no module of the model (listing the
+ * available ones) or an empty selection.
+ */
 export function resolveTargets(spec: ModelSpec, t: TargetSpec): LinearModule[] {
   const all = linearModules(spec);
   const body = all.filter((m) => m.kind !== 'lm_head');
