@@ -93,6 +93,7 @@ export function permuteHeads(op: GgufOp, spec: ModelSpec): number {
  * LlamaModel.permute on rows: `w.reshape(nHead, 2, rows/nHead/2, cols).swapaxes(1, 2)`. Row
  * h·HS + 2i + j of the result is row h·HS + j·HS/2 + i of `w` ([rows, cols] row-major; cols = 1
  * for a bias). `inverse` undoes it.
+ * Throws Error when rows do not split into nHead heads of an even size.
  */
 export function permuteRows(w: Float32Array, rows: number, cols: number, nHead: number, inverse = false): Float32Array {
   const hs = rows / nHead;

@@ -220,6 +220,8 @@ export function planGguf(metadata: GgufMetadata, tensors: GgufTensorLayout[]): G
  * Writes a GGUF file to `sink` in order: begin() the header, write() each tensor's encoded bytes in
  * layout order (checked against the layout's size), end() checks that every tensor came. Only the
  * current tensor is ever held, so a model larger than memory can be written.
+ * Throws GgufError for a tensor out of layout order or of the wrong byte count, and at end() when
+ * tensors were not written.
  */
 export class GgufStreamWriter {
   private next = 0;
