@@ -23,16 +23,22 @@ export interface ModelSpec {
   HS: number;
   FF: number;
   V: number;
+  /** Positions the model was trained for (max_position_embeddings / n_positions), in tokens. */
   maxT: number;
+  /** rms_norm_eps (Llama) or layer_norm_epsilon (GPT-2). */
   normEps: number;
+  /** MLP activation: SwiGLU's silu (Llama) or GPT-2's gelu_new (tanh approximation). */
   act: 'silu' | 'gelu_tanh';
   /** Llama family only (GPT-2 has learned position embeddings; 0 / null there). */
   ropeTheta: number;
   ropeScaling: Record<string, unknown> | null;
+  /** tie_word_embeddings: the output head [V, C] is the token embedding. */
   tieEmbeddings: boolean;
+  /** Biases of the q/k/v projections, the output projection, the MLP linears (GPT-2: all; Qwen2: q/k/v; Llama: attention_bias, mlp_bias). */
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
+  /** bos_token_id and eos_token_id (one or several) of config.json, as token ids. */
   bos: number | null;
   eos: number[];
   /** Mistral; null when absent/disabled. */
