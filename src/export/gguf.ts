@@ -18,7 +18,7 @@ import { ggmlBytes, type GgmlType } from './ggml-quant';
 export const GGUF_ALIGNMENT = 32;
 /** The file's first u32, little-endian: the bytes "GGUF". */
 export const GGUF_MAGIC = 0x46554747;
-/** The GGUF version written (v3: 64-bit counts and lengths). */
+/** The GGUF version written (3, gguf-py's GGUF_VERSION; counts and lengths are u64 since v2). */
 export const GGUF_VERSION = 3;
 
 /** gguf_type (docs/gguf.md; GGUFValueType in gguf-py). */

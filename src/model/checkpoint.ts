@@ -22,7 +22,7 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
-/** transformers' file names (SAFE_WEIGHTS_NAME in transformers/utils/constants): single-file safetensors weights. */
+/** transformers' file names (SAFE_WEIGHTS_NAME and friends in transformers/utils/__init__.py): single-file safetensors weights. */
 export const SAFE_WEIGHTS = 'model.safetensors';
 /** Index of sharded safetensors weights (`weight_map`: tensor name → shard file). */
 export const SAFE_WEIGHTS_INDEX = 'model.safetensors.index.json';

@@ -10,7 +10,7 @@
 
 import { f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 
-/** The dtypes of the safetensors format (huggingface/safetensors, safetensors/src/tensor.rs Dtype) that this reader knows. */
+/** The dtypes of the safetensors format (the safetensors crate's Dtype, huggingface/safetensors safetensors/src/tensor.rs) that this reader knows. */
 export type SafetensorsDType =
   | 'F64'
   | 'F32'
