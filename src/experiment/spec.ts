@@ -50,6 +50,7 @@ export interface ExperimentRun {
   varied: Settings;
 }
 
+/** An invalid experiment spec: not an object, an unknown key, a value out of its range, or a data option among the varied settings; the message names the place in the spec. */
 export class ExperimentError extends Error {
   override name = 'ExperimentError';
 }
@@ -148,6 +149,7 @@ function checkSettings(where: string, raw: unknown, varying: boolean): Settings 
 /**
  * Parses and validates an experiment spec (JSON text or an already-parsed object). Errors are one
  * line naming `fileName` and the key: `exp.json: axes.r[1] must be a positive integer (got 0).`
+ * Throws ExperimentError.
  */
 export function parseExperiment(json: unknown, fileName = 'experiment'): ExperimentSpec {
   let o: unknown = json;
@@ -204,7 +206,7 @@ function nameValue(key: string, v: SettingValue): string {
 /**
  * The experiment's runs: the cartesian product of `runs` (or one empty override) and `axes` (first
  * axis outermost), in that stable order, each named after the values that vary across the list.
- * Throws when two runs would have the same settings.
+ * Throws ExperimentError when two runs would have the same settings.
  */
 export function expandExperiment(spec: ExperimentSpec): ExperimentRun[] {
   let combos: Settings[] = (spec.runs ?? [{}]).map((r) => ({ ...r }));

@@ -17,6 +17,7 @@ export type GgmlType = (typeof GgmlType)[keyof typeof GgmlType];
 /** QK8_0 = QK4_0 = 32 values per block. */
 export const QK = 32;
 
+/** ggml's name of a tensor type ('F32', 'F16', 'Q4_0', 'Q8_0'), for messages and tests. */
 export function ggmlTypeName(t: GgmlType): string {
   return t === GgmlType.F32 ? 'F32' : t === GgmlType.F16 ? 'F16' : t === GgmlType.Q4_0 ? 'Q4_0' : 'Q8_0';
 }
@@ -44,7 +45,10 @@ const fr = Math.fround;
 /** C's roundf: halves away from zero. */
 const roundf = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
 
-/** Encodes f32 values (row-major, ne[0] innermost; length a multiple of ne0) as type `t`. */
+/**
+ * Encodes f32 values (row-major, ne[0] innermost; length a multiple of ne0) as type `t`. Throws
+ * Error when a block type gets rows that are not whole 32-value blocks.
+ */
 export function encodeGgml(t: GgmlType, x: Float32Array, ne0: number, name = 'tensor'): Uint8Array {
   const rows = x.length / ne0;
   const out = new Uint8Array(ggmlBytes(t, ne0, name) * rows);

@@ -13,6 +13,7 @@ import type { ModelSpec } from '../model/config';
 import type { GgufMetadata } from './gguf';
 import { GgmlType } from './ggml-quant';
 
+/** The general.architecture values this export writes (llama.cpp's LLM_ARCH names; Mistral is written as llama). */
 export type GgufArch = 'llama' | 'qwen2' | 'gpt2';
 
 /** general.architecture for a model: llama, mistral → llama; qwen2; gpt2. */
@@ -24,6 +25,7 @@ export function ggufArch(spec: ModelSpec): GgufArch {
 /** How a tensor's values change on the way into the GGUF file. */
 export type GgufOp = 'none' | 'transpose' | 'permute-q' | 'permute-k';
 
+/** A Hugging Face tensor's GGUF name (llama.cpp's tensor names, as convert_hf_to_gguf.py maps them) and the change it needs on the way. */
 export interface GgufName {
   name: string;
   op: GgufOp;
@@ -91,6 +93,7 @@ export function permuteHeads(op: GgufOp, spec: ModelSpec): number {
  * LlamaModel.permute on rows: `w.reshape(nHead, 2, rows/nHead/2, cols).swapaxes(1, 2)`. Row
  * h·HS + 2i + j of the result is row h·HS + j·HS/2 + i of `w` ([rows, cols] row-major; cols = 1
  * for a bias). `inverse` undoes it.
+ * Throws Error when rows do not split into nHead heads of an even size.
  */
 export function permuteRows(w: Float32Array, rows: number, cols: number, nHead: number, inverse = false): Float32Array {
   const hs = rows / nHead;

@@ -22,6 +22,7 @@ import { tokenizerMetadata } from './gguf-tokenizer';
 /** The tensor types a GGUF export writes its matrices in (--type). */
 export type GgufOutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
+/** The output type named by `s` (exactly 'f32', 'f16', 'q8_0' or 'q4_0'), or null; the host words the error. */
 export function parseGgufOutType(s: string): GgufOutType | null {
   return s === 'f32' || s === 'f16' || s === 'q8_0' || s === 'q4_0' ? s : null;
 }

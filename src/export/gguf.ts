@@ -16,7 +16,9 @@ import { ggmlBytes, type GgmlType } from './ggml-quant';
 
 /** GGUF_DEFAULT_ALIGNMENT: tensors start at multiples of this many bytes (general.alignment). */
 export const GGUF_ALIGNMENT = 32;
+/** The file's first u32, little-endian: the bytes "GGUF". */
 export const GGUF_MAGIC = 0x46554747;
+/** The GGUF version written (3, gguf-py's GGUF_VERSION; counts and lengths are u64 since v2). */
 export const GGUF_VERSION = 3;
 
 /** gguf_type (docs/gguf.md; GGUFValueType in gguf-py). */
@@ -40,6 +42,10 @@ export interface GgufTensorLayout {
   type: GgmlType;
 }
 
+/**
+ * An invalid GGUF layout or stream (non-finite metadata number, tensor named twice, dims outside 1–4
+ * positive values, tensors written out of layout order, with the wrong byte count or missing at the end).
+ */
 export class GgufError extends Error {
   override name = 'GgufError';
 }
@@ -214,6 +220,8 @@ export function planGguf(metadata: GgufMetadata, tensors: GgufTensorLayout[]): G
  * Writes a GGUF file to `sink` in order: begin() the header, write() each tensor's encoded bytes in
  * layout order (checked against the layout's size), end() checks that every tensor came. Only the
  * current tensor is ever held, so a model larger than memory can be written.
+ * Throws GgufError for a tensor out of layout order or of the wrong byte count, and at end() when
+ * tensors were not written.
  */
 export class GgufStreamWriter {
   private next = 0;

@@ -6,8 +6,13 @@ import type { AdapterSummary } from './device';
 import { preprocess, type Defines, type ShaderLibrary } from './shaders';
 import { OptionError, opt } from '../options';
 
+/** How a shader binding is declared: `var<uniform>`, `var<storage, read>` or `var<storage, read_write>`. */
 export type BindingKind = 'uniform' | 'read' | 'rw';
 
+/**
+ * A compute pipeline to build: a shader file, its entry point, its binding kinds and its preprocessor
+ * defines (see preprocess). Two specs with the same shader, entry and defines share one pipeline.
+ */
 export interface KernelSpec {
   /** Base name of the file in shaders/ (without .wgsl). */
   shader: string;
@@ -17,6 +22,7 @@ export interface KernelSpec {
   defines?: Defines;
 }
 
+/** A built pipeline with its bind group layout; `key` is the pipeline cache key (shader:entry:defines). */
 export interface Kernel {
   key: string;
   pipeline: GPUComputePipeline;
@@ -30,8 +36,10 @@ export interface BufferSlice {
   offset?: number;
   size?: number;
 }
+/** A whole buffer or a slice of one, as passed to GpuContext.dispatch. */
 export type Bindable = GPUBuffer | BufferSlice;
 
+/** One compute dispatch with its bind group, built once; `workgroups` is [x, y, z], each at least 1. */
 export interface Dispatch {
   label: string;
   kernel: Kernel;
@@ -39,6 +47,7 @@ export interface Dispatch {
   workgroups: [number, number, number];
 }
 
+/** One step of a Program: a dispatch, a clearBuffer, or a copyBufferToBuffer (offsets and sizes in bytes). */
 export type ProgramStep =
   | { kind: 'dispatch'; d: Dispatch }
   | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number }
@@ -92,6 +101,10 @@ export class Program {
   }
 }
 
+/**
+ * Running counters of a GpuContext. Byte counts are of buffers created through createBuffer (padded
+ * to 16 bytes); `peakBytes` is the highest `liveBytes` seen, `bytesReadBack` the total mapped by reads.
+ */
 export interface GpuStats {
   buffersCreated: number;
   /** Bytes of the uniform arena (included in liveBytes). */
@@ -102,6 +115,11 @@ export interface GpuStats {
   bytesReadBack: number;
 }
 
+/**
+ * An engine GPU failure meant for the user: a missing shader, a wrong binding count, a buffer above
+ * the device's limits, out of memory or a validation error inside `guard`, or a failed readback /
+ * lost device. Carries option references (an OptionError) where it suggests what to lower.
+ */
 export class GpuError extends OptionError {
   override name = 'GpuError';
 }
@@ -116,6 +134,12 @@ export function grid1d(workgroups: number): [number, number, number] {
   return [Math.ceil(n / y), y, 1];
 }
 
+/**
+ * The engine's handle on one GPUDevice: the pipeline cache (`kernel`), bind groups (`dispatch`),
+ * buffers with byte accounting (`createBuffer`, `destroyBuffer`, `stats`), a 64 KiB uniform arena
+ * (`uniform`), submission of Programs (`run`) and readback through pooled staging buffers (`read`,
+ * `readLater`). Methods throw GpuError as described on each.
+ */
 export class GpuContext {
   readonly stats: GpuStats = { buffersCreated: 0, uniformBytes: 0, liveBytes: 0, peakBytes: 0, submissions: 0, bytesReadBack: 0 };
   private readonly pipelines = new Map<string, Kernel>();
@@ -141,6 +165,11 @@ export class GpuContext {
 
   // ---- pipelines ----------------------------------------------------------------------------
 
+  /**
+   * The pipeline for `spec`, built on first use and cached by shader, entry and defines.
+   * Throws GpuError when the shader is not in the library; preprocess errors (bad #if, missing
+   * {{NAME}}) propagate as Error.
+   */
   kernel(spec: KernelSpec): Kernel {
     const entry = spec.entry ?? 'main';
     const defs = spec.defines ?? {};
@@ -169,6 +198,11 @@ export class GpuContext {
     return k;
   }
 
+  /**
+   * A bind group for `resources` (one per binding of `kernel`, in order) and the workgroup counts
+   * (missing y/z default to 1, each at least 1). Throws GpuError when the count of resources differs
+   * from the kernel's bindings, or when a storage binding is larger than maxStorageBufferBindingSize.
+   */
   dispatch(label: string, kernel: Kernel, resources: Bindable[], workgroups: [number, number?, number?]): Dispatch {
     if (resources.length !== kernel.spec.bindings.length) {
       throw new GpuError(`${label}: ${kernel.spec.shader} expects ${kernel.spec.bindings.length} bindings, got ${resources.length}`);
@@ -195,6 +229,10 @@ export class GpuContext {
 
   // ---- buffers ------------------------------------------------------------------------------
 
+  /**
+   * A buffer of `size` bytes rounded up to a multiple of 16 (at least 16), counted in `stats`;
+   * storage + copy usage by default. Throws GpuError when it exceeds the device's maxBufferSize.
+   */
   createBuffer(label: string, size: number, usage: number = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
     const padded = Math.max(16, Math.ceil(size / 16) * 16);
     if (padded > this.device.limits.maxBufferSize) {
@@ -211,6 +249,7 @@ export class GpuContext {
     return buffer;
   }
 
+  /** Destroys a buffer and removes its bytes from `stats.liveBytes`. */
   destroyBuffer(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer);
     if (size !== undefined) {
@@ -227,6 +266,7 @@ export class GpuContext {
     return buf;
   }
 
+  /** queue.writeBuffer at `offset` bytes; data whose byte length is not a multiple of 4 is zero-padded. */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     // writeBuffer wants a size that is a multiple of 4.
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
@@ -239,7 +279,11 @@ export class GpuContext {
     }
   }
 
-  /** Packs scalars into a slot of the shared uniform arena. types: one letter per value, u/i/f. */
+  /**
+   * Packs scalars (4 bytes each, little-endian) into a slot of the shared 64 KiB uniform arena, aligned
+   * to minUniformBufferOffsetAlignment. types: one letter per value, u/i/f. Throws GpuError when the
+   * counts differ or a letter is unknown.
+   */
   uniform(types: string, values: number[]): BufferSlice {
     if (types.length !== values.length) throw new GpuError(`uniform: ${types.length} types for ${values.length} values`);
     const size = Math.max(16, Math.ceil((values.length * 4) / 16) * 16);
@@ -266,11 +310,13 @@ export class GpuContext {
 
   // ---- submission and readback ---------------------------------------------------------------
 
+  /** Finishes and submits `enc` (one submission, counted in stats). */
   submit(enc: GPUCommandEncoder): void {
     this.device.queue.submit([enc.finish()]);
     this.stats.submissions++;
   }
 
+  /** Records the programs, in order, into one command encoder and submits it. */
   run(...programs: Program[]): void {
     const enc = this.device.createCommandEncoder();
     for (const p of programs) p.encode(enc);
@@ -283,7 +329,10 @@ export class GpuContext {
     return this.createBuffer('staging', Math.max(size, 256), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   }
 
-  /** Copies a range to a pooled staging buffer and maps it; the promise resolves with a copy. */
+  /**
+   * Copies `size` bytes from byte `offset` to a pooled staging buffer and maps it; the promise
+   * resolves with a copy. Rejects with GpuError when the map fails (naming the device loss, if any).
+   */
   async read(src: GPUBuffer, offset = 0, size = src.size - offset): Promise<ArrayBuffer> {
     const st = this.staging(size);
     const enc = this.device.createCommandEncoder();
@@ -312,6 +361,7 @@ export class GpuContext {
     return copy;
   }
 
+  /** Reads `count` f32 values (default: to the end of the buffer) from byte `offset`. Throws as `read`. */
   async readF32(src: GPUBuffer, offset = 0, count?: number): Promise<Float32Array> {
     const size = count === undefined ? src.size - offset : count * 4;
     return new Float32Array(await this.read(src, offset, size));
@@ -341,11 +391,13 @@ export class GpuContext {
     return result!;
   }
 
+  /** Destroys the device (every buffer and pipeline with it). */
   destroy(): void {
     this.device.destroy();
   }
 }
 
+/** A byte count for messages: "1.50 GiB", "12.0 MiB", "3.0 KiB" or "512 B" (binary units). */
 export function fmtBytes(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;

@@ -1,6 +1,10 @@
 // Device acquisition for the engine. Works on any `GPU` object: `navigator.gpu` in the browser or
 // worker, the `webgpu` package's `create()` in Node. Knows nothing of either host.
 
+/**
+ * What the engine needs to know of the chosen adapter: identity strings, software or not, optional
+ * features, and the limits (bytes, except invocations) it raised the device's limits to.
+ */
 export interface AdapterSummary {
   vendor: string;
   architecture: string;
@@ -15,10 +19,15 @@ export interface AdapterSummary {
   maxComputeInvocationsPerWorkgroup: number;
 }
 
+/**
+ * No WebGPU adapter, or the adapter refused to create a device (thrown by acquireDevice; the message
+ * says what to install or enable).
+ */
 export class GpuUnavailableError extends Error {
   override name = 'GpuUnavailableError';
 }
 
+/** Options of acquireDevice. */
 export interface AcquireOptions {
   /** Ask for the f16 feature when the adapter has it (kernels never require it). */
   wantF16?: boolean;
@@ -50,7 +59,8 @@ function summarize(adapter: GPUAdapter): AdapterSummary {
 /**
  * Picks an adapter (a real GPU first: high-performance, then any, then a fallback adapter) and
  * requests a device with the limits raised to what the adapter allows, since model weights
- * quickly exceed the 128 MiB default binding size.
+ * quickly exceed the 128 MiB default binding size. Throws GpuUnavailableError when no adapter is
+ * found or requestDevice fails; a later device loss is reported once through `opts.onLost`.
  */
 export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promise<{ device: GPUDevice; adapter: AdapterSummary }> {
   let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });

@@ -29,6 +29,7 @@ export function f32ToF16Bits(v: number): number {
   return sign | h;
 }
 
+/** IEEE binary16 bits (the low 16 bits of `h`) -> number, subnormals, inf and NaN included. */
 export function f16BitsToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
@@ -38,11 +39,13 @@ export function f16BitsToF32(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/** bfloat16 bits (the upper half of a float32) -> number; exact. */
 export function bf16BitsToF32(b: number): number {
   u32buf[0] = (b & 0xffff) << 16;
   return f32buf[0];
 }
 
+/** number -> bfloat16 bits, round to nearest even on the float32 bits (as PyTorch's .to(torch.bfloat16)); NaN stays a quiet NaN. */
 export function f32ToBf16Bits(v: number): number {
   f32buf[0] = v;
   const u = u32buf[0];

@@ -6,9 +6,16 @@
 //   #else / #endif         (nestable)
 //   {{NAME}}               replaced by the define's value (numbers, WGSL snippets)
 
+/** WGSL sources keyed by the base name of their file in shaders/ (without .wgsl). */
 export type ShaderLibrary = Record<string, string>;
+/** Preprocessor defines: for `#if NAME` (truthy unless undefined, false, 0 or '') and `{{NAME}}` (its String value). */
 export type Defines = Record<string, string | number | boolean | undefined>;
 
+/**
+ * Applies the `#if NAME` / `#if !NAME` / `#else` / `#endif` and `{{NAME}}` preprocessor described above.
+ * `fileName` (base name) is used in messages. Throws Error naming file and line for an #else or #endif
+ * without #if, an unterminated #if, or a `{{NAME}}` whose define has no value (in a kept line).
+ */
 export function preprocess(source: string, defines: Defines, fileName = 'shader'): string {
   const out: string[] = [];
   // Stack of [branchActive, anyTaken, parentActive]

@@ -2,8 +2,13 @@
 // Quantized bases are a separate type, QuantWeight (src/quant/weight.ts), that the matmul
 // dequantizes in registers (MatmulArgs.bQuant); `Weight` stays the dense f32 / f16 form.
 
+/** Element type of a dense frozen weight on the GPU: f32, or f16 packed two per u32 word (see packF16). */
 export type WeightDType = 'f32' | 'f16';
 
+/**
+ * A dense frozen weight on the GPU. `buffer` holds numel(shape) elements row-major: 4 bytes each for
+ * f32, 2 bytes each for f16 (pairs packed in u32 words, padded to an even count).
+ */
 export interface Weight {
   name: string;
   buffer: GPUBuffer;
@@ -12,6 +17,7 @@ export interface Weight {
   shape: number[];
 }
 
+/** Number of elements of a shape (1 for []). */
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

@@ -12,6 +12,7 @@ import { loraScaling, type AdapterTensors, type LoraHyper } from './peft';
 /**
  * Returns W + s·B·A in the checkpoint's own layout: Linear W [out, in]; GPT-2 Conv1D stores
  * W [in, out], so there the update is added transposed. Accumulates in float64.
+ * Throws Error when W does not have out·in values.
  */
 export function mergeLinear(m: LinearModule, W: Float32Array, t: AdapterTensors, r: number, s: number): Float32Array {
   const { inF, outF } = m;
@@ -48,6 +49,8 @@ function outDType(d: SafetensorsDType): 'F32' | 'F16' | 'BF16' {
  * head is written as lm_head.weight and the embedding stays as it was), so `untied` tells the
  * caller to set tie_word_embeddings false in config.json. The layout is known before any tensor
  * is read, so a writer can stream the file (SafetensorsStreamWriter).
+ * Throws Error when the adapter lacks a targeted module's weights (and as Checkpoint for unreadable
+ * tensors).
  */
 export function planMerge(
   ckpt: Checkpoint,

@@ -29,6 +29,7 @@ export async function readQuantizedLinears(ctx: GpuContext, loaded: LoadedModel)
   return out;
 }
 
+/** An adapter to merge: its modules, A [r, in] / B [out, r] per module name, and its hyperparameters. */
 export interface MergeAdapter {
   modules: LinearModule[];
   weights: Map<string, AdapterTensors>;
@@ -49,6 +50,8 @@ export interface StreamedFile {
  * quantization_config of a QA-LoRA merge) and the tokenizer files as text, and model.safetensors
  * as a stream. `quantized` (a QA-LoRA merge) comes from readQuantizedLinears on a model loaded in
  * that mode.
+ * Throws Error when the loaded model is quantized in a mode other than QA-LoRA (only those merge
+ * exactly).
  */
 export async function mergedModelFiles(
   base: { checkpoint: Checkpoint; spec: ModelSpec },

@@ -10,6 +10,11 @@ import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { readTensorFile, type TensorFile } from '../model/tensor-dir';
 import { entryMatches, peftTargetList } from './targets';
 
+/**
+ * LoRA hyperparameters with PEFT's LoraConfig meanings (peft/tuners/lora/config.py): rank r, lora_alpha,
+ * lora_dropout (probability in [0, 1)), use_rslora (scaling alpha/√r instead of alpha/r); plus the
+ * QA-LoRA group size (QA-LoRA paper: A sees the input average-pooled in groups of g).
+ */
 export interface LoraHyper {
   r: number;
   alpha: number;
@@ -22,7 +27,7 @@ export interface LoraHyper {
   qaloraGroupSize?: number;
 }
 
-/** Columns of A: in, or in/g for QA-LoRA. */
+/** Columns of A: in, or in/g for QA-LoRA. Throws AdapterError when g does not divide the module's in_features. */
 export function loraInF(m: { inF: number; name: string }, h: LoraHyper): number {
   const g = h.qaloraGroupSize;
   if (!g) return m.inF;
@@ -39,6 +44,7 @@ export function loraScaling(h: LoraHyper): number {
   return h.rslora ? h.alpha / Math.sqrt(h.r) : h.alpha / h.r;
 }
 
+/** One module's LoRA matrices, row-major f32 as PEFT stores lora_A.weight / lora_B.weight (A: in/g columns for QA-LoRA). */
 export interface AdapterTensors {
   /** [r, inF] */
   A: Float32Array;
@@ -53,6 +59,11 @@ export function adapterTensorKey(moduleName: string, which: 'A' | 'B'): string {
   return `${KEY_PREFIX}${moduleName}.lora_${which}.weight`;
 }
 
+/**
+ * An adapter that cannot be read, written or used: invalid r / lora_alpha / lora_dropout, unsupported
+ * PEFT options (DoRA, rank_pattern, alpha_pattern, ...), missing or wrong-sized lora_A / lora_B, a
+ * QA-LoRA group size that does not divide a module's input width. The message names the file or module.
+ */
 export class AdapterError extends Error {
   override name = 'AdapterError';
 }
@@ -100,7 +111,11 @@ export function adapterConfig(spec: ModelSpec, h: LoraHyper, modules: LinearModu
   return cfg;
 }
 
-/** adapter_config.json text and adapter_model.safetensors bytes (F32, __metadata__ {format: pt}). */
+/**
+ * adapter_config.json text and adapter_model.safetensors bytes (F32, __metadata__ {format: pt}).
+ * Throws AdapterError for invalid hyperparameters or a module whose weights are missing or of the
+ * wrong size (A [r, in or in/g], B [out, r]).
+ */
 export function exportAdapter(
   spec: ModelSpec,
   h: LoraHyper,

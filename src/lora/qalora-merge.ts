@@ -19,6 +19,7 @@ function zeroAt(zeros: Uint32Array | Float32Array, j: number): number {
 /**
  * Folds a QA-LoRA adapter (trained on the group average, A [r, in/g]) into a qalora-quantized
  * matrix: z' = z − (s_lora/g)·(B·A)[o, l] / s[o, l]. Codes and scales are unchanged.
+ * Throws QuantCheckpointError for a non-QA-LoRA format or adapter shapes that do not fit.
  */
 export function mergeQaloraZeros(q: QuantizedHost, t: AdapterTensors, r: number, sLora: number): QuantizedHost {
   if (!q.zeros || !(q.scales instanceof Uint32Array)) throw new QuantCheckpointError(`mergeQaloraZeros: ${q.mode} is not a QA-LoRA format`);

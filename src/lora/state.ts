@@ -9,6 +9,7 @@ import type { AdapterTensors, LoraHyper } from './peft';
 import { mulberry32 } from '../util/random';
 import { loraInF, loraScaling } from './peft';
 
+/** Where one targeted module's A [r, aIn] and B [outF, r] live in the LoraState's flat buffers. */
 export interface LoraSlot {
   module: LinearModule;
   /** Columns of A: inF, or inF/g for QA-LoRA. */
@@ -20,12 +21,19 @@ export interface LoraSlot {
   salt: number;
 }
 
+/** A contiguous range of the flat buffers with one learning rate (LoRA+): elements [offset, offset + n). */
 export interface LoraParamGroup {
   name: 'lora_A' | 'lora_B';
   offset: number;
   n: number;
 }
 
+/**
+ * The trainable adapter on the GPU: params, grads and Adam m, v as four f32 buffers of `total`
+ * elements each, all A matrices first, then all B matrices (LoRA+ groups). `scale` is PEFT's scaling
+ * (lora_alpha / r, or / √r with rsLoRA); `maxIn` the widest input of a targeted module (in features).
+ * Creating it throws GpuError when a buffer exceeds the device's limits.
+ */
 export class LoraState {
   readonly slots: LoraSlot[] = [];
   readonly bySlotName = new Map<string, LoraSlot>();
@@ -94,6 +102,7 @@ export class LoraState {
     this.resetOptimizer();
   }
 
+  /** Zeroes the Adam moments and the gradients. */
   resetOptimizer(): void {
     const zeros = new Float32Array(this.total);
     this.ctx.write(this.m, zeros);
@@ -101,7 +110,10 @@ export class LoraState {
     this.ctx.write(this.grads, zeros);
   }
 
-  /** Loads adapter tensors (e.g. from a PEFT folder); modules missing from `weights` keep A random, B zero. */
+  /**
+   * Loads adapter tensors (e.g. from a PEFT folder) into params. Throws Error when a module of this
+   * state is missing from `weights` or its A / B has the wrong number of values.
+   */
   load(weights: Map<string, AdapterTensors>): void {
     const host = new Float32Array(this.total);
     const { r } = this.hyper;
@@ -117,15 +129,18 @@ export class LoraState {
     this.ctx.write(this.params, host);
   }
 
+  /** Reads back the flat parameters (`total` f32 values). */
   async readParams(): Promise<Float32Array> {
     return this.ctx.readF32(this.params, 0, this.total);
   }
 
+  /** Reads back the parameters as A, B per module name. */
   async tensors(): Promise<Map<string, AdapterTensors>> {
     const host = await this.readParams();
     return this.split(host);
   }
 
+  /** Splits flat parameters (this state's layout) into A [r, aIn] and B [outF, r] per module name (copies). */
   split(host: Float32Array): Map<string, AdapterTensors> {
     const { r } = this.hyper;
     const out = new Map<string, AdapterTensors>();
@@ -144,6 +159,7 @@ export async function readMoments(s: LoraState): Promise<{ m: Float32Array; v: F
   return { m: await s.ctx.readF32(s.m, 0, s.total), v: await s.ctx.readF32(s.v, 0, s.total) };
 }
 
+/** Restores Adam moments saved by readMoments. Throws Error when their length differs from `total`. */
 export function loadMoments(s: LoraState, m: Float32Array, v: Float32Array): void {
   if (m.length !== s.total || v.length !== s.total) throw new Error(`optimizer state has ${m.length} values, this adapter has ${s.total}`);
   s.ctx.write(s.m, m);

@@ -5,18 +5,27 @@
 import type { ModelSpec } from '../model/config';
 import { layerKinds, linearModules, type LinearModule } from '../model/modules';
 
+/**
+ * Which linears get LoRA: module names (PEFT target_modules entries, matched as PEFT does), or the
+ * keywords 'attention' / 'all-linear' (PEFT's "all-linear" excludes the output head); lmHead adds lm_head.
+ */
 export interface TargetSpec {
   modules: string[] | 'attention' | 'all-linear';
   lmHead: boolean;
 }
 
+/** Target modules that cannot be used: an empty or invalid list, names this model does not have (the message lists the available ones). */
 export class TargetError extends Error {
   override name = 'TargetError';
 }
 
 const KEYWORDS = ['attention', 'all-linear'] as const;
 
-/** Parses "q_proj,v_proj", "attention", "all-linear", "all-linear,lm_head", "attention,lm_head". */
+/**
+ * Parses "q_proj,v_proj", "attention", "all-linear", "all-linear,lm_head", "attention,lm_head".
+ * Throws TargetError for an empty list, a keyword combined with module names, or an invalid module
+ * name.
+ */
 export function parseTargets(s: string): TargetSpec {
   const entries = [...new Set(s.split(',').map((e) => e.trim()).filter((e) => e.length > 0))];
   if (entries.length === 0) {
@@ -58,7 +67,11 @@ function availableNames(spec: ModelSpec): string {
   return kinds.join(', ');
 }
 
-/** attention = q_proj,v_proj (llama) / c_attn (gpt2); all-linear = every linear except lm_head; lmHead adds lm_head. */
+/**
+ * attention = q_proj,v_proj (llama) / c_attn (gpt2); all-linear = every linear except lm_head;
+ * lmHead adds lm_head. Throws TargetError for entries matching no module of the model (listing the
+ * available ones) or an empty selection.
+ */
 export function resolveTargets(spec: ModelSpec, t: TargetSpec): LinearModule[] {
   const all = linearModules(spec);
   const body = all.filter((m) => m.kind !== 'lm_head');

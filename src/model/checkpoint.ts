@@ -9,6 +9,7 @@ import { openTensorDirectory, type DirTensor } from './tensor-dir';
 
 export { readSafetensorsHeader } from './tensor-dir';
 
+/** A tensor's entry in a Checkpoint: the weight file holding it, its stored dtype and shape (as stored: GPT-2's Conv1D weights are [in, out]). */
 export interface CheckpointTensor {
   name: string;
   file: string;
@@ -21,9 +22,13 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
+/** transformers' file names (SAFE_WEIGHTS_NAME and friends in transformers/utils/__init__.py): single-file safetensors weights. */
 export const SAFE_WEIGHTS = 'model.safetensors';
+/** Index of sharded safetensors weights (`weight_map`: tensor name → shard file). */
 export const SAFE_WEIGHTS_INDEX = 'model.safetensors.index.json';
+/** Single-file PyTorch torch.save weights (a zip; see torch-bin.ts). */
 export const PT_WEIGHTS = 'pytorch_model.bin';
+/** Index of sharded PyTorch weights. */
 export const PT_WEIGHTS_INDEX = 'pytorch_model.bin.index.json';
 
 const CONVERT_HINT =
@@ -31,6 +36,11 @@ const CONVERT_HINT =
   "from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('IN_DIR').save_pretrained('OUT_DIR', safe_serialization=True) " +
   '(or use the https://huggingface.co/spaces/safetensors/convert Space for a Hub model).';
 
+/**
+ * The tensors of a model (or adapter) folder, over one file or an index with shards, in safetensors
+ * or PyTorch .bin format, read tensor by tensor through range reads of a ModelSource. Lookups of a
+ * missing tensor throw CheckpointError naming the files and the closest names.
+ */
 export class Checkpoint {
   private constructor(
     readonly src: ModelSource,
@@ -150,6 +160,7 @@ export class Checkpoint {
     return [...this.tensors.keys()].sort();
   }
 
+  /** Whether the checkpoint holds a tensor of this exact name. */
   has(name: string): boolean {
     return this.tensors.has(name);
   }

@@ -4,8 +4,14 @@
 
 import { linearModules } from './modules';
 
+/** The computation graph: 'llama' (RMSNorm, RoPE, SwiGLU, GQA: Llama, Mistral, Qwen2) or 'gpt2' (LayerNorm, learned positions, GELU, Conv1D). */
 export type Arch = 'llama' | 'gpt2';
 
+/**
+ * A model's shape and options, read from a Hugging Face config.json (see parseConfig): C hidden size,
+ * L layers, NH query heads, NKV key/value heads, HS head size (head_dim, default C / NH), FF MLP width, V vocabulary
+ * size, maxT positions; ids are token ids. Field meanings follow transformers' LlamaConfig / GPT2Config.
+ */
 export interface ModelSpec {
   arch: Arch;
   /** 'llama' | 'mistral' | 'qwen2' | 'gpt2', as in config.json. */
@@ -17,16 +23,22 @@ export interface ModelSpec {
   HS: number;
   FF: number;
   V: number;
+  /** Positions the model was trained for (max_position_embeddings / n_positions), in tokens. */
   maxT: number;
+  /** rms_norm_eps (Llama) or layer_norm_epsilon (GPT-2). */
   normEps: number;
+  /** MLP activation: SwiGLU's silu (Llama) or GPT-2's gelu_new (tanh approximation). */
   act: 'silu' | 'gelu_tanh';
   /** Llama family only (GPT-2 has learned position embeddings; 0 / null there). */
   ropeTheta: number;
   ropeScaling: Record<string, unknown> | null;
+  /** tie_word_embeddings: the output head [V, C] is the token embedding. */
   tieEmbeddings: boolean;
+  /** Biases of the q/k/v projections, the output projection, the MLP linears (GPT-2: all; Qwen2: q/k/v; Llama: attention_bias, mlp_bias). */
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
+  /** bos_token_id and eos_token_id (one or several) of config.json, as token ids. */
   bos: number | null;
   eos: number[];
   /** Mistral; null when absent/disabled. */
@@ -35,6 +47,10 @@ export interface ModelSpec {
   dtype: string | null;
 }
 
+/**
+ * A config.json that is missing, unreadable, of an unsupported architecture, or with inconsistent
+ * sizes; the message names the file and the field and says what to do.
+ */
 export class ModelConfigError extends Error {
   override name = 'ModelConfigError';
 }

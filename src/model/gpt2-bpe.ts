@@ -7,6 +7,7 @@ import { TokenizerError } from './tokenizer-error';
 /**
  * The merges of merges.txt, one "left right" pair a line, in rank order. Like GPT2Tokenizer
  * (tokenization_gpt2.py), a first "#version" line is skipped, and so are empty lines.
+ * Throws TokenizerError naming the line that is not two tokens.
  */
 export function parseMerges(text: string, file: string): [string, string][] {
   const out: [string, string][] = [];
@@ -22,7 +23,7 @@ export function parseMerges(text: string, file: string): [string, string][] {
   return out;
 }
 
-/** Checks vocab.json: an object of token → non-negative integer id. */
+/** Checks vocab.json: an object of token → non-negative integer id. Throws TokenizerError when it is not such an object. */
 export function checkVocab(v: unknown, file: string): Record<string, number> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw new TokenizerError(`${file}: not a JSON object of token → id; download vocab.json again from the model's repository.`);
@@ -43,6 +44,8 @@ export function checkVocab(v: unknown, file: string): Record<string, number> {
  * ByteLevel (which adds nothing). Added and special tokens come from tokenizer_config.json
  * (added_tokens_decoder, bos/eos/unk/pad/additional_special_tokens; a special token missing from
  * vocab.json gets the next free id, as the slow tokenizer's add_special_tokens gives it).
+ * Throws TokenizerError when add_bos_token is set and no bos_token is named (and as parseMerges /
+ * checkVocab).
  */
 export function gpt2ToTokenizerJson(
   vocab: Record<string, number>,

@@ -10,6 +10,7 @@ import { loadTokenizer, type TextTokenizer } from './tokenizer';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights';
 import { opt } from '../options';
 
+/** A model ready to train or generate: its spec, tokenizer, frozen weights on the GPU and the open checkpoint. */
 export interface LoadedModel {
   name: string;
   spec: ModelSpec;
@@ -18,8 +19,10 @@ export interface LoadedModel {
   checkpoint: Checkpoint;
 }
 
+/** Storage of the frozen dense weights: 'auto' (see chooseDType), f32 or f16. */
 export type DTypeChoice = 'auto' | WeightDType;
 
+/** The ModelSpec of the folder's config.json. Throws ModelConfigError when config.json is missing or invalid. */
 export async function readSpec(src: ModelSource): Promise<ModelSpec> {
   const file = `${src.name}/config.json`;
   if (!(await src.has('config.json'))) {
@@ -39,6 +42,13 @@ export function chooseDType(choice: DTypeChoice, ckpt: Checkpoint): WeightDType 
   return anyF32 ? 'f32' : 'f16';
 }
 
+/**
+ * Reads config.json, the tokenizer and the checkpoint of `src` and uploads the weights (quantizing the
+ * decoder linears under `opts.quant`; a checkpoint whose config.json declares a QA-LoRA quantization
+ * loads quantized as stored). Throws ModelConfigError, QuantCheckpointError (a quantized checkpoint
+ * asked for another quant mode, or an unknown quantization_config), TokenizerError, CheckpointError,
+ * MissingTensorError, and GpuError for out of memory or a buffer above the device's limits.
+ */
 export async function loadModel(
   ctx: GpuContext,
   src: ModelSource,

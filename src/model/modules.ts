@@ -5,6 +5,7 @@
 
 import type { ModelSpec } from './config';
 
+/** A linear module's kind: its PEFT / transformers module name suffix (Llama: modeling_llama.py; GPT-2: modeling_gpt2.py; lm_head). */
 export type ModuleKind =
   | 'q_proj'
   | 'k_proj'
@@ -19,6 +20,7 @@ export type ModuleKind =
   | 'mlp.c_proj'
   | 'lm_head';
 
+/** One linear of the model with PEFT's module name and the Linear sizes inF (in_features) and outF (out_features). */
 export interface LinearModule {
   /** Full module path as PEFT sees it, e.g. 'model.layers.3.self_attn.q_proj', 'transformer.h.0.attn.c_attn', 'lm_head'. */
   name: string;

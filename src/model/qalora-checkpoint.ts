@@ -17,19 +17,29 @@ import type { QuantFormat, QuantizedHost } from '../quant/formats';
 import { OptionError, opt } from '../options';
 import type { TensorToWrite } from './safetensors';
 
+/** The `format` tag of this studio's QA-LoRA quantization_config (our own layout, described above; no HF library reads it). */
 export const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';
 
+/** A QA-LoRA quantization read from config.json: the mode, N = bits (4, 3, 2) and the group size g (input columns per scale / zero point). */
 export interface QaloraQuantConfig {
   mode: 'qalora-int4' | 'qalora-int3' | 'qalora-int2';
   bits: number;
   groupSize: number;
 }
 
+/**
+ * A quantized checkpoint that cannot be used: an unknown or invalid quantization_config, a quant mode
+ * other than the stored one, or quantized tensors of the wrong shape or dtype.
+ */
 export class QuantCheckpointError extends OptionError {
   override name = 'QuantCheckpointError';
 }
 
-/** Reads config.json's quantization_config; null when the checkpoint is not quantized. */
+/**
+ * Reads config.json's quantization_config; null when the checkpoint is not quantized. Throws
+ * QuantCheckpointError for a quantization this studio did not write (GPTQ, AWQ, bitsandbytes, ...) or
+ * bits other than 4, 3, 2 or a group_size that is not a positive integer.
+ */
 export function readQuantConfig(config: Record<string, unknown>, fileName: string): QaloraQuantConfig | null {
   const q = config.quantization_config as Record<string, unknown> | undefined;
   if (!q) return null;
@@ -47,6 +57,7 @@ export function readQuantConfig(config: Record<string, unknown>, fileName: strin
   return { mode: `qalora-int${bits}` as QaloraQuantConfig['mode'], bits, groupSize: g };
 }
 
+/** config.json's "quantization_config" object for a merged QA-LoRA model (format QALORA_FORMAT). */
 export function quantConfigJson(c: QaloraQuantConfig): Record<string, unknown> {
   return { quant_method: 'qalora', bits: c.bits, group_size: c.groupSize, zero_point: 'float32', format: QALORA_FORMAT };
 }
@@ -55,7 +66,10 @@ function f16Pairs(words: Uint32Array, n: number): Uint16Array {
   return new Uint16Array(words.buffer, words.byteOffset, Math.ceil(n / 2) * 2).slice(0, n);
 }
 
-/** The three tensors of one quantized linear (see the layout above). */
+/**
+ * The three tensors of one quantized linear (see the layout above). Throws QuantCheckpointError for
+ * a format other than QA-LoRA.
+ */
 export function quantizedTensors(prefix: string, q: QuantizedHost): TensorToWrite[] {
   if (!q.zeros || !(q.scales instanceof Uint32Array)) throw new QuantCheckpointError(`${prefix}: only QA-LoRA formats can be saved quantized`);
   const L = q.cols / q.groupSize;
@@ -68,7 +82,11 @@ export function quantizedTensors(prefix: string, q: QuantizedHost): TensorToWrit
   ];
 }
 
-/** Rebuilds the host arrays of a saved quantized linear from the raw tensor bytes. */
+/**
+ * Rebuilds the host arrays of a saved quantized linear from the raw tensor bytes. Throws
+ * QuantCheckpointError when the tensors' sizes do not match a [rows, cols] INT-N matrix of the
+ * group size (damaged file or foreign config.json).
+ */
 export function quantizedFromTensors(
   mode: QuantFormat, rows: number, cols: number, groupSize: number,
   raw: { qweight: Uint8Array; scales: Uint8Array; qzeros: Uint8Array }, prefix: string,

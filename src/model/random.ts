@@ -48,6 +48,11 @@ export function randomCheckpointFiles(config: Record<string, unknown>, seed = 1,
   };
 }
 
+/**
+ * A model folder in memory (config.json + model.safetensors, F32) with seeded Gaussian weights: matrices
+ * and embeddings N(0, std²), norm weights 1 + N(0, 0.1²), biases N(0, 0.02²); for tests and the
+ * benchmark. Throws ModelConfigError for an invalid config.
+ */
 export function randomModelSource(name: string, config: Record<string, unknown>, seed = 1, std = 0.08): { spec: ModelSpec; source: ModelSource } {
   const { spec, files } = randomCheckpointFiles(config, seed, std);
   return { spec, source: memorySource(name, files) };
@@ -60,6 +65,7 @@ export const TINY_LLAMA_CONFIG = {
   rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
 };
 
+/** GPT-2 counterpart of TINY_LLAMA_CONFIG (config.json fields of transformers' GPT2Config). */
 export const TINY_GPT2_CONFIG = {
   architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 32, n_layer: 2, n_head: 4, n_positions: 64, n_inner: null,
   vocab_size: 53, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', bos_token_id: 0, eos_token_id: 0,

@@ -10,6 +10,7 @@
 
 import { f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 
+/** The dtypes of the safetensors format (the safetensors crate's Dtype, huggingface/safetensors safetensors/src/tensor.rs) that this reader knows. */
 export type SafetensorsDType =
   | 'F64'
   | 'F32'
@@ -24,6 +25,7 @@ export type SafetensorsDType =
   | 'F8_E4M3'
   | 'F8_E5M2';
 
+/** One header entry: dtype, shape and the tensor's bytes [begin, end) as absolute file offsets. */
 export interface TensorInfo {
   name: string;
   dtype: SafetensorsDType;
@@ -33,6 +35,7 @@ export interface TensorInfo {
   end: number;
 }
 
+/** A parsed and validated safetensors header (sizes in bytes). */
 export interface SafetensorsHeader {
   tensors: Map<string, TensorInfo>;
   metadata: Record<string, string>;
@@ -43,6 +46,7 @@ export interface SafetensorsHeader {
   fileSize: number;
 }
 
+/** A damaged or invalid safetensors file (bad header length, JSON, dtype, shape, offsets or file length), or an unknown dtype; the message names the file and says to re-download or re-export it. */
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
 }
@@ -65,10 +69,12 @@ const DTYPE_BYTES: Record<SafetensorsDType, number> = {
   F8_E5M2: 1,
 };
 
+/** True when `d` is a dtype name this reader knows. */
 export function isSafetensorsDType(d: unknown): d is SafetensorsDType {
   return typeof d === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BYTES, d);
 }
 
+/** Bytes per element of a dtype. Throws SafetensorsError for an unknown one. */
 export function dtypeBytes(d: SafetensorsDType): number {
   const b = DTYPE_BYTES[d];
   if (b === undefined) throw new SafetensorsError(`unknown safetensors dtype '${String(d)}'`);
@@ -273,6 +279,7 @@ export function toF32(dtype: SafetensorsDType, bytes: Uint8Array, name: string):
 
 // ---- writer --------------------------------------------------------------------------------
 
+/** A tensor for the safetensors writers: name, stored dtype, shape, and its row-major data (numel(shape) values or raw words). */
 export interface TensorToWrite {
   name: string;
   dtype: 'F32' | 'F16' | 'BF16' | 'I32';
@@ -310,6 +317,7 @@ function numelOf(shape: number[]): number {
 /**
  * The first bytes of a file whose tensors' data follow in `layout` order: the 8-byte header
  * length, then the header JSON (with __metadata__) padded with spaces to a multiple of 8.
+ * Throws SafetensorsError for a __metadata__ value that is not a string.
  */
 export function safetensorsHeader(layout: TensorLayout[], metadata: Record<string, string> = { format: 'pt' }, what = 'safetensorsHeader'): Uint8Array<ArrayBuffer> {
   const seen = new Set<string>();
@@ -335,7 +343,11 @@ export function safetensorsHeader(layout: TensorLayout[], metadata: Record<strin
   return out;
 }
 
-/** The little-endian data bytes of one tensor in its dtype (f32 values rounded to nearest even for F16/BF16). */
+/**
+ * The little-endian data bytes of one tensor in its dtype (f32 values rounded to nearest even for
+ * F16/BF16). Throws SafetensorsError when the data's length differs from numel(shape), I32 gets
+ * float data (or the reverse), or F32 gets raw 16-bit data.
+ */
 export function tensorDataBytes(t: TensorToWrite, what = 'tensorDataBytes'): Uint8Array<ArrayBuffer> {
   if ((t.dtype === 'I32') !== (t.data instanceof Int32Array || t.data instanceof Uint32Array)) {
     throw new SafetensorsError(`${what}: tensor '${t.name}': I32 tensors take Int32Array/Uint32Array data, and only they do.`);
@@ -368,6 +380,8 @@ export function tensorDataBytes(t: TensorToWrite, what = 'tensorDataBytes'): Uin
  * Writes a file tensor by tensor: the header first (from the layout), then each tensor's data as
  * it is produced, which must come in layout order with the layout's name, dtype and shape. The
  * whole file is never held in memory; `sink` receives the chunks in order.
+ * Throws SafetensorsError for a tensor out of layout order or of another dtype or shape, and at the
+ * end when planned tensors were not written.
  */
 export class SafetensorsStreamWriter {
   private next = 0;
@@ -442,7 +456,11 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** Convenience for small files fully in memory: parse + give per-tensor f32 data. */
+/**
+ * Convenience for small files fully in memory: parse + give per-tensor f32 data. Throws as
+ * parseSafetensorsHeader, and SafetensorsError from get() for a name the file lacks (with close
+ * names).
+ */
 export function parseSafetensors(bytes: Uint8Array, fileName: string): { header: SafetensorsHeader; get(name: string): Float32Array } {
   const n = readHeaderLength(bytes.subarray(0, 8), bytes.length, fileName);
   const header = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.length, fileName);

@@ -4,6 +4,11 @@
 import { HUB_ENDPOINT } from '../hosts';
 import { OptionError, opt } from '../options';
 
+/**
+ * Read access to a model (or adapter) folder: the Hub, Blobs picked in the page, files on disk or bytes
+ * in memory. Files are named relative to the folder; offsets and sizes are bytes. Implementations
+ * throw ModelSourceError for a missing file, a refused request or an invalid range.
+ */
 export interface ModelSource {
   /** For messages: a folder path, 'hf://org/name' etc. */
   readonly name: string;
@@ -14,6 +19,10 @@ export interface ModelSource {
   range(file: string, begin: number, end: number): Promise<Uint8Array>;
 }
 
+/**
+ * A file that cannot be read from a ModelSource (missing, not found on the Hub, access refused, network
+ * failure, invalid byte range); may point at the access token option.
+ */
 export class ModelSourceError extends OptionError {
   override name = 'ModelSourceError';
 }
@@ -46,7 +55,10 @@ function listSome(files: Iterable<string>, max = 8): string {
 
 // ---- in memory -----------------------------------------------------------------------------
 
-/** Whole files held in memory (tests, small models). */
+/**
+ * Whole files held in memory (tests, small models). Its reads throw ModelSourceError for a file it
+ * does not hold or an invalid range.
+ */
 export function memorySource(name: string, files: Map<string, Uint8Array | string>): ModelSource {
   const map = new Map<string, Uint8Array | string>();
   for (const [k, v] of files) map.set(normalizeModelPath(name, k), v);
@@ -89,6 +101,8 @@ export function memorySource(name: string, files: Map<string, Uint8Array | strin
  * A folder the user opened or dropped in the browser: relative path -> File/Blob (the files' own
  * relative names, e.g. File.webkitRelativePath or File.name). A top folder common to every file is
  * stripped (repeatedly), so "stories260K/config.json" is found as "config.json".
+ * Its reads throw ModelSourceError for a file not among those opened, a file that can no longer be
+ * read (moved or changed), a short read or an invalid range.
  */
 export function blobSource(name: string, files: Map<string, Blob>): ModelSource {
   let entries: [string[], Blob][] = [];
@@ -136,6 +150,7 @@ export function blobSource(name: string, files: Map<string, Blob>): ModelSource 
 
 // ---- Hugging Face Hub ----------------------------------------------------------------------
 
+/** Options of hubSource: revision (default main), access token, endpoint, repo type, fetch, and progress. */
 export interface HubOptions {
   revision?: string;
   token?: string;
@@ -150,7 +165,10 @@ export interface HubOptions {
 
 const REPO_PART = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$/;
 
-/** Validates "org/name" (or a legacy single "name"); accepts a leading "hf://". Returns the id. */
+/**
+ * Validates "org/name" (or a legacy single "name"); accepts a leading "hf://". Returns the id.
+ * Throws ModelSourceError for anything else.
+ */
 export function parseRepoId(repo: string): string {
   const id = repo.trim().replace(/^hf:\/\//, '');
   const parts = id.split('/');

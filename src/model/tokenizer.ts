@@ -7,6 +7,10 @@ import { applyUnigramByteFallback } from './sentencepiece';
 import { convertSlowTokenizer } from './slow-tokenizer';
 import { TokenizerError } from './tokenizer-error';
 
+/**
+ * Text ↔ token ids as transformers' tokenizer for the folder would do it (tokenizer.json through
+ * @huggingface/tokenizers, or one converted from the slow tokenizer's files).
+ */
 export interface TextTokenizer {
   /** With addSpecial (default true, as in transformers) the tokenizer's own post-processing applies (Llama: BOS prepended; GPT-2: nothing). */
   encode(text: string, addSpecial?: boolean): number[];
@@ -77,6 +81,9 @@ async function generationEosIds(src: ModelSource): Promise<number[]> {
  * Loads tokenizer.json (+ tokenizer_config.json when present); a folder without tokenizer.json gets
  * it converted from tokenizer.model or vocab.json + merges.txt (slow-tokenizer.ts). bos/eos come from `config` (the
  * model's config.json ids) when given, else from tokenizer_config.json's bos_token/eos_token.
+ * Throws TokenizerError for unreadable JSON, a tokenizer @huggingface/tokenizers cannot build,
+ * invalid bos/eos ids, or a slow tokenizer that cannot be converted; ModelSourceError for
+ * unreadable files.
  */
 export async function loadTokenizer(
   src: ModelSource,

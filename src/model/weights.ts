@@ -13,6 +13,7 @@ import type { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';
 
+/** One linear of the model on the GPU: W [out, in] (GPT-2's Conv1D transposed at load), optional bias [out]. */
 export interface LinearWeights {
   module: LinearModule;
   /** f32 / f16, or quantized (decoder-block projections under a quant mode). */
@@ -20,6 +21,7 @@ export interface LinearWeights {
   bias: Weight | null;
 }
 
+/** One decoder block's weights: the two norms' weights [C] (and biases [C] for GPT-2's LayerNorm) and its linears. */
 export interface LayerWeights {
   norm1: Weight;
   norm1Bias: Weight | null;
@@ -29,6 +31,10 @@ export interface LayerWeights {
   linear: Map<string, LinearWeights>;
 }
 
+/**
+ * Every frozen weight of the model on the GPU: embeddings wte [V, C] (and GPT-2's wpe [maxT, C]), the
+ * blocks, the final norm [C] and the output head (the embedding when tied).
+ */
 export interface ModelWeights {
   dtype: WeightDType;
   embed: Weight;
@@ -47,6 +53,7 @@ export interface ModelWeights {
   unquantized: { name: string; reason: string }[];
 }
 
+/** The checkpoint lacks tensors the config needs, or a tensor's shape differs from what config.json implies. */
 export class MissingTensorError extends Error {
   override name = 'MissingTensorError';
 }
@@ -57,12 +64,20 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
   return out;
 }
 
+/** Progress of loadWeights: `loaded` of `total` tensors uploaded (counts, not bytes); `tensor` the latest name. */
 export interface LoadProgress {
   loaded: number;
   total: number;
   tensor: string;
 }
 
+/**
+ * Reads and uploads every weight the spec needs from the checkpoint (f32 or f16 packed; under
+ * `opts.quant`, the decoder linears quantized on the GPU where canQuantize allows, listed in
+ * `unquantized` otherwise). Throws MissingTensorError for a missing tensor or a shape that differs
+ * from config.json, CheckpointError / SafetensorsError for unreadable files, QuantCheckpointError for
+ * damaged prequantized tensors, GpuError when a buffer is above the device's limits.
+ */
 export async function loadWeights(
   ctx: GpuContext,
   spec: ModelSpec,

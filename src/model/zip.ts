@@ -22,7 +22,10 @@ export interface ReadRequest {
 /** A reader as a generator: yields the ranges it needs, receives their bytes, returns T. */
 export type ReadPlan<T> = Generator<ReadRequest, T, Uint8Array>;
 
-/** Runs a plan over an async range reader (e.g. ModelSource.range); checks every read's length. */
+/**
+ * Runs a plan over an async range reader (e.g. ModelSource.range); checks every read's length.
+ * Throws ZipError for a short read (truncated or changed file).
+ */
 export async function runPlan<T>(plan: ReadPlan<T>, read: (begin: number, end: number) => Promise<Uint8Array>, label: string): Promise<T> {
   let step = plan.next();
   while (!step.done) {
@@ -36,7 +39,10 @@ export async function runPlan<T>(plan: ReadPlan<T>, read: (begin: number, end: n
   return step.value;
 }
 
-/** Runs a plan over a whole file held in memory (small files such as adapters). */
+/**
+ * Runs a plan over a whole file held in memory (small files such as adapters). Throws ZipError when
+ * a plan reads past the end (truncated file).
+ */
 export function runPlanSync<T>(plan: ReadPlan<T>, file: Uint8Array, label: string): T {
   let step = plan.next();
   while (!step.done) {

@@ -3,6 +3,10 @@
 // from lse, so memory stays O(N·width)). See the shader header for layouts.
 import type { Bindable, Dispatch, GpuContext } from '../gpu/context';
 
+/**
+ * Sizes of causal (grouped-query) attention over qkv rows [B·T, (NH + 2·NKV)·HS]: B sequences of T
+ * tokens, NH query heads, NKV key/value heads (NH a multiple of NKV), HS the head size.
+ */
 export interface AttentionDims {
   B: number;
   T: number;
@@ -23,6 +27,7 @@ export interface AttentionDims {
 const WG = 128;
 const MAX_TILE = 64;
 
+/** Tile sizes (rows) of the three attention kernels, chosen by attentionTiles to fit the workgroup storage budget. */
 export interface AttentionTiles {
   /** Forward: query rows per workgroup, key rows per tile. */
   fwd: { BQ: number; BK: number };

@@ -18,7 +18,14 @@ export function dropoutThreshold(p: number): number {
   return Math.min(2 ** 24, Math.ceil(p * 2 ** 24));
 }
 
-/** LoRA input dropout (inverted dropout): out = inp * keep / (1-p), keep = hash(seed[0], salt, index) >= p, where seed is a u32 storage buffer the trainer rewrites before each submission and salt a per-call constant (distinct per module and layer). Calling it with the same seed/salt on a gradient applies the identical mask (that is its backward). p=0 must be an exact copy. Use a good integer hash (e.g. PCG / murmur-style finalizer) of (seed, salt, index) to a uniform [0,1). */
+/**
+ * LoRA input dropout (inverted dropout): out = inp * keep / (1-p), keep = hash(seed[0], salt,
+ * index) >= p, where seed is a u32 storage buffer the trainer rewrites before each submission and
+ * salt a per-call constant (distinct per module and layer). Calling it with the same seed/salt on a
+ * gradient applies the identical mask (that is its backward). p=0 must be an exact copy. Use a good
+ * integer hash (e.g. PCG / murmur-style finalizer) of (seed, salt, index) to a uniform [0,1).
+ * Throws Error when p is outside [0, 1) or salt is not a u32.
+ */
 export function dropout(ctx: GpuContext, label: string, a: { n: number; inp: Bindable; out: Bindable; seed: Bindable; salt: number; p: number }): Dispatch {
   if (!(a.p >= 0 && a.p < 1)) throw new Error(`${label}: dropout p must be in [0, 1), got ${a.p}`);
   if (!Number.isInteger(a.salt) || a.salt < 0 || a.salt > 0xffffffff) throw new Error(`${label}: dropout salt must be a u32, got ${a.salt}`);

@@ -2,7 +2,10 @@
 import { grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 
-/** Embedding lookup; tokens and pos are u32 [N]; wte (and wpe) share the storage type wDType. No backward (frozen tables). */
+/**
+ * Embedding lookup; tokens and pos are u32 [N]; wte (and wpe) share the storage type wDType. No
+ * backward (frozen tables). Throws Error when only one of pos and wpe is given.
+ */
 export function embeddingForward(
   ctx: GpuContext,
   label: string,

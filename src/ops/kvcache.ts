@@ -2,6 +2,7 @@
 // of one new query row against the cache (autoregressive decoding). See the shader header.
 import { grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 
+/** Sizes of the KV cache of one layer: kc, vc are [NKV, Tc, HS]; queries have NH heads of HS. */
 export interface KvDims {
   NH: number;
   NKV: number;

@@ -8,6 +8,10 @@ import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
 import { codeBits, isQalora, quantShaderConstants } from '../quant/formats';
 
+/**
+ * out[M, N] = alpha·op(A)[M, K]·op(B)[K, N] (+ bias[N]) + beta·out, op = transpose when transA /
+ * transB. Sizes in elements; A, out (and dense B) are f32 unless bDType says f16.
+ */
 export interface MatmulArgs {
   M: number;
   N: number;
@@ -53,6 +57,7 @@ export interface MatmulTile {
   BK: number;
 }
 
+/** The device limits a matmul tile must fit (GPUSupportedLimits names; bytes for the storage size). */
 export interface TileLimits {
   maxComputeWorkgroupStorageSize: number;
   maxComputeInvocationsPerWorkgroup: number;
@@ -134,10 +139,17 @@ let defaultKernel: 'auto' | 'legacy' = 'auto';
 export function setDefaultMatmulKernel(k: 'auto' | 'legacy'): void {
   defaultKernel = k;
 }
+/** The process-wide default set by setDefaultMatmulKernel ('auto' unless the benchmark changed it). */
 export function defaultMatmulKernel(): 'auto' | 'legacy' {
   return defaultKernel;
 }
 
+/**
+ * One dispatch computing MatmulArgs' product (dense B: the register-blocked matmul_vec4 kernel with
+ * a tile for the shape and device; quantized B or kernel 'legacy': matmul.wgsl). Throws GpuError
+ * when neither B nor bQuant is given, or a bQuant does not fit (bDType f16, shape not [out, in] as
+ * transB says, offB/ldb not a whole matrix); GpuContext.dispatch's binding-size errors propagate.
+ */
 export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch {
   const tile = matmulTile(a.M, a.N);
   const transA = !!a.transA;
@@ -265,6 +277,7 @@ export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: nu
 /**
  * Split-K partials of op(A)·op(B) (no bias; alpha, beta and offC/ldc of `a` are applied by
  * splitKReduce): chunk z of the plan writes its raw product to scratch[offP + z·M·N ..] ([M, N] dense).
+ * Throws GpuError for a quantized B or a bias, or a plan with fewer than 2 chunks.
  */
 export function matmulSplitK(ctx: GpuContext, label: string, a: MatmulArgs, plan: SplitKPlan, scratch: Bindable, offP: number): Dispatch {
   if (a.bQuant || a.bias) throw new GpuError(`${label}: split-K takes a dense B and no bias`);
@@ -272,6 +285,7 @@ export function matmulSplitK(ctx: GpuContext, label: string, a: MatmulArgs, plan
   return denseMatmul(ctx, label, { ...a, out: scratch, offC: offP, ldc: a.N, alpha: 1, beta: 0 }, plan.tile, plan.KC);
 }
 
+/** One product reduced by splitKReduce: its S partial results of n elements each in the scratch buffer. */
 export interface SplitKProduct {
   /** Outputs M·N (dense rows), chunks S, partials at offP, output at offC of `out`. */
   n: number;
@@ -280,7 +294,10 @@ export interface SplitKProduct {
   offC: number;
 }
 
-/** out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products. */
+/**
+ * out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products.
+ * Throws GpuError unless one or two products are given.
+ */
 export function splitKReduce(ctx: GpuContext, label: string, products: SplitKProduct[], scratch: Bindable, out: Bindable, alpha = 1, beta = 0): Dispatch {
   if (products.length < 1 || products.length > 2) throw new GpuError(`${label}: split-K reduce takes one or two products`);
   const [p, q] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];

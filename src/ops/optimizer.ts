@@ -21,6 +21,7 @@ function boundBytes(r: Bindable): number {
  * stats[outIndex] = sqrt(sum over grads[0..n) of g^2). Pass 1 writes one partial sum per
  * workgroup into `partial` (gradNormPartialSize(n) f32 elements), pass 2 reduces them in one
  * workgroup. The summation order depends only on n: deterministic.
+ * Throws GpuError when `partial` is smaller than gradNormPartialSize(n) f32 values.
  */
 export function gradNorm(
   ctx: GpuContext,

@@ -2,6 +2,7 @@
 // and the host-side inverse-frequency table, including rope_scaling variants.
 import { grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 
+/** HF config.json `rope_scaling` (transformers' modeling_rope_utils.py): `rope_type` (or legacy `type`) and its fields. */
 export interface RopeScaling {
   rope_type?: string;
   type?: string;
@@ -55,6 +56,10 @@ export function ropeInvFreq(HS: number, theta: number, scaling?: RopeScaling | n
   return Float32Array.from(f);
 }
 
+/**
+ * Rotary embedding in place on N rows of x: nHeads heads of HS columns from offX, rotating column
+ * pairs (i, i + HS/2) by pos·invFreq[i] (the rotate_half convention of transformers' modeling_llama.py).
+ */
 export interface RopeArgs {
   x: Bindable;
   /** u32 [N]: position id of each row. */
@@ -75,6 +80,8 @@ export interface RopeArgs {
  * Rotates in place heads 0..nHeads-1 starting at column offX of every row (used with offX=0,
  * nHeads=NH for q and offX=NH*HS, nHeads=NKV for k). inverse=true applies the backward
  * (transposed) rotation.
+ * Throws Error for an odd HS, or when the rotated columns offX + nHeads·HS exceed the row stride
+ * ldx.
  */
 export function rope(ctx: GpuContext, label: string, a: RopeArgs): Dispatch {
   if (a.HS % 2 !== 0) throw new Error(`${label}: RoPE needs an even head size, got ${a.HS}`);

@@ -49,19 +49,30 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../gpu/half';
 
+/**
+ * How the frozen base is stored: 'none' (dense f32/f16), int8 (vector-wise absmax, as bitsandbytes'
+ * LLM.int8 weight storage), nf4 / nf4-dq (QLoRA paper; bitsandbytes/functional.py quantize_4bit and
+ * its double quantization), qalora-intN (QA-LoRA paper, GPTQ-style min-max groups). Layouts: file header.
+ */
 export type QuantMode = 'none' | 'int8' | 'nf4' | 'nf4-dq' | 'qalora-int4' | 'qalora-int3' | 'qalora-int2';
+/** A QuantMode that actually quantizes (every mode but 'none'). */
 export type QuantFormat = Exclude<QuantMode, 'none'>;
 
+/** Every QuantMode, in the order hosts list them. */
 export const QUANT_MODES: readonly QuantMode[] = ['none', 'int8', 'nf4', 'nf4-dq', 'qalora-int4', 'qalora-int3', 'qalora-int2'];
 
+/** A mode from its name (case and surrounding spaces ignored). Throws Error listing the valid modes otherwise. */
 export function parseQuantMode(s: string): QuantMode {
   const t = s.trim().toLowerCase();
   if ((QUANT_MODES as readonly string[]).includes(t)) return t as QuantMode;
   throw new Error(`unknown quantization mode '${s}'; valid modes: ${QUANT_MODES.join(', ')}`);
 }
 
+/** Elements per NF4 absmax block (bitsandbytes' default blocksize 64, as in QLoRA). */
 export const NF4_BLOCK = 64;
+/** absmax values per block of the double quantization (QLoRA's second-level block size 256). */
 export const DQ_BLOCK = 256;
+/** Default QA-LoRA group size g: consecutive input columns (in_features) sharing one scale and zero point. */
 export const DEFAULT_GROUP_SIZE = 32;
 
 /** QLoRA's NF4 code book (index = 4-bit code), literal float32 values. */
@@ -74,7 +85,9 @@ export const NF4 = Float32Array.from([
 /** f32 midpoints between consecutive NF4 values (the quantization thresholds, relative to absmax). */
 export const NF4_MID = Float32Array.from({ length: 15 }, (_, k) => Math.fround((NF4[k] + NF4[k + 1]) / 2));
 
+/** fl(1/127): the int8 dequant factor (ŵ = fl(q·fl(c·INV127))). */
 export const INV127 = Math.fround(1 / 127);
+/** fl(1/254): the int8 thresholds are fl(c·fl((2k+1)·INV254)), the midpoints between codes k and k+1. */
 export const INV254 = Math.fround(1 / 254);
 /** Smallest normal f16 (2^-14): the lower bound of QA-LoRA scales. */
 export const QA_MIN_SCALE = 2 ** -14;
@@ -114,8 +127,10 @@ export function dynamicMap(): Float32Array {
   data.sort((a, b) => a - b);
   return Float32Array.from(data);
 }
+/** The 256-entry signed dynamic code of the NF4-DQ absmax quantization (dynamicMap()). */
 export const DYN = dynamicMap();
 
+/** True for the QA-LoRA INT-N modes (group-wise scale and zero point, mergeable into the zero points). */
 export function isQalora(mode: QuantMode): mode is 'qalora-int4' | 'qalora-int3' | 'qalora-int2' {
   return mode === 'qalora-int4' || mode === 'qalora-int3' || mode === 'qalora-int2';
 }
@@ -170,6 +185,11 @@ export interface QuantLayout {
   extra: number;
 }
 
+/**
+ * Byte sizes (unpadded) of the codes, scales, zeros and extra buffers of W[rows = out, cols = in] in
+ * `mode`, as the file header lays them out; groupSize only matters for qalora (cols must be a
+ * multiple of it; see canQuantize, this function does not check).
+ */
 export function quantLayout(mode: QuantFormat, rows: number, cols: number, groupSize = DEFAULT_GROUP_SIZE): QuantLayout {
   const numel = rows * cols;
   const codes = Math.ceil((numel * codeBits(mode)) / 32) * 4;
@@ -242,6 +262,10 @@ export interface QuantizedHost {
 
 const fr = Math.fround;
 
+/**
+ * The 4-bit NF4 code (index into NF4) of w in a block of absmax `absmax`: the count of midpoints
+ * fl(absmax·NF4_MID[k]) below w (ties to the lower code, as bitsandbytes); 7 (0.0) when absmax is 0.
+ */
 export function nf4Code(w: number, absmax: number): number {
   if (absmax === 0) return 7;
   let q = 0;
@@ -253,6 +277,10 @@ function int8Thr(k: number, c: number): number {
   return fr(c * fr((2 * k + 1) * INV254));
 }
 
+/**
+ * The int8 code of w in a row of absmax c: round(127·w/c) with ties to even, decided on the exact
+ * f32 thresholds (see header), in [-127, 127]; 0 when c is 0.
+ */
 export function int8Code(w: number, c: number): number {
   if (c === 0) return 0;
   const a = Math.abs(w);
@@ -288,6 +316,7 @@ export function qaGroupParams(gmin: number, gmax: number, qmax: number): { sBits
   return { sBits, zBits: f32ToF16Bits(z + 0), s, z };
 }
 
+/** The QA-LoRA code of w: clamp(round(w/s) + z, 0, qmax), the rounding exact with ties to even; qmax = 2^N − 1. */
 export function qaCode(w: number, s: number, z: number, qmax: number): number {
   return Math.min(qmax, Math.max(0, roundDivExact(w, s) + z));
 }
@@ -353,6 +382,11 @@ export function dqAbsmax(q8: Uint32Array, extra: Float32Array, nBlocks: number):
 
 // ---- reference quantize / dequantize ---------------------------------------------------------
 
+/**
+ * CPU reference quantizer of W[rows = out, cols = in] (row-major f32, at least rows·cols elements)
+ * into the exact buffers the GPU quantizer writes (layouts in the file header). Throws Error when
+ * canQuantize gives a reason or W is too short.
+ */
 export function quantizeRef(mode: QuantFormat, W: Float32Array, rows: number, cols: number, groupSize = DEFAULT_GROUP_SIZE): QuantizedHost {
   const why = canQuantize(mode, rows, cols, groupSize);
   if (why) throw new Error(why);
@@ -478,7 +512,10 @@ export function dequantizeRef(q: QuantizedHost): Float32Array {
   }
 }
 
-/** WGSL literal for an f32 value (exact: the shortest decimal of the double equal to the f32). */
+/**
+ * WGSL literal for an f32 value (exact: the shortest decimal of the double equal to the f32).
+ * Throws Error for a non-finite value.
+ */
 export function wgslF32(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`wgslF32: ${v}`);
   return `${Object.is(v, -0) ? '-0.0' : String(v)}f`;

@@ -30,6 +30,10 @@ import {
   type QuantizedHost,
 } from './formats';
 
+/**
+ * Bytes of the staging buffer W is uploaded through, one chunk at a time (16 MiB; less when the
+ * device's binding limit is lower, rounded down to 256 bytes).
+ */
 export const QUANT_STAGING_BYTES = 16 << 20;
 
 interface QuantState {
@@ -52,6 +56,7 @@ function quantState(ctx: GpuContext): QuantState {
   return s;
 }
 
+/** One chunk of W quantized in one dispatch (elements and rows of the flattened [out, in] matrix). */
 export interface QuantChunk {
   /** First flat element, element count, first row, row count (rows only for row-wise modes). */
   e0: number;
@@ -64,6 +69,8 @@ export interface QuantChunk {
  * Splits W into chunks of at most capElems elements: multiples of 64 elements for nf4 (blocks run
  * over the flat matrix); whole rows for int8 / qalora, a row count that keeps every chunk start
  * word-aligned in the code stream (and at an even group for qalora's f16 pairs).
+ * Throws Error when capElems is smaller than one NF4 block, or too small for the rows a chunk must
+ * hold whole.
  */
 export function quantChunks(mode: QuantFormat, rows: number, cols: number, groupSize: number, capElems: number): QuantChunk[] {
   const numel = rows * cols;
@@ -99,6 +106,7 @@ function quantKernel(ctx: GpuContext, entry: string, qaBits: number): Kernel {
   });
 }
 
+/** Options of quantizeWeight. */
 export interface QuantizeOptions {
   /** Largest chunk in bytes (at most the staging buffer); tests use it to force several chunks. */
   chunkBytes?: number;

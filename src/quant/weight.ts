@@ -29,8 +29,10 @@ export interface QuantWeight {
   bytes: number;
 }
 
+/** A frozen base matrix on the GPU: dense (Weight, f32/f16) or quantized (QuantWeight). */
 export type AnyWeight = Weight | QuantWeight;
 
+/** True for a quantized weight (it has a codes buffer). */
 export function isQuantWeight(w: AnyWeight): w is QuantWeight {
   return 'codes' in w;
 }

@@ -15,6 +15,7 @@ export function swigluForwardRef(a: { N: number; FF: number; gu: Arr; h: Float64
   }
 }
 
+/** Backward of swigluForwardRef: dgu [N, 2·FF] (gate half then up half) from dh [N, FF]. */
 export function swigluBackwardRef(a: { N: number; FF: number; gu: Arr; dh: Arr; dgu: Float64Array }): void {
   const { N, FF } = a;
   for (let n = 0; n < N; n++) {
@@ -31,6 +32,7 @@ export function swigluBackwardRef(a: { N: number; FF: number; gu: Arr; dh: Arr; 
 const GELU_K = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 
+/** GELU, tanh approximation (GPT-2's gelu_new): out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), n elements. */
 export function geluForwardRef(a: { n: number; inp: Arr; out: Float64Array }): void {
   for (let i = 0; i < a.n; i++) {
     const x = a.inp[i];
@@ -38,6 +40,7 @@ export function geluForwardRef(a: { n: number; inp: Arr; out: Float64Array }): v
   }
 }
 
+/** dinp = dout · d gelu(x)/dx for the tanh approximation, n elements. */
 export function geluBackwardRef(a: { n: number; inp: Arr; dout: Arr; dinp: Float64Array }): void {
   for (let i = 0; i < a.n; i++) {
     const x = a.inp[i];

@@ -5,6 +5,7 @@
 //   Query t of sequence b attends keys j with lo <= j <= t, lo = min(segStart[b·T+t], t).
 //   out [N, NH·HS]; lse [B·NH·T] at (b·NH + h)·T + t (log-sum-exp of the scaled scores).
 
+/** Sizes as AttentionDims: qkv rows [B·T, (NH + 2·NKV)·HS] (q heads, then k, then v); scale default 1/√HS. */
 export interface AttentionRefDims {
   B: number;
   T: number;
@@ -49,6 +50,10 @@ function probs(d: AttentionRefDims, qkv: ArrayLike<number>, segStart: ArrayLike<
   return { p, lo, lse };
 }
 
+/**
+ * Causal attention with packed segments: query (b, h, t) attends keys j in [min(segStart[b·T + t], t), t]
+ * of kv head h / (NH/NKV). Returns out [B·T, NH·HS] and lse [B, NH, T] (log-sum-exp of the scaled scores).
+ */
 export function attentionForwardRef(
   d: AttentionRefDims,
   qkv: ArrayLike<number>,

@@ -41,6 +41,7 @@ export function crossEntropyBackwardRef(a: { N: number; V: number; logits: Arr; 
   }
 }
 
+/** out[outIndex] = sum of losses[0..N) (added to the old value when accumulate). */
 export function lossReduceRef(a: { N: number; losses: Arr; out: Float64Array; outIndex: number; accumulate: boolean }): void {
   let s = 0;
   for (let n = 0; n < a.N; n++) s += a.losses[n];

@@ -3,10 +3,12 @@
 
 type Arr = ArrayLike<number>;
 
+/** out = a + b, n elements. */
 export function addRef(a: { n: number; a: Arr; b: Arr; out: Float64Array }): void {
   for (let i = 0; i < a.n; i++) a.out[i] = a.a[i] + a.b[i];
 }
 
+/** out += scale·inp (scale default 1), n elements. */
 export function accumulateRef(a: { n: number; inp: Arr; out: Float64Array; scale?: number }): void {
   const s = a.scale ?? 1;
   for (let i = 0; i < a.n; i++) a.out[i] += s * a.inp[i];

@@ -2,6 +2,7 @@
 
 type Arr = ArrayLike<number>;
 
+/** out [N, C] = wte[tokens[n]] (+ wpe[pos[n]] when both are given: GPT-2's learned positions); wte [V, C], wpe [n_positions, C]. */
 export function embeddingForwardRef(a: { N: number; C: number; tokens: Arr; wte: Arr; out: Float64Array; pos?: Arr; wpe?: Arr }): void {
   const { N, C } = a;
   for (let n = 0; n < N; n++) {

@@ -1,5 +1,6 @@
 // float64 reference for the matmul family (same argument names as ops/matmul.ts).
 
+/** As MatmulArgs: out[M, N] = alpha·op(A)·op(B) + bias[offBias + n] + beta·out; leading dimensions and offsets in elements. */
 export interface MatmulRefArgs {
   M: number;
   N: number;
@@ -21,6 +22,7 @@ export interface MatmulRefArgs {
   offBias?: number;
 }
 
+/** float64 reference of the matmul kernels (see MatmulRefArgs); writes out in place. */
 export function matmulRef(a: MatmulRefArgs): void {
   const { M, N, K } = a;
   const lda = a.lda ?? (a.transA ? M : K);

@@ -3,6 +3,7 @@
 
 type Arr = ArrayLike<number>;
 
+/** RMSNorm (Llama): out [N, C] = inp·rstd·weight[C], rstd[n] = 1/√(mean(inp²) + eps). */
 export function rmsnormForwardRef(a: { N: number; C: number; eps: number; inp: Arr; weight: Arr; out: Float64Array; rstd: Float64Array }): void {
   const { N, C } = a;
   for (let n = 0; n < N; n++) {
@@ -31,6 +32,7 @@ export function rmsnormBackwardRef(a: { N: number; C: number; inp: Arr; weight: 
   }
 }
 
+/** LayerNorm (GPT-2): out [N, C] = (inp − mean)·rstd·weight + bias, with mean[n] and rstd[n] = 1/√(var + eps) (biased variance). */
 export function layernormForwardRef(a: {
   N: number; C: number; eps: number; inp: Arr; weight: Arr; bias: Arr; out: Float64Array; mean: Float64Array; rstd: Float64Array;
 }): void {

@@ -15,6 +15,10 @@ export interface AdamwRefState {
   v: Float64Array;
 }
 
+/**
+ * One AdamW update of elements [offset, offset + n): `stats[normIndex]` is the gradient norm used for
+ * clipping (scale min(1, maxNorm/(norm + 1e-6)); none when maxNorm ≤ 0); the learning rate is step[0]·lrMul.
+ */
 export interface AdamwRefArgs {
   n: number;
   offset: number;

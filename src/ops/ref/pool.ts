@@ -1,4 +1,5 @@
 // float64 references for shaders/pool.wgsl.
+/** QA-LoRA's group average pooling: returns [N, C/g], the mean of each g consecutive columns of inp [N, C]. */
 export function groupPoolRef(N: number, C: number, g: number, inp: ArrayLike<number>): Float64Array {
   const L = C / g;
   const out = new Float64Array(N * L);
@@ -10,6 +11,7 @@ export function groupPoolRef(N: number, C: number, g: number, inp: ArrayLike<num
   return out;
 }
 
+/** Backward of groupPoolRef: dinp [N, C] = scale·dout[n, ⌊c/g⌋] with dout [N, C/g] (+= when accumulate). */
 export function groupUnpoolRef(N: number, C: number, g: number, dout: ArrayLike<number>, dinp: Float64Array, scale: number, accumulate: boolean): void {
   const L = C / g;
   for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) {

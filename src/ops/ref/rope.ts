@@ -5,6 +5,7 @@
 //   forward:  out[i] = x[i]·cos − x[i+half]·sin,  out[i+half] = x[i+half]·cos + x[i]·sin
 //   backward: the transposed (= inverse) rotation, i.e. the same with sin negated, applied to dout.
 
+/** As RopeArgs: rotation of column pairs (i, i + HS/2) by pos[n]·invFreq[i], on a float64 array in place. */
 export interface RopeRefArgs {
   /** Rotated in place: heads 0..nHeads-1 at columns offX + h*HS .. of each row (row stride ldx). */
   x: Float64Array;
@@ -36,6 +37,7 @@ function rotate(a: RopeRefArgs, sgn: number): void {
   }
 }
 
+/** Applies the rotation (the forward pass). */
 export function ropeForwardRef(a: RopeRefArgs): void {
   rotate(a, 1);
 }
