@@ -18,11 +18,9 @@
 //   gelu_forward:    0 uniform P: { n }  1 read inp f32 [n]  2 rw out f32 [n]
 //   gelu_backward:   0 uniform P: { n }  1 read inp f32 [n]  2 read dout f32 [n]  3 rw dinp f32 [n]
 // Dispatch: grid1d(ceil(count / 256)) workgroups of 256 threads, count = N*FF (SwiGLU) or n (GELU);
-// linear id = (wid.x + wid.y * nwg.x) * 256 + lid.x.
+// linearId (common/linear_id.wgsl) = (wid.x + wid.y * nwg.x) * 256 + lid.x.
 
-fn linearId(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
+#include "common/linear_id.wgsl"
 
 // 1 / (1 + exp(-x)) without overflow.
 fn sigmoid(x: f32) -> f32 {

@@ -19,9 +19,12 @@
 //   nwg.x). Each thread keeps an online (max, sum of exp) over v = tid, tid+256, ... (coalesced,
 //   one exp per element); the 256 pairs are merged by a fixed-order tree in workgroup memory. An
 //   ignored row skips the reduction (the target is made workgroup-uniform with workgroupUniformLoad).
-//   loss_reduce: a single workgroup of 256 threads (strided partial sums, then a fixed-order tree).
+//   loss_reduce: a single workgroup of 256 threads (strided partial sums, then a fixed-order tree,
+//   common/wg_reduce.wgsl).
 
 const WG: u32 = 256u;
+
+#include "common/linear_id.wgsl"
 
 #if !LOSS_REDUCE
 struct Params {
@@ -47,7 +50,7 @@ const LOWEST: f32 = -3.0e38; // finite, so exp(LOWEST - LOWEST) is 1, never NaN
 @compute @workgroup_size(256)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) tid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+  let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.V;
   if (tid == 0u) { wgTarget = targets[row]; }
@@ -109,6 +112,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
+#include "common/wg_reduce.wgsl"
 
 @compute @workgroup_size(256)
 fn loss_reduce(@builtin(local_invocation_index) tid: u32) {
@@ -116,14 +120,11 @@ fn loss_reduce(@builtin(local_invocation_index) tid: u32) {
   for (var i = tid; i < P.N; i += WG) { s += losses[i]; }
   red[tid] = s;
   workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (tid < k) { red[tid] += red[tid + k]; }
-    workgroupBarrier();
-  }
+  let total = wgReduceSum(tid);
   if (tid == 0u) {
     var prev = 0.0;
     if (P.accumulate != 0u) { prev = out[P.outIndex]; }
-    out[P.outIndex] = prev + red[0];
+    out[P.outIndex] = prev + total;
   }
 }
 #endif

@@ -16,11 +16,9 @@
 //   add:        0 uniform P: { n }                        1 read a   2 read b   3 rw out
 //   accumulate: 0 uniform P: { n, scale }                 1 read inp 2 rw out
 //   dropout:    0 uniform P: { n, salt, thr, scale }      1 read inp 2 rw out   3 read seed: u32 [1]
-// Dispatch: grid1d(ceil(n / 256)) workgroups of 256 threads; linear id = (wid.x + wid.y * nwg.x) * 256 + lid.x.
+// Dispatch: grid1d(ceil(n / 256)) workgroups of 256 threads; linearId (common/linear_id.wgsl).
 
-fn linearId(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
+#include "common/linear_id.wgsl"
 
 #if OP_ADD
 struct Params {

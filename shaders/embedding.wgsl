@@ -11,21 +11,21 @@
 //   4 read    pos: u32 [N]              (HAS_POS only)
 //   5 read    wpe: [maxPos, C] (f32 or f16-packed, HAS_POS only)
 // Dispatch: grid1d(ceil(N*C / 256)) workgroups of 256 threads, one output element per thread
-// (i = (wid.x + wid.y * nwg.x) * 256 + lid.x; consecutive threads copy consecutive channels).
+// (i = linearId, common/linear_id.wgsl; consecutive threads copy consecutive channels).
 
 struct Params {
   N: u32,
   C: u32,
 }
 
+#include "common/linear_id.wgsl"
+#include "common/f16.wgsl"
+
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
 #if W_F16
 @group(0) @binding(2) var<storage, read> wte: array<u32>;
-fn loadWte(i: u32) -> f32 {
-  let h = unpack2x16float(wte[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadWte(i: u32) -> f32 { return f16At(wte[i >> 1u], i); }
 #else
 @group(0) @binding(2) var<storage, read> wte: array<f32>;
 fn loadWte(i: u32) -> f32 { return wte[i]; }
@@ -35,10 +35,7 @@ fn loadWte(i: u32) -> f32 { return wte[i]; }
 @group(0) @binding(4) var<storage, read> pos: array<u32>;
 #if W_F16
 @group(0) @binding(5) var<storage, read> wpe: array<u32>;
-fn loadWpe(i: u32) -> f32 {
-  let h = unpack2x16float(wpe[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadWpe(i: u32) -> f32 { return f16At(wpe[i >> 1u], i); }
 #else
 @group(0) @binding(5) var<storage, read> wpe: array<f32>;
 fn loadWpe(i: u32) -> f32 { return wpe[i]; }
@@ -48,7 +45,7 @@ fn loadWpe(i: u32) -> f32 { return wpe[i]; }
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  let i = linearId(wid, nwg, lid);
   if (i >= P.N * P.C) { return; }
   let n = i / P.C;
   let c = i - n * P.C;

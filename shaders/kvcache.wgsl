@@ -5,7 +5,7 @@
 //   DECODE    out[h, :] = softmax(scale·q_h·Kᵀ)·V over cached positions 0..pos[0] of kv head
 //             g = h / (NH/NKV); the new token's own k, v must have been written first (KV_WRITE)
 //
-// Layout (element units). qkv [N, QKVW], QKVW = (NH + 2·NKV)·HS, as in attention.wgsl: q head h at
+// Layout (element units). qkv [N, QKVW], QKVW = (NH + 2·NKV)·HS, as in common/attention.wgsl: q head h at
 // columns h·HS, k head g at NH·HS + g·HS, v head g at (NH+NKV)·HS + g·HS. One cache per layer:
 // kc, vc [NKV, Tc, HS] (Tc = capacity in positions). out [1, NH·HS]. pos u32 [N].
 //
@@ -16,10 +16,10 @@
 // Compile-time defines: HS (head size), WG (threads per workgroup, a power of two).
 // Dispatch:
 //   KV_WRITE: one thread per (n, g, e) of the k block, 256 per workgroup,
-//             grid1d(ceil(N·NKV·HS / 256)), the linear id rebuilt from num_workgroups.
+//             grid1d(ceil(N·NKV·HS / 256)), the element linearId (common/linear_id.wgsl).
 //   DECODE:   (NH, 1, 1), one workgroup per query head. The workgroup walks the cached positions
 //             in tiles of WG: thread tid scores position t0 + tid, the tile's max and sum are tree-
-//             reduced in workgroup memory (online softmax across tiles), and thread tid owns output
+//             reduced in workgroup memory (common/wg_reduce.wgsl) (online softmax across tiles), and thread tid owns output
 //             elements e = tid + WG·i, accumulating p_t·v[t, e] over the tile. Fixed reduction
 //             order: deterministic.
 
@@ -35,12 +35,15 @@ const HS: u32 = {{HS}}u;
 @group(0) @binding(2) var<storage, read> pos: array<u32>;
 
 #if KV_WRITE
+#include "common/linear_id.wgsl"
+
 @group(0) @binding(3) var<storage, read_write> kc: array<f32>;
 @group(0) @binding(4) var<storage, read_write> vc: array<f32>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = linearId(wid, nwg, lid);
   let per = P.NKV * HS;
   if (i >= P.N * per) { return; }
   let n = i / per;
@@ -67,21 +70,7 @@ var<workgroup> pS: array<f32, WG>;  // probabilities of the tile
 var<workgroup> red: array<f32, WG>; // reduction scratch
 var<workgroup> lenS: u32;
 
-fn reduceMax(tid: u32) -> f32 {
-  for (var w = WG / 2u; w > 0u; w = w / 2u) {
-    if (tid < w) { red[tid] = max(red[tid], red[tid + w]); }
-    workgroupBarrier();
-  }
-  return red[0];
-}
-
-fn reduceSum(tid: u32) -> f32 {
-  for (var w = WG / 2u; w > 0u; w = w / 2u) {
-    if (tid < w) { red[tid] = red[tid] + red[tid + w]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
+#include "common/wg_reduce.wgsl"
 
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -105,14 +94,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     }
     red[tid] = s;
     workgroupBarrier();
-    let mNew = max(m, reduceMax(tid));
+    let mNew = max(m, wgReduceMax(tid));
     var p = 0.0;
     if (t < len) { p = exp(s - mNew); }
     workgroupBarrier(); // every thread has read red[0]
     pS[tid] = p;
     red[tid] = p;
     workgroupBarrier();
-    let tileSum = reduceSum(tid);
+    let tileSum = wgReduceSum(tid);
     let corr = exp(m - mNew);
     l = l * corr + tileSum;
     m = mNew;

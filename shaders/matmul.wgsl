@@ -39,6 +39,8 @@ struct Params {
   QG: u32, QL: u32,
 }
 
+#include "common/f16.wgsl"
+
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 #if B_QUANT
@@ -46,10 +48,7 @@ struct Params {
 #else
 #if B_F16
 @group(0) @binding(2) var<storage, read> Bw: array<u32>;
-fn loadB(i: u32) -> f32 {
-  let h = unpack2x16float(Bw[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadB(i: u32) -> f32 { return f16At(Bw[i >> 1u], i); }
 #else
 @group(0) @binding(2) var<storage, read> Bw: array<f32>;
 fn loadB(i: u32) -> f32 { return Bw[i]; }
@@ -59,10 +58,7 @@ fn loadB(i: u32) -> f32 { return Bw[i]; }
 #if HAS_BIAS
 #if BIAS_F16
 @group(0) @binding(4) var<storage, read> bias: array<u32>;
-fn loadBias(i: u32) -> f32 {
-  let h = unpack2x16float(bias[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadBias(i: u32) -> f32 { return f16At(bias[i >> 1u], i); }
 #else
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 fn loadBias(i: u32) -> f32 { return bias[i]; }
@@ -110,10 +106,7 @@ fn loadQ(o: u32, c: u32) -> f32 {
 fn zeroAt(j: u32) -> f32 { return Qz[j]; }
 #else
 @group(0) @binding(6) var<storage, read> Qz: array<u32>;
-fn zeroAt(j: u32) -> f32 {
-  let z = unpack2x16float(Qz[j >> 1u]);
-  return select(z.x, z.y, (j & 1u) == 1u);
-}
+fn zeroAt(j: u32) -> f32 { return f16At(Qz[j >> 1u], j); }
 #endif
 const QBITS: u32 = {{QBITS}}u;
 const QMASK: u32 = (1u << QBITS) - 1u;
@@ -126,8 +119,7 @@ fn loadQ(o: u32, c: u32) -> f32 {
   if (sh + QBITS > 32u) { q |= Bq[(bit >> 5u) + 1u] << (32u - sh); }
   q &= QMASK;
   let j = o * P.QL + c / P.QG;
-  let s = unpack2x16float(Qs[j >> 1u]);
-  return select(s.x, s.y, (j & 1u) == 1u) * (f32(q) - zeroAt(j));
+  return f16At(Qs[j >> 1u], j) * (f32(q) - zeroAt(j));
 }
 #endif
 #endif

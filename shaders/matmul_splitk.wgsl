@@ -10,8 +10,8 @@
 //               offsets of its partials and of its output; n1 = 0 for a single product)
 //   1 read    part: f32 scratch written by the split-K matmuls
 //   2 rw      out: f32
-// Dispatch: grid1d(ceil((n0 + n1) / 256)) workgroups of 256 threads (one output element each;
-// the linear id is rebuilt from num_workgroups).
+// Dispatch: grid1d(ceil((n0 + n1) / 256)) workgroups of 256 threads (one output element each,
+// linearId of common/linear_id.wgsl).
 
 struct Params {
   n0: u32, S0: u32, offP0: u32, offC0: u32,
@@ -19,13 +19,15 @@ struct Params {
   alpha: f32, beta: f32, p0: u32, p1: u32,
 }
 
+#include "common/linear_id.wgsl"
+
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let gid = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+  let gid = linearId(wid, nwg, lid.x);
   var i = gid;
   var n = P.n0;
   var S = P.S0;

@@ -34,6 +34,8 @@ struct Params {
   KC: u32, p0: u32, p1: u32, p2: u32,
 }
 
+#include "common/f16.wgsl"
+
 @group(0) @binding(0) var<uniform> P: Params;
 #if FIT
 @group(0) @binding(1) var<storage, read> A: array<vec4<f32>>;
@@ -54,10 +56,7 @@ fn loadB4(i: u32) -> vec4<f32> { return Bw[i >> 2u]; }
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 #if B_F16
 @group(0) @binding(2) var<storage, read> Bw: array<u32>;
-fn loadB(i: u32) -> f32 {
-  let h = unpack2x16float(Bw[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadB(i: u32) -> f32 { return f16At(Bw[i >> 1u], i); }
 #else
 @group(0) @binding(2) var<storage, read> Bw: array<f32>;
 fn loadB(i: u32) -> f32 { return Bw[i]; }
@@ -66,10 +65,7 @@ fn loadB(i: u32) -> f32 { return Bw[i]; }
 #if HAS_BIAS
 #if BIAS_F16
 @group(0) @binding(4) var<storage, read> bias: array<u32>;
-fn loadBias(i: u32) -> f32 {
-  let h = unpack2x16float(bias[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadBias(i: u32) -> f32 { return f16At(bias[i >> 1u], i); }
 #else
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 fn loadBias(i: u32) -> f32 { return bias[i]; }

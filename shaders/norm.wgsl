@@ -22,7 +22,7 @@
 // wrapper picks from C, so narrow rows do not pay for idle threads and long barrier trees),
 // grid1d(N) (row = wid.x + wid.y * nwg.x). Each thread strides over the row (c = tid, tid+WG, ...:
 // coalesced) and the per-row sums are reduced
-// in workgroup memory with a fixed-order tree (deterministic). Any C works (C up to 8192 is 32
+// in workgroup memory with a fixed-order tree (deterministic; common/wg_reduce.wgsl). Any C works (C up to 8192 is 32
 // elements per thread at WG 256).
 
 struct Params {
@@ -34,33 +34,21 @@ struct Params {
 
 const WG: u32 = {{WG}}u;
 
+#include "common/linear_id.wgsl"
+#include "common/f16.wgsl"
+
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 #if W_F16
 @group(0) @binding(2) var<storage, read> weight: array<u32>;
-fn loadW(i: u32) -> f32 {
-  let h = unpack2x16float(weight[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadW(i: u32) -> f32 { return f16At(weight[i >> 1u], i); }
 #else
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 fn loadW(i: u32) -> f32 { return weight[i]; }
 #endif
 
 var<workgroup> red: array<f32, {{WG}}>;
-
-// Sum of v over the workgroup, returned to every thread. Must be called in uniform control flow.
-fn wgSum(tid: u32, v: f32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) { red[tid] += red[tid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+#include "common/wg_reduce.wgsl"
 
 #if !LAYERNORM
 #if !BACKWARD
@@ -70,7 +58,7 @@ fn wgSum(tid: u32, v: f32) -> f32 {
 @compute @workgroup_size({{WG}})
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_index) tid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+  let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
   var ss = 0.0;
@@ -94,7 +82,7 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 @compute @workgroup_size({{WG}})
 fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) tid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+  let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
   var acc = 0.0;
@@ -120,10 +108,7 @@ fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
 #if !BACKWARD
 #if W_F16
 @group(0) @binding(3) var<storage, read> bias: array<u32>;
-fn loadBias(i: u32) -> f32 {
-  let h = unpack2x16float(bias[i >> 1u]);
-  return select(h.x, h.y, (i & 1u) == 1u);
-}
+fn loadBias(i: u32) -> f32 { return f16At(bias[i >> 1u], i); }
 #else
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 fn loadBias(i: u32) -> f32 { return bias[i]; }
@@ -135,7 +120,7 @@ fn loadBias(i: u32) -> f32 { return bias[i]; }
 @compute @workgroup_size({{WG}})
 fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_index) tid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+  let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
   let invC = 1.0 / f32(P.C);
@@ -181,7 +166,7 @@ fn wgSum2(tid: u32, v: vec2f) -> vec2f {
 @compute @workgroup_size({{WG}})
 fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_index) tid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+  let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
   let mu = mean[row];

@@ -34,6 +34,8 @@
 //   g = grads*clip; p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 
+#include "common/linear_id.wgsl"
+
 // ---- sum of squares, pass 1 -----------------------------------------------------------------
 
 struct PartialParams {
@@ -48,18 +50,12 @@ struct PartialParams {
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, 256>;
 
-// Fixed-order tree reduction of red[0..256) into red[0]; call from uniform control flow.
-fn reduceWorkgroup(tid: u32) {
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-    workgroupBarrier();
-  }
-}
+#include "common/wg_reduce.wgsl"
 
 @compute @workgroup_size(256, 1, 1)
 fn sumsq_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) tid: u32) {
-  let w = wid.x + wid.y * nwg.x;
+  let w = linearWorkgroup(wid, nwg);
   if (w >= PP.numPartials) { return; }
   let stride = PP.numPartials * WG;
   var acc = 0.0;
@@ -69,8 +65,8 @@ fn sumsq_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   }
   red[tid] = acc;
   workgroupBarrier();
-  reduceWorkgroup(tid);
-  if (tid == 0u) { sqPartial[w] = red[0]; }
+  let total = wgReduceSum(tid);
+  if (tid == 0u) { sqPartial[w] = total; }
 }
 
 // ---- sum of squares, pass 2 -----------------------------------------------------------------
@@ -90,8 +86,8 @@ fn norm_final(@builtin(local_invocation_index) tid: u32) {
   for (var i = tid; i < FP.numPartials; i += WG) { acc += fnPartial[i]; }
   red[tid] = acc;
   workgroupBarrier();
-  reduceWorkgroup(tid);
-  if (tid == 0u) { fnStats[FP.outIndex] = sqrt(red[0]); }
+  let total = wgReduceSum(tid);
+  if (tid == 0u) { fnStats[FP.outIndex] = sqrt(total); }
 }
 
 // ---- AdamW ----------------------------------------------------------------------------------
@@ -142,7 +138,7 @@ fn oneMinusPow(b: f32, t: u32) -> f32 {
 fn adamw(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
          @builtin(local_invocation_index) tid: u32) {
   let stride = nwg.x * nwg.y * WG;
-  let first = (wid.x + wid.y * nwg.x) * WG + tid;
+  let first = linearWorkgroup(wid, nwg) * WG + tid;
   if (first >= AP.n) { return; }
 
   var clip = 1.0;

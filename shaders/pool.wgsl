@@ -8,11 +8,13 @@
 //   0 uniform P: { N, C, g, accumulate (unpool: 0 → dinp =, 1 → dinp +=), scale (f32) }
 //   pool:   1 read inp f32 [N, C]        2 rw out f32 [N, C/g]
 //   unpool: 1 read dout f32 [N, C/g]     2 rw dinp f32 [N, C]
-// Dispatch: one thread per output element, 256 per workgroup, grid1d(ceil(count/256)) with the
-// linear id rebuilt from num_workgroups (pool: count = N·C/g; unpool: count = N·C). C must be a
+// Dispatch: one thread per output element, 256 per workgroup, grid1d(ceil(count/256)), the
+// element linearId (common/linear_id.wgsl) (pool: count = N·C/g; unpool: count = N·C). C must be a
 // multiple of g (the caller checks).
 
 struct Params { N: u32, C: u32, g: u32, accumulate: u32, scale: f32 }
+
+#include "common/linear_id.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -21,8 +23,9 @@ struct Params { N: u32, C: u32, g: u32, accumulate: u32, scale: f32 }
 @group(0) @binding(2) var<storage, read_write> dinp: array<f32>;
 
 @compute @workgroup_size(256)
-fn unpool(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+fn unpool(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_index) lid: u32) {
+  let i = linearId(wid, nwg, lid);
   if (i >= P.N * P.C) { return; }
   let n = i / P.C;
   let c = i % P.C;
@@ -36,9 +39,10 @@ fn unpool(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
-fn pool(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn pool(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
   let L = P.C / P.g;
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(wid, nwg, lid);
   if (i >= P.N * L) { return; }
   let n = i / L;
   let l = i % L;

@@ -51,34 +51,30 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> zeros: array<u32>;
 #endif
 
+#include "common/linear_id.wgsl"
+
 const WG: u32 = 64u;
 const NF4_MID = array<f32, 15>({{NF4_MID}});
 const INV254: f32 = {{INV254}};
 
 var<workgroup> red: array<f32, 64>;
 
-// Fixed-order tree max of red[0..64) into red[0]; call from uniform control flow.
-fn reduceMax(tid: u32) {
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
-    workgroupBarrier();
-  }
-}
+#include "common/wg_reduce.wgsl"
 
 // ---- NF4 ----------------------------------------------------------------------------------------
 
 @compute @workgroup_size(64, 1, 1)
 fn nf4_absmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) tid: u32) {
-  let b = wid.x + wid.y * nwg.x;
+  let b = linearWorkgroup(wid, nwg);
   if (b * 64u >= P.n) { return; }
   let e = b * 64u + tid;
   var v = 0.0;
   if (e < P.n) { v = abs(src[e]); }
   red[tid] = v;
   workgroupBarrier();
-  reduceMax(tid);
-  if (tid == 0u) { scales[P.e0 / 64u + b] = bitcast<u32>(red[0]); }
+  let mx = wgReduceMax(tid);
+  if (tid == 0u) { scales[P.e0 / 64u + b] = bitcast<u32>(mx); }
 }
 
 fn nf4Code(w: f32, absmax: f32) -> u32 {
@@ -93,7 +89,7 @@ fn nf4Code(w: f32, absmax: f32) -> u32 {
 @compute @workgroup_size(64, 1, 1)
 fn nf4_codes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) tid: u32) {
-  let t = (wid.x + wid.y * nwg.x) * WG + tid;
+  let t = linearWorkgroup(wid, nwg) * WG + tid;
   if (t * 8u >= P.n) { return; }
   let absmax = bitcast<f32>(scales[(P.e0 + t * 8u) / 64u]);
   var word = 0u;
@@ -113,14 +109,14 @@ fn nf4_codes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 @compute @workgroup_size(64, 1, 1)
 fn int8_absmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) tid: u32) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = linearWorkgroup(wid, nwg);
   if (r >= P.nr) { return; }
   var v = 0.0;
   for (var c = tid; c < P.cols; c += WG) { v = max(v, abs(src[r * P.cols + c])); }
   red[tid] = v;
   workgroupBarrier();
-  reduceMax(tid);
-  if (tid == 0u) { scales[P.r0 + r] = bitcast<u32>(red[0]); }
+  let mx = wgReduceMax(tid);
+  if (tid == 0u) { scales[P.r0 + r] = bitcast<u32>(mx); }
 }
 
 fn int8Thr(k: i32, c: f32) -> f32 { return c * (f32(2 * k + 1) * INV254); }
@@ -143,7 +139,7 @@ fn int8Code(w: f32, c: f32) -> i32 {
 @compute @workgroup_size(64, 1, 1)
 fn int8_codes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) tid: u32) {
-  let t = (wid.x + wid.y * nwg.x) * WG + tid;
+  let t = linearWorkgroup(wid, nwg) * WG + tid;
   if (t * 4u >= P.n) { return; }
   var word = 0u;
   for (var j = 0u; j < 4u; j++) {
@@ -229,7 +225,7 @@ fn qaParams(e: u32) -> vec2u {
 @compute @workgroup_size(64, 1, 1)
 fn qa_params(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) tid: u32) {
-  let t = (wid.x + wid.y * nwg.x) * WG + tid;
+  let t = linearWorkgroup(wid, nwg) * WG + tid;
   let groups = P.nr * P.L;
   if (2u * t >= groups) { return; }
   let p0 = qaParams(2u * t * P.g);
@@ -245,7 +241,7 @@ fn halfOf(words: u32, j: u32) -> u32 { return (words >> ((j & 1u) * 16u)) & 0xff
 @compute @workgroup_size(64, 1, 1)
 fn qa_codes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) tid: u32) {
-  let t = (wid.x + wid.y * nwg.x) * WG + tid;
+  let t = linearWorkgroup(wid, nwg) * WG + tid;
   let nwords = (P.n * QBITS + 31u) / 32u;
   if (t >= nwords) { return; }
   let w = P.e0 * QBITS / 32u + t;          // global word

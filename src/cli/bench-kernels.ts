@@ -150,7 +150,7 @@ const LORA_LABEL = /\.(loraA|loraB|gB|dB|dA|dx\.lora|lora\.reduce)$/;
 export function kernelFamily(d: Dispatch): string {
   if (LORA_LABEL.test(d.label)) return 'lora-matmul';
   const s = d.kernel.spec.shader;
-  return s.startsWith('matmul') ? 'matmul' : s;
+  return s.startsWith('matmul') ? 'matmul' : s.startsWith('attention_') ? 'attention' : s;
 }
 
 /**

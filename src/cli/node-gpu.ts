@@ -1,7 +1,7 @@
 // Node host for the engine: the `webgpu` package (Dawn) plus shaders read from disk.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice } from '../gpu/device';
 import { libraryFromFiles, type ShaderLibrary } from '../gpu/shaders';
@@ -12,9 +12,12 @@ const liveInstances: GPU[] = [];
 
 export const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
 
+/** Every .wgsl under `dir` (subfolders included: common/ holds the includes), keyed by its path under `dir`. */
 export function loadShaderLibrary(dir = SHADER_DIR): ShaderLibrary {
   const files: Record<string, string> = {};
-  for (const f of readdirSync(dir)) if (f.endsWith('.wgsl')) files[f] = readFileSync(join(dir, f), 'utf8');
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (f.endsWith('.wgsl')) files[f.split(sep).join('/')] = readFileSync(join(dir, f), 'utf8');
+  }
   return libraryFromFiles(files);
 }
 

@@ -20,7 +20,7 @@ function randomExamples(n: number, maxLen: number, V: number, seed: number): Exa
   });
 }
 
-/** The attention window the engine applies (shaders/attention.wgsl): query t sees keys lo..t, lo = min(segStart[t], t). */
+/** The attention window the engine applies (shaders/common/attention.wgsl): query t sees keys lo..t, lo = min(segStart[t], t). */
 function attends(segStart: Uint32Array, T: number, b: number, t: number, j: number): boolean {
   const lo = Math.min(segStart[b * T + t], t);
   return j >= lo && j <= t;

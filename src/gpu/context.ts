@@ -14,7 +14,7 @@ export type BindingKind = 'uniform' | 'read' | 'rw';
  * defines (see preprocess). Two specs with the same shader, entry and defines share one pipeline.
  */
 export interface KernelSpec {
-  /** Base name of the file in shaders/ (without .wgsl). */
+  /** Path of the file under shaders/ without .wgsl (a key of the ShaderLibrary). */
   shader: string;
   entry?: string;
   /** Binding kinds for @group(0) @binding(0..n-1), in order. */
@@ -176,9 +176,8 @@ export class GpuContext {
     const key = `${spec.shader}:${entry}:${JSON.stringify(Object.entries(defs).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
     const hit = this.pipelines.get(key);
     if (hit) return hit;
-    const src = this.shaders[spec.shader];
-    if (src === undefined) throw new GpuError(`shader '${spec.shader}.wgsl' is not in the shader library`);
-    const code = preprocess(src, defs, spec.shader);
+    if (this.shaders[spec.shader] === undefined) throw new GpuError(`shader '${spec.shader}.wgsl' is not in the shader library`);
+    const code = preprocess(this.shaders, spec.shader, defs);
     const module = this.device.createShaderModule({ label: key, code });
     const layout = this.device.createBindGroupLayout({
       label: key,
@@ -280,22 +279,13 @@ export class GpuContext {
   }
 
   /**
-   * Packs scalars (4 bytes each, little-endian) into a slot of the shared 64 KiB uniform arena, aligned
-   * to minUniformBufferOffsetAlignment. types: one letter per value, u/i/f. Throws GpuError when the
-   * counts differ or a letter is unknown.
+   * Packs scalars (packUniform) into a slot of the shared uniform arena. types: one letter per
+   * value, u/i/f, in the order of the fields of the shader's uniform struct (checked against every
+   * shader's struct by src/ops/uniform-layout.test.ts).
    */
   uniform(types: string, values: number[]): BufferSlice {
-    if (types.length !== values.length) throw new GpuError(`uniform: ${types.length} types for ${values.length} values`);
-    const size = Math.max(16, Math.ceil((values.length * 4) / 16) * 16);
-    const data = new ArrayBuffer(size);
-    const dv = new DataView(data);
-    values.forEach((v, i) => {
-      const t = types[i];
-      if (t === 'u') dv.setUint32(i * 4, v >>> 0, true);
-      else if (t === 'i') dv.setInt32(i * 4, v | 0, true);
-      else if (t === 'f') dv.setFloat32(i * 4, v, true);
-      else throw new GpuError(`uniform: unknown type letter '${t}'`);
-    });
+    const data = packUniform(types, values);
+    const size = data.byteLength;
     const ARENA = 64 * 1024;
     const stride = Math.ceil(size / this.uniformAlign) * this.uniformAlign;
     if (!this.arena || this.arena.used + stride > ARENA) {
@@ -395,6 +385,25 @@ export class GpuContext {
   destroy(): void {
     this.device.destroy();
   }
+}
+
+/**
+ * The bytes of a uniform struct of 4-byte scalars: `types` has one letter per value (u = u32,
+ * i = i32, f = f32), little-endian, padded to a multiple of 16 bytes (at least 16). Throws a
+ * GpuError when the counts differ or a letter is unknown.
+ */
+export function packUniform(types: string, values: number[]): ArrayBuffer {
+  if (types.length !== values.length) throw new GpuError(`uniform: ${types.length} types for ${values.length} values`);
+  const data = new ArrayBuffer(Math.max(16, Math.ceil((values.length * 4) / 16) * 16));
+  const dv = new DataView(data);
+  values.forEach((v, i) => {
+    const t = types[i];
+    if (t === 'u') dv.setUint32(i * 4, v >>> 0, true);
+    else if (t === 'i') dv.setInt32(i * 4, v | 0, true);
+    else if (t === 'f') dv.setFloat32(i * 4, v, true);
+    else throw new GpuError(`uniform: unknown type letter '${t}'`);
+  });
+  return data;
 }
 
 /** A byte count for messages: "1.50 GiB", "12.0 MiB", "3.0 KiB" or "512 B" (binary units). */

@@ -1,6 +1,8 @@
-// Wrapper for shaders/attention.wgsl: causal grouped-query attention with example boundaries,
-// flash-attention style (online softmax forward; two-pass backward recomputing the probabilities
-// from lse, so memory stays O(N·width)). See the shader header for layouts.
+// Wrapper for the attention kernels (shaders/attention_fwd.wgsl, attention_bwd_dq.wgsl,
+// attention_bwd_dkv.wgsl, sharing shaders/common/attention.wgsl): causal grouped-query attention
+// with example boundaries, flash-attention style (online softmax forward; two-pass backward
+// recomputing the probabilities from lse, so memory stays O(N·width)). See the shader headers for
+// layouts.
 import type { Bindable, Dispatch, GpuContext } from '../gpu/context';
 
 /**
@@ -94,9 +96,9 @@ export function attentionForward(
   const { tiles, u } = setup(ctx, label, d);
   const { BQ, BK } = tiles.fwd;
   const kernel = ctx.kernel({
-    shader: 'attention',
+    shader: 'attention_fwd',
     bindings: ['uniform', 'read', 'read', 'rw', 'rw'],
-    defines: { FWD: true, HS: d.HS, WG, BQ, BK },
+    defines: { HS: d.HS, WG, BQ, BK },
   });
   return [ctx.dispatch(label, kernel, [u, b.qkv, b.segStart, b.out, b.lse], [Math.ceil(d.T / BQ), d.NH, d.B])];
 }
@@ -113,14 +115,14 @@ export function attentionBackward(
 ): Dispatch[] {
   const { tiles, u } = setup(ctx, label, d);
   const kq = ctx.kernel({
-    shader: 'attention',
+    shader: 'attention_bwd_dq',
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
-    defines: { BWD_DQ: true, HS: d.HS, WG, BQ: tiles.dq.BQ, BK: tiles.dq.BK },
+    defines: { HS: d.HS, WG, BQ: tiles.dq.BQ, BK: tiles.dq.BK },
   });
   const kkv = ctx.kernel({
-    shader: 'attention',
+    shader: 'attention_bwd_dkv',
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
-    defines: { BWD_DKV: true, HS: d.HS, WG, BQ: tiles.dkv.BQ, BK: tiles.dkv.BK },
+    defines: { HS: d.HS, WG, BQ: tiles.dkv.BQ, BK: tiles.dkv.BK },
   });
   return [
     ctx.dispatch(`${label}.dq`, kq, [u, b.qkv, b.segStart, b.out, b.lse, b.dout, b.dqkv, b.D], [Math.ceil(d.T / tiles.dq.BQ), d.NH, d.B]),

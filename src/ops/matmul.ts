@@ -176,18 +176,13 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
       HAS_BIAS: !!a.bias,
       BIAS_F16: a.biasDType === 'f16',
       TILE: tile,
-      ...(q
-        ? {
-            ...quantShaderConstants(),
-            B_QUANT: true,
-            B_INT8: q.mode === 'int8',
-            B_NF4: q.mode === 'nf4' || q.mode === 'nf4-dq',
-            B_NF4DQ: q.mode === 'nf4-dq',
-            B_QA: qa,
-            QZ_F32: qa && !!q.zerosF32,
-            QBITS: qa ? codeBits(q.mode) : undefined,
-          }
-        : {}),
+      B_QUANT: !!q,
+      B_INT8: q?.mode === 'int8',
+      B_NF4: q?.mode === 'nf4' || q?.mode === 'nf4-dq',
+      B_NF4DQ: q?.mode === 'nf4-dq',
+      B_QA: qa,
+      QZ_F32: qa && !!q.zerosF32,
+      ...(q ? { ...quantShaderConstants(), QBITS: qa ? codeBits(q.mode) : undefined } : {}),
     },
   });
   const u = ctx.uniform('uuuuuuuuuuffuu', [

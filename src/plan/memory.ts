@@ -1,7 +1,7 @@
 // GPU memory estimate for a fine-tuning run, before anything is downloaded: frozen base weights in
 // the chosen quantization mode, the LoRA state (weights, gradients and AdamW moments in f32), and
 // the training graph's activations for the batch and sequence length. The activation part mirrors
-// the buffers the engine's Transformer allocates (src/model/transformer.ts), so the estimate can be
+// the buffers the engine's Transformer allocates (src/net/transformer.ts), so the estimate can be
 // checked against the engine's own accounting (memory.test.ts does). Pure: no DOM, no GPU.
 
 import { countModelParams, type ModelSpec } from '../model/config';

@@ -13,7 +13,7 @@
 //
 // Deterministic: codes and scales depend only on W (no atomics; max reductions are exact).
 
-import { grid1d, Program, type Dispatch, type GpuContext, type Kernel } from '../gpu/context';
+import { grid1d, packUniform, Program, type Dispatch, type GpuContext, type Kernel, type KernelSpec } from '../gpu/context';
 import type { QuantWeight } from './weight';
 import {
   canQuantize,
@@ -96,14 +96,22 @@ export function quantChunks(mode: QuantFormat, rows: number, cols: number, group
   return out;
 }
 
-function quantKernel(ctx: GpuContext, entry: string, qaBits: number): Kernel {
+/** Layout of quantize.wgsl's uniform Params { rows, cols, e0, n, r0, nr, g, L, qmax, invq } (packUniform letters). */
+export const QUANT_PARAMS = 'uuuuuuuuuf';
+
+/** The kernel of quantize.wgsl entry `entry`; qaBits > 0 selects the QA-LoRA INT-N variant. */
+export function quantKernelSpec(entry: string, qaBits: number): KernelSpec {
   const qa = qaBits > 0;
-  return ctx.kernel({
+  return {
     shader: 'quantize',
     entry,
     bindings: qa ? ['uniform', 'read', 'rw', 'rw', 'rw'] : ['uniform', 'read', 'rw', 'rw'],
     defines: { ...quantShaderConstants(), QA: qa, QBITS: qa ? qaBits : undefined },
-  });
+  };
+}
+
+function quantKernel(ctx: GpuContext, entry: string, qaBits: number): Kernel {
+  return ctx.kernel(quantKernelSpec(entry, qaBits));
 }
 
 /** Options of quantizeWeight. */
@@ -154,12 +162,9 @@ export async function quantizeWeight(
   const dCode = ctx.dispatch(`${name}.quant.${codeEntry}`, kCode, res, [1]);
   const withGrid = (d: Dispatch, workgroups: number): Dispatch => ({ ...d, workgroups: grid1d(workgroups) });
 
-  const u = new ArrayBuffer(64);
-  const dv = new DataView(u);
   for (const ch of chunks) {
     ctx.write(st.staging, W.subarray(ch.e0, ch.e0 + ch.n));
-    [rows, cols, ch.e0, ch.n, ch.r0, ch.nr, qa ? groupSize : 0, L, qmax].forEach((v, i) => dv.setUint32(i * 4, v, true));
-    dv.setFloat32(36, qa ? Math.fround(1 / qmax) : 0, true);
+    const u = packUniform(QUANT_PARAMS, [rows, cols, ch.e0, ch.n, ch.r0, ch.nr, qa ? groupSize : 0, L, qmax, qa ? Math.fround(1 / qmax) : 0]);
     ctx.device.queue.writeBuffer(st.params, 0, u);
     let stat: number;
     let code: number;

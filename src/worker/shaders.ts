@@ -1,8 +1,11 @@
-// The browser's shader library: every shaders/*.wgsl bundled as text by Vite.
+// The browser's shader library: every shaders/**/*.wgsl (kernels and their common/ includes)
+// bundled as text by Vite, keyed by the path under shaders/.
 import { libraryFromFiles, type ShaderLibrary } from '../gpu/shaders';
 
-const files = import.meta.glob('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
+const files = import.meta.glob('../../shaders/**/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
 
 export function browserShaderLibrary(): ShaderLibrary {
-  return libraryFromFiles(files);
+  const rel: Record<string, string> = {};
+  for (const [path, src] of Object.entries(files)) rel[path.replace(/^(\.\.\/)+shaders\//, '')] = src;
+  return libraryFromFiles(rel);
 }
