@@ -133,8 +133,9 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
   const lora = s.lora;
   // LoRA intermediates u = dropout(x)·Aᵀ [N, r] of the decoder-block modules: kept per module for
   // dB when training; without a backward u is dead after each module, so one buffer serves all.
-  if (lora && s.training) for (const m of lora.modules) if (m.layer >= 0) add(`u.${m.name}`, 'lora', N, lora.r);
-  else if (lora) add('u.shared', 'lora', N, lora.r);
+  if (lora && s.training) {
+    for (const m of lora.modules) if (m.layer >= 0) add(`u.${m.name}`, 'lora', N, lora.r);
+  } else if (lora) add('u.shared', 'lora', N, lora.r);
   // The residual stream: every layer's input is kept when training; two buffers ping-pong otherwise.
   for (let l = 0; l <= L; l++) if (s.training || l < 2) add(`resid.${l}`, 'forward', N, C);
   // The head's LoRA intermediate only lives for one chunk (its backward follows right away).

@@ -28,9 +28,10 @@ import type { ModelSpec } from '../model/config';
 import { ARCH_LAYOUT, type ArchLayout, type ModuleKind } from '../model/modules';
 import type { LinearWeights, ModelWeights } from '../model/weights';
 import { headChunkRows, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
-import type { KvCache } from './kvcache';
+import type { Batch, TransformerOptions } from './options';
 
 export { HEAD_CHUNK_BYTES, headChunkRows, STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS, STATS_LEN } from './buffers';
+export type { Batch, TransformerOptions } from './options';
 
 /** One layer's forward activations (the buffers of one set in net/buffers.ts). */
 interface Acts {
@@ -58,37 +59,6 @@ interface Grads {
   datt: GPUBuffer;
   dqkv: GPUBuffer;
   D: GPUBuffer;
-}
-
-export interface TransformerOptions {
-  B: number;
-  T: number;
-  /** Build the training program (per-layer activations, backward, gradients). */
-  training: boolean;
-  /**
-   * Activation checkpointing: keep only each layer's input (the residual stream) and recompute
-   * the layer's forward just before its backward. Saves about (L-1)/L of the activation memory for
-   * about one extra forward per step; gradients are identical (dropout masks are recomputed from
-   * the same seeds).
-   */
-  checkpointing?: boolean;
-  /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
-  headChunkBytes?: number;
-  /**
-   * Generation: every layer writes the k, v of its rows into this cache at their positions (`pos`),
-   * so a prefill over the prompt fills it.
-   */
-  kv?: KvCache;
-  /**
-   * One-token decode step (needs `kv`, B = T = 1): the row is written to the cache at pos[0] and
-   * attends every cached position 0..pos[0] instead of the causal window of its batch.
-   */
-  decode?: boolean;
-  /**
-   * Workgroups the split-K of the LoRA gradients (dA, dB over the B·T tokens) aims for; default the
-   * device's (many on a GPU, few on a software adapter). 1 never splits; tests raise it to force it.
-   */
-  splitKMinGroups?: number;
 }
 
 export class Transformer {
@@ -412,8 +382,8 @@ export class Transformer {
   // ---- host-side input ---------------------------------------------------------------------
 
   /**
-   * Writes one batch: `rows[b]` token ids (at most T), `labels[b]` the next-token targets aligned
-   * with rows (-100 = ignored), optional per-token position ids and example starts (packing).
+   * Writes one batch (data/batch.ts makeBatch: B·T token ids, next-token targets with -100 for
+   * ignored positions, position ids, example starts for packing). Throws when it has another size.
    */
   writeBatch(batch: Batch): void {
     const { N } = this;
@@ -423,14 +393,4 @@ export class Transformer {
     this.ctx.write(this.pos, batch.pos);
     this.ctx.write(this.segStart, batch.segStart);
   }
-}
-
-/** A (B, T) batch laid out row-major, ready to upload. */
-export interface Batch {
-  tokens: Uint32Array;
-  targets: Int32Array;
-  pos: Uint32Array;
-  segStart: Uint32Array;
-  /** Number of targets that are not -100. */
-  predicted: number;
 }
