@@ -350,32 +350,32 @@ export class Transformer {
 
   // ---- backward ----------------------------------------------------------------------------
 
-  private encodeBackward(p: Program, g: Grads): void {
+  private encodeBackward(p: Program, bwd: Grads): void {
     const { ctx, spec, N, QKVW, layout } = this;
     const { C, NH, NKV, HS, L, FF } = spec;
     const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
     // dln holds the head's input gradient (encodeHead ran the head's backward chunk by chunk).
-    p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, g.dln, g.dres, false));
+    p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, bwd.dln, bwd.dres, false));
     for (let l = L - 1; l >= 0; l--) {
       if (this.opts.checkpointing) this.encodeLayerForward(p, l, true);
       const a = this.act(l);
       const layer = this.w.layers[l];
       // MLP: resid[l+1] = resMid + down(act(ln2·W1)), gradient dres flows to both.
-      this.backwardColumns(p, l, [layout.down], a.h, g.dres, C, g.dh);
-      if (layout.mlp === 'swiglu') p.dispatch(swigluBackward(ctx, `L${l}.swiglu.bwd`, { N, FF, gu: a.gu, dh: g.dh, dgu: g.dgu }));
-      else p.dispatch(geluBackward(ctx, `L${l}.gelu.bwd`, { n: N * FF, inp: a.gu, dout: g.dh, dinp: g.dgu }));
-      this.backwardColumns(p, l, layout.mlpIn, a.ln2, g.dgu, layout.mlpIn.length * FF, g.dln);
-      p.dispatch(this.normBackward(`L${l}.norm2.bwd`, a.resMid, layer.norm2, a.mean2, a.rstd2, g.dln, g.dres, true));
+      this.backwardColumns(p, l, [layout.down], a.h, bwd.dres, C, bwd.dh);
+      if (layout.mlp === 'swiglu') p.dispatch(swigluBackward(ctx, `L${l}.swiglu.bwd`, { N, FF, gu: a.gu, dh: bwd.dh, dgu: bwd.dgu }));
+      else p.dispatch(geluBackward(ctx, `L${l}.gelu.bwd`, { n: N * FF, inp: a.gu, dout: bwd.dh, dinp: bwd.dgu }));
+      this.backwardColumns(p, l, layout.mlpIn, a.ln2, bwd.dgu, layout.mlpIn.length * FF, bwd.dln);
+      p.dispatch(this.normBackward(`L${l}.norm2.bwd`, a.resMid, layer.norm2, a.mean2, a.rstd2, bwd.dln, bwd.dres, true));
       // Attention: resMid = resid[l] + o(attn(qkv(ln1))).
-      this.backwardColumns(p, l, [layout.o], a.att, g.dres, C, g.datt);
-      for (const d of attentionBackward(ctx, `L${l}.attn.bwd`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse, dout: g.datt, dqkv: g.dqkv, D: g.D })) {
+      this.backwardColumns(p, l, [layout.o], a.att, bwd.dres, C, bwd.datt);
+      for (const d of attentionBackward(ctx, `L${l}.attn.bwd`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse, dout: bwd.datt, dqkv: bwd.dqkv, D: bwd.D })) {
         p.dispatch(d);
       }
-      if (layout.position === 'rope') this.rope(p, `L${l}`, g.dqkv, true);
+      if (layout.position === 'rope') this.rope(p, `L${l}`, bwd.dqkv, true);
       // The first layer's input is the frozen embedding: its gradient is not needed.
       const needDX = l > 0;
-      this.backwardColumns(p, l, layout.qkv, a.ln1, g.dqkv, QKVW, needDX ? g.dln : null);
-      if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], layer.norm1, a.mean1, a.rstd1, g.dln, g.dres, true));
+      this.backwardColumns(p, l, layout.qkv, a.ln1, bwd.dqkv, QKVW, needDX ? bwd.dln : null);
+      if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], layer.norm1, a.mean1, a.rstd1, bwd.dln, bwd.dres, true));
     }
   }
 
