@@ -10,6 +10,8 @@ import { listParquetFiles } from './data/hub';
 import { bytesInput } from './data/input';
 import { detectShape, toSample } from './data/shapes';
 import { GpuContext } from './gpu/context';
+import type { AdapterSummary } from './gpu/device';
+import type { ShaderLibrary } from './gpu/shaders';
 import { readSpec } from './model/load';
 import { hubSource } from './model/source';
 import { loadTokenizer, type TextTokenizer } from './model/tokenizer';
@@ -57,7 +59,7 @@ async function allErrors(): Promise<{ what: string; err: unknown }[]> {
   const add = async (what: string, f: () => unknown) => out.push({ what, err: await caught(f) });
   const bad: Partial<RunConfig>[] = [{ rank: 0 }, { alpha: 0 }, { dropout: 1 }, { lr: 0 }, { loraPlusRatio: 0 }, { seqLen: 1 }, { seqLen: 100000 }, { batchSize: 0 }, { gradAccum: 0 }];
   for (const b of bad) await add(`run config ${JSON.stringify(b)}`, () => validateRunConfig({ ...RUN, ...b }, 512));
-  await add('out of memory', () => new GpuContext(oomDevice(), {} as never, {} as never).guard('building the model', () => 1));
+  await add('out of memory', () => new GpuContext(oomDevice(), {} as AdapterSummary, {} as ShaderLibrary).guard('building the model', () => 1));
   await add('divergence', () => {
     throw divergedError(3, NaN, Infinity);
   });
@@ -102,7 +104,8 @@ describe('messages the studio shows', () => {
   it('data warnings and the shape reason name labels too', () => {
     const d = detectShape({ q: 1 });
     expect(d.shape).toBeNull();
-    const reason = studioWords((d as { reason: readonly (string | { option: 'format' })[] }).reason as never);
+    if (d.shape !== null) throw new Error('a record without the fields of any shape was given a shape');
+    const reason = studioWords(d.reason);
     expect(reason).not.toMatch(/--/);
     expect(renderWorded(['x ', { option: 'seqLen', value: 256 }], (r) => OPTION_FLAG[r.option])).toBe('x --seq-len');
   });

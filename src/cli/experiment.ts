@@ -19,7 +19,7 @@ import { parseSchedule } from '../train/schedule';
 import { BufferScope, BufferTracker } from '../worker/scopes';
 import { FolderShelf } from './checkpoint-dir';
 import { gpuContext, loadAdapterState, num, openModelSource, parseCli, positiveInt, progressLine, runCli, UsageError, writeFiles } from './common';
-import { dataConfigFromArgs } from './data-input';
+import { dataConfigFromArgs, type DataConfig } from './data-input';
 import { cliMessage } from './options';
 import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainedPromptFormat, trainIntoFolder, type Prepared } from './train-run';
 
@@ -71,7 +71,7 @@ runCli(async () => {
   const out = a.out;
   const logEvery = num(a['log-every'], 'log-every', 10, positiveInt);
   const base = runFields(exp.base);
-  const dataCfg = dataConfigFromArgs({}, base as never);
+  const dataCfg = dataConfigFromArgs({}, base as DataConfig); // the spec checked each data field's type (experiment/spec.ts)
   const dtype = (base.dtype ?? 'auto') as 'auto' | 'f32' | 'f16';
   const groupSize = (base.groupSize as number | undefined) ?? 32;
   const maxNew = exp.maxNewTokens ?? 64;

@@ -6,7 +6,7 @@ import type { LoadedModel } from '../model/load';
 import { resolveKeyPrefix } from '../model/modules';
 import { dtypeBytes, safetensorsHeader, SafetensorsStreamWriter } from '../model/safetensors';
 import type { ModelSource } from '../model/source';
-import { isQalora, type QuantizedHost } from '../quant/formats';
+import { isQalora, QUANT_MODES, type QuantizedHost } from '../quant/formats';
 import { readQuantized } from '../quant/gpu';
 import { quantConfigJson } from '../model/qalora-checkpoint';
 import { planMerge } from './merge';
@@ -62,8 +62,9 @@ export async function mergedModelFiles(
 ): Promise<{ files: Map<string, string>; weights: StreamedFile; untied: boolean }> {
   const config = JSON.parse(await source.text('config.json')) as Record<string, unknown>;
   if (quantized) {
-    if (!isQalora(quantized.mode as never)) throw new Error(`only QA-LoRA (qalora-int4/3/2) merges exactly into a quantized model, not ${quantized.mode}`);
-    config.quantization_config = quantConfigJson({ mode: quantized.mode as never, bits: Number(quantized.mode.slice(-1)), groupSize: quantized.groupSize });
+    const mode = QUANT_MODES.find((q) => q === quantized.mode);
+    if (!mode || !isQalora(mode)) throw new Error(`only QA-LoRA (qalora-int4/3/2) merges exactly into a quantized model, not ${quantized.mode}`);
+    config.quantization_config = quantConfigJson({ mode, bits: Number(mode.slice(-1)), groupSize: quantized.groupSize });
   }
   const plan = planMerge(base.checkpoint, base.spec, adapter.modules, adapter.weights, adapter.h, onProgress, quantized?.linears);
   if (plan.untied) config.tie_word_embeddings = false;

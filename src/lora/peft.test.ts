@@ -40,7 +40,7 @@ function randomWeights(mods: LinearModule[], r: number, seed: number): Map<strin
 /** Raw safetensors header (JSON) for checking what actually lands in the file. */
 function rawHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>> {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  return JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as never;
+  return JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as ReturnType<typeof rawHeader>;
 }
 
 const SPEC_KEYS = [

@@ -74,7 +74,8 @@ async function mergeRoundTrip(src: ModelSource, config: Record<string, unknown>,
   // Codes are untouched by the merge; only zero points moved.
   const [name, q0] = [...quantized][0];
   const lw = mWeights.layers.flatMap((l) => [...l.linear.values()]).find((x) => key(x.module.weightKey) === name)!;
-  const q1 = await readQuantized(ctx, lw.W as never);
+  if (!isQuantWeight(lw.W)) throw new Error(`${name} was not loaded quantized`);
+  const q1 = await readQuantized(ctx, lw.W);
   expect(Array.from(q1.codes)).toEqual(Array.from(q0.codes));
   expect(q1.zeros).toBeInstanceOf(Float32Array);
   const z0 = Array.from({ length: q1.zeros!.length }, (_, j) => qaScaleZero(q0, j).z);

@@ -2,6 +2,7 @@
 // engine needs. Browser-safe (no Node APIs). Supported families: Llama (incl. TinyLlama,
 // OpenLLaMA, SmolLM/SmolLM2, Llama 2/3.x), Mistral, Qwen2 and GPT-2.
 
+import type { RopeScaling } from '../ops/rope';
 import { linearModules } from './modules';
 
 /** The computation graph: 'llama' (RMSNorm, RoPE, SwiGLU, GQA: Llama, Mistral, Qwen2) or 'gpt2' (LayerNorm, learned positions, GELU, Conv1D). */
@@ -31,7 +32,8 @@ export interface ModelSpec {
   act: 'silu' | 'gelu_tanh';
   /** Llama family only (GPT-2 has learned position embeddings; 0 / null there). */
   ropeTheta: number;
-  ropeScaling: Record<string, unknown> | null;
+  /** config.json's rope_scaling object as given (its values are checked where used: ropeInvFreq, the GGUF export). */
+  ropeScaling: RopeScaling | null;
   /** tie_word_embeddings: the output head [V, C] is the token embedding. */
   tieEmbeddings: boolean;
   /** Biases of the q/k/v projections, the output projection, the MLP linears (GPT-2: all; Qwen2: q/k/v; Llama: attention_bias, mlp_bias). */
@@ -228,7 +230,7 @@ function parseLlama(r: Reader, modelType: string): SpecCore {
   }
   const normEps = r.posNum('rms_norm_eps', 1e-6);
   const ropeTheta = r.posNum('rope_theta', 10000);
-  let ropeScaling: Record<string, unknown> | null = null;
+  let ropeScaling: RopeScaling | null = null;
   if (r.has('rope_scaling')) {
     const rs = r.j.rope_scaling;
     if (typeof rs !== 'object' || Array.isArray(rs)) {

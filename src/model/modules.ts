@@ -3,7 +3,7 @@
 // Names are the canonical Hugging Face ones ('model.layers.L...' / 'transformer.h.L...');
 // resolveKeyPrefix adapts them to checkpoints saved without the outer prefix.
 
-import type { ModelSpec } from './config';
+import type { Arch, ModelSpec } from './config';
 
 /** A linear module's kind: its PEFT / transformers module name suffix (Llama: modeling_llama.py; GPT-2: modeling_gpt2.py; lm_head). */
 export type ModuleKind =
@@ -37,11 +37,40 @@ export interface LinearModule {
   conv1d: boolean;
 }
 
+/**
+ * What a decoder block of each architecture is made of: the one place the transformer (net/) and
+ * the buffer table read the Llama/GPT-2 differences from. Llama: RMSNorm, RoPE, q/k/v/o, SwiGLU
+ * over gate|up; GPT-2: LayerNorm (with bias), learned position embeddings, fused c_attn, GELU.
+ * Linear biases and a tied head are per checkpoint (ModelSpec qkvBias/oBias/mlpBias,
+ * tieEmbeddings), not per architecture.
+ */
+export interface ArchLayout {
+  /** 'rms': RMSNorm (weight only); 'layer': LayerNorm (weight and bias, keeps the mean). */
+  norm: 'rms' | 'layer';
+  /** 'rope': rotary embeddings on q and k; 'learned': a position-embedding table added at the input. */
+  position: 'rope' | 'learned';
+  /** 'swiglu': silu(gate)·up over the mlpIn outputs side by side; 'gelu': tanh-GELU of the one mlpIn output. */
+  mlp: 'swiglu' | 'gelu';
+  /** The modules that write the attention's packed [N, (NH + 2·NKV)·HS] q|k|v rows, left to right. */
+  qkv: ModuleKind[];
+  /** The attention's output projection. */
+  o: ModuleKind;
+  /** The MLP's input projections, written side by side into one [N, Σ outF] buffer. */
+  mlpIn: ModuleKind[];
+  /** The MLP's output projection. */
+  down: ModuleKind;
+}
+
+/** The decoder block of each architecture (see ArchLayout): transformers' modeling_llama.py and modeling_gpt2.py. */
+export const ARCH_LAYOUT: Record<Arch, ArchLayout> = {
+  llama: { norm: 'rms', position: 'rope', mlp: 'swiglu', qkv: ['q_proj', 'k_proj', 'v_proj'], o: 'o_proj', mlpIn: ['gate_proj', 'up_proj'], down: 'down_proj' },
+  gpt2: { norm: 'layer', position: 'learned', mlp: 'gelu', qkv: ['c_attn'], o: 'attn.c_proj', mlpIn: ['c_fc'], down: 'mlp.c_proj' },
+};
+
 /** Module kinds of one transformer block, in model order. */
 export function layerKinds(spec: ModelSpec): ModuleKind[] {
-  return spec.arch === 'gpt2'
-    ? ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj']
-    : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+  const a = ARCH_LAYOUT[spec.arch];
+  return [...a.qkv, a.o, ...a.mlpIn, a.down];
 }
 
 function embedKey(spec: ModelSpec): string {

@@ -1,13 +1,14 @@
 // GPU memory estimate for a fine-tuning run, before anything is downloaded: frozen base weights in
 // the chosen quantization mode, the LoRA state (weights, gradients and AdamW moments in f32), and
-// the training graph's activations for the batch and sequence length. The activation part mirrors
-// the buffers the engine's Transformer allocates (src/net/transformer.ts), so the estimate can be
-// checked against the engine's own accounting (memory.test.ts does). Pure: no DOM, no GPU.
+// the training graph's buffers for the batch and sequence length. Those are the rows of
+// net/buffers.ts's transformerBuffers, the very table the engine's Transformer allocates from, so
+// the two agree by construction (memory.test.ts checks it against the engine's own accounting).
+// Pure: no DOM, no GPU.
 
 import { countModelParams, type ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
-import { HEAD_CHUNK_BYTES, headChunkRows, STATS_LEN } from '../net/transformer';
-import { loraSplitKScratch, minGroupsForAdapter, type TileLimits } from '../ops/matmul';
+import { bufferWords, HEAD_CHUNK_BYTES, headChunkRows, transformerBuffers } from '../net/buffers';
+import { minGroupsForAdapter, type TileLimits } from '../ops/matmul';
 import { gradNormPartialSize } from '../ops/optimizer';
 import { loraInF } from '../lora/peft';
 import { parseTargets, resolveTargets } from '../lora/targets';
@@ -94,41 +95,6 @@ export function baseWeightBytes(spec: ModelSpec, weightBytes: number, quant: Qua
   return (total - quantParams) * weightBytes + bytes;
 }
 
-/** The training graph's buffers, as the engine's Transformer and Trainer allocate them: [label, f32 count]. */
-export function trainingBuffers(
-  spec: ModelSpec, modules: LinearModule[], rank: number, B: number, T: number, checkpointing: boolean, maxBinding = Infinity, qaloraGroupSize = 0,
-  tiling: Tiling = DEFAULT_TILING,
-): [string, number][] {
-  const { C, NH, NKV, HS, V, L, FF } = spec;
-  const N = B * T;
-  const QKVW = (NH + 2 * NKV) * HS;
-  const guW = spec.arch === 'llama' ? 2 * FF : FF;
-  const headRows = headChunkRows(N, V, Math.min(maxBinding, 2 ** 52), HEAD_CHUNK_BYTES);
-  const out: [string, number][] = [
-    ['tokens', N], ['targets', N], ['pos', N], ['segStart', N], ['seed', 4], ['lossScale', 4], ['stats', STATS_LEN],
-    ['logits', headRows * V], ['losses', N], ['lnf', N * C], ['lastHidden', C], ['meanf', N], ['rstdf', N],
-  ];
-  if (spec.arch === 'llama') out.push(['rope.invFreq', HS / 2]);
-  const sets = checkpointing ? 1 : L;
-  for (let s = 0; s < sets; s++) {
-    out.push(
-      [`ln1.${s}`, N * C], [`mean1.${s}`, N], [`rstd1.${s}`, N], [`qkv.${s}`, N * QKVW], [`att.${s}`, N * NH * HS], [`lse.${s}`, N * NH],
-      [`resMid.${s}`, N * C], [`ln2.${s}`, N * C], [`mean2.${s}`, N], [`rstd2.${s}`, N], [`gu.${s}`, N * guW], [`h.${s}`, N * FF],
-    );
-  }
-  for (const m of modules) out.push([`u.${m.name}`, N * rank]);
-  for (let l = 0; l <= L; l++) out.push([`resid.${l}`, N * C]);
-  if (modules.some((m) => m.layer < 0)) out.push(['u.lm_head', headRows * rank]);
-  const maxIn = Math.max(1, ...modules.map((m) => m.inF));
-  out.push(['lora.xd', N * maxIn], ['lora.gB', N * rank], ['lora.tmp', N * maxIn], ['lora.tmp2', N * maxIn]);
-  if (qaloraGroupSize) out.push(['lora.xpool', N * Math.ceil(maxIn / qaloraGroupSize)]);
-  const aIn = (m: LinearModule) => (qaloraGroupSize ? m.inF / qaloraGroupSize : m.inF);
-  const split = loraSplitKScratch(modules.map((m) => ({ aIn: aIn(m), outF: m.outF, rows: m.layer < 0 ? headRows : N })), rank, tiling.limits, tiling.minGroups);
-  if (split) out.push(['lora.splitK', split]);
-  out.push(['dres', N * C], ['dln', N * C], ['dh', N * FF], ['dgu', N * guW], ['datt', N * NH * HS], ['dqkv', N * QKVW], ['attn.D', N * NH]);
-  return out;
-}
-
 export function estimateMemory(inp: MemoryInput): MemoryEstimate {
   const { spec, rank } = inp;
   const modules = resolveTargets(spec, parseTargets(inp.targets));
@@ -139,10 +105,17 @@ export function estimateMemory(inp: MemoryInput): MemoryEstimate {
   const lora = 4 * padded(trainable * 4) + padded(16) + padded(gradNormPartialSize(trainable) * 4);
   let activations = 0;
   let largest = { label: 'embedding', bytes: spec.V * spec.C * inp.weightBytes };
-  for (const [label, n] of trainingBuffers(spec, modules, rank, inp.batchSize, inp.seqLen, inp.gradCheckpointing, inp.maxBinding, isQalora(inp.quant) ? inp.groupSize : 0, inp.tiling)) {
-    const b = padded(Math.max(1, n) * 4);
+  const N = inp.batchSize * inp.seqLen;
+  const rows = transformerBuffers(spec, {
+    B: inp.batchSize, T: inp.seqLen, training: true, checkpointing: inp.gradCheckpointing,
+    headRows: headChunkRows(N, spec.V, Math.min(inp.maxBinding ?? Infinity, 2 ** 52), HEAD_CHUNK_BYTES),
+    lora: { modules, r: rank, qaloraGroupSize: isQalora(inp.quant) ? inp.groupSize : 0 },
+    splitK: inp.tiling ?? DEFAULT_TILING,
+  });
+  for (const row of rows) {
+    const b = padded(row.bytes); // the allocator's 16-byte padding
     activations += b;
-    if (b > largest.bytes) largest = { label, bytes: b };
+    if (b > largest.bytes) largest = { label: row.key, bytes: b };
   }
   if (trainable * 4 > largest.bytes) largest = { label: 'LoRA parameters', bytes: trainable * 4 };
   return {
@@ -176,18 +149,8 @@ function judgeOne(est: MemoryEstimate, lim: FitLimits): Verdict {
   return est.total > TIGHT_FRACTION * lim.budgetBytes ? 'tight' : 'fits';
 }
 
-const BUFFER_WORDS: [RegExp, string][] = [
-  [/^gu\.|^dgu$/, 'the MLP activations of one layer'], [/^h\.|^dh$/, 'the MLP hidden activations of one layer'],
-  [/^qkv\.|^dqkv$/, 'the attention queries, keys and values of one layer'], [/^att\.|^datt$/, 'the attention output of one layer'],
-  [/^ln[12]\.|^dln$|^lnf$/, 'the normalised input of one layer'], [/^resid\.|^resMid\.|^dres$/, 'the residual stream of one layer'],
-  [/^logits$/, 'the output logits (one chunk)'], [/^u\.lm_head$/, "the output head's LoRA activations"], [/^u\./, "one adapter's LoRA activations"],
-  [/^lora\./, 'the LoRA scratch space'], [/^embedding$/, 'the token embedding matrix'], [/^LoRA parameters$/, 'the LoRA parameters'],
-];
-
-/** A training buffer's name (as trainingBuffers and the transformer name it) in words a user knows. */
-export function bufferWords(label: string): string {
-  return BUFFER_WORDS.find(([re]) => re.test(label))?.[1] ?? 'one of the training buffers';
-}
+/** A buffer's name (a row of net/buffers.ts's table, 'embedding' or 'LoRA parameters') in words a user knows. */
+export { bufferWords };
 
 export function fmtBytes(n: number): string {
   if (!Number.isFinite(n)) return '—';

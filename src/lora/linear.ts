@@ -1,0 +1,196 @@
+// A frozen linear module with its optional LoRA adapter, as dispatches: the forward
+// out = inp·Wᵀ + b + s·dropout(x̃)·Aᵀ·Bᵀ and its backward (the input gradient through W and the
+// adapter, and the adapter's dA, dB; W never gets a gradient). x̃ is the input, or for QA-LoRA its
+// average over groups of g input features. Shapes follow PEFT's LoraLayer: A [r, aIn], B [out, r],
+// s = lora_alpha / r (or / √r with rsLoRA); the intermediate u = dropout(x̃)·Aᵀ [rows, r] is kept
+// for dB. Used by the transformer (net/) for every projection and the output head.
+
+import type { Bindable, GpuContext, Program } from '../gpu/context';
+import type { LinearWeights } from '../model/weights';
+import { accumulate, dropout } from '../ops/elementwise';
+import { matmul, matmulSplitK, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';
+import { groupPool, groupUnpool } from '../ops/pool';
+import { isQuantWeight } from '../quant/weight';
+import type { LoraSlot, LoraState } from './state';
+
+/** Buffers shared by every LoRA linear of one graph (allocated by its owner, sized by net/buffers.ts). */
+export interface LinearScratch {
+  /** u32: the step's dropout seed (the same seed and salt give the same mask in the backward). */
+  seed: GPUBuffer;
+  /** Dropout output [rows, maxIn]; null without LoRA. */
+  xd: GPUBuffer | null;
+  /** QA-LoRA group averages [rows, ⌈maxIn/g⌉]; null unless QA-LoRA. */
+  xpool: GPUBuffer | null;
+  /** gB = dout·B [rows, r]. */
+  gB: GPUBuffer | null;
+  /** The adapter's input gradient before dropout / unpooling [rows, maxIn], and after dropout. */
+  tmp: GPUBuffer | null;
+  tmp2: GPUBuffer | null;
+  /** Split-K partials of one module's dA and dB; null when no product splits. */
+  splitK: GPUBuffer | null;
+  /** The device's matmul tiling, which decides the split-K plans (the same that sized `splitK`). */
+  tiling: { limits: TileLimits; minGroups: number };
+}
+
+/** One forward: out[:, offOut : offOut + outF] (row stride ldOut) from inp [rows, inF]. */
+export interface LinearForwardArgs {
+  lw: LinearWeights;
+  inp: Bindable;
+  out: Bindable;
+  ldOut: number;
+  offOut: number;
+  /** Rows of this call (all N tokens, or one chunk of the output head). */
+  rows: number;
+  /** First row of the chunk within the batch (salts the dropout mask per chunk); default 0. */
+  r0?: number;
+  /** Training: LoRA dropout on. */
+  train: boolean;
+  /** The LoRA intermediate [rows, r]; null runs the frozen module alone. */
+  u: GPUBuffer | null;
+}
+
+/** One backward, given dout = the gradient of forward's out columns (row stride ldDout). */
+export interface LinearBackwardArgs {
+  lw: LinearWeights;
+  /** The forward's input [rows, inF] (the adapter's input is recomputed from it). */
+  inp: Bindable;
+  dout: Bindable;
+  ldDout: number;
+  offDout: number;
+  /** The input gradient [rows, inF]: written (or added to, with `accumulate`); null when not needed. */
+  dinp: Bindable | null;
+  accumulate: boolean;
+  /** The forward's LoRA intermediate; null: no adapter on this module. */
+  u: GPUBuffer | null;
+  rows: number;
+  r0?: number;
+}
+
+/** Dropout salt of a row chunk (chunks of one module must not share a mask pattern). */
+export function chunkSalt(salt: number, r0: number): number {
+  return r0 === 0 ? salt : (salt ^ Math.imul(r0, 0x9e3779b1)) >>> 0;
+}
+
+/** The frozen weight as matmul's B operand: f32, f16-packed, or quantized (dequantized in registers). */
+function weightOperand(lw: LinearWeights): Pick<MatmulArgs, 'B' | 'bDType' | 'bQuant'> {
+  const W = lw.W;
+  return isQuantWeight(W) ? { bQuant: W } : { B: W.buffer, bDType: W.dtype };
+}
+
+/** The linears of one graph: the frozen matmuls, and the adapter's when the module is targeted. */
+export class LoraLinear {
+  constructor(
+    readonly ctx: GpuContext,
+    readonly lora: LoraState | null,
+    readonly scratch: LinearScratch,
+  ) {}
+
+  /** The adapter's slot of a module, if it is targeted. */
+  slotOf(lw: LinearWeights): LoraSlot | undefined {
+    return this.lora?.slot(lw.module.name);
+  }
+
+  /** out[:, offOut:offOut+outF] = inp·Wᵀ + b, then + s·dropout(x̃)·Aᵀ·Bᵀ when the module has LoRA. */
+  forward(p: Program, a: LinearForwardArgs): void {
+    const { ctx } = this;
+    const { lw, inp, out, ldOut, offOut, rows, r0 = 0, train, u } = a;
+    const m = lw.module;
+    p.dispatch(
+      matmul(ctx, `${m.name}.fwd`, {
+        M: rows, N: m.outF, K: m.inF, A: inp, ...weightOperand(lw), transB: true, out, ldc: ldOut, offC: offOut,
+        bias: lw.bias?.buffer, biasDType: lw.bias?.dtype,
+      }),
+    );
+    const slot = this.slotOf(lw);
+    if (!slot || !u) return;
+    const lora = this.lora!;
+    const r = lora.hyper.r;
+    const src = this.adapterInput(p, slot, inp, rows, r0, train, '');
+    p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: rows, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u }));
+    p.dispatch(
+      matmul(ctx, `${m.name}.loraB`, { M: rows, N: m.outF, K: r, A: u, B: lora.params, offB: slot.offB, transB: true, out, ldc: ldOut, offC: offOut, alpha: lora.scale, beta: 1 }),
+    );
+  }
+
+  /**
+   * Backward of `forward`: dinp (=, or += with accumulate) when given, and the LoRA gradients
+   * dA, dB (+=) into the adapter's flat gradient buffer.
+   */
+  backward(p: Program, a: LinearBackwardArgs): void {
+    const { ctx, scratch } = this;
+    const { lw, inp, dout, ldDout, offDout, dinp, u, rows, r0 = 0 } = a;
+    const m = lw.module;
+    if (dinp) {
+      p.dispatch(
+        matmul(ctx, `${m.name}.dinp`, { M: rows, N: m.inF, K: m.outF, A: dout, lda: ldDout, offA: offDout, ...weightOperand(lw), out: dinp, beta: a.accumulate ? 1 : 0 }),
+      );
+    }
+    const slot = this.slotOf(lw);
+    if (!slot || !u) return;
+    const lora = this.lora!;
+    const { r, dropout: pDrop } = lora.hyper;
+    const s = lora.scale;
+    const gB = scratch.gB!;
+    const aIn = slot.aIn;
+    const qg = lora.qaloraGroupSize;
+    // gB = dout·B [rows, r]
+    p.dispatch(matmul(ctx, `${m.name}.gB`, { M: rows, N: r, K: m.outF, A: dout, lda: ldDout, offA: offDout, B: lora.params, offB: slot.offB, out: gB }));
+    // dB += s·doutᵀ·u [out, r] and dA += s·gBᵀ·dropout(x̃) [r, aIn] (x̃ recomputed), both reduced
+    // over the rows: a deterministic split-K (fixed chunks, partials in scratch.splitK, one
+    // fixed-order reduce for both) when the plan splits K, else one matmul each.
+    const [planA, planB] = this.gradPlans(slot, rows);
+    const parts: SplitKProduct[] = [];
+    let offP = 0;
+    const grad = (name: string, args: MatmulArgs, plan: typeof planA, offC: number) => {
+      if (plan.S < 2) return p.dispatch(matmul(ctx, `${m.name}.${name}`, args));
+      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, args, plan, scratch.splitK!, offP));
+      parts.push({ n: args.M * args.N, S: plan.S, offP, offC });
+      offP += plan.scratch;
+    };
+    grad('dB', { M: m.outF, N: r, K: rows, A: dout, lda: ldDout, offA: offDout, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }, planB, slot.offB);
+    const src = this.adapterInput(p, slot, inp, rows, r0, true, '.re');
+    grad('dA', { M: r, N: aIn, K: rows, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }, planA, slot.offA);
+    if (parts.length) p.dispatch(splitKReduce(ctx, `${m.name}.lora.reduce`, parts, scratch.splitK!, lora.grads, s, 1));
+    if (!dinp) return;
+    // dinp += s·mask⊙(gB·A), broadcast over each group (÷g) for QA-LoRA
+    if (pDrop > 0 || qg) {
+      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: rows, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: s }));
+      let d: GPUBuffer = scratch.tmp!;
+      if (pDrop > 0) {
+        p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: rows * aIn, inp: scratch.tmp!, out: scratch.tmp2!, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
+        d = scratch.tmp2!;
+      }
+      if (qg) p.dispatch(groupUnpool(ctx, `${m.name}.unpool`, { N: rows, C: m.inF, g: qg, dout: d, dinp, scale: 1 / qg, accumulate: true }));
+      else p.dispatch(accumulate(ctx, `${m.name}.dx.acc`, { n: rows * aIn, inp: d, out: dinp }));
+    } else {
+      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: rows, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: dinp, alpha: s, beta: 1 }));
+    }
+  }
+
+  /**
+   * The adapter's input x̃: inp, or for QA-LoRA its group average [rows, in/g]; then LoRA dropout
+   * when training. The same seed and salt reproduce the same mask in the backward.
+   */
+  private adapterInput(p: Program, slot: LoraSlot, inp: Bindable, rows: number, r0: number, train: boolean, tag: string): Bindable {
+    const { ctx, scratch } = this;
+    const lora = this.lora!;
+    const m = slot.module;
+    let src: Bindable = inp;
+    if (lora.qaloraGroupSize) {
+      p.dispatch(groupPool(ctx, `${m.name}.pool${tag}`, { N: rows, C: m.inF, g: lora.qaloraGroupSize, inp, out: scratch.xpool! }));
+      src = scratch.xpool!;
+    }
+    if (train && lora.hyper.dropout > 0) {
+      p.dispatch(dropout(ctx, `${m.name}.drop${tag}`, { n: rows * slot.aIn, inp: src, out: scratch.xd!, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.dropout }));
+      src = scratch.xd!;
+    }
+    return src;
+  }
+
+  /** Split-K plans of a module's dA [r, aIn] and dB [out, r], both reduced over `rows` tokens. */
+  private gradPlans(slot: LoraSlot, rows: number) {
+    const { limits, minGroups } = this.scratch.tiling;
+    const r = this.lora!.hyper.r;
+    return [splitKPlan(r, slot.aIn, rows, limits, minGroups), splitKPlan(slot.module.outF, r, rows, limits, minGroups)] as const;
+  }
+}

@@ -1,0 +1,73 @@
+// The buffer table on its own (no GPU): unique keys, shapes that give the bytes, what each
+// architecture and mode allocates, and the words the studio shows. memory.test.ts checks that the
+// engine allocates exactly these rows.
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../model/config';
+import { linearModules } from '../model/modules';
+import { TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
+import { bufferWords, headChunkRows, transformerBuffers, type BufferSettings } from './buffers';
+
+/** WebGPU's default limits, as plan/memory's DEFAULT_TILING. */
+const TILING = {
+  limits: { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256 },
+  minGroups: 128,
+};
+const llama = parseConfig(TINY_LLAMA_CONFIG, 'llama');
+const gpt2 = parseConfig(TINY_GPT2_CONFIG, 'gpt2');
+
+function settings(spec: typeof llama, over: Partial<BufferSettings> = {}): BufferSettings {
+  const modules = linearModules(spec);
+  return { B: 2, T: 8, training: true, checkpointing: false, headRows: 16, lora: { modules, r: 4, qaloraGroupSize: 0 }, splitK: TILING, ...over };
+}
+
+describe('transformerBuffers', () => {
+  it('unique keys; bytes are 4 per element of the shape', () => {
+    for (const spec of [llama, gpt2]) {
+      for (const over of [{}, { training: false }, { checkpointing: true }, { lora: null, training: false }]) {
+        const rows = transformerBuffers(spec, settings(spec, over));
+        expect(new Set(rows.map((r) => r.key)).size).toBe(rows.length);
+        for (const r of rows) expect(r.bytes).toBe(Math.max(1, r.shape.reduce((a, b) => a * b, 1)) * 4);
+      }
+    }
+  });
+
+  it('follows the architecture and the mode', () => {
+    const { C, FF, L, NH, NKV, HS } = llama;
+    const N = 16;
+    const rows = transformerBuffers(llama, settings(llama));
+    const shape = (k: string) => rows.find((r) => r.key === k)?.shape;
+    expect(shape('gu.0')).toEqual([N, 2 * FF]); // gate|up
+    expect(shape('qkv.0')).toEqual([N, (NH + 2 * NKV) * HS]);
+    expect(shape('rope.invFreq')).toEqual([HS / 2]);
+    expect(shape(`gu.${L - 1}`)).toEqual([N, 2 * FF]);
+    expect(shape(`resid.${L}`)).toEqual([N, C]);
+    // the head's LoRA intermediate is one chunk; no second [N, r] buffer for it
+    expect(rows.filter((r) => r.key.startsWith('u.')).map((r) => r.key)).toEqual(
+      [...linearModules(llama).filter((m) => m.layer >= 0).map((m) => `u.${m.name}`), 'u.lm_head'],
+    );
+    expect(shape('u.lm_head')).toEqual([16, 4]);
+    const g = transformerBuffers(gpt2, settings(gpt2));
+    expect(g.find((r) => r.key === 'gu.0')?.shape).toEqual([N, gpt2.FF]);
+    expect(g.some((r) => r.key === 'rope.invFreq')).toBe(false);
+    // checkpointing: one set of layer activations; no training: shared u, two residual buffers, no backward
+    expect(transformerBuffers(llama, settings(llama, { checkpointing: true })).filter((r) => r.key.startsWith('ln1.')).length).toBe(1);
+    const infer = transformerBuffers(llama, settings(llama, { training: false })).map((r) => r.key);
+    expect(infer.filter((k) => k.startsWith('resid.'))).toEqual(['resid.0', 'resid.1']);
+    expect(infer.filter((k) => k.startsWith('u.'))).toEqual(['u.shared', 'u.lm_head']);
+    expect(infer.some((r) => r.startsWith('d') || r === 'attn.D' || r === 'lora.splitK')).toBe(false);
+  });
+
+  it('every row carries the words the studio shows', () => {
+    const rows = transformerBuffers(llama, settings(llama));
+    for (const r of rows) expect(r.words).toBe(bufferWords(r.key));
+    expect(rows.find((r) => r.key === 'logits')?.words).toBe('the output logits (one chunk)');
+    expect(rows.find((r) => r.key === 'u.lm_head')?.words).toBe("the output head's LoRA activations");
+    expect(rows.find((r) => r.key === 'dgu')?.words).toBe('the MLP activations of one layer');
+    expect(rows.find((r) => r.key === 'lora.tmp')?.words).toBe('the LoRA scratch space');
+  });
+
+  it('head chunks: all rows when the logits fit, else multiples of 64', () => {
+    expect(headChunkRows(1024, 1000, 2 ** 30)).toBe(1024);
+    expect(headChunkRows(4096, 50000, 2 ** 30, 64 * 50000 * 4 * 3 + 5)).toBe(192);
+  });
+});
