@@ -5,7 +5,7 @@ import type { StateCreator } from 'zustand';
 import { estimateMemory, isQalora } from '../ui/memory';
 import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
 import type { EngineError } from '../worker/client';
-import type { Request } from '../worker/protocol';
+import type { RequestOf } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
 import { loadDataset, saveDataset } from '../worker/storage';
 import { datasetName } from './dataset';
@@ -32,7 +32,7 @@ export interface RunSlice {
   onDeviceLost(message: string): void;
 }
 
-type TrainRequest = Extract<Request, { type: 'train' }>;
+type TrainRequest = RequestOf<'train'>;
 
 /** The engine request of a studio run: checkpoints kept in IndexedDB, eval and a sample every N steps. */
 function trainRequest(r: RunRecord, datasetId: string, resume: boolean): TrainRequest {

@@ -5,13 +5,9 @@
 // One database per store (idb-keyval's createStore opens one object store per database).
 
 import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
-import { importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
-import type { LinearModule } from '../model/modules';
-import type { ModelSpec } from '../model/config';
-import { parseSafetensors } from '../model/safetensors';
-import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../train/checkpoint';
-import { DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveKeeping, type CheckpointShelf, type ShelfSlot } from '../train/checkpoint-shelf';
-import type { ResumeData } from '../train/run';
+import type { FileMap } from '../train/checkpoint';
+import type { CheckpointShelf, ShelfSlot } from '../train/checkpoint-shelf';
+import { shelfCheckpoints, type RunCheckpoints } from '../train/resume';
 import type { DatasetOptions } from './protocol';
 
 let checkpointStore: UseStore | null = null;
@@ -49,9 +45,6 @@ function runOfKey(key: IDBValidKey): string {
 
 /** A run's checkpoints in IndexedDB, newest first (one entry each, written in one transaction). */
 export class IdbShelf implements CheckpointShelf {
-  /** The entry `read` returned last (loadCheckpoint needs its step and date too). */
-  last: StoredCheckpoint | undefined;
-
   constructor(readonly runId: string) {}
 
   async slots(): Promise<ShelfSlot[]> {
@@ -62,7 +55,6 @@ export class IdbShelf implements CheckpointShelf {
 
   async read(slot: ShelfSlot): Promise<FileMap | undefined> {
     const ck = await get<StoredCheckpoint>(slot.id, checkpoints());
-    this.last = ck;
     return ck ? new Map(Object.entries(ck.files)) : undefined;
   }
 
@@ -76,32 +68,8 @@ export class IdbShelf implements CheckpointShelf {
   }
 }
 
-/**
- * Stores a run's checkpoint (checksummed) and keeps the newest `keep`; the older ones are removed
- * only after the new one is written. Returns the bytes the run's kept checkpoints take.
- */
-export async function saveCheckpoint(runId: string, step: number, files: FileMap, keep = DEFAULT_KEEP): Promise<number> {
-  const shelf = new IdbShelf(runId);
-  const bytes = await saveKeeping(shelf, step, files, keep);
-  return bytes * Math.min(keep, (await shelf.slots()).length);
-}
-
-/** A run's newest checkpoint whose checksum matches, with a message when newer ones were damaged. */
-export interface LoadedCheckpoint extends StoredCheckpoint {
-  notice: string | null;
-}
-
-/**
- * The newest good checkpoint of a run (checksum verified; a damaged newer one is skipped, and
- * removed with `removeDamaged`, so that keeping N never drops the good one for it).
- */
-export async function loadCheckpoint(runId: string, opts: { removeDamaged?: boolean } = {}): Promise<LoadedCheckpoint | undefined> {
-  const shelf = new IdbShelf(runId);
-  const good = await loadNewestGood(shelf, opts);
-  const rec = shelf.last;
-  if (!good || !rec) return undefined;
-  return { ...rec, notice: fallbackMessage(good, rec.step) };
-}
+/** The studio's run checkpoints: one IdbShelf per run (written by the worker, read by the page for a run's step). */
+export const idbCheckpoints: RunCheckpoints = shelfCheckpoints((runId) => new IdbShelf(runId));
 
 export async function saveDataset(runId: string, d: StoredDataset): Promise<void> {
   await set(runId, d, datasets());
@@ -122,30 +90,4 @@ export async function deleteRunFiles(runId: string): Promise<void> {
   const shelf = new IdbShelf(runId);
   for (const s of await shelf.slots()) await shelf.remove(s);
   await del(runId, datasets());
-}
-
-function fileOf(ck: StoredCheckpoint, name: string, kind: 'text' | 'bytes'): string | Uint8Array {
-  const v = ck.files[name];
-  if (v === undefined) throw new Error(`The checkpoint of run ${ck.runId} has no ${name}; it is damaged: delete the run.`);
-  if (kind === 'text') return typeof v === 'string' ? v : new TextDecoder().decode(v);
-  return typeof v === 'string' ? new TextEncoder().encode(v) : v;
-}
-
-/** The adapter's two PEFT files of a checkpoint. */
-export function adapterFiles(ck: StoredCheckpoint): { configJson: string; safetensors: Uint8Array } {
-  return { configJson: fileOf(ck, 'adapter_config.json', 'text') as string, safetensors: fileOf(ck, 'adapter_model.safetensors', 'bytes') as Uint8Array };
-}
-
-/** The adapter of a checkpoint, read for this model. */
-export function adapterFromCheckpoint(spec: ModelSpec, ck: StoredCheckpoint): { h: LoraHyper; modules: LinearModule[]; weights: Map<string, AdapterTensors> } {
-  const f = adapterFiles(ck);
-  return importAdapter(spec, f.configJson, f.safetensors, `run ${ck.runId}`);
-}
-
-/** What runTraining needs to continue a run (the same as the CLI's --resume). */
-export function resumeFromCheckpoint(spec: ModelSpec, ck: StoredCheckpoint): ResumeData {
-  const state = parseTrainerState(fileOf(ck, STATE_FILE, 'text') as string, `run ${ck.runId} ${STATE_FILE}`);
-  const ad = adapterFromCheckpoint(spec, ck);
-  const opt = parseSafetensors(fileOf(ck, OPTIMIZER_FILE, 'bytes') as Uint8Array, `run ${ck.runId} ${OPTIMIZER_FILE}`);
-  return { state, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') } };
 }
