@@ -7,7 +7,7 @@ import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName }
 import type { EngineError } from '../worker/client';
 import type { RequestOf } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
-import { loadDataset, saveDataset } from '../worker/storage';
+import { loadDataset, saveDataset } from './run-files';
 import { datasetName } from './dataset';
 import { engine } from './engine';
 import type { Studio } from './index';

@@ -1,7 +1,8 @@
 // Runs slice: every run's record (config, metrics, status) kept in IndexedDB, comparison, rename,
 // delete, and the downloads (adapter as .zip or two files, merged model).
 import type { StateCreator } from 'zustand';
-import { idbCheckpoints, loadDataset } from '../worker/storage';
+import { idbCheckpoints } from '../worker/storage';
+import { loadDataset } from './run-files';
 import { clusterFiles, clusterRunOf } from './cluster';
 import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
 import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';

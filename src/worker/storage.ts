@@ -1,34 +1,24 @@
-// IndexedDB storage shared by the worker and the page (idb-keyval; IndexedDB works in workers):
-// each run's last checkpoints (adapter in PEFT format + Adam moments + trainer state + checksum,
-// the newest two kept, one entry per step) and the dataset file it was trained on, so a closed
-// tab or a lost GPU device resumes where it stopped.
-// One database per store (idb-keyval's createStore opens one object store per database).
+// Run checkpoints in IndexedDB (idb-keyval; IndexedDB works in workers): each run's last
+// checkpoints (adapter in PEFT format + Adam moments + trainer state + checksum, the newest two
+// kept, one entry per step), so a closed tab or a lost GPU device resumes where it stopped. The
+// worker writes and reads them (idbCheckpoints is its SessionHost's RunCheckpoints); the page reads
+// a run's newest step and deletes them with the run (src/store/run-files.ts, which also keeps the
+// runs' dataset copies). One database per store (idb-keyval's createStore opens one object store
+// per database).
 
 import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
 import type { FileMap } from '../train/checkpoint';
 import type { CheckpointShelf, ShelfSlot } from '../train/checkpoint-shelf';
 import { shelfCheckpoints, type RunCheckpoints } from '../train/resume';
-import type { DatasetOptions } from './protocol';
 
 let checkpointStore: UseStore | null = null;
-let datasetStore: UseStore | null = null;
 const checkpoints = () => (checkpointStore ??= createStore('lora-studio-checkpoints', 'checkpoints'));
-const datasets = () => (datasetStore ??= createStore('lora-studio-datasets', 'datasets'));
 
 export interface StoredCheckpoint {
   runId: string;
   step: number;
   savedAt: number;
   files: Record<string, Uint8Array | string>;
-}
-
-export interface StoredDataset {
-  /** The data file (absent for a Hub dataset). */
-  file?: Blob;
-  /** A Hub dataset by id, config and split (absent for a file). */
-  hub?: { dataset: string; config: string; split: string };
-  name: string;
-  options: DatasetOptions;
 }
 
 /** IndexedDB key of a run's checkpoint at a step (runs from before keeping N used the bare run id). */
@@ -71,23 +61,13 @@ export class IdbShelf implements CheckpointShelf {
 /** The studio's run checkpoints: one IdbShelf per run (written by the worker, read by the page for a run's step). */
 export const idbCheckpoints: RunCheckpoints = shelfCheckpoints((runId) => new IdbShelf(runId));
 
-export async function saveDataset(runId: string, d: StoredDataset): Promise<void> {
-  await set(runId, d, datasets());
+/** Run ids that have a checkpoint stored. */
+export async function checkpointRunIds(): Promise<string[]> {
+  return [...new Set((await keys(checkpoints())).map(runOfKey))];
 }
 
-export async function loadDataset(runId: string): Promise<StoredDataset | undefined> {
-  return get<StoredDataset>(runId, datasets());
-}
-
-/** Run ids that have a checkpoint or a dataset stored. */
-export async function runFileIds(): Promise<string[]> {
-  const [a, b] = await Promise.all([keys(checkpoints()), keys(datasets())]);
-  return [...new Set([...a, ...b].map(runOfKey))];
-}
-
-/** Removes a run's checkpoints and its dataset copy. */
-export async function deleteRunFiles(runId: string): Promise<void> {
+/** Removes all of a run's checkpoints. */
+export async function deleteCheckpoints(runId: string): Promise<void> {
   const shelf = new IdbShelf(runId);
   for (const s of await shelf.slots()) await shelf.remove(s);
-  await del(runId, datasets());
 }
