@@ -12,7 +12,6 @@ import type { LoraState } from '../lora/state';
 import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from '../model/load';
 import { parseQuantMode, type QuantMode } from '../quant/formats';
-import { parseTrainerState, STATE_FILE } from '../train/checkpoint';
 import { loadNewestGood } from '../train/checkpoint-shelf';
 import type { ResumeData, RunConfig } from '../train/run';
 import { parseSchedule } from '../train/schedule';
@@ -132,9 +131,8 @@ runCli(async () => {
         let resume: ResumeData | undefined;
         const good = a.resume ? await loadNewestGood(new FolderShelf(join(dir, 'checkpoint'))) : undefined;
         if (good) {
-          const state = parseTrainerState(good.files.get(STATE_FILE) as string, join(good.slot.id, STATE_FILE));
-          resume = resumeDataOf(l.spec, good, state);
-          progressLine(`resuming ${run.name} from ${good.slot.id} at step ${state.step}`, true);
+          resume = resumeDataOf(l.spec, good);
+          progressLine(`resuming ${run.name} from ${good.slot.id} at step ${resume.state.step}`, true);
         }
         const scope = new BufferScope(run.name);
         ctx.stats.peakBytes = ctx.stats.liveBytes; // each run's peak, not the experiment's so far

@@ -22,11 +22,11 @@ export function loadShaderLibrary(dir = SHADER_DIR): ShaderLibrary {
 }
 
 /**
- * Creates a GpuContext on Dawn. A real GPU's Vulkan/Metal/D3D driver is preferred; Chromium's
- * SwiftShader Vulkan driver is added beside the system drivers (not instead of them) as a fallback
- * for machines without a GPU.
+ * Dawn's WebGPU entry point (the Node counterpart of navigator.gpu). A real GPU's
+ * Vulkan/Metal/D3D driver is preferred; Chromium's SwiftShader Vulkan driver is added beside the
+ * system drivers (not instead of them) as a fallback for machines without a GPU.
  */
-export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false): Promise<GpuContext> {
+export async function nodeGpu(): Promise<GPU> {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
     const prev = process.env.VK_ADD_DRIVER_FILES;
     process.env.VK_ADD_DRIVER_FILES = prev ? `${prev}:${SWIFTSHADER_ICD}` : SWIFTSHADER_ICD;
@@ -41,6 +41,11 @@ export async function createNodeContext(onLost?: (msg: string) => void, wantTime
   // Dawn tears down the instance under the live device and SwiftShader's threads crash.
   const gpu = create([]);
   liveInstances.push(gpu);
-  const { device, adapter } = await acquireDevice(gpu, { onLost, wantTimestamps });
+  return gpu;
+}
+
+/** Creates a GpuContext on Dawn (nodeGpu) with the shaders read from disk. */
+export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false): Promise<GpuContext> {
+  const { device, adapter } = await acquireDevice(await nodeGpu(), { onLost, wantTimestamps });
   return new GpuContext(device, adapter, loadShaderLibrary());
 }

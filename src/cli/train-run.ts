@@ -11,9 +11,7 @@ import { countModelParams } from '../model/config';
 import type { LoadedModel } from '../model/load';
 import type { GpuContext } from '../gpu/context';
 import { saveKeeping, DEFAULT_KEEP, type GoodCheckpoint } from '../train/checkpoint-shelf';
-import { OPTIMIZER_FILE, type TrainerState } from '../train/checkpoint';
-import { importAdapter } from '../lora/peft';
-import { parseSafetensors } from '../model/safetensors';
+import { resumeFromFiles, type CheckpointPlace } from '../train/resume';
 import type { ModelSpec } from '../model/config';
 import { runTraining, type ResumeData, type RunConfig, type RunResult } from '../train/run';
 import { FolderShelf } from './checkpoint-dir';
@@ -126,12 +124,14 @@ export async function trainIntoFolder(
   return { res, metrics };
 }
 
-/** The adapter and optimizer moments of a good checkpoint, to resume a run from. */
-export function resumeDataOf(spec: ModelSpec, good: GoodCheckpoint, state: TrainerState): ResumeData {
-  const dir = good.slot.id;
-  const ad = importAdapter(spec, good.files.get('adapter_config.json') as string, good.files.get('adapter_model.safetensors') as Uint8Array, join(dir, 'adapter_model.safetensors'));
-  const opt = parseSafetensors(good.files.get(OPTIMIZER_FILE) as Uint8Array, join(dir, OPTIMIZER_FILE));
-  return { state, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') } };
+/** How the CLI names a checkpoint folder's files in messages (their paths) and what to do about a damaged one. */
+export function folderPlace(dir: string): CheckpointPlace {
+  return { file: (name) => join(dir, name), remedy: 'give --resume an earlier checkpoint folder (OUT/checkpoint-prev), or train again without --resume' };
+}
+
+/** The trainer state, adapter and optimizer moments of a good checkpoint folder, to resume a run from (train/resume.ts). */
+export function resumeDataOf(spec: ModelSpec, good: GoodCheckpoint): ResumeData {
+  return resumeFromFiles(spec, good.files, folderPlace(good.slot.id));
 }
 
 /** The prompt formatting an adapter folder written by npm run train records in its metrics.json (null: as typed). */

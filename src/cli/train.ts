@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { loadModel } from '../model/load';
 import { parseTrainerState, STATE_FILE } from '../train/checkpoint';
+import { checkpointFile } from '../train/resume';
 import { fallbackMessage, loadNewestGood, type GoodCheckpoint } from '../train/checkpoint-shelf';
 import { FolderShelf } from './checkpoint-dir';
 import type { ResumeData, RunConfig } from '../train/run';
@@ -12,7 +13,7 @@ import {
 } from './common';
 import { applyDemoTraining } from './demo';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
-import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainIntoFolder } from './train-run';
+import { folderPlace, modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainIntoFolder } from './train-run';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNER/NAME --out DIR [options]
   (no --model and no --data: the built-in demo, written to runs/demo)
@@ -56,7 +57,7 @@ runCli(async () => {
       const why = existsSync(join(resumeDir, STATE_FILE)) ? 'it is damaged (its checksum does not match) and no earlier checkpoint is beside it' : `no ${STATE_FILE} there`;
       throw new UsageError(`--resume ${a.resume}: ${why}; give a checkpoint folder written by --save-every.`);
     }
-    resumeState = parseTrainerState(good.files.get(STATE_FILE) as string, join(good.slot.id, STATE_FILE));
+    resumeState = parseTrainerState(checkpointFile(good.files, STATE_FILE, 'text', folderPlace(good.slot.id)), join(good.slot.id, STATE_FILE));
   }
   const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & DataConfig & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string; keepCheckpoints?: number };
   const model = a.model ?? prev.model;
@@ -118,7 +119,7 @@ runCli(async () => {
   const shelf = new FolderShelf(resolve(out, 'checkpoint'));
   if (good && resumeState) {
     const dir = good.slot.id;
-    resume = resumeDataOf(spec, good, resumeState);
+    resume = resumeDataOf(spec, good);
     const note = fallbackMessage(good, resumeState.step) ?? (dir !== resumeDir ? `${resumeDir}/ is missing; resuming from ${dir}/ at step ${resumeState.step} instead.` : null);
     if (note) progressLine(note, true);
     // Damaged checkpoints of the folders this run writes to go, so keeping N never drops a good one for them.

@@ -6,10 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { dirSource } from '../cli/fs-source';
 import type { Example } from '../data/batch';
 import { tokenizeTexts } from '../data/text';
-import { importAdapter } from '../lora/peft';
-import { parseSafetensors } from './safetensors';
 import { testContext } from '../test/gpu';
-import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../train/checkpoint';
+import type { FileMap } from '../train/checkpoint';
+import { resumeFromFiles } from '../train/resume';
 import { runTraining, type RunConfig } from '../train/run';
 import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from './load';
@@ -92,13 +91,9 @@ describe('stories260K (real pretrained checkpoint)', () => {
 
     // Resume from the step-7 checkpoint: the remaining 7 steps reproduce the same adapter.
     const ck = saved.get(7)!;
-    const state = parseTrainerState(ck.get(STATE_FILE) as string, STATE_FILE);
-    expect(state.step).toBe(7);
-    const ad = importAdapter(m.spec, ck.get('adapter_config.json') as string, ck.get('adapter_model.safetensors') as Uint8Array, 'adapter');
-    const opt = parseSafetensors(ck.get(OPTIMIZER_FILE) as Uint8Array, OPTIMIZER_FILE);
-    const resumed = await runTraining(ctx, m, train, evalSet, cfg, {}, {
-      state, adapter: ad.weights, moments: { m: opt.get('exp_avg'), v: opt.get('exp_avg_sq') },
-    });
+    const resume = resumeFromFiles(m.spec, ck, { file: (name) => `step 7 ${name}`, remedy: 'fix the test' });
+    expect(resume.state.step).toBe(7);
+    const resumed = await runTraining(ctx, m, train, evalSet, cfg, {}, resume);
     expect(resumed.history.map((h) => h.loss)).toEqual(res.history.map((h) => h.loss));
     const a = await res.lora.readParams();
     const b = await resumed.lora.readParams();

@@ -3,7 +3,7 @@
 // README from — the same three files `npm run export-run` writes from a run folder. Pure.
 import { axolotlYaml, clusterReadme, trlScript, type ClusterRun } from '../export/cluster';
 import { moduleKinds } from '../plan/knobs';
-import type { StoredDataset } from '../worker/storage';
+import type { StoredDataset } from './run-files';
 import type { RunRecord } from './types';
 
 /**

@@ -1,7 +1,7 @@
 // Run records in IndexedDB (config, metrics, status); their checkpoints and datasets live in the
-// worker's stores (src/worker/storage.ts).
+// stores (./run-files.ts: dataset copies; ../worker/storage.ts: checkpoints).
 import { createStore, del, keys, set, values, type UseStore } from 'idb-keyval';
-import { deleteRunFiles, runFileIds } from '../worker/storage';
+import { deleteRunFiles, runFileIds } from './run-files';
 import type { RunRecord } from './types';
 
 let store: UseStore | null = null;

@@ -5,9 +5,9 @@ import type { StateCreator } from 'zustand';
 import { estimateMemory, isQalora } from '../plan/memory';
 import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../plan/knobs';
 import type { EngineError } from '../worker/client';
-import type { Request } from '../worker/protocol';
+import type { RequestOf } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
-import { loadDataset, saveDataset } from '../worker/storage';
+import { loadDataset, saveDataset } from './run-files';
 import { datasetName } from './dataset';
 import { engine } from './engine';
 import type { Studio } from './index';
@@ -33,7 +33,7 @@ export interface RunSlice {
   onDeviceLost(message: string): void;
 }
 
-type TrainRequest = Extract<Request, { type: 'train' }>;
+type TrainRequest = RequestOf<'train'>;
 
 /** The engine request of a studio run: checkpoints kept in IndexedDB, eval and a sample every N steps. */
 function trainRequest(r: RunRecord, datasetId: string, resume: boolean): TrainRequest {

@@ -1,7 +1,8 @@
 // Runs slice: every run's record (config, metrics, status) kept in IndexedDB, comparison, rename,
 // delete, and the downloads (adapter as .zip or two files, merged model).
 import type { StateCreator } from 'zustand';
-import { loadCheckpoint, loadDataset } from '../worker/storage';
+import { idbCheckpoints } from '../worker/storage';
+import { loadDataset } from './run-files';
 import { clusterFiles, clusterRunOf } from './cluster';
 import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
 import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';
@@ -88,7 +89,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         // A tab closed right after a checkpoint may not have recorded it: the checkpoint store knows.
         for (let i = 0; i < settled.length; i++) {
           if (settled[i].status !== 'interrupted') continue;
-          const ck = await loadCheckpoint(settled[i].id).catch(() => undefined);
+          const ck = await idbCheckpoints.load(settled[i].id).catch(() => undefined);
           if (ck && ck.step !== settled[i].checkpointStep) settled[i] = { ...settled[i], checkpointStep: ck.step };
         }
         for (let i = 0; i < stored.length; i++) if (settled[i] !== stored[i]) await putRun(settled[i]);

@@ -1,5 +1,5 @@
 // The page side of the engine worker: promise-returning calls with event callbacks.
-import type { EngineEvent, Request, RequestMessage, Result, WorkerMessage } from './protocol';
+import type { EngineEvent, Reply, RequestMessage, RequestOf, RequestType, WorkerMessage } from './protocol';
 import type { RunOption } from '../options';
 
 /** An error the engine worker replied with: the message is in the studio's words; `option` is the setting it is about. */
@@ -39,11 +39,15 @@ export class EngineClient {
     };
   }
 
-  call<R extends Request>(req: R, onEvent?: (e: EngineEvent) => void): Promise<Result<R['type']>> {
+  /**
+   * Sends one request; resolves with its reply (typed from RequestMap) or rejects with an
+   * EngineError. `onEvent` receives the events the worker sends for this request before the reply.
+   */
+  call<K extends RequestType>(req: RequestOf<K>, onEvent?: (e: EngineEvent) => void): Promise<Reply<K>> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<Reply<K>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent });
-      const msg: RequestMessage = { id, req };
+      const msg = { id, req } as RequestMessage;
       this.worker.postMessage(msg);
     });
   }

@@ -154,74 +154,93 @@ export interface ExportedFile {
   data: Blob;
 }
 
-export type Request =
-  | { type: 'init' }
-  | { type: 'loadModel'; source: ModelSourceSpec; dtype?: 'auto' | 'f32' | 'f16'; quant?: { mode: QuantMode; groupSize: number } }
-  | { type: 'fetchConfig'; repo: string; revision?: string; token?: string }
-  | { type: 'cacheList' }
-  | { type: 'cacheClear'; repo?: string }
-  /** Lists a Hub dataset's Parquet export (configs, splits, files) through the dataset viewer API. */
-  | { type: 'listHubDataset'; dataset: string; token?: string }
-  | { type: 'prepareDataset'; source: DatasetSourceSpec; options: DatasetOptions; seqLen: number }
-  | {
-      type: 'train';
-      config: RunConfig;
-      data: TrainRequestData | PreparedDataRef;
-      runId: string;
-      /** Evaluate every N steps (0 / absent: before and after only). */
-      evalEvery?: number;
-      /** Generate a greedy sample for this prompt at every checkpoint. */
-      sample?: { prompt: string; maxNewTokens: number; format?: GenerateRequest['format'] };
-      /** Keep checkpoints in IndexedDB (the studio's runs). */
-      persist?: boolean;
-      /** Continue from the run's checkpoint in IndexedDB. */
-      resume?: boolean;
-      /** Checkpoints kept in IndexedDB (default 2); a new one is written before the oldest goes. */
-      keepCheckpoints?: number;
-    }
-  | { type: 'pause' }
-  | { type: 'resume' }
-  | { type: 'stop' }
-  | { type: 'generate'; req: GenerateRequest }
-  /** Ends every generation in progress after its current token (their replies say stopped). */
-  | { type: 'stopGenerate' }
-  | { type: 'exportAdapter'; runId?: string }
-  /** The merged model: dense (base dtype), or with quantized: true the QA-LoRA merge into the loaded INT-N base. */
-  | { type: 'exportMerged'; runId: string; quantized?: boolean }
-  /** llama.cpp GGUF: the merged model (f16 / q8_0; a QA-LoRA run on its loaded INT-N base is dequantized) or the adapter alone. */
-  | { type: 'exportGguf'; runId: string; what: 'merged' | 'adapter'; ggufType: 'f16' | 'q8_0' }
-  /** Frees a run's or an opened adapter folder's GPU buffers (runId: the run id or the external id). */
-  | { type: 'dropAdapter'; runId: string }
-  /** Opens a PEFT adapter folder's files onto the loaded base under `id` (GPU buffers until dropAdapter or another model). */
-  | { type: 'loadExternalAdapter'; id: string; name: string; files: { path: string; file: Blob }[] }
-  /** For tests: destroys the GPU device the way a driver reset or an out-of-memory loss would. */
-  | { type: 'simulateDeviceLoss' };
+/** What a `train` request carries. */
+export interface TrainRequest {
+  config: RunConfig;
+  data: TrainRequestData | PreparedDataRef;
+  runId: string;
+  /** Evaluate every N steps (0 / absent: before and after only). */
+  evalEvery?: number;
+  /** Generate a greedy sample for this prompt at every checkpoint. */
+  sample?: { prompt: string; maxNewTokens: number; format?: GenerateRequest['format'] };
+  /** Keep checkpoints in IndexedDB (the studio's runs). */
+  persist?: boolean;
+  /** Continue from the run's checkpoint in IndexedDB. */
+  resume?: boolean;
+  /** Checkpoints kept in IndexedDB (default 2); a new one is written before the oldest goes. */
+  keepCheckpoints?: number;
+}
 
-export type Result<T extends Request['type']> = T extends 'init'
-  ? AdapterSummary
-  : T extends 'loadModel'
-    ? ModelInfo
-    : T extends 'fetchConfig'
-      ? { text: string }
-      : T extends 'cacheList'
-        ? CacheEntry[]
-        : T extends 'cacheClear'
-          ? { deleted: number }
-          : T extends 'prepareDataset'
-            ? DatasetSummary
-            : T extends 'listHubDataset'
-            ? HubDatasetListing
-            : T extends 'train'
-              ? TrainSummary
-              : T extends 'generate'
-                ? { text: string; tokens: number; stopped: boolean; prompt: string }
-                : T extends 'exportAdapter' | 'exportMerged'
-                  ? { files: ExportedFile[] }
-                  : T extends 'exportGguf'
-                    ? { files: ExportedFile[]; notes: string[] }
-                  : T extends 'loadExternalAdapter'
-                    ? ExternalAdapterInfo
-                  : null;
+/** A generation's end: the whole text, tokens generated, whether stopGenerate cut it short, and the prompt as rendered. */
+export interface GenerateReply {
+  text: string;
+  tokens: number;
+  stopped: boolean;
+  prompt: string;
+}
+
+/**
+ * Every request the engine worker answers: its `type` → `{ req, reply }`, where `req` is what the
+ * request carries besides its type and `reply` the one result it is answered with (null: nothing
+ * but "done"). The page's `EngineClient.call` and the worker's handler table (./handlers) are both
+ * typed from this map, so the compiler checks that each handler returns its request's reply.
+ *
+ * To add a request: add an entry here (with a docstring), a method on `EngineSession`
+ * (./session) or one of its concern modules, and its line in `handlers` (the compiler points at
+ * the missing line); events it streams go in `EngineEvent`.
+ */
+export interface RequestMap {
+  /** Acquires the GPU device; replies with the adapter's description and limits. */
+  init: { req: object; reply: AdapterSummary };
+  /** Loads a model (replacing the one loaded, its adapters and prepared datasets); `load` events. */
+  loadModel: { req: { source: ModelSourceSpec; dtype?: 'auto' | 'f32' | 'f16'; quant?: { mode: QuantMode; groupSize: number } }; reply: ModelInfo };
+  /** A Hub model's config.json text (for the memory estimate before any download). */
+  fetchConfig: { req: { repo: string; revision?: string; token?: string }; reply: { text: string } };
+  /** The model cache's files. */
+  cacheList: { req: object; reply: CacheEntry[] };
+  /** Deletes the cached files of one repo (all with no repo); replies with how many. */
+  cacheClear: { req: { repo?: string }; reply: { deleted: number } };
+  /** Lists a Hub dataset's Parquet export (configs, splits, files) through the dataset viewer API. */
+  listHubDataset: { req: { dataset: string; token?: string }; reply: HubDatasetListing };
+  /** Inspects a data file or Hub split and, with a model loaded, tokenizes it (kept for train); `datasetDownload` events. */
+  prepareDataset: { req: { source: DatasetSourceSpec; options: DatasetOptions; seqLen: number }; reply: DatasetSummary };
+  /** Trains (or resumes) a run; `step`, `eval`, `evalBefore`, `checkpoint`, `sample`, `storageFull`, `resumedFrom` events. */
+  train: { req: TrainRequest; reply: TrainSummary };
+  /** Holds the run before its next step. */
+  pause: { req: object; reply: null };
+  /** Releases a paused run (and retries a checkpoint write that found storage full). */
+  resume: { req: object; reply: null };
+  /** Ends the run after its current step (with a checkpoint). */
+  stop: { req: object; reply: null };
+  /** Generates text from the base or an adapter; `token` events. */
+  generate: { req: { req: GenerateRequest }; reply: GenerateReply };
+  /** Ends every generation in progress after its current token (their replies say stopped). */
+  stopGenerate: { req: object; reply: null };
+  /** A run's adapter as its two PEFT files (the saved checkpoint, or the adapter trained in memory). */
+  exportAdapter: { req: { runId?: string }; reply: { files: ExportedFile[] } };
+  /** The merged model: dense (base dtype), or with quantized: true the QA-LoRA merge into the loaded INT-N base; `export` events. */
+  exportMerged: { req: { runId: string; quantized?: boolean }; reply: { files: ExportedFile[] } };
+  /** llama.cpp GGUF: the merged model (f16 / q8_0; a QA-LoRA run on its loaded INT-N base is dequantized) or the adapter alone. */
+  exportGguf: { req: { runId: string; what: 'merged' | 'adapter'; ggufType: 'f16' | 'q8_0' }; reply: { files: ExportedFile[]; notes: string[] } };
+  /** Frees a run's or an opened adapter folder's GPU buffers (runId: the run id or the external id). */
+  dropAdapter: { req: { runId: string }; reply: null };
+  /** Opens a PEFT adapter folder's files onto the loaded base under `id` (GPU buffers until dropAdapter or another model). */
+  loadExternalAdapter: { req: { id: string; name: string; files: { path: string; file: Blob }[] }; reply: ExternalAdapterInfo };
+  /** For tests: destroys the GPU device the way a driver reset or an out-of-memory loss would. */
+  simulateDeviceLoss: { req: object; reply: null };
+}
+
+/** A request's type: a key of RequestMap. */
+export type RequestType = keyof RequestMap;
+
+/** The message of one request type: `{ type }` plus what it carries. */
+export type RequestOf<K extends RequestType> = { type: K } & RequestMap[K]['req'];
+
+/** The reply of one request type. */
+export type Reply<K extends RequestType> = RequestMap[K]['reply'];
+
+/** Any request (the union of RequestOf over RequestMap). */
+export type Request = { [K in RequestType]: RequestOf<K> }[RequestType];
 
 export type EngineEvent =
   /** download: bytes of the whole download so far / expected, detail = the file in flight; weights: tensors uploaded / all. */
