@@ -3,8 +3,8 @@
 // protocol in ./protocol. Hub files are cached (./cache), checkpoints go to IndexedDB (./storage),
 // GPU buffers are freed by owner (./scopes).
 /// <reference lib="webworker" />
-import { fileInput, type DatasetExample } from '../data';
-import type { Example } from '../data/batch';
+import { fileInput, type ExampleStore } from '../data';
+import type { ExampleList } from '../data/examples';
 import { CHAT_FORMAT, chatTurnEndText, encodeChat, encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { GpuContext } from '../gpu/context';
@@ -25,7 +25,7 @@ import { isQuotaError, writeWaitingForSpace } from './quota';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
-import { inspectInput, loadInput, trainEval } from './dataset';
+import { datasetProgress, inspectInput, loadInput, trainEval } from './dataset';
 import { studioMessage } from '../ui/knobs';
 import type { OptionError } from '../options';
 import { readExternalAdapter } from './external-adapter';
@@ -64,7 +64,7 @@ let lastTrained: string | null = null;
 const graphs = new Map<string, { gen: Generator; scope: BufferScope }>();
 const MAX_GRAPHS = 4;
 /** Prepared datasets (tokenized with the loaded model), newest last. */
-const datasets = new Map<string, { examples: DatasetExample[]; seqLen: number; packing: boolean }>();
+const datasets = new Map<string, { examples: ExampleStore; seqLen: number; packing: boolean }>();
 let nextDataset = 1;
 /** What holds the GPU exclusively ('loading a model', 'training'), if anything. */
 let busy: string | null = null;
@@ -283,8 +283,8 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   const m = requireModel();
   const { spec, tokenizer } = m.loaded;
   const cfg: RunConfig = req.config;
-  let trainSet: Example[];
-  let evalSet: Example[];
+  let trainSet: ExampleList;
+  let evalSet: ExampleList;
   if ('texts' in req.data) {
     trainSet = tokenizeTexts(tokenizer, req.data.texts, cfg.seqLen).examples;
     evalSet = tokenizeTexts(tokenizer, req.data.evalTexts, cfg.seqLen).examples;
@@ -416,10 +416,10 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         const input = src.kind === 'file' ? fileInput(src.file, src.name) : await hubDatasetInput(src, emit);
         inspect = await inspectInput(input);
         if (!model) return { ok: true, name, inspect, datasetId: null, stats: null, preview: [] };
-        const d = await loadInput(input, model.loaded.tokenizer, req.options, req.seqLen, model.loaded.spec.maxT);
+        const d = await loadInput(input, model.loaded.tokenizer, req.options, req.seqLen, model.loaded.spec.maxT, datasetProgress(emit));
         const datasetId = `ds${nextDataset++}`;
         // Keep the previous one too: a run may start from it while this one is being prepared.
-        datasets.set(datasetId, { examples: d.examples, seqLen: req.seqLen, packing: req.options.packing });
+        datasets.set(datasetId, { examples: d.store, seqLen: req.seqLen, packing: req.options.packing });
         for (const id of [...datasets.keys()].slice(0, -2)) datasets.delete(id);
         return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview };
       } catch (err) {
