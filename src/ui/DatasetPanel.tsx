@@ -8,6 +8,7 @@ import { useStudio } from '../store';
 import { datasetName } from '../store/dataset';
 import type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 import { DropZone, ErrorLine, Field } from './controls';
+import { DatasetProgress } from './DatasetProgress';
 import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
@@ -265,6 +266,7 @@ export function DatasetPanel() {
             {dataset.status === 'preparing' && <span className="muted"> — reading…</span>}
           </p>
         )}
+        <DatasetProgress />
         <ErrorLine message={sum && !sum.ok ? sum.error : dataset.error} testId="dataset-error" />
         {dataset.status === 'inspected' && !loaded && (
           <p className="note" data-testid="dataset-needs-model">
