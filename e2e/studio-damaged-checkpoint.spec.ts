@@ -29,11 +29,11 @@ async function checkpointKeys(page: import('@playwright/test').Page, runId: stri
 test('studio: a damaged newest checkpoint is skipped for the previous good one, with a message', async ({ page }, info) => {
   test.setTimeout(420_000);
   await openStudio(page);
-  await setUpFrogRun(page, { steps: '12', batchSize: '2', seqLen: '32', lr: '0.003', evalEvery: '3', evalSplit: '0.25' });
+  await setUpFrogRun(page, { steps: '8', batchSize: '2', seqLen: '32', lr: '0.003', evalEvery: '2', evalSplit: '0.25' });
   await tab(page, 'Train');
   await page.getByTestId('start-training').click();
   const view = page.getByTestId('run-view');
-  await expect(view).toHaveAttribute('data-checkpoint', /^(6|9)$/, { timeout: 180_000 });
+  await expect(view).toHaveAttribute('data-checkpoint', /^(4|6)$/, { timeout: 180_000 });
   const runId = (await view.getAttribute('data-run-id'))!;
   await page.reload(); // the tab goes away mid-run
   await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
@@ -76,8 +76,8 @@ test('studio: a damaged newest checkpoint is skipped for the previous good one, 
   await expect(notice).toContainText(`resuming from the checkpoint of step ${previous.step} at step ${previous.step} instead.`);
   await shot(page, info, 'damaged-checkpoint-1-fallback');
   await expect(view).toHaveAttribute('data-status', 'done', { timeout: 180_000 });
-  await expect(page.getByTestId('train-step')).toHaveText('12');
-  await expect(view).toHaveAttribute('data-checkpoint', '12');
+  await expect(page.getByTestId('train-step')).toHaveText('8');
+  await expect(view).toHaveAttribute('data-checkpoint', '8');
   // The damaged entry was removed when resuming; the run keeps two good checkpoints again.
-  expect((await checkpointKeys(page, runId)).map((k) => k.step)).toEqual([12, 9]);
+  expect((await checkpointKeys(page, runId)).map((k) => k.step)).toEqual([8, 6]);
 });

@@ -49,6 +49,8 @@ export interface SoakReport {
   at_last_step: SoakSnapshot;
   /** After the run returned (final eval and final checkpoint done; the training graph still alive). */
   after_run: SoakSnapshot;
+  /** GPU live buffers and bytes right after each checkpoint save (flat after the first: nothing per save stays alive). */
+  at_checkpoints: { step: number; gpu_live_buffers: number; gpu_live_bytes: number }[];
   /** The checkpoint folders left in OUT (by name), and their total size in bytes. */
   checkpoint_folders: string[];
   checkpoint_bytes: number;
@@ -88,6 +90,7 @@ export async function runSoak(ctx: GpuContext, o: SoakOptions): Promise<SoakRepo
   const shelf = new FolderShelf(join(o.out, 'checkpoint'));
   let atProbe: SoakSnapshot | null = null;
   let atLast: SoakSnapshot | null = null;
+  const atCheckpoints: SoakReport['at_checkpoints'] = [];
   const t0 = performance.now();
   await runTraining(ctx, loaded, prepared.train, prepared.eval, cfg, {
     onStep: (p) => {
@@ -95,14 +98,17 @@ export async function runSoak(ctx: GpuContext, o: SoakOptions): Promise<SoakRepo
       if (p.step === p.totalSteps) atLast = snapshot(ctx, p.step);
       o.onStep?.(p.step, p.totalSteps);
     },
-    saveCheckpoint: async (files, step) => void (await saveKeeping(shelf, step, files, o.keep)),
+    saveCheckpoint: async (files, step) => {
+      await saveKeeping(shelf, step, files, o.keep);
+      atCheckpoints.push({ step, gpu_live_buffers: ctx.stats.liveBuffers, gpu_live_bytes: ctx.stats.liveBytes });
+    },
   });
   const seconds = (performance.now() - t0) / 1000;
   const after = snapshot(ctx, o.steps);
   const names = readdirSync(o.out).filter((f) => f.startsWith('checkpoint')).sort();
   return {
     steps: o.steps, batch_size: o.batchSize, seq_len: o.seqLen, save_every: o.saveEvery, keep_checkpoints: o.keep,
-    at_probe: atProbe ?? after, at_last_step: atLast ?? after, after_run: after,
+    at_probe: atProbe ?? after, at_last_step: atLast ?? after, after_run: after, at_checkpoints: atCheckpoints,
     checkpoint_folders: names,
     checkpoint_bytes: names.reduce((a, f) => a + folderBytes(join(o.out, f)), 0),
     seconds, seconds_per_step: seconds / o.steps,

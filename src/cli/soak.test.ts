@@ -24,6 +24,8 @@ describe('soak (short)', () => {
     expect(r.at_last_step.gpu_live_bytes).toBe(r.at_probe.gpu_live_bytes);
     expect(r.after_run.gpu_live_buffers).toBe(r.at_probe.gpu_live_buffers);
     expect(r.after_run.gpu_live_bytes).toBe(r.at_probe.gpu_live_bytes);
+    expect(r.at_checkpoints.map((c) => c.step)).toEqual([4, 8, 12, 16, 20, 24, 28, 30]);
+    for (const c of r.at_checkpoints) expect([c.gpu_live_buffers, c.gpu_live_bytes]).toEqual([r.at_probe.gpu_live_buffers, r.at_probe.gpu_live_bytes]);
     expect(r.checkpoint_folders).toEqual(['checkpoint', 'checkpoint-prev']);
     expect(r.checkpoint_bytes).toBeGreaterThan(0);
   }, 600_000);
