@@ -180,7 +180,7 @@ runCli(async () => {
   const gen = new Generator(ctx, spec, weights, lora, { T: genT });
   const promptLen = Math.min(16, genT - 1);
   const newTokens = Math.min(soft ? 16 : 64, genT - promptLen);
-  const promptIds = examples[0].ids.slice(0, promptLen);
+  const promptIds = Array.from(examples[0].ids.slice(0, promptLen));
   for await (const _ of generateTokens(ctx, gen, promptIds, { maxNewTokens: 3 })) void _; // warm-up (pipelines)
   const g0 = performance.now();
   let logits = await gen.prefillLogits(promptIds);

@@ -1,7 +1,8 @@
 // npm run eval -- --model DIR [--adapter DIR] --data FILE  → {"loss": mean next-token CE, "tokens": N}
 import { batches } from '../data/batch';
 import { loadDataset } from '../data/dataset';
-import { packExamples } from '../data/pack';
+import { viewAll } from '../data/examples';
+import { packStore } from '../data/pack';
 import { loadModel } from '../model/load';
 import { Transformer } from '../net/transformer';
 import { evaluate } from '../train/trainer';
@@ -38,7 +39,7 @@ runCli(async () => {
   const ds = await loadDataset(await openDataArg(dataArg), tokenizer, { ...opts, previewCount: 0 });
   if (ds.stats.skipped_count) progressLine(`${ds.stats.skipped_count} rows skipped (first: line ${ds.stats.skipped[0].line}: ${ds.stats.skipped[0].reason})`, true);
   if (ds.stats.truncated) progressLine(`${ds.stats.truncated} of ${ds.stats.examples} examples were truncated to ${T} tokens`, true);
-  const examples = opts.packing ? packExamples(ds.examples, T) : ds.examples;
+  const examples = opts.packing ? viewAll(packStore(ds.store, T)) : ds.store;
   const model = new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: false });
   const r = await evaluate(ctx, model, batches(examples, B, T, spec.eos[0] ?? 0));
   process.stdout.write(JSON.stringify({ loss: r.loss, tokens: r.tokens }) + '\n');

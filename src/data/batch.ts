@@ -1,11 +1,15 @@
 // Turning tokenized examples into fixed-shape (B, T) batches for the engine.
 import type { Batch } from '../net/transformer';
+import type { ExampleList } from './examples';
+
+/** Token ids of an example: a JS array, or a view into an ExampleStore's chunk. */
+export type TokenIds = number[] | Uint32Array;
 
 /** A tokenized training example: ids and, per id, whether predicting it counts toward the loss. */
 export interface Example {
-  ids: number[];
-  /** Optional mask over ids (true = this token is a training target). Default: all tokens. */
-  trainMask?: boolean[];
+  ids: TokenIds;
+  /** Optional mask over ids (true / 1 = this token is a training target). Default: all tokens. */
+  trainMask?: boolean[] | Uint8Array;
   /**
    * A packed row (see packExamples): the offsets in `ids` where each packed example starts,
    * ascending, the first 0. Positions restart at 0 at each start, attention stays inside each
@@ -51,8 +55,12 @@ export function makeBatch(examples: Example[], B: number, T: number, padId: numb
 }
 
 /** Splits examples into consecutive batches of B (the last one padded with empty rows). */
-export function* batches(examples: Example[], B: number, T: number, padId: number): Generator<Batch> {
-  for (let i = 0; i < examples.length; i += B) yield makeBatch(examples.slice(i, i + B), B, T, padId);
+export function* batches(examples: ExampleList, B: number, T: number, padId: number): Generator<Batch> {
+  for (let i = 0; i < examples.length; i += B) {
+    const group: Example[] = [];
+    for (let j = i; j < Math.min(examples.length, i + B); j++) group.push(examples.at(j)!);
+    yield makeBatch(group, B, T, padId);
+  }
 }
 
 /** Seeded Fisher–Yates permutation of 0..n-1. */

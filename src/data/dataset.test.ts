@@ -444,7 +444,7 @@ describe('sampling, splits, duplicates, stats, preview', () => {
     const p = await prepareData(bytesInput('p.jsonl', data), tok, { seqLen: 512, evalSplit: 0.25, seed: 7 });
     expect(p.stats.train_examples).toBe(30);
     expect(p.stats.eval_examples).toBe(10);
-    const key = (e: { ids: number[] }) => e.ids.join(',');
+    const key = (e: { ids: ArrayLike<number> & { join(s: string): string } }) => e.ids.join(',');
     const all = new Set([...p.train, ...p.eval].map(key));
     expect(all.size).toBe(40);
     const again = await prepareData(bytesInput('p.jsonl', data), tok, { seqLen: 512, evalSplit: 0.25, seed: 7 });

@@ -62,6 +62,35 @@ export async function* readableToIterable(rs: ReadableStream<Uint8Array>): Async
   }
 }
 
+/**
+ * The input with a count of the bytes read through it (progress): bytes streamed, plus bytes of
+ * `slice` reads (Parquet), capped at the size; parts (a Hub split's shards) are counted too.
+ */
+export function countingInput(input: DataInput): { input: DataInput; bytesRead: () => number } {
+  let read = 0;
+  const wrap = (d: DataInput): DataInput => ({
+    name: d.name,
+    size: d.size,
+    async *stream() {
+      for await (const c of d.stream()) {
+        read += c.length;
+        yield c;
+      }
+    },
+    ...(d.slice
+      ? {
+          slice: async (start: number, end: number) => {
+            const b = await d.slice!(start, end);
+            read += b.length;
+            return b;
+          },
+        }
+      : {}),
+    ...(d.parts ? { parts: d.parts.map(wrap) } : {}),
+  });
+  return { input: wrap(input), bytesRead: () => (input.size !== undefined ? Math.min(read, input.size) : read) };
+}
+
 /** First `n` bytes of the input (format sniffing). */
 export async function peekBytes(input: DataInput, n: number): Promise<Uint8Array> {
   if (input.slice) return input.slice(0, input.size !== undefined ? Math.min(n, input.size) : n);

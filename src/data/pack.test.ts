@@ -9,9 +9,9 @@ import { loadWeights } from '../model/weights';
 import { rng, testContext } from '../test/gpu';
 import { evaluate } from '../train/trainer';
 import { batches, makeBatch, type Example } from './batch';
-import { packExamples } from './pack';
+import { packExamples, type ArrayExample } from './pack';
 
-function randomExamples(n: number, maxLen: number, V: number, seed: number): Example[] {
+function randomExamples(n: number, maxLen: number, V: number, seed: number): ArrayExample[] {
   const r = rng(seed);
   return Array.from({ length: n }, () => {
     const L = 2 + Math.floor(r() * (maxLen - 1));

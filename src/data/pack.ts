@@ -3,6 +3,7 @@
 // packed row computes exactly the losses of its examples laid out alone — with fewer pad tokens.
 
 import type { Example } from './batch';
+import { ExampleStore, type ExampleList } from './examples';
 
 /** Smallest set bit ≥ from in a bitset, or -1. */
 function nextSet(bits: Uint32Array, from: number, n: number): number {
@@ -18,13 +19,13 @@ function nextSet(bits: Uint32Array, from: number, n: number): number {
 }
 
 /**
- * Packs examples into rows of at most T tokens, best fit in the given order (each example goes to
- * the open row with the least room that still holds it; examples longer than T are cut to T).
- * Deterministic; every example appears exactly once.
+ * The packing plan: for `n` examples of lengths `lengthOf(i)`, the example indexes of each row of
+ * at most T tokens, best fit in the given order (each example goes to the open row with the least
+ * room that still holds it; an example longer than T is cut to T). Deterministic; every example
+ * appears exactly once.
  */
-export function packExamples(examples: Example[], T: number): Example[] {
+export function packPlan(n: number, lengthOf: (i: number) => number, T: number): number[][] {
   const rows: number[][] = []; // example indexes per row
-  const free: number[] = [];
   // Rows by free room: a stack of row indexes per room value, and a bitset of non-empty stacks.
   const byRoom: number[][] = Array.from({ length: T + 1 }, () => []);
   const bits = new Uint32Array((T >>> 5) + 1);
@@ -32,8 +33,8 @@ export function packExamples(examples: Example[], T: number): Example[] {
     if (on) bits[r >>> 5] |= 1 << (r & 31);
     else bits[r >>> 5] &= ~(1 << (r & 31));
   };
-  examples.forEach((ex, i) => {
-    const L = Math.min(ex.ids.length, T);
+  for (let i = 0; i < n; i++) {
+    const L = Math.min(lengthOf(i), T);
     let room = L === 0 ? -1 : nextSet(bits, L, T + 1);
     let row: number;
     if (room >= 0) {
@@ -44,32 +45,74 @@ export function packExamples(examples: Example[], T: number): Example[] {
       row = rows.length;
       rows.push([i]);
       room = T;
-      free.push(T);
     }
     const left = room - L;
-    free[row] = left;
     if (left > 0) {
       byRoom[left].push(row);
       setBit(left, true);
     }
-  });
-  return rows.map((idx) => {
+  }
+  return rows;
+}
+
+/** An example held as JS arrays (packing such examples gives such rows). */
+export interface ArrayExample extends Example {
+  ids: number[];
+  trainMask?: boolean[];
+}
+
+/**
+ * Packs examples into rows of at most T tokens (see packPlan), as JS arrays: a row of one example
+ * is that example (cut to T), a row of several holds copies of their ids and masks with `segments`.
+ */
+export function packExamples(examples: ArrayExample[], T: number): ArrayExample[];
+export function packExamples(examples: ExampleList, T: number): Example[];
+export function packExamples(examples: ExampleList, T: number): Example[] {
+  const at = (i: number) => examples.at(i)!;
+  return packPlan(examples.length, (i) => at(i).ids.length, T).map((idx) => {
     if (idx.length === 1) {
-      const e = examples[idx[0]];
+      const e = at(idx[0]);
       return e.ids.length > T ? { ids: e.ids.slice(0, T), trainMask: e.trainMask?.slice(0, T) } : { ids: e.ids, trainMask: e.trainMask };
     }
     const ids: number[] = [];
     const trainMask: boolean[] = [];
     const segments: number[] = [];
     for (const i of idx) {
-      const e = examples[i];
+      const e = at(i);
       const L = Math.min(e.ids.length, T);
       segments.push(ids.length);
       for (let t = 0; t < L; t++) {
         ids.push(e.ids[t]);
-        trainMask.push(e.trainMask ? e.trainMask[t] : true);
+        trainMask.push(e.trainMask ? !!e.trainMask[t] : true);
       }
     }
     return { ids, trainMask, segments };
   });
+}
+
+/**
+ * The same rows as packExamples, written into a new ExampleStore (what the studio and the CLI
+ * train on: 5 bytes per token, no per-row JS arrays).
+ */
+export function packStore(examples: ExampleList, T: number): ExampleStore {
+  const at = (i: number) => examples.at(i)!;
+  const out = new ExampleStore(Math.max(T, 1 << 18));
+  const ids = new Uint32Array(T);
+  const mask = new Uint8Array(T);
+  for (const idx of packPlan(examples.length, (i) => at(i).ids.length, T)) {
+    const segments: number[] = [];
+    let n = 0;
+    for (const i of idx) {
+      const e = at(i);
+      const L = Math.min(e.ids.length, T);
+      segments.push(n);
+      for (let t = 0; t < L; t++) {
+        ids[n + t] = e.ids[t];
+        mask[n + t] = e.trainMask ? (e.trainMask[t] ? 1 : 0) : 1;
+      }
+      n += L;
+    }
+    out.add(ids.subarray(0, n), mask.subarray(0, n), idx.length === 1 ? (at(idx[0]) as { line?: number }).line ?? 0 : 0, idx.length > 1 ? segments : undefined);
+  }
+  return out;
 }

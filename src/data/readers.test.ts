@@ -277,7 +277,7 @@ describe('streaming large files', () => {
     writeFileSync(
       script,
       `import { nodeFileInput } from ${JSON.stringify(join(ROOT, 'src/cli/data-input.ts'))};
-import { readRecords } from ${JSON.stringify(join(ROOT, 'src/data/readers.ts'))};
+import { readRecords } from ${JSON.stringify(join(ROOT, 'src/data/readers/index.ts'))};
 const meter = { maxBuffered: 0 };
 let count = 0, last = 0, bad = 0, peak = 0;
 const t0 = performance.now();

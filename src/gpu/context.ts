@@ -107,6 +107,8 @@ export class Program {
  */
 export interface GpuStats {
   buffersCreated: number;
+  /** Buffers created and not yet destroyed through destroyBuffer (with liveBytes: what a long run must not grow). */
+  liveBuffers: number;
   /** Bytes of the uniform arena (included in liveBytes). */
   uniformBytes: number;
   liveBytes: number;
@@ -141,7 +143,7 @@ export function grid1d(workgroups: number): [number, number, number] {
  * `readLater`). Methods throw GpuError as described on each.
  */
 export class GpuContext {
-  readonly stats: GpuStats = { buffersCreated: 0, uniformBytes: 0, liveBytes: 0, peakBytes: 0, submissions: 0, bytesReadBack: 0 };
+  readonly stats: GpuStats = { buffersCreated: 0, liveBuffers: 0, uniformBytes: 0, liveBytes: 0, peakBytes: 0, submissions: 0, bytesReadBack: 0 };
   private readonly pipelines = new Map<string, Kernel>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private arena: { buffer: GPUBuffer; used: number } | null = null;
@@ -243,6 +245,7 @@ export class GpuContext {
     const buffer = this.device.createBuffer({ label, size: padded, usage });
     this.sizes.set(buffer, padded);
     this.stats.buffersCreated++;
+    this.stats.liveBuffers++;
     this.stats.liveBytes += padded;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes);
     return buffer;
@@ -253,6 +256,7 @@ export class GpuContext {
     const size = this.sizes.get(buffer);
     if (size !== undefined) {
       this.stats.liveBytes -= size;
+      this.stats.liveBuffers--;
       this.sizes.delete(buffer);
     }
     buffer.destroy();

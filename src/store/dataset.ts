@@ -43,7 +43,7 @@ function hubState(listing: HubDatasetListing, config?: string, split?: string): 
 }
 
 const REPREPARE_MS = 250;
-const EMPTY: Omit<DatasetState, 'options'> = { file: null, hub: null, download: null, status: 'idle', summary: null, error: null };
+const EMPTY: Omit<DatasetState, 'options'> = { file: null, hub: null, download: null, progress: null, status: 'idle', summary: null, error: null };
 
 export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (set, get) => {
   let seq = 0;
@@ -109,17 +109,21 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
       else if (hub) source = { kind: 'hub', dataset: hub.dataset, config: hub.config, split: hub.split, token: get().token || undefined };
       else return Promise.resolve();
       const my = ++seq;
-      set((s) => ({ dataset: { ...s.dataset, status: 'preparing', error: null } }));
+      set((s) => ({ dataset: { ...s.dataset, status: 'preparing', progress: null, error: null } }));
       const p = (async () => {
         try {
           const summary = await engine().call({ type: 'prepareDataset', source, options, seqLen: get().knobs.seqLen }, (e) => {
             if (e.kind === 'datasetDownload' && my === seq) set((s) => ({ dataset: { ...s.dataset, download: { loaded: e.loaded, total: e.total, detail: e.detail } } }));
+            if (e.kind === 'datasetProgress' && my === seq) {
+              const { rows, examples, tokens, bytes, totalBytes } = e;
+              set((s) => ({ dataset: { ...s.dataset, progress: { rows, examples, tokens, bytes, totalBytes } } }));
+            }
           });
           if (my !== seq) return;
-          set((s) => ({ dataset: { ...s.dataset, summary, download: null, status: summary.ok ? (summary.datasetId ? 'ready' : 'inspected') : 'error' } }));
+          set((s) => ({ dataset: { ...s.dataset, summary, download: null, progress: null, status: summary.ok ? (summary.datasetId ? 'ready' : 'inspected') : 'error' } }));
         } catch (e) {
           if (my !== seq) return;
-          set((s) => ({ dataset: { ...s.dataset, status: 'error', summary: null, download: null, error: (e as Error).message } }));
+          set((s) => ({ dataset: { ...s.dataset, status: 'error', summary: null, download: null, progress: null, error: (e as Error).message } }));
         }
       })();
       inflight = p;

@@ -66,7 +66,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     if (d.hub) await get().openHubDataset(d.hub.dataset, { ...d.hub, options: d.options });
     else if (d.file) {
       const file = d.file instanceof File ? d.file : new File([d.file], d.name);
-      set({ dataset: { file, hub: null, download: null, options: d.options, status: 'preparing', summary: null, error: null } });
+      set({ dataset: { file, hub: null, download: null, progress: null, options: d.options, status: 'preparing', summary: null, error: null } });
       await get().prepareDataset();
     }
     return true;

@@ -62,6 +62,8 @@ export interface DatasetState {
   hub: HubDatasetState | null;
   /** Download of a Hub dataset's Parquet files in progress (bytes of the chosen split). */
   download: { loaded: number; total: number; detail: string } | null;
+  /** Reading and tokenizing in progress: counts so far and bytes read of the file's size (null when not reading). */
+  progress: { rows: number; examples: number; tokens: number; bytes: number; totalBytes: number | null } | null;
   options: DatasetOptions;
   status: DatasetStatus;
   summary: DatasetSummary | null;

@@ -10,6 +10,7 @@ import { parseTargets, resolveTargets } from '../lora/targets';
 import type { LoadedModel } from '../model/load';
 import { Transformer } from '../net/transformer';
 import { batches, makeBatch, permutation, type Example } from '../data/batch';
+import type { ExampleList } from '../data/examples';
 import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
 import type { ScheduleKind } from './schedule';
 import { evaluate, Trainer, type StepResult } from './trainer';
@@ -121,8 +122,8 @@ export function stepsPerEpoch(nTrain: number, c: RunConfig): number {
 export async function runTraining(
   ctx: GpuContext,
   loaded: LoadedModel,
-  train: Example[],
-  evalSet: Example[],
+  train: ExampleList,
+  evalSet: ExampleList,
   cfg: RunConfig,
   hooks: RunHooks = {},
   resume?: ResumeData,
@@ -170,7 +171,7 @@ export async function runTraining(
         cursor = 0;
         order = permutation(train.length, mulberry32(hash32(cfg.seed, epoch)));
       }
-      out.push(train[order[cursor++]]);
+      out.push(train.at(order[cursor++])!);
     }
     return out;
   };

@@ -6,6 +6,7 @@ import { useStudio } from '../store';
 import { type DataWarning, RECORD_SHAPES, type RecordShape, type DatasetInspect, type DatasetOptions } from '../store/plan';
 import { datasetName } from '../store/dataset';
 import { DropZone, ErrorLine, Field } from './controls';
+import { DatasetProgress } from './DatasetProgress';
 import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
@@ -263,6 +264,7 @@ export function DatasetPanel() {
             {dataset.status === 'preparing' && <span className="muted"> — reading…</span>}
           </p>
         )}
+        <DatasetProgress />
         <ErrorLine message={sum && !sum.ok ? sum.error : dataset.error} testId="dataset-error" />
         {dataset.status === 'inspected' && !loaded && (
           <p className="note" data-testid="dataset-needs-model">

@@ -1,12 +1,16 @@
 // "Prepare dataset → stats + preview": the studio's seam to the dataset pipeline (src/data). A
 // dropped file is inspected at once (format, columns, record shape: no tokenizer needed); with a
 // model loaded it is read in full — records → samples → formatted, tokenized examples with their
-// training masks — giving the pipeline's stats and preview. The examples stay in the worker for
-// training (split with the run's seed, packed when asked).
+// training masks — giving the pipeline's stats and preview, with progress while it reads. The
+// examples stay in the worker for training as a compact ExampleStore (split with the run's seed,
+// packed when asked).
 
-import { fileInput, inspectDataset, loadDataset, packExamples, splitExamples, type DataInput, type DatasetExample, type Example, type LoadedDataset } from '../data';
+import {
+  ExampleStore, fileInput, inspectDataset, loadDataset, packExamples, splitExamples, splitStore,
+  type DataInput, type DataProgress, type DatasetExample, type Example, type ExampleList, type LoadedDataset,
+} from '../data';
 import type { TextTokenizer } from '../model/tokenizer';
-import type { DatasetInspect, DatasetOptions } from './protocol';
+import type { DatasetInspect, DatasetOptions, EngineEvent } from './protocol';
 import { studioWords } from '../plan/knobs';
 
 const PREVIEW = 5;
@@ -23,12 +27,19 @@ export async function inspectInput(input: DataInput): Promise<DatasetInspect> {
 }
 
 /** A dropped file read with the panel's options into tokenized examples, stats and preview. */
-export function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number): Promise<LoadedDataset> {
-  return loadInput(fileInput(file, name), tok, opts, seqLen, maxSeqLen);
+export function loadFile(file: Blob, name: string, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number, onProgress?: (p: DataProgress) => void): Promise<LoadedDataset> {
+  return loadInput(fileInput(file, name), tok, opts, seqLen, maxSeqLen, onProgress);
 }
 
 /** Any data input read with the panel's options (the same pipeline for a file and a Hub split). */
-export async function loadInput(input: DataInput, tok: TextTokenizer, opts: DatasetOptions, seqLen: number, maxSeqLen?: number): Promise<LoadedDataset> {
+export async function loadInput(
+  input: DataInput,
+  tok: TextTokenizer,
+  opts: DatasetOptions,
+  seqLen: number,
+  maxSeqLen?: number,
+  onProgress?: (p: DataProgress) => void,
+): Promise<LoadedDataset> {
   const template = opts.template.trim() === '' ? undefined : opts.template;
   return loadDataset(input, tok, {
     format: opts.format === 'auto' && template ? 'template' : opts.format,
@@ -40,11 +51,30 @@ export async function loadInput(input: DataInput, tok: TextTokenizer, opts: Data
     seqLen,
     maxSeqLen,
     previewCount: PREVIEW,
+    onProgress,
   });
 }
 
-/** The run's train and eval rows: the seeded split of the CLI, then packing when asked. */
-export function trainEval(examples: DatasetExample[], evalSplit: number, seed: number, packing: boolean, seqLen: number): { train: Example[]; eval: Example[] } {
+/**
+ * The run's train and eval rows: the seeded split of the CLI, then packing when asked. A store
+ * (what the worker holds) gives views over it (packed rows in a new store); an array, arrays.
+ */
+export function trainEval(examples: DatasetExample[], evalSplit: number, seed: number, packing: boolean, seqLen: number): { train: Example[]; eval: Example[] };
+export function trainEval(examples: ExampleStore, evalSplit: number, seed: number, packing: boolean, seqLen: number): { train: ExampleList; eval: ExampleList };
+export function trainEval(examples: DatasetExample[] | ExampleStore, evalSplit: number, seed: number, packing: boolean, seqLen: number): { train: ExampleList; eval: ExampleList } {
+  if (examples instanceof ExampleStore) return splitStore(examples, evalSplit, seed, packing, seqLen);
   const s = splitExamples(examples, evalSplit, seed);
   return packing ? { train: packExamples(s.train, seqLen), eval: packExamples(s.eval, seqLen) } : s;
+}
+
+/** A loader's progress as datasetProgress events, at most every `ms` (the first and the last always). */
+export function datasetProgress(emit: (e: EngineEvent) => void, ms = 100): (p: DataProgress) => void {
+  let last = -Infinity;
+  return (p) => {
+    const now = Date.now();
+    const end = p.totalBytes !== undefined && p.bytes >= p.totalBytes;
+    if (!end && now - last < ms) return;
+    last = now;
+    emit({ kind: 'datasetProgress', rows: p.rows, examples: p.examples, tokens: p.tokens, bytes: p.bytes, totalBytes: p.totalBytes ?? null });
+  };
 }

@@ -247,6 +247,8 @@ export type EngineEvent =
   | { kind: 'load'; stage: 'download' | 'weights'; loaded: number; total: number; detail: string }
   /** A Hub dataset's Parquet files downloading: bytes so far / of all its files, detail = the file in flight. */
   | { kind: 'datasetDownload'; loaded: number; total: number; detail: string }
+  /** A dataset being read and tokenized: rows read, examples kept and their tokens, bytes read of the file's size (at most every 100 ms, and at the end). */
+  | { kind: 'datasetProgress'; rows: number; examples: number; tokens: number; bytes: number; totalBytes: number | null }
   | { kind: 'step'; info: ProgressInfo }
   | { kind: 'eval'; step: number; loss: number }
   /** The eval loss before training, measured before the first step. */

@@ -3,7 +3,7 @@
 // checkpoint (train/resume.ts, the CLI's --resume path); checkpoints of persisted runs go to the
 // host's RunCheckpoints, a full storage holding the run paused; samples are generated at each
 // checkpoint. The trained adapter stays on the GPU for the playground and exports.
-import type { Example } from '../data/batch';
+import type { ExampleList } from '../data/examples';
 import { encodePrompt } from '../data/format';
 import { tokenizeTexts } from '../data/text';
 import { importAdapter } from '../lora/peft';
@@ -21,7 +21,7 @@ import type { Emit, EngineSession } from './session';
 import { streamText, windowFor } from './session-generate';
 
 /** The train and eval examples of a request: tokenized texts, or the prepared dataset split with the run's seed. */
-function runData(s: EngineSession, req: TrainRequest): { trainSet: Example[]; evalSet: Example[] } {
+function runData(s: EngineSession, req: TrainRequest): { trainSet: ExampleList; evalSet: ExampleList } {
   const { tokenizer } = s.requireModel().loaded;
   const cfg = req.config;
   if ('texts' in req.data) {

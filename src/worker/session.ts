@@ -6,7 +6,7 @@
 // Node tests drive it with Dawn. Training, generation and exports live in ./session-train,
 // ./session-generate and ./session-export.
 
-import { fileInput, type DataInput, type DatasetExample } from '../data';
+import { fileInput, type DataInput, type ExampleStore } from '../data';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice, type AdapterSummary } from '../gpu/device';
 import type { ShaderLibrary } from '../gpu/shaders';
@@ -19,7 +19,7 @@ import type { OptionError } from '../options';
 import type { RunCheckpoints } from '../train/resume';
 import type { LoraHyper } from '../lora/peft';
 import { studioMessage } from '../plan/knobs';
-import { inspectInput, loadInput } from './dataset';
+import { datasetProgress, inspectInput, loadInput } from './dataset';
 import { readExternalAdapter } from './external-adapter';
 import { exportAdapter, exportGguf, exportMerged } from './session-export';
 import { generate } from './session-generate';
@@ -97,7 +97,7 @@ export class EngineSession {
   /** Generation graphs by adapter and window length, least recently used first. */
   readonly graphs = new Map<string, { gen: Generator; scope: BufferScope }>();
   /** Prepared datasets (tokenized with the loaded model), newest last. */
-  readonly datasets = new Map<string, { examples: DatasetExample[]; seqLen: number; packing: boolean }>();
+  readonly datasets = new Map<string, { examples: ExampleStore; seqLen: number; packing: boolean }>();
   private nextDataset = 1;
   /** What holds the GPU exclusively ('loading a model', 'training'), if anything. */
   busy: string | null = null;
@@ -237,10 +237,10 @@ export class EngineSession {
       const input = src.kind === 'file' ? fileInput(src.file, src.name) : await this.host.hubDataset(src, emit);
       inspect = await inspectInput(input);
       if (!this.model) return { ok: true, name, inspect, datasetId: null, stats: null, preview: [] };
-      const d = await loadInput(input, this.model.loaded.tokenizer, req.options, req.seqLen, this.model.loaded.spec.maxT);
+      const d = await loadInput(input, this.model.loaded.tokenizer, req.options, req.seqLen, this.model.loaded.spec.maxT, datasetProgress(emit));
       const datasetId = `ds${this.nextDataset++}`;
       // Keep the previous one too: a run may start from it while this one is being prepared.
-      this.datasets.set(datasetId, { examples: d.examples, seqLen: req.seqLen, packing: req.options.packing });
+      this.datasets.set(datasetId, { examples: d.store, seqLen: req.seqLen, packing: req.options.packing });
       for (const id of [...this.datasets.keys()].slice(0, -2)) this.datasets.delete(id);
       return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview } satisfies DatasetSummary;
     } catch (err) {
