@@ -8,6 +8,7 @@ import { useStudio } from '../store';
 import { datasetName } from '../store/dataset';
 import type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 import { DropZone, ErrorLine, Field } from './controls';
+import { EvalFilePanel } from './EvalFilePanel';
 import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
@@ -275,6 +276,7 @@ export function DatasetPanel() {
 
       {name && <Options />}
       <Stats />
+      {name && <EvalFilePanel />}
 
       {sum?.ok && sum.preview.length > 0 && (
         <section className="panel" aria-labelledby="preview-h">

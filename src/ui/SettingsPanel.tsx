@@ -82,6 +82,7 @@ export function SettingsPanel() {
   const setKnob = useStudio((s) => s.setKnob);
   const reset = useStudio((s) => s.resetKnobs);
   const plan = usePlan();
+  const evalName = useStudio((s) => s.evalFile.file?.name ?? null);
   const qalora = isQalora(k.quant);
   const loadedQuant = useStudio((s) => (s.loaded ? `${s.loaded.info.quant}${isQalora(s.loaded.info.quant) ? ` (group size ${s.loaded.info.groupSize})` : ''}` : null));
   const quantMismatch = loadedQuant !== null && loadedQuant !== `${k.quant}${qalora ? ` (group size ${k.groupSize})` : ''}`;
@@ -170,6 +171,11 @@ export function SettingsPanel() {
           <legend>Evaluation</legend>
           <div className="grid2">
             <Num name="evalSplit" min={0} max={0.9} step={0.05} />
+            {evalName && (
+              <p className="note small" data-testid="eval-split-unused">
+                Unused: the evaluation file {evalName} (Dataset tab) replaces the eval split.
+              </p>
+            )}
             <Num name="evalEvery" integer min={0} />
             <Num name="seed" integer min={0} />
             <Num name="sampleTokens" integer min={1} max={512} />

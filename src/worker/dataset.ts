@@ -48,3 +48,8 @@ export function trainEval(examples: DatasetExample[], evalSplit: number, seed: n
   const s = splitExamples(examples, evalSplit, seed);
   return packing ? { train: packExamples(s.train, seqLen), eval: packExamples(s.eval, seqLen) } : s;
 }
+
+/** The run's rows with a separate evaluation file (the CLI's --eval-file): every example trains, the file's examples evaluate; packed when asked. */
+export function trainWithEvalFile(examples: DatasetExample[], evalExamples: DatasetExample[], packing: boolean, seqLen: number): { train: Example[]; eval: Example[] } {
+  return packing ? { train: packExamples(examples, seqLen), eval: packExamples(evalExamples, seqLen) } : { train: examples, eval: evalExamples };
+}

@@ -25,7 +25,7 @@ import { isQuotaError, writeWaitingForSpace } from './quota';
 import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks } from '../train/run';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
-import { inspectInput, loadInput, trainEval } from './dataset';
+import { inspectInput, loadInput, trainEval, trainWithEvalFile } from './dataset';
 import { studioMessage } from '../ui/knobs';
 import type { OptionError } from '../options';
 import { readExternalAdapter } from './external-adapter';
@@ -292,7 +292,9 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
     const d = datasets.get(req.data.datasetId);
     if (!d) throw new Error('The dataset is no longer in the engine (another model was loaded, or the page reloaded): drop the file again.');
     if (d.seqLen !== cfg.seqLen) throw new Error(`The dataset was prepared for sequence length ${d.seqLen}, the run asks for ${cfg.seqLen}: wait for the dataset to update, then start again.`);
-    const split = trainEval(d.examples, req.data.evalSplit, cfg.seed, d.packing, cfg.seqLen);
+    const ev = req.data.evalDatasetId === undefined ? undefined : datasets.get(req.data.evalDatasetId);
+    if (req.data.evalDatasetId !== undefined && (!ev || ev.seqLen !== cfg.seqLen)) throw new Error('The evaluation file is no longer prepared for this run (another model was loaded, or its sequence length changed): wait for its statistics on the Dataset tab, then start again.');
+    const split = ev ? trainWithEvalFile(d.examples, ev.examples, d.packing, cfg.seqLen) : trainEval(d.examples, req.data.evalSplit, cfg.seed, d.packing, cfg.seqLen);
     trainSet = split.train;
     evalSet = split.eval;
   }
@@ -418,9 +420,10 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
         if (!model) return { ok: true, name, inspect, datasetId: null, stats: null, preview: [] };
         const d = await loadInput(input, model.loaded.tokenizer, req.options, req.seqLen, model.loaded.spec.maxT);
         const datasetId = `ds${nextDataset++}`;
-        // Keep the previous one too: a run may start from it while this one is being prepared.
+        // Keep the previous ones too: a run may start from them while this one is being prepared
+        // (a training set and its evaluation file, each with the one before it).
         datasets.set(datasetId, { examples: d.examples, seqLen: req.seqLen, packing: req.options.packing });
-        for (const id of [...datasets.keys()].slice(0, -2)) datasets.delete(id);
+        for (const id of [...datasets.keys()].slice(0, -4)) datasets.delete(id);
         return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview };
       } catch (err) {
         return { ok: false, name, inspect, error: studioMessage(err), option: (err as OptionError).option };

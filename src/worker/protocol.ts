@@ -46,6 +46,8 @@ export interface TrainRequestData {
 export interface PreparedDataRef {
   datasetId: string;
   evalSplit: number;
+  /** A separate evaluation file prepared the same way: it replaces the eval split (the CLI's --eval-file). */
+  evalDatasetId?: string;
 }
 
 export interface TrainSummary {

@@ -33,6 +33,9 @@ export interface StoredDataset {
   hub?: { dataset: string; config: string; split: string };
   name: string;
   options: DatasetOptions;
+  /** The run's separate evaluation file (absent: the eval split of the dataset). */
+  evalFile?: Blob;
+  evalName?: string;
 }
 
 /** IndexedDB key of a run's checkpoint at a step (runs from before keeping N used the bare run id). */
