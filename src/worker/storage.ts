@@ -10,7 +10,7 @@ import type { LinearModule } from '../model/modules';
 import type { ModelSpec } from '../model/config';
 import { parseSafetensors } from '../model/safetensors';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../train/checkpoint';
-import { DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveKeeping, type CheckpointShelf, type ShelfSlot } from '../train/checkpoint-shelf';
+import { checkpointProblem, DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveKeeping, type CheckpointShelf, type ShelfSlot } from '../train/checkpoint-shelf';
 import type { ResumeData } from '../train/run';
 import type { DatasetOptions } from './protocol';
 
@@ -104,6 +104,21 @@ export async function loadCheckpoint(runId: string, opts: { removeDamaged?: bool
   const rec = shelf.last;
   if (!good || !rec) return undefined;
   return { ...rec, notice: fallbackMessage(good, rec.step) };
+}
+
+/** Steps of a run's checkpoints in IndexedDB, newest first (older studios' unnumbered entry is left out). */
+export async function checkpointSteps(runId: string): Promise<number[]> {
+  const slots = await new IdbShelf(runId).slots();
+  return slots.map((s) => (s.id.includes('@') ? Number(s.id.slice(s.id.lastIndexOf('@') + 1)) : -1)).filter((n) => n >= 0);
+}
+
+/** A run's checkpoint of one step, checksum verified; throws one line when it is gone or damaged. */
+export async function loadCheckpointAt(runId: string, step: number): Promise<StoredCheckpoint> {
+  const ck = await get<StoredCheckpoint>(checkpointKey(runId, step), checkpoints());
+  if (!ck) throw new Error(`The checkpoint of step ${step} is no longer kept (a run keeps its newest ${DEFAULT_KEEP}): choose another one.`);
+  const why = checkpointProblem(new Map(Object.entries(ck.files)));
+  if (why) throw new Error(`The checkpoint of step ${step} is damaged (${why}): choose another one.`);
+  return ck;
 }
 
 export async function saveDataset(runId: string, d: StoredDataset): Promise<void> {
