@@ -3,6 +3,7 @@
 // the engine worker (./engine) and IndexedDB.
 import { create } from 'zustand';
 import { createAdaptersSlice, type AdaptersSlice } from './adapters';
+import { createCalibrationSlice, type CalibrationSlice } from './calibration';
 import { createChatSlice, type ChatSlice } from './chat';
 import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
@@ -15,7 +16,7 @@ import { createRunsSlice, type RunsSlice } from './runs';
 import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice & EvalFileSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice & EvalFileSlice & CalibrationSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -30,4 +31,5 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createStorageSlice(...a),
   ...createPresetsSlice(...a),
   ...createEvalFileSlice(...a),
+  ...createCalibrationSlice(...a),
 }));

@@ -10,6 +10,8 @@ import { isQuotaError } from '../worker/quota';
 import { loadDataset, saveDataset } from '../worker/storage';
 import { datasetName } from './dataset';
 import { evalFileRef } from './evalfile';
+import { currentPaceKey } from './calibration';
+import { paceOfRun } from './estimate';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { FREE_SPACE } from './storage';
@@ -80,10 +82,16 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
   /** Sends the train request and folds its events into the run's record until it ends. */
   async function drive(runId: string, req: TrainRequest): Promise<void> {
     deviceLost = null;
+    // The run's own pace refines the time estimate of its settings (the knobs are the run's now).
+    const pace = currentPaceKey(get());
     set({ activeRun: { runId, phase: 'running' }, runError: null, runNotice: null });
     try {
       const summary = await engine().call(req, (e) => {
-        if (e.kind === 'step') update(runId, (r) => withStep(r, e.info), 'soon');
+        if (e.kind === 'step') {
+          update(runId, (r) => withStep(r, e.info), 'soon');
+          const p = paceOfRun(e.info.etaSeconds, e.info.totalSteps - e.info.step, req.config.gradAccum);
+          if (pace && p !== null) get().notePace(pace, p, 'run');
+        }
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
         else if (e.kind === 'evalBefore') update(runId, (r) => withEvalBefore(r, e.loss), 'now');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
@@ -131,6 +139,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
 
   /** Checks everything, records the run and sends it to the engine. */
   async function start(): Promise<void> {
+    await get().cancelCalibration();
     await get().settleDataset();
     const s = get();
     if (s.activeRun) return;
@@ -224,6 +233,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     async resumeInterrupted(runId) {
       const fail = (m: string) => set({ runError: m });
       if (get().activeRun) return fail('Another run is training: stop it first.');
+      await get().cancelCalibration();
       const r = record(runId);
       if (!r || !canResume(r)) return fail('This run has no checkpoint to resume from.');
       restoreKnobs(r);

@@ -6,6 +6,7 @@ import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
 import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
+import { TimeEstimate } from './TimeEstimate';
 import { KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
 import { isQalora, QUANT_MODES, type QuantMode } from './memory';
 import { usePlan } from './usePlan';
@@ -197,6 +198,7 @@ export function PlanAside() {
     <aside className="panel" aria-labelledby="plan-h">
       <h2 id="plan-h">Memory estimate</h2>
       <MemoryCard compact />
+      <TimeEstimate />
       <StorageFit kind="run" />
     </aside>
   );

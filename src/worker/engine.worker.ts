@@ -29,6 +29,7 @@ import { inspectInput, loadInput, trainEval, trainWithEvalFile } from './dataset
 import { studioMessage } from '../ui/knobs';
 import type { OptionError } from '../options';
 import { readExternalAdapter } from './external-adapter';
+import { measurePace } from '../train/calibrate';
 import type { AdapterRef, EngineEvent, ExportedFile, ModelInfo, ModelSourceSpec, Request, RequestMessage, WorkerMessage } from './protocol';
 import { BufferScope, BufferTracker } from './scopes';
 import { browserShaderLibrary } from './shaders';
@@ -371,8 +372,61 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
   }
 }
 
+/** The calibration in flight (the time estimate): stopped by any request that needs the GPU. */
+let calibration: { stop: boolean; done: Promise<unknown> } | null = null;
+const PREEMPTS_CALIBRATION = new Set<Request['type']>(['train', 'loadModel', 'generate', 'exportMerged', 'exportGguf', 'loadExternalAdapter', 'calibrate', 'stopCalibration']);
+
+async function stopCalibration(): Promise<void> {
+  const c = calibration;
+  if (!c) return;
+  c.stop = true;
+  await c.done.catch(() => undefined);
+}
+
+async function calibrate(req: Extract<Request, { type: 'calibrate' }>): Promise<{ secondsPerMicroBatch: number } | null> {
+  if (busy || generating > 0 || gpuRequests > 0 || !model) return null;
+  const e = await getEngine();
+  const m = requireModel();
+  if (busy || gpuRequests > 0) return null;
+  claim('measuring the speed of this GPU');
+  const me = { stop: false, done: Promise.resolve() as Promise<unknown> };
+  const scope = new BufferScope('calibration');
+  calibration = me;
+  const run = (async () => {
+    try {
+      const s = await e.tracker.runAsync(scope, () => measurePace(e.ctx, m.loaded, req.config, () => me.stop || model !== m));
+      return s === null ? null : { secondsPerMicroBatch: s };
+    } finally {
+      if (engine === e) e.tracker.dispose(scope);
+      busy = null;
+      if (calibration === me) calibration = null;
+    }
+  })();
+  me.done = run;
+  return run;
+}
+
+/** GPU requests being handled now (a calibration yields to them and does not start while any is). */
+let gpuRequests = 0;
+
+/** Handles a request; one that needs the GPU first stops the calibration in flight. */
+async function dispatch(req: Request, emit: (e: EngineEvent) => void): Promise<unknown> {
+  const gpu = PREEMPTS_CALIBRATION.has(req.type) && req.type !== 'calibrate' && req.type !== 'stopCalibration';
+  if (gpu) gpuRequests++;
+  try {
+    if (calibration && PREEMPTS_CALIBRATION.has(req.type)) await stopCalibration();
+    return await handle(req, emit);
+  } finally {
+    if (gpu) gpuRequests--;
+  }
+}
+
 async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unknown> {
   switch (req.type) {
+    case 'calibrate':
+      return calibrate(req);
+    case 'stopCalibration':
+      return null;
     case 'init':
       return (await getEngine()).ctx.adapter;
     case 'loadModel': {
@@ -580,7 +634,7 @@ async function handle(req: Request, emit: (e: EngineEvent) => void): Promise<unk
 self.onmessage = (ev: MessageEvent<RequestMessage>) => {
   const { id, req } = ev.data;
   const emit = (event: EngineEvent) => post({ id, type: 'event', event });
-  handle(req, emit).then(
+  dispatch(req, emit).then(
     (result) => post({ id, type: 'reply', ok: true, result }),
     (e: unknown) => post({ id, type: 'reply', ok: false, error: studioMessage(e), option: (e as OptionError | null)?.option }),
   );

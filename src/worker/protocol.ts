@@ -181,6 +181,13 @@ export type Request =
       /** Checkpoints kept in IndexedDB (default 2); a new one is written before the oldest goes. */
       keepCheckpoints?: number;
     }
+  /**
+   * Times a few training steps of `config` on a throwaway adapter (the time estimate); null when the
+   * engine is busy (training, loading, generating) or the calibration was stopped or superseded.
+   */
+  | { type: 'calibrate'; config: RunConfig }
+  /** Stops the calibration in flight after its current step. */
+  | { type: 'stopCalibration' }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
@@ -215,6 +222,8 @@ export type Result<T extends Request['type']> = T extends 'init'
             ? HubDatasetListing
             : T extends 'train'
               ? TrainSummary
+              : T extends 'calibrate'
+              ? { secondsPerMicroBatch: number } | null
               : T extends 'generate'
                 ? { text: string; tokens: number; stopped: boolean; prompt: string }
                 : T extends 'exportAdapter' | 'exportMerged'
