@@ -21,12 +21,12 @@ export interface CalibrationSlice {
   /** Stops a pending or running calibration (before a run starts). */
   cancelCalibration(): Promise<void>;
   /** Records a pace measured for `key` (a calibration, or a run with these settings). */
-  notePace(key: string, secondsPerMicroBatch: number, source: Pace['source']): void;
+  notePace(key: string, secondsPerMicroBatch: number, source: Pace['source'], scaled?: boolean): void;
 }
 
 const KEY = 'lora-studio.paces';
 const MAX_KEPT = 50;
-const SETTLE_MS = 800;
+const SETTLE_MS = 1500;
 const PERSIST_MS = 10_000;
 
 function readPaces(): Record<string, Pace> {
@@ -82,7 +82,7 @@ export const createCalibrationSlice: StateCreator<Studio, [], [], CalibrationSli
     const p = (async () => {
       try {
         const r = await engine().call({ type: 'calibrate', config });
-        if (r) get().notePace(key, r.secondsPerMicroBatch, 'calibration');
+        if (r) get().notePace(key, r.secondsPerMicroBatch, 'calibration', r.scaled);
       } catch (e) {
         set({ calibrationError: (e as Error).message });
       } finally {
@@ -115,9 +115,9 @@ export const createCalibrationSlice: StateCreator<Studio, [], [], CalibrationSli
       while (inflight) await inflight;
     },
 
-    notePace(key, secondsPerMicroBatch, source) {
+    notePace(key, secondsPerMicroBatch, source, scaled = false) {
       if (!(Number.isFinite(secondsPerMicroBatch) && secondsPerMicroBatch > 0)) return;
-      set((s) => ({ paces: { ...s.paces, [key]: { secondsPerMicroBatch, source, at: Date.now() } } }));
+      set((s) => ({ paces: { ...s.paces, [key]: { secondsPerMicroBatch, source, at: Date.now(), ...(scaled ? { scaled } : {}) } } }));
       if (source === 'calibration' || Date.now() - persisted > PERSIST_MS) persist();
     },
   };

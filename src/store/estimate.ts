@@ -9,6 +9,8 @@ export interface Pace {
   source: 'calibration' | 'run';
   /** When it was measured (ms since the epoch). */
   at: number;
+  /** Scaled from a smaller probe batch than B × T (a slow device), not measured at the full size. */
+  scaled?: boolean;
 }
 
 /** What the speed of a step depends on: the GPU, the model and its storage, and the settings that change the work of a step. */

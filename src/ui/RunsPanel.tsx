@@ -64,6 +64,11 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
         )}
         <div className="small muted">
           {new Date(r.createdAt).toLocaleString()} · {r.dataset.name} ({r.dataset.examples} examples)
+          {r.dataset.evalFile && (
+            <span data-testid="run-eval-file">
+              {' '}· evaluated on {r.dataset.evalFile.name} ({r.dataset.evalFile.examples} examples)
+            </span>
+          )}
         </div>
       </td>
       <td data-testid="run-status">{STATUS_TEXT[r.status]}</td>

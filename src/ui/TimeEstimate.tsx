@@ -21,9 +21,12 @@ export function TimeEstimate() {
     return a ? s.runs.find((r) => r.id === a.runId) : undefined;
   });
   const request = useStudio((s) => s.requestCalibration);
+  // Measured only where the estimate matters (Settings, Train), not while a dataset is being chosen.
+  const shown = useStudio((s) => s.tab === 'settings' || s.tab === 'train');
   useEffect(() => {
-    if (key) request();
-  }, [key, request]);
+    if (key && shown) request();
+  }, [key, shown, request]);
+  if (!shown) return null;
 
   let text: string;
   let seconds: number | null = null;
@@ -47,7 +50,7 @@ export function TimeEstimate() {
       {!live && pace && (
         <span className="muted">
           {' '}
-          (≈ {Math.round(paceTokensPerSecond(pace, knobs.batchSize, knobs.seqLen)).toLocaleString('en-US')} tokens/s, {pace.source === 'run' ? 'measured by a run with these settings' : 'measured'})
+          (≈ {Math.round(paceTokensPerSecond(pace, knobs.batchSize, knobs.seqLen)).toLocaleString('en-US')} tokens/s, {pace.source === 'run' ? 'measured by a run with these settings' : pace.scaled ? 'scaled from a shorter measured step' : 'measured'})
         </span>
       )}
     </p>

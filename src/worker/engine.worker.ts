@@ -383,7 +383,7 @@ async function stopCalibration(): Promise<void> {
   await c.done.catch(() => undefined);
 }
 
-async function calibrate(req: Extract<Request, { type: 'calibrate' }>): Promise<{ secondsPerMicroBatch: number } | null> {
+async function calibrate(req: Extract<Request, { type: 'calibrate' }>): Promise<{ secondsPerMicroBatch: number; scaled: boolean } | null> {
   if (busy || generating > 0 || gpuRequests > 0 || !model) return null;
   const e = await getEngine();
   const m = requireModel();
@@ -394,8 +394,8 @@ async function calibrate(req: Extract<Request, { type: 'calibrate' }>): Promise<
   calibration = me;
   const run = (async () => {
     try {
-      const s = await e.tracker.runAsync(scope, () => measurePace(e.ctx, m.loaded, req.config, () => me.stop || model !== m));
-      return s === null ? null : { secondsPerMicroBatch: s };
+      const p = await e.tracker.runAsync(scope, () => measurePace(e.ctx, m.loaded, req.config, () => me.stop || model !== m));
+      return p === null ? null : { secondsPerMicroBatch: p.seconds, scaled: p.scaled };
     } finally {
       if (engine === e) e.tracker.dispose(scope);
       busy = null;

@@ -223,7 +223,7 @@ export type Result<T extends Request['type']> = T extends 'init'
             : T extends 'train'
               ? TrainSummary
               : T extends 'calibrate'
-              ? { secondsPerMicroBatch: number } | null
+              ? { secondsPerMicroBatch: number; /** Scaled from a smaller probe batch (a slow device). */ scaled: boolean } | null
               : T extends 'generate'
                 ? { text: string; tokens: number; stopped: boolean; prompt: string }
                 : T extends 'exportAdapter' | 'exportMerged'
