@@ -6,7 +6,8 @@ const port = Number(process.env.E2E_PORT ?? 5179);
 
 export default defineConfig({
   testDir: 'e2e',
-  timeout: 300_000,
+  // Generous: SwiftShader on a loaded 2-core machine trains several times slower than usual.
+  timeout: 600_000,
   // One retry on CI: a flaky test is reported as such ("flaky" in the list) instead of failing the run.
   retries: process.env.CI ? 1 : 0,
   workers: 1,

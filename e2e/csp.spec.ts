@@ -31,7 +31,6 @@ async function violationsSoFar(page: Page): Promise<unknown[]> {
 }
 
 test('CSP: the studio works under the policy; other origins are refused from the page and the worker', async ({ page, baseURL }) => {
-  test.setTimeout(120_000);
   await page.addInitScript(() => {
     const w = window as unknown as { __csp: unknown[] };
     w.__csp = [];
@@ -48,7 +47,7 @@ test('CSP: the studio works under the policy; other origins are refused from the
   await loadLocalModel(page);
   await tab(page, 'Dataset');
   await dropFile(page, 'dataset-dropzone', 'frogs.jsonl', jsonl(FROG_TEXTS));
-  await expect(page.getByTestId('dataset-examples')).toHaveText('24', { timeout: 60_000 });
+  await expect(page.getByTestId('dataset-examples')).toHaveText('24', { timeout: 120_000 });
   expect(await violationsSoFar(page)).toEqual([]);
 
   // Another origin that is up and would answer: the same dev server under 127.0.0.1.

@@ -9,10 +9,9 @@ const DIR = fileURLToPath(new URL('../../shared/models/stories260K/', import.met
 const FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'];
 
 test('worker: load a local model folder, generate, train, export', async ({ page }) => {
-  test.setTimeout(600_000);
   await page.goto('/');
   // The studio itself starts the engine: once it shows the adapter, the page is settled.
-  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 240_000 });
   const files = FILES.map((name) => ({ name, b64: readFileSync(DIR + name).toString('base64') }));
   const result = await page.evaluate(async (files) => {
     // Served by Vite's dev server; typed through the source module.

@@ -6,15 +6,14 @@ import { readFileSync } from 'node:fs';
 import { gguf } from '@huggingface/gguf';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { openStudio, setUpFrogRun, tab } from './studio-helpers';
+import { openStudio, setUpFrogRun, startTraining, tab } from './studio-helpers';
 
 test('studio: Runs → Export run for a cluster carries the run settings; the GGUF downloads parse', async ({ page }) => {
-  test.setTimeout(300_000);
   await openStudio(page);
   await setUpFrogRun(page, { steps: '3', batchSize: '2', seqLen: '32', rank: '4', alpha: '12', dropout: '0.1', lr: '0.002', seed: '7', evalEvery: '0' });
   await tab(page, 'Train');
-  await page.getByTestId('start-training').click();
-  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await startTraining(page);
+  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
 
   await tab(page, 'Runs');
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-cluster').first().click()]);

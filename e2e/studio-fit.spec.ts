@@ -1,7 +1,7 @@
 // Text fits: at 1024 px no select box cuts its chosen text (Settings, Dataset), and table cells
 // break between words, never inside one.
 import { expect, test, type Page } from '@playwright/test';
-import { dropFile, FROG_TEXTS, jsonl, loadLocalModel, openStudio, setUpFrogRun, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, jsonl, loadLocalModel, openStudio, setUpFrogRun, startTraining, tab } from './studio-helpers';
 
 /** Selects whose chosen option's text is wider than the box can show (label: text width > room). */
 async function cutSelects(page: Page): Promise<string[]> {
@@ -66,13 +66,12 @@ async function brokenWords(page: Page): Promise<string[]> {
 }
 
 test('Runs at 1024 px: no word cut inside a cell; a long run name is kept whole, shown with an ellipsis and its full text on hover', async ({ page }) => {
-  test.setTimeout(180_000);
   await page.setViewportSize({ width: 1024, height: 900 });
   await openStudio(page);
   await setUpFrogRun(page, { steps: '2', evalEvery: '0' });
   await tab(page, 'Train');
-  await page.getByTestId('start-training').click();
-  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await startTraining(page);
+  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
   await tab(page, 'Runs');
   expect(await brokenWords(page)).toEqual([]);
   const long = 'A very long run name that says which data, which rank and which learning rate were used, and why, in full detail';

@@ -29,14 +29,42 @@ export async function shot(page: Page, info: TestInfo, name: string): Promise<vo
   await page.screenshot({ path: info.outputPath(`${name}.png`), fullPage: true });
 }
 
+/** The page's console errors and uncaught exceptions since openStudio, for failure messages. */
+const pageErrors = new WeakMap<Page, string[]>();
+
 export async function openStudio(page: Page): Promise<void> {
+  const errors: string[] = [];
+  pageErrors.set(page, errors);
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'LoRA Studio' })).toBeVisible();
-  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 120_000 });
 }
 
 export async function tab(page: Page, name: string): Promise<void> {
   await page.getByRole('tab', { name: new RegExp(`^${name}`) }).click();
+}
+
+/**
+ * Presses Start training (Train tab) and waits until the run is shown. If it is not, the failure
+ * says what the page says instead: the run error, the reason Start is blocked, the dataset's state,
+ * and the console errors.
+ */
+export async function startTraining(page: Page, timeout = 60_000): Promise<void> {
+  await page.getByTestId('start-training').click();
+  try {
+    await expect(page.getByTestId('run-view')).toBeVisible({ timeout });
+  } catch (e) {
+    const text = async (id: string) => ((await page.getByTestId(id).count()) ? (await page.getByTestId(id).first().textContent())?.trim() : '(absent)');
+    const said = {
+      runError: await text('run-error'), startBlocked: await text('start-blocked'), trainStatus: await page.locator('#train-h ~ .row .small').first().textContent().catch(() => null),
+      errors: pageErrors.get(page) ?? [],
+    };
+    throw new Error(`No run appeared after Start training: ${JSON.stringify(said)}\n${(e as Error).message}`);
+  }
 }
 
 /** Opens the stories260K folder through the folder input and loads it. */
@@ -45,7 +73,7 @@ export async function loadLocalModel(page: Page): Promise<void> {
   await page.getByTestId('model-folder-input').setInputFiles(MODEL_DIR);
   await expect(page.getByTestId('chosen-model')).toContainText('stories260K');
   await page.getByTestId('load-model').click();
-  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 60_000 });
+  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 120_000 });
 }
 
 export const FROG_TEXTS = Array.from({ length: 24 }, (_, i) => `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.`);

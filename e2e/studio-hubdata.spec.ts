@@ -19,7 +19,6 @@ const FILES: Record<string, Buffer> = {
 const CORS = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'content-length, content-range, x-error-code' };
 
 test('studio: a Hub dataset by id previews like a dropped file, splits switch, errors say what to do', async ({ page, context }, info) => {
-  test.setTimeout(180_000);
   const requests: string[] = [];
   const fileHits: string[] = [];
   context.on('request', (r) => requests.push(r.url()));
@@ -60,7 +59,7 @@ test('studio: a Hub dataset by id previews like a dropped file, splits switch, e
   await expect(page.getByTestId('hub-config')).toHaveValue('default');
   await expect(page.getByTestId('hub-split')).toHaveValue('train');
   // Both shards, one after another: 16 examples, in the prompt/completion shape.
-  await expect(page.getByTestId('dataset-examples')).toHaveText('16', { timeout: 60_000 });
+  await expect(page.getByTestId('dataset-examples')).toHaveText('16', { timeout: 120_000 });
   await expect(page.getByTestId('dataset-preview')).toContainText('Tell me about frog 0.');
   await expect(page.getByTestId('ds-format')).toContainText('auto (prompt-completion)');
   await expect(page.getByTestId('ds-response')).toContainText('completion');
@@ -70,7 +69,7 @@ test('studio: a Hub dataset by id previews like a dropped file, splits switch, e
   // Another split: its own rows.
   await page.getByTestId('hub-split').selectOption('test');
   await expect(page.getByTestId('dataset-name')).toHaveText(`${ID} (default/test)`);
-  await expect(page.getByTestId('dataset-examples')).toHaveText('3', { timeout: 60_000 });
+  await expect(page.getByTestId('dataset-examples')).toHaveText('3', { timeout: 120_000 });
   await expect(page.getByTestId('dataset-preview')).toContainText('Tell me about frog 100.');
 
   // Errors: a missing dataset, a gated one (the token is asked for in the studio's words).

@@ -14,11 +14,10 @@ async function openAdapter(page: Page, dir: string): Promise<void> {
 }
 
 async function bothDone(page: Page, base: string, tuned: string): Promise<void> {
-  for (const id of [base, tuned]) await expect(page.getByTestId(id)).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  for (const id of [base, tuned]) await expect(page.getByTestId(id)).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
 }
 
 test('an adapter folder from PEFT answers beside the loaded base, keeps GPU buffers only while chosen; a DoRA adapter says why it cannot', async ({ page }, info) => {
-  test.setTimeout(180_000);
   await openStudio(page);
   await loadLocalModel(page);
   const loadedAt = await page.getByTestId('model-loaded').getAttribute('data-loaded-at');
@@ -83,7 +82,6 @@ test('an adapter folder from PEFT answers beside the loaded base, keeps GPU buff
 });
 
 test('chat: two turns answered by base and adapter, each side with its own conversation, then cleared', async ({ page }, info) => {
-  test.setTimeout(180_000);
   await openStudio(page);
   await loadLocalModel(page);
   await tab(page, 'Playground');

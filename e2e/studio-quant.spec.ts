@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { dropFile, FROG_TEXTS, jsonl, knob, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, jsonl, knob, MODEL_DIR, openStudio, shot, startTraining, tab } from './studio-helpers';
 
 function keysOf(bytes: Uint8Array): string[] {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -12,7 +12,6 @@ function keysOf(bytes: Uint8Array): string[] {
 }
 
 test('studio: QA-LoRA on a quantized base, and its exact quantized merge', async ({ page }, info) => {
-  test.setTimeout(180_000);
   await openStudio(page);
   await tab(page, 'Model');
   await page.getByTestId('model-folder-input').setInputFiles(MODEL_DIR);
@@ -22,7 +21,7 @@ test('studio: QA-LoRA on a quantized base, and its exact quantized merge', async
   await page.getByTestId('model-quant').selectOption('qalora-int4');
   await expect(card).not.toContainText('Base weights1015.8 KiB'); // the estimate follows the quant mode
   await page.getByTestId('load-model').click();
-  await expect(page.getByTestId('loaded-weights')).toContainText('qalora-int4, group size 32', { timeout: 60_000 });
+  await expect(page.getByTestId('loaded-weights')).toContainText('qalora-int4, group size 32', { timeout: 120_000 });
   await shot(page, info, 'quant-1-loaded');
 
   await tab(page, 'Dataset');
@@ -36,9 +35,9 @@ test('studio: QA-LoRA on a quantized base, and its exact quantized merge', async
   await knob(page, 'lr', '0.003');
   await knob(page, 'evalSplit', '0.25');
   await tab(page, 'Train');
-  await page.getByTestId('start-training').click();
+  await startTraining(page);
   const view = page.getByTestId('run-view');
-  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
   const evalText = await page.getByTestId('eval-loss').locator('xpath=..').textContent();
   const [after, before] = [...(evalText ?? '').matchAll(/(\d+\.\d+)/g)].map((m) => Number(m[1]));
   expect(after).toBeLessThan(before);

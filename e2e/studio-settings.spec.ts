@@ -26,7 +26,7 @@ test('settings saved under a name come back, travel as JSON, and copy as a comma
   await knob(page, 'rank', '16');
   await expect(command).toContainText('--rank 16 ');
   await page.reload();
-  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 120_000 });
   await tab(page, 'Settings');
   await expect(page.getByTestId('settings-saved')).toHaveValue('tiny run');
   await page.getByTestId('settings-load').click();

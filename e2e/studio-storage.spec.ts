@@ -4,9 +4,8 @@
 // clearing a cached model from the offer and pressing Resume finishes the run; persistence is
 // asked once and its state shown.
 import { expect, test, type Page } from '@playwright/test';
-import { openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
+import { openStudio, setUpFrogRun, shot, startTraining, tab } from './studio-helpers';
 
-const ORIGIN = 'http://localhost:5179';
 const FAKE_MODEL = 'https://huggingface.co/test-org/big-model/resolve/main/model.safetensors';
 
 /** The stored checkpoints of a run (step and whether their checksum holds), read straight from IndexedDB. */
@@ -50,7 +49,6 @@ function storedCheckpoints(page: Page, runId: string): Promise<{ key: string; st
 }
 
 test('studio: a full disk pauses the run with a clear message; the previous checkpoint stays whole; freeing space and Resume finish it', async ({ page, context }, info) => {
-  test.setTimeout(300_000);
   // Count the page's persistence requests.
   await page.addInitScript(() => {
     const sm = navigator.storage;
@@ -62,7 +60,9 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     };
   });
   const cdp = await context.newCDPSession(page);
-  const usageAndQuota = () => cdp.send('Storage.getUsageAndQuota', { origin: ORIGIN });
+  // The studio's origin (the port follows E2E_PORT).
+  const origin = new URL(info.project.use.baseURL!).origin;
+  const usageAndQuota = () => cdp.send('Storage.getUsageAndQuota', { origin });
   try {
     await openStudio(page);
     // A 3 MiB "cached model" that the page can offer to delete.
@@ -78,23 +78,25 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     await expect(page.getByTestId('storage-fit-run')).toContainText('3 checkpoints of');
 
     await tab(page, 'Train');
-    await page.getByTestId('start-training').click();
+    await startTraining(page);
     const view = page.getByTestId('run-view');
-    await expect(view).toHaveAttribute('data-checkpoint', /^([2-9]|1[0-5])$/, { timeout: 60_000 });
+    await expect(view).toHaveAttribute('data-checkpoint', /^([2-9]|1[0-5])$/, { timeout: 120_000 });
     // Persistence is asked at the first run, with its reason in the page.
     await expect(page.getByTestId('persist-note')).toContainText('asked it to keep this site\'s storage persistent');
+    const runId = (await view.getAttribute('data-run-id'))!;
     await page.getByTestId('pause-training').click();
     await expect(view).toHaveAttribute('data-status', 'paused');
-    const runId = (await view.getAttribute('data-run-id'))!;
+    // Parked in the worker (data-held): the step in flight and its checkpoint are written.
+    await expect(view).toHaveAttribute('data-held', /^\d+$/, { timeout: 120_000 });
 
     // Cut the quota to what is used now plus less than one checkpoint (about 110 KB here). The
     // browser's own figures (the page's estimate() reports a padded quota in a private context).
     const { usage } = await usageAndQuota();
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: ORIGIN, quotaSize: usage + 48 * 1024 });
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + 48 * 1024 });
     await page.getByTestId('resume-training').click();
 
     const message = page.getByTestId('storage-full-message');
-    await expect(message).toBeVisible({ timeout: 60_000 });
+    await expect(message).toBeVisible({ timeout: 120_000 });
     await expect(view).toHaveAttribute('data-status', 'paused');
     const kept = Number(await view.getAttribute('data-checkpoint'));
     await expect(message).toHaveText(
@@ -112,9 +114,9 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     await offer.getByRole('button', { name: 'Clear the cache of test-org/big-model' }).click();
     await expect(offer.getByTestId('free-model')).toHaveCount(0);
     // The browser counts the freed megabytes.
-    await expect.poll(async () => { const u = await usageAndQuota(); return u.quota - u.usage; }, { timeout: 60_000 }).toBeGreaterThan(1 << 20);
+    await expect.poll(async () => { const u = await usageAndQuota(); return u.quota - u.usage; }, { timeout: 120_000 }).toBeGreaterThan(1 << 20);
     await page.getByTestId('resume-training').click();
-    await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+    await expect(view).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
     await expect(page.getByTestId('storage-full')).toHaveCount(0);
     await expect(page.getByTestId('train-step')).toHaveText('16');
     await expect(view).toHaveAttribute('data-checkpoint', '16');
@@ -132,6 +134,6 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     await expect(page.getByTestId('storage-models')).toHaveText('0 B');
     await shot(page, info, 'storage-2-runs');
   } finally {
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: ORIGIN }).catch(() => {});
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin }).catch(() => {});
   }
 });

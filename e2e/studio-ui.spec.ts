@@ -118,6 +118,6 @@ test('studio: model files dropped on the model drop zone load as a local model',
   await expect(page.getByTestId('chosen-model')).toContainText('local folder, 4 files');
   await expect(page.getByTestId('memory-verdict').first()).toHaveText('Fits');
   await page.getByTestId('load-model').click();
-  await expect(page.getByTestId('loaded-params')).toHaveText('260,032', { timeout: 60_000 });
+  await expect(page.getByTestId('loaded-params')).toHaveText('260,032', { timeout: 120_000 });
   await shot(page, info, 'model-dropped');
 });

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { dropFile, FROG_TEXTS, isLocal, jsonl, knob, knownContinuation, loadLocalModel, MODEL_DIR, openStudio, shot, tab } from './studio-helpers';
+import { dropFile, FROG_TEXTS, isLocal, jsonl, knob, knownContinuation, loadLocalModel, MODEL_DIR, openStudio, shot, startTraining, tab } from './studio-helpers';
 
 function safetensorsHeader(bytes: Uint8Array): { n: number; header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> } {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -66,7 +66,6 @@ function idbPut(page: Page, db: string, store: string, key: string, value: unkno
 }
 
 test('studio: local model, dropped dataset, training, playground, download, reload', async ({ page, context }, info) => {
-  test.setTimeout(300_000);
   const requests: string[] = [];
   context.on('request', (r) => requests.push(r.url()));
   const pageErrors: string[] = [];
@@ -85,7 +84,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await expect(page.getByTestId('chosen-model')).toContainText('stories260K');
   await expect(page.getByTestId('memory-verdict').first()).toHaveText('Fits');
   await page.getByTestId('load-model').click();
-  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 60_000 });
+  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 120_000 });
   await expect(page.getByTestId('loaded-params')).toHaveText('260,032');
   const loadedAt = await page.getByTestId('model-loaded').getAttribute('data-loaded-at');
   await shot(page, info, '2-model');
@@ -136,13 +135,13 @@ test('studio: local model, dropped dataset, training, playground, download, relo
         }
       }),
   );
-  await page.getByTestId('start-training').click();
+  await startTraining(page);
   const view = page.getByTestId('run-view');
   await expect(view).toHaveAttribute('data-status', 'running');
   expect(await evalBeforeAt).toBe(''); // no checkpoint yet
   await expect(page.getByTestId('eval-loss').locator('xpath=..')).toContainText(/before \d+\.\d{4}/);
-  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', /^[1-9]/, { timeout: 60_000 });
-  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', /^[1-9]/, { timeout: 120_000 });
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
   await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-points', '8');
   await expect(page.getByTestId('loss-chart').locator('.recharts-line-curve').first()).toBeVisible();
   await expect(page.getByTestId('samples').locator('li')).toHaveCount(2);
@@ -167,8 +166,8 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await page.getByTestId('pg-prompt').fill('Tom had a');
   await page.getByTestId('pg-max-tokens').fill('16');
   await page.getByTestId('pg-generate').click();
-  await expect(page.getByTestId('pg-base')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
-  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('pg-base')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   const baseText = await page.getByTestId('pg-base').textContent();
   const tunedText = await page.getByTestId('pg-tuned').textContent();
   expect(baseText!.length).toBeGreaterThan(0);
@@ -183,9 +182,9 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await page.getByTestId('pg-max-tokens').fill('400');
   await page.getByTestId('pg-generate').click();
   await expect(page.getByTestId('pg-base')).toHaveAttribute('data-status', 'running');
-  await expect(page.getByTestId('pg-base')).not.toBeEmpty({ timeout: 60_000 });
+  await expect(page.getByTestId('pg-base')).not.toBeEmpty({ timeout: 120_000 });
   await page.getByTestId('pg-stop').click();
-  for (const side of ['pg-base', 'pg-tuned']) await expect(page.getByTestId(side)).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
+  for (const side of ['pg-base', 'pg-tuned']) await expect(page.getByTestId(side)).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   await expect(page.getByTestId('pg-base-stats')).toContainText('stopped');
   const partial = (await page.getByTestId('pg-base').textContent())!;
   const known = knownContinuation(); // the greedy story from BOS
@@ -245,17 +244,17 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   await tab(page, 'Train');
   await page.getByTestId('start-training').click();
   await expect(view).not.toHaveAttribute('data-run-id', runId!);
-  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(view).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
   const run2Id = await view.getAttribute('data-run-id');
   await tab(page, 'Playground');
   await page.getByTestId('pg-adapter').selectOption(run2Id!);
   await page.getByTestId('pg-generate').click();
-  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   const tuned2 = await page.getByTestId('pg-tuned').textContent();
   await expect(page.getByTestId('pg-base')).toHaveText(baseText!);
   await page.getByTestId('pg-adapter').selectOption(runId!);
   await page.getByTestId('pg-generate').click();
-  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   await expect(page.getByTestId('pg-tuned')).toHaveText(tunedText!); // greedy: the first adapter answers as before
   expect(tuned2).not.toBe(tunedText);
   await tab(page, 'Model');
@@ -264,7 +263,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
 
   // Reload: the run is still there with its metrics.
   await page.reload();
-  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 120_000 });
   await tab(page, 'Runs');
   const row = page.getByTestId('run-row').filter({ hasText: runName });
   await expect(row).toHaveCount(1);
@@ -360,7 +359,7 @@ test('studio: "Try the demo" loads the built-in model and stories from this page
   await openStudio(page);
   await tab(page, 'Model');
   await page.getByTestId('try-demo').click();
-  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 60_000 });
+  await expect(page.getByTestId('loaded-name')).toHaveText('stories260K', { timeout: 120_000 });
   await tab(page, 'Dataset');
   await expect(page.getByTestId('dataset-examples')).toHaveText('64');
   await tab(page, 'Settings');
@@ -368,8 +367,8 @@ test('studio: "Try the demo" loads the built-in model and stories from this page
   await expect(page.getByTestId('knob-steps')).toHaveValue('40');
   await knob(page, 'steps', '2'); // the demo's 40 steps take a minute on a GPU; two prove the flow here
   await tab(page, 'Train');
-  await page.getByTestId('start-training').click();
-  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await startTraining(page);
+  await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
   await shot(page, info, 'demo-trained');
   expect(requests.filter((u) => u.includes('/demo/')).length).toBeGreaterThanOrEqual(5); // the model files and the stories, from this page
   expect(requests.filter((u) => !isLocal(u, info.project.use.baseURL))).toEqual([]);

@@ -14,10 +14,10 @@ import { readSpec } from './model/load';
 import { hubSource } from './model/source';
 import { loadTokenizer, type TextTokenizer } from './model/tokenizer';
 import { RUN_OPTIONS, renderWorded } from './options';
-import { readQuantConfig } from './quant/qalora';
+import { readQuantConfig } from './model/qalora-checkpoint';
 import { validateRunConfig, type RunConfig } from './train/run';
 import { divergedError } from './train/trainer';
-import { knobIssues, defaultKnobs, OPTION_PLACE, studioMessage, studioWords } from './ui/knobs';
+import { knobIssues, defaultKnobs, OPTION_PLACE, studioMessage, studioWords } from './plan/knobs';
 
 const DIR = fileURLToPath(new URL('../../shared/models/stories260K/', import.meta.url));
 let tok: TextTokenizer;
@@ -121,13 +121,13 @@ describe('messages the studio shows', () => {
 
 describe('numbers and reasons the studio shows', () => {
   it('parameter counts and shares read well', async () => {
-    const { fmtParams, fmtShare } = await import('./ui/knobs');
+    const { fmtParams, fmtShare } = await import('./plan/knobs');
     expect([fmtParams(260_000), fmtParams(134_515_008), fmtParams(1_235_814_400), fmtParams(512), fmtParams(8_847)]).toEqual(['260K', '135M', '1.24B', '512', '8.85K']);
     expect([fmtShare(0.0342), fmtShare(0.0026), fmtShare(0.123), fmtShare(1)]).toEqual(['3.4%', '0.26%', '12%', '100%']);
   });
 
   it('allowed ranges in words, and why a run cannot start on a base loaded with another quantization', async () => {
-    const { quantMismatch, rangeWords } = await import('./ui/knobs');
+    const { quantMismatch, rangeWords } = await import('./plan/knobs');
     expect(rangeWords({ integer: true, min: 1, max: 1024 })).toBe('a whole number from 1 to 1024');
     expect(rangeWords({ min: 0 })).toBe('a number ≥ 0');
     expect(quantMismatch({ quant: 'nf4', groupSize: 32 }, { quant: 'nf4', groupSize: 64 })).toBeNull();

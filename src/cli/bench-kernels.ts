@@ -2,8 +2,8 @@
 // the same GPUDevice in the same process (ratio ours/tfjs), and --profile (time per kernel family
 // of the training step).
 import { Program, type Dispatch, type GpuContext } from '../gpu/context';
-import { mulberry32 } from '../lora/state';
 import { matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs } from '../ops/matmul';
+import { mulberry32 } from '../util/random';
 
 export interface MatmulCase {
   name: string;

@@ -4,15 +4,16 @@
 // after warm-up (must be 0), bytes read back per step, and memory.
 import type { GpuContext } from '../gpu/context';
 import { batches, makeBatch, type Example } from '../data/batch';
-import { LoraState, mulberry32 } from '../lora/state';
+import { LoraState } from '../lora/state';
+
 import { countLoraParams, parseTargets, resolveTargets } from '../lora/targets';
 import { Checkpoint } from '../model/checkpoint';
 import { countModelParams, type ModelSpec } from '../model/config';
 import { readSpec } from '../model/load';
 import { randomModelSource, TINY_LLAMA_CONFIG } from '../model/random';
-import { generateTokens, Generator, sampleToken } from '../model/generate';
-import { KvCache } from '../model/kvcache';
-import { Transformer } from '../model/transformer';
+import { generateTokens, Generator, sampleToken } from '../net/generate';
+import { KvCache } from '../net/kvcache';
+import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { setDefaultMatmulKernel } from '../ops/matmul';
 import { compareMatmuls, matmulCases, profileFamilies } from './bench-kernels';
@@ -22,6 +23,7 @@ import { linearModules } from '../model/modules';
 import { parseConfig } from '../model/config';
 import { evaluate, Trainer } from '../train/trainer';
 import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageError } from './common';
+import { mulberry32 } from '../util/random';
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16] [--quant MODE] [--group-size G]

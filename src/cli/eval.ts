@@ -3,7 +3,7 @@ import { batches } from '../data/batch';
 import { loadDataset } from '../data/dataset';
 import { packExamples } from '../data/pack';
 import { loadModel } from '../model/load';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { evaluate } from '../train/trainer';
 import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, loadAdapterState, runCli, UsageError, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, dataOptions, openDataArg, parseDataArg } from './data-input';

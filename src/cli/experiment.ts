@@ -9,7 +9,7 @@ import { expandExperiment, ExperimentError, parseExperiment, runFields, type Exp
 import { reportCsv, reportMarkdown, type AnswerColumn, type ReportRun, type RunMetrics } from '../experiment/report';
 import type { GpuContext } from '../gpu/context';
 import type { LoraState } from '../lora/state';
-import { generateTokens, Generator } from '../model/generate';
+import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from '../model/load';
 import { parseQuantMode, type QuantMode } from '../quant/formats';
 import { parseTrainerState, STATE_FILE } from '../train/checkpoint';

@@ -1,6 +1,6 @@
 // npm run generate -- --model DIR [--adapter DIR] --prompt "..." --max-new-tokens N
 import { encodePrompt, stopIdsFor } from '../data/format';
-import { generateTokens, Generator } from '../model/generate';
+import { generateTokens, Generator } from '../net/generate';
 import { loadModel } from '../model/load';
 import { gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, loadAdapterState, progressLine, runCli, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs } from './common';
 import { modelOrDemo } from './demo';

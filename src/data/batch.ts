@@ -1,5 +1,5 @@
 // Turning tokenized examples into fixed-shape (B, T) batches for the engine.
-import type { Batch } from '../model/transformer';
+import type { Batch } from '../net/transformer';
 
 /** A tokenized training example: ids and, per id, whether predicting it counts toward the loss. */
 export interface Example {

@@ -5,9 +5,7 @@
 // Bad rows are skipped (counted and listed with their line and reason) or stop the run, as asked;
 // nothing is dropped without a line in `stats.skipped`.
 
-import { mulberry32 } from '../lora/state';
 import type { TextTokenizer } from '../model/tokenizer';
-import { hash32 } from '../train/trainer';
 import { permutation, type Example } from './batch';
 import { makeFormatter, type Formatter } from './format';
 import { DatasetError, peekBytes, type DataInput } from './input';
@@ -16,6 +14,7 @@ import { detectFileFormat, locate, readRecords, type FileFormat } from './reader
 import { checkTemplate, detectShape, ShapeError, toSample, type RecordShape, type Sample } from './shapes';
 import { tokenizeFormatted } from './tokenize';
 import { opt, renderWorded, wordedOf, type OptionRef, type Worded } from '../options';
+import { hash32, mulberry32 } from '../util/random';
 
 export interface DataOptions {
   /** Record shape; 'auto' (default) detects it from the first record ('template' when a template is given). */

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../model/checkpoint';
 import { randomModelSource, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { rng, testContext } from '../test/gpu';
 import { evaluate } from '../train/trainer';

@@ -18,7 +18,7 @@ import { parseConfig, type ModelSpec } from '../model/config';
 import { randomCheckpointFiles, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
 import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { memorySource, type ModelSource } from '../model/source';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { hfTensorsFromGguf, writeAndRead } from '../test/gguf-readback';
 import { rng, testContext } from '../test/gpu';

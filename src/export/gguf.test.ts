@@ -16,7 +16,7 @@ import { Checkpoint } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
 import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { memorySource, type ModelSource } from '../model/source';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { hfTensorsFromGguf, writeAndRead } from '../test/gguf-readback';
 import { rng, testContext } from '../test/gpu';

@@ -5,7 +5,8 @@ import type { ModelSpec } from '../model/config';
 import { otherWeightKeys, resolveKeyPrefix, type LinearModule } from '../model/modules';
 import type { SafetensorsDType, TensorLayout, TensorToWrite } from '../model/safetensors';
 import type { QuantizedHost } from '../quant/formats';
-import { expandPooledAdapter, mergeQaloraZeros, quantizedTensors } from '../quant/qalora';
+import { quantizedTensors } from '../model/qalora-checkpoint';
+import { expandPooledAdapter, mergeQaloraZeros } from './qalora-merge';
 import { loraScaling, type AdapterTensors, type LoraHyper } from './peft';
 
 /**

@@ -1,14 +1,14 @@
 // The merged-model folder shared by `npm run merge` and the studio's export: PEFT's
 // merge_and_unload into the base's dtype, or for QA-LoRA the exact merge into the INT-N base.
 import type { GpuContext } from '../gpu/context';
-import { isQuantWeight } from '../gpu/tensor';
+import { isQuantWeight } from '../quant/weight';
 import type { LoadedModel } from '../model/load';
 import { resolveKeyPrefix } from '../model/modules';
 import { dtypeBytes, safetensorsHeader, SafetensorsStreamWriter } from '../model/safetensors';
 import type { ModelSource } from '../model/source';
 import { isQalora, type QuantizedHost } from '../quant/formats';
 import { readQuantized } from '../quant/gpu';
-import { quantConfigJson } from '../quant/qalora';
+import { quantConfigJson } from '../model/qalora-checkpoint';
 import { planMerge } from './merge';
 import type { AdapterTensors, LoraHyper } from './peft';
 import type { LinearModule } from '../model/modules';

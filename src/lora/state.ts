@@ -6,6 +6,7 @@
 import type { GpuContext } from '../gpu/context';
 import type { LinearModule } from '../model/modules';
 import type { AdapterTensors, LoraHyper } from './peft';
+import { mulberry32 } from '../util/random';
 import { loraInF, loraScaling } from './peft';
 
 export interface LoraSlot {
@@ -23,18 +24,6 @@ export interface LoraParamGroup {
   name: 'lora_A' | 'lora_B';
   offset: number;
   n: number;
-}
-
-/** Seeded uniform PRNG (mulberry32); the same seed gives the same adapter initialisation. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class LoraState {

@@ -4,7 +4,7 @@ import type { WeightDType } from '../gpu/tensor';
 import { Checkpoint } from './checkpoint';
 import { ModelConfigError, parseConfigText, type ModelSpec } from './config';
 import type { QuantMode } from '../quant/formats';
-import { QuantCheckpointError, readQuantConfig } from '../quant/qalora';
+import { QuantCheckpointError, readQuantConfig } from './qalora-checkpoint';
 import type { ModelSource } from './source';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights';

@@ -1,10 +1,10 @@
 // Random checkpoints in Hugging Face layout, for tests (gradient checks on Llama- and GPT-2-shaped
 // models) and for the benchmark (a model shaped like a real one without downloading it).
-import { mulberry32 } from '../lora/state';
 import { parseConfig, type ModelSpec } from './config';
 import { linearModules, otherWeightKeys } from './modules';
 import { serializeSafetensors, type TensorToWrite } from './safetensors';
 import { memorySource, type ModelSource } from './source';
+import { mulberry32 } from '../util/random';
 
 function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());

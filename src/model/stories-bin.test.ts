@@ -16,7 +16,7 @@ import { loadModel, type LoadedModel } from './load';
 import { serializeSafetensors, type TensorToWrite } from './safetensors';
 import { memorySource, type ModelSource } from './source';
 import { readTensorFile } from './tensor-dir';
-import { Transformer } from './transformer';
+import { Transformer } from '../net/transformer';
 
 const MODELS = fileURLToPath(new URL('../../../shared/models/', import.meta.url));
 const ADAPTER = fileURLToPath(new URL('../../../shared/adapters/stories260K-lora-bin/', import.meta.url));

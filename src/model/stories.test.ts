@@ -11,7 +11,7 @@ import { parseSafetensors } from './safetensors';
 import { testContext } from '../test/gpu';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from '../train/checkpoint';
 import { runTraining, type RunConfig } from '../train/run';
-import { generateTokens, Generator } from './generate';
+import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from './load';
 
 const DIR = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));

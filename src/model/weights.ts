@@ -4,10 +4,11 @@
 
 import type { GpuContext } from '../gpu/context';
 import { packF16 } from '../gpu/half';
-import type { AnyWeight, QuantWeight, Weight, WeightDType } from '../gpu/tensor';
+import type { Weight, WeightDType } from '../gpu/tensor';
+import type { AnyWeight, QuantWeight } from '../quant/weight';
 import { canQuantize, type QuantFormat, type QuantMode } from '../quant/formats';
 import { quantizeWeight, uploadQuantized } from '../quant/gpu';
-import { quantizedFromTensors, type QaloraQuantConfig } from '../quant/qalora';
+import { quantizedFromTensors, type QaloraQuantConfig } from './qalora-checkpoint';
 import type { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';

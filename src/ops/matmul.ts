@@ -4,7 +4,8 @@
 // matmulSplitK + splitKReduce: a deterministic split-K for products with a long K and a small output
 // (the LoRA dA, dB reduced over B·T tokens).
 import { GpuError, grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
-import type { QuantWeight, WeightDType } from '../gpu/tensor';
+import type { WeightDType } from '../gpu/tensor';
+import type { QuantWeight } from '../quant/weight';
 import { codeBits, isQalora, quantShaderConstants } from '../quant/formats';
 
 export interface MatmulArgs {

@@ -14,7 +14,7 @@
 // Deterministic: codes and scales depend only on W (no atomics; max reductions are exact).
 
 import { grid1d, Program, type Dispatch, type GpuContext, type Kernel } from '../gpu/context';
-import type { QuantWeight } from '../gpu/tensor';
+import type { QuantWeight } from './weight';
 import {
   canQuantize,
   codeBits,

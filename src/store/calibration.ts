@@ -4,7 +4,7 @@
 // settings settle, never while a run trains, and is stopped when the settings change again or the
 // GPU is wanted for something else. A live run refines the pace of its settings from its own ETA.
 import type { StateCreator } from 'zustand';
-import { knobProblems, targetsString, toRunConfig } from '../ui/knobs';
+import { knobProblems, targetsString, toRunConfig } from '../plan/knobs';
 import { engine } from './engine';
 import { paceKey, type Pace } from './estimate';
 import type { Studio } from './index';

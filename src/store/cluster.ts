@@ -2,7 +2,7 @@
 // mapped to the settings src/export/cluster.ts writes the TRL script, the Axolotl YAML and the
 // README from — the same three files `npm run export-run` writes from a run folder. Pure.
 import { axolotlYaml, clusterReadme, trlScript, type ClusterRun } from '../export/cluster';
-import { moduleKinds } from '../ui/knobs';
+import { moduleKinds } from '../plan/knobs';
 import type { StoredDataset } from '../worker/storage';
 import type { RunRecord } from './types';
 

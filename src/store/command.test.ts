@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCli, quantFromArgs } from '../cli/common';
 import { dataConfigFromArgs } from '../cli/data-input';
 import { runConfigFromArgs, TRAIN_CLI_OPTIONS } from '../cli/train-run';
-import { defaultKnobs, toRunConfig, type Knobs } from '../ui/knobs';
+import { defaultKnobs, toRunConfig, type Knobs } from '../plan/knobs';
 import { DEFAULT_DATASET_OPTIONS, type DatasetOptions } from '../worker/protocol';
 import { studioCommand, type CommandInput } from './command';
 

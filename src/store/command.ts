@@ -3,7 +3,7 @@
 // the CLI's own option table).
 import { trainCommand } from '../flags';
 import type { ModelSpec } from '../model/config';
-import { toRunConfig, type Knobs } from '../ui/knobs';
+import { toRunConfig, type Knobs } from '../plan/knobs';
 import type { DatasetOptions } from '../worker/protocol';
 import { slug } from './download';
 

@@ -2,7 +2,7 @@
 // every knob the user has not changed.
 import type { StateCreator } from 'zustand';
 import type { ModelSpec } from '../model/config';
-import { adaptKinds, defaultKnobs, presetKinds, type KnobName, type Knobs, type TargetPreset } from '../ui/knobs';
+import { adaptKinds, defaultKnobs, presetKinds, type KnobName, type Knobs, type TargetPreset } from '../plan/knobs';
 import type { Studio } from './index';
 
 export interface ConfigSlice {

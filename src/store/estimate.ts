@@ -1,7 +1,7 @@
 // Time estimate before a run starts: the seconds one micro-batch of B × T tokens takes on this GPU
 // (measured by a short calibration in the worker, or by a run with the same settings), times the
 // run's micro-batches. Pure: the cache key, the step count, the arithmetic and the words.
-import type { Knobs } from '../ui/knobs';
+import type { Knobs } from '../plan/knobs';
 
 /** A measured pace: seconds per micro-batch (B sequences of T tokens, forward + backward + optimizer), and where it came from. */
 export interface Pace {

@@ -2,9 +2,9 @@
 // spec before loading (for the memory estimate), loading with download progress, the model cache.
 import type { StateCreator } from 'zustand';
 import { parseConfig, parseConfigText, type ModelSpec } from '../model/config';
-import { CATALOG, catalogSpec, DEMO } from '../ui/catalog';
-import { webgpuHelp } from '../ui/gpuHelp';
-import type { KnobName } from '../ui/knobs';
+import { CATALOG, catalogSpec, DEMO } from '../plan/catalog';
+import { webgpuHelp } from '../plan/gpuHelp';
+import type { KnobName } from '../plan/knobs';
 import type { QuantMode } from '../worker/protocol';
 import { engine, onEngineEvent } from './engine';
 import { folderProblem } from './folder';

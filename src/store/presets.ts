@@ -1,7 +1,7 @@
 // Saved settings: the knobs kept under a name in localStorage, loaded back, written to and read
 // from JSON files; and "Copy as command": the `npm run train` line of the current knobs and data.
 import type { StateCreator } from 'zustand';
-import type { KnobName } from '../ui/knobs';
+import type { KnobName } from '../plan/knobs';
 import { studioCommand } from './command';
 import { saveBlob, slug } from './download';
 import type { Studio } from './index';

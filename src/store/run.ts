@@ -2,8 +2,8 @@
 // folded into its record (live metrics, checkpoints, samples), and resuming an interrupted run
 // (closed tab, lost GPU device) from its last checkpoint in IndexedDB.
 import type { StateCreator } from 'zustand';
-import { estimateMemory, isQalora } from '../ui/memory';
-import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../ui/knobs';
+import { estimateMemory, isQalora } from '../plan/memory';
+import { knobProblems, targetsLabel, targetsString, toRunConfig, type KnobName } from '../plan/knobs';
 import type { EngineError } from '../worker/client';
 import type { Request } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
@@ -19,7 +19,8 @@ import { canResume, closedRun, defaultRunName, emptyMetrics, newRunId, rewindTo,
 import type { LoadedModelState, RunRecord } from './types';
 
 export interface RunSlice {
-  activeRun: { runId: string; phase: 'running' | 'paused' | 'stopping' } | null;
+  /** heldAt: a paused run parked in the worker after this step (null: running, or not parked yet). */
+  activeRun: { runId: string; phase: 'running' | 'paused' | 'stopping'; heldAt?: number | null } | null;
   runError: string | null;
   /** Something to know about the run that is not an error (it resumed from an older checkpoint). */
   runNotice: string | null;
@@ -95,6 +96,10 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
         else if (e.kind === 'evalBefore') update(runId, (r) => withEvalBefore(r, e.loss), 'now');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
+        else if (e.kind === 'held') {
+          const a = get().activeRun;
+          if (a?.runId === runId) set({ activeRun: { ...a, heldAt: e.step } });
+        }
         else if (e.kind === 'checkpoint') {
           update(runId, (r) => ({ ...withEvalBefore(r, e.evalLossBefore), checkpointStep: e.step, stored: { dataset: r.stored?.dataset ?? 0, checkpoints: e.bytes ?? r.stored?.checkpoints ?? 0 } }), 'now');
           if (get().storageFull?.what === 'checkpoint') get().clearStorageFull();
@@ -209,7 +214,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       const a = get().activeRun;
       if (!a || a.phase !== 'running') return;
       await engine().call({ type: 'pause' });
-      set({ activeRun: { ...a, phase: 'paused' } });
+      const now = get().activeRun; // a 'held' event may have arrived meanwhile
+      if (now?.runId === a.runId) set({ activeRun: { ...now, phase: 'paused' } });
       update(a.runId, (r) => withStatus(r, 'paused'), 'now');
     },
 
@@ -219,7 +225,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       // A checkpoint that did not fit is written again now; if it still does not, the run pauses again.
       if (get().storageFull?.what === 'checkpoint') get().clearStorageFull();
       await engine().call({ type: 'resume' });
-      set({ activeRun: { ...a, phase: 'running' } });
+      const now = get().activeRun;
+      if (now?.runId === a.runId) set({ activeRun: { ...now, phase: 'running', heldAt: null } });
       update(a.runId, (r) => withStatus(r, 'running'), 'now');
     },
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultKnobs } from '../ui/knobs';
+import { defaultKnobs } from '../plan/knobs';
 import { DEFAULT_DATASET_OPTIONS } from '../worker/protocol';
 import { canResume, closedRun, defaultRunName, lastStep, emptyMetrics, finalEvalLoss, overlay, readRecord, rewindTo, RUN_SCHEMA, settleStale, withEval, withEvalBefore, withSample, withStatus, withStep } from './runlogic';
 import type { RunRecord } from './types';

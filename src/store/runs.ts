@@ -6,7 +6,7 @@ import { clusterFiles, clusterRunOf } from './cluster';
 import { listRuns, putRun, removeRun, sweepOrphanFiles } from './db';
 import { saveBlob, slug, ZIP_LIMIT_BYTES, zipBlob } from './download';
 import { engine } from './engine';
-import { fmtBytes } from '../ui/memory';
+import { fmtBytes } from '../plan/memory';
 import type { Studio } from './index';
 import { readRecord, settleStale } from './runlogic';
 import { isQuotaError } from '../worker/quota';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultKnobs } from '../ui/knobs';
+import { defaultKnobs } from '../plan/knobs';
 import { parseSettings, settingsJson } from './settingsfile';
 
 describe('settings files', () => {

@@ -1,6 +1,6 @@
 // Saved settings as a file: the knobs under a name, written and read as JSON. Pure (validation of
 // what a user imports: only known knobs, each of the type the studio uses).
-import { defaultKnobs, KNOB_LABEL, type KnobName, type Knobs } from '../ui/knobs';
+import { defaultKnobs, KNOB_LABEL, type KnobName, type Knobs } from '../plan/knobs';
 
 /** The JSON of one saved set of settings. */
 export interface SettingsFile {

@@ -4,7 +4,7 @@ import type { AdapterSummary } from '../gpu/device';
 import type { ModelSpec } from '../model/config';
 import type { HistoryPoint } from '../train/checkpoint';
 import type { RunConfig } from '../train/run';
-import type { Knobs } from '../ui/knobs';
+import type { Knobs } from '../plan/knobs';
 import type { CacheEntry, DatasetOptions, DatasetSummary, ModelInfo } from '../worker/protocol';
 
 export type GpuState =

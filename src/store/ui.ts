@@ -4,7 +4,7 @@ import type { StateCreator } from 'zustand';
 import type { Studio } from './index';
 import type { Tab } from './types';
 import type { RunOption } from '../options';
-import { OPTION_PLACE } from '../ui/knobs';
+import { OPTION_PLACE } from '../plan/knobs';
 
 export type Theme = 'system' | 'light' | 'dark';
 

@@ -1,7 +1,7 @@
 // Test helpers (Node only): one shared GPU context per test file, random data, comparisons.
 import { createNodeContext } from '../cli/node-gpu';
 import type { GpuContext } from '../gpu/context';
-import { mulberry32 } from '../lora/state';
+import { mulberry32 } from '../util/random';
 
 let ctxPromise: Promise<GpuContext> | null = null;
 export function testContext(): Promise<GpuContext> {

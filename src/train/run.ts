@@ -5,15 +5,18 @@
 import type { GpuContext } from '../gpu/context';
 import { isQalora, type QuantMode } from '../quant/formats';
 import type { LoraHyper, AdapterTensors } from '../lora/peft';
-import { LoraState, mulberry32 } from '../lora/state';
+import { LoraState } from '../lora/state';
+
 import { parseTargets, resolveTargets } from '../lora/targets';
 import type { LoadedModel } from '../model/load';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { batches, makeBatch, permutation, type Example } from '../data/batch';
 import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
 import type { ScheduleKind } from './schedule';
-import { evaluate, hash32, Trainer, type StepResult } from './trainer';
+import { evaluate, Trainer, type StepResult } from './trainer';
+
 import { OptionError, opt } from '../options';
+import { hash32, mulberry32 } from '../util/random';
 
 export interface RunConfig {
   /** Recorded as base_model_name_or_path in adapter_config.json. */
@@ -80,7 +83,7 @@ export interface RunHooks {
   /** Polled between steps; true stops the run after checkpointing. */
   shouldStop?: () => boolean;
   /** Awaited before each step (a paused studio run resolves it when resumed). */
-  beforeStep?: () => Promise<void>;
+  beforeStep?: (flush: () => Promise<number>) => Promise<void>;
   /** Steps between eval-loss measurements during training (0 = before/after only). */
   evalEvery?: number;
 }
@@ -195,7 +198,7 @@ export async function runTraining(
   };
 
   while (trainer.step < totalSteps) {
-    if (hooks.beforeStep) await hooks.beforeStep();
+    if (hooks.beforeStep) await hooks.beforeStep(async () => (record(await trainer.flush()), trainer.step));
     if (hooks.shouldStop?.()) {
       stoppedEarly = true;
       break;

@@ -4,10 +4,11 @@
 
 import { Program, type GpuContext } from '../gpu/context';
 import type { LoraState } from '../lora/state';
-import { STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS, type Batch, type Transformer } from '../model/transformer';
+import { STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS, type Batch, type Transformer } from '../net/transformer';
 import { adamw, gradNorm, gradNormPartialSize } from '../ops/optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
 import { OptionError, opt } from '../options';
+import { hash32 } from '../util/random';
 
 export interface OptimConfig {
   lr: number;
@@ -58,20 +59,6 @@ export function divergedError(step: number, loss: number, gradNorm: number): Tra
     `Training diverged at step ${step}: the loss is ${loss} (gradient norm ${gradNorm}). Lower `,
     opt('lr'), ', keep gradient clipping on (', opt('maxGradNorm'), '), or resume from the last checkpoint.',
   ]);
-}
-
-/** 32-bit integer hash (murmur3 finalizer) to derive per-micro-batch dropout seeds. */
-export function hash32(...xs: number[]): number {
-  let h = 0x811c9dc5;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b) >>> 0;
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35) >>> 0;
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
 }
 
 export class Trainer {

@@ -2,10 +2,10 @@
 // estimate beside them on wide screens. Panels talk only to the store.
 import { useEffect, useRef, type KeyboardEvent } from 'react';
 import { useStudio } from '../store';
+import { OPTION_PLACE } from '../store/plan';
 import type { Tab } from '../store/types';
 import type { Theme } from '../store/ui';
 import { DatasetPanel } from './DatasetPanel';
-import { OPTION_PLACE } from './knobs';
 import { GpuStatus } from './GpuStatus';
 import { ModelPanel } from './ModelPanel';
 import { PlaygroundPanel } from './PlaygroundPanel';

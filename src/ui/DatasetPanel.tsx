@@ -2,11 +2,9 @@
 // masked tokens); record shape, column mapping, prompt template and formatting with immediate
 // re-preview. Dataset text is only ever rendered as text, never as HTML.
 import { useId, useRef } from 'react';
-import type { DataWarning } from '../data/dataset';
-import { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 import { useStudio } from '../store';
+import { type DataWarning, RECORD_SHAPES, type RecordShape, type DatasetInspect, type DatasetOptions } from '../store/plan';
 import { datasetName } from '../store/dataset';
-import type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 import { DropZone, ErrorLine, Field } from './controls';
 import { EvalFilePanel } from './EvalFilePanel';
 import { HubDataset } from './HubDataset';

@@ -1,7 +1,7 @@
 // Start: the WebGPU check — adapter name, f16 support and limits, or why WebGPU is missing and how
 // to get it.
 import { useStudio } from '../store';
-import { fmtBytes } from './memory';
+import { fmtBytes } from '../store/plan';
 
 export function GpuStatus() {
   const gpu = useStudio((s) => s.gpu);

@@ -2,12 +2,9 @@
 // estimate before downloading; loading with a progress bar (bytes, speed, ETA); the model cache.
 import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
 import { useStudio } from '../store';
+import { CATALOG, catalogSpec, fmtParams, KNOB_HELP, KNOB_LABEL, countModelParams, fmtBytes, isQalora, QUANT_MODES, type QuantMode } from '../store/plan';
 import { fmtDuration } from '../store/progress';
-import { CATALOG, catalogSpec } from './catalog';
 import { DropZone, ErrorLine, Field, FolderInput, MemoryCard, NumberInput, ProgressBar } from './controls';
-import { fmtParams, KNOB_HELP, KNOB_LABEL } from './knobs';
-import { countModelParams } from '../model/config';
-import { fmtBytes, isQalora, QUANT_MODES, type QuantMode } from './memory';
 import { PersistNote, StorageFit, StorageFullOffer, StorageUse } from './StoragePanel';
 
 type Entry = { path: string; file: File };

@@ -3,12 +3,12 @@
 // rename, delete, resume, download, and export for a cluster (TRL script + Axolotl YAML).
 import { Fragment, useEffect, useState, type ReactNode } from 'react';
 import { useStudio } from '../store';
+import { fmtParams, targetsLabel } from '../store/plan';
 import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { OverlayChart } from './charts';
 import { ErrorLine } from './controls';
-import { fmtParams, targetsLabel } from './knobs';
 import { StorageFullOffer, StorageUse } from './StoragePanel';
 import { ExportButtons, STATUS_TEXT } from './TrainPanel';
 

@@ -2,13 +2,11 @@
 // memory estimate update as they change.
 import { useId } from 'react';
 import { useStudio } from '../store';
-import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
+import { SCHEDULE_KINDS, type ScheduleKind, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs, isQalora, QUANT_MODES, type QuantMode } from '../store/plan';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
 import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
 import { TimeEstimate } from './TimeEstimate';
-import { KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs } from './knobs';
-import { isQalora, QUANT_MODES, type QuantMode } from './memory';
 import { usePlan } from './usePlan';
 
 type NumKnob = { [K in KnobName]: Knobs[K] extends number ? K : never }[KnobName];

@@ -3,12 +3,8 @@
 // cached models and old runs to delete right there.
 import { useEffect, useState } from 'react';
 import { useStudio } from '../store';
-import { DEFAULT_KEEP } from '../train/checkpoint-shelf';
-import { runWriteBytes, storageVerdict } from '../worker/quota';
-import { CATALOG, storageBytes } from './catalog';
-import { fmtBytes } from './memory';
+import { DEFAULT_KEEP, runWriteBytes, storageVerdict, CATALOG, storageBytes, fmtBytes, countModelParams } from '../store/plan';
 import { usePlan } from './usePlan';
-import { countModelParams } from '../model/config';
 
 const KIND_LABEL = { models: 'Models (Cache API)', checkpoints: 'Checkpoints', datasets: 'Datasets', runs: 'Runs' } as const;
 const VERDICT = { fits: 'fits', tight: 'tight', 'wont-fit': 'will not fit' } as const;

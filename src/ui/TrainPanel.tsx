@@ -2,16 +2,15 @@
 // norm charts; step, tokens/s, elapsed, ETA and a progress bar; the samples generated at each
 // evaluation; downloads of the adapter when the run ends.
 import { useStudio } from '../store';
+import { fmtBytes, isQalora, quantMismatch } from '../store/plan';
 import { datasetName } from '../store/dataset';
 import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { LossChart, SeriesChart } from './charts';
 import { ErrorLine, ProgressBar } from './controls';
-import { fmtBytes, isQalora } from './memory';
 import { PersistNote, StorageFullOffer } from './StoragePanel';
 import { usePlan } from './usePlan';
-import { quantMismatch } from './knobs';
 
 export const STATUS_TEXT: Record<RunRecord['status'], string> = {
   running: 'running', paused: 'paused', interrupted: 'interrupted', stopped: 'stopped', done: 'done', failed: 'failed',
@@ -200,7 +199,7 @@ export function TrainPanel() {
       </section>
 
       {run && (
-        <section className="panel" aria-labelledby="live-h" data-testid="run-view" data-run-id={run.id} data-status={run.status} data-checkpoint={run.checkpointStep ?? ''}>
+        <section className="panel" aria-labelledby="live-h" data-testid="run-view" data-run-id={run.id} data-status={run.status} data-checkpoint={run.checkpointStep ?? ''} data-held={activeRun?.runId === run.id ? activeRun.heldAt ?? '' : ''}>
           <h2 id="live-h">
             <span className="ellipsis" title={run.name}>{run.name}</span> <span className="small muted">— {STATUS_TEXT[run.status]}</span>
           </h2>

@@ -2,9 +2,8 @@
 // user types and commit valid numbers, a progress bar, the memory card, file drop zones.
 import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
 import { useStudio } from '../store';
+import { bufferWords, fmtBytes, fmtParams, fmtShare, rangeWords } from '../store/plan';
 import { relPath } from '../store/model';
-import { bufferWords, fmtBytes } from './memory';
-import { fmtParams, fmtShare, rangeWords } from './knobs';
 import { usePlan } from './usePlan';
 
 export function Field(props: { label: string; help: string; children: (id: string, helpId: string) => ReactNode }) {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { TextTokenizer } from '../model/tokenizer';
 import { DEFAULT_DATASET_OPTIONS as O } from './protocol';
 import { inspectFile, loadFile, trainEval } from './dataset';
-import { studioMessage } from '../ui/knobs';
+import { studioMessage } from '../plan/knobs';
 
 /** One token per character (+3) after BOS; no chat template. */
 const tok: TextTokenizer = {

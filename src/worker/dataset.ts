@@ -7,7 +7,7 @@
 import { fileInput, inspectDataset, loadDataset, packExamples, splitExamples, type DataInput, type DatasetExample, type Example, type LoadedDataset } from '../data';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { DatasetInspect, DatasetOptions } from './protocol';
-import { studioWords } from '../ui/knobs';
+import { studioWords } from '../plan/knobs';
 
 const PREVIEW = 5;
 

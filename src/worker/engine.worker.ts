@@ -14,7 +14,7 @@ import { adapterGgufFile, mergedGgufFile, type GgufExport } from '../export/gguf
 import { exportAdapter, importAdapter, type AdapterTensors, type LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import { countModelParams } from '../model/config';
-import { generateTokens, Generator } from '../model/generate';
+import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from '../model/load';
 import type { LinearModule } from '../model/modules';
 import { blobSource, hubSource, type ModelSource } from '../model/source';
@@ -26,7 +26,7 @@ import { loraHyper, runTraining, type ResumeData, type RunConfig, type RunHooks 
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
 import { inspectInput, loadInput, trainEval, trainWithEvalFile } from './dataset';
-import { studioMessage } from '../ui/knobs';
+import { studioMessage } from '../plan/knobs';
 import type { OptionError } from '../options';
 import { readExternalAdapter } from './external-adapter';
 import { measurePace } from '../train/calibrate';
@@ -333,8 +333,11 @@ async function train(req: Extract<Request, { type: 'train' }>, emit: (e: EngineE
     onEval: (ev) => emit({ kind: 'eval', step: ev.step, loss: ev.loss }),
     onEvalBefore: (loss) => emit({ kind: 'evalBefore', loss }),
     shouldStop: () => stopRequested,
-    beforeStep: async () => {
-      if (paused) await paused.promise;
+    beforeStep: async (flush) => {
+      if (!paused) return;
+      // Parked: the step in flight is reported first, so the page shows every step trained.
+      emit({ kind: 'held', step: await flush() });
+      await paused?.promise;
     },
     evalEvery: req.evalEvery ?? 0,
   };

@@ -254,6 +254,8 @@ export type EngineEvent =
   /** The resumed run continues from an older checkpoint than its newest (which was damaged). */
   | { kind: 'resumedFrom'; step: number; notice: string }
   | { kind: 'sample'; step: number; text: string }
+  /** A paused run is parked: every step up to `step` was reported, the next waits for resume or stop. */
+  | { kind: 'held'; step: number }
   | { kind: 'token'; text: string }
   /** Merging a model for download: tensors done of all. */
   | { kind: 'export'; done: number; total: number }

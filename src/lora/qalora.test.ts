@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { dirSource } from '../cli/fs-source';
 import { makeBatch } from '../data/batch';
-import { isQuantWeight } from '../gpu/tensor';
+import { isQuantWeight } from '../quant/weight';
 import { mergeCheckpoint } from '../lora/merge';
 import { exportAdapter, importAdapter, type LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
@@ -16,13 +16,13 @@ import { resolveKeyPrefix } from '../model/modules';
 import { randomCheckpointFiles, TINY_GPT2_CONFIG } from '../model/random';
 import { serializeSafetensors } from '../model/safetensors';
 import { memorySource, type ModelSource } from '../model/source';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { rng, testContext } from '../test/gpu';
 import { evaluate } from '../train/trainer';
-import { qaScaleZero, type QuantizedHost } from './formats';
-import { readQuantized } from './gpu';
-import { quantConfigJson, readQuantConfig } from './qalora';
+import { qaScaleZero, type QuantizedHost } from '../quant/formats';
+import { readQuantized } from '../quant/gpu';
+import { quantConfigJson, readQuantConfig } from '../model/qalora-checkpoint';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 

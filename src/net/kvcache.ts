@@ -2,7 +2,7 @@
 // far, kc, vc [NKV, Tc, HS] f32 (layout of shaders/kvcache.wgsl). Filled by a prefill pass over
 // the prompt (all rows at once) and then one row per decoded token.
 import type { GpuContext } from '../gpu/context';
-import type { ModelSpec } from './config';
+import type { ModelSpec } from '../model/config';
 
 export class KvCache {
   readonly k: GPUBuffer[] = [];

@@ -9,7 +9,8 @@
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
 
 import { Program, type Bindable, type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
-import { isQuantWeight, type Weight } from '../gpu/tensor';
+import { type Weight } from '../gpu/tensor';
+import { isQuantWeight } from '../quant/weight';
 import type { LoraSlot, LoraState } from '../lora/state';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation';
 import { attentionBackward, attentionForward } from '../ops/attention';
@@ -21,9 +22,9 @@ import { defaultMatmulKernel, loraSplitKScratch, matmul, matmulSplitK, minGroups
 import { groupPool, groupUnpool } from '../ops/pool';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
-import type { ModelSpec } from './config';
+import type { ModelSpec } from '../model/config';
 import type { KvCache } from './kvcache';
-import type { LinearWeights, ModelWeights } from './weights';
+import type { LinearWeights, ModelWeights } from '../model/weights';
 
 /** Indices into the small f32 `stats` buffer that is read back. */
 export const STAT_TRAIN_LOSS = 0;

@@ -10,14 +10,14 @@ import { LoraState } from '../lora/state';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { rng, testContext } from '../test/gpu';
 import { evaluate, Trainer, TrainingDivergedError } from '../train/trainer';
-import { Checkpoint } from './checkpoint';
-import type { ModelSpec } from './config';
-import { linearModules } from './modules';
-import { randomModelSource, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from './random';
-import { serializeSafetensors, type TensorToWrite } from './safetensors';
-import { memorySource } from './source';
+import { Checkpoint } from '../model/checkpoint';
+import type { ModelSpec } from '../model/config';
+import { linearModules } from '../model/modules';
+import { randomModelSource, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { memorySource } from '../model/source';
 import { Transformer, type Batch } from './transformer';
-import { loadWeights, type ModelWeights } from './weights';
+import { loadWeights, type ModelWeights } from '../model/weights';
 import type { QuantMode } from '../quant/formats';
 
 const QWEN_CONFIG = {

@@ -5,11 +5,13 @@
 // row of the newest position is read back. When the cache is full, the context restarts from its
 // most recent half (one prefill) and decoding goes on.
 import type { GpuContext } from '../gpu/context';
-import { mulberry32, type LoraState } from '../lora/state';
-import type { ModelSpec } from './config';
+import { type LoraState } from '../lora/state';
+
+import type { ModelSpec } from '../model/config';
 import { KvCache } from './kvcache';
 import { Transformer } from './transformer';
-import type { ModelWeights } from './weights';
+import type { ModelWeights } from '../model/weights';
+import { mulberry32 } from '../util/random';
 
 export interface GenerateOptions {
   maxNewTokens: number;

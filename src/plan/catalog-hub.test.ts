@@ -12,7 +12,7 @@ import { tokenizeTexts } from '../data/text';
 import { Checkpoint } from '../model/checkpoint';
 import { loadModel, type LoadedModel } from '../model/load';
 import { hubSource } from '../model/source';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { testContext } from '../test/gpu';
 import { stateDictPickle, torchZip } from '../test/torch-zip';
 import { evaluate } from '../train/trainer';

@@ -8,12 +8,12 @@ import { LoraState } from '../lora/state';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import type { QuantMode } from '../quant/formats';
 import { expectClose, rng, testContext } from '../test/gpu';
-import { Checkpoint } from './checkpoint';
-import type { ModelSpec } from './config';
+import { Checkpoint } from '../model/checkpoint';
+import type { ModelSpec } from '../model/config';
 import { generateTokens, Generator } from './generate';
-import { randomModelSource, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from './random';
+import { randomModelSource, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
 import { Transformer } from './transformer';
-import { loadWeights, type ModelWeights } from './weights';
+import { loadWeights, type ModelWeights } from '../model/weights';
 
 const QWEN_CONFIG = { ...TINY_LLAMA_CONFIG, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', tie_word_embeddings: true, num_key_value_heads: 1 };
 

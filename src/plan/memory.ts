@@ -6,7 +6,7 @@
 
 import { countModelParams, type ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
-import { HEAD_CHUNK_BYTES, headChunkRows, STATS_LEN } from '../model/transformer';
+import { HEAD_CHUNK_BYTES, headChunkRows, STATS_LEN } from '../net/transformer';
 import { loraSplitKScratch, minGroupsForAdapter, type TileLimits } from '../ops/matmul';
 import { gradNormPartialSize } from '../ops/optimizer';
 import { loraInF } from '../lora/peft';

@@ -1,7 +1,7 @@
-// QA-LoRA after training: the exact merge into the INT-N base (zero points absorb the adapter, the
-// codes stay as they are), and the merged model's on-disk layout (a Hugging Face folder whose
+// A QA-LoRA merged model on disk: the layout (a Hugging Face folder whose
 // config.json declares the quantization and whose safetensors hold packed codes, scales and zero
-// points), which loads back without any quant flag.
+// points), which loads back without any quant flag. The
+// merge itself (zero points absorb the adapter) is src/lora/qalora-merge.ts.
 //
 // Layout of a quantized linear `P` (P = the module's weight key without ".weight"):
 //   P.qweight  I32 [words]     the packed codes exactly as on the GPU: a little-endian N-bit stream
@@ -13,11 +13,9 @@
 // config.json gains "quantization_config": {"quant_method": "qalora", "bits": N, "group_size": g,
 //   "zero_point": "float32", "format": "webgpu-lora-studio/qalora-v1"}.
 
-import { f16BitsToF32 } from '../gpu/half';
-import type { AdapterTensors } from '../lora/peft';
-import type { TensorToWrite } from '../model/safetensors';
-import type { QuantFormat, QuantizedHost } from './formats';
+import type { QuantFormat, QuantizedHost } from '../quant/formats';
 import { OptionError, opt } from '../options';
+import type { TensorToWrite } from './safetensors';
 
 export const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';
 
@@ -51,45 +49,6 @@ export function readQuantConfig(config: Record<string, unknown>, fileName: strin
 
 export function quantConfigJson(c: QaloraQuantConfig): Record<string, unknown> {
   return { quant_method: 'qalora', bits: c.bits, group_size: c.groupSize, zero_point: 'float32', format: QALORA_FORMAT };
-}
-
-function f16At(words: Uint32Array, j: number): number {
-  return f16BitsToF32((words[j >> 1] >>> ((j & 1) * 16)) & 0xffff);
-}
-
-function zeroAt(zeros: Uint32Array | Float32Array, j: number): number {
-  return zeros instanceof Float32Array ? zeros[j] : f16At(zeros, j);
-}
-
-/**
- * Folds a QA-LoRA adapter (trained on the group average, A [r, in/g]) into a qalora-quantized
- * matrix: z' = z − (s_lora/g)·(B·A)[o, l] / s[o, l]. Codes and scales are unchanged.
- */
-export function mergeQaloraZeros(q: QuantizedHost, t: AdapterTensors, r: number, sLora: number): QuantizedHost {
-  if (!q.zeros || !(q.scales instanceof Uint32Array)) throw new QuantCheckpointError(`mergeQaloraZeros: ${q.mode} is not a QA-LoRA format`);
-  const g = q.groupSize;
-  const L = q.cols / g;
-  if (t.A.length !== r * L || t.B.length !== q.rows * r) {
-    throw new QuantCheckpointError(`mergeQaloraZeros: adapter shapes do not match a [${q.rows}, ${q.cols}] matrix with group size ${g} (A must be [r, in/g])`);
-  }
-  const zeros = new Float32Array(q.rows * L);
-  for (let o = 0; o < q.rows; o++) {
-    for (let l = 0; l < L; l++) {
-      const j = o * L + l;
-      let d = 0;
-      for (let k = 0; k < r; k++) d += t.B[o * r + k] * t.A[k * L + l];
-      zeros[j] = zeroAt(q.zeros, j) - ((sLora / g) * d) / f16At(q.scales, j);
-    }
-  }
-  return { ...q, zeros };
-}
-
-/** The dense update of a pooled adapter as plain LoRA tensors: A_dense[k, i] = A[k, floor(i/g)] / g. */
-export function expandPooledAdapter(t: AdapterTensors, r: number, inF: number, g: number): AdapterTensors {
-  const L = inF / g;
-  const A = new Float32Array(r * inF);
-  for (let k = 0; k < r; k++) for (let i = 0; i < inF; i++) A[k * inF + i] = t.A[k * L + Math.floor(i / g)] / g;
-  return { A, B: t.B };
 }
 
 function f16Pairs(words: Uint32Array, n: number): Uint16Array {

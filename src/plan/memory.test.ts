@@ -8,7 +8,7 @@ import { LoraState } from '../lora/state';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { parseConfig } from '../model/config';
 import { loadModel } from '../model/load';
-import { Transformer } from '../model/transformer';
+import { Transformer } from '../net/transformer';
 import { testContext } from '../test/gpu';
 import { Trainer } from '../train/trainer';
 import { adviceFamilies, baseWeightBytes, bufferWords, estimateMemory, judgeFit, type MemoryInput } from './memory';
