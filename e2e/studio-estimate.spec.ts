@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { dropFile, jsonl, openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
+import { dropFile, jsonl, openStudio, setUpFrogRun, shot, startTraining, tab } from './studio-helpers';
 
 const EVAL_TEXTS = Array.from({ length: 8 }, (_, i) => `Sue saw a green duck ${i}. The duck swam in the pond.`);
 
@@ -39,7 +39,7 @@ test('studio: time estimate, an evaluation file, the checkpoint to export, and t
   await expect(page.getByTestId('eval-split-unused')).toContainText('held-out.jsonl');
 
   await tab(page, 'Train');
-  await page.getByTestId('start-training').click();
+  await startTraining(page);
   const view = page.getByTestId('run-view');
   await expect(view).toHaveAttribute('data-status', 'done', { timeout: 150_000 });
   // Eval split 0: every eval point was measured on the evaluation file (before, steps 2 and 4, after).
@@ -74,7 +74,7 @@ test('studio: Discard on the reload banner keeps the run as stopped and brings n
   await openStudio(page);
   await setUpFrogRun(page, { steps: '10', batchSize: '2', seqLen: '32', lr: '0.003', evalEvery: '2' });
   await tab(page, 'Train');
-  await page.getByTestId('start-training').click();
+  await startTraining(page);
   const view = page.getByTestId('run-view');
   await expect(view).toHaveAttribute('data-checkpoint', /^[2468]$/, { timeout: 90_000 });
   const runId = await view.getAttribute('data-run-id');
