@@ -35,7 +35,7 @@ describe('trainCommand', () => {
   });
 
   it('names only flags that npm run train takes', () => {
-    const train = readFileSync(new URL('./cli/train.ts', import.meta.url), 'utf8');
+    const train = readFileSync(new URL('./cli/train-run.ts', import.meta.url), 'utf8');
     for (const f of [...Object.values(CONFIG_FLAG), '--eval-split']) expect(train + readFileSync(new URL('./cli/common.ts', import.meta.url), 'utf8')).toMatch(new RegExp(`['\\s{]${f!.slice(2)}['"]?:`));
   });
 });

@@ -40,9 +40,10 @@ export function shellQuote(v: string): string {
 /**
  * The `npm run train -- …` line of a run: every setting spelled out (the CLI's defaults differ from
  * the studio's), data options only where they differ from the defaults. `model`, `data` and `out`
- * are paths the user fills in when the studio does not know them.
+ * are paths the user fills in when the studio does not know them; `evalFile` (optional) is the
+ * evaluation file, written as --eval-file instead of --eval-split.
  */
-export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, paths: { model: string; data: string; out: string }): string {
+export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, paths: { model: string; data: string; out: string; evalFile?: string }): string {
   const args: string[] = ['--model', shellQuote(paths.model), '--data', shellQuote(paths.data), '--out', shellQuote(paths.out)];
   const flag = (f: string, v: string | number | boolean | undefined) => {
     if (v === undefined || v === false) return;
@@ -58,7 +59,9 @@ export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, p
     if (k === 'quant' && (c.quant ?? 'none') === 'none') continue;
     flag(CONFIG_FLAG[k]!, c[k] as string | number | boolean | undefined);
   }
-  flag('--eval-split', evalSplit);
+  // A separate evaluation file replaces the split.
+  if (paths.evalFile) flag('--eval-file', paths.evalFile);
+  else flag('--eval-split', evalSplit);
   if (data.format !== 'auto' || data.template.trim()) flag('--format', data.format === 'auto' ? 'template' : data.format);
   if (data.template.trim()) flag('--template', data.template);
   if (data.responseColumn) flag('--response-column', data.responseColumn);

@@ -15,14 +15,69 @@ import { resumeFromFiles, type CheckpointPlace } from '../train/resume';
 import type { ModelSpec } from '../model/config';
 import { runTraining, type ResumeData, type RunConfig, type RunResult } from '../train/run';
 import { FolderShelf } from './checkpoint-dir';
-import { fmtDuration, progressLine, writeFiles } from './common';
-import { dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
+import { fmtDuration, nonNegInt, num, positiveInt, progressLine, QUANT_CLI_OPTIONS, writeFiles } from './common';
+import { parseSchedule } from '../train/schedule';
+import { DATA_CLI_OPTIONS, dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
+
+/** The options `npm run train` parses (node:util parseArgs; every value a string but the switches). */
+export const TRAIN_CLI_OPTIONS = {
+  model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
+  rank: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' }, rslora: { type: 'boolean' },
+  targets: { type: 'string' }, 'lora-plus-ratio': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
+  warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+  'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
+  seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
+  'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
+  'grad-checkpointing': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
+  ...DATA_CLI_OPTIONS,
+} as const;
 
 /** A run's settings when neither a flag, a resumed checkpoint nor an experiment spec gives them. */
 export const RUN_DEFAULTS = {
   rank: 8, alpha: 16, dropout: 0.05, rslora: false, targets: 'attention', loraPlusRatio: 1, lr: 2e-4, schedule: 'linear', warmup: 0, epochs: 1,
   batchSize: 4, gradAccum: 1, seed: 42, saveEvery: 0, keepCheckpoints: DEFAULT_KEEP, maxGradNorm: 1, weightDecay: 0, evalSplit: 0.1,
 } as const;
+
+/** The flags `npm run train` parsed (TRAIN_CLI_OPTIONS). */
+export type TrainArgs = { [K in keyof typeof TRAIN_CLI_OPTIONS]?: (typeof TRAIN_CLI_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+
+/**
+ * The run settings of `npm run train`'s flags, each falling back to a resumed run's recorded value
+ * (`prev`), then to RUN_DEFAULTS; `base` is what the loaded model decides (the sequence length
+ * defaults to min(256, maxT)). Throws a UsageError naming the flag for a bad value.
+ */
+export function runConfigFromArgs(
+  a: TrainArgs, prev: Partial<RunConfig> & { evalFile?: string; evalSplit?: number; keepCheckpoints?: number },
+  base: { maxT: number; quant: RunConfig['quant']; groupSize: number; dtype: string; baseModel: string },
+): RunConfig & { dtype: string; keepCheckpoints: number; evalFile?: string; evalSplit: number } {
+  return {
+    dtype: base.dtype,
+    quant: base.quant, groupSize: base.groupSize,
+    gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
+    baseModel: base.baseModel,
+    rank: num(a.rank, 'rank', prev.rank ?? RUN_DEFAULTS.rank),
+    alpha: num(a.alpha, 'alpha', prev.alpha ?? RUN_DEFAULTS.alpha),
+    dropout: num(a.dropout, 'dropout', prev.dropout ?? RUN_DEFAULTS.dropout),
+    rslora: a.rslora ?? prev.rslora ?? RUN_DEFAULTS.rslora,
+    targets: a.targets ?? prev.targets ?? RUN_DEFAULTS.targets,
+    loraPlusRatio: num(a['lora-plus-ratio'], 'lora-plus-ratio', prev.loraPlusRatio ?? RUN_DEFAULTS.loraPlusRatio),
+    lr: num(a.lr, 'lr', prev.lr ?? RUN_DEFAULTS.lr),
+    schedule: parseSchedule(a.schedule ?? prev.schedule ?? RUN_DEFAULTS.schedule),
+    warmup: num(a.warmup, 'warmup', prev.warmup ?? RUN_DEFAULTS.warmup, nonNegInt),
+    steps: a.steps !== undefined ? num(a.steps, 'steps', 0, positiveInt) : a.epochs !== undefined ? undefined : prev.steps,
+    epochs: num(a.epochs, 'epochs', prev.epochs ?? RUN_DEFAULTS.epochs, positiveInt),
+    batchSize: num(a['batch-size'], 'batch-size', prev.batchSize ?? RUN_DEFAULTS.batchSize, positiveInt),
+    gradAccum: num(a['grad-accum'], 'grad-accum', prev.gradAccum ?? RUN_DEFAULTS.gradAccum, positiveInt),
+    seqLen: num(a['seq-len'], 'seq-len', prev.seqLen ?? Math.min(256, base.maxT), positiveInt),
+    seed: num(a.seed, 'seed', prev.seed ?? RUN_DEFAULTS.seed, nonNegInt),
+    saveEvery: num(a['save-every'], 'save-every', prev.saveEvery ?? RUN_DEFAULTS.saveEvery, nonNegInt),
+    keepCheckpoints: num(a['keep-checkpoints'], 'keep-checkpoints', prev.keepCheckpoints ?? RUN_DEFAULTS.keepCheckpoints, positiveInt),
+    maxGradNorm: num(a['max-grad-norm'], 'max-grad-norm', prev.maxGradNorm ?? RUN_DEFAULTS.maxGradNorm),
+    weightDecay: num(a['weight-decay'], 'weight-decay', prev.weightDecay ?? RUN_DEFAULTS.weightDecay),
+    evalFile: a['eval-file'] ?? prev.evalFile,
+    evalSplit: num(a['eval-split'], 'eval-split', prev.evalSplit ?? RUN_DEFAULTS.evalSplit, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)')),
+  };
+}
 
 export type Prepared = Awaited<ReturnType<typeof prepareData>>;
 

@@ -7,13 +7,12 @@ import { checkpointFile } from '../train/resume';
 import { fallbackMessage, loadNewestGood, type GoodCheckpoint } from '../train/checkpoint-shelf';
 import { FolderShelf } from './checkpoint-dir';
 import type { ResumeData, RunConfig } from '../train/run';
-import { parseSchedule } from '../train/schedule';
 import {
-  gpuContext, nonNegInt, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_CLI_OPTIONS, QUANT_USAGE, quantFromArgs, runCli, UsageError,
+  gpuContext, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_USAGE, quantFromArgs, runCli, UsageError,
 } from './common';
 import { applyDemoTraining } from './demo';
-import { DATA_CLI_OPTIONS, DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
-import { folderPlace, modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainIntoFolder } from './train-run';
+import { DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
+import { folderPlace, modelLine, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNER/NAME --out DIR [options]
   (no --model and no --data: the built-in demo, written to runs/demo)
@@ -31,17 +30,7 @@ ${DATA_USAGE}`;
 
 runCli(async () => {
   const a = parseCli(
-    {
-      model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
-      rank: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' }, rslora: { type: 'boolean' },
-      targets: { type: 'string' }, 'lora-plus-ratio': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
-      warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
-      'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
-      seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
-      'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
-      'grad-checkpointing': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
-      ...DATA_CLI_OPTIONS,
-    } as const,
+    TRAIN_CLI_OPTIONS,
     USAGE,
   );
   // No --model and no --data: the built-in demo (public/demo) with its settings.
@@ -80,35 +69,15 @@ runCli(async () => {
     onProgress: (p) => progressLine(`loading weights ${p.loaded}/${p.total}`),
   });
   const { spec } = loaded;
-  const seqLen = num(a['seq-len'], 'seq-len', prev.seqLen ?? Math.min(256, spec.maxT), positiveInt);
-  const seed = num(a.seed, 'seed', prev.seed ?? RUN_DEFAULTS.seed, nonNegInt);
   const cfg: RunConfig & Record<string, unknown> = {
-    model, data, out, dtype,
-    quant: loaded.weights.quant, groupSize,
-    gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
-    baseModel: prev.baseModel ?? (src.name.startsWith('hf://') ? src.name.slice(5) : basename(model.replace(/\/+$/, ''))),
-    rank: num(a.rank, 'rank', prev.rank ?? RUN_DEFAULTS.rank),
-    alpha: num(a.alpha, 'alpha', prev.alpha ?? RUN_DEFAULTS.alpha),
-    dropout: num(a.dropout, 'dropout', prev.dropout ?? RUN_DEFAULTS.dropout),
-    rslora: a.rslora ?? prev.rslora ?? RUN_DEFAULTS.rslora,
-    targets: a.targets ?? prev.targets ?? RUN_DEFAULTS.targets,
-    loraPlusRatio: num(a['lora-plus-ratio'], 'lora-plus-ratio', prev.loraPlusRatio ?? RUN_DEFAULTS.loraPlusRatio),
-    lr: num(a.lr, 'lr', prev.lr ?? RUN_DEFAULTS.lr),
-    schedule: parseSchedule(a.schedule ?? prev.schedule ?? RUN_DEFAULTS.schedule),
-    warmup: num(a.warmup, 'warmup', prev.warmup ?? RUN_DEFAULTS.warmup, nonNegInt),
-    steps: a.steps !== undefined ? num(a.steps, 'steps', 0, positiveInt) : a.epochs !== undefined ? undefined : prev.steps,
-    epochs: num(a.epochs, 'epochs', prev.epochs ?? RUN_DEFAULTS.epochs, positiveInt),
-    batchSize: num(a['batch-size'], 'batch-size', prev.batchSize ?? RUN_DEFAULTS.batchSize, positiveInt),
-    gradAccum: num(a['grad-accum'], 'grad-accum', prev.gradAccum ?? RUN_DEFAULTS.gradAccum, positiveInt),
-    seqLen, seed,
-    saveEvery: num(a['save-every'], 'save-every', prev.saveEvery ?? RUN_DEFAULTS.saveEvery, nonNegInt),
-    keepCheckpoints: num(a['keep-checkpoints'], 'keep-checkpoints', prev.keepCheckpoints ?? RUN_DEFAULTS.keepCheckpoints, positiveInt),
-    maxGradNorm: num(a['max-grad-norm'], 'max-grad-norm', prev.maxGradNorm ?? RUN_DEFAULTS.maxGradNorm),
-    weightDecay: num(a['weight-decay'], 'weight-decay', prev.weightDecay ?? RUN_DEFAULTS.weightDecay),
-    evalFile: a['eval-file'] ?? prev.evalFile,
-    evalSplit: num(a['eval-split'], 'eval-split', prev.evalSplit ?? RUN_DEFAULTS.evalSplit, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)')),
+    model, data, out,
+    ...runConfigFromArgs(a, prev, {
+      maxT: spec.maxT, quant: loaded.weights.quant, groupSize, dtype,
+      baseModel: prev.baseModel ?? (src.name.startsWith('hf://') ? src.name.slice(5) : basename(model.replace(/\/+$/, ''))),
+    }),
     ...dataCfg,
   };
+  const { seqLen, seed } = cfg;
 
   // Data: any supported file format and record shape; a seeded split unless a separate eval file is given.
   const prepared = await readRunData(loaded, data, dataCfg, { seqLen, seed, evalSplit: cfg.evalSplit as number, evalFile: evalFileArg });

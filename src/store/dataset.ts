@@ -110,6 +110,8 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
       else return Promise.resolve();
       const my = ++seq;
       set((s) => ({ dataset: { ...s.dataset, status: 'preparing', progress: null, error: null } }));
+      // The evaluation file (if any) is read with the same options and sequence length.
+      void get().prepareEvalFile();
       const p = (async () => {
         try {
           const summary = await engine().call({ type: 'prepareDataset', source, options, seqLen: get().knobs.seqLen }, (e) => {
@@ -140,6 +142,7 @@ export const createDatasetSlice: StateCreator<Studio, [], [], DatasetSlice> = (s
         await get().prepareDataset();
       }
       while (inflight) await inflight;
+      await get().settleEvalFile();
     },
 
     onModelLoaded() {

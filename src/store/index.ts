@@ -3,9 +3,11 @@
 // the engine worker (./engine) and IndexedDB.
 import { create } from 'zustand';
 import { createAdaptersSlice, type AdaptersSlice } from './adapters';
+import { createCalibrationSlice, type CalibrationSlice } from './calibration';
 import { createChatSlice, type ChatSlice } from './chat';
 import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
+import { createEvalFileSlice, type EvalFileSlice } from './evalfile';
 import { createModelSlice, type ModelSlice } from './model';
 import { createPlaygroundSlice, type PlaygroundSlice } from './playground';
 import { createPresetsSlice, type PresetsSlice } from './presets';
@@ -14,7 +16,7 @@ import { createRunsSlice, type RunsSlice } from './runs';
 import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice & EvalFileSlice & CalibrationSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -28,4 +30,6 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createUiSlice(...a),
   ...createStorageSlice(...a),
   ...createPresetsSlice(...a),
+  ...createEvalFileSlice(...a),
+  ...createCalibrationSlice(...a),
 }));

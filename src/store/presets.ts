@@ -1,8 +1,8 @@
 // Saved settings: the knobs kept under a name in localStorage, loaded back, written to and read
 // from JSON files; and "Copy as command": the `npm run train` line of the current knobs and data.
 import type { StateCreator } from 'zustand';
-import { trainCommand } from '../flags';
-import { toRunConfig, type KnobName } from '../plan/knobs';
+import type { KnobName } from '../plan/knobs';
+import { studioCommand } from './command';
 import { saveBlob, slug } from './download';
 import type { Studio } from './index';
 import { parseSettings, settingsJson } from './settingsfile';
@@ -94,13 +94,11 @@ export const createPresetsSlice: StateCreator<Studio, [], [], PresetsSlice> = (s
 
     commandLine() {
       const s = get();
-      const spec = s.loaded?.spec ?? s.candidate.spec;
-      const c = s.choice;
-      const model = c?.kind === 'hub' ? c.repo : c?.kind === 'files' ? `PATH/TO/${c.name}` : 'MODEL_DIR';
       const ds = s.dataset;
-      const data = ds.file ? ds.file.name : ds.hub ? `hub:${ds.hub.dataset}:${ds.hub.config}:${ds.hub.split}` : 'DATA_FILE';
-      const config = toRunConfig(s.knobs, spec?.arch ?? 'llama', model);
-      return trainCommand(config, ds.options, s.knobs.evalSplit, { model, data, out: `runs/${slug(c?.kind === 'hub' ? c.repo.split('/').pop()! : (c?.name ?? 'run'))}` });
+      return studioCommand({
+        knobs: s.knobs, arch: (s.loaded?.spec ?? s.candidate.spec)?.arch ?? 'llama', choice: s.choice,
+        data: { fileName: ds.file?.name ?? null, hub: ds.hub, options: ds.options }, evalFileName: s.evalFile.file?.name ?? null,
+      });
     },
 
     async copyCommand() {

@@ -16,6 +16,9 @@ export interface StoredDataset {
   hub?: { dataset: string; config: string; split: string };
   name: string;
   options: DatasetOptions;
+  /** The run's separate evaluation file (absent: the eval split of the dataset). */
+  evalFile?: Blob;
+  evalName?: string;
 }
 
 export async function saveDataset(runId: string, d: StoredDataset): Promise<void> {

@@ -9,6 +9,9 @@ import type { RequestOf } from '../worker/protocol';
 import { isQuotaError } from '../worker/quota';
 import { loadDataset, saveDataset } from './run-files';
 import { datasetName } from './dataset';
+import { evalFileRef } from './evalfile';
+import { currentPaceKey } from './calibration';
+import { paceOfRun } from './estimate';
 import { engine } from './engine';
 import type { Studio } from './index';
 import { FREE_SPACE } from './storage';
@@ -36,10 +39,10 @@ export interface RunSlice {
 type TrainRequest = RequestOf<'train'>;
 
 /** The engine request of a studio run: checkpoints kept in IndexedDB, eval and a sample every N steps. */
-function trainRequest(r: RunRecord, datasetId: string, resume: boolean): TrainRequest {
+function trainRequest(r: RunRecord, datasetId: string, evalDatasetId: string | undefined, resume: boolean): TrainRequest {
   const k = r.knobs;
   return {
-    type: 'train', runId: r.id, config: r.config, data: { datasetId, evalSplit: k.evalSplit }, evalEvery: k.evalEvery,
+    type: 'train', runId: r.id, config: r.config, data: { datasetId, evalSplit: k.evalSplit, evalDatasetId }, evalEvery: k.evalEvery,
     sample: k.samplePrompt.trim() ? { prompt: k.samplePrompt, maxNewTokens: k.sampleTokens, format: runPromptFormat(r) } : undefined, persist: true, resume,
   };
 }
@@ -63,6 +66,11 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
   async function restoreDataset(runId: string): Promise<boolean> {
     const d = await loadDataset(runId);
     if (!d) return false;
+    // The run's evaluation file (or none: the eval split) first; preparing the dataset prepares it too.
+    if (d.evalFile) {
+      const ef = d.evalFile instanceof File ? d.evalFile : new File([d.evalFile], d.evalName ?? 'eval');
+      set({ evalFile: { file: ef, status: 'preparing', summary: null, error: null } });
+    } else get().clearEvalFile();
     if (d.hub) await get().openHubDataset(d.hub.dataset, { ...d.hub, options: d.options });
     else if (d.file) {
       const file = d.file instanceof File ? d.file : new File([d.file], d.name);
@@ -75,10 +83,16 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
   /** Sends the train request and folds its events into the run's record until it ends. */
   async function drive(runId: string, req: TrainRequest): Promise<void> {
     deviceLost = null;
+    // The run's own pace refines the time estimate of its settings (the knobs are the run's now).
+    const pace = currentPaceKey(get());
     set({ activeRun: { runId, phase: 'running' }, runError: null, runNotice: null });
     try {
       const summary = await engine().call(req, (e) => {
-        if (e.kind === 'step') update(runId, (r) => withStep(r, e.info), 'soon');
+        if (e.kind === 'step') {
+          update(runId, (r) => withStep(r, e.info), 'soon');
+          const p = paceOfRun(e.info.etaSeconds, e.info.totalSteps - e.info.step, req.config.gradAccum);
+          if (pace && p !== null) get().notePace(pace, p, 'run');
+        }
         else if (e.kind === 'eval') update(runId, (r) => withEval(r, e.step, e.loss), 'soon');
         else if (e.kind === 'evalBefore') update(runId, (r) => withEvalBefore(r, e.loss), 'now');
         else if (e.kind === 'sample') update(runId, (r) => withSample(r, e.step, e.text), 'soon');
@@ -130,6 +144,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
 
   /** Checks everything, records the run and sends it to the engine. */
   async function start(): Promise<void> {
+    await get().cancelCalibration();
     await get().settleDataset();
     const s = get();
     if (s.activeRun) return;
@@ -138,6 +153,8 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const sum = s.dataset.summary;
     const dsName = datasetName(s.dataset);
     if (!sum || !sum.ok || s.dataset.status !== 'ready' || !dsName || !sum.datasetId || !sum.stats) return fail('Add a dataset first (Dataset tab): drop a data file or open a Hub dataset.');
+    const evalRef = evalFileRef(s.evalFile);
+    if (typeof evalRef === 'string') return fail(evalRef);
     const { spec, info, source } = s.loaded;
     const knobs = s.knobs;
     const problems = knobProblems(knobs, spec);
@@ -157,7 +174,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const r: RunRecord = {
       schema: RUN_SCHEMA, id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
       model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,
-      dataset: { name: dsName, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format },
+      dataset: { name: dsName, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format, ...(evalRef && s.evalFile.file ? { evalFile: { name: s.evalFile.file.name, examples: evalRef.examples } } : {}) },
       trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,
     };
     void get().askPersistence();
@@ -165,13 +182,17 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     try {
       const { file, hub } = s.dataset;
       // A Hub dataset is kept as its id, config and split (its Parquet files stay in the browser cache).
-      await saveDataset(id, { ...(file ? { file } : { hub: { dataset: hub!.dataset, config: hub!.config, split: hub!.split } }), name: dsName, options: { ...s.dataset.options } });
-      update(id, (x) => ({ ...x, stored: { checkpoints: x.stored?.checkpoints ?? 0, dataset: file?.size ?? 0 } }), 'now');
+      const evalFile = evalRef ? s.evalFile.file : null;
+      await saveDataset(id, {
+        ...(file ? { file } : { hub: { dataset: hub!.dataset, config: hub!.config, split: hub!.split } }), name: dsName, options: { ...s.dataset.options },
+        ...(evalFile ? { evalFile, evalName: evalFile.name } : {}),
+      });
+      update(id, (x) => ({ ...x, stored: { checkpoints: x.stored?.checkpoints ?? 0, dataset: (file?.size ?? 0) + (evalFile?.size ?? 0) } }), 'now');
     } catch (e) {
       if (isQuotaError(e)) get().reportStorageFull({ what: 'dataset', message: `Storage for this site is full: the copy of the dataset was not kept, so this run cannot resume after the tab closes; ${FREE_SPACE}.` });
       else set({ runError: `The dataset could not be kept in IndexedDB (${(e as Error).message}); the run trains, but cannot resume after the tab closes.` });
     }
-    await drive(id, trainRequest(r, sum.datasetId, false));
+    await drive(id, trainRequest(r, sum.datasetId, evalRef?.id, false));
   }
 
   return {
@@ -219,6 +240,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     async resumeInterrupted(runId) {
       const fail = (m: string) => set({ runError: m });
       if (get().activeRun) return fail('Another run is training: stop it first.');
+      await get().cancelCalibration();
       const r = record(runId);
       if (!r || !canResume(r)) return fail('This run has no checkpoint to resume from.');
       restoreKnobs(r);
@@ -244,9 +266,12 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
       if (!(await restoreDataset(runId))) return fail('The run\'s dataset is not in IndexedDB any more, so it cannot resume: start a new run.');
       const sum = get().dataset.summary;
       if (!sum || !sum.ok || !sum.datasetId) return fail(`The run's dataset no longer prepares: ${sum && !sum.ok ? sum.error : get().dataset.error ?? 'unknown error'}`);
+      const evalRef = evalFileRef(get().evalFile);
+      if (typeof evalRef === 'string') return fail(evalRef);
+      if (r.dataset.evalFile && !evalRef) return fail(`The run's evaluation file ${r.dataset.evalFile.name} is not in IndexedDB any more, so it cannot resume: start a new run.`);
       const step = r.checkpointStep!;
       await get().upsertRun(withStatus(rewindTo(r, step), 'running'), 'now');
-      await drive(runId, trainRequest(r, sum.datasetId, true));
+      await drive(runId, trainRequest(r, sum.datasetId, evalRef?.id, true));
     },
 
     async restoreClosedRun() {

@@ -1,6 +1,7 @@
 // Runs slice: every run's record (config, metrics, status) kept in IndexedDB, comparison, rename,
 // delete, and the downloads (adapter as .zip or two files, merged model).
 import type { StateCreator } from 'zustand';
+import { adapterFilesOf, runPlace } from '../train/resume';
 import { idbCheckpoints } from '../worker/storage';
 import { loadDataset } from './run-files';
 import { clusterFiles, clusterRunOf } from './cluster';
@@ -32,7 +33,11 @@ export interface RunsSlice {
   renameRun(id: string, name: string): Promise<void>;
   deleteRun(id: string): Promise<void>;
   toggleCompare(id: string, on: boolean): void;
-  exportAdapter(id: string, form: 'zip' | 'files'): Promise<void>;
+  /** The adapter as PEFT files: the run's final (newest) adapter, or with `step` the checkpoint of that step still kept. */
+  exportAdapter(id: string, form: 'zip' | 'files', step?: number): Promise<void>;
+  /** Steps of each run's checkpoints still kept in IndexedDB, newest first (filled by loadShelf). */
+  shelfSteps: Record<string, number[]>;
+  loadShelf(id: string): Promise<void>;
   /** The merged model; quantized: the QA-LoRA merge into the loaded INT-N base. */
   exportMerged(id: string, quantized?: boolean): Promise<void>;
   /** llama.cpp GGUF of the merged model (f16 / q8_0) or of the adapter alone; needs the run's base loaded. */
@@ -73,6 +78,12 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
     exportError: null,
     exportNotice: null,
     exportProgress: null,
+    shelfSteps: {},
+
+    async loadShelf(id) {
+      const steps = await idbCheckpoints.steps(id).catch(() => []);
+      set((s) => ({ shelfSteps: { ...s.shelfSteps, [id]: steps } }));
+    },
 
     async loadRuns() {
       set({ runsStatus: 'loading' });
@@ -152,20 +163,29 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       set((s) => ({ compare: on ? [...new Set([...s.compare, id])] : s.compare.filter((c) => c !== id) }));
     },
 
-    async exportAdapter(id, form) {
+    async exportAdapter(id, form, step) {
       const r = get().runs.find((x) => x.id === id);
       if (!r) return;
       set({ exportBusy: `adapter:${id}`, exportError: null, exportNotice: null });
       try {
-        const { files } = await engine().call({ type: 'exportAdapter', runId: id });
-        const name = slug(r.name);
+        let files: { name: string; data: Blob }[];
+        if (step === undefined) files = (await engine().call({ type: 'exportAdapter', runId: id })).files;
+        else {
+          // An earlier checkpoint: its PEFT files as saved (no model or GPU needed).
+          const f = adapterFilesOf(await idbCheckpoints.loadAt(id, step), runPlace(id));
+          files = [
+            { name: 'adapter_config.json', data: new Blob([f.configJson], { type: 'application/json' }) },
+            { name: 'adapter_model.safetensors', data: new Blob([f.safetensors as Uint8Array<ArrayBuffer>]) },
+          ];
+        }
+        const name = step === undefined ? slug(r.name) : `${slug(r.name)}-step${step}`;
         if (form === 'zip') {
           const zip = await zipBlob(name, files);
           saveBlob(`${name}-adapter.zip`, zip);
           set({ exportNotice: downloaded([`${name}-adapter.zip`], zip.size) });
         } else {
           for (const f of files) saveBlob(f.name, f.data);
-          set({ exportNotice: downloaded(files.map((f) => f.name), files.reduce((a, f) => a + f.data.size, 0)) });
+          set({ exportNotice: downloaded(files.map((f) => f.name), files.reduce((a, f) => a + f.data.size, 0), step === undefined ? '' : `The adapter of the checkpoint of step ${step}.`) });
         }
       } catch (e) {
         set({ exportError: (e as Error).message });

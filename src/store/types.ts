@@ -98,7 +98,11 @@ export interface RunRecord {
   knobs: Knobs;
   config: RunConfig;
   /** shape / promptFormat: the record shape and prompt formatting the data was read with (absent in older records). */
-  dataset: { name: string; examples: number; options: DatasetOptions; shape?: RecordShape; promptFormat?: string };
+  dataset: {
+    name: string; examples: number; options: DatasetOptions; shape?: RecordShape; promptFormat?: string;
+    /** A separate evaluation file that replaced the eval split (absent: the eval split of the dataset). */
+    evalFile?: { name: string; examples: number };
+  };
   trainableParams: number;
   totalSteps: number | null;
   metrics: RunMetrics;

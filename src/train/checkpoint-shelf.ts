@@ -84,6 +84,8 @@ export function checkpointProblem(files: FileMap): string | null {
 export interface ShelfSlot {
   id: string;
   label: string;
+  /** The step the slot holds, when the shelf knows it without reading the files (IndexedDB keys, memory). */
+  step?: number;
 }
 
 /** Where checkpoints are kept. Slots are listed newest first; `put` stores a whole new newest one. */
@@ -149,7 +151,7 @@ export class MemoryShelf implements CheckpointShelf {
   fail: Error | null = null;
 
   async slots(): Promise<ShelfSlot[]> {
-    return [...this.entries].reverse().map((e) => ({ id: String(e.step), label: `the checkpoint of step ${e.step}` }));
+    return [...this.entries].reverse().map((e) => ({ id: String(e.step), label: `the checkpoint of step ${e.step}`, step: e.step }));
   }
 
   async read(slot: ShelfSlot): Promise<FileMap | undefined> {

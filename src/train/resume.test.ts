@@ -43,4 +43,17 @@ describe('checkpoint → resume', () => {
     expect(shelfOf('r').entries.map((e) => e.step)).toEqual([2]);
     expect(runPlace('r').file(STATE_FILE)).toBe('the checkpoint of run r (trainer_state.json)');
   });
+
+  it('RunCheckpoints: the steps kept, newest first, and one step\'s files checked by its checksum', async () => {
+    const shelf = new MemoryShelf();
+    const store = shelfCheckpoints(() => shelf);
+    expect(await store.steps('r')).toEqual([]);
+    for (const step of [4, 8, 12]) await store.save('r', step, files(step), 3);
+    expect(await store.steps('r')).toEqual([12, 8, 4]);
+    const eight = await store.loadAt('r', 8);
+    expect(JSON.parse(eight.get(STATE_FILE) as string).step).toBe(8);
+    await expect(store.loadAt('r', 6)).rejects.toThrow(/^The checkpoint of step 6 is no longer kept .*: choose another one\.$/);
+    shelf.entries[0].files.set('optimizer.safetensors', new Uint8Array([9, 9, 9]));
+    await expect(store.loadAt('r', 4)).rejects.toThrow(/^The checkpoint of step 4 is damaged \(its checksum is [0-9a-f]{8}, not the [0-9a-f]{8} it was saved with\): choose another one\.$/);
+  });
 });

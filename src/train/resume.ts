@@ -9,7 +9,7 @@ import type { ModelSpec } from '../model/config';
 import type { LinearModule } from '../model/modules';
 import { parseSafetensors } from '../model/safetensors';
 import { OPTIMIZER_FILE, parseTrainerState, STATE_FILE, type FileMap } from './checkpoint';
-import { fallbackMessage, loadNewestGood, saveKeeping, type CheckpointShelf } from './checkpoint-shelf';
+import { checkpointProblem, DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveKeeping, type CheckpointShelf } from './checkpoint-shelf';
 import type { ResumeData } from './run';
 
 /** The two PEFT files of a checkpoint's adapter. */
@@ -77,6 +77,10 @@ export interface RunCheckpoints {
   save(runId: string, step: number, files: FileMap, keep: number): Promise<number>;
   /** The newest checkpoint whose checksum matches (damaged newer ones removed with removeDamaged), or undefined. */
   load(runId: string, opts?: { removeDamaged?: boolean }): Promise<LoadedCheckpoint | undefined>;
+  /** Steps of the run's kept checkpoints, newest first (a slot whose step the shelf cannot tell is left out). */
+  steps(runId: string): Promise<number[]>;
+  /** The checkpoint of one step, checksum verified; throws one line when it is no longer kept or is damaged. */
+  loadAt(runId: string, step: number): Promise<FileMap>;
 }
 
 /** RunCheckpoints over one shelf per run (saveKeeping / loadNewestGood). */
@@ -93,6 +97,18 @@ export function shelfCheckpoints(shelfOf: (runId: string) => CheckpointShelf): R
       const place = runPlace(runId);
       const state = parseTrainerState(checkpointFile(good.files, STATE_FILE, 'text', place), place.file(STATE_FILE));
       return { runId, step: state.step, files: good.files, notice: fallbackMessage(good, state.step) };
+    },
+    async steps(runId) {
+      return (await shelfOf(runId).slots()).flatMap((sl) => (sl.step === undefined ? [] : [sl.step]));
+    },
+    async loadAt(runId, step) {
+      const shelf = shelfOf(runId);
+      const slot = (await shelf.slots()).find((sl) => sl.step === step);
+      const files = slot && (await shelf.read(slot));
+      if (!files) throw new Error(`The checkpoint of step ${step} is no longer kept (a run keeps its newest ${DEFAULT_KEEP} unless told otherwise): choose another one.`);
+      const why = checkpointProblem(files);
+      if (why) throw new Error(`The checkpoint of step ${step} is damaged (${why}): choose another one.`);
+      return files;
     },
   };
 }

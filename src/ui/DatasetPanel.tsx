@@ -7,6 +7,7 @@ import { type DataWarning, RECORD_SHAPES, type RecordShape, type DatasetInspect,
 import { datasetName } from '../store/dataset';
 import { DropZone, ErrorLine, Field } from './controls';
 import { DatasetProgress } from './DatasetProgress';
+import { EvalFilePanel } from './EvalFilePanel';
 import { HubDataset } from './HubDataset';
 
 const SHAPE_LABEL: Record<RecordShape, string> = {
@@ -275,6 +276,7 @@ export function DatasetPanel() {
 
       {name && <Options />}
       <Stats />
+      {name && <EvalFilePanel />}
 
       {sum?.ok && sum.preview.length > 0 && (
         <section className="panel" aria-labelledby="preview-h">

@@ -1,7 +1,7 @@
 // Runs: every run kept in IndexedDB, compared side by side (model, rank, targets, quant, LoRA+
 // ratio, trainable parameters, time, tokens/s, final eval loss) with their loss curves overlaid;
 // rename, delete, resume, download, and export for a cluster (TRL script + Axolotl YAML).
-import { Fragment, useState, type ReactNode } from 'react';
+import { Fragment, useEffect, useState, type ReactNode } from 'react';
 import { useStudio } from '../store';
 import { fmtParams, targetsLabel } from '../store/plan';
 import { fmtDuration } from '../store/progress';
@@ -64,6 +64,11 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
         )}
         <div className="small muted">
           {new Date(r.createdAt).toLocaleString()} · {r.dataset.name} ({r.dataset.examples} examples)
+          {r.dataset.evalFile && (
+            <span data-testid="run-eval-file">
+              {' '}· evaluated on {r.dataset.evalFile.name} ({r.dataset.evalFile.examples} examples)
+            </span>
+          )}
         </div>
       </td>
       <td data-testid="run-status">{STATUS_TEXT[r.status]}</td>
@@ -117,6 +122,52 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
         </div>
       </td>
     </tr>
+  );
+}
+
+/**
+ * The downloads of one run, with the checkpoint the adapter downloads take: the final adapter or
+ * an earlier checkpoint still kept (each with its step and its eval loss when one was measured there).
+ */
+function RunDownloads(props: { run: RunRecord }) {
+  const r = props.run;
+  const steps = useStudio((s) => s.shelfSteps[r.id]);
+  const loadShelf = useStudio((s) => s.loadShelf);
+  const [pick, setPick] = useState('');
+  useEffect(() => {
+    void loadShelf(r.id);
+  }, [loadShelf, r.id, r.checkpointStep, r.status]);
+  // The newest checkpoint is the run's final adapter; the older ones are offered by step.
+  const earlier = (steps ?? []).slice(1);
+  const chosen = pick !== '' && earlier.includes(Number(pick)) ? Number(pick) : undefined;
+  const evalAt = (step: number) => r.metrics.eval.find((p) => p.step === step)?.loss;
+  const finalLoss = finalEvalLoss(r);
+  return (
+    <div style={{ marginBottom: '0.6rem' }}>
+      <p>
+        <b>{r.name}</b>
+      </p>
+      {earlier.length > 0 && (
+        <div className="field" style={{ maxWidth: '30rem' }}>
+          <label htmlFor={`ck-${r.id}`}>Adapter to download</label>
+          <select id={`ck-${r.id}`} value={chosen === undefined ? '' : String(chosen)} onChange={(e) => setPick(e.target.value)} data-testid="export-checkpoint" aria-describedby={`ck-${r.id}-h`}>
+            <option value="">
+              {r.status === 'done' ? 'final' : 'latest'} (step {steps![0]}{finalLoss !== null ? `, eval loss ${finalLoss.toFixed(4)}` : ''})
+            </option>
+            {earlier.map((st) => (
+              <option key={st} value={String(st)}>
+                checkpoint of step {st}
+                {evalAt(st) !== undefined ? `, eval loss ${evalAt(st)!.toFixed(4)}` : ''}
+              </option>
+            ))}
+          </select>
+          <span className="help" id={`ck-${r.id}-h`}>
+            The adapter downloads (.zip, two files) take this one; a run keeps its newest checkpoints only.
+          </span>
+        </div>
+      )}
+      <ExportButtons run={r} step={chosen} />
+    </div>
   );
 }
 
@@ -198,12 +249,7 @@ export function RunsPanel() {
             </p>
           )}
           {shown.map((r) => (
-            <div key={r.id} style={{ marginBottom: '0.6rem' }}>
-              <p>
-                <b>{r.name}</b>
-              </p>
-              <ExportButtons run={r} />
-            </div>
+            <RunDownloads key={r.id} run={r} />
           ))}
         </section>
       )}

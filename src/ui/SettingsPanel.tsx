@@ -6,6 +6,7 @@ import { SCHEDULE_KINDS, type ScheduleKind, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, 
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
 import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
+import { TimeEstimate } from './TimeEstimate';
 import { usePlan } from './usePlan';
 
 type NumKnob = { [K in KnobName]: Knobs[K] extends number ? K : never }[KnobName];
@@ -80,6 +81,7 @@ export function SettingsPanel() {
   const setKnob = useStudio((s) => s.setKnob);
   const reset = useStudio((s) => s.resetKnobs);
   const plan = usePlan();
+  const evalName = useStudio((s) => s.evalFile.file?.name ?? null);
   const qalora = isQalora(k.quant);
   const loadedQuant = useStudio((s) => (s.loaded ? `${s.loaded.info.quant}${isQalora(s.loaded.info.quant) ? ` (group size ${s.loaded.info.groupSize})` : ''}` : null));
   const quantMismatch = loadedQuant !== null && loadedQuant !== `${k.quant}${qalora ? ` (group size ${k.groupSize})` : ''}`;
@@ -168,6 +170,11 @@ export function SettingsPanel() {
           <legend>Evaluation</legend>
           <div className="grid2">
             <Num name="evalSplit" min={0} max={0.9} step={0.05} />
+            {evalName && (
+              <p className="note small" data-testid="eval-split-unused">
+                Unused: the evaluation file {evalName} (Dataset tab) replaces the eval split.
+              </p>
+            )}
             <Num name="evalEvery" integer min={0} />
             <Num name="seed" integer min={0} />
             <Num name="sampleTokens" integer min={1} max={512} />
@@ -189,6 +196,7 @@ export function PlanAside() {
     <aside className="panel" aria-labelledby="plan-h">
       <h2 id="plan-h">Memory estimate</h2>
       <MemoryCard compact />
+      <TimeEstimate />
       <StorageFit kind="run" />
     </aside>
   );

@@ -16,8 +16,10 @@ export const STATUS_TEXT: Record<RunRecord['status'], string> = {
   running: 'running', paused: 'paused', interrupted: 'interrupted', stopped: 'stopped', done: 'done', failed: 'failed',
 };
 
-export function ExportButtons(props: { run: RunRecord }) {
+/** A run's downloads; `step`: the adapter downloads take the checkpoint of that step instead of the final adapter (Runs → checkpoint to export). */
+export function ExportButtons(props: { run: RunRecord; step?: number }) {
   const r = props.run;
+  const step = props.step;
   const busy = useStudio((s) => s.exportBusy);
   const progress = useStudio((s) => s.exportProgress);
   const exportAdapter = useStudio((s) => s.exportAdapter);
@@ -30,10 +32,10 @@ export function ExportButtons(props: { run: RunRecord }) {
   const qaloraBase = sameBase && loaded?.info.quant === r.knobs.quant && loaded?.info.groupSize === r.knobs.groupSize;
   return (
     <div className="row" role="group" aria-label={`Downloads of ${r.name}`}>
-      <button type="button" disabled={!ready || busy !== null} onClick={() => void exportAdapter(r.id, 'zip')} data-testid="download-adapter-zip">
+      <button type="button" disabled={!ready || busy !== null} onClick={() => void exportAdapter(r.id, 'zip', step)} data-testid="download-adapter-zip">
         Adapter (.zip)
       </button>
-      <button type="button" disabled={!ready || busy !== null} onClick={() => void exportAdapter(r.id, 'files')} data-testid="download-adapter-files">
+      <button type="button" disabled={!ready || busy !== null} onClick={() => void exportAdapter(r.id, 'files', step)} data-testid="download-adapter-files">
         Adapter (two files)
       </button>
       <button

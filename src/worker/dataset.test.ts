@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TextTokenizer } from '../model/tokenizer';
 import { DEFAULT_DATASET_OPTIONS as O } from './protocol';
-import { inspectFile, loadFile, trainEval } from './dataset';
+import { inspectFile, loadFile, trainEval, trainWithEvalFile } from './dataset';
 import { studioMessage } from '../plan/knobs';
 
 /** One token per character (+3) after BOS; no chat template. */
@@ -56,5 +56,23 @@ describe('dataset seam', () => {
     const packed = trainEval(d.examples, 0.2, 5, true, 64);
     expect(packed.train.length).toBeLessThan(8);
     expect(packed.train.reduce((n, e) => n + e.ids.length, 0)).toBe(a.train.reduce((n, e) => n + e.ids.length, 0));
+  });
+
+  it('with an evaluation file trains on every example and evaluates on the file (packed when asked)', async () => {
+    const texts = Array.from({ length: 10 }, (_, i) => JSON.stringify({ text: `example ${i}` })).join('\n');
+    const evalTexts = Array.from({ length: 3 }, (_, i) => JSON.stringify({ text: `held out ${i}` })).join('\n');
+    const d = await loadFile(blob(texts), 't.jsonl', tok, O, 64);
+    const ev = await loadFile(blob(evalTexts), 'e.jsonl', tok, O, 64);
+    const s = trainWithEvalFile(d.examples, ev.examples, false, 64);
+    expect(s.train.map((e) => e.ids)).toEqual(d.examples.map((e) => e.ids));
+    expect(s.eval.map((e) => e.ids)).toEqual(ev.examples.map((e) => e.ids));
+    const packed = trainWithEvalFile(d.examples, ev.examples, true, 64);
+    expect(packed.train.length).toBeLessThan(10);
+    expect(packed.eval.reduce((n, e) => n + e.ids.length, 0)).toBe(ev.examples.reduce((n, e) => n + e.ids.length, 0));    // The worker's stores give the same rows.
+    const fromStore = trainWithEvalFile(d.store, ev.store, true, 64);
+    const idsOf = (l: { length: number; at(i: number): { ids: ArrayLike<number> } | undefined }) => Array.from({ length: l.length }, (_, i) => Array.from(l.at(i)!.ids));
+    expect(idsOf(fromStore.train)).toEqual(idsOf(packed.train));
+    expect(idsOf(fromStore.eval)).toEqual(idsOf(packed.eval));
+    expect(idsOf(trainWithEvalFile(d.store, ev.store, false, 64).eval)).toEqual(ev.examples.map((e) => e.ids));
   });
 });

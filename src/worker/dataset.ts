@@ -6,7 +6,7 @@
 // packed when asked).
 
 import {
-  ExampleStore, fileInput, inspectDataset, loadDataset, packExamples, splitExamples, splitStore,
+  ExampleStore, fileInput, inspectDataset, loadDataset, packExamples, packStore, splitExamples, splitStore,
   type DataInput, type DataProgress, type DatasetExample, type Example, type ExampleList, type LoadedDataset,
 } from '../data';
 import type { TextTokenizer } from '../model/tokenizer';
@@ -77,4 +77,16 @@ export function datasetProgress(emit: (e: EngineEvent) => void, ms = 100): (p: D
     last = now;
     emit({ kind: 'datasetProgress', rows: p.rows, examples: p.examples, tokens: p.tokens, bytes: p.bytes, totalBytes: p.totalBytes ?? null });
   };
+}
+
+/**
+ * The run's rows with a separate evaluation file (the CLI's --eval-file): every example trains, the
+ * file's examples evaluate; packed when asked. Stores (what the worker holds) give stores; arrays, arrays.
+ */
+export function trainWithEvalFile(examples: DatasetExample[], evalExamples: DatasetExample[], packing: boolean, seqLen: number): { train: Example[]; eval: Example[] };
+export function trainWithEvalFile(examples: ExampleStore, evalExamples: ExampleStore, packing: boolean, seqLen: number): { train: ExampleList; eval: ExampleList };
+export function trainWithEvalFile(examples: DatasetExample[] | ExampleStore, evalExamples: DatasetExample[] | ExampleStore, packing: boolean, seqLen: number): { train: ExampleList; eval: ExampleList } {
+  if (!packing) return { train: examples, eval: evalExamples };
+  const pack = (e: DatasetExample[] | ExampleStore): ExampleList => (e instanceof ExampleStore ? packStore(e, seqLen) : packExamples(e, seqLen));
+  return { train: pack(examples), eval: pack(evalExamples) };
 }

@@ -3,6 +3,7 @@
 // type up here; Node tests call the same table on an EngineSession driven by Dawn.
 import type { Reply, RequestMap, RequestOf, RequestType } from './protocol';
 import type { Emit, EngineSession } from './session';
+import { preemptingCalibration } from './session-calibrate';
 
 /** A handler: the session, the request (with its type), and the emit of the request's events. */
 export type Handler<K extends RequestType> = (s: EngineSession, req: RequestOf<K>, emit: Emit) => Promise<Reply<K>>;
@@ -17,6 +18,8 @@ export const handlers: { [K in keyof RequestMap]: Handler<K> } = {
   listHubDataset: (s, r) => s.listHubDataset(r),
   prepareDataset: (s, r, emit) => s.prepareDataset(r, emit),
   train: (s, r, emit) => s.train(r, emit),
+  calibrate: (s, r) => s.calibrate(r),
+  stopCalibration: (s) => s.stopCalibration(),
   pause: (s) => s.pause(),
   resume: (s) => s.resume(),
   stop: (s) => s.stop(),
@@ -34,5 +37,5 @@ export const handlers: { [K in keyof RequestMap]: Handler<K> } = {
 export function handle<K extends RequestType>(s: EngineSession, req: RequestOf<K>, emit: Emit): Promise<Reply<K>> {
   const h = handlers[req.type] as Handler<K> | undefined;
   if (!h) return Promise.reject(new Error(`The engine does not know the request '${String(req.type)}': reload the page.`));
-  return h(s, req, emit);
+  return preemptingCalibration(s, req.type, () => h(s, req, emit));
 }

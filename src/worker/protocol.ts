@@ -46,6 +46,8 @@ export interface TrainRequestData {
 export interface PreparedDataRef {
   datasetId: string;
   evalSplit: number;
+  /** A separate evaluation file prepared the same way: it replaces the eval split (the CLI's --eval-file). */
+  evalDatasetId?: string;
 }
 
 export interface TrainSummary {
@@ -171,6 +173,9 @@ export interface TrainRequest {
   keepCheckpoints?: number;
 }
 
+/** A calibration's measure: seconds per micro-batch, and whether it was scaled from a smaller probe batch (a slow device); null: not measured. */
+export type CalibrationReply = { secondsPerMicroBatch: number; scaled: boolean } | null;
+
 /** A generation's end: the whole text, tokens generated, whether stopGenerate cut it short, and the prompt as rendered. */
 export interface GenerateReply {
   text: string;
@@ -206,6 +211,13 @@ export interface RequestMap {
   prepareDataset: { req: { source: DatasetSourceSpec; options: DatasetOptions; seqLen: number }; reply: DatasetSummary };
   /** Trains (or resumes) a run; `step`, `eval`, `evalBefore`, `checkpoint`, `sample`, `storageFull`, `resumedFrom` events. */
   train: { req: TrainRequest; reply: TrainSummary };
+  /**
+   * Times a few training steps of `config` on a throwaway adapter (the time estimate); null when the
+   * engine is busy (training, loading, generating) or the calibration was stopped or superseded.
+   */
+  calibrate: { req: { config: RunConfig }; reply: CalibrationReply };
+  /** Stops the calibration in flight after its current step. */
+  stopCalibration: { req: object; reply: null };
   /** Holds the run before its next step. */
   pause: { req: object; reply: null };
   /** Releases a paused run (and retries a checkpoint write that found storage full). */

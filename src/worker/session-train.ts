@@ -13,7 +13,7 @@ import { STATE_FILE, type FileMap, type TrainerState } from '../train/checkpoint
 import { DEFAULT_KEEP } from '../train/checkpoint-shelf';
 import { resumeFromFiles, runPlace } from '../train/resume';
 import { loraHyper, runTraining, type ResumeData, type RunHooks } from '../train/run';
-import { trainEval } from './dataset';
+import { trainEval, trainWithEvalFile } from './dataset';
 import type { TrainRequest, TrainSummary } from './protocol';
 import { writeWaitingForSpace } from './quota';
 import { BufferScope } from './scopes';
@@ -30,7 +30,12 @@ function runData(s: EngineSession, req: TrainRequest): { trainSet: ExampleList; 
   const d = s.datasets.get(req.data.datasetId);
   if (!d) throw new Error('The dataset is no longer in the engine (another model was loaded, or the page reloaded): drop the file again.');
   if (d.seqLen !== cfg.seqLen) throw new Error(`The dataset was prepared for sequence length ${d.seqLen}, the run asks for ${cfg.seqLen}: wait for the dataset to update, then start again.`);
-  const split = trainEval(d.examples, req.data.evalSplit, cfg.seed, d.packing, cfg.seqLen);
+  const evalId = req.data.evalDatasetId;
+  const ev = evalId === undefined ? undefined : s.datasets.get(evalId);
+  if (evalId !== undefined && (!ev || ev.seqLen !== cfg.seqLen)) {
+    throw new Error('The evaluation file is no longer prepared for this run (another model was loaded, or its sequence length changed): wait for its statistics on the Dataset tab, then start again.');
+  }
+  const split = ev ? trainWithEvalFile(d.examples, ev.examples, d.packing, cfg.seqLen) : trainEval(d.examples, req.data.evalSplit, cfg.seed, d.packing, cfg.seqLen);
   return { trainSet: split.train, evalSet: split.eval };
 }
 

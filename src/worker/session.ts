@@ -21,6 +21,7 @@ import type { LoraHyper } from '../lora/peft';
 import { studioMessage } from '../plan/knobs';
 import { datasetProgress, inspectInput, loadInput } from './dataset';
 import { readExternalAdapter } from './external-adapter';
+import { calibrate, stopCalibration, type Calibration } from './session-calibrate';
 import { exportAdapter, exportGguf, exportMerged } from './session-export';
 import { generate } from './session-generate';
 import { train } from './session-train';
@@ -106,6 +107,10 @@ export class EngineSession {
   generationEpoch = 0;
   paused: PauseGate | null = null;
   stopRequested = false;
+  /** The time estimate's calibration in flight (./session-calibrate), stopped by any GPU request. */
+  calibration: Calibration | null = null;
+  /** GPU requests being handled now: a calibration does not start while any is. */
+  gpuRequests = 0;
   private acquiring: Promise<Engine> | null = null;
 
   /** `onEvent` receives events not tied to a request (deviceLost). */
@@ -239,9 +244,10 @@ export class EngineSession {
       if (!this.model) return { ok: true, name, inspect, datasetId: null, stats: null, preview: [] };
       const d = await loadInput(input, this.model.loaded.tokenizer, req.options, req.seqLen, this.model.loaded.spec.maxT, datasetProgress(emit));
       const datasetId = `ds${this.nextDataset++}`;
-      // Keep the previous one too: a run may start from it while this one is being prepared.
+      // Keep the previous ones too: a run may start from them while this one is being prepared
+      // (a training set and its evaluation file, each with the one before it).
       this.datasets.set(datasetId, { examples: d.store, seqLen: req.seqLen, packing: req.options.packing });
-      for (const id of [...this.datasets.keys()].slice(0, -2)) this.datasets.delete(id);
+      for (const id of [...this.datasets.keys()].slice(0, -4)) this.datasets.delete(id);
       return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview } satisfies DatasetSummary;
     } catch (err) {
       return { ok: false, name, inspect, error: studioMessage(err), option: (err as OptionError).option };
@@ -295,6 +301,16 @@ export class EngineSession {
     lora.load(ad.weights);
     this.adapters.set(req.id, { lora, hyper: ad.h, baseModel: ad.info.baseModel ?? req.name, scope });
     return ad.info satisfies ExternalAdapterInfo;
+  }
+
+  calibrate(req: Req<'calibrate'>): Rep<'calibrate'> {
+    return calibrate(this, req.config);
+  }
+
+  /** Nothing more to do: the handler table stops the calibration before any `stopCalibration` runs. */
+  async stopCalibration(): Rep<'stopCalibration'> {
+    await stopCalibration(this);
+    return null;
   }
 
   train(req: Req<'train'>, emit: Emit): Rep<'train'> {

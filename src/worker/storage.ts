@@ -40,7 +40,9 @@ export class IdbShelf implements CheckpointShelf {
   async slots(): Promise<ShelfSlot[]> {
     const mine = (await keys(checkpoints())).map(String).filter((k) => runOfKey(k) === this.runId);
     const step = (k: string) => (k.includes('@') ? Number(k.slice(k.lastIndexOf('@') + 1)) : -1);
-    return mine.sort((a, b) => step(b) - step(a)).map((k) => ({ id: k, label: step(k) >= 0 ? `the checkpoint of step ${step(k)}` : 'the saved checkpoint' }));
+    return mine
+      .sort((a, b) => step(b) - step(a))
+      .map((k) => (step(k) >= 0 ? { id: k, label: `the checkpoint of step ${step(k)}`, step: step(k) } : { id: k, label: 'the saved checkpoint' }));
   }
 
   async read(slot: ShelfSlot): Promise<FileMap | undefined> {
