@@ -4,8 +4,10 @@
 import { create } from 'zustand';
 import { createAdaptersSlice, type AdaptersSlice } from './adapters';
 import { createChatSlice, type ChatSlice } from './chat';
+import { createComparisonSlice, type ComparisonSlice } from './comparison';
 import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
+import { createExperimentSlice, type ExperimentSlice } from './experiment';
 import { createModelSlice, type ModelSlice } from './model';
 import { createPlaygroundSlice, type PlaygroundSlice } from './playground';
 import { createPresetsSlice, type PresetsSlice } from './presets';
@@ -14,7 +16,7 @@ import { createRunsSlice, type RunsSlice } from './runs';
 import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice & ExperimentSlice & ComparisonSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -28,4 +30,6 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createUiSlice(...a),
   ...createStorageSlice(...a),
   ...createPresetsSlice(...a),
+  ...createExperimentSlice(...a),
+  ...createComparisonSlice(...a),
 }));

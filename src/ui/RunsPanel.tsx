@@ -7,6 +7,7 @@ import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { OverlayChart } from './charts';
+import { Comparison } from './Comparison';
 import { ErrorLine } from './controls';
 import { fmtParams, targetsLabel } from './knobs';
 import { StorageFullOffer, StorageUse } from './StoragePanel';
@@ -174,6 +175,7 @@ export function RunsPanel() {
           </div>
         )}
       </section>
+      <Comparison />
       <section className="panel" aria-labelledby="storage-h">
         <h2 id="storage-h">Storage</h2>
         <StorageFullOffer />
