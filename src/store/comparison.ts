@@ -8,7 +8,7 @@ import { saveBlob, slug } from './download';
 import { engine } from './engine';
 import type { ExperimentRecord } from './experiment-db';
 import { baseColumnName, experimentRun } from './experiment';
-import { reportRunOf, variedAcross } from './experimentlogic';
+import { answerRequest, reportRunOf, variedAcross } from './experimentlogic';
 import type { Studio } from './index';
 import { runPromptFormat } from './runlogic';
 import type { LoadedModelState, RunRecord } from './types';
@@ -117,9 +117,7 @@ export const createComparisonSlice: StateCreator<Studio, [], [], ComparisonSlice
       for (const who of [null, ...records]) {
         const answers: string[] = [];
         for (const prompt of prompts) {
-          const res = await engine().call({
-            type: 'generate', req: { prompt, adapter: who ? { runId: who.id } : 'base', maxNewTokens, temperature: 0, topP: 1, seed: 0, format: who ? runPromptFormat(who) : format },
-          });
+          const res = await engine().call({ type: 'generate', req: answerRequest(prompt, who ? { runId: who.id } : 'base', { maxNewTokens }, who ? runPromptFormat(who) : format) });
           answers.push(res.text);
         }
         columns.push({ name: who ? who.name : 'base', answers });

@@ -13,7 +13,7 @@ import type { KnobName } from '../ui/knobs';
 import { saveBlob, slug } from './download';
 import { engine } from './engine';
 import { listExperiments, putExperiment, removeExperiment, type ExperimentRecord } from './experiment-db';
-import { axisText, knobsFromSettings, parseAxisText, settingsFromKnobs, specOfPlan, type AxisKey } from './experimentlogic';
+import { answerRequest, axisText, knobsFromSettings, parseAxisText, settingsFromKnobs, specOfPlan, type AxisKey } from './experimentlogic';
 import type { Studio } from './index';
 import { canResume, runPromptFormat } from './runlogic';
 import type { RunRecord } from './types';
@@ -119,7 +119,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
   async function answer(x: ExperimentRecord, adapter: AdapterRef, format: ReturnType<typeof runPromptFormat>): Promise<string[]> {
     const out: string[] = [];
     for (const prompt of x.spec.prompts) {
-      const res = await engine().call({ type: 'generate', req: { prompt, adapter, maxNewTokens: x.spec.maxNewTokens ?? 64, temperature: 0, topP: 1, seed: x.spec.genSeed ?? 0, format } });
+      const res = await engine().call({ type: 'generate', req: answerRequest(prompt, adapter, x.spec, format) });
       out.push(res.text);
     }
     return out;

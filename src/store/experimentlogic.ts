@@ -8,6 +8,8 @@ import type { ModelSpec } from '../model/config';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { isQalora, estimateMemory, type QuantMode, type Tiling } from '../ui/memory';
 import { targetsString, type Arch, type Knobs } from '../ui/knobs';
+import type { PromptFormat } from '../data/format';
+import type { AdapterRef, GenerateRequest } from '../worker/protocol';
 import type { RunRecord } from './types';
 
 export type AxisKey = (typeof AXIS_KEYS)[number];
@@ -184,4 +186,13 @@ export function reportRunOf(r: RunRecord, varied: Settings, name = r.name, weigh
       eval_loss_after: r.metrics.evalLossAfter,
     },
   };
+}
+
+/**
+ * The engine request of one answer in a comparison (the playground's generate request): greedy
+ * (temperature 0, top-p 1), seeded with the experiment's genSeed (0), maxNewTokens (64), the
+ * prompt wrapped as the run's training data was (`format`; absent: as typed).
+ */
+export function answerRequest(prompt: string, adapter: AdapterRef, opts: { maxNewTokens?: number; genSeed?: number }, format: PromptFormat | undefined): GenerateRequest {
+  return { prompt, adapter, maxNewTokens: opts.maxNewTokens ?? 64, temperature: 0, topP: 1, seed: opts.genSeed ?? 0, format };
 }
