@@ -3,21 +3,20 @@
 // comparison table (one row per run, the r column varied), the answers grid (base + 3 runs, equal to
 // the playground's greedy answer for the same adapter and prompt) and its downloads (Markdown, CSV,
 // SVG, PNG).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { MODEL_DIR, openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
 
-async function download(page: Page, testId: string): Promise<{ name: string; text: string; bytes: number; head: string }> {
+async function download(page: Page, testId: string): Promise<{ name: string; text: string; bytes: number; head: string; head2: string }> {
   const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
   const path = await d.path();
   const buf = readFileSync(path!);
-  require('node:fs').writeFileSync('/tmp/dbg-' + d.suggestedFilename(), buf);
-  return { name: d.suggestedFilename(), text: buf.toString('utf8'), bytes: buf.length, head: buf.subarray(0, 8).toString('hex') };
+  return { name: d.suggestedFilename(), text: buf.toString('utf8'), bytes: buf.length, head: buf.subarray(0, 8).toString('hex'), head2: buf.subarray(16, 24).toString('hex') };
+  if (process.env.EXP_E2E_KEEP) writeFileSync(`${process.env.EXP_E2E_KEEP}/${d.suggestedFilename()}`, buf);
 }
 
 test('studio: an experiment of three runs survives a reload mid-run and ends in one report', async ({ page }, info) => {
   test.setTimeout(300_000);
-  const t0 = Date.now();
   await openStudio(page);
   await setUpFrogRun(page, { steps: '4', batchSize: '2', seqLen: '32', lr: '0.003', evalEvery: '2', evalSplit: '0.25' });
 
@@ -82,7 +81,8 @@ test('studio: an experiment of three runs survives a reload mid-run and ends in 
 
   const md = await download(page, 'cmp-md');
   expect(md.name).toBe('rank-sweep-comparison.md');
-  for (const name of ['r2', 'r4', 'r8']) expect(md.text).toMatch(new RegExp(`^\\| rank-sweep ${name}|^\\| ${name} \\|`, 'm'));
+  for (const r of ['2', '4', '8']) expect(md.text).toMatch(new RegExp(`^\\| r${r} \\| ${r} \\| 16 \\| q_proj,v_proj \\|`, 'm'));
+  expect(md.text).toMatch(/^\| base \| /m);
   expect(md.text).toContain('**r** (varied)');
   const csv = await download(page, 'cmp-csv');
   expect(csv.name).toBe('rank-sweep-comparison.csv');
@@ -91,11 +91,17 @@ test('studio: an experiment of three runs survives a reload mid-run and ends in 
   expect(svg.name).toBe('rank-sweep-train-loss.svg');
   expect(svg.text).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   expect(svg.text).not.toContain('var(');
+  expect(svg.text).toContain('recharts-line-curve'); // the plot itself, not only its legend
   for (const name of ['r2', 'r4', 'r8']) expect(svg.text).toContain(`rank-sweep ${name}`);
   const png = await download(page, 'cmp-eval-png');
   expect(png.name).toBe('rank-sweep-eval-loss.png');
   expect(png.head).toBe('89504e470d0a1a0a'); // the PNG signature
-  //expect(png.bytes).toBeGreaterThan(1000);
+  // The chart's size at 2× (IHDR width and height), as the SVG of the same chart gives it.
+  const ihdr = Buffer.from(png.head2, 'hex');
+  const evalSvg = await download(page, 'cmp-eval-svg');
+  const [w, h] = [/width="(\d+)"/, /height="(\d+)"/].map((re) => Number(re.exec(evalSvg.text)![1]));
+  expect(w).toBeGreaterThan(200);
+  expect([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4)]).toEqual([2 * w, 2 * h]);
 
   // The grid's answer is the playground's greedy answer for the same adapter and prompt.
   const r8Id = await page.locator('[data-testid=run-row]', { hasText: 'rank-sweep r8' }).getAttribute('data-run-id');
@@ -106,5 +112,4 @@ test('studio: an experiment of three runs survives a reload mid-run and ends in 
   await page.getByTestId('pg-generate').click();
   await expect(page.getByTestId('pg-tuned')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('pg-tuned')).toHaveText(r8Answer);
-  console.log('experiment e2e seconds', (Date.now() - t0) / 1000);
 });

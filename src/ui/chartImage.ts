@@ -14,7 +14,8 @@ function resolveVars(value: string, css: CSSStyleDeclaration): string {
  * pixels. Throws when the figure holds no chart.
  */
 export function chartSvg(figure: HTMLElement): { text: string; width: number; height: number } {
-  const svg = figure.querySelector<SVGSVGElement>('svg.recharts-surface');
+  // The plot's surface (the legend's icons are small recharts surfaces too).
+  const svg = figure.querySelector<SVGSVGElement>('.recharts-wrapper > svg.recharts-surface');
   if (!svg) throw new Error('the chart has not been drawn yet');
   const css = getComputedStyle(document.documentElement);
   const box = svg.getBoundingClientRect();

@@ -58,6 +58,8 @@ beforeAll(async () => {
 
 describe('comparison answers', () => {
   it('equal the engine\'s greedy generate for the same adapter and prompt', async () => {
+    const t0 = performance.now();
+    const lap = (what: string) => console.log(`answers.test: ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const files = FILES.map((f) => ({ path: `stories260K/${f}`, file: new Blob([readFileSync(DIR + f)]) }));
     await call({ type: 'loadModel', source: { kind: 'files', name: 'stories260K', files }, quant: { mode: 'none', groupSize: 32 } });
     const spec = parseConfigText(readFileSync(DIR + 'config.json', 'utf8'), 'config.json');
@@ -65,6 +67,7 @@ describe('comparison answers', () => {
     const texts = Array.from({ length: 8 }, (_, i) => `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.`);
     await call({ type: 'train', runId: 'r1', config: toRunConfig(knobs, spec.arch, 'stories260K'), data: { texts, evalTexts: texts.slice(0, 2) }, persist: false });
 
+    lap('worker: model loaded, run trained');
     const { files: adapterFiles } = await call<{ files: { name: string; data: Blob }[] }>({ type: 'exportAdapter' });
     const byName = new Map(adapterFiles.map((f) => [f.name, f.data]));
     const ctx = await testContext();
@@ -73,23 +76,18 @@ describe('comparison answers', () => {
     const lora = new LoraState(ctx, imp.modules, imp.h);
     lora.load(imp.weights);
 
-    const cases: { prompt: string; format?: PromptFormat }[] = [
-      { prompt: 'Tom had a' },
-      { prompt: 'Write about a frog.', format: { shape: 'alpaca', chatTemplate: 'auto' } },
-    ];
-    for (const { prompt, format } of cases) {
-      const opts = { maxNewTokens: 12, genSeed: 3 };
-      const studio = await call<{ text: string }>({ type: 'generate', req: answerRequest(prompt, { runId: 'r1' }, opts, format) });
-      const studioBase = await call<{ text: string }>({ type: 'generate', req: answerRequest(prompt, 'base', opts, format) });
-      const want = await answer(ctx, loaded, lora, prompt, format ?? null, 12, 3);
-      const wantBase = await answer(ctx, loaded, null, prompt, format ?? null, 12, 3);
-      expect(studio.text).toBe(want);
-      expect(studioBase.text).toBe(wantBase);
-      expect(want.length).toBeGreaterThan(0);
-    }
+    lap('reference: model and exported adapter loaded');
+    // The prompt wrapped as Alpaca-shaped training data was (the format path of both sides).
+    const prompt = 'Write about a frog.';
+    const format: PromptFormat = { shape: 'alpaca', chatTemplate: 'auto' };
+    const opts = { maxNewTokens: 8, genSeed: 3 };
+    const studio = await call<{ text: string }>({ type: 'generate', req: answerRequest(prompt, { runId: 'r1' }, opts, format) });
+    const studioBase = await call<{ text: string }>({ type: 'generate', req: answerRequest(prompt, 'base', opts, format) });
+    lap('worker: answered');
+    expect(studio.text).toBe(await answer(ctx, loaded, lora, prompt, format, 8, 3));
+    expect(studioBase.text).toBe(await answer(ctx, loaded, null, prompt, format, 8, 3));
+    lap('reference: answered');
     // The trained adapter answers differently from the base (the check compares two different things).
-    const base = await call<{ text: string }>({ type: 'generate', req: answerRequest('Tom had a', 'base', { maxNewTokens: 12 }, undefined) });
-    const tuned = await call<{ text: string }>({ type: 'generate', req: answerRequest('Tom had a', { runId: 'r1' }, { maxNewTokens: 12 }, undefined) });
-    expect(tuned.text).not.toBe(base.text);
+    expect(studio.text).not.toBe(studioBase.text);
   }, 180_000);
 });
