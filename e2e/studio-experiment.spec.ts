@@ -3,7 +3,7 @@
 // comparison table (one row per run, the r column varied), the answers grid (base + 3 runs, equal to
 // the playground's greedy answer for the same adapter and prompt) and its downloads (Markdown, CSV,
 // SVG, PNG).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { MODEL_DIR, openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
 
@@ -12,7 +12,6 @@ async function download(page: Page, testId: string): Promise<{ name: string; tex
   const path = await d.path();
   const buf = readFileSync(path!);
   return { name: d.suggestedFilename(), text: buf.toString('utf8'), bytes: buf.length, head: buf.subarray(0, 8).toString('hex'), head2: buf.subarray(16, 24).toString('hex') };
-  if (process.env.EXP_E2E_KEEP) writeFileSync(`${process.env.EXP_E2E_KEEP}/${d.suggestedFilename()}`, buf);
 }
 
 test('studio: an experiment of three runs survives a reload mid-run and ends in one report', async ({ page }, info) => {
