@@ -4,12 +4,9 @@
 // evaluation prompts with the base and every run, and writes OUT/report.md and OUT/report.csv.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { encodePrompt, stopIdsFor, type PromptFormat } from '../data/format';
 import { expandExperiment, ExperimentError, parseExperiment, runFields, type ExperimentRun, type ExperimentSpec } from '../experiment/spec';
+import { greedyAnswer as answer } from '../experiment/answer';
 import { reportCsv, reportMarkdown, type AnswerColumn, type ReportRun, type RunMetrics } from '../experiment/report';
-import type { GpuContext } from '../gpu/context';
-import type { LoraState } from '../lora/state';
-import { generateTokens, Generator } from '../net/generate';
 import { loadModel, type LoadedModel } from '../model/load';
 import { parseQuantMode, type QuantMode } from '../quant/formats';
 import { loadNewestGood } from '../train/checkpoint-shelf';
@@ -37,16 +34,6 @@ function completeMetrics(dir: string): (RunMetrics & Record<string, unknown>) | 
   }
 }
 
-/** The answer npm run generate gives: greedy, seeded, the same context length and stop ids. */
-async function answer(ctx: GpuContext, loaded: LoadedModel, lora: LoraState | null, prompt: string, format: PromptFormat | null, maxNew: number, seed: number): Promise<string> {
-  const { spec, tokenizer } = loaded;
-  const { ids } = encodePrompt(tokenizer, prompt, format ?? undefined);
-  const T = Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew)));
-  const gen = new Generator(ctx, spec, loaded.weights, lora, { T });
-  const out: number[] = [];
-  for await (const id of generateTokens(ctx, gen, ids, { maxNewTokens: maxNew, temperature: 0, topP: 1, seed, stop: stopIdsFor(tokenizer, format ?? undefined) })) out.push(id);
-  return tokenizer.decode(out, true);
-}
 
 /** The spec file, validated and expanded; its errors are usage errors (exit code 2). */
 function readSpec(file: string): { exp: ExperimentSpec; runs: ExperimentRun[] } {

@@ -85,6 +85,21 @@ function columnsOf(rep: ExperimentReport): { col: Column; varied: boolean }[] {
   return COLUMNS.filter((c) => !c.optional || varied.has(c.key!)).map((col) => ({ col, varied: !!col.key && varied.has(col.key) }));
 }
 
+/** A cell of the comparison table: text, a number, a flag, or null (not measured). */
+export type ReportCell = string | number | boolean | null;
+
+/**
+ * The comparison table as data (the studio renders and sorts it): the columns the Markdown and CSV
+ * show, each with whether its key varies, and one row of cells per run in `rep.runs` order.
+ */
+export function reportTable(rep: ExperimentReport): { columns: { header: string; key?: string; varied: boolean }[]; rows: ReportCell[][] } {
+  const cols = columnsOf(rep);
+  return {
+    columns: cols.map((c) => ({ header: c.col.header, key: c.col.key, varied: c.varied })),
+    rows: rep.runs.map((r) => cols.map((c) => c.col.value(r))),
+  };
+}
+
 const cell = (v: string | number | boolean | null) => (v === null ? '-' : String(v));
 /** Text in a Markdown table cell: pipes escaped, line breaks as <br>. */
 const mdCell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');

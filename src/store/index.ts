@@ -5,9 +5,11 @@ import { create } from 'zustand';
 import { createAdaptersSlice, type AdaptersSlice } from './adapters';
 import { createCalibrationSlice, type CalibrationSlice } from './calibration';
 import { createChatSlice, type ChatSlice } from './chat';
+import { createComparisonSlice, type ComparisonSlice } from './comparison';
 import { createConfigSlice, type ConfigSlice } from './config';
 import { createDatasetSlice, type DatasetSlice } from './dataset';
 import { createEvalFileSlice, type EvalFileSlice } from './evalfile';
+import { createExperimentSlice, type ExperimentSlice } from './experiment';
 import { createModelSlice, type ModelSlice } from './model';
 import { createPlaygroundSlice, type PlaygroundSlice } from './playground';
 import { createPresetsSlice, type PresetsSlice } from './presets';
@@ -16,7 +18,7 @@ import { createRunsSlice, type RunsSlice } from './runs';
 import { createStorageSlice, type StorageSlice } from './storage';
 import { createUiSlice, type UiSlice } from './ui';
 
-export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice & EvalFileSlice & CalibrationSlice;
+export type Studio = ModelSlice & DatasetSlice & ConfigSlice & RunSlice & RunsSlice & PlaygroundSlice & ChatSlice & AdaptersSlice & UiSlice & StorageSlice & PresetsSlice & EvalFileSlice & CalibrationSlice & ExperimentSlice & ComparisonSlice;
 
 export const useStudio = create<Studio>()((...a) => ({
   ...createModelSlice(...a),
@@ -32,4 +34,6 @@ export const useStudio = create<Studio>()((...a) => ({
   ...createPresetsSlice(...a),
   ...createEvalFileSlice(...a),
   ...createCalibrationSlice(...a),
+  ...createExperimentSlice(...a),
+  ...createComparisonSlice(...a),
 }));

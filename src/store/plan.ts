@@ -20,6 +20,8 @@ export { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule';
 export { DEFAULT_KEEP } from '../train/checkpoint-shelf';
 export { runWriteBytes, storageVerdict } from '../worker/quota';
 export type { DataWarning } from '../data/dataset';
+export { AXIS_KEYS, type ExperimentRun } from '../experiment/spec';
+export { reportTable, type ReportCell } from '../experiment/report';
 export { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 export type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 

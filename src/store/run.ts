@@ -24,7 +24,8 @@ export interface RunSlice {
   runError: string | null;
   /** Something to know about the run that is not an error (it resumed from an older checkpoint). */
   runNotice: string | null;
-  startRun(): Promise<void>;
+  /** Starts a run of the current knobs; resolves when it ends. `opts` names it and ties it to an experiment (store/experiment.ts). */
+  startRun(opts?: RunStartOptions): Promise<void>;
   pauseRun(): Promise<void>;
   continueRun(): Promise<void>;
   stopRun(): Promise<void>;
@@ -34,6 +35,14 @@ export interface RunSlice {
   /** The closed page's run stays as stopped (listed on Runs, resumable from there); the announcement goes. */
   discardClosedRun(runId: string): Promise<void>;
   onDeviceLost(message: string): void;
+  /** Opens the dataset kept with a run again, with its options (false: it is not kept any more). */
+  restoreRunDataset(runId: string): Promise<boolean>;
+}
+
+/** What an experiment tells a run it starts: its name and its place in the experiment. */
+export interface RunStartOptions {
+  name?: string;
+  experiment?: { id: string; index: number };
 }
 
 type TrainRequest = RequestOf<'train'>;
@@ -143,7 +152,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
   }
 
   /** Checks everything, records the run and sends it to the engine. */
-  async function start(): Promise<void> {
+  async function start(opts: RunStartOptions = {}): Promise<void> {
     await get().cancelCalibration();
     await get().settleDataset();
     const s = get();
@@ -171,8 +180,10 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     });
     const id = newRunId();
     const now = Date.now();
+    const taken = new Set(s.runs.map((x) => x.name));
+    const name = opts.name && !taken.has(opts.name) ? opts.name : defaultRunName(opts.name ?? info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), taken);
     const r: RunRecord = {
-      schema: RUN_SCHEMA, id, name: defaultRunName(info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), new Set(s.runs.map((x) => x.name))), createdAt: now, updatedAt: now, status: 'running',
+      schema: RUN_SCHEMA, id, name, createdAt: now, updatedAt: now, status: 'running', ...(opts.experiment ? { experiment: { ...opts.experiment } } : {}),
       model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,
       dataset: { name: dsName, examples: sum.stats.examples, options: { ...s.dataset.options }, shape: sum.stats.format, promptFormat: sum.stats.prompt_format, ...(evalRef && s.evalFile.file ? { evalFile: { name: s.evalFile.file.name, examples: evalRef.examples } } : {}) },
       trainableParams: est.trainableParams, totalSteps: null, metrics: emptyMetrics(), checkpointStep: null, elapsedBefore: 0, error: null,
@@ -200,11 +211,11 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     runError: null,
     runNotice: null,
 
-    async startRun() {
+    async startRun(opts) {
       if (get().activeRun || starting) return;
       starting = true;
       try {
-        await start();
+        await start(opts);
       } finally {
         starting = false;
       }
@@ -297,5 +308,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     onDeviceLost(message) {
       deviceLost = message;
     },
+
+    restoreRunDataset: restoreDataset,
   };
 };

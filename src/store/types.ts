@@ -113,11 +113,13 @@ export interface RunRecord {
   /** Seconds trained before the current segment (resumed runs). */
   elapsedBefore: number;
   error: string | null;
+  /** The experiment (store/experiment.ts) this run is one of, and its place in the experiment's plan (absent: a single run). */
+  experiment?: { id: string; index: number };
 }
 
 export type CacheState = { status: 'idle' | 'loading' | 'ready'; entries: CacheEntry[]; error: string | null };
 
-export type Tab = 'model' | 'dataset' | 'settings' | 'train' | 'playground' | 'runs';
+export type Tab = 'model' | 'dataset' | 'settings' | 'train' | 'experiment' | 'playground' | 'runs';
 
 export interface StreamState {
   text: string;

@@ -6,6 +6,7 @@ import { OPTION_PLACE } from '../store/plan';
 import type { Tab } from '../store/types';
 import type { Theme } from '../store/ui';
 import { DatasetPanel } from './DatasetPanel';
+import { ExperimentPanel } from './ExperimentPanel';
 import { GpuStatus } from './GpuStatus';
 import { ModelPanel } from './ModelPanel';
 import { PlaygroundPanel } from './PlaygroundPanel';
@@ -19,6 +20,7 @@ const TABS: { id: Tab; label: string }[] = [
   { id: 'dataset', label: 'Dataset' },
   { id: 'settings', label: 'Settings' },
   { id: 'train', label: 'Train' },
+  { id: 'experiment', label: 'Experiment' },
   { id: 'playground', label: 'Playground' },
   { id: 'runs', label: 'Runs' },
 ];
@@ -87,13 +89,15 @@ export function App() {
   const theme = useStudio((s) => s.theme);
   const checkGpu = useStudio((s) => s.checkGpu);
   const loadRuns = useStudio((s) => s.loadRuns);
+  const loadExperiments = useStudio((s) => s.loadExperiments);
   const gpuMissing = useStudio((s) => s.gpu.status === 'missing');
   const tabRefs = useRef<Map<Tab, HTMLButtonElement>>(new Map());
 
   useEffect(() => {
     void checkGpu();
     void loadRuns();
-  }, [checkGpu, loadRuns]);
+    void loadExperiments();
+  }, [checkGpu, loadRuns, loadExperiments]);
 
   useEffect(() => {
     const root = document.documentElement;
@@ -153,6 +157,7 @@ export function App() {
               {tab === 'dataset' && <DatasetPanel />}
               {tab === 'settings' && <SettingsPanel />}
               {tab === 'train' && <TrainPanel />}
+              {tab === 'experiment' && <ExperimentPanel />}
               {tab === 'playground' && <PlaygroundPanel />}
               {tab === 'runs' && <RunsPanel />}
             </main>

@@ -9,6 +9,8 @@ export function ResumeBanner() {
   const choice = useStudio((s) => s.choice);
   const busy = useStudio((s) => s.activeRun !== null);
   const resume = useStudio((s) => s.resumeInterrupted);
+  const resumeExperiment = useStudio((s) => s.resumeExperiment);
+  const experiment = useStudio((s) => (run?.experiment ? s.experiments.find((x) => x.id === run.experiment!.id) ?? null : null));
   const discard = useStudio((s) => s.discardClosedRun);
   const setTab = useStudio((s) => s.setTab);
   if (!run || busy) return null;
@@ -18,6 +20,7 @@ export function ResumeBanner() {
   return (
     <section className="banner" role="status" aria-label="Interrupted run" data-testid="resume-banner" data-run-id={run.id}>
       <p>
+        {experiment && <>Experiment “{experiment.name}”, run {run.experiment!.index + 1} of {experiment.plan.length}: </>}
         Run “<span className="ellipsis" title={run.name}>{run.name}</span>” stopped at step {stopped} of {run.totalSteps} (page closed).
         {run.checkpointStep !== stopped && <> It continues from its checkpoint of step {run.checkpointStep}.</>} Its settings, dataset and model choice are back.
       </p>
@@ -33,8 +36,9 @@ export function ResumeBanner() {
           disabled={needsFolder}
           data-testid="banner-resume"
           onClick={() => {
-            setTab('train');
-            void resume(run.id);
+            // A run of an experiment resumes the experiment: that run, then the runs after it.
+            setTab(experiment ? 'experiment' : 'train');
+            void (experiment ? resumeExperiment(experiment.id) : resume(run.id));
           }}
         >
           Resume

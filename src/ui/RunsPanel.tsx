@@ -8,6 +8,7 @@ import { fmtDuration } from '../store/progress';
 import { canResume, finalEvalLoss } from '../store/runlogic';
 import type { RunRecord } from '../store/types';
 import { OverlayChart } from './charts';
+import { Comparison } from './Comparison';
 import { ErrorLine } from './controls';
 import { StorageFullOffer, StorageUse } from './StoragePanel';
 import { ExportButtons, STATUS_TEXT } from './TrainPanel';
@@ -225,6 +226,7 @@ export function RunsPanel() {
           </div>
         )}
       </section>
+      <Comparison />
       <section className="panel" aria-labelledby="storage-h">
         <h2 id="storage-h">Storage</h2>
         <StorageFullOffer />

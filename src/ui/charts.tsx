@@ -60,10 +60,10 @@ export function SeriesChart(props: { run: RunRecord; which: 'lr' | 'gradNorm'; t
 }
 
 /** Loss curves of several runs on one chart. */
-export function OverlayChart(props: { runs: RunRecord[]; which: 'train' | 'eval' }) {
+export function OverlayChart(props: { runs: RunRecord[]; which: 'train' | 'eval'; testId?: string }) {
   const data = overlay(props.runs, props.which);
   return (
-    <figure className="chart" data-testid={`overlay-${props.which}`} data-series={props.runs.length} aria-label={`${props.which} loss of the compared runs`}>
+    <figure className="chart" data-testid={props.testId ?? `overlay-${props.which}`} data-series={props.runs.length} aria-label={`${props.which} loss of the compared runs`}>
       <h3>{props.which === 'train' ? 'Train loss' : 'Eval loss'}</h3>
       <ResponsiveContainer width="100%" height={260}>
         <LineChart data={data} margin={{ top: 5, right: 12, bottom: 5, left: 0 }}>

@@ -1,0 +1,48 @@
+// Experiment records in IndexedDB (their plan, where they stand, the answers measured so far); the
+// runs they drive are ordinary run records (./db.ts), each naming its experiment.
+import { createStore, del, set, values, type UseStore } from 'idb-keyval';
+import type { ExperimentRun, ExperimentSpec } from '../experiment/spec';
+import type { Knobs } from '../plan/knobs';
+
+/** Where an experiment stands: 'interrupted' when a closed page or a lost device left it mid-run. */
+export type ExperimentStatus = 'running' | 'interrupted' | 'stopped' | 'done' | 'failed';
+
+/** One experiment as kept in IndexedDB. */
+export interface ExperimentRecord {
+  /** Layout version (1). */
+  schema: number;
+  id: string;
+  name: string;
+  createdAt: number;
+  updatedAt: number;
+  /** The experiment as the JSON the CLI reads (the reviewed plan's order and runs). */
+  spec: ExperimentSpec;
+  /** The runs in the order they execute (reviewed: reordered, pruned). */
+  plan: ExperimentRun[];
+  /** The knobs every run starts from (the spec's settings are applied over them). */
+  baseKnobs: Knobs;
+  /** Index in `plan` of the run in progress, or of the next to start (plan.length: all trained). */
+  current: number;
+  status: ExperimentStatus;
+  /** The base model's answers to the prompts, per base quantization. */
+  baseAnswers: Record<string, string[]>;
+  /** Each run's answers (by plan index), measured once the run is done. */
+  runAnswers: Record<number, string[]>;
+  error: string | null;
+}
+
+let store: UseStore | null = null;
+const experiments = () => (store ??= createStore('lora-studio-experiments', 'experiments'));
+
+/** Every stored experiment (unchecked: the slice reads what it knows). */
+export async function listExperiments(): Promise<ExperimentRecord[]> {
+  return values<ExperimentRecord>(experiments());
+}
+
+export async function putExperiment(x: ExperimentRecord): Promise<void> {
+  await set(x.id, x, experiments());
+}
+
+export async function removeExperiment(id: string): Promise<void> {
+  await del(id, experiments());
+}
