@@ -20,7 +20,7 @@ export const DATASETS_SERVER = 'https://datasets-server.huggingface.co';
 export const HUB_CONNECT_SOURCES: readonly string[] = [HUB_ENDPOINT, 'https://*.huggingface.co', 'https://*.hf.co', DATASETS_SERVER];
 
 /** Options of the Content-Security-Policy (see contentSecurityPolicy). */
-export interface CspOptions {
+interface CspOptions {
   /** The dev server: its HMR websocket, and a per-start nonce for the inline scripts Vite and @vitejs/plugin-react inject. */
   dev?: { nonce: string };
   /** For a `<meta http-equiv>` copy: leaves out directives a meta policy ignores (frame-ancestors). */

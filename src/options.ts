@@ -34,7 +34,7 @@ export function opt(option: RunOption, value?: string | number | boolean): Optio
 }
 
 /** The option in plain words: the fallback when no host renders the message (Error.message). */
-export const PLAIN_NAME: Record<RunOption, string> = {
+const PLAIN_NAME: Record<RunOption, string> = {
   seqLen: 'the sequence length', batchSize: 'the batch size', gradAccum: 'gradient accumulation', rank: 'the rank', alpha: 'alpha',
   dropout: 'dropout', lr: 'the learning rate', loraPlusRatio: 'the LoRA+ ratio', quant: 'the base quantization', targets: 'the target modules',
   gradCheckpointing: 'activation checkpointing', maxGradNorm: 'the maximum gradient norm', format: 'the record shape', template: 'the prompt template',
@@ -43,7 +43,7 @@ export const PLAIN_NAME: Record<RunOption, string> = {
 };
 
 /** The fallback namer: plain words, then the value. */
-export const plainNamer: OptionNamer = (r) => (r.value === undefined || r.value === true ? PLAIN_NAME[r.option] : `${PLAIN_NAME[r.option]} “${r.value}”`);
+const plainNamer: OptionNamer = (r) => (r.value === undefined || r.value === true ? PLAIN_NAME[r.option] : `${PLAIN_NAME[r.option]} “${r.value}”`);
 
 /** A Worded message as one string, each option named by `name`. */
 export function renderWorded(parts: Worded, name: OptionNamer = plainNamer): string {

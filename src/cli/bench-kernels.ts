@@ -5,7 +5,7 @@ import { Program, type Dispatch, type GpuContext } from '../gpu/context';
 import { matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs } from '../ops/matmul';
 import { mulberry32 } from '../util/random';
 
-export interface MatmulCase {
+interface MatmulCase {
   name: string;
   M: number;
   N: number;
@@ -22,7 +22,7 @@ type Tf = typeof import('@tensorflow/tfjs-core');
  * satisfied with the `webgpu` package's GPU object and the backend is re-registered with a factory
  * that hands it our GPUDevice (`new WebGPUBackend(device)`).
  */
-export async function tfjsOnDevice(ctx: GpuContext): Promise<{ tf: Tf; flush: () => void }> {
+async function tfjsOnDevice(ctx: GpuContext): Promise<{ tf: Tf; flush: () => void }> {
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
   g.navigator!.gpu ??= {};
@@ -147,7 +147,7 @@ export function matmulCases(soft: boolean, C: number, Ntok: number, r: number): 
 const LORA_LABEL = /\.(loraA|loraB|gB|dB|dA|dx\.lora|lora\.reduce)$/;
 
 /** Kernel family of a dispatch: the LoRA products apart from the dense (frozen-weight) matmuls. */
-export function kernelFamily(d: Dispatch): string {
+function kernelFamily(d: Dispatch): string {
   if (LORA_LABEL.test(d.label)) return 'lora-matmul';
   const s = d.kernel.spec.shader;
   return s.startsWith('matmul') ? 'matmul' : s.startsWith('attention_') ? 'attention' : s;

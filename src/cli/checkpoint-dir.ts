@@ -10,7 +10,7 @@ import type { CheckpointShelf, ShelfSlot } from '../train/checkpoint-shelf';
 import { writeFiles } from './common';
 
 /** Folder name of slot i of the shelf rooted at `root` (0: root itself, 1: root-prev, 2: root-prev2, ...). */
-export function slotDir(root: string, i: number): string {
+function slotDir(root: string, i: number): string {
   return i === 0 ? root : `${root}-prev${i === 1 ? '' : i}`;
 }
 

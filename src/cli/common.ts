@@ -1,6 +1,6 @@
 // Shared plumbing of the Node command-line tools: argument parsing, model source resolution,
 // one-line errors (never a stack trace unless DEBUG is set), progress lines.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GpuContext } from '../gpu/context';
@@ -58,11 +58,6 @@ export function openModelSource(model: string): ModelSource {
     token: process.env.HF_TOKEN,
     onProgress: ({ file, loaded, total }) => progressLine(`downloading ${file}: ${fmtMB(loaded)}/${fmtMB(total)}`),
   });
-}
-
-export function readDataFile(path: string): string {
-  if (!existsSync(path)) throw new UsageError(`data file ${path} does not exist.`);
-  return readFileSync(path, 'utf8');
 }
 
 export function writeFiles(dir: string, files: Map<string, Uint8Array | string>): void {

@@ -42,7 +42,7 @@ export function nodeFileInput(path: string, chunkSize = 1 << 20): DataInput {
 }
 
 /** A data argument checked before anything is loaded: a file on disk, or a Hub dataset spec. */
-export type DataArg = { kind: 'file'; input: DataInput } | { kind: 'hub'; arg: string; spec: HubDatasetSpec };
+type DataArg = { kind: 'file'; input: DataInput } | { kind: 'hub'; arg: string; spec: HubDatasetSpec };
 
 /** Checks a --data / --eval-file value: `hub:OWNER/NAME[:config][:split]` or a data file (UsageError naming the flag). */
 export function parseDataArg(arg: string, flag = '--data'): DataArg {

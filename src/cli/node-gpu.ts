@@ -10,7 +10,7 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 const liveInstances: GPU[] = [];
 
-export const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
+const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
 
 /** Every .wgsl under `dir` (subfolders included: common/ holds the includes), keyed by its path under `dir`. */
 export function loadShaderLibrary(dir = SHADER_DIR): ShaderLibrary {

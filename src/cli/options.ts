@@ -2,7 +2,7 @@
 // options as data (src/options.ts); the CLI renders them here, and nowhere else rewrites them.
 
 import { OPTION_FLAG } from '../flags';
-import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
+import { hostMessage, type OptionNamer, type RunOption } from '../options';
 
 /** The flag of each option (shared with the studio's "Copy as command": src/flags.ts). */
 export { OPTION_FLAG };
@@ -18,11 +18,6 @@ export const cliNamer: OptionNamer = (r) => {
   if (v === undefined) return flag;
   return /\s/.test(v) ? `${flag} "${v}"` : `${flag} ${v}`;
 };
-
-/** A Worded engine message in the CLI's words. */
-export function cliWords(parts: Worded): string {
-  return renderWorded(parts, cliNamer);
-}
 
 /** Any error's message in the CLI's words (flags for the options it names). */
 export function cliMessage(e: unknown): string {

@@ -13,7 +13,7 @@ import { runTraining, type RunConfig } from '../train/run';
 import { FolderShelf } from './checkpoint-dir';
 import { dirSource } from './fs-source';
 
-export interface SoakOptions {
+interface SoakOptions {
   /** A model folder (stories260K). */
   model: string;
   /** The run folder: checkpoints go to OUT/checkpoint, OUT/checkpoint-prev, ... */
@@ -30,7 +30,7 @@ export interface SoakOptions {
 }
 
 /** GPU accounting and JS memory at one moment. */
-export interface SoakSnapshot {
+interface SoakSnapshot {
   step: number;
   gpu_live_buffers: number;
   gpu_live_bytes: number;
@@ -39,7 +39,7 @@ export interface SoakSnapshot {
   js_array_buffers: number;
 }
 
-export interface SoakReport {
+interface SoakReport {
   steps: number;
   batch_size: number;
   seq_len: number;

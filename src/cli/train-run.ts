@@ -39,7 +39,7 @@ export const RUN_DEFAULTS = {
 } as const;
 
 /** The flags `npm run train` parsed (TRAIN_CLI_OPTIONS). */
-export type TrainArgs = { [K in keyof typeof TRAIN_CLI_OPTIONS]?: (typeof TRAIN_CLI_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+type TrainArgs = { [K in keyof typeof TRAIN_CLI_OPTIONS]?: (typeof TRAIN_CLI_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
 
 /**
  * The run settings of `npm run train`'s flags, each falling back to a resumed run's recorded value

@@ -3,7 +3,7 @@ import type { Batch } from '../net/transformer';
 import type { ExampleList } from './examples';
 
 /** Token ids of an example: a JS array, or a view into an ExampleStore's chunk. */
-export type TokenIds = number[] | Uint32Array;
+type TokenIds = number[] | Uint32Array;
 
 /** A tokenized training example: ids and, per id, whether predicting it counts toward the loss. */
 export interface Example {

@@ -30,7 +30,7 @@ import type { Example } from './batch';
 export { resolveOptions, type DataOptions, type DataProgress } from './options';
 export { previewOf, renderPreview, type PreviewExample } from './preview';
 export { splitExamples, splitIndices } from './sampling';
-export { SKIPPED_LIST_MAX, type DataWarning, type DatasetStats, type SkippedRow } from './stats';
+export { type DataWarning, type DatasetStats } from './stats';
 
 /** An example as JS arrays (what `LoadedDataset.examples` materializes; tests and small data). */
 export interface DatasetExample extends Example {
@@ -233,7 +233,7 @@ export function splitStore(store: ExampleStore, evalSplit: number, seed: number,
   return packing ? { train: viewAll(packStore(train, seqLen)), eval: viewAll(packStore(ev, seqLen)) } : { train, eval: ev };
 }
 
-export interface PrepareOptions extends DataOptions {
+interface PrepareOptions extends DataOptions {
   /** Pack several short examples into each row of seqLen tokens. */
   packing?: boolean;
   /** Fraction of the examples held out for evaluation (ignored with evalInput). */
@@ -242,7 +242,7 @@ export interface PrepareOptions extends DataOptions {
   evalInput?: DataInput;
 }
 
-export interface PreparedData {
+interface PreparedData {
   /** Rows for runTraining (packed when asked): views over the compact stores. */
   train: ExampleView;
   eval: ExampleView;

@@ -39,7 +39,7 @@ export class U32Vec {
 }
 
 /** One example as the store hands it out: views into its chunks (no copy). */
-export interface StoredExample extends Example {
+interface StoredExample extends Example {
   ids: Uint32Array;
   trainMask: Uint8Array;
   /** The record's line (Parquet: row) in its file; 0 for packed rows. */

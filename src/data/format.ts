@@ -17,7 +17,7 @@ import { opt } from '../options';
 import { ShapeError, type ChatMessage, type RecordShape, type Sample } from './shapes';
 import { encodePromptText } from './tokenize';
 
-export interface Segment {
+interface Segment {
   text: string;
   /** Whether the tokens of this text are training targets. */
   train: boolean;
@@ -30,9 +30,9 @@ export interface Formatted {
   eos: boolean;
 }
 
-export const ALPACA_PROMPT =
+const ALPACA_PROMPT =
   'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n';
-export const ALPACA_PROMPT_INPUT =
+const ALPACA_PROMPT_INPUT =
   'Below is an instruction that describes a task, paired with an input that provides further context. ' +
   'Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n';
 

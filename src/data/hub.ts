@@ -20,7 +20,7 @@ export interface HubDatasetSpec {
 }
 
 /** One Parquet file of the export, as the viewer API lists it. */
-export interface HubParquetFile {
+interface HubParquetFile {
   config: string;
   split: string;
   url: string;
@@ -60,7 +60,7 @@ export function isHubDataSpec(arg: string): boolean {
 }
 
 /** Checks "OWNER/NAME" (a dataset id); returns it trimmed. */
-export function parseDatasetId(id: string): string {
+function parseDatasetId(id: string): string {
   const t = id.trim();
   const parts = t.split('/');
   if (parts.length !== 2 || !parts.every((p) => ID_PART.test(p) && !p.includes('--') && !p.includes('..'))) {
@@ -85,7 +85,7 @@ export function parseHubDataSpec(arg: string): HubDatasetSpec {
 }
 
 /** The dataset's page on the Hub (for messages). */
-export function datasetPage(dataset: string, endpoint = HUB_ENDPOINT): string {
+function datasetPage(dataset: string, endpoint = HUB_ENDPOINT): string {
   return `${endpoint.replace(/\/+$/, '')}/datasets/${dataset}`;
 }
 

@@ -3,14 +3,14 @@
 //   const d = await prepareData(input, tokenizer, { seqLen, evalSplit: 0.1, packing: true });
 //   runTraining(ctx, loaded, d.train, d.eval, cfg, ...);    // d.stats / d.preview for the preview pane
 // Render d.preview as text (never as HTML): segments are the dataset's own text.
-export { makeBatch, batches, permutation, type Example, type TokenIds } from './batch';
-export { ExampleStore, ExampleView, viewAll, type ExampleList, type StoredExample } from './examples';
+export { makeBatch, batches, permutation, type Example } from './batch';
+export { ExampleStore, ExampleView, viewAll, type ExampleList } from './examples';
 export {
-  inspectDataset, loadDataset, prepareData, splitExamples, splitIndices, splitStore, previewOf, renderPreview, SKIPPED_LIST_MAX,
-  type DataOptions, type DataProgress, type PrepareOptions, type PreparedData, type LoadedDataset, type DatasetStats, type DatasetExample,
-  type PreviewExample, type SkippedRow,
+  inspectDataset, loadDataset, prepareData, splitExamples, splitIndices, splitStore, previewOf, renderPreview,
+  type DataOptions, type DataProgress, type LoadedDataset, type DatasetStats, type DatasetExample,
+  type PreviewExample,
 } from './dataset';
-export { alpacaPrompt, makeFormatter, CHATML_TEMPLATE, CHAT_TEMPLATE_CHOICES, type Formatted, type Formatter, type Segment } from './format';
+export { alpacaPrompt, makeFormatter, CHATML_TEMPLATE, CHAT_TEMPLATE_CHOICES, type Formatted, type Formatter } from './format';
 export { bytesInput, fileInput, DatasetError, type DataInput } from './input';
 export { packExamples, packStore, type ArrayExample } from './pack';
 export { detectFileFormat, readRecords, FILE_FORMATS, type FileFormat, type RawRecord } from './readers';

@@ -49,7 +49,7 @@ export function bytesInput(name: string, data: Uint8Array | string, chunkSize = 
   };
 }
 
-export async function* readableToIterable(rs: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+async function* readableToIterable(rs: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
   const reader = rs.getReader();
   try {
     for (;;) {
@@ -104,7 +104,7 @@ export async function peekBytes(input: DataInput, n: number): Promise<Uint8Array
   return concatBytes(parts).subarray(0, n);
 }
 
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
+function concatBytes(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
@@ -123,7 +123,7 @@ export async function readAllBytes(input: DataInput): Promise<Uint8Array> {
 }
 
 /** Names the encoding when the bytes start with a byte-order mark other than UTF-8's. */
-export function foreignBom(b: Uint8Array): string | null {
+function foreignBom(b: Uint8Array): string | null {
   if (b[0] === 0x00 && b[1] === 0x00 && b[2] === 0xfe && b[3] === 0xff) return 'UTF-32 (big-endian)';
   if (b[0] === 0xff && b[1] === 0xfe && b[2] === 0x00 && b[3] === 0x00) return 'UTF-32 (little-endian)';
   if (b[0] === 0xff && b[1] === 0xfe) return 'UTF-16 (little-endian)';

@@ -47,7 +47,7 @@ export interface DataOptions {
 }
 
 /** The checked options with their defaults. */
-export interface ResolvedOptions {
+interface ResolvedOptions {
   seqLen: number;
   onBad: 'skip' | 'stop';
   trainOnPrompt: boolean;

@@ -24,7 +24,7 @@ function nextSet(bits: Uint32Array, from: number, n: number): number {
  * room that still holds it; an example longer than T is cut to T). Deterministic; every example
  * appears exactly once.
  */
-export function packPlan(n: number, lengthOf: (i: number) => number, T: number): number[][] {
+function packPlan(n: number, lengthOf: (i: number) => number, T: number): number[][] {
   const rows: number[][] = []; // example indexes per row
   // Rows by free room: a stack of row indexes per room value, and a bitset of non-empty stacks.
   const byRoom: number[][] = Array.from({ length: T + 1 }, () => []);

@@ -18,7 +18,7 @@ export type Sample =
   | { kind: 'pair'; prompt: string; input?: string; response: string }
   | { kind: 'chat'; messages: ChatMessage[] };
 
-export interface ShapeOptions {
+interface ShapeOptions {
   /** The prompt template of the 'template' shape: text with {column} placeholders ({{ and }} for literal braces). */
   template?: string;
   /** The column holding the response (the 'template' shape; optional override for the others). */
@@ -34,7 +34,7 @@ type Rec = Record<string, unknown>;
 const isObj = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The keys of a record, for messages. */
-export function columnsOf(v: unknown): string {
+function columnsOf(v: unknown): string {
   if (!isObj(v)) return Array.isArray(v) ? 'it is an array, not an object' : `it is ${v === null ? 'null' : typeof v}, not an object`;
   const k = Object.keys(v);
   return k.length ? k.join(', ') : 'none';
@@ -68,7 +68,7 @@ export function detectShape(v: unknown): { shape: RecordShape } | { shape: null;
 }
 
 /** Placeholders {name} of a template ({{ and }} are literal braces). */
-export function templateColumns(template: string): string[] {
+function templateColumns(template: string): string[] {
   const cols: string[] = [];
   const re = /\{\{|\}\}|\{([^{}]*)\}/g;
   for (let m; (m = re.exec(template)); ) if (m[1] !== undefined) cols.push(m[1].trim());
@@ -105,7 +105,7 @@ function field(rec: Rec, key: string, what: string, allowEmpty = false): string 
   return t;
 }
 
-export function fillTemplate(template: string, rec: Rec): string {
+function fillTemplate(template: string, rec: Rec): string {
   return template.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (m, name?: string) => {
     if (m === '{{') return '{';
     if (m === '}}') return '}';

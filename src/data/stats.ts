@@ -6,9 +6,9 @@ import { U32Vec } from './examples';
 import type { FileFormat } from './readers';
 import type { RecordShape } from './shapes';
 
-export const SKIPPED_LIST_MAX = 1000;
+const SKIPPED_LIST_MAX = 1000;
 
-export interface SkippedRow {
+interface SkippedRow {
   line: number;
   reason: string;
 }

@@ -2,7 +2,7 @@
 // nullable) and int64, PLAIN encoding, data page v1, one page per column chunk, several row
 // groups — enough to exercise the Parquet reader without a Parquet library that writes.
 
-export type ParquetColumn = { name: string; type: 'string'; values: (string | null)[] } | { name: string; type: 'int64'; values: bigint[] };
+type ParquetColumn = { name: string; type: 'string'; values: (string | null)[] } | { name: string; type: 'int64'; values: bigint[] };
 
 class Thrift {
   bytes: number[] = [];

@@ -12,7 +12,7 @@
 import type { TextTokenizer } from '../model/tokenizer';
 import type { Formatted } from './format';
 
-export interface TokenizedSegments {
+interface TokenizedSegments {
   ids: number[];
   /** Per id: true when predicting this token counts toward the loss. */
   mask: boolean[];

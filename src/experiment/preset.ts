@@ -3,7 +3,7 @@
 
 import type { ModelSpec } from '../model/config';
 import { countLoraParams, parseTargets, resolveTargets } from '../lora/targets';
-import { expandExperiment, type ExperimentRun, type ExperimentSpec, type Settings } from './spec';
+import { type ExperimentRun, type ExperimentSpec, type Settings } from './spec';
 
 /** The QLoRA study's four configurations, in its order. */
 export const QLORA_STUDY_RUNS: readonly Settings[] = [
@@ -32,9 +32,4 @@ export function runTrainableParams(spec: ModelSpec, run: ExperimentRun): number 
   const r = (run.settings.r as number | undefined) ?? 8;
   const targets = (run.settings.target_modules as string | undefined) ?? 'attention';
   return countLoraParams(resolveTargets(spec, parseTargets(targets)), r);
-}
-
-/** Each run of an experiment with its trainable-parameter count on `spec` (the studio's review list). */
-export function experimentTrainableParams(spec: ModelSpec, exp: ExperimentSpec): { run: ExperimentRun; trainable: number }[] {
-  return expandExperiment(exp).map((run) => ({ run, trainable: runTrainableParams(spec, run) }));
 }

@@ -75,7 +75,7 @@ const catching = (f: (s: string) => unknown): Check => (v) => {
 };
 
 /** Every key a spec's settings may hold, its check, and the RunConfig (or data config) field it sets. */
-export const SETTING_KEYS: Record<string, { field: string; check: Check }> = {
+const SETTING_KEYS: Record<string, { field: string; check: Check }> = {
   r: { field: 'rank', check: posInt },
   lora_alpha: { field: 'alpha', check: positive },
   lora_dropout: { field: 'dropout', check: fraction },

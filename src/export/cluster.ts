@@ -65,7 +65,7 @@ function shapeOf(run: ClusterRun): 'alpaca' | 'chat' | 'sharegpt' | 'prompt_comp
 }
 
 /** A Hub dataset as the CLI names it (`hub:OWNER/NAME[:CONFIG[:SPLIT]]`), or null for a path. */
-export function hubData(data: string): { id: string; config: string | null; split: string } | null {
+function hubData(data: string): { id: string; config: string | null; split: string } | null {
   const m = /^hub:([^:\s]+)(?::([^:]*))?(?::([^:]*))?$/.exec(data);
   if (!m) return null;
   return { id: m[1], config: m[2] || null, split: m[3] || 'train' };

@@ -15,7 +15,7 @@ export const GgmlType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
 export type GgmlType = (typeof GgmlType)[keyof typeof GgmlType];
 
 /** QK8_0 = QK4_0 = 32 values per block. */
-export const QK = 32;
+const QK = 32;
 
 /** ggml's name of a tensor type ('F32', 'F16', 'Q4_0', 'Q8_0'), for messages and tests. */
 export function ggmlTypeName(t: GgmlType): string {

@@ -14,10 +14,10 @@ import type { GgufMetadata } from './gguf';
 import { GgmlType } from './ggml-quant';
 
 /** The general.architecture values this export writes (llama.cpp's LLM_ARCH names; Mistral is written as llama). */
-export type GgufArch = 'llama' | 'qwen2' | 'gpt2';
+type GgufArch = 'llama' | 'qwen2' | 'gpt2';
 
 /** general.architecture for a model: llama, mistral → llama; qwen2; gpt2. */
-export function ggufArch(spec: ModelSpec): GgufArch {
+function ggufArch(spec: ModelSpec): GgufArch {
   if (spec.arch === 'gpt2') return 'gpt2';
   return spec.modelType === 'qwen2' ? 'qwen2' : 'llama';
 }
@@ -26,7 +26,7 @@ export function ggufArch(spec: ModelSpec): GgufArch {
 export type GgufOp = 'none' | 'transpose' | 'permute-q' | 'permute-k';
 
 /** A Hugging Face tensor's GGUF name (llama.cpp's tensor names, as convert_hf_to_gguf.py maps them) and the change it needs on the way. */
-export interface GgufName {
+interface GgufName {
   name: string;
   op: GgufOp;
 }
@@ -123,7 +123,7 @@ export function transpose(w: Float32Array, rows: number, cols: number): Float32A
 }
 
 /** LlamaFileType (gguf-py constants.py) for general.file_type. */
-export function ggufFileType(t: GgmlType): number {
+function ggufFileType(t: GgmlType): number {
   return t === GgmlType.F32 ? 0 : t === GgmlType.F16 ? 1 : t === GgmlType.Q4_0 ? 2 : 7; // MOSTLY_Q8_0 = 7
 }
 

@@ -20,7 +20,7 @@ import { encodeGgml, ggmlFits, GgmlType, ggmlTypeName } from './ggml-quant';
 import { tokenizerMetadata } from './gguf-tokenizer';
 
 /** The tensor types a GGUF export writes its matrices in (--type). */
-export type GgufOutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+type GgufOutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
 /** The output type named by `s` (exactly 'f32', 'f16', 'q8_0' or 'q4_0'), or null; the host words the error. */
 export function parseGgufOutType(s: string): GgufOutType | null {

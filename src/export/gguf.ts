@@ -15,17 +15,17 @@
 import { ggmlBytes, type GgmlType } from './ggml-quant';
 
 /** GGUF_DEFAULT_ALIGNMENT: tensors start at multiples of this many bytes (general.alignment). */
-export const GGUF_ALIGNMENT = 32;
+const GGUF_ALIGNMENT = 32;
 /** The file's first u32, little-endian: the bytes "GGUF". */
-export const GGUF_MAGIC = 0x46554747;
+const GGUF_MAGIC = 0x46554747;
 /** The GGUF version written (3, gguf-py's GGUF_VERSION; counts and lengths are u64 since v2). */
-export const GGUF_VERSION = 3;
+const GGUF_VERSION = 3;
 
 /** gguf_type (docs/gguf.md; GGUFValueType in gguf-py). */
-export const GGUFValueType = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
+const GGUFValueType = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
 
 /** A metadata value with its GGUF type: scalars, strings and one-level arrays (all llama.cpp reads). */
-export type GgufValue =
+type GgufValue =
   | { type: 'u32' | 'i32' | 'f32' | 'u64' | 'f64'; value: number }
   | { type: 'bool'; value: boolean }
   | { type: 'string'; value: string }
@@ -46,14 +46,14 @@ export interface GgufTensorLayout {
  * An invalid GGUF layout or stream (non-finite metadata number, tensor named twice, dims outside 1–4
  * positive values, tensors written out of layout order, with the wrong byte count or missing at the end).
  */
-export class GgufError extends Error {
+class GgufError extends Error {
   override name = 'GgufError';
 }
 
 const enc = new TextEncoder();
 
 /** Bytes of a tensor's data (before padding): blocks of its type along ne[0], times the outer dims. */
-export function ggufTensorBytes(t: GgufTensorLayout): number {
+function ggufTensorBytes(t: GgufTensorLayout): number {
   const [ne0, ...rest] = t.dims;
   return ggmlBytes(t.type, ne0, t.name) * rest.reduce((a, b) => a * b, 1);
 }
@@ -173,7 +173,7 @@ function writeValue(w: ByteWriter, key: string, v: GgufValue): void {
 }
 
 /** A planned GGUF file: the header bytes (padded to the alignment) and where each tensor's data goes. */
-export interface GgufPlan {
+interface GgufPlan {
   header: Uint8Array<ArrayBuffer>;
   /** Offsets relative to the data section (multiples of GGUF_ALIGNMENT), by tensor name. */
   offsets: Map<string, number>;
@@ -186,7 +186,7 @@ export interface GgufPlan {
  * order with offsets packed in that order (each tensor padded to 32 bytes). Throws GgufError for a
  * duplicate tensor name or a shape its type cannot take (e.g. Q8_0 with ne[0] not a multiple of 32).
  */
-export function planGguf(metadata: GgufMetadata, tensors: GgufTensorLayout[]): GgufPlan {
+function planGguf(metadata: GgufMetadata, tensors: GgufTensorLayout[]): GgufPlan {
   const w = new ByteWriter();
   w.u32(GGUF_MAGIC);
   w.u32(GGUF_VERSION);

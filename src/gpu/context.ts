@@ -48,7 +48,7 @@ export interface Dispatch {
 }
 
 /** One step of a Program: a dispatch, a clearBuffer, or a copyBufferToBuffer (offsets and sizes in bytes). */
-export type ProgramStep =
+type ProgramStep =
   | { kind: 'dispatch'; d: Dispatch }
   | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number }
   | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
@@ -105,7 +105,7 @@ export class Program {
  * Running counters of a GpuContext. Byte counts are of buffers created through createBuffer (padded
  * to 16 bytes); `peakBytes` is the highest `liveBytes` seen, `bytesReadBack` the total mapped by reads.
  */
-export interface GpuStats {
+interface GpuStats {
   buffersCreated: number;
   /** Buffers created and not yet destroyed through destroyBuffer (with liveBytes: what a long run must not grow). */
   liveBuffers: number;
@@ -411,7 +411,7 @@ export function packUniform(types: string, values: number[]): ArrayBuffer {
 }
 
 /** A byte count for messages: "1.50 GiB", "12.0 MiB", "3.0 KiB" or "512 B" (binary units). */
-export function fmtBytes(n: number): string {
+function fmtBytes(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
   if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;

@@ -23,12 +23,12 @@ export interface AdapterSummary {
  * No WebGPU adapter, or the adapter refused to create a device (thrown by acquireDevice; the message
  * says what to install or enable).
  */
-export class GpuUnavailableError extends Error {
+class GpuUnavailableError extends Error {
   override name = 'GpuUnavailableError';
 }
 
 /** Options of acquireDevice. */
-export interface AcquireOptions {
+interface AcquireOptions {
   /** Ask for the f16 feature when the adapter has it (kernels never require it). */
   wantF16?: boolean;
   /** Ask for 'timestamp-query' when the adapter has it (the benchmark's --profile). */

@@ -16,8 +16,3 @@ export interface Weight {
   /** Logical shape; matrices are [out, in] (PyTorch Linear layout) whatever the checkpoint stored. */
   shape: number[];
 }
-
-/** Number of elements of a shape (1 for []). */
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}

@@ -33,7 +33,7 @@ export interface LinearScratch {
 }
 
 /** One forward: out[:, offOut : offOut + outF] (row stride ldOut) from inp [rows, inF]. */
-export interface LinearForwardArgs {
+interface LinearForwardArgs {
   lw: LinearWeights;
   inp: Bindable;
   out: Bindable;
@@ -50,7 +50,7 @@ export interface LinearForwardArgs {
 }
 
 /** One backward, given dout = the gradient of forward's out columns (row stride ldDout). */
-export interface LinearBackwardArgs {
+interface LinearBackwardArgs {
   lw: LinearWeights;
   /** The forward's input [rows, inF] (the adapter's input is recomputed from it). */
   inp: Bindable;
@@ -67,7 +67,7 @@ export interface LinearBackwardArgs {
 }
 
 /** Dropout salt of a row chunk (chunks of one module must not share a mask pattern). */
-export function chunkSalt(salt: number, r0: number): number {
+function chunkSalt(salt: number, r0: number): number {
   return r0 === 0 ? salt : (salt ^ Math.imul(r0, 0x9e3779b1)) >>> 0;
 }
 

@@ -30,7 +30,7 @@ export function mergeLinear(m: LinearModule, W: Float32Array, t: AdapterTensors,
 }
 
 /** What a merged checkpoint holds (layout order) and its tensors, produced one at a time. */
-export interface MergePlan {
+interface MergePlan {
   layout: TensorLayout[];
   /** The adapted head was tied to the embedding and is now written as its own lm_head.weight. */
   untied: boolean;

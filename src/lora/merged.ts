@@ -17,7 +17,7 @@ import type { ModelSpec } from '../model/config';
 import { convertSlowTokenizer } from '../model/slow-tokenizer';
 
 /** Tokenizer and generation files copied next to a merged model when the base has them. */
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'];
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'];
 
 /** Every quantized decoder linear of a loaded model, read back from the GPU, by checkpoint tensor name. */
 export async function readQuantizedLinears(ctx: GpuContext, loaded: LoadedModel): Promise<Map<string, QuantizedHost>> {

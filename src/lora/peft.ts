@@ -158,7 +158,7 @@ const shortList = (v: unknown): string => {
  * matters when PEFT creates an adapter, and `layers_to_transform` / `layers_pattern` only choose
  * which modules got tensors (the tensor keys say which), so both are accepted.
  */
-export function checkPeftOptions(cfg: Record<string, unknown>, cfgName: string): void {
+function checkPeftOptions(cfg: Record<string, unknown>, cfgName: string): void {
   if (cfg.use_dora === true) {
     throw new AdapterError(`${cfgName}: "use_dora": true (DoRA) is not supported: its magnitude vectors have no plain-LoRA form; merge it in Python (merge_and_unload) and load the merged model, or retrain with use_dora=False`);
   }
@@ -181,7 +181,7 @@ export function checkPeftOptions(cfg: Record<string, unknown>, cfgName: string):
  * adapter was trained for another architecture. Names the first few entries and this model's
  * module kinds. A string target (a regex, "all-linear") is left to the tensor keys.
  */
-export function checkTargetNames(spec: ModelSpec, cfg: Record<string, unknown>, cfgName: string): void {
+function checkTargetNames(spec: ModelSpec, cfg: Record<string, unknown>, cfgName: string): void {
   const t = cfg.target_modules;
   if (!Array.isArray(t) || t.length === 0) return;
   const names = linearModules(spec).map((m) => m.name);

@@ -22,7 +22,7 @@ export interface LoraSlot {
 }
 
 /** A contiguous range of the flat buffers with one learning rate (LoRA+): elements [offset, offset + n). */
-export interface LoraParamGroup {
+interface LoraParamGroup {
   name: 'lora_A' | 'lora_B';
   offset: number;
   n: number;
@@ -157,11 +157,4 @@ export class LoraState {
 /** Adam moments for checkpoints: read back and restored as flat f32 arrays. */
 export async function readMoments(s: LoraState): Promise<{ m: Float32Array; v: Float32Array }> {
   return { m: await s.ctx.readF32(s.m, 0, s.total), v: await s.ctx.readF32(s.v, 0, s.total) };
-}
-
-/** Restores Adam moments saved by readMoments. Throws Error when their length differs from `total`. */
-export function loadMoments(s: LoraState, m: Float32Array, v: Float32Array): void {
-  if (m.length !== s.total || v.length !== s.total) throw new Error(`optimizer state has ${m.length} values, this adapter has ${s.total}`);
-  s.ctx.write(s.m, m);
-  s.ctx.write(s.v, v);
 }

@@ -9,7 +9,7 @@ import { layerKinds, linearModules, type LinearModule } from '../model/modules';
  * Which linears get LoRA: module names (PEFT target_modules entries, matched as PEFT does), or the
  * keywords 'attention' / 'all-linear' (PEFT's "all-linear" excludes the output head); lmHead adds lm_head.
  */
-export interface TargetSpec {
+interface TargetSpec {
   modules: string[] | 'attention' | 'all-linear';
   lmHead: boolean;
 }

@@ -7,10 +7,9 @@ import { closeNames, toF32, type SafetensorsDType } from './safetensors';
 import { ModelSourceError, normalizeModelPath, type ModelSource } from './source';
 import { openTensorDirectory, type DirTensor } from './tensor-dir';
 
-export { readSafetensorsHeader } from './tensor-dir';
 
 /** A tensor's entry in a Checkpoint: the weight file holding it, its stored dtype and shape (as stored: GPT-2's Conv1D weights are [in, out]). */
-export interface CheckpointTensor {
+interface CheckpointTensor {
   name: string;
   file: string;
   dtype: SafetensorsDType;
@@ -23,13 +22,13 @@ export class CheckpointError extends Error {
 }
 
 /** transformers' file names (SAFE_WEIGHTS_NAME and friends in transformers/utils/__init__.py): single-file safetensors weights. */
-export const SAFE_WEIGHTS = 'model.safetensors';
+const SAFE_WEIGHTS = 'model.safetensors';
 /** Index of sharded safetensors weights (`weight_map`: tensor name → shard file). */
-export const SAFE_WEIGHTS_INDEX = 'model.safetensors.index.json';
+const SAFE_WEIGHTS_INDEX = 'model.safetensors.index.json';
 /** Single-file PyTorch torch.save weights (a zip; see torch-bin.ts). */
-export const PT_WEIGHTS = 'pytorch_model.bin';
+const PT_WEIGHTS = 'pytorch_model.bin';
 /** Index of sharded PyTorch weights. */
-export const PT_WEIGHTS_INDEX = 'pytorch_model.bin.index.json';
+const PT_WEIGHTS_INDEX = 'pytorch_model.bin.index.json';
 
 const CONVERT_HINT =
   'Only safetensors and PyTorch pytorch_model.bin checkpoints are supported. Convert it in Python with: ' +

@@ -24,7 +24,7 @@ export function tokenContent(v: unknown): string | null {
  * The special tokens transformers registers on a tokenizer (SpecialTokensMixin: bos, eos, unk, sep,
  * pad, cls, mask and additional_special_tokens), as strings, from tokenizer_config.json.
  */
-export function specialTokensOf(cfg: Record<string, unknown>): string[] {
+function specialTokensOf(cfg: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (const k of ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token']) {
     const s = tokenContent(cfg[k]);

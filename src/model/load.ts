@@ -20,7 +20,7 @@ export interface LoadedModel {
 }
 
 /** Storage of the frozen dense weights: 'auto' (see chooseDType), f32 or f16. */
-export type DTypeChoice = 'auto' | WeightDType;
+type DTypeChoice = 'auto' | WeightDType;
 
 /** The ModelSpec of the folder's config.json. Throws ModelConfigError when config.json is missing or invalid. */
 export async function readSpec(src: ModelSource): Promise<ModelSpec> {
@@ -35,7 +35,7 @@ export async function readSpec(src: ModelSource): Promise<ModelSpec> {
  * Storage dtype of the frozen weights: 'auto' keeps f32 checkpoints in f32 and stores F16/BF16
  * ones as f16 (half the memory; BF16 → f16 loses no precision for weights of normal magnitude).
  */
-export function chooseDType(choice: DTypeChoice, ckpt: Checkpoint): WeightDType {
+function chooseDType(choice: DTypeChoice, ckpt: Checkpoint): WeightDType {
   if (choice !== 'auto') return choice;
   const names = ckpt.names();
   const anyF32 = names.some((n) => ckpt.info(n).dtype === 'F32' || ckpt.info(n).dtype === 'F64');

@@ -18,7 +18,7 @@ export class PickleError extends Error {
 }
 
 /** The storage classes a state dict may name, with their element type and size in bytes. */
-export const TORCH_STORAGES: Record<string, { dtype: SafetensorsDType; bytes: number }> = {
+const TORCH_STORAGES: Record<string, { dtype: SafetensorsDType; bytes: number }> = {
   FloatStorage: { dtype: 'F32', bytes: 4 },
   HalfStorage: { dtype: 'F16', bytes: 2 },
   BFloat16Storage: { dtype: 'BF16', bytes: 2 },
@@ -32,7 +32,7 @@ export const TORCH_STORAGES: Record<string, { dtype: SafetensorsDType; bytes: nu
 };
 
 /** A storage named by a persistent id: its bytes are the zip entry `<archive>/data/<key>`. */
-export interface PickledStorage {
+interface PickledStorage {
   kind: 'storage';
   /** The class name, e.g. 'FloatStorage'. */
   type: string;
@@ -67,7 +67,7 @@ type Value = null | boolean | number | string | Value[] | Dict | Global | Pickle
 
 const ALLOWED_GLOBALS = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_parameter']);
 /** Pickles larger than this are not state dicts (a 70B model's data.pkl is a few MB). */
-export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 
 const OPNAMES: Record<number, string> = {
   0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT', 0x4a: 'BININT', 0x4b: 'BININT1',

@@ -18,7 +18,7 @@ import { OptionError, opt } from '../options';
 import type { TensorToWrite } from './safetensors';
 
 /** The `format` tag of this studio's QA-LoRA quantization_config (our own layout, described above; no HF library reads it). */
-export const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';
+const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';
 
 /** A QA-LoRA quantization read from config.json: the mode, N = bits (4, 3, 2) and the group size g (input columns per scale / zero point). */
 export interface QaloraQuantConfig {

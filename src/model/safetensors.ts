@@ -26,7 +26,7 @@ export type SafetensorsDType =
   | 'F8_E5M2';
 
 /** One header entry: dtype, shape and the tensor's bytes [begin, end) as absolute file offsets. */
-export interface TensorInfo {
+interface TensorInfo {
   name: string;
   dtype: SafetensorsDType;
   shape: number[];
@@ -52,7 +52,7 @@ export class SafetensorsError extends Error {
 }
 
 /** Largest header accepted (the reference implementation's limit). */
-export const MAX_HEADER_LENGTH = 100_000_000;
+const MAX_HEADER_LENGTH = 100_000_000;
 
 const DTYPE_BYTES: Record<SafetensorsDType, number> = {
   F64: 8,
@@ -70,7 +70,7 @@ const DTYPE_BYTES: Record<SafetensorsDType, number> = {
 };
 
 /** True when `d` is a dtype name this reader knows. */
-export function isSafetensorsDType(d: unknown): d is SafetensorsDType {
+function isSafetensorsDType(d: unknown): d is SafetensorsDType {
   return typeof d === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BYTES, d);
 }
 
@@ -348,7 +348,7 @@ export function safetensorsHeader(layout: TensorLayout[], metadata: Record<strin
  * F16/BF16). Throws SafetensorsError when the data's length differs from numel(shape), I32 gets
  * float data (or the reverse), or F32 gets raw 16-bit data.
  */
-export function tensorDataBytes(t: TensorToWrite, what = 'tensorDataBytes'): Uint8Array<ArrayBuffer> {
+function tensorDataBytes(t: TensorToWrite, what = 'tensorDataBytes'): Uint8Array<ArrayBuffer> {
   if ((t.dtype === 'I32') !== (t.data instanceof Int32Array || t.data instanceof Uint32Array)) {
     throw new SafetensorsError(`${what}: tensor '${t.name}': I32 tensors take Int32Array/Uint32Array data, and only they do.`);
   }

@@ -57,7 +57,7 @@ const MODEL_PROTO = protobuf.Root.fromJSON({
 }).lookupType('sentencepiece.ModelProto');
 
 /** One vocabulary entry: ModelProto.SentencePiece {piece, score, type}. */
-export interface SpmPiece {
+interface SpmPiece {
   piece: string;
   score: number;
   type: number;
@@ -67,7 +67,7 @@ export interface SpmPiece {
  * The parts of a SentencePiece ModelProto the conversion reads (sentencepiece_model.proto names,
  * camel-cased; absent fields hold the proto2 defaults the .proto declares).
  */
-export interface SpmModel {
+interface SpmModel {
   pieces: SpmPiece[];
   /** TrainerSpec.model_type: 1 UNIGRAM (default), 2 BPE, 3 WORD, 4 CHAR. */
   modelType: number;
@@ -138,7 +138,7 @@ export function parseSentencePieceModel(bytes: Uint8Array, file: string): SpmMod
  * their halves), all ordered by (piece score, left length, right length) descending, stable. Lengths
  * count code points, as Python's len does.
  */
-export function mergesFromScores(pieces: SpmPiece[]): [string, string][] {
+function mergesFromScores(pieces: SpmPiece[]): [string, string][] {
   const ids = new Map<string, number>();
   pieces.forEach((p, i) => ids.set(p.piece, i));
   const all: { l: string; r: string; score: number; nl: number; nr: number }[] = [];

@@ -20,7 +20,7 @@ export interface DirTensor {
 }
 
 /** The tensors of one file (in file order) and its string metadata (safetensors __metadata__; {} for .bin). */
-export interface TensorDirectory {
+interface TensorDirectory {
   file: string;
   format: 'safetensors' | 'pytorch';
   tensors: Map<string, DirTensor>;
@@ -31,12 +31,12 @@ export interface TensorDirectory {
 const FIRST_READ = 64 * 1024;
 
 /** True for names of PyTorch pickle checkpoints (.bin, .pt, .pth); everything else is read as safetensors. */
-export function isTorchBinFile(file: string): boolean {
+function isTorchBinFile(file: string): boolean {
   return /\.(bin|pt|pth)$/i.test(file);
 }
 
 /** Reads and validates one safetensors file's header with at most two range reads. */
-export async function readSafetensorsHeader(src: ModelSource, file: string): Promise<SafetensorsHeader> {
+async function readSafetensorsHeader(src: ModelSource, file: string): Promise<SafetensorsHeader> {
   const label = `${src.name}/${file}`;
   const size = await src.size(file);
   if (size < 8) readHeaderLength(new Uint8Array(0), size, label); // throws "too short"

@@ -11,7 +11,7 @@ import type { SafetensorsDType } from './safetensors';
 import { readStoredEntry, readZipDirectory, ZipError, type ReadPlan, type ZipEntry } from './zip';
 
 /** One tensor of a PyTorch checkpoint: dtype, shape, and where its elements are. */
-export interface TorchBinTensor {
+interface TorchBinTensor {
   name: string;
   dtype: SafetensorsDType;
   shape: number[];
@@ -22,7 +22,7 @@ export interface TorchBinTensor {
 }
 
 /** What open reads: the tensors in file order. */
-export interface TorchBinIndex {
+interface TorchBinIndex {
   /** The archive's folder name inside the zip (e.g. 'pytorch_model' or 'archive'). */
   archive: string;
   tensors: Map<string, TorchBinTensor>;
@@ -30,7 +30,7 @@ export interface TorchBinIndex {
 }
 
 /** Dtypes whose bytes can be read (the others are listed, and refused when read). */
-export const READABLE_TORCH_DTYPES: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16'];
+const READABLE_TORCH_DTYPES: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16'];
 
 const PICKLE_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 /** data.pkl of a 70B model is a few MB; larger is not a state dict. */
@@ -41,7 +41,7 @@ function numelOf(shape: number[]): number {
 }
 
 /** True when the view is row-major contiguous (dims of size 1 may have any stride). */
-export function isContiguous(shape: number[], stride: number[]): boolean {
+function isContiguous(shape: number[], stride: number[]): boolean {
   let want = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     if (shape[i] !== 1 && stride[i] !== want) return false;

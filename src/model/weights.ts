@@ -22,7 +22,7 @@ export interface LinearWeights {
 }
 
 /** One decoder block's weights: the two norms' weights [C] (and biases [C] for GPT-2's LayerNorm) and its linears. */
-export interface LayerWeights {
+interface LayerWeights {
   norm1: Weight;
   norm1Bias: Weight | null;
   norm2: Weight;
@@ -54,7 +54,7 @@ export interface ModelWeights {
 }
 
 /** The checkpoint lacks tensors the config needs, or a tensor's shape differs from what config.json implies. */
-export class MissingTensorError extends Error {
+class MissingTensorError extends Error {
   override name = 'MissingTensorError';
 }
 

@@ -14,7 +14,7 @@ export class ZipError extends Error {
 }
 
 /** Bytes [begin, end) of the file, asked for by a read plan. */
-export interface ReadRequest {
+interface ReadRequest {
   begin: number;
   end: number;
 }

@@ -11,7 +11,7 @@ import { loraSplitKScratch, type TileLimits } from '../ops/matmul';
 export const STAT_TRAIN_LOSS = 0;
 export const STAT_GRAD_NORM = 1;
 export const STAT_EVAL_LOSS = 2;
-export const STATS_LEN = 4;
+const STATS_LEN = 4;
 
 /** Budget for one chunk of logits: at most 256 MiB and the device's binding limit. */
 export const HEAD_CHUNK_BYTES = 256 * 2 ** 20;
@@ -32,10 +32,10 @@ export function headChunkRows(N: number, V: number, maxBinding: number, budget =
  * 'head' one chunk of the output head; 'lora' LoRA intermediates and scratch; 'backward' gradient
  * scratch shared by all layers.
  */
-export type BufferKind = 'input' | 'constant' | 'forward' | 'head' | 'lora' | 'backward';
+type BufferKind = 'input' | 'constant' | 'forward' | 'head' | 'lora' | 'backward';
 
 /** One buffer of the table. */
-export interface BufferRow {
+interface BufferRow {
   /** The buffer's label on the GPU and its key in the table, e.g. 'qkv.3', 'u.lm_head', 'dres'. */
   key: string;
   /** What it holds, in words the studio shows users (bufferWords). */
@@ -48,7 +48,7 @@ export interface BufferRow {
 }
 
 /** The LoRA adapter as far as its buffers are concerned. */
-export interface BufferLora {
+interface BufferLora {
   /** The targeted modules (name, inF, outF; layer -1 for lm_head). */
   modules: Pick<LinearModule, 'name' | 'inF' | 'outF' | 'layer'>[];
   r: number;

@@ -13,7 +13,7 @@ import { Transformer } from './transformer';
 import type { ModelWeights } from '../model/weights';
 import { mulberry32 } from '../util/random';
 
-export interface GenerateOptions {
+interface GenerateOptions {
   maxNewTokens: number;
   /** 0 = greedy. */
   temperature?: number;

@@ -30,7 +30,7 @@ import type { LinearWeights, ModelWeights } from '../model/weights';
 import { headChunkRows, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
 import type { Batch, TransformerOptions } from './options';
 
-export { HEAD_CHUNK_BYTES, headChunkRows, STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS, STATS_LEN } from './buffers';
+export { HEAD_CHUNK_BYTES, headChunkRows, STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS } from './buffers';
 export type { Batch, TransformerOptions } from './options';
 
 /** One layer's forward activations (the buffers of one set in net/buffers.ts). */

@@ -30,7 +30,7 @@ const WG = 128;
 const MAX_TILE = 64;
 
 /** Tile sizes (rows) of the three attention kernels, chosen by attentionTiles to fit the workgroup storage budget. */
-export interface AttentionTiles {
+interface AttentionTiles {
   /** Forward: query rows per workgroup, key rows per tile. */
   fwd: { BQ: number; BK: number };
   /** dq pass: query rows per workgroup, key rows per tile. */

@@ -14,7 +14,7 @@ export function accumulate(ctx: GpuContext, label: string, a: { n: number; inp: 
 }
 
 /** The integer threshold on the hash's top 24 bits: keep iff (hash >>> 8) >= ceil(p * 2^24). */
-export function dropoutThreshold(p: number): number {
+function dropoutThreshold(p: number): number {
   return Math.min(2 ** 24, Math.ceil(p * 2 ** 24));
 }
 

@@ -237,7 +237,7 @@ function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTil
 }
 
 /** How a split-K product is cut: S chunks of KC (a multiple of the tile's BK) elements of K. */
-export interface SplitKPlan {
+interface SplitKPlan {
   tile: MatmulTile;
   S: number;
   KC: number;

@@ -5,7 +5,7 @@ import type { WeightDType } from '../gpu/tensor';
 type Kind = 'uniform' | 'read' | 'rw';
 
 /** Threads per row: about 8 channels per thread, a power of two in [32, 256]. */
-export function normWorkgroupSize(C: number): number {
+function normWorkgroupSize(C: number): number {
   let wg = 32;
   while (wg < 256 && wg * 8 < C) wg *= 2;
   return wg;

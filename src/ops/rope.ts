@@ -60,7 +60,7 @@ export function ropeInvFreq(HS: number, theta: number, scaling?: RopeScaling | n
  * Rotary embedding in place on N rows of x: nHeads heads of HS columns from offX, rotating column
  * pairs (i, i + HS/2) by pos·invFreq[i] (the rotate_half convention of transformers' modeling_llama.py).
  */
-export interface RopeArgs {
+interface RopeArgs {
   x: Bindable;
   /** u32 [N]: position id of each row. */
   pos: Bindable;

@@ -6,7 +6,7 @@
 import { parseConfig, type ModelSpec } from '../model/config';
 import type { Knobs } from './knobs';
 
-export interface CatalogModel {
+interface CatalogModel {
   repo: string;
   label: string;
   /** One line for the picker. */

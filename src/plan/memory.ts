@@ -50,7 +50,7 @@ export function tilingOfAdapter(a: { isSoftware: boolean; maxComputeWorkgroupSto
 }
 
 /** WebGPU's default limits on a hardware adapter: the tiling assumed until the GPU is known. */
-export const DEFAULT_TILING: Tiling = {
+const DEFAULT_TILING: Tiling = {
   limits: { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256 },
   minGroups: 128,
 };
@@ -70,7 +70,7 @@ export interface MemoryEstimate {
 }
 
 /** Trainable parameters: r·(in + out) per module; QA-LoRA's A sees the group-pooled input, r·(in/g + out). */
-export function trainableParams(modules: LinearModule[], rank: number, quant: QuantMode, groupSize: number): number {
+function trainableParams(modules: LinearModule[], rank: number, quant: QuantMode, groupSize: number): number {
   const h = { r: rank, alpha: 1, dropout: 0, rslora: false, qaloraGroupSize: isQalora(quant) ? groupSize : undefined };
   let n = 0;
   for (const m of modules) n += rank * (loraInF(m, h) + m.outF);
@@ -123,9 +123,9 @@ export function estimateMemory(inp: MemoryInput): MemoryEstimate {
   };
 }
 
-export type Verdict = 'fits' | 'tight' | 'wont-fit';
+type Verdict = 'fits' | 'tight' | 'wont-fit';
 
-export interface FitLimits {
+interface FitLimits {
   /** The GPU memory the user says the run may use (WebGPU does not report it). */
   budgetBytes: number;
   maxBufferSize: number;
@@ -142,7 +142,7 @@ export interface FitReport {
 }
 
 /** Above this share of the budget a run is tight (browsers, the page and the driver need room too). */
-export const TIGHT_FRACTION = 0.75;
+const TIGHT_FRACTION = 0.75;
 
 function judgeOne(est: MemoryEstimate, lim: FitLimits): Verdict {
   if (est.largestBuffer.bytes > lim.maxBufferSize || est.total > lim.budgetBytes) return 'wont-fit';

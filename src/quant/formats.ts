@@ -71,7 +71,7 @@ export function parseQuantMode(s: string): QuantMode {
 /** Elements per NF4 absmax block (bitsandbytes' default blocksize 64, as in QLoRA). */
 export const NF4_BLOCK = 64;
 /** absmax values per block of the double quantization (QLoRA's second-level block size 256). */
-export const DQ_BLOCK = 256;
+const DQ_BLOCK = 256;
 /** Default QA-LoRA group size g: consecutive input columns (in_features) sharing one scale and zero point. */
 export const DEFAULT_GROUP_SIZE = 32;
 
@@ -86,7 +86,7 @@ export const NF4 = Float32Array.from([
 export const NF4_MID = Float32Array.from({ length: 15 }, (_, k) => Math.fround((NF4[k] + NF4[k + 1]) / 2));
 
 /** fl(1/127): the int8 dequant factor (ŵ = fl(q·fl(c·INV127))). */
-export const INV127 = Math.fround(1 / 127);
+const INV127 = Math.fround(1 / 127);
 /** fl(1/254): the int8 thresholds are fl(c·fl((2k+1)·INV254)), the midpoints between codes k and k+1. */
 export const INV254 = Math.fround(1 / 254);
 /** Smallest normal f16 (2^-14): the lower bound of QA-LoRA scales. */
@@ -105,7 +105,7 @@ const QA_MIN_SCALE_BITS = 0x0400;
  * may differ from this scalar formula by an ulp in a few entries; the table used here is fixed (it
  * travels with each quantized weight in `extra`), so CPU and GPU always agree.
  */
-export function dynamicMap(): Float32Array {
+function dynamicMap(): Float32Array {
   const f = Math.fround;
   const data: number[] = [];
   for (let i = 0; i < 7; i++) {
@@ -178,7 +178,7 @@ export function canQuantize(mode: QuantMode, rows: number, cols: number, groupSi
 }
 
 /** Byte sizes of the four GPU buffers (unpadded) for a mode and shape. */
-export interface QuantLayout {
+interface QuantLayout {
   codes: number;
   scales: number;
   zeros: number;
@@ -305,7 +305,7 @@ export function roundDivExact(x: number, s: number): number {
 }
 
 /** QA-LoRA group parameters from the group's f32 min and max: f16 bits of s and z, and their values. */
-export function qaGroupParams(gmin: number, gmax: number, qmax: number): { sBits: number; zBits: number; s: number; z: number } {
+function qaGroupParams(gmin: number, gmax: number, qmax: number): { sBits: number; zBits: number; s: number; z: number } {
   const mn = Math.min(0, gmin);
   const mx = Math.max(0, gmax);
   const sf = fr(fr(mx - mn) * fr(1 / qmax));
@@ -317,7 +317,7 @@ export function qaGroupParams(gmin: number, gmax: number, qmax: number): { sBits
 }
 
 /** The QA-LoRA code of w: clamp(round(w/s) + z, 0, qmax), the rounding exact with ties to even; qmax = 2^N − 1. */
-export function qaCode(w: number, s: number, z: number, qmax: number): number {
+function qaCode(w: number, s: number, z: number, qmax: number): number {
   return Math.min(qmax, Math.max(0, roundDivExact(w, s) + z));
 }
 
@@ -516,7 +516,7 @@ export function dequantizeRef(q: QuantizedHost): Float32Array {
  * WGSL literal for an f32 value (exact: the shortest decimal of the double equal to the f32).
  * Throws Error for a non-finite value.
  */
-export function wgslF32(v: number): string {
+function wgslF32(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`wgslF32: ${v}`);
   return `${Object.is(v, -0) ? '-0.0' : String(v)}f`;
 }

@@ -34,7 +34,7 @@ import {
  * Bytes of the staging buffer W is uploaded through, one chunk at a time (16 MiB; less when the
  * device's binding limit is lower, rounded down to 256 bytes).
  */
-export const QUANT_STAGING_BYTES = 16 << 20;
+const QUANT_STAGING_BYTES = 16 << 20;
 
 interface QuantState {
   staging: GPUBuffer;
@@ -57,7 +57,7 @@ function quantState(ctx: GpuContext): QuantState {
 }
 
 /** One chunk of W quantized in one dispatch (elements and rows of the flattened [out, in] matrix). */
-export interface QuantChunk {
+interface QuantChunk {
   /** First flat element, element count, first row, row count (rows only for row-wise modes). */
   e0: number;
   n: number;
@@ -115,7 +115,7 @@ function quantKernel(ctx: GpuContext, entry: string, qaBits: number): Kernel {
 }
 
 /** Options of quantizeWeight. */
-export interface QuantizeOptions {
+interface QuantizeOptions {
   /** Largest chunk in bytes (at most the staging buffer); tests use it to force several chunks. */
   chunkBytes?: number;
 }

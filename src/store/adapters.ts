@@ -11,7 +11,7 @@ import type { Studio } from './index';
 /** Picker ids of opened adapter folders start with this (run ids never do). */
 export const FOLDER_PREFIX = 'folder:';
 
-export interface ExternalAdapter {
+interface ExternalAdapter {
   id: string;
   name: string;
   files: { path: string; file: File }[];

@@ -17,7 +17,7 @@ export interface ChatTurn {
   tuned: StreamState;
 }
 
-export interface ChatState {
+interface ChatState {
   /** Optional system prompt, the first message of both conversations ('' = none). */
   system: string;
   /** The message being written. */

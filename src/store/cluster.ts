@@ -11,7 +11,7 @@ import type { RunRecord } from './types';
  * (from the stored dataset, else from the record's name "OWNER/NAME (CONFIG/SPLIT)"), a file by its
  * name (copied next to the files on the cluster). Never the data itself.
  */
-export function clusterDataRef(r: RunRecord, stored?: Pick<StoredDataset, 'hub'>): string {
+function clusterDataRef(r: RunRecord, stored?: Pick<StoredDataset, 'hub'>): string {
   const h = stored?.hub;
   if (h) return `hub:${h.dataset}:${h.config}:${h.split}`;
   const m = /^(\S+\/\S+) \(([^/()]+)\/([^/()]+)\)$/.exec(r.dataset.name);

@@ -30,7 +30,7 @@ export interface ComparisonSlice {
 }
 
 /** What Runs compares, resolved from the state: the report, the run records in its order, and the name of its files. */
-export interface Comparison {
+interface Comparison {
   name: string;
   records: RunRecord[];
   report: ExperimentReport;

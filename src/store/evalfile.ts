@@ -8,7 +8,7 @@ import { engine } from './engine';
 import type { Studio } from './index';
 
 /** The evaluation file and what the engine made of it. */
-export interface EvalFileState {
+interface EvalFileState {
   file: File | null;
   status: 'idle' | 'preparing' | 'inspected' | 'ready' | 'error';
   summary: DatasetSummary | null;

@@ -5,7 +5,7 @@ import type { ExperimentRun, ExperimentSpec } from '../experiment/spec';
 import type { Knobs } from '../plan/knobs';
 
 /** Where an experiment stands: 'interrupted' when a closed page or a lost device left it mid-run. */
-export type ExperimentStatus = 'running' | 'interrupted' | 'stopped' | 'done' | 'failed';
+type ExperimentStatus = 'running' | 'interrupted' | 'stopped' | 'done' | 'failed';
 
 /** One experiment as kept in IndexedDB. */
 export interface ExperimentRecord {

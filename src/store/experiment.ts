@@ -19,7 +19,7 @@ import { canResume, runPromptFormat } from './runlogic';
 import type { RunRecord } from './types';
 
 /** What the Experiment tab is editing: axes as typed, or a preset's / an imported file's configurations. */
-export interface ExperimentDraft {
+interface ExperimentDraft {
   name: string;
   /** Typed values of each axis that varies (values separated by spaces). */
   axes: Partial<Record<AxisKey, string>>;

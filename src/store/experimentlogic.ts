@@ -35,7 +35,7 @@ export function settingsFromKnobs(k: Knobs, arch: Arch): Settings {
 }
 
 /** Module kinds (the knob's checkboxes) of a target_modules value on a model ("attention" → q_proj, v_proj). */
-export function kindsOfTargets(targets: string, spec: ModelSpec): string[] {
+function kindsOfTargets(targets: string, spec: ModelSpec): string[] {
   return [...new Set(resolveTargets(spec, parseTargets(targets)).map((m) => m.kind as string))];
 }
 

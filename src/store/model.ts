@@ -57,7 +57,7 @@ export function relPath(f: File): string {
   return (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name;
 }
 
-export function sourceRefOf(choice: ModelChoice, revision: string): SourceRef {
+function sourceRefOf(choice: ModelChoice, revision: string): SourceRef {
   return choice.kind === 'hub' ? { kind: 'hub', repo: choice.repo, revision: revision || 'main' } : { kind: 'files', name: choice.name };
 }
 

@@ -36,7 +36,7 @@ export interface Plan {
 }
 
 /** What the plan depends on: the model's spec and stored weight width, the knobs, the adapter, the budget. */
-export interface PlanInput {
+interface PlanInput {
   spec: ModelSpec | null;
   /** Bytes per stored weight of the loaded model; null: not loaded (the catalog's storage width is used). */
   loadedWeightBytes: 2 | 4 | null;

@@ -8,7 +8,7 @@ import type { Studio } from './index';
 import { runPromptFormat } from './runlogic';
 import type { StreamState } from './types';
 
-export interface PlaygroundSettings {
+interface PlaygroundSettings {
   prompt: string;
   temperature: number;
   topP: number;

@@ -8,7 +8,7 @@ import type { Studio } from './index';
 import { parseSettings, settingsJson } from './settingsfile';
 
 /** A set of knobs kept under a name. */
-export interface SavedSettings {
+interface SavedSettings {
   name: string;
   json: string;
 }

@@ -1,6 +1,6 @@
 // Download speed and time left from a stream of (loaded, total) reports of one download (a file, or a whole model).
 
-export interface Speed {
+interface Speed {
   bytesPerSecond: number;
   etaSeconds: number;
 }

@@ -40,7 +40,7 @@ export interface RunSlice {
 }
 
 /** What an experiment tells a run it starts: its name and its place in the experiment. */
-export interface RunStartOptions {
+interface RunStartOptions {
   name?: string;
   experiment?: { id: string; index: number };
 }

@@ -3,7 +3,7 @@
 import { defaultKnobs, KNOB_LABEL, type KnobName, type Knobs } from '../plan/knobs';
 
 /** The JSON of one saved set of settings. */
-export interface SettingsFile {
+interface SettingsFile {
   kind: 'lora-studio-settings';
   version: 1;
   name: string;

@@ -4,9 +4,9 @@
 import type { StateCreator } from 'zustand';
 import type { Studio } from './index';
 
-export type StorageKind = 'models' | 'checkpoints' | 'datasets' | 'runs';
+type StorageKind = 'models' | 'checkpoints' | 'datasets' | 'runs';
 
-export interface StorageInfo {
+interface StorageInfo {
   status: 'idle' | 'ready' | 'unsupported';
   /** Bytes the origin uses and may use (navigator.storage.estimate()). */
   usage: number;
@@ -18,7 +18,7 @@ export interface StorageInfo {
 }
 
 /** What could not be written, with the one line the page shows. */
-export interface StorageFull {
+interface StorageFull {
   what: 'checkpoint' | 'models' | 'runs' | 'dataset';
   message: string;
 }
@@ -36,7 +36,7 @@ export interface StorageSlice {
 }
 
 const ASKED_KEY = 'lora-studio.persistAsked';
-export const PERSIST_WHY = 'So that the browser does not delete downloaded models, checkpoints and runs when the disk runs low, the studio asked it to keep this site\'s storage persistent.';
+const PERSIST_WHY = 'So that the browser does not delete downloaded models, checkpoints and runs when the disk runs low, the studio asked it to keep this site\'s storage persistent.';
 /** What to do when storage is full, in the page's words. */
 export const FREE_SPACE = 'delete cached models or old runs here';
 

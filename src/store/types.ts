@@ -42,7 +42,7 @@ export interface LoadedModelState {
 }
 
 /** 'inspected': read without a model (columns and shape only); 'ready': tokenized, trainable. */
-export type DatasetStatus = 'idle' | 'preparing' | 'inspected' | 'ready' | 'error';
+type DatasetStatus = 'idle' | 'preparing' | 'inspected' | 'ready' | 'error';
 
 /** A Hub dataset opened by id: its configs and splits (from the viewer API) and the one chosen. */
 export interface HubDatasetState {

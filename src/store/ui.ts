@@ -9,7 +9,7 @@ import { OPTION_PLACE } from '../plan/knobs';
 export type Theme = 'system' | 'light' | 'dark';
 
 /** A control an error named: the option, the message to show beside it, and a counter so the same option can be focused again. */
-export interface FocusRequest {
+interface FocusRequest {
   option: RunOption;
   message: string;
   nonce: number;

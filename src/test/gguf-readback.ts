@@ -10,7 +10,7 @@ import type { StreamedFile } from '../lora/merged';
 import type { TensorToWrite } from '../model/safetensors';
 import { ggufTensorName, permuteHeads, permuteRows, transpose } from '../export/gguf-llama';
 
-export interface ReadGguf {
+interface ReadGguf {
   parsed: GGUFParseOutput<{ strict: false }> & { typedMetadata: Record<string, { value: unknown; type: number; subType?: number }> };
   bytes: Uint8Array;
   /** The tensor's values as f32 in file order (ne[0] innermost), and its dims. */

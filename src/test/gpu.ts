@@ -26,7 +26,7 @@ export function f32(a: ArrayLike<number>): Float32Array {
 }
 
 /** Largest |a-b| / (atol + rtol*|b|); <= 1 means within tolerance. */
-export function maxErrRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
+function maxErrRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
   let worst = 0;
   for (let i = 0; i < a.length; i++) {

@@ -7,11 +7,11 @@ import type { Example } from '../data/batch';
 import { runTraining, type RunConfig } from './run';
 
 /** Steps of one timing: the first (pipelines compiled, buffers first touched) is not timed. */
-export const CALIBRATION_STEPS = 2;
+const CALIBRATION_STEPS = 2;
 /** Tokens of the first, small timing (B' × T'), which bounds what one calibration step costs on a slow device. */
 export const PROBE_TOKENS = 32;
 /** A full-size timing follows the probe only when the probe predicts a step shorter than this (seconds). */
-export const FULL_SIZE_BUDGET_S = 1;
+const FULL_SIZE_BUDGET_S = 1;
 
 /** Seconds of the last step of CALIBRATION_STEPS one-micro-batch steps of B × T synthetic full-length rows (null: stopped). */
 async function timeSteps(ctx: GpuContext, loaded: LoadedModel, cfg: RunConfig, B: number, T: number, shouldStop: () => boolean): Promise<number | null> {

@@ -52,7 +52,7 @@ export function withChecksum(files: FileMap): FileMap {
 }
 
 /** Bytes a checkpoint takes (all its files). */
-export function checkpointBytes(files: FileMap): number {
+function checkpointBytes(files: FileMap): number {
   let n = 0;
   for (const v of files.values()) n += typeof v === 'string' ? new TextEncoder().encode(v).length : v.length;
   return n;

@@ -4,9 +4,9 @@
 // (a folder in the CLI, IndexedDB in the studio).
 
 import { exportAdapter, type LoraHyper } from '../lora/peft';
-import { loadMoments, readMoments, type LoraState } from '../lora/state';
+import { readMoments, type LoraState } from '../lora/state';
 import type { ModelSpec } from '../model/config';
-import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors';
 
 export interface HistoryPoint {
   step: number;
@@ -60,9 +60,4 @@ export function parseTrainerState(text: string, fileName: string): TrainerState 
     throw new Error(`${fileName}: not a trainer state written by this tool.`);
   }
   return s;
-}
-
-export function restoreOptimizer(lora: LoraState, bytes: Uint8Array, fileName: string): void {
-  const f = parseSafetensors(bytes, fileName);
-  loadMoments(lora, f.get('exp_avg'), f.get('exp_avg_sq'));
 }

@@ -13,8 +13,8 @@ import { checkpointProblem, DEFAULT_KEEP, fallbackMessage, loadNewestGood, saveK
 import type { ResumeData } from './run';
 
 /** The two PEFT files of a checkpoint's adapter. */
-export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
-export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
+const ADAPTER_CONFIG_FILE = 'adapter_config.json';
+const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 
 /**
  * How messages name a checkpoint's files and what to do about a damaged one, in the host's words:
@@ -64,7 +64,7 @@ export function resumeFromFiles(spec: ModelSpec, files: FileMap, place: Checkpoi
 }
 
 /** A run's newest intact checkpoint: its files, step, and a message when newer ones were damaged. */
-export interface LoadedCheckpoint {
+interface LoadedCheckpoint {
   runId: string;
   step: number;
   files: FileMap;

@@ -49,7 +49,7 @@ export interface RunConfig {
   groupSize?: number;
 }
 
-export class RunConfigError extends OptionError {
+class RunConfigError extends OptionError {
   override name = 'RunConfigError';
 }
 
@@ -115,7 +115,7 @@ export function loraHyper(c: RunConfig): LoraHyper {
   return h;
 }
 
-export function stepsPerEpoch(nTrain: number, c: RunConfig): number {
+function stepsPerEpoch(nTrain: number, c: RunConfig): number {
   return Math.max(1, Math.ceil(nTrain / (c.batchSize * c.gradAccum)));
 }
 

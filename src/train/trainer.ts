@@ -10,7 +10,7 @@ import { learningRate, type ScheduleKind } from './schedule';
 import { OptionError, opt } from '../options';
 import { hash32 } from '../util/random';
 
-export interface OptimConfig {
+interface OptimConfig {
   lr: number;
   schedule: ScheduleKind;
   warmupSteps: number;
@@ -25,18 +25,6 @@ export interface OptimConfig {
   maxGradNorm: number;
   seed: number;
 }
-
-export const DEFAULT_OPTIM: Omit<OptimConfig, 'lr' | 'totalSteps'> = {
-  schedule: 'linear',
-  warmupSteps: 0,
-  loraPlusRatio: 1,
-  weightDecay: 0,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  maxGradNorm: 1,
-  seed: 42,
-};
 
 export interface StepResult {
   /** 1-based optimizer step that produced this result. */

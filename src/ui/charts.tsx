@@ -7,7 +7,7 @@ const AXIS = { stroke: 'var(--muted)', fontSize: 12 };
 const COLORS = ['var(--c1)', 'var(--c2)', 'var(--c3)', 'var(--c4)', 'var(--c5)', 'var(--c6)'];
 
 /** A tooltip's heading: the step it shows ("step 3"). */
-export function stepLabel(step: unknown): string {
+function stepLabel(step: unknown): string {
   return `step ${String(step)}`;
 }
 

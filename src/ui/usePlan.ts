@@ -4,7 +4,6 @@ import { useMemo } from 'react';
 import { useStudio } from '../store';
 import { planOf, type Plan } from '../store/plan';
 
-export type { Plan };
 
 export function usePlan(): Plan | null {
   const loaded = useStudio((s) => s.loaded);

@@ -4,18 +4,18 @@
 // later HEAD / GET / Range request for it is answered from the cached copy. Files the Hub reports
 // missing are remembered too (a marker entry), so existence checks stay offline as well.
 
-export const MODEL_CACHE = 'models';
+const MODEL_CACHE = 'models';
 const MISSING = 'x-studio-missing';
 const SIZE = 'x-studio-size';
 
-export interface DownloadProgress {
+interface DownloadProgress {
   url: string;
   file: string;
   loaded: number;
   total: number;
 }
 
-export interface ParsedHubUrl {
+interface ParsedHubUrl {
   repo: string;
   revision: string;
   file: string;
@@ -284,7 +284,7 @@ export function cachingFetch(
   }) as typeof fetch;
 }
 
-export interface CachedFile extends ParsedHubUrl {
+interface CachedFile extends ParsedHubUrl {
   url: string;
   bytes: number;
 }

@@ -9,7 +9,7 @@ import { blobSource } from '../model/source';
 import type { ExternalAdapterInfo } from './protocol';
 
 /** The engine's adapter messages in the studio's words (the base is loaded on the Model tab; the folder is opened again). */
-export function adapterWording(message: string): string {
+function adapterWording(message: string): string {
   return message
     .replace(/load the adapter onto the base it was trained for/g, 'load the base it was trained for on the Model tab, then open the adapter folder again')
     .replace(/give a folder written by/g, 'open a folder written by');

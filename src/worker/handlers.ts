@@ -6,10 +6,10 @@ import type { Emit, EngineSession } from './session';
 import { preemptingCalibration } from './session-calibrate';
 
 /** A handler: the session, the request (with its type), and the emit of the request's events. */
-export type Handler<K extends RequestType> = (s: EngineSession, req: RequestOf<K>, emit: Emit) => Promise<Reply<K>>;
+type Handler<K extends RequestType> = (s: EngineSession, req: RequestOf<K>, emit: Emit) => Promise<Reply<K>>;
 
 /** Every request's handler; adding a request to RequestMap without a line here is a compile error. */
-export const handlers: { [K in keyof RequestMap]: Handler<K> } = {
+const handlers: { [K in keyof RequestMap]: Handler<K> } = {
   init: (s) => s.init(),
   loadModel: (s, r, emit) => s.loadModel(r, emit),
   fetchConfig: (s, r, emit) => s.fetchConfig(r, emit),

@@ -36,14 +36,14 @@ export interface ModelInfo {
   configText: string;
 }
 
-export interface TrainRequestData {
+interface TrainRequestData {
   /** One example per entry (plain text; the dataset pipeline produces richer examples). */
   texts: string[];
   evalTexts: string[];
 }
 
 /** A dataset prepared by `prepareDataset` and held in the worker, split with the run's seed. */
-export interface PreparedDataRef {
+interface PreparedDataRef {
   datasetId: string;
   evalSplit: number;
   /** A separate evaluation file prepared the same way: it replaces the eval split (the CLI's --eval-file). */
@@ -174,7 +174,7 @@ export interface TrainRequest {
 }
 
 /** A calibration's measure: seconds per micro-batch, and whether it was scaled from a smaller probe batch (a slow device); null: not measured. */
-export type CalibrationReply = { secondsPerMicroBatch: number; scaled: boolean } | null;
+type CalibrationReply = { secondsPerMicroBatch: number; scaled: boolean } | null;
 
 /** A generation's end: the whole text, tokens generated, whether stopGenerate cut it short, and the prompt as rendered. */
 export interface GenerateReply {

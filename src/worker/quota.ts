@@ -16,7 +16,7 @@ export function isQuotaError(e: unknown): boolean {
 }
 
 /** Bytes per trainable parameter in a checkpoint: the f32 adapter plus Adam's two f32 moments. */
-export const CHECKPOINT_BYTES_PER_PARAM = 12;
+const CHECKPOINT_BYTES_PER_PARAM = 12;
 
 /**
  * Bytes a studio run writes to browser storage at its peak: `keep` checkpoints plus the new one

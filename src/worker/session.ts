@@ -71,7 +71,7 @@ export interface Adapter {
 }
 
 /** A run held before its next step (or its checkpoint write) until resume or stop. */
-export interface PauseGate {
+interface PauseGate {
   resolve: () => void;
   promise: Promise<void>;
 }

@@ -14,7 +14,7 @@ import { shelfCheckpoints, type RunCheckpoints } from '../train/resume';
 let checkpointStore: UseStore | null = null;
 const checkpoints = () => (checkpointStore ??= createStore('lora-studio-checkpoints', 'checkpoints'));
 
-export interface StoredCheckpoint {
+interface StoredCheckpoint {
   runId: string;
   step: number;
   savedAt: number;
@@ -34,7 +34,7 @@ function runOfKey(key: IDBValidKey): string {
 }
 
 /** A run's checkpoints in IndexedDB, newest first (one entry each, written in one transaction). */
-export class IdbShelf implements CheckpointShelf {
+class IdbShelf implements CheckpointShelf {
   constructor(readonly runId: string) {}
 
   async slots(): Promise<ShelfSlot[]> {

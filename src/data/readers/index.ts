@@ -57,7 +57,7 @@ export async function detectFileFormat(input: DataInput): Promise<FileFormat> {
   return 'text';
 }
 
-export interface ReadOptions {
+interface ReadOptions {
   /** Records how much the reader buffers (streaming checks). */
   meter?: BufferMeter;
   /** Called once for JSON files with the key of the holder object whose array is read (null for a top-level array). */

@@ -2,7 +2,7 @@
 import { DatasetError, textChunks, type BufferMeter, type DataInput } from '../input';
 import type { RawRecord } from './types';
 
-export interface JsonReadOptions {
+interface JsonReadOptions {
   /** Records how much the reader buffers (streaming checks). */
   meter?: BufferMeter;
   /** Called once with the key of the holder object whose array is read (null for a top-level array). */

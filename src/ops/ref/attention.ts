@@ -6,7 +6,7 @@
 //   out [N, NH·HS]; lse [B·NH·T] at (b·NH + h)·T + t (log-sum-exp of the scaled scores).
 
 /** Sizes as AttentionDims: qkv rows [B·T, (NH + 2·NKV)·HS] (q heads, then k, then v); scale default 1/√HS. */
-export interface AttentionRefDims {
+interface AttentionRefDims {
   B: number;
   T: number;
   NH: number;

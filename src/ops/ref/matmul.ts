@@ -1,7 +1,7 @@
 // float64 reference for the matmul family (same argument names as ops/matmul.ts).
 
 /** As MatmulArgs: out[M, N] = alpha·op(A)·op(B) + bias[offBias + n] + beta·out; leading dimensions and offsets in elements. */
-export interface MatmulRefArgs {
+interface MatmulRefArgs {
   M: number;
   N: number;
   K: number;
