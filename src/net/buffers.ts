@@ -7,9 +7,22 @@ import { ARCH_LAYOUT, type LinearModule } from '../model/modules';
 import type { ModelSpec } from '../model/config';
 import { loraSplitKScratch, type TileLimits } from '../ops/matmul';
 
-/** Indices into the small f32 `stats` buffer that is read back. */
+/**
+ * Index into the Transformer's small f32 `stats` buffer (the only buffer read back during
+ * training): the sum, in nats, of the per-token cross-entropy losses of the current optimizer step
+ * over all its micro-batches (unscaled; the trainer divides by the predicted tokens and clears it
+ * after each step).
+ */
 export const STAT_TRAIN_LOSS = 0;
+/**
+ * Index into `stats`: the global L2 norm of all LoRA gradients of the step, before clipping
+ * (ops/optimizer.ts gradNorm; AdamW reads it for torch's clip_grad_norm_-style clipping).
+ */
 export const STAT_GRAD_NORM = 1;
+/**
+ * Index into `stats`: the sum, in nats, of the per-token losses accumulated by evalProgram since
+ * the host last zeroed it (train/trainer.ts evaluate divides by the predicted tokens).
+ */
 export const STAT_EVAL_LOSS = 2;
 const STATS_LEN = 4;
 

@@ -23,6 +23,15 @@ interface GenerateOptions {
   stop?: number[];
 }
 
+/**
+ * Picks the next token id from one row of logits [V] (f32, unnormalised). temperature ≤ 0 (or NaN)
+ * is greedy: the argmax, lowest id on ties. Otherwise softmax(logits / temperature), then nucleus
+ * (top-p) filtering in the manner of transformers' TopPLogitsWarper (Holtzman et al. 2019, "The Curious Case
+ * of Neural Text Degeneration"): keep the most probable tokens until their mass reaches `topP`
+ * (always at least one; topP ≥ 1 keeps all), renormalise, and draw with `rand` (uniform [0, 1),
+ * e.g. util/random mulberry32, so a seed reproduces the text). Throws nothing; an empty row
+ * returns 0 when greedy.
+ */
 export function sampleToken(logits: Float32Array, temperature: number, topP: number, rand: () => number): number {
   if (!(temperature > 0)) {
     let best = 0;
@@ -54,6 +63,7 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
 export class Generator {
   /** Context length: positions the cache holds (at most the model's maximum and attention window). */
   readonly T: number;
+  /** The cache both graphs share: per layer k, v [NKV, T, HS] f32. */
   readonly cache: KvCache;
   /** (1, T) window: fills the cache from a prompt. */
   readonly prefill: Transformer;
@@ -100,7 +110,12 @@ export class Generator {
   }
 }
 
-/** Yields new token ids one at a time. */
+/**
+ * Yields new token ids one at a time after `prompt` (token ids, BOS first): prefill, then one
+ * decode step per token; when the cache is full the context restarts from the most recent T/2
+ * tokens. Stops after `maxNewTokens` or before yielding a `stop` id (which is not yielded).
+ * Throws Error when the prompt is empty, and GPU errors from the context (device lost).
+ */
 export async function* generateTokens(ctx: GpuContext, gen: Generator, prompt: number[], opts: GenerateOptions): AsyncGenerator<number> {
   if (prompt.length === 0) throw new Error('generation needs at least one prompt token (BOS)');
   if (gen.ctx !== ctx) throw new Error('internal: the generator belongs to another GPU context');

@@ -3,8 +3,17 @@
 
 import type { KvCache } from './kvcache';
 
+/**
+ * How a Transformer is built: its fixed batch shape (B sequences of T tokens, N = B·T rows; every
+ * buffer is sized for it once), whether the training program exists, and the generation modes.
+ * The Transformer constructor throws Error for inconsistent combinations (decode without `kv` or
+ * with B·T ≠ 1, a prefill T above the cache's capacity, training without a LoRA state, T above a
+ * sliding attention window).
+ */
 export interface TransformerOptions {
+  /** Sequences per micro-batch. */
   B: number;
+  /** Tokens per sequence (the context length of training, or the prefill window). */
   T: number;
   /** Build the training program (per-layer activations, backward, gradients). */
   training: boolean;
@@ -36,9 +45,13 @@ export interface TransformerOptions {
 
 /** A (B, T) batch laid out row-major, ready to upload. */
 export interface Batch {
+  /** Input token ids [B·T]. */
   tokens: Uint32Array;
+  /** Next-token targets [B·T]; -100 = ignored (padding, prompt tokens), as in PyTorch's CrossEntropyLoss ignore_index. */
   targets: Int32Array;
+  /** Position ids [B·T] (restart at 0 for each packed example): RoPE angles / GPT-2 position embeddings. */
   pos: Uint32Array;
+  /** Per row, the row index (within its sequence) where its example starts: attention stays inside one packed example. */
   segStart: Uint32Array;
   /** Number of targets that are not -100. */
   predicted: number;

@@ -61,6 +61,19 @@ interface Grads {
   D: GPUBuffer;
 }
 
+/**
+ * A decoder-only transformer (Llama family: RMSNorm, RoPE, grouped-query attention, SwiGLU, as in
+ * transformers' modeling_llama.py; GPT-2: LayerNorm, learned positions, GELU, as in
+ * modeling_gpt2.py) for one fixed batch shape (opts.B, opts.T; N = B·T rows), with LoRA on the
+ * targeted linear modules (PEFT's lora.Linear: y = xWᵀ + scaling·(dropout(x)Aᵀ)Bᵀ).
+ *
+ * The host writes a Batch (writeBatch), then encodes one of the prebuilt Programs: evalProgram
+ * (loss into stats[STAT_EVAL_LOSS]), trainProgram (forward, loss, backward; LoRA gradients
+ * accumulate into lora.grads, scaled by lossScale), logitsProgram / hiddenProgram / headRowProgram
+ * (generation). Shapes: activations [N, C], packed q|k|v [N, QKVW], logits per chunk
+ * [headRows, V], all f32. The constructor throws Error when T exceeds a sliding attention window
+ * (with the fix in words), and internal Errors for inconsistent options (see TransformerOptions).
+ */
 export class Transformer {
   /** Rows of the batch, B·T. */
   readonly N: number;
@@ -73,8 +86,11 @@ export class Transformer {
   readonly targets: GPUBuffer;
   readonly pos: GPUBuffer;
   readonly segStart: GPUBuffer;
+  /** u32 seed of the LoRA dropout masks of one micro-batch (the backward recomputes the same masks). */
   readonly seed: GPUBuffer;
+  /** f32 factor of dlogits: 1 / (predicted tokens of the whole optimizer step), so the gradient is that of the mean loss. */
   readonly lossScale: GPUBuffer;
+  /** Small f32 buffer read back by the host, indexed by STAT_TRAIN_LOSS, STAT_GRAD_NORM, STAT_EVAL_LOSS. */
   readonly stats: GPUBuffer;
   /** Logits of one chunk of `headRows` rows [headRows, V] (the whole batch when it fits). */
   readonly logits: GPUBuffer;
