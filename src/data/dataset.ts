@@ -40,6 +40,11 @@ export interface DatasetExample extends Example {
   line: number;
 }
 
+/**
+ * The result of loadDataset: the tokenized examples (each at most seqLen tokens, with its
+ * per-token train mask: the labels of masked tokens are -100), the statistics and warnings for the
+ * CLI's report and the studio's data panel, and a few examples rendered for the preview.
+ */
 export interface LoadedDataset {
   /** The tokenized examples, compact (what training reads). */
   store: ExampleStore;
@@ -49,6 +54,7 @@ export interface LoadedDataset {
    */
   readonly examples: DatasetExample[];
   stats: DatasetStats;
+  /** The first `previewCount` examples (default 3) as runs of trained and masked text. */
   preview: PreviewExample[];
 }
 

@@ -23,6 +23,11 @@ interface Segment {
   train: boolean;
 }
 
+/**
+ * A Sample formatted for training: its text as segments marked trained or not (the masked ones
+ * get label -100, as in TRL's completion-only loss / assistant-only loss), plus whether an EOS is
+ * appended. tokenize.ts tokenizes the joined text once and maps the marks onto tokens.
+ */
 export interface Formatted {
   /** The example's text in order; joined, it is tokenized once (tokenize.ts). */
   segments: Segment[];
@@ -55,9 +60,21 @@ export const CHATML_TEMPLATE =
  */
 export const CHAT_TEMPLATE_CHOICES = ['auto', 'model', 'alpaca', 'none', 'chatml'] as const;
 
+/**
+ * How one dataset's Samples become text (makeFormatter): plain text as it is; pairs through the
+ * Alpaca template, as they are ('none'), or a chat template; chat always through a chat template,
+ * a Jinja template rendered with @huggingface/jinja as transformers' apply_chat_template renders
+ * it (tokenization_utils_base.py: messages, add_generation_prompt, bos_token, eos_token).
+ */
 export interface Formatter {
   /** What is used, for the stats: 'alpaca', 'none', 'text', 'chat template (model)', ... */
   readonly name: string;
+  /**
+   * The sample as segments. Chat: the assistant turns are trained (everything with trainOnPrompt).
+   * Throws ShapeError (a bad row, not a failed run) when the chat template fails on the
+   * conversation or rewrites earlier turns so the assistant parts cannot be told apart, or when
+   * chat data meets a formatting without a chat template.
+   */
   format(s: Sample, trainOnPrompt: boolean): Formatted;
   /**
    * What a model trained on this formatting is shown before its answer, for one user prompt (the

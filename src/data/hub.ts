@@ -37,6 +37,13 @@ export interface HubDatasetListing {
   partial: boolean;
 }
 
+/**
+ * How the Hub dataset functions reach the Hub: the fetch to use (nothing else touches the network),
+ * the token, the endpoints, and progress. listParquetFiles / openHubDataset throw DatasetError
+ * naming the dataset for a network failure, an unknown, gated or private dataset (401/403/404), or
+ * one the viewer has not converted; a failed Parquet read (hubSource's ModelSourceError) is rethrown
+ * as DatasetError.
+ */
 export interface HubDatasetOptions {
   /** The fetch to use (tests pass a fake; the browser its caching fetch for the Parquet files). */
   fetch?: typeof fetch;

@@ -5,10 +5,22 @@
 
 import { OptionError } from '../options';
 
+/**
+ * A data file (or data option) that cannot be used: empty, not UTF-8, malformed, no usable
+ * examples, a bad row when onBadRows is 'stop', a Hub dataset that cannot be listed. The message
+ * names the file (and line or row where there is one) and what to do; options appear as OptionRefs,
+ * worded by each host (a CLI flag, a studio knob's label).
+ */
 export class DatasetError extends OptionError {
   override name = 'DatasetError';
 }
 
+/**
+ * A data file as a byte source the engine can read without Node or the DOM: a re-startable stream
+ * of chunks (so files of hundreds of MB are never held whole), with optional random access for
+ * Parquet and optional shards read as one dataset. Built by fileInput (browser), bytesInput
+ * (memory), src/cli/data-input.ts (Node), hubParquetInput (Hub dataset viewer).
+ */
 export interface DataInput {
   /** The file name used in messages (a path or the File's name). */
   readonly name: string;

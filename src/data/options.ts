@@ -16,6 +16,12 @@ export interface DataProgress {
   totalBytes?: number;
 }
 
+/**
+ * The options of the dataset pipeline (loadDataset), shared by the CLI's flags and the studio's
+ * data panel; resolveOptions checks them and throws DatasetError naming the option (seqLen an
+ * integer ≥ 2, maxSamples a positive integer, a template with its response column and balanced
+ * {column} placeholders). Lengths are in tokens.
+ */
 export interface DataOptions {
   /** Record shape; 'auto' (default) detects it from the first record ('template' when a template is given). */
   format?: 'auto' | RecordShape;
@@ -35,6 +41,7 @@ export interface DataOptions {
   maxSamples?: number;
   /** 'first' (default) takes the first maxSamples; 'random' a seeded random subset (kept in file order). */
   sample?: 'first' | 'random';
+  /** Seed of the 'random' subset (util/random; the same seed picks the same rows). */
   seed?: number;
   /** 'stop' (default): the first bad row is an error naming its line; 'skip': counted and listed. */
   onBadRows?: 'skip' | 'stop';

@@ -3,10 +3,18 @@
 
 import type { TextTokenizer } from '../model/tokenizer';
 
+/**
+ * One example as the preview shows it (as text, never as HTML): where it came from, its size in
+ * tokens, and its text in runs of trained and masked tokens.
+ */
 export interface PreviewExample {
+  /** Line (Parquet: row) of the record, 1-based. */
   line: number;
+  /** Tokens kept (after truncation to seqLen). */
   tokens: number;
+  /** Tokens that are training targets (label not -100); position 0 never is. */
   trained: number;
+  /** The example was longer than seqLen and cut. */
   truncated: boolean;
   /** The example's text in runs: trained (label kept) or masked (-100). */
   segments: { text: string; trained: boolean }[];

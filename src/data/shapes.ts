@@ -4,14 +4,34 @@
 
 import { OptionError, opt, type Worded } from '../options';
 
+/**
+ * What a record's fields mean, following the field's dataset conventions: 'alpaca' (Stanford
+ * Alpaca: instruction, optional input, output), 'prompt-completion' (TRL's prompt/completion
+ * format; 'response' accepted too), 'messages' (TRL's conversational format / OpenAI chat:
+ * role/content list), 'sharegpt' (ShareGPT conversations: from/value, roles human/gpt/system as
+ * axolotl and LLaMA-Factory read them), 'text' (TRL's language-modeling format: one text field,
+ * or a bare string), 'template' (a user's {column} prompt template plus a response column).
+ */
 export type RecordShape = 'alpaca' | 'prompt-completion' | 'messages' | 'sharegpt' | 'text' | 'template';
+/** Every RecordShape, in the order the CLI's --format help and the studio's shape menu list them. */
 export const RECORD_SHAPES: readonly RecordShape[] = ['alpaca', 'prompt-completion', 'messages', 'sharegpt', 'text', 'template'];
 
+/**
+ * One turn of a conversation, as chat templates receive it (transformers' apply_chat_template
+ * `messages`): role 'system' | 'user' | 'assistant' | 'tool' (ShareGPT senders are mapped to
+ * these), content the turn's text ('' for a null content).
+ */
 export interface ChatMessage {
   role: string;
   content: string;
 }
 
+/**
+ * One record read as training material, before formatting (format.ts): plain text (every token
+ * trained), a prompt/response pair (the response trained; the prompt too with trainOnPrompt), or a
+ * chat conversation (assistant turns trained). A chat sample always has at least one assistant
+ * turn with text (toSample throws ShapeError otherwise).
+ */
 export type Sample =
   | { kind: 'text'; text: string }
   /** A prompt/response pair. Alpaca keeps instruction and input apart (`input` may be ''). */
@@ -25,6 +45,12 @@ interface ShapeOptions {
   responseColumn?: string;
 }
 
+/**
+ * A record (or a template) that does not fit the chosen RecordShape: the message names the
+ * column or message at fault and the columns present, and refers to options (format, template,
+ * responseColumn) as OptionRefs so each host words them its own way. loadDataset turns it into a
+ * skipped row, or a DatasetError naming the line when bad rows stop the run.
+ */
 export class ShapeError extends OptionError {
   override name = 'ShapeError';
 }

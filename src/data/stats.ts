@@ -13,7 +13,13 @@ interface SkippedRow {
   reason: string;
 }
 
+/**
+ * What loadDataset found in a file, for the CLI's `data` command (printed as JSON, hence the
+ * snake_case keys), the train command's summary and the studio's data panel. Counts are of
+ * records / examples; lengths and token counts are in tokens of the model's tokenizer.
+ */
 export interface DatasetStats {
+  /** The DataInput's name: a path, a File's name, or for a Hub dataset "owner/name (config/split)". */
   file: string;
   file_format: FileFormat;
   /** JSON objects holding the records array: its key. */

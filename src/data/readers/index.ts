@@ -64,6 +64,14 @@ interface ReadOptions {
   onJsonKey?: (key: string | null, ignored: string[]) => void;
 }
 
+/**
+ * The raw records of `input` read as `format` (detectFileFormat gives it for 'auto'), streamed: a
+ * record that cannot be parsed (a JSONL line that is not JSON, a CSV row with the wrong column
+ * count) is yielded as { line, error }; problems with the whole file throw DatasetError while
+ * iterating (not UTF-8, malformed or truncated JSON, a bad CSV header, an unreadable Parquet file
+ * or an unsupported Parquet codec). Lines are 1-based; Parquet rows are numbered from 1 across
+ * `input.parts`.
+ */
 export function readRecords(input: DataInput, format: FileFormat, opts: ReadOptions = {}): AsyncIterable<RawRecord> {
   switch (format) {
     case 'jsonl':
