@@ -107,8 +107,11 @@ export async function saveKeeping(shelf: CheckpointShelf, step: number, files: F
   return checkpointBytes(sealed);
 }
 
+/** What loadNewestGood found: the newest checkpoint whose checksum matches, and the newer damaged ones it skipped. */
 export interface GoodCheckpoint {
+  /** The checkpoint's files (CHECKSUM_FILE included). */
   files: FileMap;
+  /** Where it is kept (its step and how messages name it). */
   slot: ShelfSlot;
   /** Newer checkpoints that were skipped, with why. */
   damaged: { slot: ShelfSlot; why: string }[];

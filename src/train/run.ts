@@ -17,29 +17,48 @@ import { evaluate, Trainer, type StepResult } from './trainer';
 import { OptionError, opt } from '../options';
 import { hash32, mulberry32 } from '../util/random';
 
+/**
+ * Everything that defines a run (the CLI's train flags, the studio's knobs; stored whole in each
+ * checkpoint's TrainerState.config so a resume needs nothing else). validateRunConfig checks it.
+ * Names of the LoRA settings follow PEFT's LoraConfig: rank = r, alpha = lora_alpha,
+ * dropout = lora_dropout, rslora = use_rslora, targets = target_modules.
+ */
 export interface RunConfig {
   /** Recorded as base_model_name_or_path in adapter_config.json. */
   baseModel: string;
+  /** LoRA rank r: A is [r, in], B is [out, r]. */
   rank: number;
+  /** lora_alpha: the update is scaled by alpha / r (alpha / √r with rslora). */
   alpha: number;
+  /** lora_dropout: probability in [0, 1) of zeroing an adapter input element (training only). */
   dropout: number;
+  /** Rank-stabilised LoRA (Kalajdzievski 2023): scaling alpha / √r instead of alpha / r. */
   rslora: boolean;
   /** "q_proj,v_proj" | "attention" | "all-linear" [+ ",lm_head"] */
   targets: string;
+  /** LoRA+ (Hayou et al. 2024): lora_B learns at lr × this ratio; 1 = plain LoRA. */
   loraPlusRatio: number;
+  /** Peak learning rate of AdamW. */
   lr: number;
   schedule: ScheduleKind;
+  /** Warmup, in optimizer steps. */
   warmup: number;
   /** Optimizer steps; when absent, `epochs` passes over the training set. */
   steps?: number;
   epochs: number;
+  /** B: sequences per micro-batch. */
   batchSize: number;
+  /** Micro-batches per optimizer step (the effective batch is batchSize × gradAccum sequences). */
   gradAccum: number;
+  /** T: tokens per sequence; longer examples were truncated by the data pipeline. */
   seqLen: number;
+  /** Seeds the adapter's initialisation, the epochs' shuffles and the dropout masks. */
   seed: number;
   /** Checkpoint every N optimizer steps (0 = only at the end). */
   saveEvery: number;
+  /** Clip the global gradient L2 norm to this (torch's clip_grad_norm_); 0 = no clipping. */
   maxGradNorm: number;
+  /** AdamW's decoupled weight decay (applied to the LoRA parameters only; the base is frozen). */
   weightDecay: number;
   /** Recompute each layer's activations in the backward instead of keeping them (less memory). */
   gradCheckpointing?: boolean;
@@ -53,6 +72,12 @@ class RunConfigError extends OptionError {
   override name = 'RunConfigError';
 }
 
+/**
+ * Checks a RunConfig against the model's maximum positions `maxT`; throws RunConfigError (an
+ * OptionError naming the option, with a typical value) for a rank, batch size or grad-accum that
+ * is not a positive integer, alpha, lr or loraPlusRatio not positive, dropout outside [0, 1), or a
+ * seqLen below 2 or above maxT. Targets are checked later, against the model (resolveTargets).
+ */
 export function validateRunConfig(c: RunConfig, maxT: number): void {
   if (!(Number.isInteger(c.rank) && c.rank > 0)) throw new RunConfigError([opt('rank'), ` must be a positive integer (got ${c.rank}); typical values are 8–64.`]);
   if (!(c.alpha > 0)) throw new RunConfigError([opt('alpha'), ` must be positive (got ${c.alpha}); a common choice is 2 × rank.`]);
@@ -65,15 +90,25 @@ export function validateRunConfig(c: RunConfig, maxT: number): void {
   if (!(Number.isInteger(c.gradAccum) && c.gradAccum > 0)) throw new RunConfigError([opt('gradAccum'), ` must be a positive integer (got ${c.gradAccum}).`]);
 }
 
+/** What runTraining reports after each optimizer step (RunHooks.onStep), for progress bars and logs. */
 export interface ProgressInfo extends StepResult {
   totalSteps: number;
+  /** Input tokens (each example's min(length, T)) per second of wall time since this run (or resume) started stepping. */
   tokensPerSecond: number;
+  /** Seconds since stepping started (the eval before training not included). */
   elapsedSeconds: number;
+  /** Seconds left at the mean step time so far; NaN before the first step of this session completes. */
   etaSeconds: number;
 }
 
+/**
+ * How a host follows and steers runTraining: progress and eval callbacks, where checkpoints go,
+ * and when to pause or stop. All optional; a throwing hook aborts the run with its error.
+ */
 export interface RunHooks {
+  /** After each optimizer step, once its loss is read back (one step late; see Trainer.trainStep). */
   onStep?: (p: ProgressInfo) => void;
+  /** Mean eval loss (nats per token) every evalEvery steps and after the last step. */
   onEval?: (e: { step: number; loss: number }) => void;
   /** The eval loss before the first step, as soon as it is measured (not called when resuming or without eval examples). */
   onEvalBefore?: (loss: number) => void;
@@ -90,25 +125,42 @@ export interface RunHooks {
   evalEvery?: number;
 }
 
+/**
+ * A checkpoint read back for runTraining (train/resume.ts resumeFromFiles): the loop state, the
+ * adapter's lora_A / lora_B per module (PEFT names), and AdamW's moments m, v (flat f32 [P] in
+ * LoraState's parameter order).
+ */
 export interface ResumeData {
   state: TrainerState;
   adapter: Map<string, AdapterTensors>;
   moments: { m: Float32Array; v: Float32Array };
 }
 
+/** What a finished (or stopped) run leaves: the trained adapter on the GPU and its measurements. */
 export interface RunResult {
+  /** The adapter's state (weights, moments) on the GPU, for export or generation. */
   lora: LoraState;
+  /** One point per optimizer step, the resumed run's earlier steps included. */
   history: HistoryPoint[];
+  /** Mean eval loss in nats per token before training (from the checkpoint when resumed); null without eval examples. */
   evalLossBefore: number | null;
+  /** Mean eval loss after the last step; null without eval examples. */
   evalLossAfter: number | null;
+  /** LoRA parameters trained (all modules' A and B elements). */
   trainableParams: number;
+  /** Input tokens per second over this session's steps. */
   tokensPerSecond: number;
+  /** Optimizer steps completed (counting the steps before a resume). */
   steps: number;
+  /** Highest GPU bytes allocated at once through the context (GpuStats.peakBytes). */
   peakBytes: number;
+  /** True when RunHooks.shouldStop ended the run before totalSteps. */
   stoppedEarly: boolean;
+  /** The training graph (its buffers stay allocated until the context is destroyed). */
   model: Transformer;
 }
 
+/** The adapter hyperparameters of a run in PEFT's terms (r, lora_alpha, lora_dropout, use_rslora; the QA-LoRA group size for a QA-LoRA quant mode, default 32). */
 export function loraHyper(c: RunConfig): LoraHyper {
   const h: LoraHyper = { r: c.rank, alpha: c.alpha, dropout: c.dropout, rslora: c.rslora };
   if (c.quant && isQalora(c.quant)) h.qaloraGroupSize = c.groupSize ?? 32;
@@ -119,6 +171,17 @@ function stepsPerEpoch(nTrain: number, c: RunConfig): number {
   return Math.max(1, Math.ceil(nTrain / (c.batchSize * c.gradAccum)));
 }
 
+/**
+ * A whole fine-tuning run: builds the LoRA state (initialised as PEFT does, or loaded from
+ * `resume`) and the training graph for B = batchSize, T = seqLen, measures the eval loss, then
+ * steps totalSteps = steps ?? ceil(n / (B·gradAccum))·epochs optimizer steps through epochs of
+ * seeded shuffles (examples padded with the model's EOS), checkpointing every saveEvery steps and
+ * at the end, and measures the eval loss again. Throws RunConfigError (invalid config, empty
+ * training set, a quant mode other than the loaded model's), TargetError (targets the model lacks),
+ * GpuError (out of GPU memory or a validation error while building the graph), Error when the
+ * resumed adapter lacks a module or has the wrong sizes (LoraState.load), and
+ * TrainingDivergedError; hooks' errors pass through.
+ */
 export async function runTraining(
   ctx: GpuContext,
   loaded: LoadedModel,

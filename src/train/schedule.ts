@@ -1,14 +1,24 @@
 // Learning-rate schedules (pure TypeScript), matching transformers'
 // get_{constant,linear,cosine}_schedule_with_warmup step for step.
 
+/**
+ * A learning-rate schedule after linear warmup, as transformers' SchedulerType names them:
+ * 'constant' (get_constant_schedule_with_warmup), 'linear' (get_linear_schedule_with_warmup),
+ * 'cosine' (get_cosine_schedule_with_warmup, half a cycle).
+ */
 export type ScheduleKind = 'constant' | 'linear' | 'cosine';
 
+/** Every ScheduleKind, in the order parseSchedule's message, the CLI's help and the studio's menu list them. */
 export const SCHEDULE_KINDS: readonly ScheduleKind[] = ['constant', 'linear', 'cosine'];
 
+/** The schedule of one run (learningRate); steps are optimizer steps, not micro-batches. */
 export interface ScheduleConfig {
   kind: ScheduleKind;
+  /** Peak learning rate (reached at the end of warmup). */
   lr: number;
+  /** Steps of linear warmup from 0 to lr (0: none). */
   warmupSteps: number;
+  /** The run's optimizer steps: linear and cosine reach their minimum here. */
   totalSteps: number;
   /** Linear/cosine decay ends at lr * minLrRatio instead of 0 (default 0). */
   minLrRatio?: number;

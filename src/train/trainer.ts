@@ -26,17 +26,25 @@ interface OptimConfig {
   seed: number;
 }
 
+/** What one optimizer step measured, read back (8 bytes) one step after it was submitted. */
 export interface StepResult {
   /** 1-based optimizer step that produced this result. */
   step: number;
-  /** Mean next-token cross-entropy over the predicted tokens of the step's micro-batches. */
+  /** Mean next-token cross-entropy over the predicted tokens of the step's micro-batches, in nats. */
   loss: number;
   /** Gradient norm before clipping. */
   gradNorm: number;
+  /** Learning rate of this step's update (after the schedule's warmup and decay). */
   lr: number;
+  /** Predicted tokens (targets not -100) of the step's micro-batches: the loss's denominator. */
   tokens: number;
 }
 
+/**
+ * The loss or the gradient norm of a step came back NaN or ±Infinity: the adapter's weights are
+ * no longer usable from that step on. An OptionError, so its message names the options that help
+ * (lr, maxGradNorm) in the host's words; thrown by Trainer.trainStep / flush (divergedError).
+ */
 export class TrainingDivergedError extends OptionError {
   override name = 'TrainingDivergedError';
 }
@@ -49,6 +57,16 @@ export function divergedError(step: number, loss: number, gradNorm: number): Tra
   ]);
 }
 
+/**
+ * The optimizer loop on the GPU for one Transformer built with training: true and its LoRA state.
+ * Each step runs gradAccum micro-batches of B × T tokens (gradients summed, the loss gradient
+ * scaled by 1 / the step's predicted tokens, so k micro-batches equal one batch k times as large),
+ * then the global gradient norm, clipping to maxGradNorm and AdamW (torch.optim.AdamW semantics:
+ * decoupled weight decay, bias correction; lora_B's lr × loraPlusRatio for LoRA+, Hayou et al.
+ * 2024), with the lr of train/schedule.ts learningRate. The constructor throws Error when the
+ * Transformer has no training program; steps throw TrainingDivergedError on a non-finite loss or
+ * norm, and Error when the GPU device was lost.
+ */
 export class Trainer {
   /** Optimizer steps completed (submitted). */
   step = 0;
@@ -87,6 +105,7 @@ export class Trainer {
     return { dispatches: gradAccum * this.model.trainProgram!.dispatchCount + this.optProgram.dispatchCount, submissions: gradAccum };
   }
 
+  /** The learning rate of the update made at 0-based optimizer step `step` (learningRate of the config). */
   lrAt(step: number): number {
     const c = this.cfg;
     return learningRate({ kind: c.schedule, lr: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.totalSteps }, step);
