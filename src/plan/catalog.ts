@@ -26,6 +26,12 @@ interface CatalogModel {
 
 const llama = (o: Record<string, unknown>) => ({ architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_act: 'silu', ...o });
 
+/**
+ * The model picker's curated Hub models, in the picker's order: each with its repo id, a label and one
+ * line for the picker, whether it is gated, its download size in bytes, the files loading reads,
+ * and the shape fields of its config.json (transformers' names: hidden_size, num_key_value_heads,
+ * ...; GPT-2's n_embd, n_layer, ...) so memory and parameter counts need no download.
+ */
 export const CATALOG: readonly CatalogModel[] = [
   {
     repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', label: 'SmolLM2 135M Instruct', note: 'Smallest instruct model: fine-tunes in minutes on most GPUs.', gated: false,
@@ -95,6 +101,11 @@ export const CATALOG: readonly CatalogModel[] = [
   },
 ];
 
+/**
+ * The ModelSpec (C, L, NH, NKV, HS, FF, V, maxT, arch, ...) of a catalog entry, parsed from its
+ * stored config the way a downloaded config.json is (model/config.ts parseConfig). Throws
+ * ModelConfigError only if an entry were malformed (catalog.test.ts parses every one).
+ */
 export function catalogSpec(m: CatalogModel): ModelSpec {
   return parseConfig(m.config, `${m.repo}/config.json`);
 }

@@ -1,5 +1,11 @@
 // What to tell a user whose browser has no WebGPU: by browser and OS, from the user agent.
 
+/**
+ * What to do to get WebGPU, one sentence per line, for the browser and OS named by the user agent
+ * `ua` (Firefox, Safari, Chrome/Edge by version, Linux, Android, else a general line) and whether
+ * the page is a secure context (WebGPU is exposed to https and localhost only). Heuristic UA
+ * sniffing: a wrong guess yields general advice, never an error.
+ */
 export function webgpuHelp(ua: string, secureContext: boolean): string[] {
   const out: string[] = [];
   if (!secureContext) out.push('Open the studio over https or from localhost: browsers only expose WebGPU to secure pages.');

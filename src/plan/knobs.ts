@@ -10,6 +10,12 @@ import { loraInF } from '../lora/peft';
 import { isQalora, type QuantMode } from './memory';
 import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
 
+/**
+ * The studio's training settings, one field per knob of the Settings tab (KNOB_HELP explains
+ * each, KNOB_LABEL names it); toRunConfig maps them to the engine's RunConfig, knobIssues checks
+ * them. LoRA fields follow PEFT: rank = r, alpha = lora_alpha, dropout = lora_dropout,
+ * rslora = use_rslora. batchSize is B and seqLen is T (tokens).
+ */
 export interface Knobs {
   rank: number;
   alpha: number;
@@ -18,28 +24,36 @@ export interface Knobs {
   /** Module kinds with LoRA: 'q_proj', 'v_proj', … (GPT-2: 'c_attn', 'attn.c_proj', …) and 'lm_head'. */
   targetKinds: string[];
   loraPlusRatio: number;
+  /** How the frozen base is stored: 'none' (f16/f32), int8 (LLM.int8 storage), nf4 / nf4-dq (QLoRA), or a QA-LoRA mode (see QuantMode). */
   quant: QuantMode;
+  /** QA-LoRA group size (input channels per quantization group); used only by QA-LoRA modes. */
   groupSize: number;
   lr: number;
   schedule: ScheduleKind;
+  /** Warmup in optimizer steps. */
   warmup: number;
+  /** Whether `epochs` or `steps` sets the run's length. */
   lengthBy: 'epochs' | 'steps';
   epochs: number;
   steps: number;
   batchSize: number;
   gradAccum: number;
   seqLen: number;
+  /** Share of the examples held out for the eval loss, in [0, 1). */
   evalSplit: number;
   seed: number;
   /** Evaluate, generate a sample and save a checkpoint every N steps (0: only at the end). */
   evalEvery: number;
+  /** Prompt the adapter answers at each evaluation ('' = none). */
   samplePrompt: string;
+  /** Tokens generated for each sample, 1..512. */
   sampleTokens: number;
   gradCheckpointing: boolean;
   maxGradNorm: number;
   weightDecay: number;
 }
 
+/** The name of one knob (a field of Knobs), as the store, the Settings tab and KnobIssue use it. */
 export type KnobName = keyof Knobs;
 
 /** One line per knob: what it does and how to choose it. */
@@ -71,6 +85,10 @@ export const KNOB_HELP: Record<KnobName, string> = {
   weightDecay: 'Decoupled AdamW weight decay on the adapter (0 is usual for LoRA).',
 };
 
+/**
+ * Each knob's label in the Settings tab, which is also how the studio's messages name it
+ * (studioNamer, knobIssues), so a message says exactly what the user sees.
+ */
 export const KNOB_LABEL: Record<KnobName, string> = {
   rank: 'Rank (r)', alpha: 'Alpha', dropout: 'Dropout', rslora: 'rsLoRA scaling', targetKinds: 'Target modules', loraPlusRatio: 'LoRA+ ratio',
   quant: 'Base quantization', groupSize: 'Group size', lr: 'Learning rate', schedule: 'Schedule', warmup: 'Warm-up steps', lengthBy: 'Run length by',
@@ -128,6 +146,7 @@ export function studioMessage(e: unknown): string {
   return hostMessage(e, studioNamer);
 }
 
+/** A model's architecture family ('llama' covers the Llama-style families; 'gpt2'): decides the module kinds offered. */
 export type Arch = ModelSpec['arch'];
 
 /** Module kinds offered as checkboxes for an architecture (decoder linears, then the head). */
@@ -135,8 +154,14 @@ export function moduleKinds(arch: Arch): string[] {
   return [...layerKinds({ arch } as ModelSpec), 'lm_head'];
 }
 
+/**
+ * A target-module preset as PEFT users know them: 'attention' (the original LoRA paper's q_proj,
+ * v_proj; GPT-2's c_attn) or 'all-linear' (PEFT's target_modules="all-linear": every linear of
+ * the decoder blocks, the head excluded).
+ */
 export type TargetPreset = 'attention' | 'all-linear';
 
+/** The module kinds of a preset for an architecture, in model order, plus 'lm_head' when `withHead`. */
 export function presetKinds(preset: TargetPreset, arch: Arch, withHead: boolean): string[] {
   const kinds = preset === 'all-linear' ? layerKinds({ arch } as ModelSpec) : arch === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
   return withHead ? [...kinds, 'lm_head'] : [...kinds];

@@ -16,6 +16,11 @@ import { canQuantize, isQalora, paddedBytes as padded, quantBytes, type QuantMod
 
 export { QUANT_MODES, isQalora, type QuantMode } from '../quant/formats';
 
+/**
+ * What the memory estimate needs: the model's shape and the run's knobs that size GPU buffers
+ * (B = batchSize, T = seqLen, LoRA rank r and targets, quantization, checkpointing) and, once a
+ * GPU is known, its binding limit and matmul tiling.
+ */
 export interface MemoryInput {
   spec: ModelSpec;
   /** Bytes per element of the weights that stay unquantized: 4 (f32 checkpoints) or 2 (stored f16). */
@@ -55,6 +60,7 @@ const DEFAULT_TILING: Tiling = {
   minGroups: 128,
 };
 
+/** GPU memory of a training run, in bytes, by what holds it (each buffer padded as the allocator pads it). */
 export interface MemoryEstimate {
   /** Frozen base weights on the GPU. */
   baseWeights: number;
@@ -62,8 +68,11 @@ export interface MemoryEstimate {
   lora: number;
   /** Buffers of the training graph (activations, logits chunk, backward scratch, LoRA intermediates). */
   activations: number;
+  /** baseWeights + lora + activations, in bytes. */
   total: number;
+  /** LoRA parameters: Σ r·(in + out) over the targeted modules (QA-LoRA: r·(in/g + out)). */
   trainableParams: number;
+  /** Parameters of the base model (countModelParams). */
   modelParams: number;
   /** The largest single buffer: checked against the device's maxBufferSize. */
   largestBuffer: { label: string; bytes: number };
@@ -95,6 +104,13 @@ export function baseWeightBytes(spec: ModelSpec, weightBytes: number, quant: Qua
   return (total - quantParams) * weightBytes + bytes;
 }
 
+/**
+ * Bytes of GPU memory a training run with `inp` will allocate: the frozen base as the engine
+ * stores it (baseWeightBytes), the LoRA state (params, grads, m, v: 4 f32 per trainable parameter,
+ * plus the optimizer's scratch), and every row of net/buffers.ts transformerBuffers for N = B·T
+ * rows, the same table the Transformer allocates from. Browser, driver and pipeline overheads are
+ * not included (judgeFit keeps a margin). Throws TargetError for targets the model lacks.
+ */
 export function estimateMemory(inp: MemoryInput): MemoryEstimate {
   const { spec, rank } = inp;
   const modules = resolveTargets(spec, parseTargets(inp.targets));
@@ -131,7 +147,9 @@ interface FitLimits {
   maxBufferSize: number;
 }
 
+/** judgeFit's answer: whether the run fits the user's GPU memory budget, why, and what to change. */
 export interface FitReport {
+  /** 'fits' (≤ 75% of the budget), 'tight' (above 75%), 'wont-fit' (over the budget, or a buffer over maxBufferSize). */
   verdict: Verdict;
   /** total / budget */
   fraction: number;
@@ -152,6 +170,7 @@ function judgeOne(est: MemoryEstimate, lim: FitLimits): Verdict {
 /** A buffer's name (a row of net/buffers.ts's table, 'embedding' or 'LoRA parameters') in words a user knows. */
 export { bufferWords };
 
+/** Bytes in binary units with a fixed precision: "512 B", "1.5 KiB", "12.3 MiB", "1.25 GiB"; "—" for NaN or ±Infinity. */
 export function fmtBytes(n: number): string {
   if (!Number.isFinite(n)) return '—';
   const a = Math.abs(n);
