@@ -54,7 +54,10 @@ export function makeBatch(examples: Example[], B: number, T: number, padId: numb
   return { tokens, targets, pos, segStart, predicted };
 }
 
-/** Splits examples into consecutive batches of B (the last one padded with empty rows). */
+/**
+ * Splits examples into consecutive (B, T) batches in order (makeBatch each; the last one padded
+ * with empty rows, whose targets are all -100). Used for the eval loss, where order does not matter.
+ */
 export function* batches(examples: ExampleList, B: number, T: number, padId: number): Generator<Batch> {
   for (let i = 0; i < examples.length; i += B) {
     const group: Example[] = [];
@@ -63,7 +66,10 @@ export function* batches(examples: ExampleList, B: number, T: number, padId: num
   }
 }
 
-/** Seeded Fisher–Yates permutation of 0..n-1. */
+/**
+ * A permutation of 0..n-1 by the Fisher–Yates shuffle (Durstenfeld's in-place form) driven by
+ * `rand` (uniform [0, 1), e.g. util/random mulberry32), so the same seed gives the same order.
+ */
 export function permutation(n: number, rand: () => number): number[] {
   const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {

@@ -69,7 +69,12 @@ function columnsOf(v: unknown): string {
 const PROMPT_KEYS = ['prompt'];
 const COMPLETION_KEYS = ['completion', 'response'];
 
-/** The shape a record suggests, or null with the reason. */
+/**
+ * The shape a record suggests, checked in this order: a bare string → text; a messages /
+ * conversations list → sharegpt when its first message has from/value, else messages;
+ * instruction + output → alpaca; prompt + completion/response → prompt-completion; a text field →
+ * text. Otherwise null with the reason (the columns present and how to use the template shape).
+ */
 export function detectShape(v: unknown): { shape: RecordShape } | { shape: null; reason: Worded } {
   if (typeof v === 'string') return { shape: 'text' };
   if (!isObj(v)) return { shape: null, reason: [`the first record is not an object (${columnsOf(v)})`] };
@@ -101,7 +106,11 @@ function templateColumns(template: string): string[] {
   return cols;
 }
 
-/** Checks a template once, up front. */
+/**
+ * Checks a 'template' shape's prompt template once, up front: throws ShapeError for an unmatched
+ * brace (write {{ or }} for a literal one), no {column} placeholder, or an empty {} placeholder.
+ * Whether the columns exist is checked per record (toSample).
+ */
 export function checkTemplate(template: string): void {
   const stray = template.replace(/\{\{|\}\}|\{[^{}]*\}/g, '');
   if (/[{}]/.test(stray)) throw new ShapeError(`the template "${template}" has an unmatched brace; write {{ or }} for a literal brace.`);

@@ -235,7 +235,11 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
   };
 }
 
-/** The engine's RunConfig for these knobs. */
+/**
+ * The engine's RunConfig for these knobs: targetKinds become parseTargets syntax in model order,
+ * steps is set only when the run is measured in steps, checkpoints follow evalEvery (saveEvery),
+ * and groupSize is passed only for QA-LoRA modes. No checks here (knobIssues does them).
+ */
 export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig {
   return {
     baseModel, rank: k.rank, alpha: k.alpha, dropout: k.dropout, rslora: k.rslora, targets: targetsString(k.targetKinds, arch),
