@@ -268,7 +268,8 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         const name = `${slug(r.name)}-cluster`;
         const zip = await zipBlob(name, clusterFiles(run).map((f) => ({ name: f.name, data: new Blob([f.text], { type: 'text/plain' }) })));
         saveBlob(`${name}.zip`, zip);
-        set({ exportNotice: `${downloaded([`${name}.zip`], zip.size)} It references the data as ${run.data}: copy that file (or use the Hub id) next to train_trl.py on the cluster.` });
+        const evalNote = run.evalFile ? ` and the evaluation file as ${run.evalFile}` : '';
+        set({ exportNotice: `${downloaded([`${name}.zip`], zip.size)} It references the data as ${run.data}${evalNote}: copy ${run.evalFile ? 'them' : 'that file'} (or use the Hub id) next to train_trl.py on the cluster.` });
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {
