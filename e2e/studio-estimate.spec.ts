@@ -1,7 +1,8 @@
 // Issue 10's remaining studio pieces, end to end in Chromium: the time estimate beside the memory
 // estimate (measured on the loaded model, in words), a separate evaluation file that replaces the
 // eval split (its own stats; the run's eval loss comes from it: the split is 0), the checkpoint to
-// export (an earlier checkpoint's adapter differs from the final one and its file names the step),
+// export (an earlier checkpoint's adapter and merged model differ from the final ones and their file
+// names carry the step),
 // Discard on the reload banner, and screenshots of Settings, Train and Runs at 1024 and 1920 px.
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
@@ -10,11 +11,11 @@ import { dropFile, jsonl, openStudio, setUpFrogRun, shot, startTraining, tab } f
 
 const EVAL_TEXTS = Array.from({ length: 8 }, (_, i) => `Sue saw a green duck ${i}. The duck swam in the pond.`);
 
-/** The adapter_model.safetensors of a downloaded adapter .zip, and the download's file name. */
-async function adapterZip(page: Page): Promise<{ name: string; weights: Uint8Array; files: string[] }> {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter-zip').first().click()]);
+/** The weights file of a downloaded .zip (the adapter's, or the merged model's), and the download's file name. */
+async function downloadZip(page: Page, button = 'download-adapter-zip', weightsFile = 'adapter_model.safetensors'): Promise<{ name: string; weights: Uint8Array; files: string[] }> {
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByTestId(button).first().click()]);
   const zip = unzipSync(new Uint8Array(readFileSync(await dl.path())));
-  const key = Object.keys(zip).find((k) => k.endsWith('adapter_model.safetensors'))!;
+  const key = Object.keys(zip).find((k) => k.endsWith(weightsFile))!;
   return { name: dl.suggestedFilename(), weights: zip[key], files: Object.keys(zip).map((k) => k.split('/').pop()!).sort() };
 }
 
@@ -51,14 +52,22 @@ test('studio: time estimate, an evaluation file, the checkpoint to export, and t
   await expect(page.getByTestId('run-eval-file')).toContainText('held-out.jsonl (8 examples)');
   const pick = page.getByTestId('export-checkpoint');
   await expect(pick.locator('option')).toHaveText([/^final \(step 6, eval loss \d/, /^checkpoint of step 4, eval loss \d/]);
-  const final = await adapterZip(page);
+  const final = await downloadZip(page);
   await pick.selectOption('4');
-  const step4 = await adapterZip(page);
+  const step4 = await downloadZip(page);
   expect(final.name).not.toContain('step');
   expect(step4.name).toMatch(/-step4-adapter\.zip$/);
   expect(step4.files).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
   expect(step4.weights.length).toBe(final.weights.length);
   expect(Buffer.from(step4.weights).equals(Buffer.from(final.weights))).toBe(false);
+  // The same choice applies to the merged model: step 4's differs from the final one's, and its name says so.
+  const merged4 = await downloadZip(page, 'download-merged', 'model.safetensors');
+  await pick.selectOption('');
+  const mergedFinal = await downloadZip(page, 'download-merged', 'model.safetensors');
+  expect(merged4.name).toMatch(/-step4-merged\.zip$/);
+  expect(mergedFinal.name).not.toContain('step');
+  expect(merged4.weights.length).toBe(mergedFinal.weights.length);
+  expect(Buffer.from(merged4.weights).equals(Buffer.from(mergedFinal.weights))).toBe(false);
 
   for (const w of [1024, 1920]) {
     await page.setViewportSize({ width: w, height: w === 1024 ? 768 : 1080 });

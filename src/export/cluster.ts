@@ -10,6 +10,7 @@ export interface ClusterRun {
   baseModel: string;
   /** Path or Hub id of the training data. */
   data: string;
+  /** A separate evaluation file (path or `hub:` id) read with the same format options; it replaces the eval split. */
   evalFile?: string;
   evalSplit: number;
   r: number;
@@ -71,11 +72,37 @@ function hubData(data: string): { id: string; config: string | null; split: stri
   return { id: m[1], config: m[2] || null, split: m[3] || 'train' };
 }
 
+/** The `datasets` loader of a local data file by its extension (json, csv, parquet, text), or null for a Hub id or an unknown extension. */
 function loaderOf(path: string): string | null {
   if (hubData(path)) return null;
   const m = /\.(jsonl|json|csv|tsv|parquet|txt)$/i.exec(path);
   if (!m) return null;
   return { jsonl: 'json', json: 'json', csv: 'csv', tsv: 'csv', parquet: 'parquet', txt: 'text' }[m[1].toLowerCase()]!;
+}
+
+/** The load_dataset argument that reads a .tsv file as tab-separated ('' for any other file). */
+function tsv(path: string): string {
+  return path.toLowerCase().endsWith('.tsv') ? ', delimiter="\\t"' : '';
+}
+
+/**
+ * The script's eval set: the separate evaluation file when the run had one (loaded as its own
+ * dataset, formatted by the same fmt as the training data), else the seeded eval split.
+ */
+function evalLines(run: ClusterRun): string[] {
+  const split = ['    raw = raw["train"].train_test_split(test_size=EVAL_SPLIT, seed=SEED)'];
+  if (!run.evalFile) return ['if EVAL_SPLIT > 0:', ...split];
+  const hub = hubData(run.evalFile);
+  const load = hub
+    ? `load_dataset(${py(hub.id)}, ${py(hub.config)}, split=${py(hub.split)})`
+    : `load_dataset(${py(loaderOf(run.evalFile) ?? 'json')}, data_files=EVAL_FILE, split="train"${tsv(run.evalFile)})`;
+  return [
+    '# The run was evaluated on a separate file (not a split of DATA): the same format, its own examples.',
+    'if EVAL_FILE:',
+    `    raw["test"] = ${load}`,
+    'elif EVAL_SPLIT > 0:',
+    ...split,
+  ];
 }
 
 /** The TRL SFTTrainer script (Python 3, trl ≥ 0.20, peft ≥ 0.14; `accelerate launch train_trl.py`). */
@@ -157,12 +184,11 @@ export function trlScript(run: ClusterRun): string {
     '',
     '# Data: the same record shape the studio read, formatted the same way.',
     loader
-      ? `files = {"train": DATA, **({"test": EVAL_FILE} if EVAL_FILE else {})}\nraw = load_dataset(${py(loader)}, data_files=files${loader === 'csv' && run.data.toLowerCase().endsWith('.tsv') ? ', delimiter="\\t"' : ''})`
+      ? `files = {"train": DATA}\nraw = load_dataset(${py(loader)}, data_files=files${tsv(run.data)})`
       : hub
         ? 'raw = DatasetDict(train=load_dataset(DATA, DATA_CONFIG, split=DATA_SPLIT))'
         : 'raw = load_dataset(DATA)',
-    'if "test" not in raw and EVAL_SPLIT > 0:',
-    '    raw = raw["train"].train_test_split(test_size=EVAL_SPLIT, seed=SEED)',
+    ...evalLines(run),
     '',
     ...formatLines(run),
     '',
@@ -252,11 +278,28 @@ function formatLines(run: ClusterRun): string[] {
   return ['def fmt(ex):', '    return {"text": ex["text"]}  # plain text: every token is trained', ...tail];
 }
 
+/**
+ * One entry of Axolotl's `datasets` / `test_datasets` list: a Hub dataset (name, split) or a local
+ * file (ds_type; a test file also needs `split: train` and `data_files`), with the record type's fields.
+ */
+function axolotlDataset(data: string, dsType: string, shape: ReturnType<typeof shapeOf>, test: boolean): string[] {
+  const hub = hubData(data);
+  const loader = loaderOf(data);
+  return [
+    `  - path: ${yq(hub ? hub.id : data)}`,
+    ...(hub?.config ? [`    name: ${yq(hub.config)}`] : []),
+    ...(hub ? [`    split: ${yq(hub.split)}`] : []),
+    ...(loader ? [`    ds_type: ${loader}`] : []),
+    ...(test && !hub ? ['    split: train', '    data_files:', `      - ${yq(data)}`] : []),
+    `    type: ${dsType}`,
+    ...(dsType === 'chat_template' ? ['    field_messages: ' + (shape === 'sharegpt' ? 'conversations' : 'messages'), '    roles_to_train: ["assistant"]'] : []),
+    ...(dsType === 'completion' ? ['    field: text'] : []),
+  ];
+}
+
 /** The Axolotl config with the run's settings (`accelerate launch -m axolotl.cli.train run.yml`). */
 export function axolotlYaml(run: ClusterRun): string {
   const qa = qaloraNote(run);
-  const loader = loaderOf(run.data);
-  const hub = hubData(run.data);
   const shape = shapeOf(run);
   const dsType =
     shape === 'alpaca' ? 'alpaca' : shape === 'chat' || shape === 'sharegpt' ? 'chat_template' : shape === 'prompt_completion' ? 'input_output' : 'completion';
@@ -278,16 +321,12 @@ export function axolotlYaml(run: ClusterRun): string {
     `peft_use_rslora: ${run.rslora}`,
     ...(run.loraPlusRatio !== 1 ? [`loraplus_lr_ratio: ${run.loraPlusRatio}`] : []),
     'datasets:',
-    `  - path: ${yq(hub ? hub.id : run.data)}`,
-    ...(hub?.config ? [`    name: ${yq(hub.config)}`] : []),
-    ...(hub ? [`    split: ${yq(hub.split)}`] : []),
-    ...(loader ? [`    ds_type: ${loader}`] : []),
-    `    type: ${dsType}`,
-    ...(dsType === 'chat_template' ? ['    field_messages: ' + (shape === 'sharegpt' ? 'conversations' : 'messages'), '    roles_to_train: ["assistant"]'] : []),
-    ...(dsType === 'completion' ? ['    field: text'] : []),
+    ...axolotlDataset(run.data, dsType, shape, false),
     ...(dsType === 'chat_template' ? ['chat_template: tokenizer_default'] : []),
     `train_on_inputs: ${run.trainOnPrompt}`,
-    ...(run.evalFile ? ['test_datasets:', `  - path: ${yq(run.evalFile)}`, `    type: ${dsType}`, 'val_set_size: 0'] : [`val_set_size: ${run.evalSplit}`]),
+    ...(run.evalFile
+      ? ['# The run was evaluated on a separate file (read like the training data), not a split of it.', 'test_datasets:', ...axolotlDataset(run.evalFile, dsType, shape, true), 'val_set_size: 0']
+      : [`val_set_size: ${run.evalSplit}`]),
     `sequence_len: ${run.seqLen}`,
     `sample_packing: ${run.packing}`,
     `micro_batch_size: ${run.batchSize}`,
@@ -316,6 +355,12 @@ export function clusterReadme(run: ClusterRun): string {
     '',
     `Base model \`${run.baseModel}\`, data \`${run.data}\` (copy the file next to these, or change DATA / path to its location or Hub id).`,
     '',
+    ...(run.evalFile
+      ? [
+          `Evaluation file \`${run.evalFile}\`: the run measured its eval loss on this separate file, not on a split of the data. Put it next to these too (or change EVAL_FILE in train_trl.py and \`test_datasets\` in axolotl.yml to its location); both read it with the same format options as the training data.`,
+          '',
+        ]
+      : []),
     '- TRL: `pip install "trl>=0.20" "peft>=0.14" transformers datasets accelerate bitsandbytes`, `accelerate config`, then `accelerate launch train_trl.py` (add `--num_processes N` for N GPUs).',
     '- Axolotl: `pip install axolotl`, then `accelerate launch -m axolotl.cli.train axolotl.yml`.',
     '',

@@ -1,6 +1,7 @@
 // "Export run for a cluster" in the studio: a run record (knobs, config, dataset name and options)
 // mapped to the settings src/export/cluster.ts writes the TRL script, the Axolotl YAML and the
-// README from — the same three files `npm run export-run` writes from a run folder. Pure.
+// README from — the same three files `npm run export-run` writes from a run folder; a run evaluated
+// on a separate file names that file for the cluster's eval set. Pure.
 import { axolotlYaml, clusterReadme, trlScript, type ClusterRun } from '../export/cluster';
 import { moduleKinds } from '../plan/knobs';
 import type { StoredDataset } from './run-files';
@@ -33,6 +34,8 @@ export function clusterRunOf(r: RunRecord, stored?: Pick<StoredDataset, 'hub'>):
     name: r.name,
     baseModel: baseModelRef(r),
     data: clusterDataRef(r, stored),
+    // A separate evaluation file replaced the split: the cluster files read it by name, like the data.
+    ...(r.dataset.evalFile ? { evalFile: r.dataset.evalFile.name } : {}),
     evalSplit: k.evalSplit,
     r: k.rank,
     alpha: k.alpha,

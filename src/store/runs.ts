@@ -1,7 +1,6 @@
 // Runs slice: every run's record (config, metrics, status) kept in IndexedDB, comparison, rename,
 // delete, and the downloads (adapter as .zip or two files, merged model).
 import type { StateCreator } from 'zustand';
-import { adapterFilesOf, runPlace } from '../train/resume';
 import { idbCheckpoints } from '../worker/storage';
 import { loadDataset } from './run-files';
 import { clusterFiles, clusterRunOf } from './cluster';
@@ -33,20 +32,33 @@ export interface RunsSlice {
   renameRun(id: string, name: string): Promise<void>;
   deleteRun(id: string): Promise<void>;
   toggleCompare(id: string, on: boolean): void;
-  /** The adapter as PEFT files: the run's final (newest) adapter, or with `step` the checkpoint of that step still kept. */
+  /**
+   * The adapter as PEFT files. Every export takes `step`: absent, the run's final (newest) adapter;
+   * a step, the checkpoint of that step still kept (its file names carry `-stepN`).
+   */
   exportAdapter(id: string, form: 'zip' | 'files', step?: number): Promise<void>;
   /** Steps of each run's checkpoints still kept in IndexedDB, newest first (filled by loadShelf). */
   shelfSteps: Record<string, number[]>;
   loadShelf(id: string): Promise<void>;
   /** The merged model; quantized: the QA-LoRA merge into the loaded INT-N base. */
-  exportMerged(id: string, quantized?: boolean): Promise<void>;
+  exportMerged(id: string, quantized?: boolean, step?: number): Promise<void>;
   /** llama.cpp GGUF of the merged model (f16 / q8_0) or of the adapter alone; needs the run's base loaded. */
-  exportGguf(id: string, what: 'merged' | 'adapter', ggufType: 'f16' | 'q8_0'): Promise<void>;
+  exportGguf(id: string, what: 'merged' | 'adapter', ggufType: 'f16' | 'q8_0', step?: number): Promise<void>;
   /** "Export run for a cluster": the TRL script, Axolotl YAML and README as one .zip (no model needed). */
   exportCluster(id: string): Promise<void>;
 }
 
 const SOON_MS = 1000;
+
+/** A download's base name: the run's slug, with `-stepN` when an earlier checkpoint is exported. */
+function exportName(r: RunRecord, step: number | undefined): string {
+  return step === undefined ? slug(r.name) : `${slug(r.name)}-step${step}`;
+}
+
+/** The notice's tail naming the checkpoint exported (empty for the final adapter). */
+function ofStep(step: number | undefined): string {
+  return step === undefined ? '' : `From the checkpoint of step ${step}.`;
+}
 
 /** The confirmation once a download is handed to the browser: its file names and size. */
 function downloaded(names: string[], bytes: number, more = ''): string {
@@ -168,24 +180,16 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       if (!r) return;
       set({ exportBusy: `adapter:${id}`, exportError: null, exportNotice: null });
       try {
-        let files: { name: string; data: Blob }[];
-        if (step === undefined) files = (await engine().call({ type: 'exportAdapter', runId: id })).files;
-        else {
-          // An earlier checkpoint: its PEFT files as saved (no model or GPU needed).
-          const f = adapterFilesOf(await idbCheckpoints.loadAt(id, step), runPlace(id));
-          files = [
-            { name: 'adapter_config.json', data: new Blob([f.configJson], { type: 'application/json' }) },
-            { name: 'adapter_model.safetensors', data: new Blob([f.safetensors as Uint8Array<ArrayBuffer>]) },
-          ];
-        }
-        const name = step === undefined ? slug(r.name) : `${slug(r.name)}-step${step}`;
+        // A saved checkpoint's PEFT files as saved (no model or GPU needed), the newest or the chosen step's.
+        const { files } = await engine().call({ type: 'exportAdapter', runId: id, ...(step === undefined ? {} : { step }) });
+        const name = exportName(r, step);
         if (form === 'zip') {
           const zip = await zipBlob(name, files);
           saveBlob(`${name}-adapter.zip`, zip);
-          set({ exportNotice: downloaded([`${name}-adapter.zip`], zip.size) });
+          set({ exportNotice: downloaded([`${name}-adapter.zip`], zip.size, ofStep(step)) });
         } else {
           for (const f of files) saveBlob(f.name, f.data);
-          set({ exportNotice: downloaded(files.map((f) => f.name), files.reduce((a, f) => a + f.data.size, 0), step === undefined ? '' : `The adapter of the checkpoint of step ${step}.`) });
+          set({ exportNotice: downloaded(files.map((f) => f.name), files.reduce((a, f) => a + f.data.size, 0), ofStep(step)) });
         }
       } catch (e) {
         set({ exportError: (e as Error).message });
@@ -194,7 +198,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       }
     },
 
-    async exportMerged(id, quantized = false) {
+    async exportMerged(id, quantized = false, step) {
       const r = get().runs.find((x) => x.id === id);
       if (!r) return;
       const loaded = get().loaded;
@@ -208,15 +212,15 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       }
       set({ exportBusy: `merged:${id}`, exportError: null, exportNotice: null, exportProgress: null });
       try {
-        const { files } = await engine().call({ type: 'exportMerged', runId: id, quantized }, (e) => {
+        const { files } = await engine().call({ type: 'exportMerged', runId: id, quantized, ...(step === undefined ? {} : { step }) }, (e) => {
           if (e.kind === 'export') set({ exportProgress: { done: e.done, total: e.total } });
         });
-        const name = `${slug(r.name)}-merged${quantized ? `-${r.knobs.quant}` : ''}`;
+        const name = `${exportName(r, step)}-merged${quantized ? `-${r.knobs.quant}` : ''}`;
         const bytes = files.reduce((a, f) => a + f.data.size, 0);
         if (bytes <= ZIP_LIMIT_BYTES) {
           const zip = await zipBlob(name, files);
           saveBlob(`${name}.zip`, zip);
-          set({ exportNotice: downloaded([`${name}.zip`], zip.size) });
+          set({ exportNotice: downloaded([`${name}.zip`], zip.size, ofStep(step)) });
         } else {
           // Past the 4 GiB a classic .zip can hold: the folder's files one by one.
           for (const f of files) saveBlob(f.name, f.data);
@@ -229,7 +233,7 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       }
     },
 
-    async exportGguf(id, what, ggufType) {
+    async exportGguf(id, what, ggufType, step) {
       const r = get().runs.find((x) => x.id === id);
       if (!r) return;
       const loaded = get().loaded;
@@ -239,13 +243,13 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
       }
       set({ exportBusy: `gguf:${id}`, exportError: null, exportNotice: null, exportProgress: null });
       try {
-        const { files, notes } = await engine().call({ type: 'exportGguf', runId: id, what, ggufType }, (e) => {
+        const { files, notes } = await engine().call({ type: 'exportGguf', runId: id, what, ggufType, ...(step === undefined ? {} : { step }) }, (e) => {
           if (e.kind === 'export') set({ exportProgress: { done: e.done, total: e.total } });
         });
         const f = files[0];
-        const fileName = `${slug(r.name)}-${what === 'adapter' ? 'lora-' : ''}${ggufType}.gguf`;
+        const fileName = `${exportName(r, step)}-${what === 'adapter' ? 'lora-' : ''}${ggufType}.gguf`;
         saveBlob(fileName, f.data);
-        set({ exportNotice: downloaded([fileName], f.data.size, notes.length ? `${notes.join('; ')}.` : '') });
+        set({ exportNotice: downloaded([fileName], f.data.size, [notes.length ? `${notes.join('; ')}.` : '', ofStep(step)].filter(Boolean).join(' ')) });
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {
@@ -264,7 +268,8 @@ export const createRunsSlice: StateCreator<Studio, [], [], RunsSlice> = (set, ge
         const name = `${slug(r.name)}-cluster`;
         const zip = await zipBlob(name, clusterFiles(run).map((f) => ({ name: f.name, data: new Blob([f.text], { type: 'text/plain' }) })));
         saveBlob(`${name}.zip`, zip);
-        set({ exportNotice: `${downloaded([`${name}.zip`], zip.size)} It references the data as ${run.data}: copy that file (or use the Hub id) next to train_trl.py on the cluster.` });
+        const evalNote = run.evalFile ? ` and the evaluation file as ${run.evalFile}` : '';
+        set({ exportNotice: `${downloaded([`${name}.zip`], zip.size)} It references the data as ${run.data}${evalNote}: copy ${run.evalFile ? 'them' : 'that file'} (or use the Hub id) next to train_trl.py on the cluster.` });
       } catch (e) {
         set({ exportError: (e as Error).message });
       } finally {

@@ -127,8 +127,9 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
 }
 
 /**
- * The downloads of one run, with the checkpoint the adapter downloads take: the final adapter or
- * an earlier checkpoint still kept (each with its step and its eval loss when one was measured there).
+ * The downloads of one run, with the one checkpoint every download takes (adapter, merged model,
+ * QA-LoRA merge, GGUF): the final adapter or an earlier checkpoint still kept (each with its step
+ * and its eval loss when one was measured there).
  */
 function RunDownloads(props: { run: RunRecord }) {
   const r = props.run;
@@ -150,7 +151,7 @@ function RunDownloads(props: { run: RunRecord }) {
       </p>
       {earlier.length > 0 && (
         <div className="field" style={{ maxWidth: '30rem' }}>
-          <label htmlFor={`ck-${r.id}`}>Adapter to download</label>
+          <label htmlFor={`ck-${r.id}`}>Checkpoint to export</label>
           <select id={`ck-${r.id}`} value={chosen === undefined ? '' : String(chosen)} onChange={(e) => setPick(e.target.value)} data-testid="export-checkpoint" aria-describedby={`ck-${r.id}-h`}>
             <option value="">
               {r.status === 'done' ? 'final' : 'latest'} (step {steps![0]}{finalLoss !== null ? `, eval loss ${finalLoss.toFixed(4)}` : ''})
@@ -163,7 +164,7 @@ function RunDownloads(props: { run: RunRecord }) {
             ))}
           </select>
           <span className="help" id={`ck-${r.id}-h`}>
-            The adapter downloads (.zip, two files) take this one; a run keeps its newest checkpoints only.
+            Every download below (adapter, merged model, GGUF) is made from this one; a run keeps its newest checkpoints only.
           </span>
         </div>
       )}

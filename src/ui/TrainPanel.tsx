@@ -16,7 +16,7 @@ export const STATUS_TEXT: Record<RunRecord['status'], string> = {
   running: 'running', paused: 'paused', interrupted: 'interrupted', stopped: 'stopped', done: 'done', failed: 'failed',
 };
 
-/** A run's downloads; `step`: the adapter downloads take the checkpoint of that step instead of the final adapter (Runs → checkpoint to export). */
+/** A run's downloads; `step`: every download (adapter, merged, QA-LoRA merged, GGUF) takes the checkpoint of that step instead of the final adapter (Runs → checkpoint to export). */
 export function ExportButtons(props: { run: RunRecord; step?: number }) {
   const r = props.run;
   const step = props.step;
@@ -42,7 +42,7 @@ export function ExportButtons(props: { run: RunRecord; step?: number }) {
         type="button"
         disabled={!ready || busy !== null || !sameBase}
         title={!sameBase ? `Load ${r.model.name} to merge` : 'Base + adapter folded into one full-precision Hugging Face model (.zip)'}
-        onClick={() => void exportMerged(r.id)}
+        onClick={() => void exportMerged(r.id, false, step)}
         data-testid="download-merged"
       >
         Merged model
@@ -57,7 +57,7 @@ export function ExportButtons(props: { run: RunRecord; step?: number }) {
               ? `Load ${r.model.name} as ${r.knobs.quant}, group size ${r.knobs.groupSize}, to merge`
               : 'The adapter folded exactly into the INT-N base: a quantized model (.zip)'
         }
-        onClick={() => void exportMerged(r.id, true)}
+        onClick={() => void exportMerged(r.id, true, step)}
         data-testid="download-merged-qalora"
       >
         QA-LoRA merged (quantized)
@@ -68,7 +68,7 @@ export function ExportButtons(props: { run: RunRecord; step?: number }) {
           type="button"
           disabled={!ready || busy !== null || !sameBase}
           title={!sameBase ? `Load ${r.model.name} to export` : `Base + adapter merged into one llama.cpp GGUF file, ${t === 'f16' ? 'F16' : 'Q8_0 (8-bit blocks)'}`}
-          onClick={() => void exportGguf(r.id, 'merged', t)}
+          onClick={() => void exportGguf(r.id, 'merged', t, step)}
           data-testid={`download-gguf-${t}`}
         >
           Merged GGUF ({t === 'f16' ? 'F16' : 'Q8_0'})
@@ -78,7 +78,7 @@ export function ExportButtons(props: { run: RunRecord; step?: number }) {
         type="button"
         disabled={!ready || busy !== null || !sameBase}
         title={!sameBase ? `Load ${r.model.name} to export` : "The adapter as llama.cpp's LoRA GGUF (llama-cli --lora)"}
-        onClick={() => void exportGguf(r.id, 'adapter', 'f16')}
+        onClick={() => void exportGguf(r.id, 'adapter', 'f16', step)}
         data-testid="download-gguf-adapter"
       >
         Adapter GGUF

@@ -156,6 +156,15 @@ export interface ExportedFile {
   data: Blob;
 }
 
+/**
+ * The checkpoint an export reads: absent = the run's final adapter (in memory, else its newest
+ * checkpoint); `step` = the kept checkpoint of that step (checksum verified; one line when it is
+ * no longer kept or is damaged).
+ */
+interface ExportStep {
+  step?: number;
+}
+
 /** What a `train` request carries. */
 export interface TrainRequest {
   config: RunConfig;
@@ -228,12 +237,15 @@ export interface RequestMap {
   generate: { req: { req: GenerateRequest }; reply: GenerateReply };
   /** Ends every generation in progress after its current token (their replies say stopped). */
   stopGenerate: { req: object; reply: null };
-  /** A run's adapter as its two PEFT files (the saved checkpoint, or the adapter trained in memory). */
-  exportAdapter: { req: { runId?: string }; reply: { files: ExportedFile[] } };
+  /**
+   * A run's adapter as its two PEFT files (the saved checkpoint, or the adapter trained in memory);
+   * with `step` (needs `runId`) the kept checkpoint of that step instead of the newest.
+   */
+  exportAdapter: { req: { runId?: string } & ExportStep; reply: { files: ExportedFile[] } };
   /** The merged model: dense (base dtype), or with quantized: true the QA-LoRA merge into the loaded INT-N base; `export` events. */
-  exportMerged: { req: { runId: string; quantized?: boolean }; reply: { files: ExportedFile[] } };
+  exportMerged: { req: { runId: string; quantized?: boolean } & ExportStep; reply: { files: ExportedFile[] } };
   /** llama.cpp GGUF: the merged model (f16 / q8_0; a QA-LoRA run on its loaded INT-N base is dequantized) or the adapter alone. */
-  exportGguf: { req: { runId: string; what: 'merged' | 'adapter'; ggufType: 'f16' | 'q8_0' }; reply: { files: ExportedFile[]; notes: string[] } };
+  exportGguf: { req: { runId: string; what: 'merged' | 'adapter'; ggufType: 'f16' | 'q8_0' } & ExportStep; reply: { files: ExportedFile[]; notes: string[] } };
   /** Frees a run's or an opened adapter folder's GPU buffers (runId: the run id or the external id). */
   dropAdapter: { req: { runId: string }; reply: null };
   /** Opens a PEFT adapter folder's files onto the loaded base under `id` (GPU buffers until dropAdapter or another model). */

@@ -13,10 +13,15 @@ import type { Emit, EngineSession, Model } from './session';
 type Req<K extends keyof RequestMap> = RequestMap[K]['req'];
 type Rep<K extends keyof RequestMap> = Promise<RequestMap[K]['reply']>;
 
-/** Adapter tensors of a run (memory first, then its saved checkpoint) for export. */
-async function runAdapter(s: EngineSession, runId: string | undefined, m: Model): Promise<{ h: LoraHyper; modules: LinearModule[]; weights: Map<string, AdapterTensors>; baseModel: string }> {
+/**
+ * Adapter tensors of a run for export: with `step` the kept checkpoint of that step (read through
+ * the host's RunCheckpoints.loadAt, checksum verified); otherwise the adapter in memory, then the
+ * run's newest saved checkpoint.
+ */
+async function runAdapter(s: EngineSession, runId: string | undefined, m: Model, step?: number): Promise<{ h: LoraHyper; modules: LinearModule[]; weights: Map<string, AdapterTensors>; baseModel: string }> {
   const id = runId ?? s.lastTrained;
   if (id === null || id === undefined) throw new Error('No adapter has been trained yet.');
+  if (step !== undefined) return { ...adapterFromFiles(m.loaded.spec, await s.host.checkpoints.loadAt(id, step), runPlace(id)), baseModel: m.loaded.name };
   const a = s.adapters.get(id);
   if (a) return { h: a.hyper, modules: a.lora.modules, weights: await a.lora.tensors(), baseModel: a.baseModel };
   const ck = await s.host.checkpoints.load(id);
@@ -45,14 +50,20 @@ async function blobOf(write: (sink: (chunk: Uint8Array) => void | Promise<void>)
   return new Blob(parts, type ? { type } : undefined);
 }
 
-/** The `exportAdapter` request: a run's saved adapter needs no model; otherwise the one trained in memory. */
+/**
+ * The `exportAdapter` request: a run's saved adapter (the newest, or with `step` that checkpoint's)
+ * needs no model; otherwise the one trained in memory.
+ */
 export async function exportAdapter(s: EngineSession, req: Req<'exportAdapter'>): Rep<'exportAdapter'> {
-  const ck = req.runId ? await s.host.checkpoints.load(req.runId) : undefined;
+  if (req.step !== undefined && !req.runId) throw new Error('An export of a checkpoint names its run.');
+  const ck = !req.runId ? undefined
+    : req.step !== undefined ? { runId: req.runId, files: await s.host.checkpoints.loadAt(req.runId, req.step) }
+      : await s.host.checkpoints.load(req.runId);
   let f: { configJson: string; safetensors: Uint8Array };
   if (ck) f = adapterFilesOf(ck.files, runPlace(ck.runId));
   else {
     const m = s.requireModel();
-    const a = await runAdapter(s, req.runId, m);
+    const a = await runAdapter(s, req.runId, m, req.step);
     f = peftFiles(m.loaded.spec, a.h, a.modules, a.weights, a.baseModel);
   }
   return {
@@ -66,7 +77,7 @@ export async function exportAdapter(s: EngineSession, req: Req<'exportAdapter'>)
 /** The `exportMerged` request: base + adapter merged, written tensor by tensor into Blob parts. */
 export async function exportMerged(s: EngineSession, req: Req<'exportMerged'>, emit: Emit): Rep<'exportMerged'> {
   const m = s.requireModel();
-  const a = await runAdapter(s, req.runId, m);
+  const a = await runAdapter(s, req.runId, m, req.step);
   let quantized: { mode: string; groupSize: number; linears: Map<string, QuantizedHost> } | undefined;
   if (req.quantized) {
     // QA-LoRA: fold the adapter into the zero points of the loaded INT-N base (codes unchanged).
@@ -87,7 +98,7 @@ export async function exportMerged(s: EngineSession, req: Req<'exportMerged'>, e
 /** The `exportGguf` request: the adapter alone, or the merged model (a QA-LoRA run on its INT-N base: the exact merge, dequantized). */
 export async function exportGguf(s: EngineSession, req: Req<'exportGguf'>, emit: Emit): Rep<'exportGguf'> {
   const m = s.requireModel();
-  const a = await runAdapter(s, req.runId, m);
+  const a = await runAdapter(s, req.runId, m, req.step);
   const name = m.loaded.name.split('/').pop() || 'model';
   let out: GgufExport;
   if (req.what === 'adapter') out = adapterGgufFile(m.loaded.spec, a, { type: req.ggufType, name });

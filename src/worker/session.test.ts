@@ -1,6 +1,7 @@
 // The studio's engine session driven in Node with Dawn, through the worker's handler table:
 // load stories260K (the CLI's folder source) → prepare a JSONL dataset → train 2 steps with
-// checkpoints → resume from the older checkpoint when the newest is damaged → generate → export.
+// checkpoints → resume from the older checkpoint when the newest is damaged → generate → export
+// (the final adapter, and an earlier checkpoint's adapter, merged model and adapter GGUF).
 // Each reply is checked against the engine called directly on the same device (src/data,
 // src/train, src/model/generate), so the session's wiring cannot drift from what the CLI does.
 import { readFileSync } from 'node:fs';
@@ -12,9 +13,10 @@ import { fileInput, loadDataset, splitExamples } from '../data';
 import { encodePrompt } from '../data/format';
 import { importAdapter } from '../lora/peft';
 import { generateTokens, Generator } from '../net/generate';
+import { parseSafetensors } from '../model/safetensors';
 import { OPTIMIZER_FILE } from '../train/checkpoint';
 import { MemoryShelf } from '../train/checkpoint-shelf';
-import { shelfCheckpoints } from '../train/resume';
+import { adapterFromFiles, runPlace, shelfCheckpoints } from '../train/resume';
 import { runTraining, type RunConfig } from '../train/run';
 import { handle } from './handlers';
 import type { EngineEvent, ExportedFile, RequestOf, RequestType, Reply } from './protocol';
@@ -141,4 +143,63 @@ describe('EngineSession (Dawn, stories260K)', () => {
     expect(ids.length).toBeGreaterThan(0);
     expect(global).toEqual([]);
   }, 120_000);
+
+  // Uses run r1 of the test above: its shelf keeps step 2 (the final adapter, also in memory) and step 1.
+  it('exports an earlier checkpoint (step): its own adapter, merged model and GGUF; a step gone or damaged is one line', async () => {
+    const loaded = session.model!.loaded;
+    const shelf = shelfOf('r1');
+    expect(await host.checkpoints.steps('r1')).toEqual([2, 1]);
+    const saved = (step: number) => shelf.entries.find((e) => e.step === step)!.files;
+    const at = (step: number) => adapterFromFiles(loaded.spec, saved(step), runPlace('r1'));
+
+    // The adapter of step 1: the checkpoint's file, byte for byte.
+    const ad1 = (await call({ type: 'exportAdapter', runId: 'r1', step: 1 })).reply.files;
+    expect(await fileBytes(ad1, 'adapter_model.safetensors')).toEqual(saved(1).get('adapter_model.safetensors'));
+
+    // Merged at step 1 vs final: the difference of each merged target is scaling·(B₁A₁ − B₂A₂), in float64.
+    const merged = async (step?: number) => parseSafetensors(await fileBytes((await call({ type: 'exportMerged', runId: 'r1', ...(step === undefined ? {} : { step }) })).reply.files, 'model.safetensors'), 'merged');
+    const [m1, m2] = [await merged(1), await merged()];
+    const [a1, a2] = [at(1), at(2)];
+    const scaling = CFG.alpha / CFG.rank;
+    let maxDiff = 0;
+    for (const mod of a1.modules) {
+      const [A1, B1] = [a1.weights.get(mod.name)!.A, a1.weights.get(mod.name)!.B];
+      const [A2, B2] = [a2.weights.get(mod.name)!.A, a2.weights.get(mod.name)!.B];
+      const w1 = m1.get(`${mod.name}.weight`);
+      const w2 = m2.get(`${mod.name}.weight`);
+      const r = CFG.rank;
+      const inF = A1.length / r;
+      expect(w1.length).toBe((B1.length / r) * inF);
+      let scale = 0;
+      for (let o = 0; o < B1.length / r; o++) {
+        for (let i = 0; i < inF; i++) {
+          let d = 0;
+          for (let k = 0; k < r; k++) d += B1[o * r + k] * A1[k * inF + i] - B2[o * r + k] * A2[k * inF + i];
+          d *= scaling;
+          scale = Math.max(scale, Math.abs(d));
+          expect(Math.abs(w1[o * inF + i] - w2[o * inF + i] - d)).toBeLessThan(1e-5);
+        }
+      }
+      maxDiff = Math.max(maxDiff, scale);
+    }
+    expect(maxDiff).toBeGreaterThan(1e-4); // the two checkpoints differ, so the check above can fail
+
+    // The adapter GGUF of step 1 differs from the final one's.
+    const gguf = async (step?: number) => {
+      const { files } = (await call({ type: 'exportGguf', runId: 'r1', what: 'adapter', ggufType: 'f16', ...(step === undefined ? {} : { step }) })).reply;
+      return new Uint8Array(await files[0].data.arrayBuffer());
+    };
+    const [g1, g2] = [await gguf(1), await gguf()];
+    expect(g1.length).toBe(g2.length);
+    expect(Buffer.from(g1).equals(Buffer.from(g2))).toBe(false);
+
+    // A step no longer kept, and a damaged one: one line each, for every export.
+    await expect(handle(session, { type: 'exportMerged', runId: 'r1', step: 7 }, () => {})).rejects.toThrow(/^The checkpoint of step 7 is no longer kept \(.*\): choose another one\.$/);
+    const w = Uint8Array.from(saved(1).get('adapter_model.safetensors') as Uint8Array);
+    w[w.length - 1] ^= 1;
+    saved(1).set('adapter_model.safetensors', w);
+    for (const req of [{ type: 'exportAdapter', runId: 'r1', step: 1 }, { type: 'exportGguf', runId: 'r1', what: 'merged', ggufType: 'q8_0', step: 1 }] as const) {
+      await expect(handle(session, req, () => {})).rejects.toThrow(/^The checkpoint of step 1 is damaged \(.*\): choose another one\.$/);
+    }
+  }, 60_000);
 });
