@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hubSource } from '../model/source';
+import { hubSource } from '../model/hub-source';
 import { Checkpoint } from '../model/checkpoint';
 import { serializeSafetensors } from '../model/safetensors';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles, parseHubUrl, RESUME_ATTEMPTS, resumableBody } from './cache';
