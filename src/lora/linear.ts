@@ -5,7 +5,8 @@
 // s = lora_alpha / r (or / √r with rsLoRA); the intermediate u = dropout(x̃)·Aᵀ [rows, r] is kept
 // for dB. Used by the transformer (net/) for every projection and the output head.
 
-import type { Bindable, GpuContext, Program } from '../gpu/context';
+import type { Bindable, GpuContext } from '../gpu/context';
+import type { Program } from '../gpu/program';
 import type { LinearWeights } from '../model/weights';
 import { accumulate, dropout } from '../ops/elementwise';
 import { matmul, matmulSplitK, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';

@@ -6,7 +6,7 @@ import { headFile, headSize, probeSize } from './hub-size';
 import { hubRepo } from './hub-url';
 import { ModelSourceError } from './source';
 
-type Answer = { status: number; headers?: Record<string, string>; body?: Uint8Array };
+type Answer = { status: number; headers?: Record<string, string>; body?: Uint8Array<ArrayBuffer> };
 
 /** A client whose fetch answers HEAD and GET (by Range header) from `answers`, logging each request. */
 function client(answers: { head?: Answer; get?: (range: string | null) => Answer }) {

@@ -6,7 +6,8 @@
 import { GpuError, grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
-import { codeBits, isQalora, quantShaderConstants } from '../quant/formats';
+import { codeBits, isQalora } from '../quant/formats';
+import { quantShaderConstants } from '../quant/reference';
 
 /**
  * out[M, N] = alpha·op(A)[M, K]·op(B)[K, N] (+ bias[N]) + beta·out, op = transpose when transA /

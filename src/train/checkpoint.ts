@@ -6,7 +6,7 @@
 import { exportAdapter, type LoraHyper } from '../lora/peft';
 import { readMoments, type LoraState } from '../lora/state';
 import type { ModelSpec } from '../model/config';
-import { serializeSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors-writer';
 
 export interface HistoryPoint {
   step: number;

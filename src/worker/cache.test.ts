@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hubSource } from '../model/hub-source';
 import { Checkpoint } from '../model/checkpoint';
-import { serializeSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors-writer';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles, parseHubUrl, RESUME_ATTEMPTS, resumableBody } from './cache';
 
 class FakeCache {
