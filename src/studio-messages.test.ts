@@ -13,7 +13,7 @@ import { GpuContext } from './gpu/context';
 import type { AdapterSummary } from './gpu/device';
 import type { ShaderLibrary } from './gpu/shaders';
 import { readSpec } from './model/load';
-import { hubSource } from './model/source';
+import { hubSource } from './model/hub-source';
 import { loadTokenizer, type TextTokenizer } from './model/tokenizer';
 import { RUN_OPTIONS, renderWorded } from './options';
 import { readQuantConfig } from './model/qalora-checkpoint';

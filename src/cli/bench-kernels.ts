@@ -1,7 +1,8 @@
 // Kernel-level benchmarks for `npm run bench`: our matmul against tfjs-backend-webgpu's matmul on
 // the same GPUDevice in the same process (ratio ours/tfjs), and --profile (time per kernel family
 // of the training step).
-import { Program, type Dispatch, type GpuContext } from '../gpu/context';
+import { type Dispatch, type GpuContext } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs } from '../ops/matmul';
 import { mulberry32 } from '../util/random';
 

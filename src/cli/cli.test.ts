@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
+import { parseSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors-writer';
 import { readTensorFile } from '../model/tensor-dir';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

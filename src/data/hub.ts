@@ -8,7 +8,8 @@
 // passes its caching fetch.
 
 import { DATASETS_SERVER, HUB_ENDPOINT } from '../hosts';
-import { hubSource, ModelSourceError } from '../model/source';
+import { hubSource } from '../model/hub-source';
+import { ModelSourceError } from '../model/source';
 import { DatasetError, type DataInput } from './input';
 import { opt } from '../options';
 

@@ -16,7 +16,7 @@ import { parseTargets, resolveTargets } from '../lora/targets';
 import { Checkpoint } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
 import { randomCheckpointFiles, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
-import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors-writer';
 import { memorySource, type ModelSource } from '../model/source';
 import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';

@@ -14,7 +14,7 @@ import type { AdapterTensors, LoraHyper } from '../lora/peft';
 import { LoraState } from '../lora/state';
 import { Checkpoint } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
-import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors-writer';
 import { memorySource, type ModelSource } from '../model/source';
 import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';

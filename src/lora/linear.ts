@@ -4,8 +4,12 @@
 // average over groups of g input features. Shapes follow PEFT's LoraLayer: A [r, aIn], B [out, r],
 // s = lora_alpha / r (or / √r with rsLoRA); the intermediate u = dropout(x̃)·Aᵀ [rows, r] is kept
 // for dB. Used by the transformer (net/) for every projection and the output head.
+// Names: `rows` is the token count of a call (N = B·T, or a head chunk's rows; the `N` of the group
+// pooling ops' arguments); in matmul arguments M, N, K are the GEMM dimensions (N the output width).
+// `u` is only ever the LoRA intermediate (the buffers 'u.<module>' of net/buffers.ts).
 
-import type { Bindable, GpuContext, Program } from '../gpu/context';
+import type { Bindable, GpuContext } from '../gpu/context';
+import type { Program } from '../gpu/program';
 import type { LinearWeights } from '../model/weights';
 import { accumulate, dropout } from '../ops/elementwise';
 import { matmul, matmulSplitK, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';

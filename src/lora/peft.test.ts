@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 import { parseConfigText, type ModelSpec } from '../model/config';
 import type { LinearModule } from '../model/modules';
-import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors-writer';
 import { adapterConfig, AdapterError, adapterTensorKey, exportAdapter, importAdapter, loraScaling, type AdapterTensors, type LoraHyper } from './peft';
 import { parseTargets, resolveTargets } from './targets';
 

@@ -6,7 +6,7 @@
 
 import type { ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
-import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors-writer';
 import { readTensorFile, type TensorFile } from '../model/tensor-dir';
 import { entryMatches, peftTargetList } from './targets';
 

@@ -14,13 +14,14 @@ import { Checkpoint } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
 import { resolveKeyPrefix } from '../model/modules';
 import { randomCheckpointFiles, TINY_GPT2_CONFIG } from '../model/random';
-import { serializeSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors-writer';
 import { memorySource, type ModelSource } from '../model/source';
 import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { rng, testContext } from '../test/gpu';
 import { evaluate } from '../train/trainer';
-import { qaScaleZero, type QuantizedHost } from '../quant/formats';
+import { type QuantizedHost } from '../quant/formats';
+import { qaScaleZero } from '../quant/qalora';
 import { readQuantized } from '../quant/gpu';
 import { quantConfigJson, readQuantConfig } from '../model/qalora-checkpoint';
 

@@ -7,8 +7,11 @@ import { dirSource } from '../cli/fs-source';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 import { randn, rng } from '../test/gpu';
 import { Checkpoint, CheckpointError } from './checkpoint';
-import { parseSafetensors, SafetensorsError, serializeSafetensors, type TensorToWrite } from './safetensors';
-import { blobSource, hubSource, memorySource, ModelSourceError, parseRepoId, type HubOptions } from './source';
+import { parseSafetensors, SafetensorsError } from './safetensors';
+import { serializeSafetensors, type TensorToWrite } from './safetensors-writer';
+import { hubSource, type HubOptions } from './hub-source';
+import { parseRepoId } from './hub-url';
+import { blobSource, memorySource, ModelSourceError } from './source';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 const STORIES_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];

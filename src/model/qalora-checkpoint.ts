@@ -15,7 +15,7 @@
 
 import type { QuantFormat, QuantizedHost } from '../quant/formats';
 import { OptionError, opt } from '../options';
-import type { TensorToWrite } from './safetensors';
+import type { TensorToWrite } from './safetensors-writer';
 
 /** The `format` tag of this studio's QA-LoRA quantization_config (our own layout, described above; no HF library reads it). */
 const QALORA_FORMAT = 'webgpu-lora-studio/qalora-v1';

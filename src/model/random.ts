@@ -2,7 +2,7 @@
 // models) and for the benchmark (a model shaped like a real one without downloading it).
 import { parseConfig, type ModelSpec } from './config';
 import { linearModules, otherWeightKeys } from './modules';
-import { serializeSafetensors, type TensorToWrite } from './safetensors';
+import { serializeSafetensors, type TensorToWrite } from './safetensors-writer';
 import { memorySource, type ModelSource } from './source';
 import { mulberry32 } from '../util/random';
 

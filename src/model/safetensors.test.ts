@@ -3,17 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
 import { randn, rng } from '../test/gpu';
-import {
-  dtypeBytes,
-  parseSafetensors,
-  parseSafetensorsHeader,
-  readHeaderLength,
-  SafetensorsError,
-  SafetensorsStreamWriter,
-  serializeSafetensors,
-  toF32,
-  type TensorToWrite,
-} from './safetensors';
+import { dtypeBytes, parseSafetensors, parseSafetensorsHeader, readHeaderLength, SafetensorsError, toF32 } from './safetensors';
+import { SafetensorsStreamWriter, serializeSafetensors, type TensorToWrite } from './safetensors-writer';
 
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 const FILE = 'bad.safetensors';

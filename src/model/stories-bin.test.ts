@@ -13,7 +13,7 @@ import { testContext } from '../test/gpu';
 import { evaluate } from '../train/trainer';
 import { Checkpoint } from './checkpoint';
 import { loadModel, type LoadedModel } from './load';
-import { serializeSafetensors, type TensorToWrite } from './safetensors';
+import { serializeSafetensors, type TensorToWrite } from './safetensors-writer';
 import { memorySource, type ModelSource } from './source';
 import { readTensorFile } from './tensor-dir';
 import { Transformer } from '../net/transformer';

@@ -3,7 +3,15 @@
 // Checkpoint (./checkpoint) builds on it for single files and shards alike; adapters read small
 // files whole with readTensorFile. No Node or DOM APIs here.
 
-import { parseSafetensorsHeader, parseSafetensors, readHeaderLength, SafetensorsError, toF32, type SafetensorsDType, type SafetensorsHeader } from './safetensors';
+import {
+  parseSafetensorsHeader,
+  parseSafetensors,
+  readHeaderLength,
+  SafetensorsError,
+  toF32,
+  type SafetensorsDType,
+  type SafetensorsHeader,
+} from './safetensors';
 import type { ModelSource } from './source';
 import { openTorchBin, readTorchBinTensor } from './torch-bin';
 import { runPlan, runPlanSync } from './zip';

@@ -14,7 +14,7 @@ import { Checkpoint } from '../model/checkpoint';
 import type { ModelSpec } from '../model/config';
 import { linearModules } from '../model/modules';
 import { randomModelSource, TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
-import { serializeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { serializeSafetensors, type TensorToWrite } from '../model/safetensors-writer';
 import { memorySource } from '../model/source';
 import { Transformer, type Batch } from './transformer';
 import { loadWeights, type ModelWeights } from '../model/weights';

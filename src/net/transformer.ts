@@ -11,7 +11,8 @@
 // The backward runs the same path in reverse with one running residual gradient `dres`; base
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
 
-import { Program, type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
+import { type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { type Weight } from '../gpu/tensor';
 import { LoraLinear, type LinearScratch } from '../lora/linear';
 import type { LoraState } from '../lora/state';

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from './activation';
 import { geluBackwardRef, geluForwardRef, swigluBackwardRef, swigluForwardRef } from './ref/activation';

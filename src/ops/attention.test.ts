@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GpuContext, Program } from '../gpu/context';
+import { GpuContext } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { loadShaderLibrary } from '../cli/node-gpu';
 import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
 import { attentionBackward, attentionForward, attentionTiles, type AttentionDims } from './attention';

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { packF16, roundF16 } from '../gpu/half';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
 import { embeddingForward } from './embedding';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
 import { attentionDecode, kvWrite, type KvDims } from './kvcache';
 import { attentionForwardRef } from './ref/attention';

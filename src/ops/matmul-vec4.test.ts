@@ -2,7 +2,7 @@
 // without the FIT variant, and the deterministic split-K (matmul_splitk.wgsl), against the float64
 // reference.
 import { describe, expect, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { packF16, roundF16 } from '../gpu/half';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
 import { fitsTile, matmul, matmulSplitK, matmulTileFor, splitKPlan, splitKReduce, tileLimits, tileStorageBytes, type MatmulTile } from './matmul';

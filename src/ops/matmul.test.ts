@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { f16BitsToF32, f32ToF16Bits, packF16, roundF16 } from '../gpu/half';
-import { dequantizeRef, quantizeRef, type QuantFormat } from '../quant/formats';
+import { type QuantFormat } from '../quant/formats';
+import { dequantizeRef, quantizeRef } from '../quant/reference';
 import { uploadQuantized } from '../quant/gpu';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
 import { matmul, matmulTile } from './matmul';

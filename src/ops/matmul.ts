@@ -1,4 +1,6 @@
 // Wrapper for the matmul family: out[M,N] = alpha·op(A)·op(B) (+ bias) + beta·out.
+// Names: M, N, K are the GEMM dimensions (out [M, N], op(A) [M, K], op(B) [K, N]) as in BLAS; here N
+// is the output width, not the token count N = B·T of the other ops (callers say `rows` for that).
 // Dense B (f32 / f16) runs on the register-blocked vec4 core (shaders/matmul_vec4.wgsl) with a tile
 // chosen per shape and per the device's limits; a quantized B runs on shaders/matmul.wgsl.
 // matmulSplitK + splitKReduce: a deterministic split-K for products with a long K and a small output
@@ -6,7 +8,8 @@
 import { GpuError, grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
-import { codeBits, isQalora, quantShaderConstants } from '../quant/formats';
+import { codeBits, isQalora } from '../quant/formats';
+import { quantShaderConstants } from '../quant/reference';
 
 /**
  * out[M, N] = alpha·op(A)[M, K]·op(B)[K, N] (+ bias[N]) + beta·out, op = transpose when transA /
@@ -124,14 +127,14 @@ export function matmulTile(M: number, N: number): number {
 }
 
 function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolean): void {
-  const [rows, cols] = q.shape;
-  const bad = (why: string) => new GpuError(`${label}: quantized B ${q.name} [${rows}, ${cols}]: ${why}`);
+  const [outF, inF] = q.shape;
+  const bad = (why: string) => new GpuError(`${label}: quantized B ${q.name} [${outF}, ${inF}]: ${why}`);
   if (a.bDType === 'f16') throw bad('bDType f16 and bQuant are mutually exclusive');
   if (a.B !== undefined && a.B !== q.codes) throw bad('B must be omitted or be bQuant.codes');
-  if (transB ? a.N !== rows || a.K !== cols : a.K !== rows || a.N !== cols) {
+  if (transB ? a.N !== outF || a.K !== inF : a.K !== outF || a.N !== inF) {
     throw bad(`shape does not match ${transB ? 'N = out, K = in' : 'K = out, N = in'} (got N=${a.N}, K=${a.K})`);
   }
-  if ((a.offB ?? 0) !== 0 || (a.ldb ?? cols) !== cols) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
+  if ((a.offB ?? 0) !== 0 || (a.ldb ?? inF) !== inF) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
 }
 
 let defaultKernel: 'auto' | 'legacy' = 'auto';
@@ -295,8 +298,8 @@ export interface SplitKProduct {
  */
 export function splitKReduce(ctx: GpuContext, label: string, products: SplitKProduct[], scratch: Bindable, out: Bindable, alpha = 1, beta = 0): Dispatch {
   if (products.length < 1 || products.length > 2) throw new GpuError(`${label}: split-K reduce takes one or two products`);
-  const [p, q] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];
+  const [first, second] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];
   const kernel = ctx.kernel({ shader: 'matmul_splitk', bindings: ['uniform', 'read', 'rw'] });
-  const u = ctx.uniform('uuuuuuuuffuu', [p.n, p.S, p.offP, p.offC, q.n, q.S, q.offP, q.offC, alpha, beta, 0, 0]);
-  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil((p.n + q.n) / 256)));
+  const u = ctx.uniform('uuuuuuuuffuu', [first.n, first.S, first.offP, first.offC, second.n, second.S, second.offP, second.offC, alpha, beta, 0, 0]);
+  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil((first.n + second.n) / 256)));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { packF16, roundF16 } from '../gpu/half';
 import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from './norm';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GpuError, Program } from '../gpu/context';
+import { GpuError } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
 import { adamw, gradNorm, gradNormPartialSize } from './optimizer';
 import { adamwRef, gradNormRef, type AdamwRefArgs, type AdamwRefState } from './ref/optimizer';

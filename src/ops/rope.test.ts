@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Program } from '../gpu/context';
+import { Program } from '../gpu/program';
 import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
 import { rope, ropeInvFreq } from './rope';
 import { ropeBackwardRef, ropeForwardRef, type RopeRefArgs } from './ref/rope';

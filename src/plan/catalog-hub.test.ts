@@ -11,7 +11,7 @@ import { batches } from '../data/batch';
 import { tokenizeTexts } from '../data/text';
 import { Checkpoint } from '../model/checkpoint';
 import { loadModel, type LoadedModel } from '../model/load';
-import { hubSource } from '../model/source';
+import { hubSource } from '../model/hub-source';
 import { Transformer } from '../net/transformer';
 import { testContext } from '../test/gpu';
 import { stateDictPickle, torchZip } from '../test/torch-zip';

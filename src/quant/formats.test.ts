@@ -5,27 +5,18 @@ import { f16BitsToF32, f32ToF16Bits } from '../gpu/half';
 import { randn, rng } from '../test/gpu';
 import {
   canQuantize,
-  codeAt,
   codeBits,
-  DYN,
-  dqAbsmax,
-  dequantizeRef,
-  int8Code,
-  INV254,
-  NF4,
-  NF4_MID,
-  nf4Code,
   parseQuantMode,
-  QA_MIN_SCALE,
-  qaScaleZero,
   QUANT_MODES,
   quantBytes,
-  quantizeRef,
   quantLayout,
-  roundDivExact,
   theoreticalBytesPerParam,
   type QuantFormat,
 } from './formats';
+import { int8Code, INV254 } from './int8';
+import { DYN, dqAbsmax, NF4, NF4_MID, nf4Code } from './nf4';
+import { QA_MIN_SCALE, qaScaleZero, roundDivExact } from './qalora';
+import { codeAt, dequantizeRef, quantizeRef } from './reference';
 
 const FORMATS = QUANT_MODES.filter((m) => m !== 'none') as QuantFormat[];
 const fr = Math.fround;

@@ -2,17 +2,10 @@
 // codes, scales, zero points and DQ data, in one chunk and in many, with edge cases and exact ties.
 import { describe, expect, it } from 'vitest';
 import { randn, rng, testContext } from '../test/gpu';
-import {
-  canQuantize,
-  INV254,
-  NF4_MID,
-  QUANT_MODES,
-  quantBytes,
-  quantizeRef,
-  quantLayout,
-  type QuantFormat,
-  type QuantizedHost,
-} from './formats';
+import { canQuantize, QUANT_MODES, quantBytes, quantLayout, type QuantFormat, type QuantizedHost } from './formats';
+import { INV254 } from './int8';
+import { NF4_MID } from './nf4';
+import { quantizeRef } from './reference';
 import { destroyQuantWeight, quantChunks, quantizeWeight, readQuantized } from './gpu';
 
 const FORMATS = QUANT_MODES.filter((m) => m !== 'none') as QuantFormat[];

@@ -8,27 +8,28 @@
 //
 // nf4-dq: the GPU writes the exact absmax values to a temporary buffer (codes are computed from
 // them, as bitsandbytes does), reads them back, and the second level (mean, 256-blocks, dynamic
-// 8-bit code) runs on the CPU with formats.ts' doubleQuantize (it is 1/64 of the matrix and
+// 8-bit code) runs on the CPU with nf4.ts' doubleQuantize (it is 1/64 of the matrix and
 // sequential by nature: a mean first); the temporary is destroyed.
 //
 // Deterministic: codes and scales depend only on W (no atomics; max reductions are exact).
 
-import { grid1d, packUniform, Program, type Dispatch, type GpuContext, type Kernel, type KernelSpec } from '../gpu/context';
+import { grid1d, packUniform, type Dispatch, type GpuContext, type Kernel, type KernelSpec } from '../gpu/context';
+import { Program } from '../gpu/program';
 import type { QuantWeight } from './weight';
 import {
   canQuantize,
   codeBits,
   DEFAULT_GROUP_SIZE,
-  doubleQuantize,
   effectiveGroupSize,
   isQalora,
   NF4_BLOCK,
   quantBytes,
   quantLayout,
-  quantShaderConstants,
   type QuantFormat,
   type QuantizedHost,
 } from './formats';
+import { doubleQuantize } from './nf4';
+import { quantShaderConstants } from './reference';
 
 /**
  * Bytes of the staging buffer W is uploaded through, one chunk at a time (16 MiB; less when the

@@ -5,8 +5,8 @@ import type { Weight } from '../gpu/tensor';
 import type { QuantFormat } from './formats';
 
 /**
- * A quantized frozen matrix W[out, in] (layouts in src/quant/formats.ts). Only whole matrices are
- * used by the matmul (no offsets, row length = in).
+ * A quantized frozen matrix W[out, in] (layouts in the headers of src/quant/nf4.ts, int8.ts,
+ * qalora.ts). Only whole matrices are used by the matmul (no offsets, row length = in).
  */
 export interface QuantWeight {
   name: string;

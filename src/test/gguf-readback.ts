@@ -7,7 +7,7 @@ import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { f16BitsToF32 } from '../gpu/half';
 import type { ModelSpec } from '../model/config';
 import type { StreamedFile } from '../lora/merged';
-import type { TensorToWrite } from '../model/safetensors';
+import type { TensorToWrite } from '../model/safetensors-writer';
 import { ggufTensorName, permuteHeads, permuteRows, transpose } from '../export/gguf-llama';
 
 interface ReadGguf {

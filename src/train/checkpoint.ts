@@ -6,7 +6,7 @@
 import { exportAdapter, type LoraHyper } from '../lora/peft';
 import { readMoments, type LoraState } from '../lora/state';
 import type { ModelSpec } from '../model/config';
-import { serializeSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors-writer';
 
 /**
  * One optimizer step of the loss curve (transformers' trainer_state.json log_history keeps the

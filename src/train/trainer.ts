@@ -2,7 +2,8 @@
 // last one), no GPU object created after construction, and the only readback is the step's loss
 // and gradient norm (8 bytes), awaited one step late so the GPU never waits for the CPU.
 
-import { Program, type GpuContext } from '../gpu/context';
+import { type GpuContext } from '../gpu/context';
+import { Program } from '../gpu/program';
 import type { LoraState } from '../lora/state';
 import { STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS, type Batch, type Transformer } from '../net/transformer';
 import { adamw, gradNorm, gradNormPartialSize } from '../ops/optimizer';

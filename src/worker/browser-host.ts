@@ -2,7 +2,8 @@
 // Hub files through the model cache (./cache: progress over the whole download, storage-full
 // events), opened folders as Blobs, Hub datasets (./hubdata) and checkpoints in IndexedDB (./storage).
 /// <reference lib="webworker" />
-import { blobSource, hubSource, type ModelSource } from '../model/source';
+import { hubSource } from '../model/hub-source';
+import { blobSource, type ModelSource } from '../model/source';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles } from './cache';
 import { hubDatasetInput, listHubDataset } from './hubdata';
 import type { ModelSourceSpec } from './protocol';

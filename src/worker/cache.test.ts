@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hubSource } from '../model/source';
+import { hubSource } from '../model/hub-source';
 import { Checkpoint } from '../model/checkpoint';
-import { serializeSafetensors } from '../model/safetensors';
+import { serializeSafetensors } from '../model/safetensors-writer';
 import { cachingFetch, clearCachedFiles, DownloadTotals, listCachedFiles, parseHubUrl, RESUME_ATTEMPTS, resumableBody } from './cache';
 
 class FakeCache {
@@ -180,7 +180,7 @@ describe('model cache', () => {
       return new Response(brokenBody(full.subarray(from), to - from, 'close'), { status: 206, headers: { 'content-range': `bytes ${from}-4999/5000`, 'content-length': String(5000 - from) } });
     }) as typeof fetch;
     const progress: number[] = [];
-    const src = hubSource('org/name', { fetch: cachingFetch((p) => progress.push(p.loaded), hub) });
+    const src = hubSource('org/name', { fetch: cachingFetch((p) => progress.push(p.loaded), hub, undefined, () => 0) });
     expect(await src.range('model.safetensors', 0, 5000)).toEqual(full);
     expect(log.filter((l) => l.startsWith('GET'))).toEqual(['GET', 'GET bytes=3000-', 'GET bytes=4000-']);
     expect(progress[progress.length - 1]).toBe(5000);
@@ -212,7 +212,7 @@ describe('model cache', () => {
       if (new Headers(init?.headers).get('range')) throw new TypeError('Failed to fetch');
       return new Response(brokenBody(full, 1000, 'error'), { status: 200, headers: { 'content-length': '4000' } });
     }) as typeof fetch;
-    const src = hubSource('org/name', { fetch: cachingFetch(() => {}, hub) });
+    const src = hubSource('org/name', { fetch: cachingFetch(() => {}, hub, undefined, () => 0) });
     await expect(src.range('model.safetensors', 0, 10)).rejects.toThrow(/model\.safetensors.*failed part way/);
   }, 30_000);
 });

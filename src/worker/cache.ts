@@ -151,9 +151,11 @@ export function resumableBody(
  * continues where it stopped (resumableBody). Only GET/HEAD of URLs are handled; `onDownload` reports bytes of each file fetched from the network, and announces the
  * size of each weight file whose existence is checked on the network (loaded 0). `onNotCached`
  * hears of a file that could not be stored (a full disk: the file is served from memory).
+ * `pauseMs` is resumableBody's pause before each attempt to continue (tests pass () => 0).
  */
 export function cachingFetch(
   onDownload: (p: DownloadProgress) => void, baseFetch: typeof fetch = (i, init) => fetch(i, init), onNotCached?: (file: string, error: unknown) => void,
+  pauseMs?: (attempt: number) => number,
 ): typeof fetch {
   const blobs = new Map<string, Blob | null>();
   const inflight = new Map<string, Promise<Response | Blob | null>>();
@@ -200,7 +202,7 @@ export function cachingFetch(
           onDownload({ url, file, loaded, total: loaded });
         },
       });
-      const resumable = resumableBody(url, headers, res, total, baseFetch);
+      const resumable = resumableBody(url, headers, res, total, baseFetch, pauseMs);
       const body = resumable.body.pipeThrough(counter);
       const contentType = res.headers.get('content-type') ?? 'application/octet-stream';
       const c = await cache();

@@ -9,8 +9,8 @@ export function swigluForwardRef(a: { N: number; FF: number; gu: Arr; h: Float64
   const { N, FF } = a;
   for (let n = 0; n < N; n++) {
     for (let f = 0; f < FF; f++) {
-      const g = a.gu[n * 2 * FF + f], u = a.gu[n * 2 * FF + FF + f];
-      a.h[n * FF + f] = g * sigmoid(g) * u;
+      const gate = a.gu[n * 2 * FF + f], up = a.gu[n * 2 * FF + FF + f];
+      a.h[n * FF + f] = gate * sigmoid(gate) * up;
     }
   }
 }
@@ -21,10 +21,10 @@ export function swigluBackwardRef(a: { N: number; FF: number; gu: Arr; dh: Arr; 
   for (let n = 0; n < N; n++) {
     for (let f = 0; f < FF; f++) {
       const j = n * 2 * FF + f;
-      const g = a.gu[j], u = a.gu[j + FF], d = a.dh[n * FF + f];
-      const s = sigmoid(g);
-      a.dgu[j] = d * u * s * (1 + g * (1 - s));
-      a.dgu[j + FF] = d * g * s;
+      const gate = a.gu[j], up = a.gu[j + FF], d = a.dh[n * FF + f];
+      const s = sigmoid(gate);
+      a.dgu[j] = d * up * s * (1 + gate * (1 - s));
+      a.dgu[j + FF] = d * gate * s;
     }
   }
 }
