@@ -6,6 +6,7 @@ import type { DatasetStats, PreviewExample, RecordShape } from '../data';
 import type { HubDatasetListing } from '../data/hub';
 import type { PromptFormat } from '../data/format';
 import type { ChatMessage } from '../data/shapes';
+import type { HeldOutPrompt } from '../data/heldout';
 import type { AdapterSummary } from '../gpu/device';
 import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
@@ -43,7 +44,7 @@ interface TrainRequestData {
 }
 
 /** A dataset prepared by `prepareDataset` and held in the worker, split with the run's seed. */
-interface PreparedDataRef {
+export interface PreparedDataRef {
   datasetId: string;
   evalSplit: number;
   /** A separate evaluation file prepared the same way: it replaces the eval split (the CLI's --eval-file). */
@@ -82,7 +83,10 @@ export interface ExternalAdapterInfo {
 }
 
 export interface GenerateRequest {
+  /** The prompt as typed (with promptIds: its text, for the reply only). */
   prompt: string;
+  /** The prompt as token ids, fed as they are (a held-out prompt as training formatted it); `format` then only adds its stop ids. */
+  promptIds?: number[];
   adapter: AdapterRef;
   maxNewTokens: number;
   temperature?: number;
@@ -119,7 +123,7 @@ export type DatasetSourceSpec =
   | { kind: 'file'; file: Blob; name: string }
   | { kind: 'hub'; dataset: string; config: string; split: string; token?: string };
 
-export type { HubDatasetListing };
+export type { HubDatasetListing, HeldOutPrompt };
 
 /** What a file holds, before options are chosen (no tokenizer needed). */
 export interface DatasetInspect {
@@ -209,6 +213,12 @@ export interface RequestMap {
   listHubDataset: { req: { dataset: string; token?: string }; reply: HubDatasetListing };
   /** Inspects a data file or Hub split and, with a model loaded, tokenizes it (kept for train); `datasetDownload` events. */
   prepareDataset: { req: { source: DatasetSourceSpec; options: DatasetOptions; seqLen: number }; reply: DatasetSummary };
+  /**
+   * The first `count` held-out examples of a prepared dataset as evaluation prompts: the run's eval
+   * split (the train request's split: `data` with the run's `seed`) or its evaluation file, in split
+   * order, each prompt's ids as training formatted them and the reference answer (data/heldout.ts).
+   */
+  heldOutPrompts: { req: { data: PreparedDataRef; seed: number; count: number }; reply: HeldOutPrompt[] };
   /** Trains (or resumes) a run; `step`, `eval`, `evalBefore`, `checkpoint`, `sample`, `storageFull`, `resumedFrom` events. */
   train: { req: TrainRequest; reply: TrainSummary };
   /**
