@@ -77,5 +77,4 @@ describe('npm run experiment', () => {
       `error: ${spec}: heldOutPrompts must be a non-negative integer, the number of evaluation prompts drawn from the held-out rows (got "all").`,
     ]);
   });
-
 });

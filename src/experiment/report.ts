@@ -34,7 +34,7 @@ export interface AnswerColumn {
 }
 
 /** The reference answer of a held-out prompt: the data's trained response, and the record's line in its file. */
-export interface PromptReference {
+interface PromptReference {
   line: number;
   text: string;
 }

@@ -44,7 +44,7 @@ interface TrainRequestData {
 }
 
 /** A dataset prepared by `prepareDataset` and held in the worker, split with the run's seed. */
-export interface PreparedDataRef {
+interface PreparedDataRef {
   datasetId: string;
   evalSplit: number;
   /** A separate evaluation file prepared the same way: it replaces the eval split (the CLI's --eval-file). */
@@ -123,7 +123,7 @@ export type DatasetSourceSpec =
   | { kind: 'file'; file: Blob; name: string }
   | { kind: 'hub'; dataset: string; config: string; split: string; token?: string };
 
-export type { HubDatasetListing, HeldOutPrompt };
+export type { HubDatasetListing };
 
 /** What a file holds, before options are chosen (no tokenizer needed). */
 export interface DatasetInspect {
