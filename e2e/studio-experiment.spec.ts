@@ -24,6 +24,9 @@ test('studio: an experiment of three runs survives a reload mid-run and ends in 
   await page.getByTestId('axis-r').fill('2 4 8');
   await page.getByTestId('exp-prompts').fill('Tom had a');
   await page.getByTestId('exp-tokens').fill('8');
+  // Plain text has no prompt to hold out: the held-out count is shown, and none is drawn.
+  await expect(page.getByTestId('exp-heldout')).toHaveValue('3');
+  await expect(page.getByTestId('exp-heldout-note')).toContainText('None drawn: plain text data has no prompt to hold out');
   await page.getByTestId('exp-expand').click();
   const plan = page.getByTestId('exp-plan-row');
   await expect(plan).toHaveCount(3);
@@ -75,13 +78,15 @@ test('studio: an experiment of three runs survives a reload mid-run and ends in 
   expect(await rCol()).toEqual(['8', '4', '2']);
   for (const c of await rows.locator('td[data-col="steps"]').allTextContents()) expect(c).toBe('4');
   await expect(page.getByTestId('answers-col')).toHaveText(['base', 'r2', 'r4', 'r8']);
+  await expect(page.getByTestId('answers-ref-col')).toHaveCount(0);
   const r8Answer = (await page.locator('[data-testid=answer][data-col="r8"]').textContent())!;
   await shot(page, info, 'experiment-2-report');
 
   const md = await download(page, 'cmp-md');
   expect(md.name).toBe('rank-sweep-comparison.md');
   for (const r of ['2', '4', '8']) expect(md.text).toMatch(new RegExp(`^\\| r${r} \\| ${r} \\| 16 \\| q_proj,v_proj \\|`, 'm'));
-  expect(md.text).toMatch(/^\| base \| /m);
+  expect(md.text).toContain('| prompt | base | r2 | r4 | r8 |'); // plain text: no held-out prompts, no reference column
+  expect(md.text).toMatch(/^\| Tom had a \| /m);
   expect(md.text).toContain('**r** (varied)');
   const csv = await download(page, 'cmp-csv');
   expect(csv.name).toBe('rank-sweep-comparison.csv');

@@ -48,7 +48,8 @@ describe('npm run experiment', () => {
     expect(g.code).toBe(0);
     expect(csv[1].answer_2).toBe(g.stdout.replace(/\n$/, ''));
     const gb = cli('generate', ['--model', STORIES, '--prompt', prompts[0], '--max-new-tokens', '8']);
-    expect(md).toContain(`| base | ${gb.stdout.replace(/\n$/, '')} |`);
+    expect(md).toContain('| prompt | base | r2 | r4 | r8 |');
+    expect(md).toContain(`| ${prompts[0]} | ${gb.stdout.replace(/\n$/, '')} |`);
 
     // Interrupted after two runs: --resume trains only the third and writes the same report rows.
     rmSync(join(out, 'r8'), { recursive: true });
@@ -69,5 +70,11 @@ describe('npm run experiment', () => {
     const r = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([`error: ${spec}: axes.r[1] must be a positive integer (got -1).`]);
+    writeFileSync(spec, JSON.stringify({ name: 'x', base: {}, axes: { r: [4, 8] }, prompts: [], heldOutPrompts: 'all' }));
+    const h = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
+    expect(h.code).toBe(2);
+    expect(h.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([
+      `error: ${spec}: heldOutPrompts must be a non-negative integer, the number of evaluation prompts drawn from the held-out rows (got "all").`,
+    ]);
   });
 });

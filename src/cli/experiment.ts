@@ -1,11 +1,14 @@
 // npm run experiment -- --spec exp.json [--model DIR] [--data FILE] --out DIR [--resume]
 // Runs an experiment's runs one after another on one loaded base (reloaded only when the base
 // quantization changes), each into OUT/<run name>/ as npm run train writes a run, answers the
-// evaluation prompts with the base and every run, and writes OUT/report.md and OUT/report.csv.
+// evaluation prompts (typed, and drawn from the held-out rows with their reference answers) with
+// the base and every run, and writes OUT/report.md and OUT/report.csv.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { expandExperiment, ExperimentError, parseExperiment, runFields, type ExperimentRun, type ExperimentSpec } from '../experiment/spec';
 import { greedyAnswer as answer } from '../experiment/answer';
+import type { PromptFormat } from '../data/format';
+import { heldOutPrompts, type HeldOutPrompt } from '../data/heldout';
 import { reportCsv, reportMarkdown, type AnswerColumn, type ReportRun, type RunMetrics } from '../experiment/report';
 import { loadModel, type LoadedModel } from '../model/load';
 import { parseQuantMode, type QuantMode } from '../quant/formats';
@@ -20,7 +23,7 @@ import { cliMessage } from './options';
 import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainedPromptFormat, trainIntoFolder, type Prepared } from './train-run';
 
 const USAGE = `usage: npm run experiment -- --spec exp.json [--model DIR|ORG/NAME] [--data FILE|hub:OWNER/NAME] --out DIR [--resume] [--log-every N (10)]
-  --spec: the experiment (name, base settings, axes to vary, evaluation prompts; see README "Experiments")
+  --spec: the experiment (name, base settings, axes to vary, evaluation prompts, heldOutPrompts; see README "Experiments")
   --model / --data: override the spec's model and data
   --resume: skip runs whose OUT/<run>/metrics.json is complete; a run with a checkpoint resumes at its step`;
 
@@ -70,6 +73,11 @@ runCli(async () => {
   const baseScope = new BufferScope('base');
   let loaded: LoadedModel | null = null;
   let prepared: Prepared | null = null;
+  let dataFormat: PromptFormat | null = null;
+  /** Drawn from the held-out rows once the data is read; answered after the typed prompts. */
+  let heldOut: HeldOutPrompt[] = [];
+  /** What each answer is asked: typed prompts as text (wrapped as the data), held-out ones as their ids. */
+  const prompts = (): (string | { ids: number[] })[] => [...exp.prompts, ...heldOut.map((h) => ({ ids: h.ids }))];
   const answers: AnswerColumn[] = [];
   const quantsUsed = [...new Set(runs.map((r) => parseQuantMode(String(r.settings.quant ?? 'none'))))];
   const ensureBase = async (quant: QuantMode): Promise<LoadedModel> => {
@@ -82,16 +90,25 @@ runCli(async () => {
       const seqLen = (base.seqLen as number | undefined) ?? Math.min(256, l.spec.maxT);
       const seed = (base.seed as number | undefined) ?? RUN_DEFAULTS.seed;
       prepared = await readRunData(l, data, dataCfg, { seqLen, seed, evalSplit: (base.evalSplit as number | undefined) ?? RUN_DEFAULTS.evalSplit, evalFile: base.evalFile as string | undefined });
+      const stats = prepared.stats;
+      dataFormat = stats.format !== 'text' ? { shape: stats.format, chatTemplate: dataCfg.chatTemplate ?? 'auto' } : null;
+      if (exp.heldOutPrompts) {
+        try {
+          heldOut = heldOutPrompts(prepared.heldOut, exp.heldOutPrompts, l.tokenizer, dataFormat);
+        } catch (e) {
+          throw new UsageError(`${a.spec}: heldOutPrompts: ${cliMessage(e)}`);
+        }
+        progressLine(`${heldOut.length} held-out prompt${heldOut.length === 1 ? '' : 's'} (lines ${heldOut.map((h) => h.line).join(', ')})`, true);
+      }
     }
     progressLine(modelLine(l, prepared), true);
     // The base's answers, once per base quantization (formatted as the data; the runs share it).
-    if (exp.prompts.length) {
-      const stats = prepared.stats;
-      const format = stats.format !== 'text' ? { shape: stats.format, chatTemplate: dataCfg.chatTemplate ?? 'auto' } : null;
+    if (exp.prompts.length + heldOut.length) {
+      const format = dataFormat;
       const scope = new BufferScope('answers');
       const col: AnswerColumn = { name: quantsUsed.length > 1 ? `base (${quant})` : 'base', answers: [] };
       await tracker.runAsync(scope, async () => {
-        for (const p of exp.prompts) col.answers.push(await answer(ctx, l, null, p, format, maxNew, genSeed));
+        for (const p of prompts()) col.answers.push(await answer(ctx, l, null, p, format, maxNew, genSeed));
       });
       tracker.dispose(scope);
       answers.push(col);
@@ -127,13 +144,13 @@ runCli(async () => {
         tracker.dispose(scope);
       }
       // The run's answers, from its adapter on disk, exactly as npm run generate --adapter DIR gives them.
-      if (exp.prompts.length) {
+      if (exp.prompts.length + heldOut.length) {
         const scope = new BufferScope(`${run.name} answers`);
         const col: AnswerColumn = { name: run.name, answers: [] };
         await tracker.runAsync(scope, async () => {
           const lora = await loadAdapterState(ctx, l.spec, dir);
           const format = trainedPromptFormat(dir);
-          for (const p of exp.prompts) col.answers.push(await answer(ctx, l, lora, p, format, maxNew, genSeed));
+          for (const p of prompts()) col.answers.push(await answer(ctx, l, lora, p, format, maxNew, genSeed));
         });
         tracker.dispose(scope);
         answers.push(col);
@@ -146,7 +163,10 @@ runCli(async () => {
     reportRuns.push({ name: run.name, varied: run.varied, metrics: m });
   }
 
-  const rep = { name: exp.name, runs: reportRuns, prompts: exp.prompts, answers };
+  const rep = {
+    name: exp.name, runs: reportRuns, prompts: [...exp.prompts, ...heldOut.map((h) => h.text)], answers,
+    references: [...exp.prompts.map(() => null), ...heldOut.map((h) => ({ line: h.line, text: h.reference }))],
+  };
   writeFiles(out, new Map([['report.md', reportMarkdown(rep)], ['report.csv', reportCsv(rep)]]));
   progressLine(`experiment ${exp.name}: ${runs.length} runs; report written to ${join(out, 'report.md')} and report.csv`, true);
 });

@@ -252,6 +252,8 @@ interface PreparedData {
   /** Rows for runTraining (packed when asked): views over the compact stores. */
   train: ExampleView;
   eval: ExampleView;
+  /** The held-out examples unpacked, in split order (the eval split's, or the evaluation file's): data/heldout.ts draws evaluation prompts from them. */
+  heldOut: ExampleView;
   stats: DatasetStats & {
     train_examples: number;
     eval_examples: number;
@@ -269,6 +271,7 @@ export async function prepareData(input: DataInput, tok: TextTokenizer, opts: Pr
   const main = await loadDataset(input, tok, opts);
   let train: ExampleView;
   let evalSet: ExampleView;
+  let heldOut: ExampleView;
   let evalStats: DatasetStats | null = null;
   let nTrain: number;
   let nEval: number;
@@ -276,18 +279,21 @@ export async function prepareData(input: DataInput, tok: TextTokenizer, opts: Pr
     const ev = await loadDataset(opts.evalInput, tok, { ...opts, maxSamples: undefined, previewCount: 0, onProgress: undefined });
     const pack = (v: ExampleView) => (opts.packing ? viewAll(packStore(v, opts.seqLen)) : v);
     train = pack(viewAll(main.store));
-    evalSet = pack(viewAll(ev.store));
+    heldOut = viewAll(ev.store);
+    evalSet = pack(heldOut);
     evalStats = ev.stats;
     nTrain = main.store.length;
     nEval = ev.store.length;
   } else {
     const s = splitIndices(main.store.length, opts.evalSplit ?? 0, opts.seed ?? 42);
     [nTrain, nEval] = [s.train.length, s.eval.length];
+    heldOut = new ExampleView(main.store, s.eval);
     ({ train, eval: evalSet } = splitStore(main.store, opts.evalSplit ?? 0, opts.seed ?? 42, !!opts.packing, opts.seqLen));
   }
   return {
     train,
     eval: evalSet,
+    heldOut,
     stats: { ...main.stats, train_examples: nTrain, eval_examples: nEval, packing: !!opts.packing, train_rows: train.length, eval_rows: evalSet.length },
     evalStats,
     preview: main.preview,

@@ -12,11 +12,13 @@ import type { LoadedModel } from '../model/load';
 /**
  * The answer npm run generate gives: greedy (temperature 0), seeded with `seed`, at most `maxNew`
  * new tokens, stopped on the model's stop ids for `format`; a window of max(64, prompt + new
- * tokens) positions (at most 1024 and the model's maximum). Returns the decoded new text.
+ * tokens) positions (at most 1024 and the model's maximum). `prompt` is text (wrapped as `format`)
+ * or token ids fed as they are (a held-out prompt as training formatted it, data/heldout.ts).
+ * Returns the decoded new text.
  */
-export async function greedyAnswer(ctx: GpuContext, loaded: LoadedModel, lora: LoraState | null, prompt: string, format: PromptFormat | null, maxNew: number, seed: number): Promise<string> {
+export async function greedyAnswer(ctx: GpuContext, loaded: LoadedModel, lora: LoraState | null, prompt: string | { ids: number[] }, format: PromptFormat | null, maxNew: number, seed: number): Promise<string> {
   const { spec, tokenizer } = loaded;
-  const { ids } = encodePrompt(tokenizer, prompt, format ?? undefined);
+  const { ids } = typeof prompt === 'string' ? encodePrompt(tokenizer, prompt, format ?? undefined) : prompt;
   const T = Math.min(spec.maxT, Math.max(64, Math.min(1024, ids.length + maxNew)));
   const gen = new Generator(ctx, spec, loaded.weights, lora, { T });
   const out: number[] = [];

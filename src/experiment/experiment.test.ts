@@ -37,6 +37,20 @@ describe('parseExperiment', () => {
     for (const m of [bad({ name: 'x', base: {}, axes: { r: [8, 0] }, prompts: [] })]) expect(m).not.toContain('\n');
     expect(errorOf(() => parseExperiment('{', 'exp.json'))).toMatch(/^exp\.json: not valid JSON/);
   });
+
+  it('heldOutPrompts: a count of held-out rows to answer, which needs rows held out', () => {
+    const bad = (o: object) => errorOf(() => parseExperiment(o, 'exp.json'));
+    expect(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 8] }, prompts: [], heldOutPrompts: 3 }).heldOutPrompts).toBe(3);
+    expect(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 8] }, prompts: [] }).heldOutPrompts).toBeUndefined();
+    for (const v of [-1, 1.5, '3', true]) {
+      expect(bad({ name: 'x', base: {}, prompts: [], heldOutPrompts: v })).toBe(
+        `exp.json: heldOutPrompts must be a non-negative integer, the number of evaluation prompts drawn from the held-out rows (got ${JSON.stringify(v)}).`,
+      );
+    }
+    expect(bad({ name: 'x', base: { evalSplit: 0 }, prompts: [], heldOutPrompts: 2 })).toMatch(/^exp\.json: heldOutPrompts draws from the held-out rows, but base\.evalSplit is 0/);
+    expect(parseExperiment({ name: 'x', base: { evalSplit: 0, evalFile: 'e.jsonl' }, prompts: [], heldOutPrompts: 2 }).heldOutPrompts).toBe(2);
+    expect(parseExperiment({ name: 'x', base: { evalSplit: 0 }, prompts: [], heldOutPrompts: 0 }).heldOutPrompts).toBe(0);
+  });
 });
 
 describe('expandExperiment', () => {
@@ -81,8 +95,24 @@ describe('report', () => {
     const md = reportMarkdown(rep);
     expect(md).toContain('| run | **r** (varied) | alpha | targets | base bits |');
     expect(md).toContain('| r4 | 4 | 16 | attention | 4 | 1 | 0.0002 | 400 | 0.04 | 2 | 1.3 | 100 | 2.5 | 2 | 0.5 | 1.649 |');
-    expect(md).toContain('| model | prompt 1: Hi \\| there |');
-    expect(md).toContain('| base | a<br>b |');
+    expect(md).toContain('| prompt | base | r2 | r4 |');
+    expect(md).toContain('| Hi \\| there | a<br>b | say "x", y | z |');
+    expect(md).not.toContain('reference');
+  });
+
+  it('a held-out prompt: its line and the reference answer in a column of the grid, reference_i in the CSV', () => {
+    const held = {
+      ...rep, prompts: ['Hi | there', 'Tell a story.'], references: [null, { line: 12, text: 'Once, a cat.' }],
+      answers: [{ name: 'base', answers: ['a', 'b'] }, { name: 'r2', answers: ['c', 'd'] }, { name: 'r4', answers: ['e', 'f'] }],
+    };
+    const md = reportMarkdown(held);
+    expect(md).toContain('| prompt | reference | base | r2 | r4 |');
+    expect(md).toContain('| Hi \\| there | - | a | c | e |');
+    expect(md).toContain('| (held out, line 12) Tell a story. | Once, a cat. | b | d | f |');
+    const lines = reportCsv(held).trim().split('\n');
+    expect(lines[0]).toMatch(/,perplexity,answer_1,answer_2,reference_2$/);
+    expect(lines[1]).toMatch(/,c,d,"Once, a cat\."$/);
+    expect(lines[2]).toMatch(/,e,f,"Once, a cat\."$/);
   });
 
   it('CSV: one row per run, fields quoted where needed', () => {

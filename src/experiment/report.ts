@@ -33,12 +33,25 @@ export interface AnswerColumn {
   answers: string[];
 }
 
+/** The reference answer of a held-out prompt: the data's trained response, and the record's line in its file. */
+interface PromptReference {
+  line: number;
+  text: string;
+}
+
 /** Everything the report shows. */
 export interface ExperimentReport {
   name: string;
   runs: ReportRun[];
   prompts: string[];
   answers: AnswerColumn[];
+  /** Per prompt, its reference answer (a held-out prompt) or null (a typed prompt); absent: none has one. */
+  references?: (PromptReference | null)[];
+}
+
+/** Whether any prompt of the report has a reference answer (the grid then shows a reference column). */
+export function hasReferences(rep: Pick<ExperimentReport, 'references'>): boolean {
+  return !!rep.references?.some((r) => r !== null);
 }
 
 interface Column {
@@ -106,7 +119,8 @@ const mdCell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').rep
 
 /**
  * The report as Markdown: the comparison table (a varied column's header reads "r (varied)"), then
- * the answers grid, one row per base/run and one column per prompt.
+ * the answers grid, one row per prompt (a held-out one marked with its line in the data), the
+ * reference answer when any prompt has one, then one column per base/run.
  */
 export function reportMarkdown(rep: ExperimentReport): string {
   const cols = columnsOf(rep);
@@ -117,23 +131,36 @@ export function reportMarkdown(rep: ExperimentReport): string {
   lines.push('', '## Answers', '');
   if (rep.prompts.length === 0) lines.push('(no evaluation prompts in the experiment)');
   else {
-    lines.push('Greedy, seeded; each prompt wrapped as the training data was.', '');
-    lines.push(`| model | ${rep.prompts.map((p, i) => `prompt ${i + 1}: ${mdCell(p)}`).join(' | ')} |`);
-    lines.push(`|${[0, ...rep.prompts].map(() => ' --- ').join('|')}|`);
-    for (const a of rep.answers) lines.push(`| ${mdCell(a.name)} | ${rep.prompts.map((_, i) => mdCell(a.answers[i] ?? '')).join(' | ')} |`);
+    const refs = hasReferences(rep);
+    lines.push(`Greedy, seeded; a typed prompt wrapped as the training data was, a held-out prompt (drawn from the evaluation rows) fed as training formatted it${refs ? ', with its reference answer from the data' : ''}.`, '');
+    const heads = ['prompt', ...(refs ? ['reference'] : []), ...rep.answers.map((a) => a.name)];
+    lines.push(`| ${heads.map(mdCell).join(' | ')} |`);
+    lines.push(`|${heads.map(() => ' --- ').join('|')}|`);
+    rep.prompts.forEach((p, i) => {
+      const ref = rep.references?.[i] ?? null;
+      const prompt = ref ? `(held out, line ${ref.line}) ${p}` : p;
+      lines.push(`| ${[prompt, ...(refs ? [ref ? ref.text : '-'] : []), ...rep.answers.map((a) => a.answers[i] ?? '')].map(mdCell).join(' | ')} |`);
+    });
   }
   return lines.join('\n') + '\n';
 }
 
 const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
-/** The report as CSV: a header and one row per run (the table's columns, then the run's answer to each prompt). */
+/**
+ * The report as CSV: a header and one row per run (the table's columns, then the run's answer to
+ * each prompt, `answer_i`, followed by `reference_i`, the data's reference answer, for a held-out prompt).
+ */
 export function reportCsv(rep: ExperimentReport): string {
   const cols = columnsOf(rep);
-  const header = [...cols.map((c) => CSV_NAMES[c.col.header]), ...rep.prompts.map((_, i) => `answer_${i + 1}`)];
+  const ref = (i: number) => rep.references?.[i] ?? null;
+  const header = [...cols.map((c) => CSV_NAMES[c.col.header]), ...rep.prompts.flatMap((_, i) => [`answer_${i + 1}`, ...(ref(i) ? [`reference_${i + 1}`] : [])])];
   const rows = rep.runs.map((r) => {
     const answers = rep.answers.find((a) => a.name === r.name)?.answers ?? [];
-    return [...cols.map((c) => { const v = c.col.value(r); return v === null ? '' : String(v); }), ...rep.prompts.map((_, i) => answers[i] ?? '')];
+    return [
+      ...cols.map((c) => { const v = c.col.value(r); return v === null ? '' : String(v); }),
+      ...rep.prompts.flatMap((_, i) => [answers[i] ?? '', ...(ref(i) ? [ref(i)!.text] : [])]),
+    ];
   });
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
 }

@@ -32,6 +32,12 @@ export interface ExperimentSpec {
   runs?: Settings[];
   /** Prompts answered by the base and by every run, wrapped as the training data was. */
   prompts: string[];
+  /**
+   * Evaluation prompts drawn from the held-out rows (the eval split with the run's seed, or the
+   * evaluation file), in split order, each fed as training formatted it and shown with its
+   * reference answer; after `prompts` (0: none).
+   */
+  heldOutPrompts?: number;
   /** New tokens per answer (64). */
   maxNewTokens?: number;
   /** Seed of the (greedy) generation (0). */
@@ -162,7 +168,7 @@ export function parseExperiment(json: unknown, fileName = 'experiment'): Experim
   }
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new ExperimentError(`${fileName}: an experiment is a JSON object with name, base, axes and prompts.`);
   const s = o as Record<string, unknown>;
-  const known = new Set(['name', 'model', 'data', 'base', 'axes', 'runs', 'prompts', 'maxNewTokens', 'genSeed']);
+  const known = new Set(['name', 'model', 'data', 'base', 'axes', 'runs', 'prompts', 'heldOutPrompts', 'maxNewTokens', 'genSeed']);
   for (const k of Object.keys(s)) if (!known.has(k)) throw new ExperimentError(`${fileName}: unknown key "${k}"; use ${[...known].join(', ')}.`);
   if (typeof s.name !== 'string' || !s.name.trim()) throw new ExperimentError(`${fileName}: name must be a non-empty string.`);
   for (const k of ['model', 'data'] as const) {
@@ -189,9 +195,16 @@ export function parseExperiment(json: unknown, fileName = 'experiment'): Experim
     const v = s[k];
     if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 0)) throw new ExperimentError(`${fileName}: ${k} must be a non-negative integer (got ${JSON.stringify(v)}).`);
   }
+  const held = s.heldOutPrompts;
+  if (held !== undefined && !(typeof held === 'number' && Number.isInteger(held) && held >= 0)) {
+    throw new ExperimentError(`${fileName}: heldOutPrompts must be a non-negative integer, the number of evaluation prompts drawn from the held-out rows (got ${JSON.stringify(held)}).`);
+  }
+  if (typeof held === 'number' && held > 0 && base.evalSplit === 0 && base.evalFile === undefined) {
+    throw new ExperimentError(`${fileName}: heldOutPrompts draws from the held-out rows, but base.evalSplit is 0 and there is no base.evalFile: hold rows out, or set heldOutPrompts to 0.`);
+  }
   return {
     name: s.name.trim(), model: s.model as string | undefined, data: s.data as string | undefined, base, axes, runs,
-    prompts: s.prompts as string[], maxNewTokens: s.maxNewTokens as number | undefined, genSeed: s.genSeed as number | undefined,
+    prompts: s.prompts as string[], heldOutPrompts: held as number | undefined, maxNewTokens: s.maxNewTokens as number | undefined, genSeed: s.genSeed as number | undefined,
   };
 }
 

@@ -44,20 +44,26 @@ const dtypeFor = (loaded: LoadedModelState | null, r: RunRecord) => (loaded && l
 
 /**
  * The comparison of an experiment's runs (its plan order, named as the plan names them, with its
- * answers: the base per quantization, then each run) or of the ticked runs (varied: the axis keys
+ * answers: the base per quantization, then each run; its typed prompts, then its held-out prompts
+ * with their reference answers) or of the ticked runs (varied: the axis keys
  * that differ among them). Null when there is nothing to compare.
  */
 export function comparisonOf(s: Pick<Studio, 'comparing' | 'experiments' | 'runs' | 'compare' | 'selectionAnswers' | 'loaded'>): Comparison | null {
   const x = s.comparing ? s.experiments.find((e) => e.id === s.comparing) : undefined;
   if (x) {
     const rows = x.plan.map((p, i) => ({ p, r: experimentRun(s.runs, x.id, i) })).filter((e): e is { p: typeof e.p; r: RunRecord } => e.r !== undefined);
+    const held = x.heldOut ?? [];
     const answers: AnswerColumn[] = [
       ...Object.entries(x.baseAnswers).map(([quant, a]) => ({ name: baseColumnName(x, quant.replace(/-g\d+$/, '')), answers: a })),
       ...x.plan.flatMap((p, i) => (x.runAnswers[i] ? [{ name: p.name, answers: x.runAnswers[i] }] : [])),
     ];
     return {
       name: x.name, experiment: x, records: rows.map((e) => e.r),
-      report: { name: x.name, runs: rows.map(({ p, r }) => reportRunOf(r, p.varied, p.name, dtypeFor(s.loaded, r))), prompts: x.spec.prompts, answers },
+      report: {
+        name: x.name, runs: rows.map(({ p, r }) => reportRunOf(r, p.varied, p.name, dtypeFor(s.loaded, r))), answers,
+        prompts: [...x.spec.prompts, ...held.map((h) => h.text)],
+        ...(held.length ? { references: [...x.spec.prompts.map(() => null), ...held.map((h) => ({ line: h.line, text: h.reference }))] } : {}),
+      },
     };
   }
   const records = s.runs.filter((r) => s.compare.includes(r.id));

@@ -1,6 +1,7 @@
 // Experiment records in IndexedDB (their plan, where they stand, the answers measured so far); the
 // runs they drive are ordinary run records (./db.ts), each naming its experiment.
 import { createStore, del, set, values, type UseStore } from 'idb-keyval';
+import type { HeldOutPrompt } from '../data/heldout';
 import type { ExperimentRun, ExperimentSpec } from '../experiment/spec';
 import type { Knobs } from '../plan/knobs';
 
@@ -24,7 +25,9 @@ export interface ExperimentRecord {
   /** Index in `plan` of the run in progress, or of the next to start (plan.length: all trained). */
   current: number;
   status: ExperimentStatus;
-  /** The base model's answers to the prompts, per base quantization. */
+  /** The prompts drawn from the held-out rows at the start (spec.heldOutPrompts of them), answered after spec.prompts; absent: none. */
+  heldOut?: HeldOutPrompt[];
+  /** The base model's answers to the prompts (typed, then held out), per base quantization. */
   baseAnswers: Record<string, string[]>;
   /** Each run's answers (by plan index), measured once the run is done. */
   runAnswers: Record<number, string[]>;

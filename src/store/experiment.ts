@@ -2,7 +2,9 @@
 // into a plan the user reviews, reorders and prunes; then the plan's runs one after another through
 // the run slice (store/run.ts startRun / resumeInterrupted) on the loaded base, reloaded only when
 // the base quantization changes. Each run answers the evaluation prompts once it is done (the base
-// once per quantization), greedily, through the playground's generate request. The experiment is
+// once per quantization), greedily, through the playground's generate request: the typed prompts,
+// then the prompts drawn from the held-out rows at the start (the worker's heldOutPrompts, kept in
+// the record), fed as their token ids. The experiment is
 // kept in IndexedDB (./experiment-db.ts) and resumes at the run and step it reached after a closed
 // tab or a lost device. The spec is the JSON `npm run experiment` reads.
 import type { StateCreator } from 'zustand';
@@ -13,7 +15,9 @@ import type { KnobName } from '../plan/knobs';
 import { saveBlob, slug } from './download';
 import { engine } from './engine';
 import { listExperiments, putExperiment, removeExperiment, type ExperimentRecord } from './experiment-db';
-import { answerRequest, axisText, knobsFromSettings, parseAxisText, settingsFromKnobs, specOfPlan, type AxisKey } from './experimentlogic';
+import { answerRequest, axisText, heldOutUnavailable, knobsFromSettings, parseAxisText, settingsFromKnobs, specOfPlan, type AxisKey } from './experimentlogic';
+import { evalFileRef } from './evalfile';
+import type { HeldOutPrompt } from '../data/heldout';
 import type { Studio } from './index';
 import { canResume, runPromptFormat } from './runlogic';
 import type { RunRecord } from './types';
@@ -27,6 +31,8 @@ interface ExperimentDraft {
   runs: Settings[] | null;
   /** Evaluation prompts, one per line. */
   prompts: string;
+  /** Prompts drawn from the held-out rows (answered after the typed ones, shown with their reference answers). */
+  heldOut: number;
   maxNewTokens: number;
   genSeed: number;
   /** The expansion of the last Expand, in its order. */
@@ -76,6 +82,12 @@ export function baseColumnName(x: ExperimentRecord, quant: string): string {
   return quants.size > 1 ? `base (${quant})` : 'base';
 }
 
+/** Why the current data and split cannot give held-out prompts (null: they can); the draft then asks for none. */
+export function heldOutReason(s: Pick<Studio, 'dataset' | 'knobs' | 'evalFile'>): string | null {
+  const sum = s.dataset.summary;
+  return heldOutUnavailable(sum?.ok ? (sum.stats?.format ?? sum.inspect.shape) : null, s.dataset.options.trainOnPrompt, s.knobs.evalSplit, !!s.evalFile.file);
+}
+
 const ALL_KNOBS = (k: object) => Object.keys(k) as KnobName[];
 
 /** The prompts of a draft: one per non-empty line. */
@@ -96,6 +108,21 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
   };
   const modelSpec = () => get().loaded?.spec ?? get().candidate.spec;
 
+  const heldOutWhy = () => heldOutReason(get());
+
+  /** Draws the experiment's held-out prompts from the prepared dataset with the runs' seed and split (the worker's heldOutPrompts). */
+  async function drawHeldOut(count: number): Promise<HeldOutPrompt[]> {
+    if (count <= 0) return [];
+    await get().settleDataset();
+    await get().settleEvalFile();
+    const s = get();
+    const sum = s.dataset.summary;
+    if (!sum?.ok || !sum.datasetId) throw new Error('Add a dataset first (Dataset tab): the held-out prompts are drawn from it.');
+    const evalRef = evalFileRef(s.evalFile);
+    if (typeof evalRef === 'string') throw new Error(evalRef);
+    return engine().call({ type: 'heldOutPrompts', data: { datasetId: sum.datasetId, evalSplit: s.knobs.evalSplit, evalDatasetId: evalRef?.id }, seed: s.knobs.seed, count });
+  }
+
   /** The spec of the draft over the current settings (throws ExperimentError naming the key). */
   function draftSpec(): ExperimentSpec {
     const spec = modelSpec();
@@ -108,17 +135,17 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
     }
     const raw = {
       name: d.name, base: settingsFromKnobs(get().knobs, spec.arch), ...(Object.keys(axes).length ? { axes } : {}), ...(d.runs ? { runs: d.runs } : {}),
-      prompts: promptLines(d.prompts), maxNewTokens: d.maxNewTokens, genSeed: d.genSeed,
+      prompts: promptLines(d.prompts), heldOutPrompts: heldOutWhy() ? 0 : d.heldOut, maxNewTokens: d.maxNewTokens, genSeed: d.genSeed,
     };
     const parsed = parseExperiment(raw, 'experiment');
     if (!parsed.axes && !parsed.runs) throw new ExperimentError('Vary at least one setting (tick an axis and type its values), or choose the QLoRA study.');
     return parsed;
   }
 
-  /** A run's answers to the prompts, greedy and seeded, as the playground's generate gives them. */
+  /** A run's answers to the prompts (typed, then held out as their ids), greedy and seeded, as the playground's generate gives them. */
   async function answer(x: ExperimentRecord, adapter: AdapterRef, format: ReturnType<typeof runPromptFormat>): Promise<string[]> {
     const out: string[] = [];
-    for (const prompt of x.spec.prompts) {
+    for (const prompt of [...x.spec.prompts, ...(x.heldOut ?? [])]) {
       const res = await engine().call({ type: 'generate', req: answerRequest(prompt, adapter, x.spec, format) });
       out.push(res.text);
     }
@@ -128,7 +155,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
   /** The answers of a finished run (and of the base at its quantization, once). */
   async function answerRun(id: string, index: number, r: RunRecord): Promise<void> {
     let x = rec(id)!;
-    if (x.spec.prompts.length === 0) return;
+    if (x.spec.prompts.length + (x.heldOut?.length ?? 0) === 0) return;
     const format = runPromptFormat(r);
     const quant = r.knobs.quant + (isQalora(r.knobs.quant) ? `-g${r.knobs.groupSize}` : '');
     if (!x.baseAnswers[quant]) {
@@ -198,7 +225,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
   }
 
   return {
-    expDraft: { name: 'experiment', axes: { r: '4 8 16' }, runs: null, prompts: '', maxNewTokens: 32, genSeed: 0, expanded: null, plan: null, spec: null },
+    expDraft: { name: 'experiment', axes: { r: '4 8 16' }, runs: null, prompts: '', heldOut: 3, maxNewTokens: 32, genSeed: 0, expanded: null, plan: null, spec: null },
     experiments: [],
     activeExperiment: null,
     expError: null,
@@ -206,7 +233,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
 
     setExpDraft(p) {
       // Any change to what is planned asks for a new expansion.
-      const replan = 'name' in p || 'axes' in p || 'runs' in p || 'prompts' in p || 'maxNewTokens' in p || 'genSeed' in p;
+      const replan = 'name' in p || 'axes' in p || 'runs' in p || 'prompts' in p || 'heldOut' in p || 'maxNewTokens' in p || 'genSeed' in p;
       set((s) => ({ expDraft: { ...s.expDraft, ...p, ...(replan && !('plan' in p) ? { plan: null, expanded: null, spec: null } : {}) }, expError: null }));
     },
 
@@ -256,7 +283,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
         get().onSeqLenChanged();
         const axes: Partial<Record<AxisKey, string>> = {};
         for (const [k, vs] of Object.entries(parsed.axes ?? {})) axes[k as AxisKey] = axisText(vs);
-        get().setExpDraft({ name: parsed.name, axes, runs: parsed.runs ?? null, prompts: parsed.prompts.join('\n'), maxNewTokens: parsed.maxNewTokens ?? 64, genSeed: parsed.genSeed ?? 0 });
+        get().setExpDraft({ name: parsed.name, axes, runs: parsed.runs ?? null, prompts: parsed.prompts.join('\n'), heldOut: parsed.heldOutPrompts ?? 0, maxNewTokens: parsed.maxNewTokens ?? 64, genSeed: parsed.genSeed ?? 0 });
         get().expandDraft();
         const notes = [
           ignored.length ? `${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} set on the Dataset tab, not from the file` : '',
@@ -287,10 +314,16 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
       const names = new Set(s.experiments.map((x) => x.name));
       let name = d.spec.name;
       for (let i = 2; names.has(name); i++) name = `${d.spec.name} (${i})`;
+      let heldOut: HeldOutPrompt[] = [];
+      try {
+        heldOut = await drawHeldOut(d.spec.heldOutPrompts ?? 0);
+      } catch (e) {
+        return set({ expError: (e as Error).message });
+      }
       const x: ExperimentRecord = {
         schema: 1, id: `exp-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`, name, createdAt: now, updatedAt: now,
         spec: { ...specOfPlan(d.spec, d.expanded, d.plan), name }, plan: d.plan.map((p, index) => ({ ...p, index })), baseKnobs: { ...s.knobs },
-        current: 0, status: 'running', baseAnswers: {}, runAnswers: {}, error: null,
+        current: 0, status: 'running', ...(heldOut.length ? { heldOut } : {}), baseAnswers: {}, runAnswers: {}, error: null,
       };
       await save(x);
       await drive(x.id);

@@ -3,11 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { expandExperiment, parseExperiment, qloraStudyPreset } from '../experiment';
-import { reportTable } from '../experiment/report';
+import { hasReferences, reportCsv, reportMarkdown, reportTable } from '../experiment/report';
+import { comparisonOf } from './comparison';
+import type { ExperimentRecord } from './experiment-db';
 import { parseConfigText } from '../model/config';
 import { defaultKnobs, presetKinds } from '../plan/knobs';
 import { estimateMemory } from '../plan/memory';
-import { axisSettings, knobsFromSettings, measuredRate, parseAxisText, reportRunOf, runEstimate, runSteps, settingsFromKnobs, specOfPlan, totalEstimate, variedAcross } from './experimentlogic';
+import { answerRequest, axisSettings, heldOutUnavailable, knobsFromSettings, measuredRate, parseAxisText, reportRunOf, runEstimate, runSteps, settingsFromKnobs, specOfPlan, totalEstimate, variedAcross } from './experimentlogic';
 import { emptyMetrics, RUN_SCHEMA } from './runlogic';
 import type { RunRecord } from './types';
 
@@ -120,5 +122,49 @@ describe('report rows of run records', () => {
       ['run0', 2, 32, 4, 1, 3], ['run1', 8, 4, 4, 1, 3],
     ]);
     expect(t.rows[0][col('trainable %')]).toBe(Number(((100 * 4480) / 260_000).toFixed(4)));
+  });
+});
+
+describe('held-out prompts in the studio', () => {
+  it('a held-out prompt is asked as its ids; typed prompts as text', () => {
+    const fmt = { shape: 'alpaca' as const, chatTemplate: 'auto' };
+    expect(answerRequest({ text: 'Q', ids: [1, 5, 9] }, 'base', { maxNewTokens: 8 }, fmt)).toEqual({
+      prompt: 'Q', promptIds: [1, 5, 9], adapter: 'base', maxNewTokens: 8, temperature: 0, topP: 1, seed: 0, format: fmt,
+    });
+    expect(answerRequest('Hi', 'base', {}, undefined).promptIds).toBeUndefined();
+  });
+
+  it('are drawn only from data with a prompt and rows held out', () => {
+    expect(heldOutUnavailable('alpaca', false, 0.1, false)).toBeNull();
+    expect(heldOutUnavailable('messages', false, 0, true)).toBeNull();
+    expect(heldOutUnavailable('text', false, 0.1, false)).toMatch(/plain text/);
+    expect(heldOutUnavailable('alpaca', true, 0.1, false)).toMatch(/Train on the prompt too/);
+    expect(heldOutUnavailable('alpaca', false, 0, false)).toMatch(/Eval split is 0/);
+  });
+
+  it('an experiment\'s comparison: typed then held-out prompts, the reference answers in their column of the grid and the downloads', () => {
+    const exp = parseExperiment({ name: 'held', base: {}, axes: { r: [2, 4] }, prompts: ['Hi'], heldOutPrompts: 1 });
+    const plan = expandExperiment(exp);
+    const x: ExperimentRecord = {
+      schema: 1, id: 'e1', name: 'held', createdAt: 1, updatedAt: 1, spec: exp, plan, baseKnobs: defaultKnobs(spec), current: 2, status: 'done',
+      heldOut: [{ line: 7, ids: [1, 30, 40], text: 'Tell about Sue.', reference: 'Sue had a red ball.' }],
+      baseAnswers: { none: ['b-hi', 'b-sue'] }, runAnswers: { 0: ['r2-hi', 'r2-sue'], 1: ['r4-hi', 'r4-sue'] }, error: null,
+    };
+    const runs = plan.map((p, i) => record({ rank: p.settings.r as number }, { experiment: { id: 'e1', index: i } }));
+    const c = comparisonOf({ comparing: 'e1', experiments: [x], runs, compare: [], selectionAnswers: null, loaded: null })!;
+    expect(c.report.prompts).toEqual(['Hi', 'Tell about Sue.']);
+    expect(c.report.references).toEqual([null, { line: 7, text: 'Sue had a red ball.' }]);
+    expect(hasReferences(c.report)).toBe(true);
+    const md = reportMarkdown(c.report);
+    expect(md).toContain('| prompt | reference | base | r2 | r4 |');
+    expect(md).toContain('| Hi | - | b-hi | r2-hi | r4-hi |');
+    expect(md).toContain('| (held out, line 7) Tell about Sue. | Sue had a red ball. | b-sue | r2-sue | r4-sue |');
+    const csv = reportCsv(c.report).trim().split('\n');
+    expect(csv[0]).toMatch(/,answer_1,answer_2,reference_2$/);
+    expect(csv[2]).toMatch(/^r4,.*,r4-hi,r4-sue,Sue had a red ball\.$/);
+    // An experiment without held-out prompts has no reference column.
+    const plain = comparisonOf({ comparing: 'e1', experiments: [{ ...x, heldOut: undefined, baseAnswers: { none: ['b-hi'] }, runAnswers: {} }], runs, compare: [], selectionAnswers: null, loaded: null })!;
+    expect(plain.report.references).toBeUndefined();
+    expect(reportMarkdown(plain.report)).toContain('| prompt | base |');
   });
 });

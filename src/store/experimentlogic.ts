@@ -1,6 +1,7 @@
 // Pure bookkeeping of the studio's experiments: the knobs ↔ the experiment spec's settings (the
 // JSON schema npm run experiment reads, src/experiment/spec.ts), axis values typed in a field, the
-// memory and time estimate of each planned run, and the comparison report's rows from run records.
+// memory and time estimate of each planned run, the comparison report's rows from run records, and
+// the requests of the answers (typed prompts as text, held-out prompts as their ids).
 // Free of IndexedDB, the worker and the DOM, so it is unit-tested (experimentlogic.test.ts).
 import { AXIS_KEYS, type ExperimentRun, type ExperimentSpec, type SettingValue, type Settings } from '../experiment/spec';
 import type { ReportRun } from '../experiment/report';
@@ -9,6 +10,7 @@ import { parseTargets, resolveTargets } from '../lora/targets';
 import { isQalora, estimateMemory, type QuantMode, type Tiling } from '../plan/memory';
 import { targetsString, type Arch, type Knobs } from '../plan/knobs';
 import type { PromptFormat } from '../data/format';
+import type { RecordShape } from '../data/shapes';
 import type { AdapterRef, GenerateRequest } from '../worker/protocol';
 import type { RunRecord } from './types';
 
@@ -193,6 +195,19 @@ export function reportRunOf(r: RunRecord, varied: Settings, name = r.name, weigh
  * (temperature 0, top-p 1), seeded with the experiment's genSeed (0), maxNewTokens (64), the
  * prompt wrapped as the run's training data was (`format`; absent: as typed).
  */
-export function answerRequest(prompt: string, adapter: AdapterRef, opts: { maxNewTokens?: number; genSeed?: number }, format: PromptFormat | undefined): GenerateRequest {
-  return { prompt, adapter, maxNewTokens: opts.maxNewTokens ?? 64, temperature: 0, topP: 1, seed: opts.genSeed ?? 0, format };
+export function answerRequest(prompt: string | { text: string; ids: number[] }, adapter: AdapterRef, opts: { maxNewTokens?: number; genSeed?: number }, format: PromptFormat | undefined): GenerateRequest {
+  const g = { adapter, maxNewTokens: opts.maxNewTokens ?? 64, temperature: 0, topP: 1, seed: opts.genSeed ?? 0, format };
+  return typeof prompt === 'string' ? { prompt, ...g } : { prompt: prompt.text, promptIds: [...prompt.ids], ...g };
+}
+
+/**
+ * Why no prompt can be drawn from the held-out rows of this data and split, in the studio's words,
+ * or null when they can: plain text has no prompt (every token trains), nor does data trained on
+ * its prompt; an evaluation split of 0 without an evaluation file holds no row out.
+ */
+export function heldOutUnavailable(shape: RecordShape | null | undefined, trainOnPrompt: boolean, evalSplit: number, evalFile: boolean): string | null {
+  if (shape === 'text') return 'plain text data has no prompt to hold out: every token trains';
+  if (trainOnPrompt) return 'the data trains on its prompts (Dataset tab: Train on the prompt too), so no prompt is held apart from its answer';
+  if (!(evalSplit > 0) && !evalFile) return 'no rows are held out: Eval split is 0 (Settings tab) and there is no evaluation file';
+  return null;
 }

@@ -21,7 +21,7 @@ export { DEFAULT_KEEP } from '../train/checkpoint-shelf';
 export { runWriteBytes, storageVerdict } from '../worker/quota';
 export type { DataWarning } from '../data/dataset';
 export { AXIS_KEYS, type ExperimentRun } from '../experiment/spec';
-export { reportTable, type ReportCell } from '../experiment/report';
+export { hasReferences, reportTable, type ReportCell } from '../experiment/report';
 export { RECORD_SHAPES, type RecordShape } from '../data/shapes';
 export type { DatasetInspect, DatasetOptions } from '../worker/protocol';
 

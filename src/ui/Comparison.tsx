@@ -4,7 +4,7 @@
 // answers grid (prompts × base and every run, with the reference answer where the data has one),
 // the overlaid loss curves, and the downloads: Markdown, CSV, SVG and PNG. Talks only to the store.
 import { useMemo, useRef, useState } from 'react';
-import { reportTable, type ReportCell } from '../store/plan';
+import { hasReferences, reportTable, type ReportCell } from '../store/plan';
 import { useStudio } from '../store';
 import { comparisonOf } from '../store/comparison';
 import { chartSvg } from './chartImage';
@@ -64,6 +64,7 @@ export function Comparison() {
   }, [table, sort]);
   if (experiments.length === 0 && runs.length === 0) return null;
   const rep = c?.report;
+  const refs = rep ? hasReferences(rep) : false;
   return (
     <section className="panel" aria-labelledby="cmpx-h" data-testid="comparison">
       <h2 id="cmpx-h">Comparison</h2>
@@ -140,20 +141,28 @@ export function Comparison() {
                 <thead>
                   <tr>
                     <th scope="col">Prompt</th>
+                    {refs && <th scope="col" data-testid="answers-ref-col">Reference</th>}
                     {rep.answers.map((a) => (
                       <th key={a.name} scope="col" data-testid="answers-col">{a.name}</th>
                     ))}
                   </tr>
                 </thead>
                 <tbody>
-                  {rep.prompts.map((p, pi) => (
-                    <tr key={pi} data-testid="answers-row">
-                      <th scope="row" className="pre">{p}</th>
-                      {rep.answers.map((a) => (
-                        <td key={a.name} className="pre" data-testid="answer" data-col={a.name}>{a.answers[pi] ?? '—'}</td>
-                      ))}
-                    </tr>
-                  ))}
+                  {rep.prompts.map((p, pi) => {
+                    const ref = rep.references?.[pi] ?? null;
+                    return (
+                      <tr key={pi} data-testid="answers-row" data-held-out={ref ? ref.line : undefined}>
+                        <th scope="row" className="pre">
+                          {ref && <span className="small muted" data-testid="answers-held-out">held out, line {ref.line}{'\n'}</span>}
+                          {p}
+                        </th>
+                        {refs && <td className="pre" data-testid="answer-ref">{ref ? ref.text : '—'}</td>}
+                        {rep.answers.map((a) => (
+                          <td key={a.name} className="pre" data-testid="answer" data-col={a.name}>{a.answers[pi] ?? '—'}</td>
+                        ))}
+                      </tr>
+                    );
+                  })}
                 </tbody>
               </table>
             </div>

@@ -5,7 +5,7 @@
 // reads. Talks only to the store.
 import { useMemo, useRef } from 'react';
 import { useStudio } from '../store';
-import { experimentRun } from '../store/experiment';
+import { experimentRun, heldOutReason } from '../store/experiment';
 import { AXIS_LABEL, knobsFromSettings, measuredRate, runEstimate, totalEstimate, type AxisKey, type RunEstimate } from '../store/experimentlogic';
 import { fmtDuration } from '../store/progress';
 import { lastStep } from '../store/runlogic';
@@ -165,6 +165,7 @@ function Experiments() {
 
 export function ExperimentPanel() {
   const d = useStudio((s) => s.expDraft);
+  const heldOutWhy = useStudio(heldOutReason);
   const setDraft = useStudio((s) => s.setExpDraft);
   const setAxis = useStudio((s) => s.setAxis);
   const expand = useStudio((s) => s.expandDraft);
@@ -228,6 +229,17 @@ export function ExperimentPanel() {
           Evaluation prompts (one per line; answered greedily by the base and every run, wrapped as the training data was)
           <textarea rows={3} value={d.prompts} onChange={(e) => setDraft({ prompts: e.target.value })} data-testid="exp-prompts" />
         </label>
+        <div className="row">
+          <label>
+            Held-out prompts{' '}
+            <NumberInput value={d.heldOut} integer min={0} max={64} onCommit={(v) => setDraft({ heldOut: v })} label="Held-out prompts" testId="exp-heldout" />
+          </label>
+          <span className="small muted" data-testid="exp-heldout-note">
+            {heldOutWhy
+              ? `None drawn: ${heldOutWhy}.`
+              : 'drawn from the rows held out for evaluation (the runs\' seed and split), fed exactly as training formatted them, shown with the reference answer from the data'}
+          </span>
+        </div>
         <div className="row">
           <label>
             Answer length <NumberInput value={d.maxNewTokens} integer min={1} max={512} onCommit={(v) => setDraft({ maxNewTokens: v })} label="Answer length" testId="exp-tokens" />

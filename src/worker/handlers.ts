@@ -17,6 +17,7 @@ const handlers: { [K in keyof RequestMap]: Handler<K> } = {
   cacheClear: (s, r) => s.cacheClear(r),
   listHubDataset: (s, r) => s.listHubDataset(r),
   prepareDataset: (s, r, emit) => s.prepareDataset(r, emit),
+  heldOutPrompts: (s, r) => s.heldOutPrompts(r),
   train: (s, r, emit) => s.train(r, emit),
   calibrate: (s, r) => s.calibrate(r),
   stopCalibration: (s) => s.stopCalibration(),

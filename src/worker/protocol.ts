@@ -6,6 +6,7 @@ import type { DatasetStats, PreviewExample, RecordShape } from '../data';
 import type { HubDatasetListing } from '../data/hub';
 import type { PromptFormat } from '../data/format';
 import type { ChatMessage } from '../data/shapes';
+import type { HeldOutPrompt } from '../data/heldout';
 import type { AdapterSummary } from '../gpu/device';
 import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
@@ -82,7 +83,10 @@ export interface ExternalAdapterInfo {
 }
 
 export interface GenerateRequest {
+  /** The prompt as typed (with promptIds: its text, for the reply only). */
   prompt: string;
+  /** The prompt as token ids, fed as they are (a held-out prompt as training formatted it); `format` then only adds its stop ids. */
+  promptIds?: number[];
   adapter: AdapterRef;
   maxNewTokens: number;
   temperature?: number;
@@ -218,6 +222,12 @@ export interface RequestMap {
   listHubDataset: { req: { dataset: string; token?: string }; reply: HubDatasetListing };
   /** Inspects a data file or Hub split and, with a model loaded, tokenizes it (kept for train); `datasetDownload` events. */
   prepareDataset: { req: { source: DatasetSourceSpec; options: DatasetOptions; seqLen: number }; reply: DatasetSummary };
+  /**
+   * The first `count` held-out examples of a prepared dataset as evaluation prompts: the run's eval
+   * split (the train request's split: `data` with the run's `seed`) or its evaluation file, in split
+   * order, each prompt's ids as training formatted them and the reference answer (data/heldout.ts).
+   */
+  heldOutPrompts: { req: { data: PreparedDataRef; seed: number; count: number }; reply: HeldOutPrompt[] };
   /** Trains (or resumes) a run; `step`, `eval`, `evalBefore`, `checkpoint`, `sample`, `storageFull`, `resumedFrom` events. */
   train: { req: TrainRequest; reply: TrainSummary };
   /**

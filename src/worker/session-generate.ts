@@ -99,6 +99,14 @@ function graphFor(s: EngineSession, e: Engine, m: Model, key: string, lora: Lora
   return gen;
 }
 
+/** Prompt ids sent as they are: each an integer id of the vocabulary (V), at least one. */
+function checkedIds(ids: number[], V: number): number[] {
+  if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 0 && id < V)) {
+    throw new Error(`The prompt's token ids do not fit the loaded model (vocabulary of ${V}): draw the held-out prompts again with this model.`);
+  }
+  return ids;
+}
+
 /** The `generate` request: streams `token` events, replies with the whole text and the prompt as rendered. */
 export async function generate(s: EngineSession, req: RequestMap['generate']['req'], emit: Emit): Promise<GenerateReply> {
   const epoch = s.generationEpoch;
@@ -111,7 +119,11 @@ export async function generate(s: EngineSession, req: RequestMap['generate']['re
     const { key, adapter } = await adapterFor(s, g.adapter, e, m);
     // A conversation (chat playground) is rendered with the chat template chat data trains with.
     const format = g.messages ? CHAT_FORMAT : g.format;
-    const { ids, text: promptText } = g.messages ? encodeChat(m.loaded.tokenizer, g.messages, format) : encodePrompt(m.loaded.tokenizer, g.prompt, format);
+    const { ids, text: promptText } = g.messages
+      ? encodeChat(m.loaded.tokenizer, g.messages, format)
+      : g.promptIds
+        ? { ids: checkedIds(g.promptIds, m.loaded.spec.V), text: m.loaded.tokenizer.decode(g.promptIds, false) }
+        : encodePrompt(m.loaded.tokenizer, g.prompt, format);
     const graph = graphFor(s, e, m, key, adapter?.lora ?? null, windowFor(m.loaded, ids.length + g.maxNewTokens));
     const stopText = g.messages ? chatTurnEndText(m.loaded.tokenizer, format) : undefined;
     const gen = streamText(e.ctx, m.loaded, graph, ids, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed, format, stopText }, () => s.generationEpoch !== epoch);

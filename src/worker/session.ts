@@ -6,7 +6,9 @@
 // Node tests drive it with Dawn. Training, generation and exports live in ./session-train,
 // ./session-generate and ./session-export.
 
-import { fileInput, type DataInput, type ExampleStore } from '../data';
+import { fileInput, viewAll, type DataInput, type ExampleStore } from '../data';
+import type { PromptFormat } from '../data/format';
+import { heldOutPrompts } from '../data/heldout';
 import { GpuContext } from '../gpu/context';
 import { acquireDevice, type AdapterSummary } from '../gpu/device';
 import type { ShaderLibrary } from '../gpu/shaders';
@@ -19,7 +21,7 @@ import type { OptionError } from '../options';
 import type { RunCheckpoints } from '../train/resume';
 import type { LoraHyper } from '../lora/peft';
 import { studioMessage } from '../plan/knobs';
-import { datasetProgress, inspectInput, loadInput } from './dataset';
+import { datasetProgress, inspectInput, loadInput, trainEval } from './dataset';
 import { readExternalAdapter } from './external-adapter';
 import { calibrate, stopCalibration, type Calibration } from './session-calibrate';
 import { exportAdapter, exportGguf, exportMerged } from './session-export';
@@ -98,7 +100,7 @@ export class EngineSession {
   /** Generation graphs by adapter and window length, least recently used first. */
   readonly graphs = new Map<string, { gen: Generator; scope: BufferScope }>();
   /** Prepared datasets (tokenized with the loaded model), newest last. */
-  readonly datasets = new Map<string, { examples: ExampleStore; seqLen: number; packing: boolean }>();
+  readonly datasets = new Map<string, { examples: ExampleStore; seqLen: number; packing: boolean; format: PromptFormat | null }>();
   private nextDataset = 1;
   /** What holds the GPU exclusively ('loading a model', 'training'), if anything. */
   busy: string | null = null;
@@ -246,11 +248,29 @@ export class EngineSession {
       const datasetId = `ds${this.nextDataset++}`;
       // Keep the previous ones too: a run may start from them while this one is being prepared
       // (a training set and its evaluation file, each with the one before it).
-      this.datasets.set(datasetId, { examples: d.store, seqLen: req.seqLen, packing: req.options.packing });
+      const format = d.stats.format !== 'text' ? { shape: d.stats.format, chatTemplate: req.options.chatTemplate } : null;
+      this.datasets.set(datasetId, { examples: d.store, seqLen: req.seqLen, packing: req.options.packing, format });
       for (const id of [...this.datasets.keys()].slice(0, -4)) this.datasets.delete(id);
       return { ok: true, name, inspect, datasetId, stats: d.stats, preview: d.preview } satisfies DatasetSummary;
     } catch (err) {
       return { ok: false, name, inspect, error: studioMessage(err), option: (err as OptionError).option };
+    }
+  }
+
+  /** Evaluation prompts from the held-out rows: the train request's split (trainEval, unpacked) or the evaluation file. */
+  async heldOutPrompts(req: Req<'heldOutPrompts'>): Rep<'heldOutPrompts'> {
+    const m = this.requireModel();
+    const d = this.datasets.get(req.data.datasetId);
+    if (!d) throw new Error('The dataset is no longer in the engine (another model was loaded, or the page reloaded): wait for its statistics on the Dataset tab, then try again.');
+    const evalId = req.data.evalDatasetId;
+    const ev = evalId === undefined ? undefined : this.datasets.get(evalId);
+    if (evalId !== undefined && !ev) throw new Error('The evaluation file is no longer prepared: wait for its statistics on the Dataset tab, then try again.');
+    // Unpacked: a packed eval row joins several held-out examples; these are the examples behind it.
+    const heldOut = ev ? viewAll(ev.examples) : trainEval(d.examples, req.data.evalSplit, req.seed, false, d.seqLen).eval;
+    try {
+      return heldOutPrompts(heldOut, req.count, m.loaded.tokenizer, d.format);
+    } catch (err) {
+      throw new Error(`Held-out prompts: ${studioMessage(err)}`);
     }
   }
 
