@@ -18,7 +18,9 @@ const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', impo
 const ROWS = Number(process.env.LARGE_ROWS ?? 50_000);
 const MB = 1 << 20;
 
-const rowText = (i: number) => `Tom had a purple frog number ${i}. The frog ate ${i % 7} cakes and sang.`;
+/** LARGE_ROW_BYTES=500 makes each row about that long (the story repeated; 200,000 rows ≈ 100 MB of JSONL); default one sentence pair (≈ 75 bytes). */
+const REPEAT = Math.max(1, Math.round(Number(process.env.LARGE_ROW_BYTES ?? 0) / 76));
+const rowText = (i: number) => Array.from({ length: REPEAT }, (_, k) => `Tom had a purple frog number ${i + k}. The frog ate ${(i + k) % 7} cakes and sang.`).join(' ');
 
 let tmp = '';
 beforeAll(() => void (tmp = mkdtempSync(join(tmpdir(), 'data-large-'))));
