@@ -4,6 +4,8 @@
 // (figures printed) and by src/cli/soak.test.ts (a short run asserting no growth).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { bytesInput } from '../data/input';
 import { prepareData } from '../data/dataset';
 import type { GpuContext } from '../gpu/context';
@@ -29,7 +31,7 @@ interface SoakOptions {
   onStep?: (step: number, total: number) => void;
 }
 
-/** GPU accounting and JS memory at one moment. */
+/** GPU accounting and JS memory (after a full garbage collection) at one moment. */
 interface SoakSnapshot {
   step: number;
   gpu_live_buffers: number;
@@ -49,8 +51,8 @@ interface SoakReport {
   at_last_step: SoakSnapshot;
   /** After the run returned (final eval and final checkpoint done; the training graph still alive). */
   after_run: SoakSnapshot;
-  /** GPU live buffers and bytes right after each checkpoint save (flat after the first: nothing per save stays alive). */
-  at_checkpoints: { step: number; gpu_live_buffers: number; gpu_live_bytes: number }[];
+  /** GPU live buffers and bytes, and the JS heap after a collection, right after each checkpoint save (flat after the first: nothing per save stays alive). */
+  at_checkpoints: { step: number; gpu_live_buffers: number; gpu_live_bytes: number; js_heap_used: number }[];
   /** The checkpoint folders left in OUT (by name), and their total size in bytes. */
   checkpoint_folders: string[];
   checkpoint_bytes: number;
@@ -58,7 +60,19 @@ interface SoakReport {
   seconds_per_step: number;
 }
 
+let gc: (() => void) | null = null;
+
+/** A full garbage collection before a heap figure, so that growth means retained memory, not garbage. */
+function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+}
+
 function snapshot(ctx: GpuContext, step: number): SoakSnapshot {
+  collectGarbage();
   const m = process.memoryUsage();
   return {
     step, gpu_live_buffers: ctx.stats.liveBuffers, gpu_live_bytes: ctx.stats.liveBytes, gpu_buffers_created: ctx.stats.buffersCreated,
@@ -100,7 +114,8 @@ export async function runSoak(ctx: GpuContext, o: SoakOptions): Promise<SoakRepo
     },
     saveCheckpoint: async (files, step) => {
       await saveKeeping(shelf, step, files, o.keep);
-      atCheckpoints.push({ step, gpu_live_buffers: ctx.stats.liveBuffers, gpu_live_bytes: ctx.stats.liveBytes });
+      collectGarbage();
+      atCheckpoints.push({ step, gpu_live_buffers: ctx.stats.liveBuffers, gpu_live_bytes: ctx.stats.liveBytes, js_heap_used: process.memoryUsage().heapUsed });
     },
   });
   const seconds = (performance.now() - t0) / 1000;
