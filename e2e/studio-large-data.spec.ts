@@ -1,14 +1,17 @@
 // A large dataset dropped in the studio streams through the worker: a progress bar and counts that
 // grow while it is read and tokenized, then the final counts. The page's and the worker's JS heaps
 // are printed as figures (not asserted). 50,000 rows (about 4 MB) keep it cheap; the 200,000-row
-// memory bounds are checked on the CLI path by src/data/large.test.ts.
+// memory bounds are checked on the CLI path by src/data/large.test.ts. The full size, by hand:
+// LARGE_ROWS=200000 LARGE_ROW_BYTES=500 (about 92 MB of JSONL).
 import { expect, test } from '@playwright/test';
 import { loadLocalModel, openStudio, tab } from './studio-helpers';
 
-const ROWS = 50_000;
+const ROWS = Number(process.env.LARGE_ROWS ?? 50_000);
+/** Each row's story repeated to about LARGE_ROW_BYTES (default: one sentence pair, about 75 bytes). */
+const REPEAT = Math.max(1, Math.round(Number(process.env.LARGE_ROW_BYTES ?? 0) / 76));
 
-test('a 50,000-row JSONL streams with a progress bar and growing counts, then the final counts', async ({ page }) => {
-  test.setTimeout(120_000);
+test(`a ${ROWS.toLocaleString('en-US')}-row JSONL streams with a progress bar and growing counts, then the final counts`, async ({ page }) => {
+  test.setTimeout(Math.max(120_000, ROWS * 8));
   await openStudio(page);
   await loadLocalModel(page);
   await tab(page, 'Dataset');
@@ -24,15 +27,16 @@ test('a 50,000-row JSONL streams with a progress bar and growing counts, then th
     }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
   });
   const t0 = Date.now();
-  await page.getByTestId('dataset-dropzone').evaluate((el, n) => {
+  await page.getByTestId('dataset-dropzone').evaluate((el, [n, repeat]) => {
     const lines: string[] = [];
-    for (let i = 0; i < n; i++) lines.push(JSON.stringify({ text: `Tom had a purple frog number ${i}. The frog ate ${i % 7} cakes and sang.` }));
+    const story = (i: number) => `Tom had a purple frog number ${i}. The frog ate ${i % 7} cakes and sang.`;
+    for (let i = 0; i < n; i++) lines.push(JSON.stringify({ text: Array.from({ length: repeat }, (_, k) => story(i + k)).join(' ') }));
     const dt = new DataTransfer();
     dt.items.add(new File([lines.join('\n') + '\n'], 'large.jsonl'));
     for (const kind of ['dragenter', 'dragover', 'drop']) el.dispatchEvent(new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: dt }));
-  }, ROWS);
+  }, [ROWS, REPEAT]);
   await expect(page.getByTestId('dataset-progress-bar')).toBeVisible({ timeout: 30_000 });
-  await expect(page.getByTestId('dataset-examples')).toHaveText(ROWS.toLocaleString('en-US'), { timeout: 90_000 });
+  await expect(page.getByTestId('dataset-examples')).toHaveText(ROWS.toLocaleString('en-US'), { timeout: Math.max(90_000, ROWS * 6) });
   const secs = (Date.now() - t0) / 1000;
   await expect(page.getByTestId('dataset-progress')).toHaveCount(0);
   const seen = await page.evaluate(() => (window as unknown as { __progress: { counts: string; bar: string | null }[] }).__progress);

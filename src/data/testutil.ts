@@ -4,6 +4,11 @@
 
 type ParquetColumn = { name: string; type: 'string'; values: (string | null)[] } | { name: string; type: 'int64'; values: bigint[] };
 
+/** Appends `items` to `out` one by one (a spread of a large page would overflow the call stack). */
+function append(out: number[], ...parts: ArrayLike<number>[]): void {
+  for (const part of parts) for (let i = 0; i < part.length; i++) out.push(part[i]);
+}
+
 class Thrift {
   bytes: number[] = [];
   private last: number[] = [0];
@@ -120,7 +125,7 @@ export function writeParquet(columns: ParquetColumn[], rowGroupSize = 1000, code
         });
       });
       const offset = file.length;
-      file.push(...h.bytes, ...body);
+      append(file, h.bytes, body);
       g.chunks.push({ offset, size: h.bytes.length + body.length, values: end - start });
     });
     g.size = file.length - g.offset;
@@ -165,7 +170,8 @@ export function writeParquet(columns: ParquetColumn[], rowGroupSize = 1000, code
     })));
   });
   const len = m.bytes.length;
-  file.push(...m.bytes, len & 255, (len >> 8) & 255, (len >> 16) & 255, (len >>> 24) & 255, 0x50, 0x41, 0x52, 0x31);
+  append(file, m.bytes);
+  file.push(len & 255, (len >> 8) & 255, (len >> 16) & 255, (len >>> 24) & 255, 0x50, 0x41, 0x52, 0x31);
   return Uint8Array.from(file);
 }
 
