@@ -323,11 +323,12 @@ export class EngineSession {
     return ad.info satisfies ExternalAdapterInfo;
   }
 
+  /** Times a few steps of `config` for the time estimate (./session-calibrate); null when the engine is busy or it was stopped. */
   calibrate(req: Req<'calibrate'>): Rep<'calibrate'> {
     return calibrate(this, req.config);
   }
 
-  /** Nothing more to do: the handler table stops the calibration before any `stopCalibration` runs. */
+  /** Stops the calibration in flight and waits until it has let go of the GPU (the handler table has usually stopped it already). */
   async stopCalibration(): Rep<'stopCalibration'> {
     await stopCalibration(this);
     return null;
