@@ -2,29 +2,7 @@
 // adapter is flipped in the page's IndexedDB; Resume verifies the checksum, says so, and resumes
 // from the previous good checkpoint, then finishes the run.
 import { expect, test } from '@playwright/test';
-import { MODEL_DIR, openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
-
-/** The checkpoint entries of a run in the studio's IndexedDB: keys newest first, with their steps. */
-async function checkpointKeys(page: import('@playwright/test').Page, runId: string): Promise<{ key: string; step: number }[]> {
-  return page.evaluate(async (run) => {
-    const db = await new Promise<IDBDatabase>((ok, fail) => {
-      const r = indexedDB.open('lora-studio-checkpoints');
-      r.onsuccess = () => ok(r.result);
-      r.onerror = () => fail(r.error);
-    });
-    const keys = await new Promise<IDBValidKey[]>((ok, fail) => {
-      const r = db.transaction('checkpoints').objectStore('checkpoints').getAllKeys();
-      r.onsuccess = () => ok(r.result);
-      r.onerror = () => fail(r.error);
-    });
-    db.close();
-    return keys
-      .map(String)
-      .filter((k) => k.startsWith(`${run}@`))
-      .map((key) => ({ key, step: Number(key.slice(key.lastIndexOf('@') + 1)) }))
-      .sort((a, b) => b.step - a.step);
-  }, runId);
-}
+import { checkpointKeys, MODEL_DIR, openStudio, setUpFrogRun, shot, tab } from './studio-helpers';
 
 test('studio: a damaged newest checkpoint is skipped for the previous good one, with a message', async ({ page }, info) => {
   test.setTimeout(420_000);

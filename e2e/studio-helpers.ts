@@ -117,3 +117,25 @@ export async function setUpFrogRun(page: Page, knobs: Record<string, string>): P
   await page.getByTestId('knob-lengthBy').selectOption('steps');
   for (const [name, value] of Object.entries(knobs)) await knob(page, name, value);
 }
+
+/** A run's checkpoint entries in the studio's IndexedDB (key `RUNID@STEP`), newest step first. */
+export async function checkpointKeys(page: Page, runId: string): Promise<{ key: string; step: number }[]> {
+  return page.evaluate(async (run) => {
+    const db = await new Promise<IDBDatabase>((ok, fail) => {
+      const r = indexedDB.open('lora-studio-checkpoints');
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => fail(r.error);
+    });
+    const keys = await new Promise<IDBValidKey[]>((ok, fail) => {
+      const r = db.transaction('checkpoints').objectStore('checkpoints').getAllKeys();
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => fail(r.error);
+    });
+    db.close();
+    return keys
+      .map(String)
+      .filter((k) => k.startsWith(`${run}@`))
+      .map((key) => ({ key, step: Number(key.slice(key.lastIndexOf('@') + 1)) }))
+      .sort((a, b) => b.step - a.step);
+  }, runId);
+}

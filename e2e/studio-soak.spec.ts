@@ -3,7 +3,7 @@
 // and the end. Skipped by default: on SwiftShader a step takes about a second, so the run alone
 // takes 5–10 minutes, far above what one CI test may cost (npm run soak checks the GPU accounting).
 import { expect, test } from '@playwright/test';
-import { openStudio, setUpFrogRun, tab } from './studio-helpers';
+import { checkpointKeys, openStudio, setUpFrogRun, tab } from './studio-helpers';
 
 test.skip(process.env.SOAK !== '1', 'opt-in: SOAK=1 (300 training steps take 5–10 minutes on SwiftShader)');
 
@@ -22,20 +22,7 @@ test('studio soak: 300 steps with checkpoints every 50; two checkpoints kept; pa
   await expect(page.getByTestId('train-step')).toHaveText('300');
   const late = await heap();
   const runId = (await view.getAttribute('data-run-id'))!;
-  const kept = await page.evaluate(async (run) => {
-    const db = await new Promise<IDBDatabase>((ok, fail) => {
-      const r = indexedDB.open('lora-studio-checkpoints');
-      r.onsuccess = () => ok(r.result);
-      r.onerror = () => fail(r.error);
-    });
-    const keys = await new Promise<IDBValidKey[]>((ok, fail) => {
-      const r = db.transaction('checkpoints').objectStore('checkpoints').getAllKeys();
-      r.onsuccess = () => ok(r.result);
-      r.onerror = () => fail(r.error);
-    });
-    db.close();
-    return keys.map(String).filter((k) => k.startsWith(`${run}@`)).length;
-  }, runId);
+  const kept = (await checkpointKeys(page, runId)).length;
   expect(kept).toBe(2);
   console.log(`studio soak: page JS heap ${(early / 2 ** 20).toFixed(1)} MB at step 50, ${(late / 2 ** 20).toFixed(1)} MB at step 300; ${kept} checkpoints kept`);
 });
