@@ -1,11 +1,11 @@
 // Dataset: a drop zone and a file picker; the dataset pipeline's stats and preview (trained and
 // masked tokens); record shape, column mapping, prompt template and formatting with immediate
 // re-preview. Dataset text is only ever rendered as text, never as HTML.
-import { useId, useRef } from 'react';
+import { useId } from 'react';
 import { useStudio } from '../store';
 import { type DataWarning, RECORD_SHAPES, type RecordShape, type DatasetInspect, type DatasetOptions } from '../store/plan';
 import { datasetName } from '../store/dataset';
-import { DropZone, ErrorLine, Field } from './controls';
+import { DataFileDrop, ErrorLine, Field } from './controls';
 import { DatasetProgress } from './DatasetProgress';
 import { EvalFilePanel } from './EvalFilePanel';
 import { HubDataset } from './HubDataset';
@@ -214,7 +214,6 @@ export function DatasetPanel() {
   const dataset = useStudio((s) => s.dataset);
   const drop = useStudio((s) => s.dropDataset);
   const loaded = useStudio((s) => s.loaded);
-  const input = useRef<HTMLInputElement>(null);
   const legendId = useId();
   const sum = dataset.summary;
   const name = datasetName(dataset);
@@ -227,29 +226,7 @@ export function DatasetPanel() {
           JSONL, JSON, CSV, TSV, Parquet or plain text; Alpaca, prompt/completion, chat and ShareGPT records are recognised, any other columns through a
           template. The file is read in this tab only. Or open a dataset of the Hugging Face Hub by its id.
         </p>
-        <DropZone
-          label="Drop a dataset file here, or press to choose one"
-          testId="dataset-dropzone"
-          openPicker={() => input.current?.click()}
-          onFiles={(files) => {
-            if (files[0]) void drop(files[0]);
-          }}
-        >
-          Drop a dataset file here, or press to choose one.
-        </DropZone>
-        <input
-          ref={input}
-          type="file"
-          hidden
-          accept=".jsonl,.ndjson,.json,.csv,.tsv,.tab,.parquet,.txt,.text,.md"
-          aria-label="Choose a dataset file"
-          data-testid="dataset-input"
-          onChange={(e) => {
-            const f = e.target.files?.[0];
-            e.target.value = '';
-            if (f) void drop(f);
-          }}
-        />
+        <DataFileDrop label="Drop a dataset file here, or press to choose one" inputLabel="Choose a dataset file" testId="dataset" onFile={(f) => void drop(f)} />
         <HubDataset />
         {name && (
           <p>

@@ -1,9 +1,8 @@
 // The Dataset tab's optional evaluation file (the CLI's --eval-file): a second drop zone whose file
 // replaces the eval split, with its own counts and warnings beside the training set's. Its text is
 // never shown here (only counts), and never rendered as HTML.
-import { useRef } from 'react';
 import { useStudio } from '../store';
-import { DropZone, ErrorLine } from './controls';
+import { DataFileDrop, ErrorLine } from './controls';
 
 function fmt(x: number): string {
   return x.toLocaleString('en-US');
@@ -13,7 +12,6 @@ export function EvalFilePanel() {
   const ev = useStudio((s) => s.evalFile);
   const drop = useStudio((s) => s.dropEvalFile);
   const clear = useStudio((s) => s.clearEvalFile);
-  const input = useRef<HTMLInputElement>(null);
   const sum = ev.summary;
   const st = sum?.ok ? sum.stats : null;
   return (
@@ -23,22 +21,7 @@ export function EvalFilePanel() {
         A separate file to measure eval loss on, read with the same options: when set, it replaces the eval split (Settings) and every example of the
         dataset above trains.
       </p>
-      <DropZone label="Drop an evaluation file here, or press to choose one" testId="eval-dropzone" openPicker={() => input.current?.click()} onFiles={(files) => files[0] && void drop(files[0])}>
-        Drop an evaluation file here, or press to choose one.
-      </DropZone>
-      <input
-        ref={input}
-        type="file"
-        hidden
-        accept=".jsonl,.ndjson,.json,.csv,.tsv,.tab,.parquet,.txt,.text,.md"
-        aria-label="Choose an evaluation file"
-        data-testid="eval-input"
-        onChange={(e) => {
-          const f = e.target.files?.[0];
-          e.target.value = '';
-          if (f) void drop(f);
-        }}
-      />
+      <DataFileDrop label="Drop an evaluation file here, or press to choose one" inputLabel="Choose an evaluation file" testId="eval" onFile={(f) => void drop(f)} />
       {ev.file && (
         <p>
           Evaluation file: <b data-testid="eval-name">{ev.file.name}</b> ({fmt(ev.file.size)} bytes)

@@ -215,6 +215,37 @@ export function DropZone(props: { label: string; onFiles: (files: File[], e: Dra
   );
 }
 
+/** The data formats the readers take, for a file picker's accept list. */
+const DATA_FILE_ACCEPT = '.jsonl,.ndjson,.json,.csv,.tsv,.tab,.parquet,.txt,.text,.md';
+
+/**
+ * A drop zone for one data file with its hidden file picker (`${testId}-dropzone`, `${testId}-input`):
+ * a dropped or chosen file goes to `onFile`; choosing the same file again fires again.
+ */
+export function DataFileDrop(props: { label: string; inputLabel: string; testId: string; onFile: (file: File) => void }) {
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <>
+      <DropZone label={props.label} testId={`${props.testId}-dropzone`} openPicker={() => input.current?.click()} onFiles={(files) => files[0] && props.onFile(files[0])}>
+        {props.label}.
+      </DropZone>
+      <input
+        ref={input}
+        type="file"
+        hidden
+        accept={DATA_FILE_ACCEPT}
+        aria-label={props.inputLabel}
+        data-testid={`${props.testId}-input`}
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          e.target.value = '';
+          if (f) props.onFile(f);
+        }}
+      />
+    </>
+  );
+}
+
 /** A hidden folder picker (webkitdirectory): the chosen files with their paths inside the folder; open it with inputRef.current.click(). */
 export function FolderInput(props: { inputRef: RefObject<HTMLInputElement | null>; label: string; testId: string; onEntries: (entries: { path: string; file: File }[]) => void }) {
   const { inputRef } = props;

@@ -8,13 +8,11 @@ import type { EngineSession } from './session';
 import { measurePace } from '../train/calibrate';
 import { BufferScope } from './scopes';
 
-/** Requests that stop a calibration in flight before they run (they need the GPU, or replace it). */
-const PREEMPTS_CALIBRATION: ReadonlySet<RequestType> = new Set<RequestType>([
-  'train', 'loadModel', 'generate', 'exportMerged', 'exportGguf', 'loadExternalAdapter', 'calibrate', 'stopCalibration',
-]);
-
-/** Requests that use the GPU (a calibration does not start while one of them is being handled). */
+/** Requests that use the GPU: each stops a calibration in flight first, and none starts while one is handled. */
 const USES_GPU: ReadonlySet<RequestType> = new Set<RequestType>(['train', 'loadModel', 'generate', 'exportMerged', 'exportGguf', 'loadExternalAdapter']);
+
+/** A request that stops the calibration in flight before it runs: a GPU request, a new calibration, or stopCalibration. */
+const preempts = (type: RequestType) => USES_GPU.has(type) || type === 'calibrate' || type === 'stopCalibration';
 
 /** The calibration in flight: `stop` ends it after its current step; `done` settles when it has. */
 export interface Calibration {
@@ -66,7 +64,7 @@ export async function preemptingCalibration<T>(s: EngineSession, type: RequestTy
   const gpu = USES_GPU.has(type);
   if (gpu) s.gpuRequests++;
   try {
-    if (s.calibration && PREEMPTS_CALIBRATION.has(type)) await stopCalibration(s);
+    if (s.calibration && preempts(type)) await stopCalibration(s);
     return await run();
   } finally {
     if (gpu) s.gpuRequests--;
