@@ -34,7 +34,7 @@ test('worker: load a local model folder, generate, train, export', async ({ page
         type: 'train', runId: 'e2e',
         data: { texts, evalTexts: texts.slice(0, 4) },
         config: {
-          baseModel: 'stories260K', rank: 4, alpha: 8, dropout: 0, rslora: false, targets: 'attention', loraPlusRatio: 16, lr: 5e-3,
+          baseModel: 'stories260K', r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false, targetModules: 'attention', loraplusLrRatio: 16, lr: 5e-3,
           schedule: 'constant', warmup: 0, steps: 4, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 0, maxGradNorm: 1, weightDecay: 0,
         },
       },

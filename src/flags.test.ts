@@ -4,7 +4,7 @@ import { CONFIG_FLAG, shellQuote, trainCommand, type DataFlags } from './flags';
 import type { RunConfig } from './train/run';
 
 const config: RunConfig = {
-  baseModel: 'm', rank: 16, alpha: 32, dropout: 0.05, rslora: false, targets: 'q_proj,v_proj', loraPlusRatio: 16, lr: 3e-4, schedule: 'cosine', warmup: 10,
+  baseModel: 'm', r: 16, loraAlpha: 32, loraDropout: 0.05, useRslora: false, targetModules: 'q_proj,v_proj', loraplusLrRatio: 16, lr: 3e-4, schedule: 'cosine', warmup: 10,
   steps: 100, epochs: 1, batchSize: 4, gradAccum: 2, seqLen: 512, seed: 42, saveEvery: 50, maxGradNorm: 1, weightDecay: 0, gradCheckpointing: true, quant: 'none',
 };
 const data: DataFlags = { format: 'auto', template: '', responseColumn: '', chatTemplate: 'auto', trainOnPrompt: false, onBadRows: 'stop', packing: false };
@@ -21,7 +21,7 @@ describe('trainCommand', () => {
   });
 
   it('writes epochs without steps, the quantization and the data options that differ from the defaults', () => {
-    const c = trainCommand({ ...config, steps: undefined, epochs: 3, quant: 'qalora-int4', groupSize: 32, rslora: true }, { ...data, template: "Q: {q}\nIt's", responseColumn: 'a', trainOnPrompt: true, onBadRows: 'skip', packing: true }, 0, paths);
+    const c = trainCommand({ ...config, steps: undefined, epochs: 3, quant: 'qalora-int4', groupSize: 32, useRslora: true }, { ...data, template: "Q: {q}\nIt's", responseColumn: 'a', trainOnPrompt: true, onBadRows: 'skip', packing: true }, 0, paths);
     expect(c).toContain('--epochs 3');
     expect(c).not.toContain('--steps');
     expect(c).toContain('--rslora --targets');

@@ -7,15 +7,15 @@ import type { RunConfig } from './train/run';
 
 /** The flag of each option an engine message can name (the access token is an environment variable). */
 export const OPTION_FLAG: Record<RunOption, string> = {
-  seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', rank: '--rank', alpha: '--alpha', dropout: '--dropout', lr: '--lr',
-  loraPlusRatio: '--lora-plus-ratio', quant: '--quant', targets: '--targets', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
+  seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', r: '--rank', loraAlpha: '--alpha', loraDropout: '--dropout', lr: '--lr',
+  loraplusLrRatio: '--lora-plus-ratio', quant: '--quant', targetModules: '--targets', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
   format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
   onBadRows: '--on-bad-rows', accessToken: 'HF_TOKEN',
 };
 
 /** The flag of each RunConfig field `npm run train` takes (baseModel is --model). */
 export const CONFIG_FLAG: Partial<Record<keyof RunConfig, string>> = {
-  rank: '--rank', alpha: '--alpha', dropout: '--dropout', rslora: '--rslora', targets: '--targets', loraPlusRatio: '--lora-plus-ratio', lr: '--lr',
+  r: '--rank', loraAlpha: '--alpha', loraDropout: '--dropout', useRslora: '--rslora', targetModules: '--targets', loraplusLrRatio: '--lora-plus-ratio', lr: '--lr',
   schedule: '--schedule', warmup: '--warmup', steps: '--steps', epochs: '--epochs', batchSize: '--batch-size', gradAccum: '--grad-accum',
   seqLen: '--seq-len', seed: '--seed', saveEvery: '--save-every', maxGradNorm: '--max-grad-norm', weightDecay: '--weight-decay',
   gradCheckpointing: '--grad-checkpointing', quant: '--quant', groupSize: '--group-size',
@@ -51,7 +51,7 @@ export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, p
     if (v !== true) args.push(shellQuote(String(v)));
   };
   const order: (keyof RunConfig)[] = [
-    'rank', 'alpha', 'dropout', 'rslora', 'targets', 'loraPlusRatio', 'lr', 'schedule', 'warmup', 'steps', 'epochs', 'batchSize', 'gradAccum', 'seqLen',
+    'r', 'loraAlpha', 'loraDropout', 'useRslora', 'targetModules', 'loraplusLrRatio', 'lr', 'schedule', 'warmup', 'steps', 'epochs', 'batchSize', 'gradAccum', 'seqLen',
     'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'quant', 'groupSize',
   ];
   for (const k of order) {

@@ -39,7 +39,7 @@ const caught = async (f: () => unknown): Promise<unknown> => {
 };
 
 const RUN: RunConfig = {
-  baseModel: 'm', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'attention', loraPlusRatio: 1, lr: 1e-3, schedule: 'constant', warmup: 0,
+  baseModel: 'm', r: 8, loraAlpha: 16, loraDropout: 0, useRslora: false, targetModules: 'attention', loraplusLrRatio: 1, lr: 1e-3, schedule: 'constant', warmup: 0,
   epochs: 1, batchSize: 1, gradAccum: 1, seqLen: 64, seed: 1, saveEvery: 0, maxGradNorm: 1, weightDecay: 0,
 };
 
@@ -57,7 +57,7 @@ function oomDevice(): GPUDevice {
 async function allErrors(): Promise<{ what: string; err: unknown }[]> {
   const out: { what: string; err: unknown }[] = [];
   const add = async (what: string, f: () => unknown) => out.push({ what, err: await caught(f) });
-  const bad: Partial<RunConfig>[] = [{ rank: 0 }, { alpha: 0 }, { dropout: 1 }, { lr: 0 }, { loraPlusRatio: 0 }, { seqLen: 1 }, { seqLen: 100000 }, { batchSize: 0 }, { gradAccum: 0 }];
+  const bad: Partial<RunConfig>[] = [{ r: 0 }, { loraAlpha: 0 }, { loraDropout: 1 }, { lr: 0 }, { loraplusLrRatio: 0 }, { seqLen: 1 }, { seqLen: 100000 }, { batchSize: 0 }, { gradAccum: 0 }];
   for (const b of bad) await add(`run config ${JSON.stringify(b)}`, () => validateRunConfig({ ...RUN, ...b }, 512));
   await add('out of memory', () => new GpuContext(oomDevice(), {} as AdapterSummary, {} as ShaderLibrary).guard('building the model', () => 1));
   await add('divergence', () => {
@@ -115,7 +115,7 @@ describe('messages the studio shows', () => {
       expect(OPTION_FLAG[o]).toBeTruthy();
       expect(OPTION_PLACE[o].label).toBeTruthy();
     }
-    const issues = knobIssues({ ...defaultKnobs(null), rank: 0, warmup: -1 }, null);
+    const issues = knobIssues({ ...defaultKnobs(null), r: 0, warmup: -1 }, null);
     expect(issues.map((i) => i.knob)).toEqual(['rank', 'warmup']);
     expect(issues[0].message).toBe('“Rank (r)” must be a positive integer (got 0); typical values are 8–64.');
     expect(issues[1].message).toBe('“Warm-up steps” must be a whole number ≥ 0 (got -1).');

@@ -128,11 +128,11 @@ runCli(async () => {
   const weights = await loadWeights(ctx, spec, ckpt, { dtype, quant, groupSize });
   const modules = resolveTargets(spec, parseTargets(targets));
   const qalora = isQalora(quant) ? groupSize : undefined;
-  const lora = new LoraState(ctx, modules, { r: rank, alpha: 2 * rank, dropout: 0.05, rslora: false, qaloraGroupSize: qalora });
+  const lora = new LoraState(ctx, modules, { r: rank, loraAlpha: 2 * rank, loraDropout: 0.05, useRslora: false, qaloraGroupSize: qalora });
   lora.initialize(1);
   const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
   const trainer = new Trainer(ctx, model, lora, {
-    lr: 1e-4, schedule: 'constant', warmupSteps: 0, totalSteps: steps + 2, loraPlusRatio: 16, weightDecay: 0, beta1: 0.9, beta2: 0.999,
+    lr: 1e-4, schedule: 'constant', warmupSteps: 0, totalSteps: steps + 2, loraplusLrRatio: 16, weightDecay: 0, beta1: 0.9, beta2: 0.999,
     eps: 1e-8, maxGradNorm: 1, seed: 1,
   });
   const rand = mulberry32(7);

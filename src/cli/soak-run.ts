@@ -97,7 +97,7 @@ export async function runSoak(ctx: GpuContext, o: SoakOptions): Promise<SoakRepo
   const loaded = await loadModel(ctx, dirSource(o.model));
   const prepared = await prepareData(bytesInput('frogs.jsonl', frogData()), loaded.tokenizer, { seqLen: o.seqLen, evalSplit: 0.1, seed: 42 });
   const cfg: RunConfig = {
-    baseModel: 'stories260K', rank: 4, alpha: 8, dropout: 0.05, rslora: false, targets: 'attention', loraPlusRatio: 1,
+    baseModel: 'stories260K', r: 4, loraAlpha: 8, loraDropout: 0.05, useRslora: false, targetModules: 'attention', loraplusLrRatio: 1,
     lr: 1e-3, schedule: 'linear', warmup: 0, steps: o.steps, epochs: 1, batchSize: o.batchSize, gradAccum: 1, seqLen: o.seqLen, seed: 42,
     saveEvery: o.saveEvery, maxGradNorm: 1, weightDecay: 0,
   };

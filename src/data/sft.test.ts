@@ -208,7 +208,7 @@ describe('../shared/cases/sft-stop/chat-no-template: a chat fine-tune ends its a
     // stories260K never saw EOS or '<', '|', '>' in pretraining: their output rows are alike, so the
     // head needs an adapter too to tell them apart (LoRA on all linear layers alone plateaus).
     const cfg: RunConfig = {
-      baseModel: 'stories260K', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'all-linear,lm_head', loraPlusRatio: 1,
+      baseModel: 'stories260K', r: 8, loraAlpha: 16, loraDropout: 0, useRslora: false, targetModules: 'all-linear,lm_head', loraplusLrRatio: 1,
       lr: 1e-2, schedule: 'constant', warmup: 0, epochs: 1, steps: 24, batchSize: 4, gradAccum: 1, seqLen: 64, seed: 1, saveEvery: 0,
       maxGradNorm: 1, weightDecay: 0,
     };

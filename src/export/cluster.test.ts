@@ -21,7 +21,7 @@ function record(evalFile?: string): RunRecord {
     schema: RUN_SCHEMA, id: 'r1', name: 'frogs', createdAt: 1, updatedAt: 1, status: 'done',
     model: { name: 'm', source: { kind: 'hub', repo: 'org/base', revision: 'main' }, modelType: 'llama', params: 10 },
     knobs: { ...defaultKnobs(null), evalSplit: 0.2 },
-    config: { baseModel: 'org/base', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'q_proj', loraPlusRatio: 1, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 2, maxGradNorm: 1, weightDecay: 0 },
+    config: { baseModel: 'org/base', r: 8, loraAlpha: 16, loraDropout: 0, useRslora: false, targetModules: 'q_proj', loraplusLrRatio: 1, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 2, maxGradNorm: 1, weightDecay: 0 },
     dataset: { name: 'train.jsonl', examples: 4, options: { ...DEFAULT_DATASET_OPTIONS }, shape: 'alpaca', ...(evalFile ? { evalFile: { name: evalFile, examples: 2 } } : {}) },
     trainableParams: 100, totalSteps: 4, metrics: emptyMetrics(), checkpointStep: 4, elapsedBefore: 0, error: null,
   };

@@ -14,12 +14,12 @@ export interface ClusterRun {
   evalFile?: string;
   evalSplit: number;
   r: number;
-  alpha: number;
-  dropout: number;
-  rslora: boolean;
+  loraAlpha: number;
+  loraDropout: number;
+  useRslora: boolean;
   /** PEFT target_modules as adapter_config.json lists them (lm_head included when trained). */
   targetModules: string[];
-  loraPlusRatio: number;
+  loraplusLrRatio: number;
   lr: number;
   schedule: 'constant' | 'linear' | 'cosine';
   warmup: number;
@@ -146,7 +146,7 @@ export function trlScript(run: ClusterRun): string {
     `BATCH_SIZE = ${py(run.batchSize)}`,
     `GRAD_ACCUM = ${py(run.gradAccum)}`,
     `LR = ${py(run.lr)}`,
-    `LORAPLUS_LR_RATIO = ${py(run.loraPlusRatio)}`,
+    `LORAPLUS_LR_RATIO = ${py(run.loraplusLrRatio)}`,
     `WEIGHT_DECAY = ${py(run.weightDecay)}`,
     `MAX_STEPS = ${py(run.steps ?? -1)}  # -1: run NUM_EPOCHS`,
     `NUM_EPOCHS = ${py(run.epochs)}`,
@@ -172,10 +172,10 @@ export function trlScript(run: ClusterRun): string {
     '',
     'lora_config = LoraConfig(',
     `    r=${py(run.r)},`,
-    `    lora_alpha=${py(run.alpha)},`,
-    `    lora_dropout=${py(run.dropout)},`,
+    `    lora_alpha=${py(run.loraAlpha)},`,
+    `    lora_dropout=${py(run.loraDropout)},`,
     `    target_modules=${py(run.targetModules)},`,
-    `    use_rslora=${py(run.rslora)},`,
+    `    use_rslora=${py(run.useRslora)},`,
     '    bias="none",',
     '    task_type="CAUSAL_LM",',
     ')',
@@ -314,12 +314,12 @@ export function axolotlYaml(run: ClusterRun): string {
     `load_in_4bit: ${run.quant === 'nf4' || run.quant === 'nf4-dq'}`,
     ...(run.quant === 'nf4' || run.quant === 'nf4-dq' ? ['bnb_config_kwargs:', '  bnb_4bit_quant_type: nf4', `  bnb_4bit_use_double_quant: ${run.quant === 'nf4-dq'}`] : []),
     `lora_r: ${run.r}`,
-    `lora_alpha: ${run.alpha}`,
-    `lora_dropout: ${run.dropout}`,
+    `lora_alpha: ${run.loraAlpha}`,
+    `lora_dropout: ${run.loraDropout}`,
     'lora_target_modules:',
     ...run.targetModules.map((m) => `  - ${m}`),
-    `peft_use_rslora: ${run.rslora}`,
-    ...(run.loraPlusRatio !== 1 ? [`loraplus_lr_ratio: ${run.loraPlusRatio}`] : []),
+    `peft_use_rslora: ${run.useRslora}`,
+    ...(run.loraplusLrRatio !== 1 ? [`loraplus_lr_ratio: ${run.loraplusLrRatio}`] : []),
     'datasets:',
     ...axolotlDataset(run.data, dsType, shape, false),
     ...(dsType === 'chat_template' ? ['chat_template: tokenizer_default'] : []),

@@ -67,7 +67,7 @@ describe('GGUF F16 of merged Qwen2 and GPT-2 models, read back', () => {
     it(label, async () => {
       const { spec, src } = randomModel(config, 5);
       const ckpt = await Checkpoint.open(src);
-      const h: LoraHyper = { r: 4, alpha: 8, dropout: 0, rslora: false };
+      const h: LoraHyper = { r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false };
       const adapter = randomAdapter(spec, 'all-linear', h, 3);
       const merged = await mergeCheckpoint(ckpt, spec, adapter.modules, adapter.weights, h);
       const r = rng(2);
@@ -163,7 +163,7 @@ describe('GGUF of a QA-LoRA run (merged exactly into the INT-4 base, then F16 or
     const config = JSON.parse(await src.text('config.json')) as Record<string, unknown>;
     const loaded = await loadModel(ctx, src, { quant: 'qalora-int4', groupSize: 4, dtype: 'f32' });
     const spec = loaded.spec;
-    const h: LoraHyper = { r: 4, alpha: 8, dropout: 0, rslora: false, qaloraGroupSize: 4 };
+    const h: LoraHyper = { r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false, qaloraGroupSize: 4 };
     const modules = resolveTargets(spec, parseTargets('all-linear'));
     const lora = new LoraState(ctx, modules, h);
     const r = rng(5);

@@ -87,7 +87,7 @@ export async function mergedGgufFile(
   const { spec } = base;
   const want = TYPE_OF[opts.type];
   const notes: string[] = [];
-  const plan = planMerge(base.checkpoint, spec, adapter?.modules ?? [], adapter?.weights ?? new Map(), adapter?.h ?? { r: 1, alpha: 1, dropout: 0, rslora: false }, onProgress, opts.quantized?.linears);
+  const plan = planMerge(base.checkpoint, spec, adapter?.modules ?? [], adapter?.weights ?? new Map(), adapter?.h ?? { r: 1, loraAlpha: 1, loraDropout: 0, useRslora: false }, onProgress, opts.quantized?.linears);
   const qByPrefix = new Map([...(opts.quantized?.linears ?? [])].map(([k, q]) => [k.replace(/\.weight$/, ''), q] as const));
   // The GGUF layout: each checkpoint tensor under its llama.cpp name and dims (a QA-LoRA triple
   // qweight/scales/qzeros becomes the one dense weight it stands for).
@@ -179,8 +179,8 @@ export function adapterGgufFile(spec: ModelSpec, adapter: MergeAdapter, opts: { 
   const { h } = adapter;
   const want = TYPE_OF[opts.type];
   const notes: string[] = [];
-  let alpha = h.alpha;
-  if (h.rslora) {
+  let alpha = h.loraAlpha;
+  if (h.useRslora) {
     alpha = loraScaling(h) * h.r;
     notes.push(`rsLoRA: adapter.lora.alpha is written as alpha·√r = ${alpha.toPrecision(6)} so that llama.cpp's alpha/r scaling equals alpha/√r`);
   }

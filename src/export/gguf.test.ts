@@ -87,7 +87,7 @@ describe('GGUF export of stories260K + LoRA', async () => {
   const config = JSON.parse(await src.text('config.json')) as Record<string, unknown>;
   const spec = parseConfig(config, 'config.json');
   const ckpt = await Checkpoint.open(src);
-  const h: LoraHyper = { r: 4, alpha: 8, dropout: 0, rslora: false };
+  const h: LoraHyper = { r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false };
   const adapter = randomAdapter(spec, 'all-linear', h, 7);
   const merged = await mergeCheckpoint(ckpt, spec, adapter.modules, adapter.weights, h);
   const mergedByName = new Map(merged.tensors.map((t) => [t.name, t.data as Float32Array]));
@@ -194,7 +194,7 @@ describe('GGUF export of stories260K + LoRA', async () => {
   });
 
   it('adapter GGUF: llama.cpp adapter keys, lora_a [in, r], lora_b [r, out] with attn_q/attn_k rows permuted; read back it gives the same loss as the adapter', async () => {
-    const small = randomAdapter(spec, 'q_proj,k_proj,v_proj,down_proj', { ...h, rslora: true }, 13);
+    const small = randomAdapter(spec, 'q_proj,k_proj,v_proj,down_proj', { ...h, useRslora: true }, 13);
     const exp = adapterGgufFile(spec, small, { type: 'f32', name: 'stories' });
     const g = await writeAndRead(exp.file, join(tmp, 'lora.gguf'));
     const md = g.parsed.typedMetadata;

@@ -132,7 +132,7 @@ export class LoraLinear {
     const slot = this.slotOf(lw);
     if (!slot || !u) return;
     const lora = this.lora!;
-    const { r, dropout: pDrop } = lora.hyper;
+    const { r, loraDropout: pDrop } = lora.hyper;
     const s = lora.scale;
     const gB = scratch.gB!;
     const aIn = slot.aIn;
@@ -184,8 +184,8 @@ export class LoraLinear {
       p.dispatch(groupPool(ctx, `${m.name}.pool${tag}`, { N: rows, C: m.inF, g: lora.qaloraGroupSize, inp, out: scratch.xpool! }));
       src = scratch.xpool!;
     }
-    if (train && lora.hyper.dropout > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop${tag}`, { n: rows * slot.aIn, inp: src, out: scratch.xd!, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.dropout }));
+    if (train && lora.hyper.loraDropout > 0) {
+      p.dispatch(dropout(ctx, `${m.name}.drop${tag}`, { n: rows * slot.aIn, inp: src, out: scratch.xd!, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.loraDropout }));
       src = scratch.xd!;
     }
     return src;

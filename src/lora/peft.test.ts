@@ -49,13 +49,13 @@ const SPEC_KEYS = [
   'layers_pattern', 'rank_pattern', 'alpha_pattern', 'auto_mapping',
 ];
 
-const h8: LoraHyper = { r: 8, alpha: 16, dropout: 0.05, rslora: false };
+const h8: LoraHyper = { r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false };
 
 describe('scaling and keys', () => {
   it('loraScaling', () => {
-    expect(loraScaling({ r: 16, alpha: 32, dropout: 0, rslora: false })).toBe(2);
-    expect(loraScaling({ r: 16, alpha: 32, dropout: 0, rslora: true })).toBe(8);
-    expect(loraScaling({ r: 8, alpha: 8, dropout: 0, rslora: true })).toBeCloseTo(8 / Math.sqrt(8), 15);
+    expect(loraScaling({ r: 16, loraAlpha: 32, loraDropout: 0, useRslora: false })).toBe(2);
+    expect(loraScaling({ r: 16, loraAlpha: 32, loraDropout: 0, useRslora: true })).toBe(8);
+    expect(loraScaling({ r: 8, loraAlpha: 8, loraDropout: 0, useRslora: true })).toBeCloseTo(8 / Math.sqrt(8), 15);
   });
   it('adapterTensorKey', () => {
     expect(adapterTensorKey('model.layers.0.self_attn.q_proj', 'A')).toBe('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
@@ -68,7 +68,7 @@ describe('adapterConfig', () => {
   it('exact key set of the spec, values, explicit target list', () => {
     const s = load('configs/SmolLM2-135M.json');
     const mods = resolveTargets(s, parseTargets('all-linear'));
-    const cfg = adapterConfig(s, { r: 16, alpha: 32, dropout: 0.05, rslora: false }, mods, 'HuggingFaceTB/SmolLM2-135M');
+    const cfg = adapterConfig(s, { r: 16, loraAlpha: 32, loraDropout: 0.05, useRslora: false }, mods, 'HuggingFaceTB/SmolLM2-135M');
     expect(Object.keys(cfg)).toEqual(SPEC_KEYS);
     // the spec's example config, verbatim
     expect(cfg).toEqual({
@@ -82,14 +82,14 @@ describe('adapterConfig', () => {
   it('use_rslora only when used; GPT-2 fan_in_fan_out; invalid hyperparameters', () => {
     const g = load('configs/gpt2.json');
     const mods = resolveTargets(g, parseTargets('attention'));
-    const cfg = adapterConfig(g, { ...h8, rslora: true }, mods, 'openai-community/gpt2');
+    const cfg = adapterConfig(g, { ...h8, useRslora: true }, mods, 'openai-community/gpt2');
     expect(Object.keys(cfg)).toEqual([...SPEC_KEYS, 'use_rslora']);
     expect(cfg.use_rslora).toBe(true);
     expect(cfg.fan_in_fan_out).toBe(true);
     expect(cfg.target_modules).toEqual(['c_attn']);
     expect(adapterConfig(g, h8, resolveTargets(g, parseTargets('lm_head')), 'gpt2').fan_in_fan_out).toBe(false);
     expect(errorOf(() => adapterConfig(g, { ...h8, r: 0 }, mods, 'gpt2'))).toBeInstanceOf(AdapterError);
-    expect(errorOf(() => adapterConfig(g, { ...h8, dropout: 1 }, mods, 'gpt2'))).toBeInstanceOf(AdapterError);
+    expect(errorOf(() => adapterConfig(g, { ...h8, loraDropout: 1 }, mods, 'gpt2'))).toBeInstanceOf(AdapterError);
   });
 });
 
@@ -158,8 +158,8 @@ describe('exportAdapter', () => {
 describe('importAdapter', () => {
   it('export -> import round trip (llama and gpt2), bit exact', () => {
     for (const [p, t, h] of [
-      ['models/stories260K/config.json', 'all-linear,lm_head', { r: 4, alpha: 8, dropout: 0.1, rslora: true }],
-      ['configs/gpt2.json', 'c_attn,attn.c_proj', { r: 1, alpha: 3, dropout: 0, rslora: false }],
+      ['models/stories260K/config.json', 'all-linear,lm_head', { r: 4, loraAlpha: 8, loraDropout: 0.1, useRslora: true }],
+      ['configs/gpt2.json', 'c_attn,attn.c_proj', { r: 1, loraAlpha: 3, loraDropout: 0, useRslora: false }],
     ] as const) {
       const s = load(p);
       let mods = resolveTargets(s, parseTargets(t));

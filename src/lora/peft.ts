@@ -17,9 +17,9 @@ import { entryMatches, peftTargetList } from './targets';
  */
 export interface LoraHyper {
   r: number;
-  alpha: number;
-  dropout: number;
-  rslora: boolean;
+  loraAlpha: number;
+  loraDropout: number;
+  useRslora: boolean;
   /**
    * QA-LoRA: the adapter sees the group-average-pooled input (groups of this many input
    * channels), so A is [r, in/g]. Absent or 0: plain LoRA.
@@ -41,7 +41,7 @@ export function loraInF(m: { inF: number; name: string }, h: LoraHyper): number 
 
 /** s = alpha / r, or alpha / sqrt(r) with rsLoRA. */
 export function loraScaling(h: LoraHyper): number {
-  return h.rslora ? h.alpha / Math.sqrt(h.r) : h.alpha / h.r;
+  return h.useRslora ? h.loraAlpha / Math.sqrt(h.r) : h.loraAlpha / h.r;
 }
 
 /** One module's LoRA matrices, row-major f32 as PEFT stores lora_A.weight / lora_B.weight (A: in/g columns for QA-LoRA). */
@@ -70,9 +70,9 @@ export class AdapterError extends Error {
 
 function checkHyper(h: LoraHyper, where: string): void {
   if (!Number.isInteger(h.r) || h.r <= 0) throw new AdapterError(`${where}: LoRA rank r must be a positive integer, got ${h.r}`);
-  if (!Number.isFinite(h.alpha) || h.alpha <= 0) throw new AdapterError(`${where}: lora_alpha must be a positive number, got ${h.alpha}`);
-  if (!Number.isFinite(h.dropout) || h.dropout < 0 || h.dropout >= 1) {
-    throw new AdapterError(`${where}: lora_dropout must be in [0, 1), got ${h.dropout}`);
+  if (!Number.isFinite(h.loraAlpha) || h.loraAlpha <= 0) throw new AdapterError(`${where}: lora_alpha must be a positive number, got ${h.loraAlpha}`);
+  if (!Number.isFinite(h.loraDropout) || h.loraDropout < 0 || h.loraDropout >= 1) {
+    throw new AdapterError(`${where}: lora_dropout must be in [0, 1), got ${h.loraDropout}`);
   }
 }
 
@@ -89,8 +89,8 @@ export function adapterConfig(spec: ModelSpec, h: LoraHyper, modules: LinearModu
     revision: null,
     inference_mode: true,
     r: h.r,
-    lora_alpha: h.alpha,
-    lora_dropout: h.dropout,
+    lora_alpha: h.loraAlpha,
+    lora_dropout: h.loraDropout,
     target_modules: peftTargetList(spec, modules),
     fan_in_fan_out: modules.some((m) => m.conv1d),
     bias: 'none',
@@ -102,7 +102,7 @@ export function adapterConfig(spec: ModelSpec, h: LoraHyper, modules: LinearModu
     alpha_pattern: {},
     auto_mapping: null,
   };
-  if (h.rslora) cfg.use_rslora = true;
+  if (h.useRslora) cfg.use_rslora = true;
   if (h.qaloraGroupSize) {
     // PEFT's own QA-LoRA fields (newer PEFT): it feeds the adapter L·mean_group(x), L = in/g.
     cfg.use_qalora = true;
@@ -247,7 +247,7 @@ export function importAdapter(
   checkPeftOptions(cfg, cfgName);
   checkTargetNames(spec, cfg, cfgName);
   const baseModel = typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : null;
-  const h: LoraHyper = qaloraGroupSize ? { r, alpha, dropout, rslora, qaloraGroupSize } : { r, alpha, dropout, rslora };
+  const h: LoraHyper = qaloraGroupSize ? { r, loraAlpha: alpha, loraDropout: dropout, useRslora: rslora, qaloraGroupSize } : { r, loraAlpha: alpha, loraDropout: dropout, useRslora: rslora };
 
   let file: TensorFile;
   try {

@@ -33,7 +33,7 @@ async function mergeRoundTrip(src: ModelSource, config: Record<string, unknown>,
   const ckpt = await Checkpoint.open(src);
   const weights = await loadWeights(ctx, spec, ckpt, { dtype: 'f32', quant: mode, groupSize: g });
   const modules = resolveTargets(spec, parseTargets(targets));
-  const h: LoraHyper = { r: 4, alpha: 8, dropout: 0, rslora: false, qaloraGroupSize: g };
+  const h: LoraHyper = { r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false, qaloraGroupSize: g };
   const lora = new LoraState(ctx, modules, h);
   const r = rng(5);
   ctx.write(lora.params, Float32Array.from({ length: lora.total }, () => (r() * 2 - 1) * 0.3));

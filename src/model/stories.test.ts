@@ -43,7 +43,7 @@ function corpus(n: number, seed: number): string[] {
 }
 
 const BASE_CFG: RunConfig = {
-  baseModel: 'stories260K', rank: 8, alpha: 16, dropout: 0.05, rslora: false, targets: 'all-linear', loraPlusRatio: 4,
+  baseModel: 'stories260K', r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, targetModules: 'all-linear', loraplusLrRatio: 4,
   lr: 3e-3, schedule: 'linear', warmup: 2, epochs: 1, batchSize: 4, gradAccum: 1, seqLen: 32, seed: 7, saveEvery: 0,
   maxGradNorm: 1, weightDecay: 0,
 };

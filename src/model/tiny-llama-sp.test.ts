@@ -15,7 +15,7 @@ import { loadTokenizer } from './tokenizer';
 const DIR = fileURLToPath(new URL('../../../shared/models/tiny-llama-sp/', import.meta.url));
 
 const CFG: RunConfig = {
-  baseModel: 'tiny-llama-sp', rank: 4, alpha: 8, dropout: 0, rslora: false, targets: 'all-linear', loraPlusRatio: 1,
+  baseModel: 'tiny-llama-sp', r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false, targetModules: 'all-linear', loraplusLrRatio: 1,
   lr: 1e-2, schedule: 'constant', warmup: 0, epochs: 1, batchSize: 4, gradAccum: 1, seqLen: 16, seed: 3, saveEvery: 0,
   maxGradNorm: 1, weightDecay: 0, steps: 6,
 };
@@ -40,7 +40,7 @@ describe('tiny-llama-sp (tokenizer.model only)', () => {
   it('a merged model of it carries the converted tokenizer.json, which encodes the same', async () => {
     const src = dirSource(DIR);
     const base = { checkpoint: await Checkpoint.open(src), spec: await readSpec(src) };
-    const merged = await mergedModelFiles(base, src, { modules: [], weights: new Map(), h: { r: 4, alpha: 8, dropout: 0, rslora: false } });
+    const merged = await mergedModelFiles(base, src, { modules: [], weights: new Map(), h: { r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false } });
     expect(merged.files.has('tokenizer.json')).toBe(true);
     const again = await loadTokenizer(memorySource('merged', merged.files));
     const orig = await loadTokenizer(src);

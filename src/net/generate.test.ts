@@ -20,7 +20,7 @@ const QWEN_CONFIG = { ...TINY_LLAMA_CONFIG, architectures: ['Qwen2ForCausalLM'],
 async function setup(ctx: GpuContext, config: Record<string, unknown>, quant: QuantMode, targets: string, qalora: boolean) {
   const { spec, source } = randomModelSource('random', config, 3, 0.15);
   const weights = await loadWeights(ctx, spec, await Checkpoint.open(source), { dtype: 'f32', quant, groupSize: 4 });
-  const lora = new LoraState(ctx, resolveTargets(spec, parseTargets(targets)), { r: 3, alpha: 6, dropout: 0, rslora: false, qaloraGroupSize: qalora ? 4 : undefined });
+  const lora = new LoraState(ctx, resolveTargets(spec, parseTargets(targets)), { r: 3, loraAlpha: 6, loraDropout: 0, useRslora: false, qaloraGroupSize: qalora ? 4 : undefined });
   const r = rng(17);
   ctx.write(lora.params, Float32Array.from({ length: lora.total }, () => (r() * 2 - 1) * 0.3)); // B ≠ 0: the adapter matters
   return { spec, weights, lora };

@@ -84,7 +84,7 @@ async function gradCheck(name: string, config: Record<string, unknown>, targets:
   const { spec, weights } = await setup(ctx, config, 3, quant, 4);
   if (quant !== 'none') expect(weights.quantParams).toBeGreaterThan(0);
   const modules = resolveTargets(spec, parseTargets(targets));
-  const lora = new LoraState(ctx, modules, { r: 3, alpha: 6, dropout: 0, rslora: false, qaloraGroupSize: qalora ? 4 : undefined });
+  const lora = new LoraState(ctx, modules, { r: 3, loraAlpha: 6, loraDropout: 0, useRslora: false, qaloraGroupSize: qalora ? 4 : undefined });
   lora.resetOptimizer();
   const host = await randomizeLora(lora, 11);
   const B = 2, T = 9;
@@ -147,7 +147,7 @@ describe('adapter export and merge', () => {
       const ctx = await testContext();
       const { spec, ckpt, weights } = await setup(ctx, config, 8);
       const modules = resolveTargets(spec, parseTargets(tgt));
-      const h: LoraHyper = { r: 4, alpha: 7, dropout: 0.1, rslora: true };
+      const h: LoraHyper = { r: 4, loraAlpha: 7, loraDropout: 0.1, useRslora: true };
       const lora = new LoraState(ctx, modules, h);
       await randomizeLora(lora, 21, 0.3);
       const B = 2, T = 7;
@@ -203,7 +203,7 @@ describe('training loop properties', () => {
     const T = 8;
     const ex = randomExamples(spec, 2, T, 31);
     const grads = async (B: number, micro: Batch[]) => {
-      const lora = new LoraState(ctx, modules, { r: 2, alpha: 4, dropout: 0, rslora: false });
+      const lora = new LoraState(ctx, modules, { r: 2, loraAlpha: 4, loraDropout: 0, useRslora: false });
       lora.resetOptimizer();
       await randomizeLora(lora, 4);
       const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
@@ -229,7 +229,7 @@ describe('training loop properties', () => {
     const B = 2, T = 8;
     const batch = makeBatch(randomExamples(spec, B, T, 17), B, T, 0);
     const grads = async (checkpointing: boolean) => {
-      const lora = new LoraState(ctx, modules, { r: 2, alpha: 4, dropout: 0.3, rslora: false });
+      const lora = new LoraState(ctx, modules, { r: 2, loraAlpha: 4, loraDropout: 0.3, useRslora: false });
       lora.resetOptimizer();
       await randomizeLora(lora, 9);
       const data = () => ctx.stats.liveBytes - ctx.stats.uniformBytes;
@@ -256,7 +256,7 @@ describe('training loop properties', () => {
     const B = 5, T = 60; // 300 tokens: K is cut into 3 chunks of 128 (the last one partial)
     const batch = makeBatch(randomExamples(spec, B, T, 23), B, T, 0);
     const grads = async (splitKMinGroups: number) => {
-      const lora = new LoraState(ctx, modules, { r: 4, alpha: 8, dropout: 0.2, rslora: false });
+      const lora = new LoraState(ctx, modules, { r: 4, loraAlpha: 8, loraDropout: 0.2, useRslora: false });
       lora.resetOptimizer();
       await randomizeLora(lora, 5);
       const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true, splitKMinGroups });
@@ -285,7 +285,7 @@ describe('training loop properties', () => {
     const B = 2, T = 40;
     const batch = makeBatch(randomExamples(spec, B, T, 23), B, T, 0);
     const run = async (headChunkBytes?: number) => {
-      const lora = new LoraState(ctx, modules, { r: 2, alpha: 4, dropout: 0, rslora: false });
+      const lora = new LoraState(ctx, modules, { r: 2, loraAlpha: 4, loraDropout: 0, useRslora: false });
       lora.resetOptimizer();
       await randomizeLora(lora, 3);
       const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true, headChunkBytes });
@@ -313,11 +313,11 @@ describe('training loop properties', () => {
     const B = 2, T = 8;
     const batch = makeBatch(randomExamples(spec, B, T, 7), B, T, 0);
     const run = async (seed: number) => {
-      const lora = new LoraState(ctx, modules, { r: 4, alpha: 8, dropout: 0.2, rslora: false });
+      const lora = new LoraState(ctx, modules, { r: 4, loraAlpha: 8, loraDropout: 0.2, useRslora: false });
       lora.initialize(seed);
       const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
       const tr = new Trainer(ctx, model, lora, {
-        lr: 1e-2, schedule: 'constant', warmupSteps: 0, totalSteps: 3, loraPlusRatio: 16, weightDecay: 0.01,
+        lr: 1e-2, schedule: 'constant', warmupSteps: 0, totalSteps: 3, loraplusLrRatio: 16, weightDecay: 0.01,
         beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed,
       });
       const losses = [];
@@ -337,13 +337,13 @@ describe('training loop properties', () => {
   it('a non-finite loss stops training with a clear message', async () => {
     const ctx = await testContext();
     const { spec, weights } = await setup(ctx, TINY_LLAMA_CONFIG);
-    const lora = new LoraState(ctx, resolveTargets(spec, parseTargets('attention')), { r: 2, alpha: 4, dropout: 0, rslora: false });
+    const lora = new LoraState(ctx, resolveTargets(spec, parseTargets('attention')), { r: 2, loraAlpha: 4, loraDropout: 0, useRslora: false });
     lora.initialize(1);
     const bad = new Float32Array(lora.total).fill(NaN);
     ctx.write(lora.params, bad);
     const model = new Transformer(ctx, spec, weights, lora, { B: 1, T: 6, training: true });
     const tr = new Trainer(ctx, model, lora, {
-      lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 2, loraPlusRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
+      lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 2, loraplusLrRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
     });
     const batch = makeBatch(randomExamples(spec, 1, 6, 1), 1, 6, 0);
     await tr.trainStep([batch]);

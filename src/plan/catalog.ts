@@ -132,6 +132,6 @@ export const DEMO: {
   modelFiles: ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'],
   data: 'stories.jsonl',
   knobs: {
-    targetKinds: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], lr: 3e-3, lengthBy: 'steps', steps: 40, batchSize: 8, seqLen: 64, evalEvery: 10, samplePrompt: 'Once upon a time', sampleTokens: 40, dropout: 0,
+    targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], lr: 3e-3, lengthBy: 'steps', steps: 40, batchSize: 8, seqLen: 64, evalEvery: 10, samplePrompt: 'Once upon a time', sampleTokens: 40, loraDropout: 0,
   },
 };

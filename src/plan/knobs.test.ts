@@ -42,7 +42,7 @@ describe('knobs', () => {
       const d = defaultKnobs(spec);
       expect(knobProblems(d, spec), m.repo).toEqual([]);
       expect(d.seqLen).toBeLessThanOrEqual(spec.maxT);
-      expect(d.loraPlusRatio).toBe(16);
+      expect(d.loraplusLrRatio).toBe(16);
     }
     const big = defaultKnobs(catalogSpec(CATALOG.find((m) => m.repo.includes('open_llama'))!));
     expect(big.gradCheckpointing).toBe(true);

@@ -17,13 +17,13 @@ import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worde
  * rslora = use_rslora. batchSize is B and seqLen is T (tokens).
  */
 export interface Knobs {
-  rank: number;
-  alpha: number;
-  dropout: number;
-  rslora: boolean;
+  r: number;
+  loraAlpha: number;
+  loraDropout: number;
+  useRslora: boolean;
   /** Module kinds with LoRA: 'q_proj', 'v_proj', … (GPT-2: 'c_attn', 'attn.c_proj', …) and 'lm_head'. */
-  targetKinds: string[];
-  loraPlusRatio: number;
+  targetModules: string[];
+  loraplusLrRatio: number;
   /** How the frozen base is stored: 'none' (f16/f32), int8 (LLM.int8 storage), nf4 / nf4-dq (QLoRA), or a QA-LoRA mode (see QuantMode). */
   quant: QuantMode;
   /** QA-LoRA group size (input channels per quantization group); used only by QA-LoRA modes. */
@@ -58,12 +58,12 @@ export type KnobName = keyof Knobs;
 
 /** One line per knob: what it does and how to choose it. */
 export const KNOB_HELP: Record<KnobName, string> = {
-  rank: 'Rank r of the LoRA matrices: capacity of the adapter; 8–16 for style or format, 32–64 for new knowledge.',
-  alpha: 'LoRA alpha: the update is scaled by alpha / r (or alpha / √r with rsLoRA); 2 × rank is a common choice.',
-  dropout: 'Dropout on the adapter input during training: 0.05–0.1 helps on small datasets, 0 for tiny runs.',
-  rslora: 'Rank-stabilised LoRA: scale by alpha / √r so higher ranks keep learning at the same learning rate.',
-  targetKinds: 'Which linear layers get an adapter: attention only is cheapest; all linear layers learn more.',
-  loraPlusRatio: 'LoRA+: the B matrices learn this many times faster than A (1 = plain LoRA, 16 is the LoRA+ paper\'s value).',
+  r: 'Rank r of the LoRA matrices: capacity of the adapter; 8–16 for style or format, 32–64 for new knowledge.',
+  loraAlpha: 'LoRA alpha: the update is scaled by alpha / r (or alpha / √r with rsLoRA); 2 × rank is a common choice.',
+  loraDropout: 'Dropout on the adapter input during training: 0.05–0.1 helps on small datasets, 0 for tiny runs.',
+  useRslora: 'Rank-stabilised LoRA: scale by alpha / √r so higher ranks keep learning at the same learning rate.',
+  targetModules: 'Which linear layers get an adapter: attention only is cheapest; all linear layers learn more.',
+  loraplusLrRatio: 'LoRA+: the B matrices learn this many times faster than A (1 = plain LoRA, 16 is the LoRA+ paper\'s value).',
   quant: 'Storage of the frozen base: 4- or 8-bit bases (QLoRA, QA-LoRA) cut its memory 2–8×, with a small quality cost.',
   groupSize: 'QA-LoRA group size along the input: smaller groups quantize more precisely but store more scales.',
   lr: 'AdamW learning rate: 1e-4 to 5e-4 for LoRA on real models; raise it for tiny models, lower it if the loss jumps.',
@@ -90,7 +90,7 @@ export const KNOB_HELP: Record<KnobName, string> = {
  * (studioNamer, knobIssues), so a message says exactly what the user sees.
  */
 export const KNOB_LABEL: Record<KnobName, string> = {
-  rank: 'Rank (r)', alpha: 'Alpha', dropout: 'Dropout', rslora: 'rsLoRA scaling', targetKinds: 'Target modules', loraPlusRatio: 'LoRA+ ratio',
+  r: 'Rank (r)', loraAlpha: 'Alpha', loraDropout: 'Dropout', useRslora: 'rsLoRA scaling', targetModules: 'Target modules', loraplusLrRatio: 'LoRA+ ratio',
   quant: 'Base quantization', groupSize: 'Group size', lr: 'Learning rate', schedule: 'Schedule', warmup: 'Warm-up steps', lengthBy: 'Run length by',
   epochs: 'Epochs', steps: 'Steps', batchSize: 'Batch size', gradAccum: 'Gradient accumulation', seqLen: 'Sequence length', evalSplit: 'Eval split',
   seed: 'Seed', evalEvery: 'Evaluate every', samplePrompt: 'Sample prompt', sampleTokens: 'Sample length', gradCheckpointing: 'Activation checkpointing',
@@ -111,8 +111,8 @@ const knob = (k: KnobName): OptionPlace => ({ label: KNOB_LABEL[k], tab: 'settin
 
 /** The studio's place for every option an engine message can name. */
 export const OPTION_PLACE: Record<RunOption, OptionPlace> = {
-  seqLen: knob('seqLen'), batchSize: knob('batchSize'), gradAccum: knob('gradAccum'), rank: knob('rank'), alpha: knob('alpha'),
-  dropout: knob('dropout'), lr: knob('lr'), loraPlusRatio: knob('loraPlusRatio'), quant: knob('quant'), targets: knob('targetKinds'),
+  seqLen: knob('seqLen'), batchSize: knob('batchSize'), gradAccum: knob('gradAccum'), r: knob('r'), loraAlpha: knob('loraAlpha'),
+  loraDropout: knob('loraDropout'), lr: knob('lr'), loraplusLrRatio: knob('loraplusLrRatio'), quant: knob('quant'), targetModules: knob('targetModules'),
   gradCheckpointing: knob('gradCheckpointing'), maxGradNorm: knob('maxGradNorm'),
   format: { label: 'Record shape', tab: 'dataset' }, template: { label: 'Prompt template', tab: 'dataset' },
   responseColumn: { label: 'Response column', tab: 'dataset' }, chatTemplate: { label: 'Prompt format', tab: 'dataset' },
@@ -207,12 +207,12 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
   const big = params >= 1e9;
   const rank = tiny ? 8 : 16;
   return {
-    rank,
-    alpha: 2 * rank,
-    dropout: tiny ? 0 : 0.05,
-    rslora: false,
-    targetKinds: presetKinds(tiny ? 'attention' : 'all-linear', arch, false),
-    loraPlusRatio: 16,
+    r: rank,
+    loraAlpha: 2 * rank,
+    loraDropout: tiny ? 0 : 0.05,
+    useRslora: false,
+    targetModules: presetKinds(tiny ? 'attention' : 'all-linear', arch, false),
+    loraplusLrRatio: 16,
     quant: 'none',
     groupSize: 32,
     lr: tiny ? 1e-3 : params < 500e6 ? 3e-4 : 2e-4,
@@ -242,8 +242,8 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
  */
 export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig {
   return {
-    baseModel, rank: k.rank, alpha: k.alpha, dropout: k.dropout, rslora: k.rslora, targets: targetsString(k.targetKinds, arch),
-    loraPlusRatio: k.loraPlusRatio, lr: k.lr, schedule: k.schedule, warmup: k.warmup, steps: k.lengthBy === 'steps' ? k.steps : undefined,
+    baseModel, r: k.r, loraAlpha: k.loraAlpha, loraDropout: k.loraDropout, useRslora: k.useRslora, targetModules: targetsString(k.targetModules, arch),
+    loraplusLrRatio: k.loraplusLrRatio, lr: k.lr, schedule: k.schedule, warmup: k.warmup, steps: k.lengthBy === 'steps' ? k.steps : undefined,
     epochs: k.epochs, batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery,
     maxGradNorm: k.maxGradNorm, weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing,
     quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
@@ -278,12 +278,12 @@ export function knobIssues(k: Knobs, spec: ModelSpec | null): KnobIssue[] {
     const place = (e as { option?: RunOption }).option;
     out.push({ knob: (place && OPTION_PLACE[place].knob) || 'seqLen', message: studioMessage(e) });
   }
-  if (k.targetKinds.length === 0) add('targetKinds', 'needs at least one module.');
+  if (k.targetModules.length === 0) add('targetModules', 'needs at least one module.');
   else if (spec) {
     try {
-      resolveTargets(spec, parseTargets(targetsString(k.targetKinds, arch)));
+      resolveTargets(spec, parseTargets(targetsString(k.targetModules, arch)));
     } catch (e) {
-      add('targetKinds', `cannot be used: ${studioMessage(e)}`);
+      add('targetModules', `cannot be used: ${studioMessage(e)}`);
     }
   }
   if (!isInt(k.warmup, 0)) add('warmup', `must be ${rangeWords({ integer: true, min: 0 })} (got ${k.warmup}).`);
@@ -297,10 +297,10 @@ export function knobIssues(k: Knobs, spec: ModelSpec | null): KnobIssue[] {
   if (!(k.weightDecay >= 0)) add('weightDecay', `must be ${rangeWords({ min: 0 })} (got ${k.weightDecay}).`);
   if (isQalora(k.quant)) {
     if (!isInt(k.groupSize, 1)) add('groupSize', `must be ${rangeWords({ integer: true, min: 1 })} (got ${k.groupSize}).`);
-    else if (spec && k.targetKinds.length > 0) {
+    else if (spec && k.targetModules.length > 0) {
       try {
-        const h = { r: 1, alpha: 1, dropout: 0, rslora: false, qaloraGroupSize: k.groupSize };
-        for (const m of resolveTargets(spec, parseTargets(targetsString(k.targetKinds, arch)))) loraInF(m, h);
+        const h = { r: 1, loraAlpha: 1, loraDropout: 0, useRslora: false, qaloraGroupSize: k.groupSize };
+        for (const m of resolveTargets(spec, parseTargets(targetsString(k.targetModules, arch)))) loraInF(m, h);
       } catch (e) {
         add('groupSize', `does not fit these targets: ${studioMessage(e)}`);
       }

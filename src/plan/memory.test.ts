@@ -18,7 +18,7 @@ const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const smol = parseConfig(JSON.parse(readFileSync(`${SHARED}configs/SmolLM2-135M.json`, 'utf8')), 'SmolLM2-135M.json');
 
 const base: MemoryInput = {
-  spec: smol, weightBytes: 2, quant: 'none', groupSize: 32, rank: 8, targets: 'attention', batchSize: 4, seqLen: 256, gradCheckpointing: false,
+  spec: smol, weightBytes: 2, quant: 'none', groupSize: 32, r: 8, targetModules: 'attention', batchSize: 4, seqLen: 256, gradCheckpointing: false,
 };
 
 // Hand numbers for SmolLM2-135M (C 576, FF 1536, L 30, 9 heads, 3 KV heads, head_dim 64, V 49152, tied head):
@@ -65,9 +65,9 @@ describe('memory estimate: SmolLM2-135M by hand', () => {
     expect(e.lora).toBeGreaterThanOrEqual(460_800 * 16);
     expect(e.lora).toBeLessThan(460_800 * 16 + 4096);
     // all-linear, r 16: per layer 16·(1152 + 768 + 768 + 1152 + 2112·2 + 2112) = 16·10,176 = 162,816
-    expect(estimateMemory({ ...base, targets: 'all-linear', rank: 16 }).trainableParams).toBe(30 * 162_816);
+    expect(estimateMemory({ ...base, targetModules: 'all-linear', r: 16 }).trainableParams).toBe(30 * 162_816);
     // + lm_head: 16·(576 + 49152) = 795,648 more
-    expect(estimateMemory({ ...base, targets: 'all-linear,lm_head', rank: 16 }).trainableParams).toBe(30 * 162_816 + 795_648);
+    expect(estimateMemory({ ...base, targetModules: 'all-linear,lm_head', r: 16 }).trainableParams).toBe(30 * 162_816 + 795_648);
     // QA-LoRA: A sees the group-pooled input (in/32): q 8·(18+576) = 4752, v 8·(18+192) = 1680
     expect(estimateMemory({ ...base, quant: 'qalora-int4' }).trainableParams).toBe(30 * (4752 + 1680));
   });
@@ -155,17 +155,17 @@ describe('memory estimate: the engine agrees (stories260K on the GPU)', () => {
     const ctx = await testContext();
     const m = await loadModel(ctx, dirSource(`${SHARED}models/stories260K`));
     const inp: MemoryInput = {
-      spec: m.spec, weightBytes: 4, quant: 'none', groupSize: 32, rank: 4, targets: 'all-linear,lm_head', batchSize: 4, seqLen: 64, gradCheckpointing: false,
+      spec: m.spec, weightBytes: 4, quant: 'none', groupSize: 32, r: 4, targetModules: 'all-linear,lm_head', batchSize: 4, seqLen: 64, gradCheckpointing: false,
       tiling: { limits: ctx.device.limits, minGroups: minGroupsFor(ctx) }, // the split-K scratch follows the device's tiling
     };
     for (const gradCheckpointing of [false, true]) {
       const est = estimateMemory({ ...inp, gradCheckpointing });
       expect(m.weights.bytes).toBe(est.baseWeights);
       const live0 = ctx.stats.liveBytes - ctx.stats.uniformBytes;
-      const lora = new LoraState(ctx, resolveTargets(m.spec, parseTargets(inp.targets)), { r: inp.rank, alpha: 8, dropout: 0.1, rslora: false });
+      const lora = new LoraState(ctx, resolveTargets(m.spec, parseTargets(inp.targetModules)), { r: inp.r, loraAlpha: 8, loraDropout: 0.1, useRslora: false });
       const model = new Transformer(ctx, m.spec, m.weights, lora, { B: inp.batchSize, T: inp.seqLen, training: true, checkpointing: gradCheckpointing });
       new Trainer(ctx, model, lora, {
-        lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 1, loraPlusRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
+        lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 1, loraplusLrRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
       });
       const allocated = ctx.stats.liveBytes - ctx.stats.uniformBytes - live0;
       expect(allocated).toBe(est.lora + est.activations);
@@ -177,7 +177,7 @@ describe('memory estimate: the engine agrees (stories260K on the GPU)', () => {
     for (const quant of ['int8', 'nf4', 'nf4-dq', 'qalora-int4', 'qalora-int2'] as const) {
       const m = await loadModel(ctx, dirSource(`${SHARED}models/stories260K`), { quant, groupSize: 32 });
       const inp: MemoryInput = {
-        spec: m.spec, weightBytes: 4, quant, groupSize: 32, rank: 4, targets: 'q_proj,v_proj,o_proj,lm_head', batchSize: 2, seqLen: 32, gradCheckpointing: false,
+        spec: m.spec, weightBytes: 4, quant, groupSize: 32, r: 4, targetModules: 'q_proj,v_proj,o_proj,lm_head', batchSize: 2, seqLen: 32, gradCheckpointing: false,
         tiling: { limits: ctx.device.limits, minGroups: minGroupsFor(ctx) },
       };
       const est = estimateMemory(inp);
@@ -185,12 +185,12 @@ describe('memory estimate: the engine agrees (stories260K on the GPU)', () => {
       // down_proj (in 172) cannot be cut in groups of 32: kept unquantized, as the estimate assumes
       if (quant.startsWith('qalora')) expect(m.weights.unquantized.map((u) => u.name)).toEqual([0, 1, 2, 3, 4].map((l) => `model.layers.${l}.mlp.down_proj`));
       const live0 = ctx.stats.liveBytes - ctx.stats.uniformBytes;
-      const h = { r: inp.rank, alpha: 8, dropout: 0, rslora: false, qaloraGroupSize: quant.startsWith('qalora') ? 32 : undefined };
-      const lora = new LoraState(ctx, resolveTargets(m.spec, parseTargets(inp.targets)), h);
+      const h = { r: inp.r, loraAlpha: 8, loraDropout: 0, useRslora: false, qaloraGroupSize: quant.startsWith('qalora') ? 32 : undefined };
+      const lora = new LoraState(ctx, resolveTargets(m.spec, parseTargets(inp.targetModules)), h);
       expect(lora.total).toBe(est.trainableParams);
       const model = new Transformer(ctx, m.spec, m.weights, lora, { B: inp.batchSize, T: inp.seqLen, training: true });
       new Trainer(ctx, model, lora, {
-        lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 1, loraPlusRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
+        lr: 1e-3, schedule: 'constant', warmupSteps: 0, totalSteps: 1, loraplusLrRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, seed: 1,
       });
       expect(ctx.stats.liveBytes - ctx.stats.uniformBytes - live0, quant).toBe(est.lora + est.activations);
     }

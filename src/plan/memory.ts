@@ -28,9 +28,9 @@ export interface MemoryInput {
   quant: QuantMode;
   /** QA-LoRA group size along the input dimension. */
   groupSize: number;
-  rank: number;
+  r: number;
   /** parseTargets syntax: "q_proj,v_proj", "attention", "all-linear" [+ ",lm_head"]. */
-  targets: string;
+  targetModules: string;
   batchSize: number;
   seqLen: number;
   gradCheckpointing: boolean;
@@ -80,7 +80,7 @@ export interface MemoryEstimate {
 
 /** Trainable parameters: r·(in + out) per module; QA-LoRA's A sees the group-pooled input, r·(in/g + out). */
 function trainableParams(modules: LinearModule[], rank: number, quant: QuantMode, groupSize: number): number {
-  const h = { r: rank, alpha: 1, dropout: 0, rslora: false, qaloraGroupSize: isQalora(quant) ? groupSize : undefined };
+  const h = { r: rank, loraAlpha: 1, loraDropout: 0, useRslora: false, qaloraGroupSize: isQalora(quant) ? groupSize : undefined };
   let n = 0;
   for (const m of modules) n += rank * (loraInF(m, h) + m.outF);
   return n;
@@ -112,8 +112,8 @@ export function baseWeightBytes(spec: ModelSpec, weightBytes: number, quant: Qua
  * not included (judgeFit keeps a margin). Throws TargetError for targets the model lacks.
  */
 export function estimateMemory(inp: MemoryInput): MemoryEstimate {
-  const { spec, rank } = inp;
-  const modules = resolveTargets(spec, parseTargets(inp.targets));
+  const { spec, r: rank } = inp;
+  const modules = resolveTargets(spec, parseTargets(inp.targetModules));
   const trainable = trainableParams(modules, rank, inp.quant, inp.groupSize);
   const baseWeights = baseWeightBytes(spec, inp.weightBytes, inp.quant, inp.groupSize);
   // params, grads, m, v: four f32 buffers of the flat LoRA layout; the optimizer's step counter
@@ -183,7 +183,7 @@ export function fmtBytes(n: number): string {
 /** Whether the targets of `inp` can train on a base quantized as `q` (QA-LoRA groups must divide each input). */
 function quantFits(inp: MemoryInput, q: QuantMode): boolean {
   if (!isQalora(q)) return true;
-  return resolveTargets(inp.spec, parseTargets(inp.targets)).every((m) => m.layer < 0 || m.inF % inp.groupSize === 0);
+  return resolveTargets(inp.spec, parseTargets(inp.targetModules)).every((m) => m.layer < 0 || m.inF % inp.groupSize === 0);
 }
 
 /**
@@ -205,7 +205,7 @@ export function adviceFamilies(inp: MemoryInput): [string, Partial<MemoryInput>]
   const top = Math.min(inp.seqLen, inp.spec.maxT);
   if (top < inp.seqLen) seq.push([`sequence length ${top} (the model's maximum)`, { seqLen: top }]);
   for (let t = Math.floor(top / 2); t >= 64; t = Math.floor(t / 2)) seq.push([`sequence length ${t}`, { seqLen: t }]);
-  const rank: [string, Partial<MemoryInput>][] = inp.rank > 4 ? [[`rank ${Math.max(4, Math.floor(inp.rank / 2))}`, { rank: Math.max(4, Math.floor(inp.rank / 2)) }]] : [];
+  const rank: [string, Partial<MemoryInput>][] = inp.r > 4 ? [[`rank ${Math.max(4, Math.floor(inp.r / 2))}`, { r: Math.max(4, Math.floor(inp.r / 2)) }]] : [];
   return [batch, ckpt, quant, seq, rank];
 }
 

@@ -47,7 +47,7 @@ export function currentPaceKey(s: Studio): string | null {
   const a = s.gpu.adapter;
   return paceKey({
     gpu: `${a.vendor} ${a.architecture} ${a.description}`.trim(), model: `${l.info.name} ${l.info.weightsDType}`, quant: k.quant, groupSize: k.groupSize,
-    batchSize: k.batchSize, seqLen: k.seqLen, rank: k.rank, targets: targetsString(k.targetKinds, l.spec.arch), gradCheckpointing: k.gradCheckpointing,
+    batchSize: k.batchSize, seqLen: k.seqLen, r: k.r, targetModules: targetsString(k.targetModules, l.spec.arch), gradCheckpointing: k.gradCheckpointing,
   });
 }
 

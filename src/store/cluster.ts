@@ -29,7 +29,7 @@ export function clusterRunOf(r: RunRecord, stored?: Pick<StoredDataset, 'hub'>):
   const k = r.knobs;
   const arch = r.model.modelType === 'gpt2' ? 'gpt2' : 'llama';
   // The studio's target kinds are PEFT suffix entries already ("q_proj", GPT-2 "attn.c_proj"), in model order.
-  const targets = moduleKinds(arch).filter((m) => k.targetKinds.includes(m));
+  const targets = moduleKinds(arch).filter((m) => k.targetModules.includes(m));
   return {
     name: r.name,
     baseModel: baseModelRef(r),
@@ -37,12 +37,12 @@ export function clusterRunOf(r: RunRecord, stored?: Pick<StoredDataset, 'hub'>):
     // A separate evaluation file replaced the split: the cluster files read it by name, like the data.
     ...(r.dataset.evalFile ? { evalFile: r.dataset.evalFile.name } : {}),
     evalSplit: k.evalSplit,
-    r: k.rank,
-    alpha: k.alpha,
-    dropout: k.dropout,
-    rslora: k.rslora,
+    r: k.r,
+    loraAlpha: k.loraAlpha,
+    loraDropout: k.loraDropout,
+    useRslora: k.useRslora,
     targetModules: targets,
-    loraPlusRatio: k.loraPlusRatio,
+    loraplusLrRatio: k.loraplusLrRatio,
     lr: k.lr,
     schedule: k.schedule,
     warmup: k.warmup,

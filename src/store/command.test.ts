@@ -61,7 +61,7 @@ function expectSameRun(knobs: Knobs, cfg: ReturnType<typeof throughCli>['cfg']) 
 describe('Copy as command through the CLI parser', () => {
   it('carries every knob, the data options and the evaluation file (steps, QA-LoRA, switches, quoting)', () => {
     const knobs: Knobs = {
-      ...defaultKnobs(null), rank: 12, alpha: 7.5, dropout: 0.15, rslora: true, targetKinds: ['q_proj', 'k_proj', 'o_proj', 'lm_head'], loraPlusRatio: 4,
+      ...defaultKnobs(null), r: 12, loraAlpha: 7.5, loraDropout: 0.15, useRslora: true, targetModules: ['q_proj', 'k_proj', 'o_proj', 'lm_head'], loraplusLrRatio: 4,
       quant: 'qalora-int4', groupSize: 64, lr: 0.00125, schedule: 'cosine', warmup: 7, lengthBy: 'steps', steps: 321, epochs: 5, batchSize: 3, gradAccum: 5,
       seqLen: 96, evalSplit: 0.2, seed: 1234, evalEvery: 9, gradCheckpointing: true, maxGradNorm: 0.5, weightDecay: 0.01,
     };
@@ -76,7 +76,7 @@ describe('Copy as command through the CLI parser', () => {
   });
 
   it('carries epochs, the eval split and default data options (no quantization)', () => {
-    const knobs: Knobs = { ...defaultKnobs(null), lengthBy: 'epochs', epochs: 4, evalSplit: 0.35, rslora: false, gradCheckpointing: false, schedule: 'constant', targetKinds: ['q_proj', 'v_proj'] };
+    const knobs: Knobs = { ...defaultKnobs(null), lengthBy: 'epochs', epochs: 4, evalSplit: 0.35, useRslora: false, gradCheckpointing: false, schedule: 'constant', targetModules: ['q_proj', 'v_proj'] };
     const { a, cfg, data } = throughCli(studioCommand(input(knobs, DEFAULT_DATASET_OPTIONS, null)));
     expectSameRun(knobs, cfg);
     expect(a.steps).toBeUndefined();

@@ -27,12 +27,12 @@ export const createConfigSlice: StateCreator<Studio, [], [], ConfigSlice> = (set
 
   applyPreset(preset, withHead) {
     const arch = get().candidate.spec?.arch ?? 'llama';
-    get().setKnob('targetKinds', presetKinds(preset, arch, withHead));
+    get().setKnob('targetModules', presetKinds(preset, arch, withHead));
   },
 
   toggleKind(kind, on) {
-    const cur = get().knobs.targetKinds;
-    get().setKnob('targetKinds', on ? [...new Set([...cur, kind])] : cur.filter((k) => k !== kind));
+    const cur = get().knobs.targetModules;
+    get().setKnob('targetModules', on ? [...new Set([...cur, kind])] : cur.filter((k) => k !== kind));
   },
 
   applyModelDefaults(spec) {
@@ -40,7 +40,7 @@ export const createConfigSlice: StateCreator<Studio, [], [], ConfigSlice> = (set
     set((s) => {
       const knobs = { ...s.knobs };
       for (const k of Object.keys(d) as KnobName[]) if (!s.touched.includes(k)) (knobs as Record<KnobName, unknown>)[k] = d[k];
-      knobs.targetKinds = adaptKinds(knobs.targetKinds, spec.arch);
+      knobs.targetModules = adaptKinds(knobs.targetModules, spec.arch);
       if (knobs.seqLen > spec.maxT) knobs.seqLen = spec.maxT;
       return { knobs };
     });

@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { estimateLine, estimateSeconds, fmtEstimate, paceKey, paceOfRun, paceTokensPerSecond, runSteps, trainExamples, type PaceSettings } from './estimate';
 import { splitExamples } from '../data/dataset';
 
-const base: PaceSettings = { gpu: 'swiftshader', model: 'stories260K', quant: 'none', groupSize: 32, batchSize: 4, seqLen: 128, rank: 8, targets: 'q_proj,v_proj', gradCheckpointing: false };
+const base: PaceSettings = { gpu: 'swiftshader', model: 'stories260K', quant: 'none', groupSize: 32, batchSize: 4, seqLen: 128, r: 8, targetModules: 'q_proj,v_proj', gradCheckpointing: false };
 
 describe('time estimate', () => {
   it('keys the cache on every setting that changes a micro-batch, and on nothing else', () => {
     const k = paceKey(base);
-    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { rank: 16 }, { targets: 'all-linear' }, { gradCheckpointing: true }];
+    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }];
     const keys = changed.map((c) => paceKey({ ...base, ...c }));
     expect(new Set([k, ...keys]).size).toBe(changed.length + 1);
     // The group size matters for QA-LoRA only.

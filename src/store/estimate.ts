@@ -22,9 +22,9 @@ export interface PaceSettings {
   groupSize: number;
   batchSize: number;
   seqLen: number;
-  rank: number;
+  r: number;
   /** parseTargets string ("q_proj,v_proj"). */
-  targets: string;
+  targetModules: string;
   gradCheckpointing: boolean;
 }
 
@@ -35,7 +35,7 @@ export interface PaceSettings {
  */
 export function paceKey(s: PaceSettings): string {
   const q = s.quant.startsWith('qalora') ? `${s.quant}/g${s.groupSize}` : s.quant;
-  return [s.gpu, s.model, q, `B${s.batchSize}`, `T${s.seqLen}`, `r${s.rank}`, s.targets, s.gradCheckpointing ? 'gc' : 'nogc'].join('|');
+  return [s.gpu, s.model, q, `B${s.batchSize}`, `T${s.seqLen}`, `r${s.r}`, s.targetModules, s.gradCheckpointing ? 'gc' : 'nogc'].join('|');
 }
 
 /** Examples the run trains on: all of them with an evaluation file, else what the eval split leaves (as splitExamples holds out). */

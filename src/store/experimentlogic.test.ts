@@ -21,7 +21,7 @@ function record(over: Partial<RunRecord['config']>, extra: Partial<RunRecord> = 
   return {
     schema: RUN_SCHEMA, id: `run-${Math.random()}`, name: 'x', createdAt: 1, updatedAt: 1, status: 'done',
     model: { name: 'stories260K', source: { kind: 'files', name: 'stories260K' }, modelType: 'llama', params: 260_000 }, knobs,
-    config: { baseModel: 'm', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'q_proj,v_proj', loraPlusRatio: 16, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 0, maxGradNorm: 1, weightDecay: 0, gradCheckpointing: false, quant: 'none', ...over },
+    config: { baseModel: 'm', r: 8, loraAlpha: 16, loraDropout: 0, useRslora: false, targetModules: 'q_proj,v_proj', loraplusLrRatio: 16, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 0, maxGradNorm: 1, weightDecay: 0, gradCheckpointing: false, quant: 'none', ...over },
     dataset: { name: 'd', examples: 10, options: {} as RunRecord['dataset']['options'] }, trainableParams: 4480, totalSteps: 4,
     metrics: { ...emptyMetrics(), train: [{ step: 4, loss: 1, lr: 0, gradNorm: 1 }], tokensPerSecond: 40, elapsedSeconds: 7, evalLossBefore: 2, evalLossAfter: 1, peakBytes: 3e6 },
     checkpointStep: 4, elapsedBefore: 0, error: null, ...extra,
@@ -42,8 +42,8 @@ describe('experiment settings from the knobs', () => {
 
   it('resolves target keywords to the knob\'s module kinds and reports the keys the knobs do not hold', () => {
     const { knobs, ignored } = knobsFromSettings(defaultKnobs(spec), { target_modules: 'attention,lm_head', r: 16, dataFormat: 'alpaca', epochs: 2 }, spec);
-    expect(knobs.targetKinds).toEqual(['q_proj', 'v_proj', 'lm_head']);
-    expect(knobs.rank).toBe(16);
+    expect(knobs.targetModules).toEqual(['q_proj', 'v_proj', 'lm_head']);
+    expect(knobs.r).toBe(16);
     expect(knobs.lengthBy).toBe('epochs');
     expect(ignored).toEqual(['dataFormat']);
   });
@@ -88,7 +88,7 @@ describe('estimates', () => {
   it('memory is the studio estimate of the run\'s knobs; tokens = steps × B × accum × T; time only with a rate', () => {
     const k = { ...defaultKnobs(spec), lengthBy: 'steps' as const, steps: 10, batchSize: 2, gradAccum: 3, seqLen: 32 };
     const e = runEstimate(k, spec, 4, 100, null);
-    const want = estimateMemory({ spec, weightBytes: 4, quant: k.quant, groupSize: k.groupSize, rank: k.rank, targets: 'q_proj,v_proj', batchSize: 2, seqLen: 32, gradCheckpointing: false });
+    const want = estimateMemory({ spec, weightBytes: 4, quant: k.quant, groupSize: k.groupSize, r: k.r, targetModules: 'q_proj,v_proj', batchSize: 2, seqLen: 32, gradCheckpointing: false });
     expect(e.memoryBytes).toBe(want.total);
     expect(e.tokens).toBe(10 * 2 * 3 * 32);
     expect(e.seconds).toBeNull();
@@ -111,7 +111,7 @@ describe('estimates', () => {
 
 describe('report rows of run records', () => {
   it('a selection varies the axis keys that differ; the table marks them and carries the measured figures', () => {
-    const runs = [record({ rank: 2 }), record({ rank: 8, quant: 'nf4' })];
+    const runs = [record({ r: 2 }), record({ r: 8, quant: 'nf4' })];
     const varied = variedAcross(runs);
     expect(varied).toEqual([{ r: 2, quant: 'none' }, { r: 8, quant: 'nf4' }]);
     expect(axisSettings(runs[0]).target_modules).toBe('q_proj,v_proj');
@@ -150,7 +150,7 @@ describe('held-out prompts in the studio', () => {
       heldOut: [{ line: 7, ids: [1, 30, 40], text: 'Tell about Sue.', reference: 'Sue had a red ball.' }],
       baseAnswers: { none: ['b-hi', 'b-sue'] }, runAnswers: { 0: ['r2-hi', 'r2-sue'], 1: ['r4-hi', 'r4-sue'] }, error: null,
     };
-    const runs = plan.map((p, i) => record({ rank: p.settings.r as number }, { experiment: { id: 'e1', index: i } }));
+    const runs = plan.map((p, i) => record({ r: p.settings.r as number }, { experiment: { id: 'e1', index: i } }));
     const c = comparisonOf({ comparing: 'e1', experiments: [x], runs, compare: [], selectionAnswers: null, loaded: null })!;
     expect(c.report.prompts).toEqual(['Hi', 'Tell about Sue.']);
     expect(c.report.references).toEqual([null, { line: 7, text: 'Sue had a red ball.' }]);

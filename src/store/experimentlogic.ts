@@ -25,8 +25,8 @@ export const AXIS_LABEL: Record<AxisKey, string> = {
 /** The spec's settings of a set of knobs (PEFT names for PEFT concepts; what every run of an experiment shares). */
 export function settingsFromKnobs(k: Knobs, arch: Arch): Settings {
   const s: Settings = {
-    r: k.rank, lora_alpha: k.alpha, lora_dropout: k.dropout, use_rslora: k.rslora, target_modules: targetsString(k.targetKinds, arch),
-    loraPlusRatio: k.loraPlusRatio, lr: k.lr, quant: k.quant, schedule: k.schedule, warmup: k.warmup,
+    r: k.r, lora_alpha: k.loraAlpha, lora_dropout: k.loraDropout, use_rslora: k.useRslora, target_modules: targetsString(k.targetModules, arch),
+    loraPlusRatio: k.loraplusLrRatio, lr: k.lr, quant: k.quant, schedule: k.schedule, warmup: k.warmup,
     batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery, maxGradNorm: k.maxGradNorm,
     weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, evalSplit: k.evalSplit,
   };
@@ -43,7 +43,7 @@ function kindsOfTargets(targets: string, spec: ModelSpec): string[] {
 
 /** Knob of each spec key the studio applies; the spec's other keys (data options, evalFile, ...) are set on the Dataset tab. */
 const KNOB_OF: Record<string, keyof Knobs> = {
-  r: 'rank', lora_alpha: 'alpha', lora_dropout: 'dropout', use_rslora: 'rslora', loraPlusRatio: 'loraPlusRatio', lr: 'lr', quant: 'quant',
+  r: 'r', lora_alpha: 'loraAlpha', lora_dropout: 'loraDropout', use_rslora: 'useRslora', loraPlusRatio: 'loraplusLrRatio', lr: 'lr', quant: 'quant',
   groupSize: 'groupSize', schedule: 'schedule', warmup: 'warmup', batchSize: 'batchSize', gradAccum: 'gradAccum', seqLen: 'seqLen', seed: 'seed',
   saveEvery: 'evalEvery', maxGradNorm: 'maxGradNorm', weightDecay: 'weightDecay', gradCheckpointing: 'gradCheckpointing', evalSplit: 'evalSplit',
   steps: 'steps', epochs: 'epochs',
@@ -54,11 +54,11 @@ const KNOB_OF: Record<string, keyof Knobs> = {
  * steps or epochs also set "Run length by"). `ignored` lists spec keys the knobs do not hold.
  */
 export function knobsFromSettings(base: Knobs, settings: Settings, spec: ModelSpec): { knobs: Knobs; ignored: string[] } {
-  const knobs: Knobs = { ...base, targetKinds: [...base.targetKinds] };
+  const knobs: Knobs = { ...base, targetModules: [...base.targetModules] };
   const ignored: string[] = [];
   const put = knobs as unknown as Record<string, SettingValue | string[]>;
   for (const [key, v] of Object.entries(settings)) {
-    if (key === 'target_modules') knobs.targetKinds = kindsOfTargets(String(v), spec);
+    if (key === 'target_modules') knobs.targetModules = kindsOfTargets(String(v), spec);
     else if (KNOB_OF[key]) put[KNOB_OF[key]] = v;
     else ignored.push(key);
     if (key === 'steps') knobs.lengthBy = 'steps';
@@ -120,7 +120,7 @@ export function runSteps(k: Knobs, trainExamples: number): number {
  */
 export function runEstimate(k: Knobs, spec: ModelSpec, weightBytes: 2 | 4, trainExamples: number, tokensPerSecond: number | null, tiling?: Tiling): RunEstimate {
   const est = estimateMemory({
-    spec, weightBytes, quant: k.quant as QuantMode, groupSize: k.groupSize, rank: k.rank, targets: targetsString(k.targetKinds, spec.arch),
+    spec, weightBytes, quant: k.quant as QuantMode, groupSize: k.groupSize, r: k.r, targetModules: targetsString(k.targetModules, spec.arch),
     batchSize: k.batchSize, seqLen: k.seqLen, gradCheckpointing: k.gradCheckpointing, tiling,
   });
   const steps = runSteps(k, trainExamples);
@@ -149,8 +149,8 @@ export function measuredRate(runs: readonly RunRecord[], modelName: string, pref
 /** A run record's comparison settings (the keys an experiment may vary), for finding what varies in any selection of runs. */
 export function axisSettings(r: RunRecord): Settings {
   return {
-    r: r.config.rank, lora_alpha: r.config.alpha, target_modules: r.config.targets, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraPlusRatio,
-    lr: r.config.lr, use_rslora: r.config.rslora ?? false, lora_dropout: r.config.dropout ?? 0,
+    r: r.config.r, lora_alpha: r.config.loraAlpha, target_modules: r.config.targetModules, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraplusLrRatio,
+    lr: r.config.lr, use_rslora: r.config.useRslora ?? false, lora_dropout: r.config.loraDropout ?? 0,
   };
 }
 
@@ -174,8 +174,8 @@ export function reportRunOf(r: RunRecord, varied: Settings, name = r.name, weigh
     varied,
     metrics: {
       config: {
-        rank: r.config.rank, alpha: r.config.alpha, targets: r.config.targets, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraPlusRatio,
-        lr: r.config.lr, rslora: r.config.rslora, dropout: r.config.dropout,
+        rank: r.config.r, alpha: r.config.loraAlpha, targets: r.config.targetModules, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraplusLrRatio,
+        lr: r.config.lr, rslora: r.config.useRslora, dropout: r.config.loraDropout,
       },
       weights_dtype: weightsDType,
       trainable_params: r.trainableParams,

@@ -55,7 +55,7 @@ export function planOf(input: PlanInput): Plan | null {
   const weightBytes = input.loadedWeightBytes ?? storageBytes(spec);
   const maxBinding = gpu.status === 'ok' ? gpu.adapter.maxStorageBufferBindingSize : undefined;
   const est = {
-    spec, weightBytes, quant: knobs.quant, groupSize: knobs.groupSize, rank: knobs.rank, targets: targetsString(knobs.targetKinds, spec.arch),
+    spec, weightBytes, quant: knobs.quant, groupSize: knobs.groupSize, r: knobs.r, targetModules: targetsString(knobs.targetModules, spec.arch),
     batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing, maxBinding,
     tiling: gpu.status === 'ok' ? tilingOfAdapter(gpu.adapter) : undefined,
   } as const;

@@ -171,17 +171,17 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const want = `${knobs.quant}${isQalora(knobs.quant) ? ` (group size ${knobs.groupSize})` : ''}`;
     const have = `${info.quant}${isQalora(info.quant) ? ` (group size ${info.groupSize})` : ''}`;
     if (want !== have) return fail(`The base is loaded as ${have} but the settings ask for ${want}: load the model again (Model tab).`);
-    const targets = targetsString(knobs.targetKinds, spec.arch);
+    const targets = targetsString(knobs.targetModules, spec.arch);
     const baseModel = source.kind === 'hub' ? source.repo : source.name;
     const config = toRunConfig(knobs, spec.arch, baseModel);
     const est = estimateMemory({
-      spec, weightBytes: info.weightsDType === 'f16' ? 2 : 4, quant: knobs.quant, groupSize: knobs.groupSize, rank: knobs.rank, targets,
+      spec, weightBytes: info.weightsDType === 'f16' ? 2 : 4, quant: knobs.quant, groupSize: knobs.groupSize, r: knobs.r, targetModules: targets,
       batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing,
     });
     const id = newRunId();
     const now = Date.now();
     const taken = new Set(s.runs.map((x) => x.name));
-    const name = opts.name && !taken.has(opts.name) ? opts.name : defaultRunName(opts.name ?? info.name, knobs.rank, targetsLabel(knobs.targetKinds, spec.arch), taken);
+    const name = opts.name && !taken.has(opts.name) ? opts.name : defaultRunName(opts.name ?? info.name, knobs.r, targetsLabel(knobs.targetModules, spec.arch), taken);
     const r: RunRecord = {
       schema: RUN_SCHEMA, id, name, createdAt: now, updatedAt: now, status: 'running', ...(opts.experiment ? { experiment: { ...opts.experiment } } : {}),
       model: { name: info.name, source, modelType: info.modelType, params: info.params }, knobs: { ...knobs }, config,

@@ -7,7 +7,7 @@ import type { RunRecord } from './types';
 function run(over: Partial<RunRecord> = {}): RunRecord {
   return {
     schema: RUN_SCHEMA, id: 'r1', name: 'one', createdAt: 1, updatedAt: 1, status: 'running', model: { name: 'm', source: { kind: 'files', name: 'm' }, modelType: 'llama', params: 10 },
-    knobs: defaultKnobs(null), config: { baseModel: 'm', rank: 8, alpha: 16, dropout: 0, rslora: false, targets: 'q_proj', loraPlusRatio: 16, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 2, maxGradNorm: 1, weightDecay: 0 },
+    knobs: defaultKnobs(null), config: { baseModel: 'm', r: 8, loraAlpha: 16, loraDropout: 0, useRslora: false, targetModules: 'q_proj', loraplusLrRatio: 16, lr: 1e-3, schedule: 'linear', warmup: 0, epochs: 1, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 1, saveEvery: 2, maxGradNorm: 1, weightDecay: 0 },
     dataset: { name: 'd.jsonl', examples: 4, options: { ...DEFAULT_DATASET_OPTIONS } }, trainableParams: 100, totalSteps: null, metrics: emptyMetrics(),
     checkpointStep: null, elapsedBefore: 0, error: null, ...over,
   };

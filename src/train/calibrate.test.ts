@@ -11,7 +11,7 @@ import type { RunConfig } from './run';
 
 const DIR = fileURLToPath(new URL('../../../shared/models/stories260K/', import.meta.url));
 const CFG: RunConfig = {
-  baseModel: 'stories260K', rank: 4, alpha: 8, dropout: 0, rslora: false, targets: 'q_proj,v_proj', loraPlusRatio: 1, lr: 1e-3, schedule: 'constant',
+  baseModel: 'stories260K', r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false, targetModules: 'q_proj,v_proj', loraplusLrRatio: 1, lr: 1e-3, schedule: 'constant',
   warmup: 0, steps: 100, epochs: 1, batchSize: 2, gradAccum: 4, seqLen: 32, seed: 1, saveEvery: 0, maxGradNorm: 1, weightDecay: 0, quant: 'none',
 };
 
@@ -26,6 +26,6 @@ describe('measurePace', () => {
     expect(CFG.batchSize * CFG.seqLen).toBeGreaterThan(PROBE_TOKENS);
     console.log(`stories260K B2 T32 r4: ${p!.seconds.toFixed(3)} s per micro-batch${p!.scaled ? ' (scaled from the probe)' : ''}`);
     expect(await measurePace(ctx, m, CFG, () => true)).toBeNull();
-    await expect(measurePace(ctx, m, { ...CFG, rank: 0 }, () => false)).rejects.toThrow(/rank/);
+    await expect(measurePace(ctx, m, { ...CFG, r: 0 }, () => false)).rejects.toThrow(/rank/);
   }, 120_000);
 });

@@ -27,17 +27,17 @@ export interface RunConfig {
   /** Recorded as base_model_name_or_path in adapter_config.json. */
   baseModel: string;
   /** LoRA rank r: A is [r, in], B is [out, r]. */
-  rank: number;
+  r: number;
   /** lora_alpha: the update is scaled by alpha / r (alpha / √r with rslora). */
-  alpha: number;
+  loraAlpha: number;
   /** lora_dropout: probability in [0, 1) of zeroing an adapter input element (training only). */
-  dropout: number;
+  loraDropout: number;
   /** Rank-stabilised LoRA (Kalajdzievski 2023): scaling alpha / √r instead of alpha / r. */
-  rslora: boolean;
+  useRslora: boolean;
   /** "q_proj,v_proj" | "attention" | "all-linear" [+ ",lm_head"] */
-  targets: string;
+  targetModules: string;
   /** LoRA+ (Hayou et al. 2024): lora_B learns at lr × this ratio; 1 = plain LoRA. */
-  loraPlusRatio: number;
+  loraplusLrRatio: number;
   /** Peak learning rate of AdamW. */
   lr: number;
   schedule: ScheduleKind;
@@ -79,11 +79,11 @@ class RunConfigError extends OptionError {
  * seqLen below 2 or above maxT. Targets are checked later, against the model (resolveTargets).
  */
 export function validateRunConfig(c: RunConfig, maxT: number): void {
-  if (!(Number.isInteger(c.rank) && c.rank > 0)) throw new RunConfigError([opt('rank'), ` must be a positive integer (got ${c.rank}); typical values are 8–64.`]);
-  if (!(c.alpha > 0)) throw new RunConfigError([opt('alpha'), ` must be positive (got ${c.alpha}); a common choice is 2 × rank.`]);
-  if (!(c.dropout >= 0 && c.dropout < 1)) throw new RunConfigError([opt('dropout'), ` must be in [0, 1) (got ${c.dropout}).`]);
+  if (!(Number.isInteger(c.r) && c.r > 0)) throw new RunConfigError([opt('r'), ` must be a positive integer (got ${c.r}); typical values are 8–64.`]);
+  if (!(c.loraAlpha > 0)) throw new RunConfigError([opt('loraAlpha'), ` must be positive (got ${c.loraAlpha}); a common choice is 2 × rank.`]);
+  if (!(c.loraDropout >= 0 && c.loraDropout < 1)) throw new RunConfigError([opt('loraDropout'), ` must be in [0, 1) (got ${c.loraDropout}).`]);
   if (!(c.lr > 0)) throw new RunConfigError([opt('lr'), ` must be positive (got ${c.lr}).`]);
-  if (!(c.loraPlusRatio > 0)) throw new RunConfigError([opt('loraPlusRatio'), ` must be positive (got ${c.loraPlusRatio}); 1 is plain LoRA, 16 the usual LoRA+ value.`]);
+  if (!(c.loraplusLrRatio > 0)) throw new RunConfigError([opt('loraplusLrRatio'), ` must be positive (got ${c.loraplusLrRatio}); 1 is plain LoRA, 16 the usual LoRA+ value.`]);
   if (!(Number.isInteger(c.seqLen) && c.seqLen >= 2)) throw new RunConfigError([opt('seqLen'), ` must be an integer ≥ 2 (got ${c.seqLen}).`]);
   if (c.seqLen > maxT) throw new RunConfigError([`sequence length ${c.seqLen} is above the model's maximum of ${maxT} positions; use `, opt('seqLen', maxT), ' or less.']);
   if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) throw new RunConfigError([opt('batchSize'), ` must be a positive integer (got ${c.batchSize}).`]);
@@ -162,7 +162,7 @@ export interface RunResult {
 
 /** The adapter hyperparameters of a run in PEFT's terms (r, lora_alpha, lora_dropout, use_rslora; the QA-LoRA group size for a QA-LoRA quant mode, default 32). */
 export function loraHyper(c: RunConfig): LoraHyper {
-  const h: LoraHyper = { r: c.rank, alpha: c.alpha, dropout: c.dropout, rslora: c.rslora };
+  const h: LoraHyper = { r: c.r, loraAlpha: c.loraAlpha, loraDropout: c.loraDropout, useRslora: c.useRslora };
   if (c.quant && isQalora(c.quant)) h.qaloraGroupSize = c.groupSize ?? 32;
   return h;
 }
@@ -194,7 +194,7 @@ export async function runTraining(
   const { spec } = loaded;
   validateRunConfig(cfg, spec.maxT);
   if (train.length === 0) throw new RunConfigError('the training set is empty.');
-  const modules = resolveTargets(spec, parseTargets(cfg.targets));
+  const modules = resolveTargets(spec, parseTargets(cfg.targetModules));
   if ((cfg.quant ?? 'none') !== loaded.weights.quant) {
     throw new RunConfigError(`the run asks for a ${cfg.quant ?? 'none'} base but the model was loaded as ${loaded.weights.quant}; load it with the same quant mode.`);
   }
@@ -213,7 +213,7 @@ export async function runTraining(
   const perEpoch = stepsPerEpoch(train.length, cfg);
   const totalSteps = cfg.steps ?? perEpoch * cfg.epochs;
   const trainer = new Trainer(ctx, model, lora, {
-    lr: cfg.lr, schedule: cfg.schedule, warmupSteps: cfg.warmup, totalSteps, loraPlusRatio: cfg.loraPlusRatio,
+    lr: cfg.lr, schedule: cfg.schedule, warmupSteps: cfg.warmup, totalSteps, loraplusLrRatio: cfg.loraplusLrRatio,
     weightDecay: cfg.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: cfg.maxGradNorm, seed: cfg.seed,
   });
   const pad = spec.eos[0] ?? 0;

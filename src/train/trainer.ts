@@ -17,7 +17,7 @@ interface OptimConfig {
   warmupSteps: number;
   totalSteps: number;
   /** LoRA+: lr of lora_B = ratio × lr (1 = plain LoRA). */
-  loraPlusRatio: number;
+  loraplusLrRatio: number;
   weightDecay: number;
   beta1: number;
   beta2: number;
@@ -93,7 +93,7 @@ export class Trainer {
       p.dispatch(
         adamw(ctx, `adamw.${g.name}`, {
           n: g.n, offset: g.offset, params: lora.params, grads: lora.grads, m: lora.m, v: lora.v, step: this.stepBuf,
-          stats: model.stats, normIndex: STAT_GRAD_NORM, lrMul: g.name === 'lora_B' ? cfg.loraPlusRatio : 1,
+          stats: model.stats, normIndex: STAT_GRAD_NORM, lrMul: g.name === 'lora_B' ? cfg.loraplusLrRatio : 1,
           beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, maxNorm: cfg.maxGradNorm,
         }),
       );

@@ -63,8 +63,8 @@ export function AdapterPicker(props: { busy: boolean }) {
       </span>
       {folder && (
         <span className="small muted" data-testid="pg-adapter-info">
-          {folder.info.file}: LoRA rank {folder.info.r}, alpha {folder.info.alpha}
-          {folder.info.rslora ? ' (rsLoRA)' : ''} on {folder.info.modules} modules
+          {folder.info.file}: LoRA rank {folder.info.r}, alpha {folder.info.loraAlpha}
+          {folder.info.useRslora ? ' (rsLoRA)' : ''} on {folder.info.modules} modules
           {folder.info.baseModel ? `, trained on ${folder.info.baseModel}` : ''}
         </span>
       )}

@@ -74,12 +74,12 @@ function RunRow(props: { run: RunRecord; selected: boolean }) {
       </td>
       <td data-testid="run-status">{STATUS_TEXT[r.status]}</td>
       <td>{r.model.name.replace(/^hf:\/\//, '')}</td>
-      <td className="num">{r.config.rank}</td>
+      <td className="num">{r.config.r}</td>
       <td>
-        <code>{breakable(targetsLabel(r.knobs.targetKinds, r.model.modelType === 'gpt2' ? 'gpt2' : 'llama'))}</code>
+        <code>{breakable(targetsLabel(r.knobs.targetModules, r.model.modelType === 'gpt2' ? 'gpt2' : 'llama'))}</code>
       </td>
       <td>{r.knobs.quant}</td>
-      <td className="num">{r.config.loraPlusRatio}</td>
+      <td className="num">{r.config.loraplusLrRatio}</td>
       <td className="num" title={r.trainableParams.toLocaleString('en-US')}>{fmtParams(r.trainableParams)}</td>
       <td className="num">
         {last ? `${last.step}/${r.totalSteps ?? '?'}` : '—'}

@@ -23,7 +23,7 @@ function Num(props: { name: NumKnob; integer?: boolean; min?: number; max?: numb
   );
 }
 
-function Check(props: { name: 'rslora' | 'gradCheckpointing' }) {
+function Check(props: { name: 'useRslora' | 'gradCheckpointing' }) {
   const value = useStudio((s) => s.knobs[props.name]);
   const setKnob = useStudio((s) => s.setKnob);
   const id = useId();
@@ -41,7 +41,7 @@ function Check(props: { name: 'rslora' | 'gradCheckpointing' }) {
 }
 
 function Targets() {
-  const kinds = useStudio((s) => s.knobs.targetKinds);
+  const kinds = useStudio((s) => s.knobs.targetModules);
   const arch = useStudio((s) => (s.loaded?.spec ?? s.candidate.spec)?.arch ?? 'llama');
   const toggle = useStudio((s) => s.toggleKind);
   const applyPreset = useStudio((s) => s.applyPreset);
@@ -49,8 +49,8 @@ function Targets() {
   const withHead = kinds.includes('lm_head');
   return (
     <fieldset>
-      <legend>{KNOB_LABEL.targetKinds}</legend>
-      <p className="help small muted">{KNOB_HELP.targetKinds}</p>
+      <legend>{KNOB_LABEL.targetModules}</legend>
+      <p className="help small muted">{KNOB_HELP.targetModules}</p>
       <div className="row" role="group" aria-label="Target presets">
         <button type="button" aria-pressed={preset?.preset === 'attention'} onClick={() => applyPreset('attention', withHead)}>
           Attention
@@ -98,11 +98,11 @@ export function SettingsPanel() {
         <fieldset>
           <legend>Adapter</legend>
           <div className="grid2">
-            <Num name="rank" integer min={1} max={1024} />
-            <Num name="alpha" min={0} />
-            <Num name="dropout" min={0} max={0.99} step={0.01} />
-            <Num name="loraPlusRatio" min={0.01} />
-            <Check name="rslora" />
+            <Num name="r" integer min={1} max={1024} />
+            <Num name="loraAlpha" min={0} />
+            <Num name="loraDropout" min={0} max={0.99} step={0.01} />
+            <Num name="loraplusLrRatio" min={0.01} />
+            <Check name="useRslora" />
           </div>
         </fieldset>
         <Targets />

@@ -29,7 +29,7 @@ export async function readExternalAdapter(
     const src = blobSource(name, new Map(files.map((f) => [f.path, f.file])));
     const f = await readAdapterSource(src);
     const ad = importAdapter(spec, f.configJson, f.bytes, f.file);
-    const info: ExternalAdapterInfo = { name, file: f.file, r: ad.h.r, alpha: ad.h.alpha, rslora: ad.h.rslora, modules: ad.modules.length, baseModel: ad.baseModel };
+    const info: ExternalAdapterInfo = { name, file: f.file, r: ad.h.r, loraAlpha: ad.h.loraAlpha, useRslora: ad.h.useRslora, modules: ad.modules.length, baseModel: ad.baseModel };
     return { ...ad, info };
   } catch (e) {
     throw new Error(adapterWording((e as Error).message));

@@ -74,8 +74,8 @@ export interface ExternalAdapterInfo {
   /** The weights file read (folder/adapter_model.safetensors or .bin). */
   file: string;
   r: number;
-  alpha: number;
-  rslora: boolean;
+  loraAlpha: number;
+  useRslora: boolean;
   /** Modules the adapter applies to in the loaded model. */
   modules: number;
   /** base_model_name_or_path from adapter_config.json. */

@@ -58,7 +58,7 @@ async function fileBytes(files: ExportedFile[], name: string): Promise<Uint8Arra
 }
 
 const CFG: RunConfig = {
-  baseModel: 'stories260K', rank: 4, alpha: 8, dropout: 0, rslora: false, targets: 'attention', loraPlusRatio: 1,
+  baseModel: 'stories260K', r: 4, loraAlpha: 8, loraDropout: 0, useRslora: false, targetModules: 'attention', loraplusLrRatio: 1,
   lr: 5e-3, schedule: 'linear', warmup: 0, epochs: 1, steps: 2, batchSize: 2, gradAccum: 1, seqLen: 32, seed: 11, saveEvery: 1,
   maxGradNorm: 1, weightDecay: 0,
 };
@@ -124,7 +124,7 @@ describe('EngineSession (Dawn, stories260K)', () => {
       const { files } = (await call(req)).reply;
       const configJson = new TextDecoder().decode(await fileBytes(files, 'adapter_config.json'));
       const ad = importAdapter(loaded.spec, configJson, await fileBytes(files, 'adapter_model.safetensors'), 'export');
-      expect(JSON.parse(configJson)).toMatchObject({ r: CFG.rank, lora_alpha: CFG.alpha, base_model_name_or_path: 'stories260K' });
+      expect(JSON.parse(configJson)).toMatchObject({ r: CFG.r, lora_alpha: CFG.loraAlpha, base_model_name_or_path: 'stories260K' });
       expect([...ad.weights.keys()]).toEqual([...refWeights.keys()]);
       for (const [k, w] of refWeights) {
         expect(Array.from(ad.weights.get(k)!.A)).toEqual(Array.from(w.A));
@@ -160,14 +160,14 @@ describe('EngineSession (Dawn, stories260K)', () => {
     const merged = async (step?: number) => parseSafetensors(await fileBytes((await call({ type: 'exportMerged', runId: 'r1', ...(step === undefined ? {} : { step }) })).reply.files, 'model.safetensors'), 'merged');
     const [m1, m2] = [await merged(1), await merged()];
     const [a1, a2] = [at(1), at(2)];
-    const scaling = CFG.alpha / CFG.rank;
+    const scaling = CFG.loraAlpha / CFG.r;
     let maxDiff = 0;
     for (const mod of a1.modules) {
       const [A1, B1] = [a1.weights.get(mod.name)!.A, a1.weights.get(mod.name)!.B];
       const [A2, B2] = [a2.weights.get(mod.name)!.A, a2.weights.get(mod.name)!.B];
       const w1 = m1.get(`${mod.name}.weight`);
       const w2 = m2.get(`${mod.name}.weight`);
-      const r = CFG.rank;
+      const r = CFG.r;
       const inF = A1.length / r;
       expect(w1.length).toBe((B1.length / r) * inF);
       let scale = 0;
