@@ -3,6 +3,7 @@
 // trains something real with nothing downloaded.
 import { fileURLToPath } from 'node:url';
 import { progressLine } from './common';
+import { LORA_FLAG_ALIAS } from './train-run';
 
 const DEMO_MODEL = fileURLToPath(new URL('../../public/demo/stories260K', import.meta.url));
 const DEMO_DATA = fileURLToPath(new URL('../../public/demo/stories.jsonl', import.meta.url));
@@ -25,7 +26,7 @@ export function dataOrDemo(data: string | undefined): string {
 
 /** The demo's training settings (the studio's "Try the demo" uses the same): flags the user gave win. */
 const DEMO_FLAGS: Record<string, string> = {
-  out: DEMO_OUT, 'seq-len': '64', steps: '40', 'batch-size': '8', lr: '3e-3', targets: 'all-linear', dropout: '0', 'eval-split': '0.1', 'save-every': '10',
+  out: DEMO_OUT, 'seq-len': '64', steps: '40', 'batch-size': '8', lr: '3e-3', 'target-modules': 'all-linear', 'lora-dropout': '0', 'eval-split': '0.1', 'save-every': '10',
 };
 
 /**
@@ -36,7 +37,7 @@ export function applyDemoTraining(a: Record<string, string | boolean | undefined
   if (a.model !== undefined || a.data !== undefined || a.resume !== undefined) return false;
   a.model = modelOrDemo(undefined);
   a.data = dataOrDemo(undefined);
-  for (const [k, v] of Object.entries(DEMO_FLAGS)) if (a[k] === undefined) a[k] = v;
+  for (const [k, v] of Object.entries(DEMO_FLAGS)) if (a[k] === undefined && a[LORA_FLAG_ALIAS[k]] === undefined) a[k] = v;
   if (a.epochs !== undefined) delete a.steps;
   return true;
 }

@@ -21,6 +21,7 @@ import { gpuContext, loadAdapterState, num, openModelSource, parseCli, positiveI
 import { dataConfigFromArgs, type DataConfig } from './data-input';
 import { cliMessage } from './options';
 import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainedPromptFormat, trainIntoFolder, type Prepared } from './train-run';
+import { withPeftNames } from '../train/peft-names';
 
 const USAGE = `usage: npm run experiment -- --spec exp.json [--model DIR|ORG/NAME] [--data FILE|hub:OWNER/NAME] --out DIR [--resume] [--log-every N (10)]
   --spec: the experiment (name, base settings, axes to vary, evaluation prompts, heldOutPrompts; see README "Experiments")
@@ -31,7 +32,8 @@ const USAGE = `usage: npm run experiment -- --spec exp.json [--model DIR|ORG/NAM
 function completeMetrics(dir: string): (RunMetrics & Record<string, unknown>) | null {
   try {
     const m = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
-    return m && typeof m.steps === 'number' && m.config && 'eval_loss_after' in m && existsSync(join(dir, 'adapter_model.safetensors')) ? m : null;
+    const done = m && typeof m.steps === 'number' && m.config && 'eval_loss_after' in m && existsSync(join(dir, 'adapter_model.safetensors'));
+    return done ? { ...m, config: withPeftNames(m.config) } : null; // a run folder of an older version names its settings rank, alpha, ...
   } catch {
     return null;
   }

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { axolotlYaml, clusterReadme, qaloraNote, trlScript, type ClusterRun } from '../export/cluster';
+import { withPeftNames } from '../train/peft-names';
 import { parseCli, progressLine, runCli, UsageError, writeFiles } from './common';
 
 const USAGE = 'usage: npm run export-run -- --run DIR (a folder written by npm run train) --out DIR';
@@ -28,10 +29,10 @@ export function readRunFolder(dir: string): ClusterRun {
   let shape = 'text';
   if (existsSync(metricsFile)) {
     const m = readJson(metricsFile);
-    cfg = (m.config ?? {}) as Json;
+    cfg = withPeftNames((m.config ?? {}) as Json);
     shape = String(((m.prompt_format ?? {}) as Json).shape ?? cfg.dataFormat ?? 'text');
   } else if (existsSync(stateFile)) {
-    cfg = (readJson(stateFile).config ?? {}) as Json;
+    cfg = withPeftNames((readJson(stateFile).config ?? {}) as Json);
     shape = String(cfg.dataFormat ?? 'text');
     if (shape === 'auto') throw new UsageError(`${dir}: the run has no metrics.json (unfinished), so the detected record shape is unknown; finish or resume it (npm run train -- --resume ${join(dir, 'checkpoint')}), or train with --format`);
   } else throw new UsageError(`--run ${dir}: no metrics.json or checkpoint/trainer_state.json there; give a folder written by npm run train`);
@@ -46,12 +47,12 @@ export function readRunFolder(dir: string): ClusterRun {
     data: str('data')!,
     evalFile: str('evalFile'),
     evalSplit: n('evalSplit', 0.1),
-    r: typeof ad.r === 'number' ? ad.r : n('rank', 8),
-    loraAlpha: typeof ad.lora_alpha === 'number' ? ad.lora_alpha : n('alpha', 16),
-    loraDropout: typeof ad.lora_dropout === 'number' ? ad.lora_dropout : n('dropout', 0.05),
+    r: typeof ad.r === 'number' ? ad.r : n('r', 8),
+    loraAlpha: typeof ad.lora_alpha === 'number' ? ad.lora_alpha : n('loraAlpha', 16),
+    loraDropout: typeof ad.lora_dropout === 'number' ? ad.lora_dropout : n('loraDropout', 0.05),
     useRslora: ad.use_rslora === true,
     targetModules: Array.isArray(ad.target_modules) ? (ad.target_modules as string[]) : [],
-    loraplusLrRatio: n('loraPlusRatio', 1),
+    loraplusLrRatio: n('loraplusLrRatio', 1),
     lr: n('lr', 2e-4),
     schedule: (str('schedule') ?? 'linear') as ClusterRun['schedule'],
     warmup: n('warmup', 0),

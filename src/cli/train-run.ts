@@ -19,11 +19,26 @@ import { fmtDuration, nonNegInt, num, positiveInt, progressLine, QUANT_CLI_OPTIO
 import { parseSchedule } from '../train/schedule';
 import { DATA_CLI_OPTIONS, dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
 
+/**
+ * The LoRA flags' names before they took PEFT's / TRL's (--lora-r, --lora-alpha, ...): still
+ * accepted, so existing scripts and the studio's older "Copy as command" lines keep working.
+ */
+const LEGACY_LORA_OPTIONS = {
+  rank: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' }, rslora: { type: 'boolean' },
+  targets: { type: 'string' }, 'lora-plus-ratio': { type: 'string' },
+} as const;
+
+/** Each LoRA flag's older alias (LEGACY_LORA_OPTIONS), by the flag's current name. */
+export const LORA_FLAG_ALIAS: Readonly<Record<string, keyof typeof LEGACY_LORA_OPTIONS>> = {
+  'lora-r': 'rank', 'lora-alpha': 'alpha', 'lora-dropout': 'dropout', 'use-rslora': 'rslora', 'target-modules': 'targets', 'loraplus-lr-ratio': 'lora-plus-ratio',
+};
+
 /** The options `npm run train` parses (node:util parseArgs; every value a string but the switches). */
 export const TRAIN_CLI_OPTIONS = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
-  rank: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' }, rslora: { type: 'boolean' },
-  targets: { type: 'string' }, 'lora-plus-ratio': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
+  'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'lora-dropout': { type: 'string' }, 'use-rslora': { type: 'boolean' },
+  'target-modules': { type: 'string' }, 'loraplus-lr-ratio': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
+  ...LEGACY_LORA_OPTIONS,
   warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
   'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
   seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
@@ -34,12 +49,22 @@ export const TRAIN_CLI_OPTIONS = {
 
 /** A run's settings when neither a flag, a resumed checkpoint nor an experiment spec gives them. */
 export const RUN_DEFAULTS = {
-  rank: 8, alpha: 16, dropout: 0.05, rslora: false, targets: 'attention', loraPlusRatio: 1, lr: 2e-4, schedule: 'linear', warmup: 0, epochs: 1,
+  r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, targetModules: 'attention', loraplusLrRatio: 1, lr: 2e-4, schedule: 'linear', warmup: 0, epochs: 1,
   batchSize: 4, gradAccum: 1, seed: 42, saveEvery: 0, keepCheckpoints: DEFAULT_KEEP, maxGradNorm: 1, weightDecay: 0, evalSplit: 0.1,
 } as const;
 
 /** The flags `npm run train` parsed (TRAIN_CLI_OPTIONS). */
 type TrainArgs = { [K in keyof typeof TRAIN_CLI_OPTIONS]?: (typeof TRAIN_CLI_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+
+/**
+ * A value flag given under its name or its older alias, with the name the user typed (so a message
+ * about its value names that flag); the name itself when neither is given.
+ */
+function flag(a: TrainArgs, name: keyof TrainArgs, alias: keyof typeof LEGACY_LORA_OPTIONS): [string | undefined, string] {
+  const v = a[name] as string | undefined;
+  if (v !== undefined || a[alias] === undefined) return [v, name];
+  return [a[alias] as string, alias];
+}
 
 /**
  * The run settings of `npm run train`'s flags, each falling back to a resumed run's recorded value
@@ -55,12 +80,12 @@ export function runConfigFromArgs(
     quant: base.quant, groupSize: base.groupSize,
     gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
     baseModel: base.baseModel,
-    r: num(a.rank, 'rank', prev.r ?? RUN_DEFAULTS.rank),
-    loraAlpha: num(a.alpha, 'alpha', prev.loraAlpha ?? RUN_DEFAULTS.alpha),
-    loraDropout: num(a.dropout, 'dropout', prev.loraDropout ?? RUN_DEFAULTS.dropout),
-    useRslora: a.rslora ?? prev.useRslora ?? RUN_DEFAULTS.rslora,
-    targetModules: a.targets ?? prev.targetModules ?? RUN_DEFAULTS.targets,
-    loraplusLrRatio: num(a['lora-plus-ratio'], 'lora-plus-ratio', prev.loraplusLrRatio ?? RUN_DEFAULTS.loraPlusRatio),
+    r: num(...flag(a, 'lora-r', 'rank'), prev.r ?? RUN_DEFAULTS.r),
+    loraAlpha: num(...flag(a, 'lora-alpha', 'alpha'), prev.loraAlpha ?? RUN_DEFAULTS.loraAlpha),
+    loraDropout: num(...flag(a, 'lora-dropout', 'dropout'), prev.loraDropout ?? RUN_DEFAULTS.loraDropout),
+    useRslora: a['use-rslora'] ?? a.rslora ?? prev.useRslora ?? RUN_DEFAULTS.useRslora,
+    targetModules: a['target-modules'] ?? a.targets ?? prev.targetModules ?? RUN_DEFAULTS.targetModules,
+    loraplusLrRatio: num(...flag(a, 'loraplus-lr-ratio', 'lora-plus-ratio'), prev.loraplusLrRatio ?? RUN_DEFAULTS.loraplusLrRatio),
     lr: num(a.lr, 'lr', prev.lr ?? RUN_DEFAULTS.lr),
     schedule: parseSchedule(a.schedule ?? prev.schedule ?? RUN_DEFAULTS.schedule),
     warmup: num(a.warmup, 'warmup', prev.warmup ?? RUN_DEFAULTS.warmup, nonNegInt),

@@ -13,12 +13,14 @@ import {
 import { applyDemoTraining } from './demo';
 import { DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
 import { folderPlace, modelLine, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
+import { withPeftNames } from '../train/peft-names';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNER/NAME --out DIR [options]
   (no --model and no --data: the built-in demo, written to runs/demo)
-  --rank N (8)  --alpha X (16)  --dropout P (0.05)  --rslora
-  --targets LIST|attention|all-linear[,lm_head] (attention)
-  --lora-plus-ratio R (1 = plain LoRA; 16 = LoRA+)
+  --lora-r N (8)  --lora-alpha X (16)  --lora-dropout P (0.05)  --use-rslora   (PEFT's r, lora_alpha, lora_dropout, use_rslora)
+  --target-modules LIST|attention|all-linear[,lm_head] (attention)
+  --loraplus-lr-ratio R (1 = plain LoRA; 16 = LoRA+)
+  (the older names --rank, --alpha, --dropout, --rslora, --targets, --lora-plus-ratio still work)
   --lr X (2e-4)  --schedule constant|linear|cosine (linear)  --warmup N (0)
   --steps N | --epochs N (1)  --batch-size N (4)  --grad-accum N (1)  --seq-len N (256)
   --eval-file FILE | --eval-split F (0.1)  --seed N (42)  --save-every N (0)  --resume DIR
@@ -48,7 +50,7 @@ runCli(async () => {
     }
     resumeState = parseTrainerState(checkpointFile(good.files, STATE_FILE, 'text', folderPlace(good.slot.id)), join(good.slot.id, STATE_FILE));
   }
-  const prev = (resumeState?.config ?? {}) as Partial<RunConfig> & DataConfig & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string; keepCheckpoints?: number };
+  const prev = withPeftNames(resumeState?.config ?? {}) as Partial<RunConfig> & DataConfig & { model?: string; data?: string; out?: string; evalFile?: string; evalSplit?: number; dtype?: string; keepCheckpoints?: number };
   const model = a.model ?? prev.model;
   const data = a.data ?? prev.data;
   const out = a.out ?? prev.out;

@@ -85,7 +85,7 @@ describe('report', () => {
   const run = (name: string, r: number, after: number): ReportRun => ({
     name, varied: { r },
     metrics: {
-      config: { rank: r, alpha: 16, targets: 'attention', quant: 'nf4', loraPlusRatio: 1, lr: 2e-4 }, trainable_params: 100 * r, model_params: 1e6,
+      config: { r, loraAlpha: 16, targetModules: 'attention', quant: 'nf4', loraplusLrRatio: 1, lr: 2e-4 }, trainable_params: 100 * r, model_params: 1e6,
       steps: 2, wall_seconds: 1.25, tokens_per_second: 99.6, peak_gpu_bytes: 2.5e6, eval_loss_before: 2, eval_loss_after: after,
     },
   });

@@ -6,7 +6,7 @@ import { quantBits, type Settings } from './spec';
 
 /** The fields of a run's metrics.json the report reads. */
 export interface RunMetrics {
-  config: { rank: number; alpha: number; targets: string; quant?: string; loraPlusRatio: number; lr: number; rslora?: boolean; dropout?: number };
+  config: { r: number; loraAlpha: number; targetModules: string; quant?: string; loraplusLrRatio: number; lr: number; useRslora?: boolean; loraDropout?: number };
   /** The base's weight dtype (f32 or f16) when unquantized. */
   weights_dtype?: string;
   trainable_params: number;
@@ -67,14 +67,14 @@ const fixed = (x: number | null | undefined, d: number) => (x === null || x === 
 
 const COLUMNS: Column[] = [
   { header: 'run', value: (r) => r.name },
-  { header: 'r', key: 'r', value: (r) => r.metrics.config.rank },
-  { header: 'alpha', key: 'lora_alpha', value: (r) => r.metrics.config.alpha },
-  { header: 'targets', key: 'target_modules', value: (r) => r.metrics.config.targets },
+  { header: 'r', key: 'r', value: (r) => r.metrics.config.r },
+  { header: 'alpha', key: 'lora_alpha', value: (r) => r.metrics.config.loraAlpha },
+  { header: 'targets', key: 'target_modules', value: (r) => r.metrics.config.targetModules },
   { header: 'base bits', key: 'quant', value: (r) => ((r.metrics.config.quant ?? 'none') === 'none' && r.metrics.weights_dtype === 'f32' ? 32 : quantBits(r.metrics.config.quant)) },
-  { header: 'LoRA+ ratio', key: 'loraPlusRatio', value: (r) => r.metrics.config.loraPlusRatio },
+  { header: 'LoRA+ ratio', key: 'loraPlusRatio', value: (r) => r.metrics.config.loraplusLrRatio },
   { header: 'lr', key: 'lr', value: (r) => r.metrics.config.lr },
-  { header: 'rsLoRA', key: 'use_rslora', value: (r) => r.metrics.config.rslora ?? false, optional: true },
-  { header: 'dropout', key: 'lora_dropout', value: (r) => r.metrics.config.dropout ?? null, optional: true },
+  { header: 'rsLoRA', key: 'use_rslora', value: (r) => r.metrics.config.useRslora ?? false, optional: true },
+  { header: 'dropout', key: 'lora_dropout', value: (r) => r.metrics.config.loraDropout ?? null, optional: true },
   { header: 'trainable params', value: (r) => r.metrics.trainable_params },
   { header: 'trainable %', value: (r) => (r.metrics.model_params ? fixed((100 * r.metrics.trainable_params) / r.metrics.model_params, 4) : null) },
   { header: 'steps', value: (r) => r.metrics.steps },

@@ -82,12 +82,12 @@ const catching = (f: (s: string) => unknown): Check => (v) => {
 
 /** Every key a spec's settings may hold, its check, and the RunConfig (or data config) field it sets. */
 const SETTING_KEYS: Record<string, { field: string; check: Check }> = {
-  r: { field: 'rank', check: posInt },
-  lora_alpha: { field: 'alpha', check: positive },
-  lora_dropout: { field: 'dropout', check: fraction },
-  target_modules: { field: 'targets', check: catching(parseTargets) },
-  use_rslora: { field: 'rslora', check: bool },
-  loraPlusRatio: { field: 'loraPlusRatio', check: positive },
+  r: { field: 'r', check: posInt },
+  lora_alpha: { field: 'loraAlpha', check: positive },
+  lora_dropout: { field: 'loraDropout', check: fraction },
+  target_modules: { field: 'targetModules', check: catching(parseTargets) },
+  use_rslora: { field: 'useRslora', check: bool },
+  loraPlusRatio: { field: 'loraplusLrRatio', check: positive },
   lr: { field: 'lr', check: positive },
   quant: { field: 'quant', check: catching(parseQuantMode) },
   groupSize: { field: 'groupSize', check: posInt },
@@ -249,7 +249,7 @@ export function variedKeys(runs: ExperimentRun[]): string[] {
   return [...new Set(runs.flatMap((r) => Object.keys(r.varied)))];
 }
 
-/** A run's settings as RunConfig / data-config fields (rank, alpha, targets, ...); unset fields are absent. */
+/** A run's settings as RunConfig / data-config fields (r, loraAlpha, targetModules, ...); unset fields are absent. */
 export function runFields(settings: Settings): Record<string, SettingValue> {
   const out: Record<string, SettingValue> = {};
   for (const [k, v] of Object.entries(settings)) out[SETTING_KEYS[k].field] = v;

@@ -4,13 +4,14 @@ import { createStore, del, set, values, type UseStore } from 'idb-keyval';
 import type { HeldOutPrompt } from '../data/heldout';
 import type { ExperimentRun, ExperimentSpec } from '../experiment/spec';
 import type { Knobs } from '../plan/knobs';
+import { withPeftNames } from '../train/peft-names';
 
 /** Where an experiment stands: 'interrupted' when a closed page or a lost device left it mid-run. */
 type ExperimentStatus = 'running' | 'interrupted' | 'stopped' | 'done' | 'failed';
 
 /** One experiment as kept in IndexedDB. */
 export interface ExperimentRecord {
-  /** Layout version (1). */
+  /** Layout version (EXPERIMENT_SCHEMA; 1 named baseKnobs' LoRA fields rank, alpha, ..., read by readExperiment). */
   schema: number;
   id: string;
   name: string;
@@ -32,6 +33,22 @@ export interface ExperimentRecord {
   /** Each run's answers (by plan index), measured once the run is done. */
   runAnswers: Record<number, string[]>;
   error: string | null;
+}
+
+/** Layout version of the experiment records this studio writes (2: baseKnobs under PEFT's names). */
+export const EXPERIMENT_SCHEMA = 2;
+
+/**
+ * A stored experiment as this studio reads it, or null for an entry it does not know (no plan, a
+ * schema other than 1 or EXPERIMENT_SCHEMA): a version-1 record's baseKnobs are read under PEFT's
+ * names (withPeftNames) and the record is marked EXPERIMENT_SCHEMA. Never throws.
+ */
+export function readExperiment(raw: unknown): ExperimentRecord | null {
+  const x = raw as ExperimentRecord | null;
+  if (!x || typeof x !== 'object' || !Array.isArray(x.plan)) return null;
+  if (x.schema === EXPERIMENT_SCHEMA) return x;
+  if (x.schema !== 1) return null;
+  return { ...x, schema: EXPERIMENT_SCHEMA, baseKnobs: withPeftNames(x.baseKnobs) };
 }
 
 let store: UseStore | null = null;

@@ -14,7 +14,7 @@ import { isQalora } from '../plan/memory';
 import type { KnobName } from '../plan/knobs';
 import { saveBlob, slug } from './download';
 import { engine } from './engine';
-import { listExperiments, putExperiment, removeExperiment, type ExperimentRecord } from './experiment-db';
+import { EXPERIMENT_SCHEMA, listExperiments, putExperiment, readExperiment, removeExperiment, type ExperimentRecord } from './experiment-db';
 import { answerRequest, axisText, heldOutUnavailable, knobsFromSettings, parseAxisText, settingsFromKnobs, specOfPlan, type AxisKey } from './experimentlogic';
 import { evalFileRef } from './evalfile';
 import type { HeldOutPrompt } from '../data/heldout';
@@ -321,7 +321,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
         return set({ expError: (e as Error).message });
       }
       const x: ExperimentRecord = {
-        schema: 1, id: `exp-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`, name, createdAt: now, updatedAt: now,
+        schema: EXPERIMENT_SCHEMA, id: `exp-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`, name, createdAt: now, updatedAt: now,
         spec: { ...specOfPlan(d.spec, d.expanded, d.plan), name }, plan: d.plan.map((p, index) => ({ ...p, index })), baseKnobs: { ...s.knobs },
         current: 0, status: 'running', ...(heldOut.length ? { heldOut } : {}), baseAnswers: {}, runAnswers: {}, error: null,
       };
@@ -353,7 +353,7 @@ export const createExperimentSlice: StateCreator<Studio, [], [], ExperimentSlice
 
     async loadExperiments() {
       try {
-        const stored = (await listExperiments()).filter((x) => x && x.schema === 1 && Array.isArray(x.plan));
+        const stored = (await listExperiments()).map(readExperiment).filter((x): x is ExperimentRecord => x !== null);
         // An experiment a closed page left mid-way resumes from where it stopped.
         const settled = stored.map((x) => (x.status === 'running' ? { ...x, status: 'interrupted' as const } : x));
         for (let i = 0; i < stored.length; i++) if (settled[i] !== stored[i]) await putExperiment(settled[i]);

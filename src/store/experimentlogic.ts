@@ -174,8 +174,8 @@ export function reportRunOf(r: RunRecord, varied: Settings, name = r.name, weigh
     varied,
     metrics: {
       config: {
-        rank: r.config.r, alpha: r.config.loraAlpha, targets: r.config.targetModules, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraplusLrRatio,
-        lr: r.config.lr, rslora: r.config.useRslora, dropout: r.config.loraDropout,
+        r: r.config.r, loraAlpha: r.config.loraAlpha, targetModules: r.config.targetModules, quant: r.config.quant ?? 'none', loraplusLrRatio: r.config.loraplusLrRatio,
+        lr: r.config.lr, useRslora: r.config.useRslora, loraDropout: r.config.loraDropout,
       },
       weights_dtype: weightsDType,
       trainable_params: r.trainableParams,

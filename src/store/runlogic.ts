@@ -2,14 +2,19 @@
 // of IndexedDB and the worker so it is unit-tested (runlogic.test.ts).
 import type { RecordShape } from '../data/shapes';
 import type { ProgressInfo } from '../train/run';
+import { withPeftNames } from '../train/peft-names';
 import type { RunMetrics, RunRecord, RunStatus } from './types';
 
-/** Layout version of the run records this studio writes. */
-export const RUN_SCHEMA = 1;
+/**
+ * Layout version of the run records this studio writes: 2 names the LoRA settings of `config` and
+ * `knobs` as PEFT does (r, loraAlpha, ...); 1 had rank, alpha, ... (read through withPeftNames).
+ */
+export const RUN_SCHEMA = 2;
 
 /**
  * A record read back from IndexedDB, or why it is left alone: records from before the schema field
- * are version 1; a record from a newer studio is not touched (it stays in IndexedDB unchanged).
+ * are version 1, and an older record's settings are read under PEFT's names (withPeftNames) and
+ * marked RUN_SCHEMA; a record from a newer studio is not touched (it stays in IndexedDB unchanged).
  */
 export function readRecord(raw: unknown): { record: RunRecord } | { skipped: string } {
   const r = raw as Partial<RunRecord> | null;
@@ -17,7 +22,8 @@ export function readRecord(raw: unknown): { record: RunRecord } | { skipped: str
   const schema = r.schema ?? 1;
   if (!Number.isInteger(schema) || schema < 1) return { skipped: `run "${r.name ?? r.id}" has an unknown record format (${String(r.schema)})` };
   if (schema > RUN_SCHEMA) return { skipped: `run "${r.name ?? r.id}" was saved by a newer version of the studio (record format ${schema}, this one reads ${RUN_SCHEMA}); it is kept unchanged` };
-  return { record: { ...(r as RunRecord), schema } };
+  if (schema === RUN_SCHEMA) return { record: { ...(r as RunRecord), schema } };
+  return { record: { ...(r as RunRecord), schema: RUN_SCHEMA, config: withPeftNames(r.config), ...(r.knobs ? { knobs: withPeftNames(r.knobs) } : {}) } };
 }
 
 /** How prompts are wrapped for a run's adapter (its data's shape and chat template); none for plain text or older records. */

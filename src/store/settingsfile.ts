@@ -1,24 +1,28 @@
 // Saved settings as a file: the knobs under a name, written and read as JSON. Pure (validation of
 // what a user imports: only known knobs, each of the type the studio uses).
 import { defaultKnobs, KNOB_LABEL, type KnobName, type Knobs } from '../plan/knobs';
+import { withPeftNames } from '../train/peft-names';
+
+/** Layout version of the settings files this studio writes: 2 names the LoRA knobs as PEFT does (r, loraAlpha, ...); 1 had rank, alpha, .... */
+const SETTINGS_VERSION = 2;
 
 /** The JSON of one saved set of settings. */
 interface SettingsFile {
   kind: 'lora-studio-settings';
-  version: 1;
+  version: typeof SETTINGS_VERSION;
   name: string;
   knobs: Knobs;
 }
 
 /** The JSON text of named knobs. */
 export function settingsJson(name: string, knobs: Knobs): string {
-  const f: SettingsFile = { kind: 'lora-studio-settings', version: 1, name, knobs };
+  const f: SettingsFile = { kind: 'lora-studio-settings', version: SETTINGS_VERSION, name, knobs };
   return JSON.stringify(f, null, 2) + '\n';
 }
 
 /**
  * Named knobs read from JSON text (a settings file, or a stored entry): knobs it does not name keep
- * the defaults; an unknown knob or one of the wrong type is an error in the studio's words.
+ * the defaults; a version-1 file's LoRA knobs (rank, alpha, ...) are read under PEFT's names; an unknown knob or one of the wrong type is an error in the studio's words.
  */
 export function parseSettings(text: string, fallbackName: string): { name: string; knobs: Knobs } {
   let v: unknown;
@@ -31,10 +35,13 @@ export function parseSettings(text: string, fallbackName: string): { name: strin
   if (!f || typeof f !== 'object' || f.kind !== 'lora-studio-settings' || !f.knobs || typeof f.knobs !== 'object') {
     throw new Error(`${fallbackName} is not a settings file of the studio (it has no "kind": "lora-studio-settings" with its knobs).`);
   }
-  if (f.version !== 1) throw new Error(`${fallbackName} was written by another version of the studio (settings format ${String(f.version)}; this one reads 1).`);
+  const version = f.version as number;
+  if (version !== 1 && version !== SETTINGS_VERSION) {
+    throw new Error(`${fallbackName} was written by another version of the studio (settings format ${String(f.version)}; this one reads 1 and ${SETTINGS_VERSION}).`);
+  }
   const knobs = defaultKnobs(null);
   const problems: string[] = [];
-  for (const [k, val] of Object.entries(f.knobs)) {
+  for (const [k, val] of Object.entries(withPeftNames(f.knobs))) {
     if (!(k in knobs)) {
       problems.push(`unknown setting "${k}"`);
       continue;
