@@ -7,18 +7,26 @@ import type { RunConfig } from './train/run';
 
 /** The flag of each option an engine message can name (the access token is an environment variable). */
 export const OPTION_FLAG: Record<RunOption, string> = {
-  seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', r: '--rank', loraAlpha: '--alpha', loraDropout: '--dropout', lr: '--lr',
-  loraplusLrRatio: '--lora-plus-ratio', quant: '--quant', targetModules: '--targets', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
+  seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', r: '--lora-r', loraAlpha: '--lora-alpha', loraDropout: '--lora-dropout', lr: '--lr',
+  loraplusLrRatio: '--loraplus-lr-ratio', quant: '--quant', targetModules: '--target-modules', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
   format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
   onBadRows: '--on-bad-rows', accessToken: 'HF_TOKEN',
 };
 
 /** The flag of each RunConfig field `npm run train` takes (baseModel is --model). */
 export const CONFIG_FLAG: Partial<Record<keyof RunConfig, string>> = {
-  r: '--rank', loraAlpha: '--alpha', loraDropout: '--dropout', useRslora: '--rslora', targetModules: '--targets', loraplusLrRatio: '--lora-plus-ratio', lr: '--lr',
+  r: '--lora-r', loraAlpha: '--lora-alpha', loraDropout: '--lora-dropout', useRslora: '--use-rslora', targetModules: '--target-modules', loraplusLrRatio: '--loraplus-lr-ratio', lr: '--lr',
   schedule: '--schedule', warmup: '--warmup', steps: '--steps', epochs: '--epochs', batchSize: '--batch-size', gradAccum: '--grad-accum',
   seqLen: '--seq-len', seed: '--seed', saveEvery: '--save-every', maxGradNorm: '--max-grad-norm', weightDecay: '--weight-decay',
   gradCheckpointing: '--grad-checkpointing', quant: '--quant', groupSize: '--group-size',
+};
+
+/**
+ * The older flag of each LoRA setting, from before the flags took PEFT's / TRL's names: `npm run
+ * train` still accepts them (src/cli/train-run.ts), and names the one the user typed in messages.
+ */
+export const LEGACY_CONFIG_FLAG: Partial<Record<keyof RunConfig, string>> = {
+  r: '--rank', loraAlpha: '--alpha', loraDropout: '--dropout', useRslora: '--rslora', targetModules: '--targets', loraplusLrRatio: '--lora-plus-ratio',
 };
 
 /** How the data is read, as the studio's Dataset tab and the CLI's data flags both set it. */

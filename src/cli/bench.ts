@@ -26,7 +26,7 @@ import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageE
 import { mulberry32 } from '../util/random';
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
-  [--steps N] [--rank N] [--targets LIST] [--dtype f32|f16] [--quant MODE] [--group-size G]
+  [--steps N] [--lora-r N] [--target-modules LIST] (older names: --rank, --targets) [--dtype f32|f16] [--quant MODE] [--group-size G]
   [--profile] [--only train|matmul] [--runs N] [--matmul vec4|legacy]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
 matmul rows against tfjs only); --runs: rounds per matmul row (median, default 5); --matmul legacy
@@ -81,7 +81,7 @@ runCli(async () => {
   const a = parseCli(
     {
       model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
-      steps: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
+      steps: { type: 'string' }, 'lora-r': { type: 'string' }, 'target-modules': { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
       quant: { type: 'string' }, 'group-size': { type: 'string' }, profile: { type: 'boolean' }, only: { type: 'string' },
       runs: { type: 'string' }, matmul: { type: 'string' },
     } as const,
@@ -120,8 +120,8 @@ runCli(async () => {
   const B = num(a['batch-size'], 'batch-size', soft ? 2 : 8, positiveInt);
   const T = Math.min(spec.maxT, num(a['seq-len'], 'seq-len', soft ? 64 : 512, positiveInt));
   const steps = num(a.steps, 'steps', soft ? 4 : 20, positiveInt);
-  const rank = num(a.rank, 'rank', 8, positiveInt);
-  const targets = a.targets ?? 'all-linear';
+  const rank = a['lora-r'] === undefined && a.rank !== undefined ? num(a.rank, 'rank', 8, positiveInt) : num(a['lora-r'], 'lora-r', 8, positiveInt);
+  const targets = a['target-modules'] ?? a.targets ?? 'all-linear';
 
   const quant = parseQuantMode(a.quant ?? 'none');
   const groupSize = num(a['group-size'], 'group-size', 32, positiveInt);

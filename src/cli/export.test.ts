@@ -28,13 +28,13 @@ function runFolder(name: string, config: Record<string, unknown>, shape: string,
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ config, prompt_format: { shape, chat_template: 'auto', name: shape } }));
-  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: config.rank, lora_alpha: config.alpha, lora_dropout: config.dropout, target_modules: ['q_proj', 'v_proj', 'lm_head'], ...adapter }));
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: config.r ?? config.rank, lora_alpha: config.loraAlpha ?? config.alpha, lora_dropout: config.loraDropout ?? config.dropout, target_modules: ['q_proj', 'v_proj', 'lm_head'], ...adapter }));
   return dir;
 }
 
 const CONFIG = {
-  model: 'HuggingFaceTB/SmolLM2-135M', data: '/data/alpaca.jsonl', out: 'runs/a', rank: 16, alpha: 32, dropout: 0.1, targets: 'attention,lm_head',
-  loraPlusRatio: 16, lr: 3e-4, schedule: 'cosine', warmup: 20, steps: 500, epochs: 1, batchSize: 8, gradAccum: 4, seqLen: 512, seed: 7,
+  model: 'HuggingFaceTB/SmolLM2-135M', data: '/data/alpaca.jsonl', out: 'runs/a', r: 16, loraAlpha: 32, loraDropout: 0.1, targetModules: 'attention,lm_head',
+  loraplusLrRatio: 16, lr: 3e-4, schedule: 'cosine', warmup: 20, steps: 500, epochs: 1, batchSize: 8, gradAccum: 4, seqLen: 512, seed: 7,
   maxGradNorm: 0.5, weightDecay: 0.01, gradCheckpointing: true, quant: 'nf4-dq', groupSize: 32, evalSplit: 0.05, trainOnPrompt: false, packing: true,
 };
 
@@ -73,7 +73,7 @@ describe('export-run: TRL + PEFT script and Axolotl YAML', () => {
   });
 
   it('a chat run trains assistant turns; a QA-LoRA run says plainly what has no equivalent', () => {
-    const run = readRunFolder(runFolder('qa', { ...CONFIG, quant: 'qalora-int4', groupSize: 16, data: 'org/chats', loraPlusRatio: 1 }, 'chat'));
+    const run = readRunFolder(runFolder('qa', { ...CONFIG, quant: 'qalora-int4', groupSize: 16, data: 'org/chats', loraplusLrRatio: 1 }, 'chat'));
     const s = trlScript(run);
     expect(s).toMatch(/raw = load_dataset\(DATA\)/);
     expect(s).toMatch(/assistant_only_loss=True/);

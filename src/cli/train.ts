@@ -14,6 +14,7 @@ import { applyDemoTraining } from './demo';
 import { DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
 import { folderPlace, modelLine, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
 import { withPeftNames } from '../train/peft-names';
+import { noteTypedFlags } from './options';
 
 const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNER/NAME --out DIR [options]
   (no --model and no --data: the built-in demo, written to runs/demo)
@@ -37,6 +38,7 @@ runCli(async () => {
   );
   // No --model and no --data: the built-in demo (public/demo) with its settings.
   applyDemoTraining(a);
+  noteTypedFlags(a);
   // A resumed run takes its configuration from the checkpoint; flags given again must agree.
   // --resume DIR takes the newest good checkpoint of DIR, DIR-prev, DIR-prev2, ... (checksums verified).
   let resumeState = null;

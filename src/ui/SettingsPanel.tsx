@@ -67,7 +67,7 @@ function Targets() {
           .filter((k) => k !== 'lm_head')
           .map((k, i) => (
             <label className="check" key={k}>
-              <input type="checkbox" checked={kinds.includes(k)} onChange={(e) => toggle(k, e.target.checked)} data-testid={`target-${k}`} data-option={i === 0 ? 'targets' : undefined} />
+              <input type="checkbox" checked={kinds.includes(k)} onChange={(e) => toggle(k, e.target.checked)} data-testid={`target-${k}`} data-option={i === 0 ? 'targetModules' : undefined} />
               <code>{k}</code>
             </label>
           ))}
