@@ -10,7 +10,7 @@ import { openStudio, setUpFrogRun, startTraining, tab } from './studio-helpers';
 
 test('studio: Runs → Export run for a cluster carries the run settings; the GGUF downloads parse', async ({ page }) => {
   await openStudio(page);
-  await setUpFrogRun(page, { steps: '3', batchSize: '2', seqLen: '32', rank: '4', alpha: '12', dropout: '0.1', lr: '0.002', seed: '7', evalEvery: '0' });
+  await setUpFrogRun(page, { steps: '3', batchSize: '2', seqLen: '32', r: '4', loraAlpha: '12', loraDropout: '0.1', lr: '0.002', seed: '7', evalEvery: '0' });
   await tab(page, 'Train');
   await startTraining(page);
   await expect(page.getByTestId('run-view')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });

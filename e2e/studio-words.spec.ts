@@ -13,8 +13,8 @@ test('an absurd sequence length and rank 0 say why, in the studio\'s words, wher
   await expect(problem).toBeVisible();
   expect(await textOutsideCommand(page)).not.toContain('--seq-len');
   await expect(page.getByTestId('trainable-params').first()).toContainText(/^\d+(\.\d+)?[KMB]? \(\d+(\.\d+)?% of \d+(\.\d+)?[KMB]\)$/);
-  await page.getByTestId('knob-rank').fill('0');
-  await expect(page.getByTestId('knob-rank-range')).toHaveText(/^Allowed: a whole number from 1 to 1024; still using \d+\.$/);
+  await page.getByTestId('knob-r').fill('0');
+  await expect(page.getByTestId('knob-r-range')).toHaveText(/^Allowed: a whole number from 1 to 1024; still using \d+\.$/);
   for (const width of [1024, 1920]) {
     await page.setViewportSize({ width, height: 900 });
     await shot(page, info, `settings-${width}`);

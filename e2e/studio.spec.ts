@@ -112,9 +112,9 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   const trainable = page.getByTestId('trainable-params').first();
   await expect(trainable).toContainText('% of');
   const before = await trainable.textContent();
-  await knob(page, 'rank', '16');
+  await knob(page, 'r', '16');
   await expect(trainable).not.toHaveText(before!); // the count follows the knobs live
-  await knob(page, 'rank', '8');
+  await knob(page, 'r', '8');
   await shot(page, info, '4-settings');
 
   // Train: the loss chart fills and the loss falls.
@@ -237,7 +237,7 @@ test('studio: local model, dropped dataset, training, playground, download, relo
   // A second run on the same base (another rank, all linear layers), then switch adapters in the
   // playground: the base stays loaded and each adapter answers its own way.
   await tab(page, 'Settings');
-  await knob(page, 'rank', '4');
+  await knob(page, 'r', '4');
   await page.getByRole('button', { name: 'All linear' }).click();
   await knob(page, 'steps', '4');
   await knob(page, 'lr', '0.005');

@@ -14,7 +14,7 @@ describe('trainCommand', () => {
   it('spells out every setting, steps over epochs, booleans as bare flags', () => {
     const c = trainCommand(config, data, 0.1, paths);
     expect(c).toBe(
-      "npm run train -- --model MODEL_DIR --data 'my data.jsonl' --out runs/x --rank 16 --alpha 32 --dropout 0.05 --targets q_proj,v_proj --lora-plus-ratio 16 " +
+      "npm run train -- --model MODEL_DIR --data 'my data.jsonl' --out runs/x --lora-r 16 --lora-alpha 32 --lora-dropout 0.05 --target-modules q_proj,v_proj --loraplus-lr-ratio 16 " +
         '--lr 0.0003 --schedule cosine --warmup 10 --steps 100 --batch-size 4 --grad-accum 2 --seq-len 512 --seed 42 --save-every 50 --max-grad-norm 1 ' +
         '--weight-decay 0 --grad-checkpointing --eval-split 0.1',
     );
@@ -24,7 +24,7 @@ describe('trainCommand', () => {
     const c = trainCommand({ ...config, steps: undefined, epochs: 3, quant: 'qalora-int4', groupSize: 32, useRslora: true }, { ...data, template: "Q: {q}\nIt's", responseColumn: 'a', trainOnPrompt: true, onBadRows: 'skip', packing: true }, 0, paths);
     expect(c).toContain('--epochs 3');
     expect(c).not.toContain('--steps');
-    expect(c).toContain('--rslora --targets');
+    expect(c).toContain('--use-rslora --target-modules');
     expect(c).toContain('--quant qalora-int4 --group-size 32');
     expect(c).toContain(`--format template --template 'Q: {q}\nIt'\\''s' --response-column a --train-on-prompt --packing --on-bad-rows skip`);
   });

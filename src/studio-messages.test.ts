@@ -116,7 +116,7 @@ describe('messages the studio shows', () => {
       expect(OPTION_PLACE[o].label).toBeTruthy();
     }
     const issues = knobIssues({ ...defaultKnobs(null), r: 0, warmup: -1 }, null);
-    expect(issues.map((i) => i.knob)).toEqual(['rank', 'warmup']);
+    expect(issues.map((i) => i.knob)).toEqual(['r', 'warmup']);
     expect(issues[0].message).toBe('“Rank (r)” must be a positive integer (got 0); typical values are 8–64.');
     expect(issues[1].message).toBe('“Warm-up steps” must be a whole number ≥ 0 (got -1).');
   });

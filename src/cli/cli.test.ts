@@ -75,7 +75,7 @@ describe('train, eval, generate', () => {
     expect(t.stderr).toContain(`adapter written to ${out}`);
     expect(t.code).toBe(0);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
-    expect(metrics.config).toMatchObject({ seqLen: 64, batchSize: 8, lr: 3e-3, dropout: 0 });
+    expect(metrics.config).toMatchObject({ seqLen: 64, batchSize: 8, lr: 3e-3, loraDropout: 0 });
     expect(metrics.trainable_params).toBeGreaterThan(5 * 8 * (64 + 64 + (64 + 32))); // all linear layers, not the attention default
     const g = cli('generate', ['--max-new-tokens', '6']);
     expect(g.code).toBe(0);

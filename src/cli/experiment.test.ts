@@ -39,7 +39,7 @@ describe('npm run experiment', () => {
     expect(Number(csv[1].trainable_params)).toBe(2 * Number(csv[0].trainable_params));
     for (const run of ['r2', 'r4', 'r8']) {
       const m = JSON.parse(readFileSync(join(out, run, 'metrics.json'), 'utf8'));
-      expect(m.config.rank).toBe(Number(run.slice(1)));
+      expect(m.config.r).toBe(Number(run.slice(1)));
       expect(m.steps).toBe(2);
     }
 

@@ -190,7 +190,7 @@ describe('importAdapter', () => {
     }
     const cfg = JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, use_dora: false, megatron_config: null, target_modules: ['v_proj'] });
     const im = importAdapter(s, cfg, serializeSafetensors(tensors), 'peft-adapter');
-    expect(im.h).toEqual({ r: 2, alpha: 4, dropout: 0, rslora: false });
+    expect(im.h).toEqual({ r: 2, loraAlpha: 4, loraDropout: 0, useRslora: false });
     expect(im.baseModel).toBeNull();
     expect(im.modules.map((m) => m.name)).toEqual(['model.layers.0.self_attn.v_proj', 'model.layers.1.self_attn.v_proj']);
     const a0 = w.get(mods[0].name)!.A.map((v) => f16BitsToF32(f32ToF16Bits(v)));

@@ -50,7 +50,7 @@ describe('knobs', () => {
   });
 
   it('reports bad values one line each and builds the RunConfig', () => {
-    const k = { ...defaultKnobs(smol), rank: 0, seqLen: 100_000, targetKinds: [], evalSplit: 1 };
+    const k = { ...defaultKnobs(smol), r: 0, seqLen: 100_000, targetModules: [], evalSplit: 1 };
     const p = knobProblems(k, smol);
     expect(p.some((x) => /^“Rank \(r\)” must be a positive integer/.test(x))).toBe(true);
     expect(p.some((x) => /^“Target modules” needs at least one module/.test(x))).toBe(true);
@@ -61,7 +61,7 @@ describe('knobs', () => {
     expect(knobProblems({ ...defaultKnobs(smol), quant: 'qalora-int4', groupSize: 64 }, smol)).toEqual([]);
     for (const line of p) expect(line).not.toMatch(/\n/);
     const cfg = toRunConfig({ ...defaultKnobs(smol), lengthBy: 'steps', steps: 30, evalEvery: 10 }, 'llama', 'HuggingFaceTB/SmolLM2-135M-Instruct');
-    expect(cfg).toMatchObject({ steps: 30, saveEvery: 10, targets: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', baseModel: 'HuggingFaceTB/SmolLM2-135M-Instruct' });
+    expect(cfg).toMatchObject({ steps: 30, saveEvery: 10, targetModules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', baseModel: 'HuggingFaceTB/SmolLM2-135M-Instruct' });
     expect(toRunConfig(defaultKnobs(smol), 'llama', 'x').steps).toBeUndefined();
   });
 });

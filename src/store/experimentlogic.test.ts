@@ -30,14 +30,14 @@ function record(over: Partial<RunRecord['config']>, extra: Partial<RunRecord> = 
 
 describe('experiment settings from the knobs', () => {
   it('round-trips the knobs through the spec settings the CLI reads', () => {
-    const k = { ...defaultKnobs(spec), rank: 4, alpha: 8, lengthBy: 'steps' as const, steps: 7, quant: 'nf4' as const, targetKinds: presetKinds('all-linear', 'llama', true) };
+    const k = { ...defaultKnobs(spec), r: 4, loraAlpha: 8, lengthBy: 'steps' as const, steps: 7, quant: 'nf4' as const, targetModules: presetKinds('all-linear', 'llama', true) };
     const s = settingsFromKnobs(k, 'llama');
     expect(parseExperiment({ name: 'x', base: s, prompts: [] }).base).toEqual(s); // valid spec settings
     expect(s).toMatchObject({ r: 4, lora_alpha: 8, steps: 7, quant: 'nf4', target_modules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head' });
     expect(s.epochs).toBeUndefined();
     const back = knobsFromSettings(defaultKnobs(spec), s, spec);
     expect(back.ignored).toEqual([]);
-    expect(back.knobs).toEqual({ ...k, targetKinds: k.targetKinds });
+    expect(back.knobs).toEqual({ ...k, targetModules: k.targetModules });
   });
 
   it('resolves target keywords to the knob\'s module kinds and reports the keys the knobs do not hold', () => {

@@ -71,7 +71,7 @@ describe('run bookkeeping', () => {
     const cur = run({ status: 'done' });
     expect(readRecord(cur)).toEqual({ record: cur });
     const { schema: _, ...old } = cur;
-    expect(readRecord(old)).toEqual({ record: { ...old, schema: 1 } });
+    expect(readRecord(old)).toEqual({ record: { ...old, schema: RUN_SCHEMA } });
     const newer = readRecord({ ...cur, schema: RUN_SCHEMA + 1, name: 'future' });
     expect('skipped' in newer && newer.skipped).toMatch(/run "future" was saved by a newer version of the studio .*kept unchanged/);
     expect(readRecord({ hello: 1 })).toEqual({ skipped: 'an entry that is not a run record' });

@@ -4,7 +4,7 @@ import { parseSettings, settingsJson } from './settingsfile';
 
 describe('settings files', () => {
   it('round-trip the knobs under their name', () => {
-    const knobs = { ...defaultKnobs(null), rank: 4, targetKinds: ['q_proj'], samplePrompt: 'Hi' };
+    const knobs = { ...defaultKnobs(null), r: 4, targetModules: ['q_proj'], samplePrompt: 'Hi' };
     expect(parseSettings(settingsJson('small', knobs), 'f.json')).toEqual({ name: 'small', knobs });
   });
 
@@ -16,7 +16,7 @@ describe('settings files', () => {
   it('refuse other JSON, unknown knobs and wrong kinds, in the studio\'s words', () => {
     expect(() => parseSettings('{', 'f.json')).toThrow(/f\.json is not valid JSON/);
     expect(() => parseSettings('{"a":1}', 'f.json')).toThrow(/not a settings file/);
-    const bad = JSON.stringify({ kind: 'lora-studio-settings', version: 1, knobs: { rank: '8', bogus: 1 } });
+    const bad = JSON.stringify({ kind: 'lora-studio-settings', version: 1, knobs: { r: '8', bogus: 1 } });
     expect(() => parseSettings(bad, 'f.json')).toThrow('unknown setting "bogus"');
     expect(() => parseSettings(bad, 'f.json')).toThrow('“Rank (r)” has a value of the wrong kind ("8")');
   });

@@ -19,7 +19,7 @@ describe('readExternalAdapter', () => {
   it('reads a PEFT .bin adapter folder for stories260K', async () => {
     const spec = await readSpec(dirSource(MODEL));
     const ad = await readExternalAdapter(spec, 'stories260K-lora-bin', folder(ADAPTER, 'stories260K-lora-bin'));
-    expect(ad.info).toEqual({ name: 'stories260K-lora-bin', file: 'stories260K-lora-bin/adapter_model.bin', r: 4, alpha: 8, rslora: false, modules: 2 * spec.L, baseModel: 'stories260K' });
+    expect(ad.info).toEqual({ name: 'stories260K-lora-bin', file: 'stories260K-lora-bin/adapter_model.bin', r: 4, loraAlpha: 8, useRslora: false, modules: 2 * spec.L, baseModel: 'stories260K' });
     expect(ad.weights.size).toBe(2 * spec.L);
   });
 
