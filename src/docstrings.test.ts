@@ -30,6 +30,7 @@ export const DOCUMENTED: string[] = [
   'train',
   'plan',
   'flags.ts',
+  'worker',
 ];
 
 function sources(path: string): string[] {

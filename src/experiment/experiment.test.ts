@@ -21,7 +21,7 @@ describe('parseExperiment', () => {
   it('accepts PEFT names, a target_modules list, and keeps axis order', () => {
     const s = parseExperiment(JSON.stringify({ name: 'x', base: { lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], steps: 2 }, axes: { r: [2, 4] }, prompts: ['Hi'] }), 'exp.json');
     expect(s.base).toEqual({ lora_alpha: 16, target_modules: 'q_proj,v_proj', steps: 2 });
-    expect(runFields(s.base)).toEqual({ alpha: 16, targets: 'q_proj,v_proj', steps: 2 });
+    expect(runFields(s.base)).toEqual({ loraAlpha: 16, targetModules: 'q_proj,v_proj', steps: 2 });
   });
 
   it('errors are one line naming the file and the key', () => {

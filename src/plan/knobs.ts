@@ -13,15 +13,15 @@ import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worde
 /**
  * The studio's training settings, one field per knob of the Settings tab (KNOB_HELP explains
  * each, KNOB_LABEL names it); toRunConfig maps them to the engine's RunConfig, knobIssues checks
- * them. LoRA fields follow PEFT: rank = r, alpha = lora_alpha, dropout = lora_dropout,
- * rslora = use_rslora. batchSize is B and seqLen is T (tokens).
+ * them. LoRA fields carry PEFT's names in camelCase (r, loraAlpha, loraDropout, useRslora,
+ * targetModules, and LoRA+'s loraplusLrRatio), as RunConfig does. batchSize is B and seqLen is T (tokens).
  */
 export interface Knobs {
   r: number;
   loraAlpha: number;
   loraDropout: number;
   useRslora: boolean;
-  /** Module kinds with LoRA: 'q_proj', 'v_proj', … (GPT-2: 'c_attn', 'attn.c_proj', …) and 'lm_head'. */
+  /** PEFT's target_modules as the module kinds with LoRA: 'q_proj', 'v_proj', … (GPT-2: 'c_attn', 'attn.c_proj', …) and 'lm_head'. */
   targetModules: string[];
   loraplusLrRatio: number;
   /** How the frozen base is stored: 'none' (f16/f32), int8 (LLM.int8 storage), nf4 / nf4-dq (QLoRA), or a QA-LoRA mode (see QuantMode). */
@@ -236,7 +236,7 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
 }
 
 /**
- * The engine's RunConfig for these knobs: targetKinds become parseTargets syntax in model order,
+ * The engine's RunConfig for these knobs: the targetModules kinds become parseTargets syntax in model order,
  * steps is set only when the run is measured in steps, checkpoints follow evalEvery (saveEvery),
  * and groupSize is passed only for QA-LoRA modes. No checks here (knobIssues does them).
  */

@@ -10,7 +10,7 @@
  * RunConfig's parseTargets string, `targetKinds` the studio's list of module kinds: both are now
  * `targetModules` (a string in RunConfig, a list in Knobs, as PEFT's target_modules takes either).
  */
-export const LEGACY_PEFT_FIELDS: Readonly<Record<string, string>> = {
+const LEGACY_PEFT_FIELDS: Readonly<Record<string, string>> = {
   rank: 'r',
   alpha: 'loraAlpha',
   dropout: 'loraDropout',

@@ -20,8 +20,10 @@ import { hash32, mulberry32 } from '../util/random';
 /**
  * Everything that defines a run (the CLI's train flags, the studio's knobs; stored whole in each
  * checkpoint's TrainerState.config so a resume needs nothing else). validateRunConfig checks it.
- * Names of the LoRA settings follow PEFT's LoraConfig: rank = r, alpha = lora_alpha,
- * dropout = lora_dropout, rslora = use_rslora, targets = target_modules.
+ * The LoRA settings carry PEFT's LoraConfig names in camelCase: r, loraAlpha = lora_alpha,
+ * loraDropout = lora_dropout, useRslora = use_rslora, targetModules = target_modules, and LoRA+'s
+ * loraplusLrRatio = loraplus_lr_ratio (settings saved under the older names are read through
+ * withPeftNames, ./peft-names.ts).
  */
 export interface RunConfig {
   /** Recorded as base_model_name_or_path in adapter_config.json. */
@@ -34,9 +36,9 @@ export interface RunConfig {
   loraDropout: number;
   /** Rank-stabilised LoRA (Kalajdzievski 2023): scaling alpha / √r instead of alpha / r. */
   useRslora: boolean;
-  /** "q_proj,v_proj" | "attention" | "all-linear" [+ ",lm_head"] */
+  /** target_modules in parseTargets syntax: "q_proj,v_proj" | "attention" | "all-linear" [+ ",lm_head"]. */
   targetModules: string;
-  /** LoRA+ (Hayou et al. 2024): lora_B learns at lr × this ratio; 1 = plain LoRA. */
+  /** LoRA+ (Hayou et al. 2024) loraplus_lr_ratio: lora_B learns at lr × this ratio; 1 = plain LoRA. */
   loraplusLrRatio: number;
   /** Peak learning rate of AdamW. */
   lr: number;
@@ -75,7 +77,7 @@ class RunConfigError extends OptionError {
 /**
  * Checks a RunConfig against the model's maximum positions `maxT`; throws RunConfigError (an
  * OptionError naming the option, with a typical value) for a rank, batch size or grad-accum that
- * is not a positive integer, alpha, lr or loraPlusRatio not positive, dropout outside [0, 1), or a
+ * is not a positive integer, loraAlpha, lr or loraplusLrRatio not positive, loraDropout outside [0, 1), or a
  * seqLen below 2 or above maxT. Targets are checked later, against the model (resolveTargets).
  */
 export function validateRunConfig(c: RunConfig, maxT: number): void {

@@ -63,7 +63,7 @@ export function divergedError(step: number, loss: number, gradNorm: number): Tra
  * Each step runs gradAccum micro-batches of B × T tokens (gradients summed, the loss gradient
  * scaled by 1 / the step's predicted tokens, so k micro-batches equal one batch k times as large),
  * then the global gradient norm, clipping to maxGradNorm and AdamW (torch.optim.AdamW semantics:
- * decoupled weight decay, bias correction; lora_B's lr × loraPlusRatio for LoRA+, Hayou et al.
+ * decoupled weight decay, bias correction; lora_B's lr × loraplusLrRatio for LoRA+, Hayou et al.
  * 2024), with the lr of train/schedule.ts learningRate. The constructor throws Error when the
  * Transformer has no training program; steps throw TrainingDivergedError on a non-finite loss or
  * norm, and Error when the GPU device was lost.

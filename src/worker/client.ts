@@ -10,6 +10,13 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * The page's handle on the engine worker: `call` posts one typed request (protocol.ts RequestMap)
+ * with a fresh id and resolves with its reply, or rejects with an EngineError (the worker's message,
+ * already in the studio's words, and the option it is about); events tagged with the request's id go
+ * to its `onEvent`, untagged ones (device loss) to onGlobalEvent. Owns the Worker it is given or
+ * creates (engine.worker.ts, a module worker).
+ */
 export class EngineClient {
   private readonly worker: Worker;
   private nextId = 1;

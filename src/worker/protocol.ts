@@ -12,6 +12,7 @@ import type { QuantMode } from '../quant/formats';
 import type { ProgressInfo, RunConfig } from '../train/run';
 import type { RunOption } from '../options';
 
+/** Where a base model comes from: a Hub repo (revision default main; token for gated repos), or a picked folder's files with their paths. */
 export type ModelSourceSpec =
   | { kind: 'hub'; repo: string; revision?: string; token?: string }
   | { kind: 'files'; name: string; files: { path: string; file: Blob }[] };
@@ -19,6 +20,10 @@ export type ModelSourceSpec =
 /** Storage of the frozen base (group size for QA-LoRA). */
 export type { QuantMode };
 
+/**
+ * A loaded base model as the page sees it: counts (params, layers, hidden C, vocab, maxPositions T),
+ * the weights' storage dtype and bytes on the GPU, and the quantization it was loaded with.
+ */
 export interface ModelInfo {
   name: string;
   modelType: string;
@@ -51,6 +56,7 @@ interface PreparedDataRef {
   evalDatasetId?: string;
 }
 
+/** How a training run ended: steps done, eval losses before and after (null: no eval set), trainable parameters, tokens/s, peak GPU bytes, and whether it was stopped early. */
 export interface TrainSummary {
   runId: string;
   steps: number;
@@ -82,6 +88,7 @@ export interface ExternalAdapterInfo {
   baseModel: string | null;
 }
 
+/** One generation: the prompt (or a conversation), the adapter to apply, and the sampling settings (maxNewTokens in tokens; temperature ≤ 0 or absent is greedy, else seeded temperature / top-p sampling: net/generate.ts). */
 export interface GenerateRequest {
   /** The prompt as typed (with promptIds: its text, for the reply only). */
   prompt: string;
@@ -114,6 +121,7 @@ export interface DatasetOptions {
   packing: boolean;
 }
 
+/** The Dataset tab's defaults, equal to the CLI's (detected shape, no template, stop on a bad row, no packing). */
 export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
   format: 'auto', template: '', responseColumn: '', chatTemplate: 'auto', trainOnPrompt: false, onBadRows: 'stop', packing: false,
 };
@@ -133,6 +141,7 @@ export interface DatasetInspect {
   reason?: string;
 }
 
+/** A dataset file as read by the worker: its inspection, prepared examples and stats (ok), or the error in the studio's words with the option it is about. */
 export type DatasetSummary =
   | {
       ok: true;
@@ -146,6 +155,7 @@ export type DatasetSummary =
     }
   | { ok: false; name: string; inspect: DatasetInspect | null; error: string; option?: RunOption };
 
+/** One file in the worker's model cache (Cache Storage): its URL, Hub repo, revision, path in the repo, and size in bytes. */
 export interface CacheEntry {
   url: string;
   repo: string;
@@ -276,6 +286,7 @@ export type Reply<K extends RequestType> = RequestMap[K]['reply'];
 /** Any request (the union of RequestOf over RequestMap). */
 export type Request = { [K in RequestType]: RequestOf<K> }[RequestType];
 
+/** Everything the worker reports while a request runs (progress, steps, evals, samples, tokens), tagged with the request's id; deviceLost is untagged. */
 export type EngineEvent =
   /** download: bytes of the whole download so far / expected, detail = the file in flight; weights: tensors uploaded / all. */
   | { kind: 'load'; stage: 'download' | 'weights'; loaded: number; total: number; detail: string }
@@ -305,10 +316,12 @@ export type EngineEvent =
   | { kind: 'export'; done: number; total: number }
   | { kind: 'deviceLost'; message: string };
 
+/** A message from the worker to the page: an event of a request, or its one reply (a result, or an error in the studio's words). */
 export type WorkerMessage =
   | { id: number; type: 'event'; event: EngineEvent }
   | { id: number; type: 'reply'; ok: true; result: unknown }
   /** `error` is in the studio's words; `option` is the setting it is about (the page focuses its control). */
   | { id: number; type: 'reply'; ok: false; error: string; option?: RunOption };
 
+/** A message from the page to the worker: a request with the id its events and reply carry. */
 export type RequestMessage = { id: number; req: Request };

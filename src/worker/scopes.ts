@@ -8,11 +8,17 @@ import type { GpuContext } from '../gpu/context';
 
 const SHARED_LABELS = new Set(['staging', 'uniform-arena']);
 
+/** A named set of GPU buffers (a model, an adapter, a run) that are destroyed together when the thing they belong to goes. */
 export class BufferScope {
   readonly buffers = new Set<GPUBuffer>();
   constructor(readonly name: string) {}
 }
 
+/**
+ * Attributes the buffers GpuContext.createBuffer makes to the innermost running BufferScope (run /
+ * runAsync), so dispose(scope) frees exactly those; the context's shared pools (staging, the
+ * uniform arena) are never attributed. It wraps ctx.createBuffer for the context's lifetime.
+ */
 export class BufferTracker {
   private readonly stack: BufferScope[] = [];
 

@@ -52,11 +52,13 @@ export interface SessionHost {
   checkpoints: RunCheckpoints;
 }
 
+/** The worker's GPU: its context and the tracker that attributes buffers to scopes. */
 export interface Engine {
   ctx: GpuContext;
   tracker: BufferTracker;
 }
 
+/** The loaded base model in the worker: weights and tokenizer, where it came from, its buffers' scope, its config.json text and QA-LoRA group size. */
 export interface Model {
   loaded: LoadedModel;
   source: ModelSource;
@@ -65,6 +67,7 @@ export interface Model {
   groupSize: number;
 }
 
+/** An adapter held in the worker (trained, a run's, or opened from a folder): its GPU state, PEFT hyperparameters, the base it was trained on, and its buffers' scope. */
 export interface Adapter {
   lora: LoraState;
   hyper: LoraHyper;
