@@ -351,14 +351,19 @@ export function splitKPlan(M: number, N: number, K: number, lim: TileLimits, min
 }
 
 /**
- * f32 elements of scratch the LoRA gradients' split-K needs (0: no module splits): the largest
- * dA [r, aIn] + dB [outF, r] partials of one module, each reduced over its `rows` tokens (B·T, or
- * the head's row chunk). The Transformer allocates exactly this and the memory estimate counts it.
+ * f32 elements of scratch the LoRA gradients' split-K needs (0: no module splits): the partials of
+ * dA [r, aIn] + dB [outF, r] of every module of one group (a decoder layer, or the output head),
+ * each reduced over its `rows` tokens (B·T, or the head's row chunk), for the largest group: the
+ * backward keeps a group's partials until one reduce (lora/linear.ts reduceGrads). The Transformer
+ * allocates exactly this and the memory estimate counts it.
  */
-export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: number }[], r: number, lim: TileLimits, minGroups: number): number {
-  let need = 0;
-  for (const m of modules) need = Math.max(need, splitKPlan(r, m.aIn, m.rows, lim, minGroups).scratch + splitKPlan(m.outF, r, m.rows, lim, minGroups).scratch);
-  return need;
+export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: number; group: number }[], r: number, lim: TileLimits, minGroups: number): number {
+  const perGroup = new Map<number, number>();
+  for (const m of modules) {
+    const need = splitKPlan(r, m.aIn, m.rows, lim, minGroups).scratch + splitKPlan(m.outF, r, m.rows, lim, minGroups).scratch;
+    perGroup.set(m.group, (perGroup.get(m.group) ?? 0) + need);
+  }
+  return Math.max(0, ...perGroup.values());
 }
 
 /**
@@ -381,14 +386,19 @@ export interface SplitKProduct {
   offC: number;
 }
 
+/** Products one splitKReduce dispatch can take (its uniform table). */
+export const SPLITK_MAX_PRODUCTS = 16;
+
 /**
- * out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products.
- * Throws GpuError unless one or two products are given.
+ * out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for 1 to
+ * SPLITK_MAX_PRODUCTS products in one dispatch. Throws GpuError for none or more.
  */
 export function splitKReduce(ctx: GpuContext, label: string, products: SplitKProduct[], scratch: Bindable, out: Bindable, alpha = 1, beta = 0): Dispatch {
-  if (products.length < 1 || products.length > 2) throw new GpuError(`${label}: split-K reduce takes one or two products`);
-  const [first, second] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];
+  if (products.length < 1 || products.length > SPLITK_MAX_PRODUCTS) throw new GpuError(`${label}: split-K reduce takes 1 to ${SPLITK_MAX_PRODUCTS} products, got ${products.length}`);
   const kernel = ctx.kernel({ shader: 'matmul_splitk', bindings: ['uniform', 'read', 'rw'] });
-  const u = ctx.uniform('uuuuuuuuffuu', [first.n, first.S, first.offP, first.offC, second.n, second.S, second.offP, second.offC, alpha, beta, 0, 0]);
-  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil((first.n + second.n) / 256)));
+  const table = new Array<number>(4 * SPLITK_MAX_PRODUCTS).fill(0);
+  products.forEach((p, j) => table.splice(4 * j, 4, p.n, p.S, p.offP, p.offC));
+  const u = ctx.uniform(`uffu${'u'.repeat(table.length)}`, [products.length, alpha, beta, 0, ...table]);
+  const total = products.reduce((a, p) => a + p.n, 0);
+  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil(total / 256)));
 }
