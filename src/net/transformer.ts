@@ -276,14 +276,15 @@ export class Transformer {
     return layernormBackward(ctx, label, { N, C: spec.C, inp, weight: weight.buffer, wDType: weight.dtype, mean, rstd, dout, dinp, accumulate: acc });
   }
 
-  /** Rotary embeddings on the q and k columns of `x` (the packed [N, QKVW] rows); inverse for the backward. */
+  /**
+   * Rotary embeddings on the q and k columns of `x` (the packed [N, QKVW] rows); inverse for the
+   * backward. The k heads follow the q heads in each row, so one dispatch rotates all NH + NKV heads.
+   */
   private rope(p: Program, label: string, x: GPUBuffer, inverse: boolean): void {
     const { ctx, N, QKVW, spec } = this;
     const { NH, NKV, HS } = spec;
     const sfx = inverse ? '.bwd' : '';
-    const common = { x, pos: this.pos, invFreq: this.invFreq!, N, HS, ldx: QKVW, inverse };
-    p.dispatch(rope(ctx, `${label}.rope.q${sfx}`, { ...common, nHeads: NH, offX: 0 }));
-    p.dispatch(rope(ctx, `${label}.rope.k${sfx}`, { ...common, nHeads: NKV, offX: NH * HS }));
+    p.dispatch(rope(ctx, `${label}.rope.qk${sfx}`, { x, pos: this.pos, invFreq: this.invFreq!, N, HS, ldx: QKVW, inverse, nHeads: NH + NKV, offX: 0 }));
   }
 
   private linearOf(l: number, kind: ModuleKind): LinearWeights {
