@@ -3,10 +3,8 @@
 //   add:        out = a + b
 //   accumulate: out += scale * inp                       (out bound once, read_write)
 //   dropout:    out = keep ? inp * scale : 0  (inverted dropout, scale = 1/(1-p) from the host)
-//               keep = (hash(seed[0], salt, i) >> 8) >= thr, thr = ceil(p * 2^24): the top 24 bits
-//               of the hash as a uniform [0,1) value compared with p, in integers so the TypeScript
-//               reference (dropoutKeep) reproduces the mask bit for bit. hash = pcg(pcg(i) + key),
-//               key = pcg(seed ^ pcg(salt)), pcg = the PCG-RXS-M-XS 32-bit output permutation.
+//               keep = dropKeep(dropKeyOf(seed[0], salt), thr, i) of common/dropout.wgsl (the
+//               mask the matmul kernels also apply in their loads), thr = ceil(p * 2^24).
 //               The same seed/salt applied to a gradient applies the identical mask (the backward).
 //               p = 0: thr = 0, scale = 1, an exact copy.
 //
@@ -19,6 +17,7 @@
 // Dispatch: grid1d(ceil(n / 256)) workgroups of 256 threads; linearId (common/linear_id.wgsl).
 
 #include "common/linear_id.wgsl"
+#include "common/dropout.wgsl"
 
 #if OP_ADD
 struct Params {
@@ -68,21 +67,12 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> seed: array<u32>;
 
-// PCG-RXS-M-XS (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
 @compute @workgroup_size(256)
 fn dropout(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_index) lid: u32) {
   let i = linearId(wid, nwg, lid);
   if (i >= P.n) { return; }
-  let key = pcg(seed[0] ^ pcg(P.salt));
-  let h = pcg(pcg(i) + key);
-  let keep = (h >> 8u) >= P.thr;
+  let keep = dropKeep(dropKeyOf(seed[0], P.salt), P.thr, i);
   out[i] = select(0.0, inp[i] * P.scale, keep);
 }
 #endif

@@ -5,8 +5,10 @@
 // transpose), and the LoRA products (u = x·Aᵀ, y += s·u·Bᵀ, dB = s·goutᵀ·u, dA = s·gBᵀ·x).
 //
 // Bindings (group 0):
-//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, QG, QL }
-//               (element units; QG, QL only for B_QA: group size and groups per row, else 0)
+//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, QG, QL, dropSalt,
+//               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd, 0 }
+//               (element units; QG, QL only for B_QA: group size and groups per row, else 0; the
+//               rest: common/matmul_fuse.wgsl)
 //   1 read    A: f32. TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k]; TRANS_A=1: A[offA + k*lda + m]
 //   2 read    B: f32, or with B_F16 f16 pairs packed in u32 (element i = half (i & 1) of word i >> 1).
 //               TRANS_B=0: op(B)[k,n] = B[offB + k*ldb + n]; TRANS_B=1: B[offB + n*ldb + k]
@@ -21,6 +23,9 @@
 //   6 read    (B_NF4DQ) extra: f32 [DYN table (256), c, absmax2 per 256 blocks];
 //             (B_QA) zeros: f16 z pairs per group, or with QZ_F32 one f32 per group (merged
 //               QA-LoRA models, whose zero points z' = z − Δ/s are not integers)
+//   then, numbered by the wrapper (BIND_*): seed (HAS_SEED), A2 and B2 (SECOND), addend (ADDEND):
+//   the epilogue fusions of common/matmul_fuse.wgsl (the LoRA B product inside a QLoRA forward,
+//   the LoRA input gradient with its dropout mask inside the frozen input gradient, the residual).
 // Quantized elements are dequantized in registers while staging the B tile (loadQ); no
 // dequantized copy of W exists. B_NF4 keeps the 16-entry code book (and B_NF4DQ the 256-entry
 // dynamic table) in workgroup memory, filled once per workgroup before the K loop.
@@ -37,9 +42,12 @@ struct Params {
   offA: u32, offB: u32, offC: u32, offBias: u32,
   alpha: f32, beta: f32,
   QG: u32, QL: u32,
+  dropSalt: u32, dropThr: u32, dropScale: f32,
+  K2: u32, lda2: u32, ldb2: u32, offA2: u32, offB2: u32, alpha2: f32, offAdd: u32, ldAdd: u32, p0: u32,
 }
 
 #include "common/f16.wgsl"
+#include "common/matmul_fuse.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -139,6 +147,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let tx = lid.x;
   let ty = lid.y;
   let tid = ty * WT + tx;
+#if HAS_SEED
+  dropInit();
+#endif
   let m0 = wid.y * TM;
   let n0 = wid.x * TN;
 
@@ -218,6 +229,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       v += loadBias(P.offBias + n);
 #endif
       if (P.beta != 0.0) { v += P.beta * out[idx]; }
+#if FUSE
+      v = fuseEpilogue(m, n, v);
+#endif
       out[idx] = v;
     }
   }

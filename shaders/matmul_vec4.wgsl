@@ -4,8 +4,10 @@
 // Dense B only (f32, or f16 pairs); quantized B stays on matmul.wgsl.
 //
 // Bindings (group 0):
-//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, 0, 0, 0 }
-//               (element units; KC = K elements per split-K chunk, a multiple of BK, else 0)
+//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, dropSalt,
+//               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd }
+//               (element units; KC = K elements per split-K chunk, a multiple of BK, else 0; the
+//               rest: common/matmul_fuse.wgsl)
 //   1 read    A: f32 (FIT: vec4<f32>). TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k];
 //               TRANS_A=1: A[offA + k*lda + m]
 //   2 read    B: f32 (FIT: vec4<f32>), or with B_F16 f16 pairs packed in u32 (FIT: vec2<u32> =
@@ -13,6 +15,13 @@
 //   3 rw      out: f32 (FIT: vec4<f32>), out[offC + m*ldc + n]; SPLITK: chunk z writes its raw
 //               partial at out[offC + z*M*ldc + m*ldc + n] (alpha = 1, beta = 0, no bias)
 //   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
+//   then, numbered by the wrapper (BIND_*): seed (HAS_SEED), A2 and B2 (SECOND), addend (ADDEND)
+// Fusions (common/matmul_fuse.wgsl): DROP_A (TRANS_A=0 only) multiplies op(A)[m,k] by the LoRA
+// dropout mask dropMul(m*K + k) as it is loaded, DROP_B (TRANS_B=0 only) op(B)[k,n] by
+// dropMul(k*N + n) (the mask of ops/elementwise dropout over the dense [M,K] / [K,N] operand, so
+// the loraA product and the dA product read dropout(x̃) without it being written; applied to the
+// f32 value after any unpacking); SECOND / ADDEND add a second product (the LoRA B product, or the
+// LoRA input gradient with DROP2) and the residual in the epilogue (not with SPLITK).
 // Dispatch: (ceil(N/BN), ceil(M/BM), SPLITK ? ceil(K/KC) : 1) workgroups of (WX, WY) threads,
 //   BN = 4*WX, BM = TM*WY; WX = {{WX}}, WY = {{WY}}, TM = {{TM}}, BK = {{BK}} (ops/matmul.ts picks them
 //   per shape and per the adapter's workgroup storage / invocation limits).
@@ -31,10 +40,12 @@ struct Params {
   lda: u32, ldb: u32, ldc: u32,
   offA: u32, offB: u32, offC: u32, offBias: u32,
   alpha: f32, beta: f32,
-  KC: u32, p0: u32, p1: u32, p2: u32,
+  KC: u32, dropSalt: u32, dropThr: u32, dropScale: f32,
+  K2: u32, lda2: u32, ldb2: u32, offA2: u32, offB2: u32, alpha2: f32, offAdd: u32, ldAdd: u32,
 }
 
 #include "common/f16.wgsl"
+#include "common/matmul_fuse.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
 #if FIT
@@ -90,6 +101,10 @@ var<workgroup> As: array<vec4<f32>, {{AS_LEN}}>; // BM * SA
 var<workgroup> Bs: array<vec4<f32>, {{BS_LEN}}>; // BK * SB
 
 var<private> ra: array<vec4<f32>, LA>;
+#if HAS_SEED
+// The dropout factors of 4 consecutive elements i..i+3 of the masked operand.
+fn drop4(i: u32) -> vec4<f32> { return vec4<f32>(dropMul(i), dropMul(i + 1u), dropMul(i + 2u), dropMul(i + 3u)); }
+#endif
 var<private> rb: array<vec4<f32>, LB>;
 
 // Global → registers for the slab at k0 (k < kEnd valid). Element (r, c) of each vec4 as documented
@@ -121,6 +136,9 @@ fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
     }
     ra[e] = v;
 #endif
+#if DROP_A
+    ra[e] *= drop4(m * P.K + k);
+#endif
 #endif
   }
   for (var e = 0u; e < LB; e++) {
@@ -148,6 +166,9 @@ fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
       if (lin < NB && k < kEnd && n + c < P.N) { v[c] = loadB(P.offB + k * P.ldb + n + c); }
     }
     rb[e] = v;
+#endif
+#if DROP_B
+    rb[e] *= drop4(k * P.N + n);
 #endif
 #endif
   }
@@ -184,6 +205,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let tx = lid.x;
   let ty = lid.y;
   let tid = ty * WX + tx;
+#if HAS_SEED
+  dropInit();
+#endif
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
 #if SPLITK
@@ -232,6 +256,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let idx = (base + m * P.ldc + n) >> 2u;
     var v = P.alpha * acc[i] + bv;
     if (P.beta != 0.0) { v += P.beta * out[idx]; }
+#if FUSE
+    for (var c = 0u; c < 4u; c++) { v[c] = fuseEpilogue(m, n + c, v[c]); }
+#endif
     out[idx] = v;
 #else
     if (m >= P.M) { break; }
@@ -240,6 +267,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let idx = base + m * P.ldc + n + c;
       var v = P.alpha * acc[i][c] + bv[c];
       if (P.beta != 0.0) { v += P.beta * out[idx]; }
+#if FUSE
+      v = fuseEpilogue(m, n + c, v);
+#endif
       out[idx] = v;
     }
 #endif

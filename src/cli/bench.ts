@@ -16,6 +16,7 @@ import { KvCache } from '../net/kvcache';
 import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { setDefaultMatmulKernel } from '../ops/matmul';
+import { dispatchesPerLayer } from './bench-dispatch';
 import { compareMatmuls, matmulCases, profileFamilies } from './bench-kernels';
 import { isQalora, parseQuantMode, QUANT_MODES, theoreticalBytesPerParam } from '../quant/formats';
 import { destroyQuantWeight, quantizeWeight } from '../quant/gpu';
@@ -27,9 +28,9 @@ import { mulberry32 } from '../util/random';
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--lora-r N] [--target-modules LIST] (older names: --rank, --targets) [--dtype f32|f16] [--quant MODE] [--group-size G]
-  [--profile] [--only train|matmul] [--runs N] [--matmul vec4|legacy]
+  [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
-matmul rows against tfjs only); --runs: rounds per matmul row (median, default 5); --matmul legacy
+matmul rows against tfjs only; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
 builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons).
 Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
 
@@ -92,7 +93,16 @@ runCli(async () => {
   const runs = num(a.runs, 'runs', 5, positiveInt);
   if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
   setDefaultMatmulKernel(a.matmul === 'legacy' ? 'legacy' : 'auto');
-  if (a.only !== undefined && a.only !== 'train' && a.only !== 'matmul') throw new UsageError('--only must be train or matmul');
+  if (a.only !== undefined && a.only !== 'train' && a.only !== 'matmul' && a.only !== 'dispatch') throw new UsageError('--only must be train, matmul or dispatch');
+  // Dispatches per decoder layer of a SmolLM2-135M training step (B 4, T 512, r 16, all-linear, LoRA dropout 0.05).
+  const perLayer = async () => ({
+    model: 'SmolLM2-135M shape, B 4, T 512, r 16, all-linear, LoRA dropout 0.05',
+    dispatches_per_layer: await dispatchesPerLayer(ctx, PRESETS['smollm2-135m'], { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05 }),
+  });
+  if (a.only === 'dispatch') {
+    process.stdout.write(JSON.stringify({ device: ctx.adapter, smollm2: await perLayer() }, null, 1) + '\n');
+    return;
+  }
   // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
   const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
   if (a.only === 'matmul') {
@@ -160,6 +170,7 @@ runCli(async () => {
     buffers_created_per_step_after_first: (ctx.stats.buffersCreated - created0) / steps,
     bytes_read_back_per_step: (ctx.stats.bytesReadBack - read0) / steps,
     peak_gpu_bytes: ctx.stats.peakBytes,
+    smollm2: await perLayer(),
   };
   const profile = a.profile ? await profileFamilies(ctx, model.trainProgram!, runs) : undefined;
   if (a.only === 'train') {

@@ -11,8 +11,8 @@
 import type { Bindable, GpuContext } from '../gpu/context';
 import type { Program } from '../gpu/program';
 import type { LinearWeights } from '../model/weights';
-import { accumulate, dropout } from '../ops/elementwise';
-import { matmul, matmulSplitK, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';
+import { dropout } from '../ops/elementwise';
+import { matmul, matmulSplitK, SPLITK_MAX_PRODUCTS, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';
 import { groupPool, groupUnpool } from '../ops/pool';
 import { isQuantWeight } from '../quant/weight';
 import type { LoraSlot, LoraState } from './state';
@@ -21,16 +21,14 @@ import type { LoraSlot, LoraState } from './state';
 export interface LinearScratch {
   /** u32: the step's dropout seed (the same seed and salt give the same mask in the backward). */
   seed: GPUBuffer;
-  /** Dropout output [rows, maxIn]; null without LoRA. */
-  xd: GPUBuffer | null;
   /** QA-LoRA group averages [rows, ⌈maxIn/g⌉]; null unless QA-LoRA. */
   xpool: GPUBuffer | null;
   /** gB = dout·B [rows, r]. */
   gB: GPUBuffer | null;
-  /** The adapter's input gradient before dropout / unpooling [rows, maxIn], and after dropout. */
+  /** QA-LoRA: the adapter's input gradient before dropout and unpooling [rows, maxIn/g], and after dropout. */
   tmp: GPUBuffer | null;
   tmp2: GPUBuffer | null;
-  /** Split-K partials of one module's dA and dB; null when no product splits. */
+  /** Split-K partials of the dA and dB of one group of modules (a layer, a head chunk); null when no product splits. */
   splitK: GPUBuffer | null;
   /** The device's matmul tiling, which decides the split-K plans (the same that sized `splitK`). */
   tiling: { limits: TileLimits; minGroups: number };
@@ -49,6 +47,8 @@ interface LinearForwardArgs {
   r0?: number;
   /** Training: LoRA dropout on. */
   train: boolean;
+  /** Added to out in the epilogue (the residual, same row stride); must not alias out. */
+  addend?: Bindable;
   /** The LoRA intermediate [rows, r]; null runs the frozen module alone. */
   u: GPUBuffer | null;
 }
@@ -83,6 +83,10 @@ function weightOperand(lw: LinearWeights): Pick<MatmulArgs, 'B' | 'bDType' | 'bQ
 
 /** The linears of one graph: the frozen matmuls, and the adapter's when the module is targeted. */
 export class LoraLinear {
+  /** Split-K products whose partials wait in scratch.splitK for reduceGrads, and the next free offset. */
+  private pending: SplitKProduct[] = [];
+  private offP = 0;
+
   constructor(
     readonly ctx: GpuContext,
     readonly lora: LoraState | null,
@@ -94,101 +98,116 @@ export class LoraLinear {
     return this.lora?.slot(lw.module.name);
   }
 
-  /** out[:, offOut:offOut+outF] = inp·Wᵀ + b, then + s·dropout(x̃)·Aᵀ·Bᵀ when the module has LoRA. */
+  /**
+   * out[:, offOut:offOut+outF] = inp·Wᵀ + b (+ s·dropout(x̃)·Aᵀ·Bᵀ when the module has LoRA) (+ addend):
+   * the loraA product u = dropout(x̃)·Aᵀ (the mask applied while loading x̃), then one frozen product
+   * with the LoRA B product and the residual in its epilogue.
+   */
   forward(p: Program, a: LinearForwardArgs): void {
-    const { ctx } = this;
+    const { ctx, scratch } = this;
     const { lw, inp, out, ldOut, offOut, rows, r0 = 0, train, u } = a;
     const m = lw.module;
+    const slot = this.slotOf(lw);
+    let second: MatmulArgs['second'];
+    if (slot && u) {
+      const lora = this.lora!;
+      const r = lora.hyper.r;
+      const pDrop = lora.hyper.loraDropout;
+      const src = this.adapterInput(p, slot, inp, rows, '');
+      const drop = train && pDrop > 0 ? { operand: 'A' as const, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: pDrop } : undefined;
+      p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: rows, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u, drop }));
+      second = { A: u, B: lora.params, offB: slot.offB, K: r, transB: true, alpha: lora.scale };
+    }
     p.dispatch(
       matmul(ctx, `${m.name}.fwd`, {
         M: rows, N: m.outF, K: m.inF, A: inp, ...weightOperand(lw), transB: true, out, ldc: ldOut, offC: offOut,
-        bias: lw.bias?.buffer, biasDType: lw.bias?.dtype,
+        bias: lw.bias?.buffer, biasDType: lw.bias?.dtype, second, addend: a.addend,
       }),
-    );
-    const slot = this.slotOf(lw);
-    if (!slot || !u) return;
-    const lora = this.lora!;
-    const r = lora.hyper.r;
-    const src = this.adapterInput(p, slot, inp, rows, r0, train, '');
-    p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: rows, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u }));
-    p.dispatch(
-      matmul(ctx, `${m.name}.loraB`, { M: rows, N: m.outF, K: r, A: u, B: lora.params, offB: slot.offB, transB: true, out, ldc: ldOut, offC: offOut, alpha: lora.scale, beta: 1 }),
     );
   }
 
   /**
    * Backward of `forward`: dinp (=, or += with accumulate) when given, and the LoRA gradients
-   * dA, dB (+=) into the adapter's flat gradient buffer.
+   * dA, dB (+=) into the adapter's flat gradient buffer; split-K products complete only at the
+   * next reduceGrads.
    */
   backward(p: Program, a: LinearBackwardArgs): void {
     const { ctx, scratch } = this;
     const { lw, inp, dout, ldDout, offDout, dinp, u, rows, r0 = 0 } = a;
     const m = lw.module;
-    if (dinp) {
-      p.dispatch(
-        matmul(ctx, `${m.name}.dinp`, { M: rows, N: m.inF, K: m.outF, A: dout, lda: ldDout, offA: offDout, ...weightOperand(lw), out: dinp, beta: a.accumulate ? 1 : 0 }),
-      );
-    }
+    const frozenDinp = (extra: Pick<MatmulArgs, 'second' | 'drop'>) =>
+      p.dispatch(matmul(ctx, `${m.name}.dinp`, { M: rows, N: m.inF, K: m.outF, A: dout, lda: ldDout, offA: offDout, ...weightOperand(lw), out: dinp!, beta: a.accumulate ? 1 : 0, ...extra }));
     const slot = this.slotOf(lw);
-    if (!slot || !u) return;
+    if (!slot || !u) {
+      if (dinp) frozenDinp({});
+      return;
+    }
     const lora = this.lora!;
     const { r, loraDropout: pDrop } = lora.hyper;
     const s = lora.scale;
     const gB = scratch.gB!;
     const aIn = slot.aIn;
     const qg = lora.qaloraGroupSize;
+    const salt = chunkSalt(slot.salt, r0);
+    const mask = (operand: 'B' | 'second') => (pDrop > 0 ? { operand, seed: scratch.seed, salt, p: pDrop } : undefined);
     // gB = dout·B [rows, r]
     p.dispatch(matmul(ctx, `${m.name}.gB`, { M: rows, N: r, K: m.outF, A: dout, lda: ldDout, offA: offDout, B: lora.params, offB: slot.offB, out: gB }));
-    // dB += s·doutᵀ·u [out, r] and dA += s·gBᵀ·dropout(x̃) [r, aIn] (x̃ recomputed), both reduced
-    // over the rows: a deterministic split-K (fixed chunks, partials in scratch.splitK, one
-    // fixed-order reduce for both) when the plan splits K, else one matmul each.
+    // dinp (=, or +=) dout·W + s·mask⊙(gB·A): the adapter's part in the frozen product's epilogue.
+    // QA-LoRA keeps it separate: its gB·A [rows, in/g] is broadcast over each group (÷g) by groupUnpool.
+    if (dinp) frozenDinp(qg ? {} : { second: { A: gB, B: lora.params, offB: slot.offA, K: r, alpha: s }, drop: mask('second') });
+    // dB += s·doutᵀ·u [out, r] and dA += s·gBᵀ·dropout(x̃) [r, aIn] (x̃ recomputed, the mask applied
+    // in the loads), both reduced over the rows: a deterministic split-K (fixed chunks, partials left
+    // in scratch.splitK until the caller's reduceGrads) when the plan splits K, else one matmul each.
     const [planA, planB] = this.gradPlans(slot, rows);
-    const parts: SplitKProduct[] = [];
-    let offP = 0;
     const grad = (name: string, args: MatmulArgs, plan: typeof planA, offC: number) => {
       if (plan.S < 2) return p.dispatch(matmul(ctx, `${m.name}.${name}`, args));
-      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, args, plan, scratch.splitK!, offP));
-      parts.push({ n: args.M * args.N, S: plan.S, offP, offC });
-      offP += plan.scratch;
+      const cap = scratch.splitK ? scratch.splitK.size / 4 : 0;
+      if (this.pending.length >= SPLITK_MAX_PRODUCTS || this.offP + plan.scratch > cap) {
+        throw new Error(`internal: ${m.name}: the split-K partials of one group exceed the scratch (call reduceGrads per layer)`);
+      }
+      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, args, plan, scratch.splitK!, this.offP));
+      this.pending.push({ n: args.M * args.N, S: plan.S, offP: this.offP, offC });
+      this.offP += plan.scratch;
     };
     grad('dB', { M: m.outF, N: r, K: rows, A: dout, lda: ldDout, offA: offDout, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }, planB, slot.offB);
-    const src = this.adapterInput(p, slot, inp, rows, r0, true, '.re');
-    grad('dA', { M: r, N: aIn, K: rows, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1 }, planA, slot.offA);
-    if (parts.length) p.dispatch(splitKReduce(ctx, `${m.name}.lora.reduce`, parts, scratch.splitK!, lora.grads, s, 1));
-    if (!dinp) return;
-    // dinp += s·mask⊙(gB·A), broadcast over each group (÷g) for QA-LoRA
-    if (pDrop > 0 || qg) {
-      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: rows, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: s }));
-      let d: GPUBuffer = scratch.tmp!;
-      if (pDrop > 0) {
-        p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: rows * aIn, inp: scratch.tmp!, out: scratch.tmp2!, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: pDrop }));
-        d = scratch.tmp2!;
-      }
-      if (qg) p.dispatch(groupUnpool(ctx, `${m.name}.unpool`, { N: rows, C: m.inF, g: qg, dout: d, dinp, scale: 1 / qg, accumulate: true }));
-      else p.dispatch(accumulate(ctx, `${m.name}.dx.acc`, { n: rows * aIn, inp: d, out: dinp }));
-    } else {
-      p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: rows, N: m.inF, K: r, A: gB, B: lora.params, offB: slot.offA, out: dinp, alpha: s, beta: 1 }));
+    const src = this.adapterInput(p, slot, inp, rows, '.re');
+    grad('dA', { M: r, N: aIn, K: rows, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1, drop: mask('B') }, planA, slot.offA);
+    if (!dinp || !qg) return;
+    // QA-LoRA: dinp += unpool(mask⊙(s·gB·A)) / g
+    p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: rows, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: s }));
+    let d: GPUBuffer = scratch.tmp!;
+    if (pDrop > 0) {
+      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: rows * aIn, inp: scratch.tmp!, out: scratch.tmp2!, seed: scratch.seed, salt, p: pDrop }));
+      d = scratch.tmp2!;
     }
+    p.dispatch(groupUnpool(ctx, `${m.name}.unpool`, { N: rows, C: m.inF, g: qg, dout: d, dinp, scale: 1 / qg, accumulate: true }));
   }
 
   /**
-   * The adapter's input x̃: inp, or for QA-LoRA its group average [rows, in/g]; then LoRA dropout
-   * when training. The same seed and salt reproduce the same mask in the backward.
+   * The one fixed-order reduce of the split-K partials that the backward calls since the last
+   * reduce left in scratch (dA, dB += s·Σ partials); nothing when none split. The transformer calls
+   * it once per decoder layer and once per head chunk (net/buffers.ts sizes the scratch for the
+   * largest such group).
    */
-  private adapterInput(p: Program, slot: LoraSlot, inp: Bindable, rows: number, r0: number, train: boolean, tag: string): Bindable {
+  reduceGrads(p: Program, label: string): void {
+    if (!this.pending.length) return;
+    const lora = this.lora!;
+    p.dispatch(splitKReduce(this.ctx, label, this.pending, this.scratch.splitK!, lora.grads, lora.scale, 1));
+    this.pending = [];
+    this.offP = 0;
+  }
+
+  /**
+   * The adapter's input x̃: inp, or for QA-LoRA its group average [rows, in/g]. LoRA dropout is not
+   * applied here: the products that read x̃ apply the mask while loading it (MatmulArgs.drop).
+   */
+  private adapterInput(p: Program, slot: LoraSlot, inp: Bindable, rows: number, tag: string): Bindable {
     const { ctx, scratch } = this;
     const lora = this.lora!;
     const m = slot.module;
-    let src: Bindable = inp;
-    if (lora.qaloraGroupSize) {
-      p.dispatch(groupPool(ctx, `${m.name}.pool${tag}`, { N: rows, C: m.inF, g: lora.qaloraGroupSize, inp, out: scratch.xpool! }));
-      src = scratch.xpool!;
-    }
-    if (train && lora.hyper.loraDropout > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop${tag}`, { n: rows * slot.aIn, inp: src, out: scratch.xd!, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: lora.hyper.loraDropout }));
-      src = scratch.xd!;
-    }
-    return src;
+    if (!lora.qaloraGroupSize) return inp;
+    p.dispatch(groupPool(ctx, `${m.name}.pool${tag}`, { N: rows, C: m.inF, g: lora.qaloraGroupSize, inp, out: scratch.xpool! }));
+    return scratch.xpool!;
   }
 
   /** Split-K plans of a module's dA [r, aIn] and dB [out, r], both reduced over `rows` tokens. */

@@ -63,7 +63,7 @@ describe('transformerBuffers', () => {
     expect(rows.find((r) => r.key === 'logits')?.words).toBe('the output logits (one chunk)');
     expect(rows.find((r) => r.key === 'u.lm_head')?.words).toBe("the output head's LoRA activations");
     expect(rows.find((r) => r.key === 'dgu')?.words).toBe('the MLP activations of one layer');
-    expect(rows.find((r) => r.key === 'lora.tmp')?.words).toBe('the LoRA scratch space');
+    expect(rows.find((r) => r.key === 'lora.gB')?.words).toBe('the LoRA scratch space');
   });
 
   it('head chunks: all rows when the logits fit, else multiples of 64', () => {

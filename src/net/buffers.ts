@@ -156,13 +156,14 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
   if (lora) {
     const maxIn = Math.max(1, ...lora.modules.map((m) => m.inF));
     const g = lora.qaloraGroupSize;
-    add('lora.xd', 'lora', N, maxIn);
+    // LoRA dropout is applied in the matmul loads (no dropout copy of x); the adapter's input
+    // gradient is fused into the frozen input gradient, except for QA-LoRA (unpooled from tmp/tmp2).
     if (g) add('lora.xpool', 'lora', N, Math.ceil(maxIn / g));
     add('lora.gB', 'lora', N, lora.r);
-    add('lora.tmp', 'lora', N, maxIn);
-    add('lora.tmp2', 'lora', N, maxIn);
+    if (g) add('lora.tmp', 'lora', N, Math.ceil(maxIn / g));
+    if (g) add('lora.tmp2', 'lora', N, Math.ceil(maxIn / g));
     if (s.training && s.splitK) {
-      const products = lora.modules.map((m) => ({ aIn: g ? m.inF / g : m.inF, outF: m.outF, rows: m.layer < 0 ? s.headRows : N }));
+      const products = lora.modules.map((m) => ({ aIn: g ? m.inF / g : m.inF, outF: m.outF, rows: m.layer < 0 ? s.headRows : N, group: m.layer }));
       const need = loraSplitKScratch(products, lora.r, s.splitK.limits, s.splitK.minGroups);
       if (need) add('lora.splitK', 'lora', need);
     }

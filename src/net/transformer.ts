@@ -20,7 +20,6 @@ import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops
 import { attentionBackward, attentionForward } from '../ops/attention';
 import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
-import { accumulate } from '../ops/elementwise';
 import { embeddingForward } from '../ops/embedding';
 import { defaultMatmulKernel, minGroupsFor, tileLimits } from '../ops/matmul';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
@@ -188,7 +187,7 @@ export class Transformer {
     for (let l = 0; l <= L; l++) this.resid.push(opt(`resid.${l}`) ?? this.resid[l % 2]);
     const headU = opt('u.lm_head');
     const scratch: LinearScratch = {
-      seed: this.seed, xd: opt('lora.xd'), xpool: opt('lora.xpool'), gB: opt('lora.gB'), tmp: opt('lora.tmp'), tmp2: opt('lora.tmp2'), splitK: opt('lora.splitK'), tiling,
+      seed: this.seed, xpool: opt('lora.xpool'), gB: opt('lora.gB'), tmp: opt('lora.tmp'), tmp2: opt('lora.tmp2'), splitK: opt('lora.splitK'), tiling,
     };
     this.linears = new LoraLinear(ctx, lora, scratch);
     if (opts.training) this.grads = { dres: buf('dres'), dln: buf('dln'), dh: buf('dh'), dgu: buf('dgu'), datt: buf('datt'), dqkv: buf('dqkv'), D: buf('attn.D') };
@@ -251,6 +250,7 @@ export class Transformer {
       if (train) {
         const dinp = rowSlice(this.grads!.dln, C);
         this.linears.backward(p, { lw, inp, dout: this.logits, ldDout: V, offDout: 0, dinp, accumulate: false, u: headU, rows, r0 });
+        this.linears.reduceGrads(p, `head.${r0}.lora.reduce`);
       }
     }
   }
@@ -276,14 +276,15 @@ export class Transformer {
     return layernormBackward(ctx, label, { N, C: spec.C, inp, weight: weight.buffer, wDType: weight.dtype, mean, rstd, dout, dinp, accumulate: acc });
   }
 
-  /** Rotary embeddings on the q and k columns of `x` (the packed [N, QKVW] rows); inverse for the backward. */
+  /**
+   * Rotary embeddings on the q and k columns of `x` (the packed [N, QKVW] rows); inverse for the
+   * backward. The k heads follow the q heads in each row, so one dispatch rotates all NH + NKV heads.
+   */
   private rope(p: Program, label: string, x: GPUBuffer, inverse: boolean): void {
     const { ctx, N, QKVW, spec } = this;
     const { NH, NKV, HS } = spec;
     const sfx = inverse ? '.bwd' : '';
-    const common = { x, pos: this.pos, invFreq: this.invFreq!, N, HS, ldx: QKVW, inverse };
-    p.dispatch(rope(ctx, `${label}.rope.q${sfx}`, { ...common, nHeads: NH, offX: 0 }));
-    p.dispatch(rope(ctx, `${label}.rope.k${sfx}`, { ...common, nHeads: NKV, offX: NH * HS }));
+    p.dispatch(rope(ctx, `${label}.rope.qk${sfx}`, { x, pos: this.pos, invFreq: this.invFreq!, N, HS, ldx: QKVW, inverse, nHeads: NH + NKV, offX: 0 }));
   }
 
   private linearOf(l: number, kind: ModuleKind): LinearWeights {
@@ -298,12 +299,13 @@ export class Transformer {
     return this.uShared ?? this.buf(`u.${lw.module.name}`);
   }
 
-  /** Forward of modules that write side by side into `out` [N, ldOut] (q|k|v, gate|up, or one). */
-  private forwardColumns(p: Program, l: number, kinds: ModuleKind[], inp: GPUBuffer, out: GPUBuffer, ldOut: number, train: boolean): void {
+  /** Forward of modules that write side by side into `out` [N, ldOut] (q|k|v, gate|up, or one, which may add a residual `addend`). */
+  private forwardColumns(p: Program, l: number, kinds: ModuleKind[], inp: GPUBuffer, out: GPUBuffer, ldOut: number, train: boolean, addend?: GPUBuffer): void {
+    if (addend && kinds.length !== 1) throw new Error('internal: a residual addend needs one module');
     let offOut = 0;
     for (const kind of kinds) {
       const lw = this.linearOf(l, kind);
-      this.linears.forward(p, { lw, inp, out, ldOut, offOut, rows: this.N, train, u: this.uFor(lw) });
+      this.linears.forward(p, { lw, inp, out, ldOut, offOut, rows: this.N, train, u: this.uFor(lw), addend });
       offOut += lw.module.outF;
     }
   }
@@ -354,15 +356,14 @@ export class Transformer {
     if (!this.opts.decode) {
       for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
     }
-    this.forwardColumns(p, l, [layout.o], a.att, a.resMid, C, train);
-    p.dispatch(accumulate(ctx, `L${l}.res1`, { n: N * C, inp: x, out: a.resMid }));
+    // o and down add the residual in their epilogue.
+    this.forwardColumns(p, l, [layout.o], a.att, a.resMid, C, train, x);
     p.dispatch(this.norm(`L${l}.norm2`, a.resMid, layer.norm2, layer.norm2Bias, a.ln2, a.mean2, a.rstd2));
     this.forwardColumns(p, l, layout.mlpIn, a.ln2, a.gu, layout.mlpIn.length * FF, train);
     if (layout.mlp === 'swiglu') p.dispatch(swigluForward(ctx, `L${l}.swiglu`, { N, FF, gu: a.gu, h: a.h }));
     else p.dispatch(geluForward(ctx, `L${l}.gelu`, { n: N * FF, inp: a.gu, out: a.h }));
     const out = this.resid[l + 1];
-    this.forwardColumns(p, l, [layout.down], a.h, out, C, train);
-    p.dispatch(accumulate(ctx, `L${l}.res2`, { n: N * C, inp: a.resMid, out }));
+    this.forwardColumns(p, l, [layout.down], a.h, out, C, train, a.resMid);
   }
 
   // ---- backward ----------------------------------------------------------------------------
@@ -393,6 +394,8 @@ export class Transformer {
       const needDX = l > 0;
       this.backwardColumns(p, l, layout.qkv, a.ln1, bwd.dqkv, QKVW, needDX ? bwd.dln : null);
       if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], layer.norm1, a.mean1, a.rstd1, bwd.dln, bwd.dres, true));
+      // One fixed-order reduce of the layer's split-K LoRA gradient partials.
+      this.linears.reduceGrads(p, `L${l}.lora.reduce`);
     }
   }
 

@@ -5,7 +5,7 @@
 // chosen per shape and per the device's limits; a quantized B runs on shaders/matmul.wgsl.
 // matmulSplitK + splitKReduce: a deterministic split-K for products with a long K and a small output
 // (the LoRA dA, dB reduced over B·T tokens).
-import { GpuError, grid1d, type Bindable, type Dispatch, type GpuContext } from '../gpu/context';
+import { GpuError, grid1d, type Bindable, type BindingKind, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
 import { codeBits, isQalora } from '../quant/formats';
@@ -46,10 +46,49 @@ export interface MatmulArgs {
   bias?: Bindable;
   biasDType?: WeightDType;
   offBias?: number;
+  /**
+   * LoRA dropout inside the product (the mask of ops/elementwise dropout: same seed, salt and
+   * element index, so the same bits): 'A' masks op(A) [M, K] as it is loaded (index m·K + k; not
+   * with transA), 'B' masks op(B) [K, N] (index k·N + n; dense B, not transB), 'second' masks
+   * the second product's output (index m·N + n).
+   */
+  drop?: MatmulDropout;
+  /** A second product added in the epilogue (not with split-K). */
+  second?: MatmulSecond;
+  /** out += addend[offAdd + m·ldAdd + n] in the epilogue (the residual; must not alias out). */
+  addend?: Bindable;
+  offAdd?: number;
+  /** Default: ldc. */
+  ldAdd?: number;
   /** 'legacy' runs a dense B on the previous 4×4 kernel (matmul.wgsl); for benchmark comparisons only. */
   kernel?: 'auto' | 'legacy';
   /** Tile of the vec4 core instead of matmulTileFor's choice (tests, benchmarks). */
   tile?: MatmulTile;
+}
+
+/** LoRA dropout applied by a matmul: seed (u32 [1]), salt (u32), p in [0, 1). */
+export interface MatmulDropout {
+  operand: 'A' | 'B' | 'second';
+  seed: Bindable;
+  salt: number;
+  p: number;
+}
+
+/**
+ * alpha2·A2[M, K2]·op(B2)[K2, N] added to the product in the epilogue, f32, ascending k: the LoRA B
+ * product u·Bᵀ (transB, B2 = B [out, r]) in the frozen forward, or the LoRA input gradient gB·A
+ * (B2 = A [r, in]) in the frozen input gradient. lda defaults to K2, ldb to K2 (transB) or N.
+ */
+export interface MatmulSecond {
+  A: Bindable;
+  B: Bindable;
+  K: number;
+  transB?: boolean;
+  lda?: number;
+  ldb?: number;
+  offA?: number;
+  offB?: number;
+  alpha?: number;
 }
 
 /** Tile of the vec4 core: WX×WY threads, each TM rows × 4 columns; BM = TM·WY, BN = 4·WX, K slab BK. */
@@ -137,6 +176,46 @@ function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolea
   if ((a.offB ?? 0) !== 0 || (a.ldb ?? inF) !== inF) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
 }
 
+/** The integer threshold on the hash's top 24 bits: keep iff (hash >>> 8) >= ceil(p * 2^24) (as ops/elementwise). */
+function dropThreshold(p: number): number {
+  return Math.min(2 ** 24, Math.ceil(p * 2 ** 24));
+}
+
+/** Defines, extra bindings (numbered from `first`) and the 11 uniform words of common/matmul_fuse.wgsl. */
+function fuseParts(label: string, a: MatmulArgs, first: number) {
+  const d = a.drop;
+  const sec = a.second;
+  if (d) {
+    if (!(d.p >= 0 && d.p < 1)) throw new GpuError(`${label}: dropout p must be in [0, 1), got ${d.p}`);
+    if (!Number.isInteger(d.salt) || d.salt < 0 || d.salt > 0xffffffff) throw new GpuError(`${label}: dropout salt must be a u32, got ${d.salt}`);
+    if (d.operand === 'A' && a.transA) throw new GpuError(`${label}: dropout on A needs A untransposed`);
+    if (d.operand === 'B' && (a.transB || a.bQuant)) throw new GpuError(`${label}: dropout on B needs a dense, untransposed B`);
+    if (d.operand === 'second' && !sec) throw new GpuError(`${label}: dropout on the second product needs one`);
+  }
+  const bindings: BindingKind[] = [];
+  const res: Bindable[] = [];
+  let next = first;
+  const bind = (r: Bindable) => {
+    bindings.push('read');
+    res.push(r);
+    return next++;
+  };
+  const defines = {
+    HAS_SEED: !!d, DROP_A: d?.operand === 'A', DROP_B: d?.operand === 'B', DROP2: d?.operand === 'second',
+    SECOND: !!sec, TRANS_B2: !!sec?.transB, ADDEND: !!a.addend, FUSE: !!sec || !!a.addend,
+    BIND_SEED: d ? bind(d.seed) : undefined,
+    BIND_A2: sec ? bind(sec.A) : undefined,
+    BIND_B2: sec ? bind(sec.B) : undefined,
+    BIND_ADD: a.addend ? bind(a.addend) : undefined,
+  };
+  const words = [
+    d?.salt ?? 0, d ? dropThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
+    sec?.K ?? 0, sec?.lda ?? sec?.K ?? 0, sec?.ldb ?? (sec?.transB ? sec.K : a.N), sec?.offA ?? 0, sec?.offB ?? 0, sec?.alpha ?? 1,
+    a.offAdd ?? 0, a.ldAdd ?? a.ldc ?? a.N,
+  ];
+  return { defines, bindings, res, words, types: 'uufuuuuufuu' };
+}
+
 let defaultKernel: 'auto' | 'legacy' = 'auto';
 /** Process-wide default for MatmulArgs.kernel (the benchmark's before/after comparison only). */
 export function setDefaultMatmulKernel(k: 'auto' | 'legacy'): void {
@@ -160,19 +239,23 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   const q = a.bQuant;
   if (q) checkQuant(label, a, q, transB);
   else if (a.B === undefined) throw new GpuError(`${label}: matmul needs B or bQuant`);
-  if (!q && (a.kernel ?? defaultKernel) !== 'legacy') return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
+  const loadDrop = a.drop && a.drop.operand !== 'second';
+  if (!q && ((a.kernel ?? defaultKernel) !== 'legacy' || loadDrop)) return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;
   const qa = !!q && isQalora(q.mode);
+  const base: BindingKind[] = q
+    ? ['uniform', 'read', 'read', 'rw', 'read', 'read', ...(q.zeros || q.extra ? (['read'] as const) : [])]
+    : a.bias
+      ? ['uniform', 'read', 'read', 'rw', 'read']
+      : ['uniform', 'read', 'read', 'rw'];
+  const fuse = fuseParts(label, a, base.length);
   const kernel = ctx.kernel({
     shader: 'matmul',
-    bindings: q
-      ? ['uniform', 'read', 'read', 'rw', 'read', 'read', ...(q.zeros || q.extra ? (['read'] as const) : [])]
-      : a.bias
-        ? ['uniform', 'read', 'read', 'rw', 'read']
-        : ['uniform', 'read', 'read', 'rw'],
+    bindings: [...base, ...fuse.bindings],
     defines: {
+      ...fuse.defines,
       TRANS_A: transA,
       TRANS_B: transB,
       B_F16: a.bDType === 'f16',
@@ -188,9 +271,9 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
       ...(q ? { ...quantShaderConstants(), QBITS: qa ? codeBits(q.mode) : undefined } : {}),
     },
   });
-  const u = ctx.uniform('uuuuuuuuuuffuu', [
+  const u = ctx.uniform(`uuuuuuuuuuffuu${fuse.types}u`, [
     a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0,
-    qa ? q.groupSize : 0, qa ? q.shape[1] / q.groupSize : 0,
+    qa ? q.groupSize : 0, qa ? q.shape[1] / q.groupSize : 0, ...fuse.words, 0,
   ]);
   const res: Bindable[] = [u, a.A, q ? q.codes : a.B!, a.out];
   if (q) {
@@ -200,6 +283,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   } else if (a.bias) {
     res.push(a.bias);
   }
+  res.push(...fuse.res);
   return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / tile), Math.ceil(a.M / tile), 1]);
 }
 
@@ -221,20 +305,25 @@ function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTil
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;
   const fit = fitsTile(a, t, kc);
+  if (kc > 0 && (a.second || a.addend)) throw new GpuError(`${label}: split-K takes no epilogue fusion`);
+  const base: BindingKind[] = a.bias ? ['uniform', 'read', 'read', 'rw', 'read'] : ['uniform', 'read', 'read', 'rw'];
+  const fuse = fuseParts(label, a, base.length);
   const kernel = ctx.kernel({
     shader: 'matmul_vec4',
-    bindings: a.bias ? ['uniform', 'read', 'read', 'rw', 'read'] : ['uniform', 'read', 'read', 'rw'],
+    bindings: [...base, ...fuse.bindings],
     defines: {
+      ...fuse.defines,
       TRANS_A: transA, TRANS_B: transB, B_F16: a.bDType === 'f16', HAS_BIAS: !!a.bias, BIAS_F16: a.biasDType === 'f16',
       FIT: fit, SPLITK: kc > 0, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK,
       AS_LEN: t.TM * t.WY * (t.BK / 4 + 1), BS_LEN: t.BK * (t.WX + 1),
     },
   });
-  const u = ctx.uniform('uuuuuuuuuuffuuuu', [
-    a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0, kc, 0, 0, 0,
+  const u = ctx.uniform(`uuuuuuuuuuffu${fuse.types}`, [
+    a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0, kc, ...fuse.words,
   ]);
   const res: Bindable[] = [u, a.A, a.B!, a.out];
   if (a.bias) res.push(a.bias);
+  res.push(...fuse.res);
   const splits = kc > 0 ? Math.ceil(a.K / kc) : 1;
   return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / (4 * t.WX)), Math.ceil(a.M / (t.TM * t.WY)), splits]);
 }
@@ -262,14 +351,19 @@ export function splitKPlan(M: number, N: number, K: number, lim: TileLimits, min
 }
 
 /**
- * f32 elements of scratch the LoRA gradients' split-K needs (0: no module splits): the largest
- * dA [r, aIn] + dB [outF, r] partials of one module, each reduced over its `rows` tokens (B·T, or
- * the head's row chunk). The Transformer allocates exactly this and the memory estimate counts it.
+ * f32 elements of scratch the LoRA gradients' split-K needs (0: no module splits): the partials of
+ * dA [r, aIn] + dB [outF, r] of every module of one group (a decoder layer, or the output head),
+ * each reduced over its `rows` tokens (B·T, or the head's row chunk), for the largest group: the
+ * backward keeps a group's partials until one reduce (lora/linear.ts reduceGrads). The Transformer
+ * allocates exactly this and the memory estimate counts it.
  */
-export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: number }[], r: number, lim: TileLimits, minGroups: number): number {
-  let need = 0;
-  for (const m of modules) need = Math.max(need, splitKPlan(r, m.aIn, m.rows, lim, minGroups).scratch + splitKPlan(m.outF, r, m.rows, lim, minGroups).scratch);
-  return need;
+export function loraSplitKScratch(modules: { aIn: number; outF: number; rows: number; group: number }[], r: number, lim: TileLimits, minGroups: number): number {
+  const perGroup = new Map<number, number>();
+  for (const m of modules) {
+    const need = splitKPlan(r, m.aIn, m.rows, lim, minGroups).scratch + splitKPlan(m.outF, r, m.rows, lim, minGroups).scratch;
+    perGroup.set(m.group, (perGroup.get(m.group) ?? 0) + need);
+  }
+  return Math.max(0, ...perGroup.values());
 }
 
 /**
@@ -292,14 +386,19 @@ export interface SplitKProduct {
   offC: number;
 }
 
+/** Products one splitKReduce dispatch can take (its uniform table). */
+export const SPLITK_MAX_PRODUCTS = 16;
+
 /**
- * out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for one or two products.
- * Throws GpuError unless one or two products are given.
+ * out[offC + i] = alpha·Σ_z part[offP + z·n + i] (fixed order) + beta·out, for 1 to
+ * SPLITK_MAX_PRODUCTS products in one dispatch. Throws GpuError for none or more.
  */
 export function splitKReduce(ctx: GpuContext, label: string, products: SplitKProduct[], scratch: Bindable, out: Bindable, alpha = 1, beta = 0): Dispatch {
-  if (products.length < 1 || products.length > 2) throw new GpuError(`${label}: split-K reduce takes one or two products`);
-  const [first, second] = [products[0], products[1] ?? { n: 0, S: 0, offP: 0, offC: 0 }];
+  if (products.length < 1 || products.length > SPLITK_MAX_PRODUCTS) throw new GpuError(`${label}: split-K reduce takes 1 to ${SPLITK_MAX_PRODUCTS} products, got ${products.length}`);
   const kernel = ctx.kernel({ shader: 'matmul_splitk', bindings: ['uniform', 'read', 'rw'] });
-  const u = ctx.uniform('uuuuuuuuffuu', [first.n, first.S, first.offP, first.offC, second.n, second.S, second.offP, second.offC, alpha, beta, 0, 0]);
-  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil((first.n + second.n) / 256)));
+  const table = new Array<number>(4 * SPLITK_MAX_PRODUCTS).fill(0);
+  products.forEach((p, j) => table.splice(4 * j, 4, p.n, p.S, p.offP, p.offC));
+  const u = ctx.uniform(`uffu${'u'.repeat(table.length)}`, [products.length, alpha, beta, 0, ...table]);
+  const total = products.reduce((a, p) => a + p.n, 0);
+  return ctx.dispatch(label, kernel, [u, scratch, out], grid1d(Math.ceil(total / 256)));
 }

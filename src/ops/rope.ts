@@ -77,8 +77,8 @@ interface RopeArgs {
 }
 
 /**
- * Rotates in place heads 0..nHeads-1 starting at column offX of every row (used with offX=0,
- * nHeads=NH for q and offX=NH*HS, nHeads=NKV for k). inverse=true applies the backward
+ * Rotates in place heads 0..nHeads-1 starting at column offX of every row (the transformer uses offX=0,
+ * nHeads=NH+NKV: the q heads and the k heads that follow them, in one dispatch). inverse=true applies the backward
  * (transposed) rotation.
  * Throws Error for an odd HS, or when the rotated columns offX + nHeads·HS exceed the row stride
  * ldx.

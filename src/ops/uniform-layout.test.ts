@@ -132,6 +132,20 @@ function exerciseWrappers(ctx: GpuContext): void {
   expect(plan.S).toBeGreaterThan(1);
   matmulSplitK(ctx, 'splitk', { M: 8, N: 16, K: 4096, A: buf(), B: buf(), out: buf(), transA: true }, plan, buf(), 0);
   splitKReduce(ctx, 'splitk.reduce', [{ n: 128, S: plan.S, offP: 0, offC: 0 }, { n: 64, S: 2, offP: 4096, offC: 128 }], buf(), buf(), 2, 1);
+  // The fusions of common/matmul_fuse.wgsl: dropout in the loads, second product, residual addend.
+  const seed = buf();
+  for (const [M, N, K] of [[64, 64, 64], [7, 5, 3]]) {
+    matmul(ctx, 'mm.dropA', { M, N, K, A: buf(), B: buf(), out: buf(), transB: true, drop: { operand: 'A', seed, salt: 3, p: 0.1 } });
+    matmul(ctx, 'mm.dropB', { M, N, K, A: buf(), B: buf(), out: buf(), transA: true, drop: { operand: 'B', seed, salt: 3, p: 0.1 } });
+    matmul(ctx, 'mm.fwd', { M, N, K, A: buf(), B: buf(), out: buf(), transB: true, bias: buf(), second: { A: buf(), B: buf(), K: 4, transB: true }, addend: buf() });
+    matmul(ctx, 'mm.dinp', { M, N, K, A: buf(), B: buf(), out: buf(), beta: 1, second: { A: buf(), B: buf(), K: 4 }, drop: { operand: 'second', seed, salt: 3, p: 0.1 } });
+  }
+  matmulSplitK(ctx, 'splitk.dropB', { M: 8, N: 16, K: 4096, A: buf(), B: buf(), out: buf(), transA: true, drop: { operand: 'B', seed, salt: 3, p: 0.1 } }, plan, buf(), 0);
+  for (const transB of [false, true]) {
+    const q = quantWeight('nf4', 64, 128);
+    const [N, K] = transB ? [64, 128] : [128, 64];
+    matmul(ctx, 'mm.q.fuse', { M: 5, N, K, A: buf(), bQuant: q, out: buf(), transB, second: { A: buf(), B: buf(), K: 4, transB }, addend: buf(), drop: { operand: 'second', seed, salt: 3, p: 0.1 } });
+  }
   gradNorm(ctx, 'norm', { n: 1000, grads: buf(), partial: buf(), stats: buf(), outIndex: 0 });
   adamw(ctx, 'adamw', {
     n: 1000, offset: 0, params: buf(), grads: buf(), m: buf(), v: buf(), step: buf(), stats: buf(), normIndex: 0, lrMul: 1,
@@ -172,9 +186,13 @@ function uniformLetters(wgsl: string, entry: string, where: string): string {
   }
   const struct = new RegExp(`struct\\s+${decl[2]}\\s*\\{([^}]*)\\}`).exec(src);
   if (!struct) throw new Error(`${where}: struct ${decl[2]} not found`);
-  const fields = struct[1].split(',').map((f) => f.trim()).filter(Boolean);
+  // A fixed array of vec4 (matmul_splitk.wgsl's product table) is 4·N scalar fields.
+  const body = struct[1].replace(/array<vec4<(u32|i32|f32)>\s*,\s*(\d+)\s*>/g, (_, t: string, n: string) => `vec4x${n}_${t}`);
+  const fields = body.split(',').map((f) => f.trim()).filter(Boolean);
   return fields
     .map((f) => {
+      const arr = /^(\w+)\s*:\s*vec4x(\d+)_(\w+)$/.exec(f);
+      if (arr) return ({ u32: 'u', i32: 'i', f32: 'f' } as Record<string, string>)[arr[3]].repeat(4 * Number(arr[2]));
       const m = /^(\w+)\s*:\s*(\w+)$/.exec(f);
       if (!m) throw new Error(`${where}: cannot read field '${f}' of struct ${decl[2]}`);
       const letter = { u32: 'u', i32: 'i', f32: 'f' }[m[2]];

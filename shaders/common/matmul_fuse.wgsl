@@ -1,0 +1,59 @@
+// Include: the fusions the matmul kernels share (matmul_vec4.wgsl, matmul.wgsl), each off unless
+// its define is set by ops/matmul.ts:
+//   HAS_SEED  the LoRA dropout mask of common/dropout.wgsl: dropMul(i) = keep(i) ? dropScale : 0
+//             (dropScale = 1/(1-p)), over the logical element index i of the masked matrix;
+//             call dropInit() first in main.
+//   SECOND    a second product in the epilogue: second1(m, n) = alpha2·Σ_{k<K2} A2[m,k]·op(B2)[k,n]
+//             (A2[offA2 + m*lda2 + k]; TRANS_B2: op(B2)[k,n] = B2[offB2 + n*ldb2 + k], else
+//             B2[offB2 + k*ldb2 + n]; ascending k, f32), times dropMul(m*N + n) with DROP2.
+//   ADDEND    addendAt(m, n) = addend[offAdd + m*ldAdd + n] (the residual).
+// fuseEpilogue(m, n, v) = v + second1(m, n) + addendAt(m, n) (each when on), in that order: the
+// order of the separate dispatches it replaces (frozen product, then LoRA B or dx.lora, then the
+// residual accumulate), so the result is the same bits.
+// Requires of the including file: a uniform `P` with fields N, dropSalt, dropThr, dropScale, K2,
+// lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd; the defines HAS_SEED, SECOND, TRANS_B2, DROP2,
+// ADDEND and, for the bindings present, BIND_SEED (u32 seed [1]), BIND_A2, BIND_B2 (f32), BIND_ADD (f32).
+
+#include "common/dropout.wgsl"
+
+#if HAS_SEED
+@group(0) @binding({{BIND_SEED}}) var<storage, read> dropSeed: array<u32>;
+var<private> dropKey: u32;
+fn dropInit() { dropKey = dropKeyOf(dropSeed[0], P.dropSalt); }
+fn dropMul(i: u32) -> f32 { return select(0.0, P.dropScale, dropKeep(dropKey, P.dropThr, i)); }
+#endif
+
+#if SECOND
+@group(0) @binding({{BIND_A2}}) var<storage, read> A2: array<f32>;
+@group(0) @binding({{BIND_B2}}) var<storage, read> B2: array<f32>;
+fn second1(m: u32, n: u32) -> f32 {
+  var s = 0.0;
+  for (var k = 0u; k < P.K2; k++) {
+#if TRANS_B2
+    s = fma(A2[P.offA2 + m * P.lda2 + k], B2[P.offB2 + n * P.ldb2 + k], s);
+#else
+    s = fma(A2[P.offA2 + m * P.lda2 + k], B2[P.offB2 + k * P.ldb2 + n], s);
+#endif
+  }
+  var v = P.alpha2 * s;
+#if DROP2
+  v = v * dropMul(m * P.N + n);
+#endif
+  return v;
+}
+#endif
+
+#if ADDEND
+@group(0) @binding({{BIND_ADD}}) var<storage, read> addend: array<f32>;
+#endif
+
+fn fuseEpilogue(m: u32, n: u32, v: f32) -> f32 {
+  var r = v;
+#if SECOND
+  r += second1(m, n);
+#endif
+#if ADDEND
+  r += addend[P.offAdd + m * P.ldAdd + n];
+#endif
+  return r;
+}
