@@ -8,8 +8,8 @@ import type { RunConfig } from './train/run';
 /** The flag of each option an engine message can name (the access token is an environment variable). */
 export const OPTION_FLAG: Record<RunOption, string> = {
   seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', rank: '--rank', alpha: '--alpha', dropout: '--dropout', lr: '--lr',
-  loraPlusRatio: '--lora-plus-ratio', quant: '--quant', targets: '--targets', gradCheckpointing: '--grad-checkpointing', maxGradNorm: '--max-grad-norm',
-  format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
+  loraPlusRatio: '--lora-plus-ratio', quant: '--quant', targets: '--targets', gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations',
+  maxGradNorm: '--max-grad-norm', format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
   onBadRows: '--on-bad-rows', accessToken: 'HF_TOKEN',
 };
 
@@ -18,7 +18,7 @@ export const CONFIG_FLAG: Partial<Record<keyof RunConfig, string>> = {
   rank: '--rank', alpha: '--alpha', dropout: '--dropout', rslora: '--rslora', targets: '--targets', loraPlusRatio: '--lora-plus-ratio', lr: '--lr',
   schedule: '--schedule', warmup: '--warmup', steps: '--steps', epochs: '--epochs', batchSize: '--batch-size', gradAccum: '--grad-accum',
   seqLen: '--seq-len', seed: '--seed', saveEvery: '--save-every', maxGradNorm: '--max-grad-norm', weightDecay: '--weight-decay',
-  gradCheckpointing: '--grad-checkpointing', quant: '--quant', groupSize: '--group-size',
+  gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', quant: '--quant', groupSize: '--group-size',
 };
 
 /** How the data is read, as the studio's Dataset tab and the CLI's data flags both set it. */
@@ -52,11 +52,12 @@ export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, p
   };
   const order: (keyof RunConfig)[] = [
     'rank', 'alpha', 'dropout', 'rslora', 'targets', 'loraPlusRatio', 'lr', 'schedule', 'warmup', 'steps', 'epochs', 'batchSize', 'gradAccum', 'seqLen',
-    'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'quant', 'groupSize',
+    'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'saveActivations', 'quant', 'groupSize',
   ];
   for (const k of order) {
     if (k === 'epochs' && c.steps !== undefined) continue; // steps win over epochs
     if (k === 'quant' && (c.quant ?? 'none') === 'none') continue;
+    if (k === 'saveActivations' && (c.saveActivations ?? 'f32') === 'f32') continue;
     flag(CONFIG_FLAG[k]!, c[k] as string | number | boolean | undefined);
   }
   // A separate evaluation file replaces the split.
