@@ -80,7 +80,10 @@ describe('stories260K (real pretrained checkpoint)', () => {
     const ctx = await testContext();
     const m = await stories();
     const train: Example[] = tokenizeTexts(m.tokenizer, corpus(48, 1), 32).examples;
-    const cfg: RunConfig = { ...BASE_CFG, steps: parity, batchSize: 2, warmup: 1 };
+    // Plain LoRA at lr 1e-3 (differences ≤ 0.01% over 10 steps). At BASE_CFG's lr 3e-3 with LoRA+ 4
+    // the corpus is memorised by step 6 (loss 0.16 → 0.04) and the two runs drift apart by up to
+    // 3.6% there: the trajectory's sensitivity at near-zero loss, not the gradients' error.
+    const cfg: RunConfig = { ...BASE_CFG, steps: parity, batchSize: 2, warmup: 1, lr: 1e-3, loraPlusRatio: 1 };
     const f32 = (await runTraining(ctx, m, train, [], cfg)).history.map((h) => h.loss);
     const f16 = (await runTraining(ctx, m, train, [], { ...cfg, saveActivations: 'f16' })).history.map((h) => h.loss);
     expect(f16.length).toBe(parity);
