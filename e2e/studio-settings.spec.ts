@@ -1,5 +1,6 @@
 // Saved settings: name and save the knobs, load them later (after a reload too), export and import
-// them as JSON; "Copy as command" copies the npm run train line of the same settings.
+// them as JSON; "Copy as command" copies the npm run train line of the same settings; the saved
+// activations knob changes the memory estimate and the command.
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { knob, loadLocalModel, openStudio, tab, textOutsideCommand } from './studio-helpers';
@@ -48,6 +49,19 @@ test('settings saved under a name come back, travel as JSON, and copy as a comma
   json.knobs.rank = 'two';
   await page.getByTestId('settings-import').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(json)) });
   await expect(page.getByTestId('settings-message')).toHaveText('broken.json cannot be used: “Rank (r)” has a value of the wrong kind ("two").');
+  // Saved activations f16: the memory estimate drops and the command carries the flag.
+  const total = page.getByTestId('memory-total').first();
+  const unit: Record<string, number> = { B: 2 ** -20, KiB: 2 ** -10, MiB: 1, GiB: 2 ** 10 };
+  const mib = async () => {
+    const m = /([\d.]+) (B|KiB|MiB|GiB)/.exec((await total.textContent()) ?? '');
+    return m ? Number(m[1]) * unit[m[2]] : NaN;
+  };
+  const f32 = await mib();
+  expect(f32).toBeGreaterThan(0);
+  await expect(command).not.toContainText('--activations');
+  await page.getByTestId('knob-saveActivations').selectOption('f16');
+  await expect(command).toContainText('--activations f16');
+  await expect.poll(mib).toBeLessThan(f32);
   // Flags appear only inside the command itself.
   expect(await textOutsideCommand(page)).not.toMatch(/--[a-z]/);
 });
