@@ -80,8 +80,10 @@ interface Grads {
  * (loss into stats[STAT_EVAL_LOSS]), trainProgram (forward, loss, backward; LoRA gradients
  * accumulate into lora.grads, scaled by lossScale), logitsProgram / hiddenProgram / headRowProgram
  * (generation). Shapes: activations [N, C], packed q|k|v [N, QKVW], logits per chunk
- * [headRows, V], all f32. The constructor throws Error when T exceeds a sliding attention window
- * (with the fix in words), and internal Errors for inconsistent options (see TransformerOptions).
+ * [headRows, V], all f32 (the activations kept for the backward packed f16 under saveActivations
+ * 'f16'; the norm outputs and the MLP hidden recomputed in the backward). The constructor throws
+ * Error when T exceeds a sliding attention window (with the fix in words), and internal Errors for
+ * inconsistent options (see TransformerOptions).
  */
 export class Transformer {
   /** Rows of the batch, B·T. */
