@@ -1,5 +1,6 @@
 // Saved settings: name and save the knobs, load them later (after a reload too), export and import
-// them as JSON; "Copy as command" copies the npm run train line of the same settings.
+// them as JSON; "Copy as command" copies the npm run train line of the same settings; the saved
+// activations knob changes the memory estimate and the command.
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { knob, loadLocalModel, openStudio, tab, textOutsideCommand } from './studio-helpers';
@@ -23,7 +24,22 @@ test('settings saved under a name come back, travel as JSON, and copy as a comma
   await expect(page.getByTestId('settings-message')).toContainText('Copied the command');
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await command.textContent());
 
-  await knob(page, 'r', '16');
+  // Saved activations f16 (the model is loaded until the reload below): the memory estimate
+  // drops and the command carries the flag.
+  const total = page.getByTestId('memory-total').first();
+  const unit: Record<string, number> = { B: 2 ** -20, KiB: 2 ** -10, MiB: 1, GiB: 2 ** 10 };
+  const mib = async () => {
+    const m = /([\d.]+) (B|KiB|MiB|GiB)/.exec((await total.textContent()) ?? '');
+    return m ? Number(m[1]) * unit[m[2]] : NaN;
+  };
+  const f32 = await mib();
+  expect(f32).toBeGreaterThan(0);
+  await expect(command).not.toContainText('--activations');
+  await page.getByTestId('knob-saveActivations').selectOption('f16');
+  await expect(command).toContainText('--activations f16');
+  await expect.poll(mib).toBeLessThan(f32);
+
+    await knob(page, 'r', '16');
   await expect(command).toContainText('--lora-r 16 ');
   await page.reload();
   await expect(page.getByTestId('gpu-name')).toBeVisible({ timeout: 120_000 });

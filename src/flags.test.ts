@@ -26,6 +26,9 @@ describe('trainCommand', () => {
     expect(c).not.toContain('--steps');
     expect(c).toContain('--use-rslora --target-modules');
     expect(c).toContain('--quant qalora-int4 --group-size 32');
+    // f32 saved activations are the default and left out; f16 is spelled out
+    expect(c).not.toContain('--activations');
+    expect(trainCommand({ ...config, saveActivations: 'f16' }, data, 0.1, paths)).toContain('--grad-checkpointing --activations f16 --eval-split');
     expect(c).toContain(`--format template --template 'Q: {q}\nIt'\\''s' --response-column a --train-on-prompt --packing --on-bad-rows skip`);
   });
 

@@ -57,7 +57,7 @@ function oomDevice(): GPUDevice {
 async function allErrors(): Promise<{ what: string; err: unknown }[]> {
   const out: { what: string; err: unknown }[] = [];
   const add = async (what: string, f: () => unknown) => out.push({ what, err: await caught(f) });
-  const bad: Partial<RunConfig>[] = [{ r: 0 }, { loraAlpha: 0 }, { loraDropout: 1 }, { lr: 0 }, { loraplusLrRatio: 0 }, { seqLen: 1 }, { seqLen: 100000 }, { batchSize: 0 }, { gradAccum: 0 }];
+  const bad: Partial<RunConfig>[] = [{ r: 0 }, { loraAlpha: 0 }, { loraDropout: 1 }, { lr: 0 }, { loraplusLrRatio: 0 }, { seqLen: 1 }, { seqLen: 100000 }, { batchSize: 0 }, { gradAccum: 0 }, { saveActivations: 'f8' } as unknown as Partial<RunConfig>];
   for (const b of bad) await add(`run config ${JSON.stringify(b)}`, () => validateRunConfig({ ...RUN, ...b }, 512));
   await add('out of memory', () => new GpuContext(oomDevice(), {} as AdapterSummary, {} as ShaderLibrary).guard('building the model', () => 1));
   await add('divergence', () => {

@@ -25,13 +25,18 @@ import { parseConfig } from '../model/config';
 import { evaluate, Trainer } from '../train/trainer';
 import { gpuContext, num, openModelSource, parseCli, positiveInt, runCli, UsageError } from './common';
 import { mulberry32 } from '../util/random';
+import { estimateMemory } from '../plan/memory';
+import { parseActivations } from './train-run';
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--lora-r N] [--target-modules LIST] (older names: --rank, --targets) [--dtype f32|f16] [--quant MODE] [--group-size G]
-  [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy]
+  [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
 matmul rows against tfjs only; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
-builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons).
+builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons);
+--activations f16 stores the activations kept for the backward as f16 (half their memory).
+memory_smollm2_mib: the memory estimate (plan/memory.ts, the engine's buffer table) of SmolLM2-135M
+training, B 4, T 512, r 16, all-linear, f16 weights, no checkpointing, per --activations setting.
 Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
 
 const PRESETS: Record<string, Record<string, unknown>> = {
@@ -47,6 +52,24 @@ const PRESETS: Record<string, Record<string, unknown>> = {
     rope_theta: 100000, hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 0,
   },
 };
+
+/**
+ * MiB of GPU memory SmolLM2-135M training needs (B 4, T 512, r 16, all-linear, f16 base weights,
+ * no checkpointing), per saved-activation setting: the estimate, which sums the very buffer table
+ * the Transformer allocates (memory.test.ts checks the two agree on stories260K).
+ */
+function smollm2Memory(): Record<string, { total: number; activations: number }> {
+  const spec = parseConfig(PRESETS['smollm2-135m'], 'smollm2-135m');
+  const MiB = 2 ** 20;
+  const out: Record<string, { total: number; activations: number }> = {};
+  for (const saveActivations of ['f32', 'f16'] as const) {
+    const e = estimateMemory({
+      spec, weightBytes: 2, quant: 'none', groupSize: 32, r: 16, targetModules: 'all-linear', batchSize: 4, seqLen: 512, gradCheckpointing: false, saveActivations,
+    });
+    out[saveActivations] = { total: Math.round(e.total / MiB), activations: Math.round(e.activations / MiB) };
+  }
+  return out;
+}
 
 /**
  * Base-weight bytes on the GPU per format for a SmolLM2-135M-shaped model: every decoder linear of
@@ -84,7 +107,7 @@ runCli(async () => {
       model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
       steps: { type: 'string' }, 'lora-r': { type: 'string' }, 'target-modules': { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
       quant: { type: 'string' }, 'group-size': { type: 'string' }, profile: { type: 'boolean' }, only: { type: 'string' },
-      runs: { type: 'string' }, matmul: { type: 'string' },
+      runs: { type: 'string' }, matmul: { type: 'string' }, activations: { type: 'string' },
     } as const,
     USAGE,
   );
@@ -103,6 +126,7 @@ runCli(async () => {
     process.stdout.write(JSON.stringify({ device: ctx.adapter, smollm2: await perLayer() }, null, 1) + '\n');
     return;
   }
+  const saveActivations = parseActivations(a.activations, undefined);
   // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
   const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
   if (a.only === 'matmul') {
@@ -140,7 +164,7 @@ runCli(async () => {
   const qalora = isQalora(quant) ? groupSize : undefined;
   const lora = new LoraState(ctx, modules, { r: rank, loraAlpha: 2 * rank, loraDropout: 0.05, useRslora: false, qaloraGroupSize: qalora });
   lora.initialize(1);
-  const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true });
+  const model = new Transformer(ctx, spec, weights, lora, { B, T, training: true, saveActivations });
   const trainer = new Trainer(ctx, model, lora, {
     lr: 1e-4, schedule: 'constant', warmupSteps: 0, totalSteps: steps + 2, loraplusLrRatio: 16, weightDecay: 0, beta1: 0.9, beta2: 0.999,
     eps: 1e-8, maxGradNorm: 1, seed: 1,
@@ -174,8 +198,9 @@ runCli(async () => {
   };
   const profile = a.profile ? await profileFamilies(ctx, model.trainProgram!, runs) : undefined;
   if (a.only === 'train') {
-    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps, matmul: a.matmul ?? 'vec4' };
-    process.stdout.write(JSON.stringify({ device: ctx.adapter, model: { name: modelName, layers: spec.L, hidden: spec.C }, config, train, profile }, null, 1) + '\n');
+    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps, matmul: a.matmul ?? 'vec4', activations: saveActivations };
+    const out = { device: ctx.adapter, model: { name: modelName, layers: spec.L, hidden: spec.C }, config, train, profile, memory_smollm2_mib: smollm2Memory() };
+    process.stdout.write(JSON.stringify(out, null, 1) + '\n');
     return;
   }
 
@@ -221,7 +246,7 @@ runCli(async () => {
   const result = {
     device: ctx.adapter,
     model: { name: modelName, type: spec.modelType, params: countModelParams(spec), weights_dtype: dtype, layers: spec.L, hidden: spec.C },
-    config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps },
+    config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps, activations: saveActivations },
     train,
     profile,
     eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },
@@ -233,6 +258,7 @@ runCli(async () => {
       bytes_per_quantized_param: weights.quantParams ? weights.quantBytes / weights.quantParams : null,
     },
     quant_memory: await quantMemory(ctx, groupSize),
+    memory_smollm2_mib: smollm2Memory(),
   };
   process.stdout.write(JSON.stringify(result, null, 1) + '\n');
 });

@@ -236,6 +236,8 @@ describe('benchmark', () => {
     expect(r.train.dispatches_per_step).toBeGreaterThan(50);
     expect(r.train.tokens_per_second).toBeGreaterThan(0);
     expect(r.config).toMatchObject({ batch_size: 2, seq_len: 16, steps: 2 }); // the tiny preset's batch
+    // SmolLM2-135M's training memory per saved-activation setting (the estimate, in MiB)
+    expect(r.memory_smollm2_mib.f16.total).toBeLessThan(r.memory_smollm2_mib.f32.total);
   });
 });
 

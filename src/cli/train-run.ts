@@ -14,8 +14,9 @@ import { saveKeeping, DEFAULT_KEEP, type GoodCheckpoint } from '../train/checkpo
 import { resumeFromFiles, type CheckpointPlace } from '../train/resume';
 import type { ModelSpec } from '../model/config';
 import { runTraining, type ResumeData, type RunConfig, type RunResult } from '../train/run';
+import type { SaveActivations } from '../net/buffers';
 import { FolderShelf } from './checkpoint-dir';
-import { fmtDuration, nonNegInt, num, positiveInt, progressLine, QUANT_CLI_OPTIONS, writeFiles } from './common';
+import { fmtDuration, nonNegInt, num, positiveInt, progressLine, QUANT_CLI_OPTIONS, UsageError, writeFiles } from './common';
 import { parseSchedule } from '../train/schedule';
 import { DATA_CLI_OPTIONS, dataOptions, openDataArg, parseDataArg, warningLine, type DataConfig } from './data-input';
 
@@ -43,9 +44,19 @@ export const TRAIN_CLI_OPTIONS = {
   'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
   seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
   'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
-  'grad-checkpointing': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
+  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, ...QUANT_CLI_OPTIONS,
   ...DATA_CLI_OPTIONS,
 } as const;
+
+/**
+ * The --activations flag (f32 | f16), else a resumed run's recorded setting, else f32. Throws a
+ * UsageError naming the flag for another value.
+ */
+export function parseActivations(flag: string | undefined, prev: SaveActivations | undefined): SaveActivations {
+  const v = flag ?? prev ?? 'f32';
+  if (v !== 'f32' && v !== 'f16') throw new UsageError(`--activations must be f32 (exact) or f16 (half the activation memory), got "${v}"`);
+  return v;
+}
 
 /** A run's settings when neither a flag, a resumed checkpoint nor an experiment spec gives them. */
 export const RUN_DEFAULTS = {
@@ -79,6 +90,7 @@ export function runConfigFromArgs(
     dtype: base.dtype,
     quant: base.quant, groupSize: base.groupSize,
     gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
+    saveActivations: parseActivations(a.activations, prev.saveActivations),
     baseModel: base.baseModel,
     r: num(...flag(a, 'lora-r', 'rank'), prev.r ?? RUN_DEFAULTS.r),
     loraAlpha: num(...flag(a, 'lora-alpha', 'alpha'), prev.loraAlpha ?? RUN_DEFAULTS.loraAlpha),

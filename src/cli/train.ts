@@ -28,6 +28,8 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNE
   --keep-checkpoints N (2: OUT/checkpoint and OUT/checkpoint-prev)
   --max-grad-norm X (1; 0 = off)  --weight-decay X (0)  --dtype auto|f32|f16 (auto)  --log-every N (10)
   --grad-checkpointing (recompute activations in the backward: less memory, ~1/3 more compute)
+  --activations f32|f16 (how the activations kept for the backward are stored: f32 exact, the default;
+    f16 about half the activation memory, gradients within f16 rounding)
 ${QUANT_USAGE}
 ${DATA_USAGE}`;
 

@@ -21,13 +21,34 @@ function settings(spec: typeof llama, over: Partial<BufferSettings> = {}): Buffe
 }
 
 describe('transformerBuffers', () => {
-  it('unique keys; bytes are 4 per element of the shape', () => {
+  it('unique keys; bytes are 4 per element of the shape (2 when packed f16)', () => {
     for (const spec of [llama, gpt2]) {
-      for (const over of [{}, { training: false }, { checkpointing: true }, { lora: null, training: false }]) {
+      const modes: Partial<BufferSettings>[] = [{}, { training: false }, { checkpointing: true }, { lora: null, training: false }, { saveActivations: 'f16' }];
+      for (const over of modes) {
         const rows = transformerBuffers(spec, settings(spec, over));
         expect(new Set(rows.map((r) => r.key)).size).toBe(rows.length);
-        for (const r of rows) expect(r.bytes).toBe(Math.max(1, r.shape.reduce((a, b) => a * b, 1)) * 4);
+        for (const r of rows) expect(r.bytes).toBe(Math.max(1, r.shape.reduce((a, b) => a * b, 1)) * (r.f16 ? 2 : 4));
       }
+    }
+  });
+
+  it('the norm outputs and the MLP hidden are one buffer for all layers; f16 packs the saved tensors', () => {
+    const { C, FF, L } = llama;
+    const N = 16;
+    const keys = transformerBuffers(llama, settings(llama)).map((r) => r.key);
+    expect(keys.filter((k) => /^(ln|h)(\.|$)/.test(k))).toEqual(['ln', 'h']);
+    expect(keys.some((k) => k.endsWith('.work'))).toBe(false);
+    const f16 = transformerBuffers(llama, settings(llama, { saveActivations: 'f16' }));
+    const packed = f16.filter((r) => r.f16).map((r) => r.key);
+    for (let l = 0; l < L; l++) for (const k of ['resid', 'qkv', 'att', 'resMid', 'gu']) expect(packed).toContain(`${k}.${l}`);
+    expect(packed.length).toBe(5 * L);
+    expect(f16.find((r) => r.key === 'gu.0')).toMatchObject({ shape: [N, 2 * FF], bytes: N * 2 * FF * 2 });
+    expect(f16.find((r) => r.key === `resid.${L}`)).toMatchObject({ bytes: N * C * 4 }); // the final norm's input stays f32
+    const work = f16.filter((r) => r.key.includes('work')).map((r) => r.key);
+    expect(work).toEqual(['qkv.work', 'att.work', 'resMid.work', 'gu.work', 'resid.work.0', 'resid.work.1']);
+    // checkpointing or inference: nothing to save, f16 changes nothing
+    for (const over of [{ checkpointing: true }, { training: false }]) {
+      expect(transformerBuffers(llama, settings(llama, { ...over, saveActivations: 'f16' }))).toEqual(transformerBuffers(llama, settings(llama, over)));
     }
   });
 
@@ -50,7 +71,7 @@ describe('transformerBuffers', () => {
     expect(g.find((r) => r.key === 'gu.0')?.shape).toEqual([N, gpt2.FF]);
     expect(g.some((r) => r.key === 'rope.invFreq')).toBe(false);
     // checkpointing: one set of layer activations; no training: shared u, two residual buffers, no backward
-    expect(transformerBuffers(llama, settings(llama, { checkpointing: true })).filter((r) => r.key.startsWith('ln1.')).length).toBe(1);
+    expect(transformerBuffers(llama, settings(llama, { checkpointing: true })).filter((r) => r.key.startsWith('qkv.')).length).toBe(1);
     const infer = transformerBuffers(llama, settings(llama, { training: false })).map((r) => r.key);
     expect(infer.filter((k) => k.startsWith('resid.'))).toEqual(['resid.0', 'resid.1']);
     expect(infer.filter((k) => k.startsWith('u.'))).toEqual(['u.shared', 'u.lm_head']);

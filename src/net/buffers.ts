@@ -26,8 +26,8 @@ export const STAT_GRAD_NORM = 1;
 export const STAT_EVAL_LOSS = 2;
 const STATS_LEN = 4;
 
-/** Budget for one chunk of logits: at most 256 MiB and the device's binding limit. */
-export const HEAD_CHUNK_BYTES = 256 * 2 ** 20;
+/** Budget for one chunk of logits: at most 64 MiB and the device's binding limit (SmolLM2-135M, B·T = 2048: 7 chunks of 320 rows, 60 MiB live instead of 384 MiB). */
+export const HEAD_CHUNK_BYTES = 64 * 2 ** 20;
 
 /**
  * Rows per head chunk: all N when [N, V] f32 fits the budget, else a multiple of 64 rows (so row
@@ -53,10 +53,15 @@ interface BufferRow {
   key: string;
   /** What it holds, in words the studio shows users (bufferWords). */
   words: string;
-  /** Shape in f32 elements (u32 for token ids and positions), e.g. [N, C]. */
+  /** Shape in elements (f32; u32 for token ids and positions; f16 when `f16`), e.g. [N, C]. */
   shape: number[];
-  /** Bytes requested from the GPU: 4 per element, at least 4 (the allocator pads to 16). */
+  /**
+   * Bytes requested from the GPU: 4 per element (2 per element in u32 words of two halves when
+   * `f16`), at least 4 (the allocator pads to 16).
+   */
   bytes: number;
+  /** Packed f16 (ops/convert.ts's layout): a saved activation under saveActivations 'f16'. */
+  f16?: true;
   kind: BufferKind;
 }
 
@@ -82,6 +87,19 @@ export interface BufferSettings {
   lora: BufferLora | null;
   /** The device's matmul tiling, which sizes the split-K scratch of the LoRA gradients (training only). */
   splitK?: { limits: TileLimits; minGroups: number };
+  /**
+   * How the per-layer activations kept for the backward are stored (training without
+   * checkpointing): 'f32' (default, exact) or 'f16' (resid, qkv, att, resMid, gu packed; f32 work buffers shared).
+   */
+  saveActivations?: SaveActivations;
+}
+
+/** Storage of the activations the training graph keeps for its backward: 'f32' exact, 'f16' half the bytes. */
+export type SaveActivations = 'f32' | 'f16';
+
+/** Whether these settings keep qkv, att and gu of every layer as packed f16 (training without checkpointing, 'f16'). */
+export function savesF16(s: Pick<BufferSettings, 'training' | 'checkpointing' | 'saveActivations'>): boolean {
+  return s.training && !s.checkpointing && s.saveActivations === 'f16';
 }
 
 /** The words of each family of buffers (a key's part before the first '.', or the whole key). */
@@ -90,7 +108,7 @@ const FAMILY_WORDS: Record<string, string> = {
   h: 'the MLP hidden activations of one layer', dh: 'the MLP hidden activations of one layer',
   qkv: 'the attention queries, keys and values of one layer', dqkv: 'the attention queries, keys and values of one layer',
   att: 'the attention output of one layer', datt: 'the attention output of one layer',
-  ln1: 'the normalised input of one layer', ln2: 'the normalised input of one layer', dln: 'the normalised input of one layer', lnf: 'the normalised input of one layer',
+  ln: 'the normalised input of one layer', dln: 'the normalised input of one layer', lnf: 'the normalised input of one layer',
   resid: 'the residual stream of one layer', resMid: 'the residual stream of one layer', dres: 'the residual stream of one layer',
   logits: 'the output logits (one chunk)', 'u.lm_head': "the output head's LoRA activations", u: "one adapter's LoRA activations",
   lora: 'the LoRA scratch space', embedding: 'the token embedding matrix', 'LoRA parameters': 'the LoRA parameters',
@@ -104,9 +122,14 @@ export function bufferWords(key: string): string {
 /**
  * Every buffer the Transformer allocates for `spec` and `s`, in allocation order. Shapes: N = B·T
  * rows, QKVW = (NH + 2·NKV)·HS, the MLP input width Σ outF of the architecture's mlpIn modules
- * (2·FF for SwiGLU's gate|up, FF for GPT-2). Without training the layers share one set of
- * activations and two residual buffers (ping-pong) and one LoRA `u` serves every module. Throws
- * nothing; sizes are not checked against device limits here (the allocator does that).
+ * (2·FF for SwiGLU's gate|up, FF for GPT-2). The norm outputs (`ln`, ln1 then ln2) and the MLP
+ * hidden `h` are one buffer each for all layers: the backward recomputes them from the saved
+ * residual stream, norm statistics and gu. Without training the layers share one set of
+ * activations and two residual buffers (ping-pong) and one LoRA `u` serves every module. Under
+ * saveActivations 'f16' (savesF16) each layer keeps its input resid, qkv, att, resMid and gu as
+ * packed f16 and the layers compute in shared f32 work buffers (`qkv.work`, `att.work`,
+ * `resMid.work`, `gu.work`, and `resid.work.0/1` for the stream). Throws nothing; sizes are
+ * not checked against device limits here (the allocator does that).
  */
 export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRow[] {
   const { C, NH, NKV, HS, V, L, FF } = spec;
@@ -117,6 +140,8 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
   const rows: BufferRow[] = [];
   const add = (key: string, kind: BufferKind, ...shape: number[]) =>
     rows.push({ key, words: bufferWords(key), shape, bytes: Math.max(1, shape.reduce((a, b) => a * b, 1)) * 4, kind });
+  const addF16 = (key: string, ...shape: number[]) =>
+    rows.push({ key, words: bufferWords(key), shape, bytes: Math.max(1, Math.ceil(shape.reduce((a, b) => a * b, 1) / 2)) * 4, kind: 'forward', f16: true });
   for (const k of ['tokens', 'targets', 'pos', 'segStart']) add(k, 'input', N);
   add('seed', 'input', 4);
   add('lossScale', 'input', 4);
@@ -129,19 +154,26 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
   add('rstdf', 'forward', N);
   if (arch.position === 'rope') add('rope.invFreq', 'constant', HS / 2);
   const sets = s.training && !s.checkpointing ? L : 1;
+  add('ln', 'forward', N, C);
+  add('h', 'forward', N, FF);
+  const f16 = savesF16(s);
+  if (f16) {
+    add('qkv.work', 'forward', N, QKVW);
+    add('att.work', 'forward', N, NH * HS);
+    add('resMid.work', 'forward', N, C);
+    add('gu.work', 'forward', N, mlpW);
+  }
+  const saved = (key: string, ...shape: number[]) => (f16 ? addF16(key, ...shape) : add(key, 'forward', ...shape));
   for (let i = 0; i < sets; i++) {
-    add(`ln1.${i}`, 'forward', N, C);
     add(`mean1.${i}`, 'forward', N);
     add(`rstd1.${i}`, 'forward', N);
-    add(`qkv.${i}`, 'forward', N, QKVW);
-    add(`att.${i}`, 'forward', N, NH * HS);
+    saved(`qkv.${i}`, N, QKVW);
+    saved(`att.${i}`, N, NH * HS);
     add(`lse.${i}`, 'forward', s.B, NH, s.T);
-    add(`resMid.${i}`, 'forward', N, C);
-    add(`ln2.${i}`, 'forward', N, C);
+    saved(`resMid.${i}`, N, C);
     add(`mean2.${i}`, 'forward', N);
     add(`rstd2.${i}`, 'forward', N);
-    add(`gu.${i}`, 'forward', N, mlpW);
-    add(`h.${i}`, 'forward', N, FF);
+    saved(`gu.${i}`, N, mlpW);
   }
   const lora = s.lora;
   // LoRA intermediates u = dropout(x)·Aᵀ [N, r] of the decoder-block modules: kept per module for
@@ -150,7 +182,13 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
     for (const m of lora.modules) if (m.layer >= 0) add(`u.${m.name}`, 'lora', N, lora.r);
   } else if (lora) add('u.shared', 'lora', N, lora.r);
   // The residual stream: every layer's input is kept when training; two buffers ping-pong otherwise.
-  for (let l = 0; l <= L; l++) if (s.training || l < 2) add(`resid.${l}`, 'forward', N, C);
+  // Under f16 the layers' inputs are kept packed, the stream ping-pongs through two f32 work
+  // buffers and the last layer's output (the final norm's input) stays f32.
+  for (let l = 0; l <= L; l++) {
+    if (f16 && l < L) addF16(`resid.${l}`, N, C);
+    else if (s.training || l < 2) add(`resid.${l}`, 'forward', N, C);
+  }
+  if (f16) for (const k of ['resid.work.0', 'resid.work.1']) add(k, 'forward', N, C);
   // The head's LoRA intermediate only lives for one chunk (its backward follows right away).
   if (lora?.modules.some((m) => m.layer < 0)) add('u.lm_head', 'lora', s.headRows, lora.r);
   if (lora) {

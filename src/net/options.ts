@@ -1,6 +1,7 @@
 // The Transformer's options (batch shape, training, checkpointing, generation) and the batch the
 // host writes into it each step.
 
+import type { SaveActivations } from './buffers';
 import type { KvCache } from './kvcache';
 
 /**
@@ -24,6 +25,13 @@ export interface TransformerOptions {
    * the same seeds).
    */
   checkpointing?: boolean;
+  /**
+   * How the training graph stores the activations each layer keeps for its backward (without
+   * checkpointing): 'f32' (default) exact; 'f16' keeps q|k|v, the attention output and gate|up as
+   * packed f16 (computed in f32, packed after the forward, unpacked before the backward): about
+   * half the activation memory, gradients within f16 rounding (~1e-3 relative) of the f32 ones.
+   */
+  saveActivations?: SaveActivations;
   /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
   headChunkBytes?: number;
   /**

@@ -20,6 +20,7 @@ import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops
 import { attentionBackward, attentionForward } from '../ops/attention';
 import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
+import { packF16, unpackF16 } from '../ops/convert';
 import { embeddingForward } from '../ops/embedding';
 import { defaultMatmulKernel, minGroupsFor, tileLimits } from '../ops/matmul';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
@@ -27,27 +28,34 @@ import { rope, ropeInvFreq } from '../ops/rope';
 import type { ModelSpec } from '../model/config';
 import { ARCH_LAYOUT, type ArchLayout, type ModuleKind } from '../model/modules';
 import type { LinearWeights, ModelWeights } from '../model/weights';
-import { headChunkRows, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
+import { headChunkRows, savesF16, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
 import type { Batch, TransformerOptions } from './options';
 
 export { HEAD_CHUNK_BYTES, headChunkRows, STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS } from './buffers';
 export type { Batch, TransformerOptions } from './options';
 
-/** One layer's forward activations (the buffers of one set in net/buffers.ts). */
+/**
+ * One layer's forward activations (the buffers of one set in net/buffers.ts). `ln` (ln1, then
+ * ln2) and `h` are shared by all layers and recomputed in the backward. qkv, att and gu are the f32
+ * buffers the kernels compute in; under saveActivations 'f16' they are the shared work buffers
+ * and `saved16` holds the layer's packed f16 copies (packed in the forward, unpacked before the
+ * backward reads them).
+ */
 interface Acts {
-  ln1: GPUBuffer;
+  ln: GPUBuffer;
   mean1: GPUBuffer;
   rstd1: GPUBuffer;
   qkv: GPUBuffer;
   att: GPUBuffer;
   lse: GPUBuffer;
   resMid: GPUBuffer;
-  ln2: GPUBuffer;
   mean2: GPUBuffer;
   rstd2: GPUBuffer;
   /** The MLP inputs' outputs side by side: Llama gate|up [N, 2FF]; GPT-2 pre-GELU fc [N, FF]. */
   gu: GPUBuffer;
   h: GPUBuffer;
+  /** The layer's input (the residual stream), q|k|v, att, resMid and gu as packed f16. */
+  saved16: { resid: GPUBuffer; qkv: GPUBuffer; att: GPUBuffer; resMid: GPUBuffer; gu: GPUBuffer } | null;
 }
 
 /** The backward's scratch, shared by all layers. */
@@ -71,8 +79,10 @@ interface Grads {
  * (loss into stats[STAT_EVAL_LOSS]), trainProgram (forward, loss, backward; LoRA gradients
  * accumulate into lora.grads, scaled by lossScale), logitsProgram / hiddenProgram / headRowProgram
  * (generation). Shapes: activations [N, C], packed q|k|v [N, QKVW], logits per chunk
- * [headRows, V], all f32. The constructor throws Error when T exceeds a sliding attention window
- * (with the fix in words), and internal Errors for inconsistent options (see TransformerOptions).
+ * [headRows, V], all f32 (the activations kept for the backward packed f16 under saveActivations
+ * 'f16'; the norm outputs and the MLP hidden recomputed in the backward). The constructor throws
+ * Error when T exceeds a sliding attention window (with the fix in words), and internal Errors for
+ * inconsistent options (see TransformerOptions).
  */
 export class Transformer {
   /** Rows of the batch, B·T. */
@@ -151,7 +161,7 @@ export class Transformer {
     this.headRows = headChunkRows(N, V, ctx.device.limits.maxStorageBufferBindingSize, opts.headChunkBytes);
     const tiling = { limits: tileLimits(ctx), minGroups: this.splitMinGroups() };
     const table = transformerBuffers(spec, {
-      B, T, training: opts.training, checkpointing: !!opts.checkpointing, headRows: this.headRows, splitK: tiling,
+      B, T, training: opts.training, checkpointing: !!opts.checkpointing, headRows: this.headRows, splitK: tiling, saveActivations: opts.saveActivations,
       lora: lora && { modules: lora.modules, r: lora.hyper.r, qaloraGroupSize: lora.qaloraGroupSize },
     });
     for (const row of table) {
@@ -175,16 +185,20 @@ export class Transformer {
     this.meanf = buf('meanf');
     this.rstdf = buf('rstdf');
     this.invFreq = opt('rope.invFreq');
-    for (let i = 0; this.bufs.has(`ln1.${i}`); i++) {
-      const set = (name: keyof Acts) => buf(`${name}.${i}`);
+    const f16 = savesF16({ training: opts.training, checkpointing: !!opts.checkpointing, saveActivations: opts.saveActivations });
+    for (let i = 0; this.bufs.has(`mean1.${i}`); i++) {
+      const set = (name: string) => buf(`${name}.${i}`);
+      const work = (name: string) => (f16 ? buf(`${name}.work`) : set(name));
       this.acts.push({
-        ln1: set('ln1'), mean1: set('mean1'), rstd1: set('rstd1'), qkv: set('qkv'), att: set('att'), lse: set('lse'),
-        resMid: set('resMid'), ln2: set('ln2'), mean2: set('mean2'), rstd2: set('rstd2'), gu: set('gu'), h: set('h'),
+        ln: buf('ln'), mean1: set('mean1'), rstd1: set('rstd1'), qkv: work('qkv'), att: work('att'), lse: set('lse'),
+        resMid: work('resMid'), mean2: set('mean2'), rstd2: set('rstd2'), gu: work('gu'), h: buf('h'),
+        saved16: f16 ? { resid: set('resid'), qkv: set('qkv'), att: set('att'), resMid: set('resMid'), gu: set('gu') } : null,
       });
     }
     this.uShared = opt('u.shared');
-    // Without training two residual buffers ping-pong.
-    for (let l = 0; l <= L; l++) this.resid.push(opt(`resid.${l}`) ?? this.resid[l % 2]);
+    // Without training two residual buffers ping-pong; with f16-saved activations two f32 work
+    // buffers carry the stream (each layer's input is packed into resid.l) up to resid.L.
+    for (let l = 0; l <= L; l++) this.resid.push(f16 && l < L ? buf(`resid.work.${l % 2}`) : (opt(`resid.${l}`) ?? this.resid[l % 2]));
     const headU = opt('u.lm_head');
     const scratch: LinearScratch = {
       seed: this.seed, xpool: opt('lora.xpool'), gB: opt('lora.gB'), tmp: opt('lora.tmp'), tmp2: opt('lora.tmp2'), splitK: opt('lora.splitK'), tiling,
@@ -344,9 +358,12 @@ export class Transformer {
     const a = this.act(l);
     const layer = this.w.layers[l];
     const x = this.resid[l];
-    p.dispatch(this.norm(`L${l}.norm1`, x, layer.norm1, layer.norm1Bias, a.ln1, a.mean1, a.rstd1));
-    this.forwardColumns(p, l, layout.qkv, a.ln1, a.qkv, QKVW, train);
+    const s16 = train ? a.saved16 : null;
+    if (s16) p.dispatch(packF16(ctx, `L${l}.resid.pack`, { n: N * C, inp: x, out: s16.resid }));
+    p.dispatch(this.norm(`L${l}.norm1`, x, layer.norm1, layer.norm1Bias, a.ln, a.mean1, a.rstd1));
+    this.forwardColumns(p, l, layout.qkv, a.ln, a.qkv, QKVW, train);
     if (layout.position === 'rope') this.rope(p, `L${l}`, a.qkv, false);
+    if (s16) p.dispatch(packF16(ctx, `L${l}.qkv.pack`, { n: N * QKVW, inp: a.qkv, out: s16.qkv }));
     const kv = this.opts.kv;
     if (kv) {
       const kd = { NH, NKV, HS, Tc: kv.capacity };
@@ -356,14 +373,24 @@ export class Transformer {
     if (!this.opts.decode) {
       for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
     }
+    if (s16) p.dispatch(packF16(ctx, `L${l}.att.pack`, { n: N * NH * HS, inp: a.att, out: s16.att }));
     // o and down add the residual in their epilogue.
     this.forwardColumns(p, l, [layout.o], a.att, a.resMid, C, train, x);
-    p.dispatch(this.norm(`L${l}.norm2`, a.resMid, layer.norm2, layer.norm2Bias, a.ln2, a.mean2, a.rstd2));
-    this.forwardColumns(p, l, layout.mlpIn, a.ln2, a.gu, layout.mlpIn.length * FF, train);
-    if (layout.mlp === 'swiglu') p.dispatch(swigluForward(ctx, `L${l}.swiglu`, { N, FF, gu: a.gu, h: a.h }));
-    else p.dispatch(geluForward(ctx, `L${l}.gelu`, { n: N * FF, inp: a.gu, out: a.h }));
+    if (s16) p.dispatch(packF16(ctx, `L${l}.resMid.pack`, { n: N * C, inp: a.resMid, out: s16.resMid }));
+    p.dispatch(this.norm(`L${l}.norm2`, a.resMid, layer.norm2, layer.norm2Bias, a.ln, a.mean2, a.rstd2));
+    this.forwardColumns(p, l, layout.mlpIn, a.ln, a.gu, layout.mlpIn.length * FF, train);
+    if (s16) p.dispatch(packF16(ctx, `L${l}.gu.pack`, { n: N * layout.mlpIn.length * FF, inp: a.gu, out: s16.gu }));
+    p.dispatch(this.mlpAct(`L${l}`, a));
     const out = this.resid[l + 1];
     this.forwardColumns(p, l, [layout.down], a.h, out, C, train, a.resMid);
+  }
+
+  /** The MLP activation h = swiglu(gu) or gelu(gu) (the forward's, and the backward's recompute). */
+  private mlpAct(label: string, a: Acts): Dispatch {
+    const { ctx, N } = this;
+    const { FF } = this.spec;
+    if (this.layout.mlp === 'swiglu') return swigluForward(ctx, `${label}.swiglu`, { N, FF, gu: a.gu, h: a.h });
+    return geluForward(ctx, `${label}.gelu`, { n: N * FF, inp: a.gu, out: a.h });
   }
 
   // ---- backward ----------------------------------------------------------------------------
@@ -374,25 +401,37 @@ export class Transformer {
     const dims = { B: this.opts.B, T: this.opts.T, NH, NKV, HS };
     // dln holds the head's input gradient (encodeHead ran the head's backward chunk by chunk).
     p.dispatch(this.normBackward('normf.bwd', this.resid[L], this.w.finalNorm, this.meanf, this.rstdf, bwd.dln, bwd.dres, false));
+    const recomputed = !!this.opts.checkpointing;
     for (let l = L - 1; l >= 0; l--) {
-      if (this.opts.checkpointing) this.encodeLayerForward(p, l, true);
+      // Checkpointing reruns the layer's forward, which leaves ln2, h, qkv, att, gu in place;
+      // otherwise h and ln2 are recomputed here (ln1 below), f16-saved tensors unpacked.
+      if (recomputed) this.encodeLayerForward(p, l, true);
       const a = this.act(l);
       const layer = this.w.layers[l];
+      const s16 = a.saved16;
+      if (s16) p.dispatch(unpackF16(ctx, `L${l}.gu.unpack`, { n: N * layout.mlpIn.length * FF, inp: s16.gu, out: a.gu }));
+      if (!recomputed) p.dispatch(this.mlpAct(`L${l}.re`, a));
       // MLP: resid[l+1] = resMid + down(act(ln2·W1)), gradient dres flows to both.
       this.backwardColumns(p, l, [layout.down], a.h, bwd.dres, C, bwd.dh);
       if (layout.mlp === 'swiglu') p.dispatch(swigluBackward(ctx, `L${l}.swiglu.bwd`, { N, FF, gu: a.gu, dh: bwd.dh, dgu: bwd.dgu }));
       else p.dispatch(geluBackward(ctx, `L${l}.gelu.bwd`, { n: N * FF, inp: a.gu, dout: bwd.dh, dinp: bwd.dgu }));
-      this.backwardColumns(p, l, layout.mlpIn, a.ln2, bwd.dgu, layout.mlpIn.length * FF, bwd.dln);
+      if (s16) p.dispatch(unpackF16(ctx, `L${l}.resMid.unpack`, { n: N * C, inp: s16.resMid, out: a.resMid }));
+      if (!recomputed) p.dispatch(this.norm(`L${l}.norm2.re`, a.resMid, layer.norm2, layer.norm2Bias, a.ln, a.mean2, a.rstd2));
+      this.backwardColumns(p, l, layout.mlpIn, a.ln, bwd.dgu, layout.mlpIn.length * FF, bwd.dln);
       p.dispatch(this.normBackward(`L${l}.norm2.bwd`, a.resMid, layer.norm2, a.mean2, a.rstd2, bwd.dln, bwd.dres, true));
       // Attention: resMid = resid[l] + o(attn(qkv(ln1))).
+      if (s16) p.dispatch(unpackF16(ctx, `L${l}.att.unpack`, { n: N * NH * HS, inp: s16.att, out: a.att }));
       this.backwardColumns(p, l, [layout.o], a.att, bwd.dres, C, bwd.datt);
+      if (s16) p.dispatch(unpackF16(ctx, `L${l}.qkv.unpack`, { n: N * QKVW, inp: s16.qkv, out: a.qkv }));
       for (const d of attentionBackward(ctx, `L${l}.attn.bwd`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse, dout: bwd.datt, dqkv: bwd.dqkv, D: bwd.D })) {
         p.dispatch(d);
       }
       if (layout.position === 'rope') this.rope(p, `L${l}`, bwd.dqkv, true);
       // The first layer's input is the frozen embedding: its gradient is not needed.
       const needDX = l > 0;
-      this.backwardColumns(p, l, layout.qkv, a.ln1, bwd.dqkv, QKVW, needDX ? bwd.dln : null);
+      if (s16) p.dispatch(unpackF16(ctx, `L${l}.resid.unpack`, { n: N * C, inp: s16.resid, out: this.resid[l] }));
+      p.dispatch(this.norm(`L${l}.norm1.re`, this.resid[l], layer.norm1, layer.norm1Bias, a.ln, a.mean1, a.rstd1));
+      this.backwardColumns(p, l, layout.qkv, a.ln, bwd.dqkv, QKVW, needDX ? bwd.dln : null);
       if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], layer.norm1, a.mean1, a.rstd1, bwd.dln, bwd.dres, true));
       // One fixed-order reduce of the layer's split-K LoRA gradient partials.
       this.linears.reduceGrads(p, `L${l}.lora.reduce`);

@@ -14,6 +14,7 @@ import { QUANT_PARAMS, quantKernelSpec } from '../quant/gpu';
 import type { QuantFormat } from '../quant/formats';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from './activation';
 import { attentionBackward, attentionForward } from './attention';
+import { packF16, unpackF16 } from './convert';
 import { crossEntropy, lossReduce } from './crossentropy';
 import { accumulate, add, dropout } from './elementwise';
 import { embeddingForward } from './embedding';
@@ -95,6 +96,8 @@ function exerciseWrappers(ctx: GpuContext): void {
   add(ctx, 'add', { n: 8, a: buf(), b: buf(), out: buf() });
   accumulate(ctx, 'acc', { n: 8, inp: buf(), out: buf(), scale: 2 });
   dropout(ctx, 'dropout', { n: 8, inp: buf(), out: buf(), seed: buf(), salt: 1, p: 0.1 });
+  packF16(ctx, 'pack', { n: 8, inp: buf(), out: buf() });
+  unpackF16(ctx, 'unpack', { n: 8, inp: buf(), out: buf() });
   for (const wDType of ['f32', 'f16'] as const) {
     embeddingForward(ctx, 'emb', { N: 3, C: 8, tokens: buf(), wte: buf(), wDType, out: buf() });
     embeddingForward(ctx, 'emb.pos', { N: 3, C: 8, tokens: buf(), wte: buf(), wDType, out: buf(), pos: buf(), wpe: buf() });

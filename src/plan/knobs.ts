@@ -8,6 +8,7 @@ import { validateRunConfig, type RunConfig } from '../train/run';
 import type { ScheduleKind } from '../train/schedule';
 import { loraInF } from '../lora/peft';
 import { isQalora, type QuantMode } from './memory';
+import type { SaveActivations } from '../net/buffers';
 import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
 
 /**
@@ -49,6 +50,8 @@ export interface Knobs {
   /** Tokens generated for each sample, 1..512. */
   sampleTokens: number;
   gradCheckpointing: boolean;
+  /** How the activations kept for the backward are stored: 'f32' exact, 'f16' about half their memory. */
+  saveActivations: SaveActivations;
   maxGradNorm: number;
   weightDecay: number;
 }
@@ -81,6 +84,7 @@ export const KNOB_HELP: Record<KnobName, string> = {
   samplePrompt: 'Prompt answered by the adapter at every evaluation, to watch what it learns.',
   sampleTokens: 'Length of each sample generation, in tokens.',
   gradCheckpointing: 'Recompute activations in the backward pass instead of keeping them: much less memory, about a third slower.',
+  saveActivations: 'Store the activations kept for the backward pass as f32 (exact) or f16 (about half their memory; gradients within f16 rounding).',
   maxGradNorm: 'Clip the gradient norm to this value (0 = off): protects against sudden loss spikes.',
   weightDecay: 'Decoupled AdamW weight decay on the adapter (0 is usual for LoRA).',
 };
@@ -94,7 +98,7 @@ export const KNOB_LABEL: Record<KnobName, string> = {
   quant: 'Base quantization', groupSize: 'Group size', lr: 'Learning rate', schedule: 'Schedule', warmup: 'Warm-up steps', lengthBy: 'Run length by',
   epochs: 'Epochs', steps: 'Steps', batchSize: 'Batch size', gradAccum: 'Gradient accumulation', seqLen: 'Sequence length', evalSplit: 'Eval split',
   seed: 'Seed', evalEvery: 'Evaluate every', samplePrompt: 'Sample prompt', sampleTokens: 'Sample length', gradCheckpointing: 'Activation checkpointing',
-  maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
+  saveActivations: 'Saved activations', maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
 };
 
 // The studio's names for the engine's options (src/options.ts carries them in engine messages as
@@ -113,7 +117,7 @@ const knob = (k: KnobName): OptionPlace => ({ label: KNOB_LABEL[k], tab: 'settin
 export const OPTION_PLACE: Record<RunOption, OptionPlace> = {
   seqLen: knob('seqLen'), batchSize: knob('batchSize'), gradAccum: knob('gradAccum'), r: knob('r'), loraAlpha: knob('loraAlpha'),
   loraDropout: knob('loraDropout'), lr: knob('lr'), loraplusLrRatio: knob('loraplusLrRatio'), quant: knob('quant'), targetModules: knob('targetModules'),
-  gradCheckpointing: knob('gradCheckpointing'), maxGradNorm: knob('maxGradNorm'),
+  gradCheckpointing: knob('gradCheckpointing'), saveActivations: knob('saveActivations'), maxGradNorm: knob('maxGradNorm'),
   format: { label: 'Record shape', tab: 'dataset' }, template: { label: 'Prompt template', tab: 'dataset' },
   responseColumn: { label: 'Response column', tab: 'dataset' }, chatTemplate: { label: 'Prompt format', tab: 'dataset' },
   trainOnPrompt: { label: 'Train on the prompt too', tab: 'dataset' }, onBadRows: { label: 'Bad rows', tab: 'dataset' },
@@ -230,6 +234,7 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
     samplePrompt: '',
     sampleTokens: 32,
     gradCheckpointing: big,
+    saveActivations: 'f32',
     maxGradNorm: 1,
     weightDecay: 0,
   };
@@ -245,7 +250,7 @@ export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig 
     baseModel, r: k.r, loraAlpha: k.loraAlpha, loraDropout: k.loraDropout, useRslora: k.useRslora, targetModules: targetsString(k.targetModules, arch),
     loraplusLrRatio: k.loraplusLrRatio, lr: k.lr, schedule: k.schedule, warmup: k.warmup, steps: k.lengthBy === 'steps' ? k.steps : undefined,
     epochs: k.epochs, batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery,
-    maxGradNorm: k.maxGradNorm, weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing,
+    maxGradNorm: k.maxGradNorm, weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations,
     quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
   };
 }

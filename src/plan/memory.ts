@@ -7,7 +7,7 @@
 
 import { countModelParams, type ModelSpec } from '../model/config';
 import { linearModules, type LinearModule } from '../model/modules';
-import { bufferWords, HEAD_CHUNK_BYTES, headChunkRows, transformerBuffers } from '../net/buffers';
+import { bufferWords, HEAD_CHUNK_BYTES, headChunkRows, transformerBuffers, type SaveActivations } from '../net/buffers';
 import { minGroupsForAdapter, type TileLimits } from '../ops/matmul';
 import { gradNormPartialSize } from '../ops/optimizer';
 import { loraInF } from '../lora/peft';
@@ -34,6 +34,8 @@ export interface MemoryInput {
   batchSize: number;
   seqLen: number;
   gradCheckpointing: boolean;
+  /** Storage of the activations kept for the backward: 'f32' (default, exact) or 'f16' (half the bytes). */
+  saveActivations?: SaveActivations;
   /** The device's maxStorageBufferBindingSize (bounds the logits chunk); default: no bound. */
   maxBinding?: number;
   /** How the device tiles matmuls (sizes the LoRA gradients' split-K scratch); default: WebGPU's default limits on a real GPU. */
@@ -126,7 +128,7 @@ export function estimateMemory(inp: MemoryInput): MemoryEstimate {
     B: inp.batchSize, T: inp.seqLen, training: true, checkpointing: inp.gradCheckpointing,
     headRows: headChunkRows(N, spec.V, Math.min(inp.maxBinding ?? Infinity, 2 ** 52), HEAD_CHUNK_BYTES),
     lora: { modules, r: rank, qaloraGroupSize: isQalora(inp.quant) ? inp.groupSize : 0 },
-    splitK: inp.tiling ?? DEFAULT_TILING,
+    splitK: inp.tiling ?? DEFAULT_TILING, saveActivations: inp.saveActivations,
   });
   for (const row of rows) {
     const b = padded(row.bytes); // the allocator's 16-byte padding

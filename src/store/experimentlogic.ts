@@ -121,7 +121,7 @@ export function runSteps(k: Knobs, trainExamples: number): number {
 export function runEstimate(k: Knobs, spec: ModelSpec, weightBytes: 2 | 4, trainExamples: number, tokensPerSecond: number | null, tiling?: Tiling): RunEstimate {
   const est = estimateMemory({
     spec, weightBytes, quant: k.quant as QuantMode, groupSize: k.groupSize, r: k.r, targetModules: targetsString(k.targetModules, spec.arch),
-    batchSize: k.batchSize, seqLen: k.seqLen, gradCheckpointing: k.gradCheckpointing, tiling,
+    batchSize: k.batchSize, seqLen: k.seqLen, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations, tiling,
   });
   const steps = runSteps(k, trainExamples);
   const tokens = steps * k.batchSize * k.gradAccum * k.seqLen;

@@ -56,7 +56,7 @@ export function planOf(input: PlanInput): Plan | null {
   const maxBinding = gpu.status === 'ok' ? gpu.adapter.maxStorageBufferBindingSize : undefined;
   const est = {
     spec, weightBytes, quant: knobs.quant, groupSize: knobs.groupSize, r: knobs.r, targetModules: targetsString(knobs.targetModules, spec.arch),
-    batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing, maxBinding,
+    batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing, saveActivations: knobs.saveActivations, maxBinding,
     tiling: gpu.status === 'ok' ? tilingOfAdapter(gpu.adapter) : undefined,
   } as const;
   try {

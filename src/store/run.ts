@@ -176,7 +176,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     const config = toRunConfig(knobs, spec.arch, baseModel);
     const est = estimateMemory({
       spec, weightBytes: info.weightsDType === 'f16' ? 2 : 4, quant: knobs.quant, groupSize: knobs.groupSize, r: knobs.r, targetModules: targets,
-      batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing,
+      batchSize: knobs.batchSize, seqLen: knobs.seqLen, gradCheckpointing: knobs.gradCheckpointing, saveActivations: knobs.saveActivations,
     });
     const id = newRunId();
     const now = Date.now();

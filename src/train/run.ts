@@ -9,6 +9,7 @@ import { LoraState } from '../lora/state';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import type { LoadedModel } from '../model/load';
 import { Transformer } from '../net/transformer';
+import type { SaveActivations } from '../net/buffers';
 import { batches, makeBatch, permutation, type Example } from '../data/batch';
 import type { ExampleList } from '../data/examples';
 import { makeCheckpoint, type FileMap, type HistoryPoint, type TrainerState } from './checkpoint';
@@ -64,6 +65,11 @@ export interface RunConfig {
   weightDecay: number;
   /** Recompute each layer's activations in the backward instead of keeping them (less memory). */
   gradCheckpointing?: boolean;
+  /**
+   * How the activations kept for the backward are stored (TransformerOptions.saveActivations):
+   * 'f32' (default, exact) or 'f16' (about half the activation memory, gradients within f16 rounding).
+   */
+  saveActivations?: SaveActivations;
   /** Quant mode of the frozen base; a QA-LoRA mode makes the adapter see group-pooled inputs. */
   quant?: QuantMode;
   /** QA-LoRA group size (default 32). */
@@ -78,7 +84,7 @@ class RunConfigError extends OptionError {
  * Checks a RunConfig against the model's maximum positions `maxT`; throws RunConfigError (an
  * OptionError naming the option, with a typical value) for a rank, batch size or grad-accum that
  * is not a positive integer, loraAlpha, lr or loraplusLrRatio not positive, loraDropout outside [0, 1), or a
- * seqLen below 2 or above maxT. Targets are checked later, against the model (resolveTargets).
+ * seqLen below 2 or above maxT, or saveActivations other than f32 / f16. Targets are checked later, against the model (resolveTargets).
  */
 export function validateRunConfig(c: RunConfig, maxT: number): void {
   if (!(Number.isInteger(c.r) && c.r > 0)) throw new RunConfigError([opt('r'), ` must be a positive integer (got ${c.r}); typical values are 8–64.`]);
@@ -90,6 +96,9 @@ export function validateRunConfig(c: RunConfig, maxT: number): void {
   if (c.seqLen > maxT) throw new RunConfigError([`sequence length ${c.seqLen} is above the model's maximum of ${maxT} positions; use `, opt('seqLen', maxT), ' or less.']);
   if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) throw new RunConfigError([opt('batchSize'), ` must be a positive integer (got ${c.batchSize}).`]);
   if (!(Number.isInteger(c.gradAccum) && c.gradAccum > 0)) throw new RunConfigError([opt('gradAccum'), ` must be a positive integer (got ${c.gradAccum}).`]);
+  if (c.saveActivations !== undefined && c.saveActivations !== 'f32' && c.saveActivations !== 'f16') {
+    throw new RunConfigError([opt('saveActivations'), ` must be f32 or f16 (got ${String(c.saveActivations)}).`]);
+  }
 }
 
 /** What runTraining reports after each optimizer step (RunHooks.onStep), for progress bars and logs. */
@@ -211,7 +220,7 @@ export async function runTraining(
   }
   const B = cfg.batchSize;
   const T = cfg.seqLen;
-  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true, checkpointing: cfg.gradCheckpointing }));
+  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true, checkpointing: cfg.gradCheckpointing, saveActivations: cfg.saveActivations }));
   const perEpoch = stepsPerEpoch(train.length, cfg);
   const totalSteps = cfg.steps ?? perEpoch * cfg.epochs;
   const trainer = new Trainer(ctx, model, lora, {

@@ -164,6 +164,17 @@ export function SettingsPanel() {
             <Num name="gradAccum" integer min={1} />
             <Num name="seqLen" integer min={2} />
             <Check name="gradCheckpointing" />
+            <Field label={KNOB_LABEL.saveActivations} help={KNOB_HELP.saveActivations}>
+              {(id, helpId) => (
+                <select
+                  id={id} value={k.saveActivations ?? 'f32'} aria-describedby={helpId} data-testid="knob-saveActivations" data-option={KNOB_OPTION.saveActivations}
+                  onChange={(e) => setKnob('saveActivations', e.target.value as Knobs['saveActivations'])}
+                >
+                  <option value="f32">f32 (exact)</option>
+                  <option value="f16">f16 (half memory)</option>
+                </select>
+              )}
+            </Field>
           </div>
         </fieldset>
         <fieldset>
