@@ -3,7 +3,7 @@
 import { createStore, del, set, values, type UseStore } from 'idb-keyval';
 import type { HeldOutPrompt } from '../data/heldout';
 import type { ExperimentRun, ExperimentSpec } from '../experiment/spec';
-import type { Knobs } from '../plan/knobs';
+import { defaultKnobs, type Knobs } from '../plan/knobs';
 import { withPeftNames } from '../train/peft-names';
 
 /** Where an experiment stands: 'interrupted' when a closed page or a lost device left it mid-run. */
@@ -41,14 +41,15 @@ export const EXPERIMENT_SCHEMA = 2;
 /**
  * A stored experiment as this studio reads it, or null for an entry it does not know (no plan, a
  * schema other than 1 or EXPERIMENT_SCHEMA): a version-1 record's baseKnobs are read under PEFT's
- * names (withPeftNames) and the record is marked EXPERIMENT_SCHEMA. Never throws.
+ * names (withPeftNames), knobs it lacks take their defaults, and the record is marked
+ * EXPERIMENT_SCHEMA. Never throws.
  */
 export function readExperiment(raw: unknown): ExperimentRecord | null {
   const x = raw as ExperimentRecord | null;
   if (!x || typeof x !== 'object' || !Array.isArray(x.plan)) return null;
   if (x.schema === EXPERIMENT_SCHEMA) return x;
   if (x.schema !== 1) return null;
-  return { ...x, schema: EXPERIMENT_SCHEMA, baseKnobs: withPeftNames(x.baseKnobs) };
+  return { ...x, schema: EXPERIMENT_SCHEMA, baseKnobs: { ...defaultKnobs(null), ...withPeftNames(x.baseKnobs) } };
 }
 
 let store: UseStore | null = null;

@@ -3,6 +3,7 @@
 import type { RecordShape } from '../data/shapes';
 import type { ProgressInfo } from '../train/run';
 import { withPeftNames } from '../train/peft-names';
+import { defaultKnobs } from '../plan/knobs';
 import type { RunMetrics, RunRecord, RunStatus } from './types';
 
 /**
@@ -14,7 +15,7 @@ export const RUN_SCHEMA = 2;
 /**
  * A record read back from IndexedDB, or why it is left alone: records from before the schema field
  * are version 1, and an older record's settings are read under PEFT's names (withPeftNames) and
- * marked RUN_SCHEMA; a record from a newer studio is not touched (it stays in IndexedDB unchanged).
+ * marked RUN_SCHEMA (knobs it lacks, added since, take their defaults); a record from a newer studio is not touched (it stays in IndexedDB unchanged).
  */
 export function readRecord(raw: unknown): { record: RunRecord } | { skipped: string } {
   const r = raw as Partial<RunRecord> | null;
@@ -23,7 +24,7 @@ export function readRecord(raw: unknown): { record: RunRecord } | { skipped: str
   if (!Number.isInteger(schema) || schema < 1) return { skipped: `run "${r.name ?? r.id}" has an unknown record format (${String(r.schema)})` };
   if (schema > RUN_SCHEMA) return { skipped: `run "${r.name ?? r.id}" was saved by a newer version of the studio (record format ${schema}, this one reads ${RUN_SCHEMA}); it is kept unchanged` };
   if (schema === RUN_SCHEMA) return { record: { ...(r as RunRecord), schema } };
-  return { record: { ...(r as RunRecord), schema: RUN_SCHEMA, config: withPeftNames(r.config), ...(r.knobs ? { knobs: withPeftNames(r.knobs) } : {}) } };
+  return { record: { ...(r as RunRecord), schema: RUN_SCHEMA, config: withPeftNames(r.config), ...(r.knobs ? { knobs: { ...defaultKnobs(null), ...withPeftNames(r.knobs) } } : {}) } };
 }
 
 /** How prompts are wrapped for a run's adapter (its data's shape and chat template); none for plain text or older records. */
