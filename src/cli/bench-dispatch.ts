@@ -11,7 +11,7 @@ import { loadWeights } from '../model/weights';
 import { Transformer } from '../net/transformer';
 
 /** The training configuration counted: B, T, r, target_modules (PEFT's all-linear), lora_dropout. */
-export interface DispatchCountConfig {
+interface DispatchCountConfig {
   B: number;
   T: number;
   r: number;

@@ -67,7 +67,7 @@ export interface MatmulArgs {
 }
 
 /** LoRA dropout applied by a matmul: seed (u32 [1]), salt (u32), p in [0, 1). */
-export interface MatmulDropout {
+interface MatmulDropout {
   operand: 'A' | 'B' | 'second';
   seed: Bindable;
   salt: number;
@@ -79,7 +79,7 @@ export interface MatmulDropout {
  * product u·Bᵀ (transB, B2 = B [out, r]) in the frozen forward, or the LoRA input gradient gB·A
  * (B2 = A [r, in]) in the frozen input gradient. lda defaults to K2, ldb to K2 (transB) or N.
  */
-export interface MatmulSecond {
+interface MatmulSecond {
   A: Bindable;
   B: Bindable;
   K: number;
