@@ -7,6 +7,8 @@
 //             (A2[offA2 + m*lda2 + k]; TRANS_B2: op(B2)[k,n] = B2[offB2 + n*ldb2 + k], else
 //             B2[offB2 + k*ldb2 + n]; ascending k, f32), times dropMul(m*N + n) with DROP2.
 //   ADDEND    addendAt(m, n) = addend[offAdd + m*ldAdd + n] (the residual).
+// Provides: dropInit(), dropMul(i) (HAS_SEED), second1(m, n) (SECOND), the `addend` binding
+// (ADDEND) and fuseEpilogue(m, n, v), where
 // fuseEpilogue(m, n, v) = v + second1(m, n) + addendAt(m, n) (each when on), in that order: the
 // order of the separate dispatches it replaces (frozen product, then LoRA B or dx.lora, then the
 // residual accumulate), so the result is the same bits.
