@@ -148,15 +148,49 @@ describe('memory estimate: SmolLM2-135M by hand', () => {
       if (t) expect(Number(t[1])).toBeLessThanOrEqual(512);
       expect(a).not.toMatch(/batch size 0/);
     }
-    // Ordered by cost: a smaller batch before checkpointing before a 4-bit base before a shorter sequence.
+    // Ordered by cost: a smaller batch before f16-saved activations before checkpointing before a 4-bit base before a shorter sequence.
     const order = judgeFit({ ...base, batchSize: 16, seqLen: 512 }, { maxBufferSize: 2 * GiB, budgetBytes: 4 * GiB }).advice;
-    const kind = (a: string) => ['batch size', 'activation checkpointing', 'quantized base', 'sequence length', 'rank'].findIndex((k) => a.includes(k));
+    const kind = (a: string) => ['batch size', 'saved activations f16', 'activation checkpointing', 'quantized base', 'sequence length', 'rank'].findIndex((k) => a.includes(k));
     const kinds = order.map(kind);
     expect(kinds).toEqual([...kinds].sort((x, y) => x - y));
     expect(new Set(kinds).size).toBe(kinds.length); // one suggestion per kind of change
     // A QA-LoRA base is offered only when its groups divide every target's input.
-    const odd = adviceFamilies({ ...base, groupSize: 7 })[2].map(([w]) => w);
+    const odd = adviceFamilies({ ...base, groupSize: 7 })[3].map(([w]) => w);
     expect(odd).toEqual(['quantized base: nf4']);
+  });
+
+  it('advice offers f16-saved activations after a smaller batch, before checkpointing, only while they are f32 and checkpointing is off', () => {
+    const GiB = 2 ** 30;
+    // 1.02 GiB with f32 activations; "fits" is ≤ 0.75 · 1.2 GiB = 921.6 MiB: half the batch (683.7 MiB),
+    // f16 activations (731.1 MiB) and checkpointing (455.1 MiB) each fit.
+    const lim = { maxBufferSize: 2 * GiB, budgetBytes: 1.2 * GiB };
+    const fit = judgeFit(base, lim);
+    expect(fit.verdict).toBe('tight');
+    expect(fit.advice.slice(0, 3)).toEqual([
+      'batch size 2 (raise gradient accumulation to keep the effective batch) → 683.7 MiB',
+      'saved activations f16 (gradients within f16 rounding) → 731.1 MiB',
+      'turn on activation checkpointing → 455.1 MiB',
+    ]);
+    const half = (inp: MemoryInput) => adviceFamilies(inp).flat().filter(([, c]) => c.saveActivations !== undefined);
+    expect(half(base)).toEqual([['saved activations f16 (gradients within f16 rounding)', { saveActivations: 'f16' }]]);
+    expect(half({ ...base, saveActivations: 'f32' })).toHaveLength(1);
+    expect(half({ ...base, saveActivations: 'f16' })).toEqual([]); // already f16
+    expect(half({ ...base, gradCheckpointing: true })).toEqual([]); // saves nothing under checkpointing
+    expect(judgeFit({ ...base, saveActivations: 'f16' }, lim).advice.join('\n')).not.toMatch(/saved activations/);
+  });
+
+  it('when no single change fits, the cheaper combination is named: f16 activations before checkpointing', () => {
+    const GiB = 2 ** 30;
+    const long: MemoryInput = { ...base, batchSize: 1, seqLen: 2048 };
+    // Lean settings (batch 1, T 256, nf4): 267.9 MiB with f16 activations, 198.9 MiB with checkpointing.
+    const roomy = judgeFit(long, { maxBufferSize: 2 * GiB, budgetBytes: 0.4 * GiB }); // fits ≤ 307.2 MiB
+    expect(roomy.advice).toEqual(['combine them: saved activations f16, batch size 1, sequence length ≤ 256 and a 4-bit base → 267.9 MiB']);
+    const tight = judgeFit(long, { maxBufferSize: 2 * GiB, budgetBytes: 0.3 * GiB }); // fits ≤ 230.4 MiB
+    expect(tight.advice).toEqual(['combine them: checkpointing, batch size 1, sequence length ≤ 256 and a 4-bit base → 198.9 MiB']);
+    // Already checkpointing: f16 would save nothing, so it is not named.
+    const ckpt = judgeFit({ ...long, gradCheckpointing: true }, { maxBufferSize: 2 * GiB, budgetBytes: 0.3 * GiB });
+    expect(ckpt.advice).toEqual(['combine them: checkpointing, batch size 1, sequence length ≤ 256 and a 4-bit base → 198.9 MiB']);
+    expect(judgeFit(long, { maxBufferSize: 2 * GiB, budgetBytes: 0.1 * GiB }).advice).toEqual(['choose a smaller model: even the leanest settings need more than this GPU has']);
   });
 });
 
