@@ -48,6 +48,7 @@ export function currentPaceKey(s: Studio): string | null {
   return paceKey({
     gpu: `${a.vendor} ${a.architecture} ${a.description}`.trim(), model: `${l.info.name} ${l.info.weightsDType}`, quant: k.quant, groupSize: k.groupSize,
     batchSize: k.batchSize, seqLen: k.seqLen, r: k.r, targetModules: targetsString(k.targetModules, l.spec.arch), gradCheckpointing: k.gradCheckpointing,
+    saveActivations: k.saveActivations,
   });
 }
 

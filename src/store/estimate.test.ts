@@ -7,12 +7,21 @@ const base: PaceSettings = { gpu: 'swiftshader', model: 'stories260K', quant: 'n
 describe('time estimate', () => {
   it('keys the cache on every setting that changes a micro-batch, and on nothing else', () => {
     const k = paceKey(base);
-    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }];
+    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }, { saveActivations: 'f16' }];
     const keys = changed.map((c) => paceKey({ ...base, ...c }));
     expect(new Set([k, ...keys]).size).toBe(changed.length + 1);
     // The group size matters for QA-LoRA only.
     expect(paceKey({ ...base, groupSize: 64 })).toBe(k);
     expect(paceKey({ ...base, quant: 'qalora-int4', groupSize: 64 })).not.toBe(paceKey({ ...base, quant: 'qalora-int4', groupSize: 32 }));
+  });
+
+  it('keys f16-saved activations apart, and f32 runs as before the setting existed (stored paces stay readable)', () => {
+    // The key a pace of these settings was stored under before saved activations entered it.
+    const stored = 'swiftshader|stories260K|none|B4|T128|r8|q_proj,v_proj|nogc';
+    expect(paceKey(base)).toBe(stored); // no field: f32
+    expect(paceKey({ ...base, saveActivations: 'f32' })).toBe(stored);
+    expect(paceKey({ ...base, saveActivations: 'f16' })).toBe(`${stored}|a16`);
+    expect(paceKey({ ...base, gradCheckpointing: true, saveActivations: 'f16' })).not.toBe(paceKey({ ...base, gradCheckpointing: true }));
   });
 
   it('counts the steps of a run: steps as given, epochs over what the split leaves to train', () => {

@@ -26,16 +26,23 @@ export interface PaceSettings {
   /** parseTargets string ("q_proj,v_proj"). */
   targetModules: string;
   gradCheckpointing: boolean;
+  /**
+   * How the saved activations are stored: 'f16' adds pack / unpack dispatches to every step.
+   * Absent means 'f32' (the key of an f32 run is the key paces had before this setting existed).
+   */
+  saveActivations?: Knobs['saveActivations'];
 }
 
 /**
  * The cache key of a pace: one string of everything that changes the time of a micro-batch.
  * Learning rate, seed, steps, gradient accumulation and the like do not enter (accumulation
- * multiplies micro-batches, it does not change them).
+ * multiplies micro-batches, it does not change them). f32 saved activations add nothing to the key
+ * and f16 adds "a16", so the paces stored before saved activations entered the key still match f32
+ * runs, and an f16 run is measured on its own.
  */
 export function paceKey(s: PaceSettings): string {
   const q = s.quant.startsWith('qalora') ? `${s.quant}/g${s.groupSize}` : s.quant;
-  return [s.gpu, s.model, q, `B${s.batchSize}`, `T${s.seqLen}`, `r${s.r}`, s.targetModules, s.gradCheckpointing ? 'gc' : 'nogc'].join('|');
+  return [s.gpu, s.model, q, `B${s.batchSize}`, `T${s.seqLen}`, `r${s.r}`, s.targetModules, s.gradCheckpointing ? 'gc' : 'nogc', ...(s.saveActivations === 'f16' ? ['a16'] : [])].join('|');
 }
 
 /** Examples the run trains on: all of them with an evaluation file, else what the eval split leaves (as splitExamples holds out). */

@@ -28,8 +28,9 @@ async function timeSteps(ctx: GpuContext, loaded: LoadedModel, cfg: RunConfig, B
 }
 
 /**
- * Seconds one micro-batch of cfg's B × T tokens takes with its adapter, targets, quantization and
- * activation checkpointing. Synthetic full-length rows (every token trained, so the work is that
+ * Seconds one micro-batch of cfg's B × T tokens takes with its adapter, targets, quantization,
+ * activation checkpointing and saved-activation storage (cfg.saveActivations: f16 adds its
+ * pack / unpack dispatches, so the studio keys its paces on it too). Synthetic full-length rows (every token trained, so the work is that
  * of a full row of real data). First a probe of at most PROBE_TOKENS tokens (B' ≤ B rows of
  * T' ≤ T), scaled by B·T / (B'·T'); when that predicts a step under FULL_SIZE_BUDGET_S, the full
  * B × T is timed instead (a fast GPU is measured at the real size; a slow one is never held for
