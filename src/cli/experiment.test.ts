@@ -76,5 +76,9 @@ describe('npm run experiment', () => {
     expect(h.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([
       `error: ${spec}: heldOutPrompts must be a non-negative integer, the number of evaluation prompts drawn from the held-out rows (got "all").`,
     ]);
+    writeFileSync(spec, JSON.stringify({ name: 'x', base: {}, axes: { saveActivations: ['f32', 'half'] }, prompts: [] }));
+    const act = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
+    expect(act.code).toBe(2);
+    expect(act.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([`error: ${spec}: axes.saveActivations[1] must be one of f32, f16 (got "half").`]);
   });
 });

@@ -38,6 +38,16 @@ describe('parseExperiment', () => {
     expect(errorOf(() => parseExperiment('{', 'exp.json'))).toMatch(/^exp\.json: not valid JSON/);
   });
 
+  it('saved activations: a key of base and an axis, f32 or f16; a bad value names the key and the allowed values', () => {
+    const bad = (o: object) => errorOf(() => parseExperiment(o, 'exp.json'));
+    const s = parseExperiment({ name: 'x', base: { r: 8 }, axes: { saveActivations: ['f32', 'f16'] }, prompts: [] }, 'exp.json');
+    expect(s.axes).toEqual({ saveActivations: ['f32', 'f16'] });
+    expect(runFields({ saveActivations: 'f16' })).toEqual({ saveActivations: 'f16' });
+    expect(parseExperiment({ name: 'x', base: { saveActivations: 'f16' }, prompts: [] }).base).toEqual({ saveActivations: 'f16' });
+    expect(bad({ name: 'x', base: {}, axes: { saveActivations: ['f32', 'bf16'] }, prompts: [] })).toBe('exp.json: axes.saveActivations[1] must be one of f32, f16 (got "bf16").');
+    expect(bad({ name: 'x', base: { saveActivations: true }, prompts: [] })).toBe('exp.json: base.saveActivations must be one of f32, f16 (got true).');
+  });
+
   it('heldOutPrompts: a count of held-out rows to answer, which needs rows held out', () => {
     const bad = (o: object) => errorOf(() => parseExperiment(o, 'exp.json'));
     expect(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 8] }, prompts: [], heldOutPrompts: 3 }).heldOutPrompts).toBe(3);
@@ -60,6 +70,13 @@ describe('expandExperiment', () => {
     expect(runs[1].settings).toEqual({ lr: 1e-3, r: 8, quant: 'int8' });
     expect(runs[1].varied).toEqual({ r: 8, quant: 'int8' });
     expect(variedKeys(runs)).toEqual(['r', 'quant']);
+  });
+
+  it('an f32 / f16 saved-activations axis: runs named actf32 / actf16, crossed with the others', () => {
+    const runs = expandExperiment(parseExperiment({ name: 'x', base: { steps: 2 }, axes: { r: [8, 16], saveActivations: ['f32', 'f16'] }, prompts: [] }));
+    expect(runs.map((r) => r.name)).toEqual(['r8-actf32', 'r8-actf16', 'r16-actf32', 'r16-actf16']);
+    expect(runFields(runs[1].settings)).toEqual({ steps: 2, r: 8, saveActivations: 'f16' });
+    expect(variedKeys(runs)).toEqual(['r', 'saveActivations']);
   });
 
   it('one run is "base"; duplicate settings are an error', () => {
@@ -120,5 +137,19 @@ describe('report', () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toBe('run,r,lora_alpha,target_modules,base_bits,loraplus_lr_ratio,lr,trainable_params,trainable_percent,steps,wall_seconds,tokens_per_second,peak_gpu_mb,eval_loss_before,eval_loss_after,perplexity,answer_1');
     expect(lines[1]).toMatch(/^r2,2,16,attention,4,1,0\.0002,200,0\.02,2,1\.3,100,2\.5,2,1,2\.718,"say ""x"", y"$/);
+  });
+
+  it('a saved-activations column only when it varies; metrics without the field read f32', () => {
+    const [a, b] = rep.runs;
+    const act = {
+      ...rep, runs: [{ ...a, name: 'actf32', varied: { saveActivations: 'f32' } }, { ...b, name: 'actf16', varied: { saveActivations: 'f16' }, metrics: { ...b.metrics, config: { ...b.metrics.config, saveActivations: 'f16' } } }],
+      answers: [],
+    };
+    expect(reportMarkdown(act)).toContain('| lr | **saved activations** (varied) | trainable params |');
+    const lines = reportCsv(act).trim().split('\n');
+    expect(lines[0]).toContain(',lr,save_activations,trainable_params,');
+    expect(lines[1]).toMatch(/^actf32,2,16,attention,4,1,0\.0002,f32,/);
+    expect(lines[2]).toMatch(/^actf16,4,16,attention,4,1,0\.0002,f16,/);
+    expect(reportCsv(rep)).not.toContain('save_activations');
   });
 });

@@ -30,10 +30,10 @@ function record(over: Partial<RunRecord['config']>, extra: Partial<RunRecord> = 
 
 describe('experiment settings from the knobs', () => {
   it('round-trips the knobs through the spec settings the CLI reads', () => {
-    const k = { ...defaultKnobs(spec), r: 4, loraAlpha: 8, lengthBy: 'steps' as const, steps: 7, quant: 'nf4' as const, targetModules: presetKinds('all-linear', 'llama', true) };
+    const k = { ...defaultKnobs(spec), r: 4, loraAlpha: 8, lengthBy: 'steps' as const, steps: 7, quant: 'nf4' as const, targetModules: presetKinds('all-linear', 'llama', true), saveActivations: 'f16' as const };
     const s = settingsFromKnobs(k, 'llama');
     expect(parseExperiment({ name: 'x', base: s, prompts: [] }).base).toEqual(s); // valid spec settings
-    expect(s).toMatchObject({ r: 4, lora_alpha: 8, steps: 7, quant: 'nf4', target_modules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head' });
+    expect(s).toMatchObject({ r: 4, lora_alpha: 8, steps: 7, quant: 'nf4', saveActivations: 'f16', target_modules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head' });
     expect(s.epochs).toBeUndefined();
     const back = knobsFromSettings(defaultKnobs(spec), s, spec);
     expect(back.ignored).toEqual([]);
@@ -53,6 +53,8 @@ describe('experiment settings from the knobs', () => {
     expect(parseAxisText('lr', '1e-4 3e-4')).toEqual([1e-4, 3e-4]);
     expect(parseAxisText('use_rslora', 'true false')).toEqual([true, false]);
     expect(parseAxisText('target_modules', 'q_proj,v_proj all-linear,lm_head')).toEqual(['q_proj,v_proj', 'all-linear,lm_head']);
+    expect(parseAxisText('saveActivations', 'f32 f16')).toEqual(['f32', 'f16']);
+    expect(() => parseExperiment({ name: 'x', base: {}, axes: { saveActivations: parseAxisText('saveActivations', 'f32 16') }, prompts: [] })).toThrow('experiment: axes.saveActivations[1] must be one of f32, f16 (got "16").');
     expect(() => parseExperiment({ name: 'x', base: {}, axes: { r: parseAxisText('r', '4 eight') }, prompts: [] })).toThrow('experiment: axes.r[1] must be a positive integer (got "eight").');
   });
 });
@@ -122,6 +124,17 @@ describe('report rows of run records', () => {
       ['run0', 2, 32, 4, 1, 3], ['run1', 8, 4, 4, 1, 3],
     ]);
     expect(t.rows[0][col('trainable %')]).toBe(Number(((100 * 4480) / 260_000).toFixed(4)));
+    expect(col('saved activations')).toBe(-1); // shown only when it varies
+  });
+
+  it('a selection that differs in saved activations varies them (a record without the field is f32)', () => {
+    const runs = [record({}), record({ saveActivations: 'f16' })];
+    const varied = variedAcross(runs);
+    expect(varied).toEqual([{ saveActivations: 'f32' }, { saveActivations: 'f16' }]);
+    const t = reportTable({ name: 'x', runs: runs.map((r, i) => reportRunOf(r, varied[i], `run${i}`)), prompts: [], answers: [] });
+    const col = t.columns.findIndex((c) => c.header === 'saved activations');
+    expect(t.columns[col].varied).toBe(true);
+    expect(t.rows.map((r) => r[col])).toEqual(['f32', 'f16']);
   });
 });
 
