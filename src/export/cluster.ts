@@ -3,8 +3,13 @@
 // GPUs, and (b) an Axolotl YAML config with the same settings. The dataset is referenced by path or
 // Hub id, never embedded. Pure text generation: no Node or DOM APIs here.
 
-/** A run's settings as `npm run train` records them (metrics.json config + adapter_config.json). */
-export interface ClusterRun {
+import type { LoraSettings } from '../lora/peft';
+
+/**
+ * A run's settings as `npm run train` records them (metrics.json config + adapter_config.json);
+ * the LoRA fields (LoraSettings) with targetModules as adapter_config.json lists them.
+ */
+export interface ClusterRun extends LoraSettings {
   name: string;
   /** Hub id or local path of the base model. */
   baseModel: string;
@@ -13,13 +18,6 @@ export interface ClusterRun {
   /** A separate evaluation file (path or `hub:` id) read with the same format options; it replaces the eval split. */
   evalFile?: string;
   evalSplit: number;
-  r: number;
-  loraAlpha: number;
-  loraDropout: number;
-  useRslora: boolean;
-  /** PEFT target_modules as adapter_config.json lists them (lm_head included when trained). */
-  targetModules: string[];
-  loraplusLrRatio: number;
   lr: number;
   schedule: 'constant' | 'linear' | 'cosine';
   warmup: number;

@@ -27,6 +27,26 @@ export interface LoraHyper {
   qaloraGroupSize?: number;
 }
 
+/**
+ * A run's LoRA settings, as the studio's knobs (plan/knobs.ts Knobs) and a cluster hand-off
+ * (export/cluster.ts ClusterRun) both hold them: PEFT's LoraConfig fields r, lora_alpha,
+ * lora_dropout, use_rslora and target_modules in camelCase, plus LoRA+'s loraplus_lr_ratio (PEFT's
+ * create_loraplus_optimizer). RunConfig carries the same values, targets as one parseTargets string.
+ */
+export interface LoraSettings {
+  /** Rank of A [r, in] and B [out, r]. */
+  r: number;
+  loraAlpha: number;
+  /** Dropout probability on the adapter's input, in [0, 1). */
+  loraDropout: number;
+  /** Scale by alpha / √r (rsLoRA) instead of alpha / r. */
+  useRslora: boolean;
+  /** PEFT's target_modules as a list of module names ('q_proj', 'v_proj', GPT-2's 'c_attn', 'attn.c_proj', …), 'lm_head' when the head trains. */
+  targetModules: string[];
+  /** LoRA+: B's learning rate over A's (1 = plain LoRA). */
+  loraplusLrRatio: number;
+}
+
 /** Columns of A: in, or in/g for QA-LoRA. Throws AdapterError when g does not divide the module's in_features. */
 export function loraInF(m: { inF: number; name: string }, h: LoraHyper): number {
   const g = h.qaloraGroupSize;

@@ -6,7 +6,7 @@ import { layerKinds } from '../model/modules';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { validateRunConfig, type RunConfig } from '../train/run';
 import type { ScheduleKind } from '../train/schedule';
-import { loraInF } from '../lora/peft';
+import { loraInF, type LoraSettings } from '../lora/peft';
 import { isQalora, type QuantMode } from './memory';
 import type { SaveActivations } from '../net/buffers';
 import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worded } from '../options';
@@ -14,17 +14,11 @@ import { hostMessage, renderWorded, type OptionNamer, type RunOption, type Worde
 /**
  * The studio's training settings, one field per knob of the Settings tab (KNOB_HELP explains
  * each, KNOB_LABEL names it); toRunConfig maps them to the engine's RunConfig, knobIssues checks
- * them. LoRA fields carry PEFT's names in camelCase (r, loraAlpha, loraDropout, useRslora,
- * targetModules, and LoRA+'s loraplusLrRatio), as RunConfig does. batchSize is B and seqLen is T (tokens).
+ * them. The LoRA fields (LoraSettings: PEFT's names in camelCase, as RunConfig has them; targetModules
+ * as the module kinds with LoRA, the knob's checkboxes) are shared with the cluster hand-off's
+ * ClusterRun. batchSize is B and seqLen is T (tokens).
  */
-export interface Knobs {
-  r: number;
-  loraAlpha: number;
-  loraDropout: number;
-  useRslora: boolean;
-  /** PEFT's target_modules as the module kinds with LoRA: 'q_proj', 'v_proj', … (GPT-2: 'c_attn', 'attn.c_proj', …) and 'lm_head'. */
-  targetModules: string[];
-  loraplusLrRatio: number;
+export interface Knobs extends LoraSettings {
   /** How the frozen base is stored: 'none' (f16/f32), int8 (LLM.int8 storage), nf4 / nf4-dq (QLoRA), or a QA-LoRA mode (see QuantMode). */
   quant: QuantMode;
   /** QA-LoRA group size (input channels per quantization group); used only by QA-LoRA modes. */
