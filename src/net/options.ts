@@ -3,6 +3,7 @@
 
 import type { SaveActivations } from './buffers';
 import type { KvCache } from './kvcache';
+import type { MatmulMath } from '../ops/matmul-math';
 
 /**
  * How a Transformer is built: its fixed batch shape (B sequences of T tokens, N = B·T rows; every
@@ -37,8 +38,9 @@ export interface TransformerOptions {
    * 'f32' (default) or 'f16' (operands rounded to f16 in workgroup memory, f16 products, f32
    * accumulation; ops/matmul-math.ts). 'f16' needs a device created with 'shader-f16': the
    * constructor throws Error otherwise. Quantized frozen weights and the split-K reduce stay f32.
+   * 'f16-emulated' (tests): the f16 path's code with f32 in place of f16, on any device.
    */
-  matmulMath?: 'f32' | 'f16';
+  matmulMath?: MatmulMath;
   /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
   headChunkBytes?: number;
   /**
