@@ -34,6 +34,25 @@
 // no bounds checks and vec4 global loads/stores. Otherwise every element is bounds-checked, so M,
 // N, K, strides and offsets are arbitrary. Accumulation is f32; the summation order over k is
 // fixed (ascending k within each thread), so results are bit-reproducible.
+// HALF (MatmulArgs.math 'f16'): As/Bs hold vec4<half> (half the workgroup memory; op(A), op(B)
+// rounded to half when staged, after any f16 unpacking and dropout), each 4-term dot
+// a.x·b0 + a.y·b1 + a.z·b2 + a.w·b3 is formed in half (vec4 fma chain) and added to the f32 acc.
+// Per 4-term dot rather than per term: the half→f32 conversion is paid once per 4 packed-half
+// FMAs (per term it would cost one per FMA, leaving little for the half math to gain), while the
+// error stays bounded per 4 terms (≈ 4·2^-11 of Σ|products|) instead of growing with K, and no
+// running sum can overflow half's 65504. Limits: |values| above 65504 do not fit (implementation-
+// defined, in practice ±inf), and below 6.1e-5 (subnormal) they keep fewer bits (tiny gradients).
+// HALF_F16 selects the real build (`enable f16`, half = f16, needs the device's shader-f16); HALF
+// without it is the emulation (half = f32) the tests run where the adapter has no shader-f16: the
+// same staging, indexing and dot order, f32 rounding. The split-K partials use the same path; the
+// epilogue (bias, SECOND, ADDEND) and matmul_splitk.wgsl's reduce stay f32.
+#if HALF_F16
+enable f16;
+alias half = f16;
+#else
+alias half = f32;
+#endif
+alias hv = vec4<half>;
 
 struct Params {
   M: u32, N: u32, K: u32,
@@ -97,8 +116,8 @@ const NB: u32 = BK * BN / 4u;           // vec4 per B slab
 const LA: u32 = (NA + NT - 1u) / NT;    // per thread
 const LB: u32 = (NB + NT - 1u) / NT;
 
-var<workgroup> As: array<vec4<f32>, {{AS_LEN}}>; // BM * SA
-var<workgroup> Bs: array<vec4<f32>, {{BS_LEN}}>; // BK * SB
+var<workgroup> As: array<hv, {{AS_LEN}}>; // BM * SA (hv = vec4<f32> unless HALF)
+var<workgroup> Bs: array<hv, {{BS_LEN}}>; // BK * SB
 
 var<private> ra: array<vec4<f32>, LA>;
 #if HAS_SEED
@@ -182,9 +201,9 @@ fn stage(tid: u32) {
 #if TRANS_A
     let k = lin / (BM / 4u);
     let m = 4u * (lin % (BM / 4u));
-    for (var c = 0u; c < 4u; c++) { As[(m + c) * SA + k / 4u][k % 4u] = ra[e][c]; }
+    for (var c = 0u; c < 4u; c++) { As[(m + c) * SA + k / 4u][k % 4u] = half(ra[e][c]); }
 #else
-    As[(lin / (BK / 4u)) * SA + lin % (BK / 4u)] = ra[e];
+    As[(lin / (BK / 4u)) * SA + lin % (BK / 4u)] = hv(ra[e]);
 #endif
   }
   for (var e = 0u; e < LB; e++) {
@@ -193,9 +212,9 @@ fn stage(tid: u32) {
 #if TRANS_B
     let n = lin / (BK / 4u);
     let k = 4u * (lin % (BK / 4u));
-    for (var c = 0u; c < 4u; c++) { Bs[(k + c) * SB + n / 4u][n % 4u] = rb[e][c]; }
+    for (var c = 0u; c < 4u; c++) { Bs[(k + c) * SB + n / 4u][n % 4u] = half(rb[e][c]); }
 #else
-    Bs[(lin / (BN / 4u)) * SB + lin % (BN / 4u)] = rb[e];
+    Bs[(lin / (BN / 4u)) * SB + lin % (BN / 4u)] = hv(rb[e]);
 #endif
   }
 }
@@ -234,7 +253,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let b3 = Bs[(4u * kq + 3u) * SB + tx];
       for (var i = 0u; i < TM; i++) {
         let a = As[(ty * TM + i) * SA + kq];
+#if HALF
+        acc[i] += vec4<f32>(fma(b3, hv(a.w), fma(b2, hv(a.z), fma(b1, hv(a.y), b0 * hv(a.x)))));
+#else
         acc[i] = fma(b3, vec4<f32>(a.w), fma(b2, vec4<f32>(a.z), fma(b1, vec4<f32>(a.y), fma(b0, vec4<f32>(a.x), acc[i]))));
+#endif
       }
     }
     workgroupBarrier();

@@ -29,6 +29,9 @@ describe('trainCommand', () => {
     // f32 saved activations are the default and left out; f16 is spelled out
     expect(c).not.toContain('--activations');
     expect(trainCommand({ ...config, saveActivations: 'f16' }, data, 0.1, paths)).toContain('--grad-checkpointing --activations f16 --eval-split');
+    // f32 matmul math likewise; f16 is spelled out
+    expect(c).not.toContain('--matmul-math');
+    expect(trainCommand({ ...config, saveActivations: 'f16', matmulMath: 'f16' }, data, 0.1, paths)).toContain('--activations f16 --matmul-math f16 --eval-split');
     expect(c).toContain(`--format template --template 'Q: {q}\nIt'\\''s' --response-column a --train-on-prompt --packing --on-bad-rows skip`);
   });
 

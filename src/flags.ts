@@ -18,7 +18,7 @@ export const CONFIG_FLAG: Partial<Record<keyof RunConfig, string>> = {
   r: '--lora-r', loraAlpha: '--lora-alpha', loraDropout: '--lora-dropout', useRslora: '--use-rslora', targetModules: '--target-modules', loraplusLrRatio: '--loraplus-lr-ratio', lr: '--lr',
   schedule: '--schedule', warmup: '--warmup', steps: '--steps', epochs: '--epochs', batchSize: '--batch-size', gradAccum: '--grad-accum',
   seqLen: '--seq-len', seed: '--seed', saveEvery: '--save-every', maxGradNorm: '--max-grad-norm', weightDecay: '--weight-decay',
-  gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', quant: '--quant', groupSize: '--group-size',
+  gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', matmulMath: '--matmul-math', quant: '--quant', groupSize: '--group-size',
 };
 
 /**
@@ -60,12 +60,13 @@ export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, p
   };
   const order: (keyof RunConfig)[] = [
     'r', 'loraAlpha', 'loraDropout', 'useRslora', 'targetModules', 'loraplusLrRatio', 'lr', 'schedule', 'warmup', 'steps', 'epochs', 'batchSize', 'gradAccum', 'seqLen',
-    'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'saveActivations', 'quant', 'groupSize',
+    'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'saveActivations', 'matmulMath', 'quant', 'groupSize',
   ];
   for (const k of order) {
     if (k === 'epochs' && c.steps !== undefined) continue; // steps win over epochs
     if (k === 'quant' && (c.quant ?? 'none') === 'none') continue;
     if (k === 'saveActivations' && (c.saveActivations ?? 'f32') === 'f32') continue;
+    if (k === 'matmulMath' && (c.matmulMath ?? 'f32') === 'f32') continue;
     flag(CONFIG_FLAG[k]!, c[k] as string | number | boolean | undefined);
   }
   // A separate evaluation file replaces the split.

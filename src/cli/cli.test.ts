@@ -9,10 +9,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../model/safetensors';
 import { serializeSafetensors } from '../model/safetensors-writer';
 import { readTensorFile } from '../model/tensor-dir';
+import { testContext } from '../test/gpu';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+/** The adapter the tools get has shader-f16 (then --matmul-math f16 runs; without it, it is a one-line error). */
+const HAS_F16 = (await testContext()).adapter.hasF16;
 
 function cli(tool: string, args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
@@ -275,8 +278,10 @@ describe('bad input gets a one-line error naming the file and the fix', () => {
     ['line without text', () => ['--model', STORIES, '--data', (writeFileSync(join(tmp, 'notext.jsonl'), '{"text":"a b"}\n{"prompt":"x"}\n'), join(tmp, 'notext.jsonl'))], /notext\.jsonl:2: no "text" string field \(fields present: prompt\)/],
     ['seq-len above the maximum', () => ['--model', STORIES, '--data', data, '--seq-len', '1000'], /above the model's maximum of 512/],
     ['unknown quant mode', () => ['--model', STORIES, '--data', data, '--quant', 'int5'], /--quant: unknown quantization mode 'int5'; valid modes: none, int8, nf4, nf4-dq, qalora-int4/],
+    ['unknown --matmul-math', () => ['--model', STORIES, '--data', data, '--matmul-math', 'f8'], /--matmul-math must be f32 \(the default\) or f16.*got "f8"/],
     ['QA-LoRA group size that does not divide a target', () => ['--model', STORIES, '--data', data, '--quant', 'qalora-int4', '--group-size', '32', '--targets', 'all-linear'], /group size 32 does not divide model\.layers\.0\.mlp\.down_proj's 172 input features/],
   ];
+  if (!HAS_F16) cases.push(['--matmul-math f16 on an adapter without shader-f16', () => ['--model', STORIES, '--data', data, '--matmul-math', 'f16'], /--matmul-math f16 needs a GPU with the WebGPU 'shader-f16' feature.*leave it out/]);
   for (const [name, args, re] of cases) {
     it(name, () => {
       const r = cli('train', [...args(), '--out', join(tmp, 'bad-out'), '--steps', '1']);

@@ -88,8 +88,9 @@ export function progressLine(text: string, force = false): void {
 
 let liveContext: GpuContext | null = null;
 
-export async function gpuContext(wantTimestamps = false): Promise<GpuContext> {
-  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`), wantTimestamps);
+/** The CLI's GPU context; `wantF16` asks for 'shader-f16' where the adapter has it (--matmul-math f16). */
+export async function gpuContext(wantTimestamps = false, wantF16 = false): Promise<GpuContext> {
+  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`), wantTimestamps, wantF16);
   liveContext = ctx;
   const a = ctx.adapter;
   progressLine(`GPU: ${a.vendor} ${a.architecture} ${a.description}${a.isSoftware ? ' (software; slow)' : ''}`, true);

@@ -44,8 +44,11 @@ export async function nodeGpu(): Promise<GPU> {
   return gpu;
 }
 
-/** Creates a GpuContext on Dawn (nodeGpu) with the shaders read from disk. */
-export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false): Promise<GpuContext> {
-  const { device, adapter } = await acquireDevice(await nodeGpu(), { onLost, wantTimestamps });
+/**
+ * Creates a GpuContext on Dawn (nodeGpu) with the shaders read from disk; `wantF16` asks for
+ * 'shader-f16' where the adapter has it (f16 matmul math; check ctx.device.features).
+ */
+export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false, wantF16 = false): Promise<GpuContext> {
+  const { device, adapter } = await acquireDevice(await nodeGpu(), { onLost, wantTimestamps, wantF16 });
   return new GpuContext(device, adapter, loadShaderLibrary());
 }

@@ -15,6 +15,7 @@ import { resumeFromFiles, type CheckpointPlace } from '../train/resume';
 import type { ModelSpec } from '../model/config';
 import { runTraining, type ResumeData, type RunConfig, type RunResult } from '../train/run';
 import type { SaveActivations } from '../net/buffers';
+import { deviceHasF16 } from '../ops/matmul-math';
 import { FolderShelf } from './checkpoint-dir';
 import { fmtDuration, nonNegInt, num, positiveInt, progressLine, QUANT_CLI_OPTIONS, UsageError, writeFiles } from './common';
 import { parseSchedule } from '../train/schedule';
@@ -44,7 +45,7 @@ export const TRAIN_CLI_OPTIONS = {
   'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
   seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
   'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
-  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, ...QUANT_CLI_OPTIONS,
+  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' }, ...QUANT_CLI_OPTIONS,
   ...DATA_CLI_OPTIONS,
 } as const;
 
@@ -56,6 +57,26 @@ export function parseActivations(flag: string | undefined, prev: SaveActivations
   const v = flag ?? prev ?? 'f32';
   if (v !== 'f32' && v !== 'f16') throw new UsageError(`--activations must be f32 (exact) or f16 (half the activation memory), got "${v}"`);
   return v;
+}
+
+/**
+ * The --matmul-math flag (f32 | f16), else a resumed run's recorded setting, else f32. Throws a
+ * UsageError naming the flag for another value.
+ */
+export function parseMatmulMath(flag: string | undefined, prev: 'f32' | 'f16' | undefined): 'f32' | 'f16' {
+  const v = flag ?? prev ?? 'f32';
+  if (v !== 'f32' && v !== 'f16') throw new UsageError(`--matmul-math must be f32 (the default) or f16 (f16 products, f32 sums; needs a GPU with shader-f16), got "${v}"`);
+  return v;
+}
+
+/**
+ * Throws a UsageError in the CLI's words when the run asks for f16 matmul math and `ctx`'s device
+ * lacks 'shader-f16' (gpuContext was asked for it, so the adapter has none).
+ */
+export function checkMatmulMath(ctx: GpuContext, math: 'f32' | 'f16'): void {
+  if (math !== 'f16' || deviceHasF16(ctx)) return;
+  const a = ctx.adapter;
+  throw new UsageError(`--matmul-math f16 needs a GPU with the WebGPU 'shader-f16' feature, and this one (${`${a.vendor} ${a.description}`.trim()}) has none; leave it out (f32 is the default).`);
 }
 
 /** A run's settings when neither a flag, a resumed checkpoint nor an experiment spec gives them. */
@@ -91,6 +112,7 @@ export function runConfigFromArgs(
     quant: base.quant, groupSize: base.groupSize,
     gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
     saveActivations: parseActivations(a.activations, prev.saveActivations),
+    matmulMath: parseMatmulMath(a['matmul-math'], prev.matmulMath),
     baseModel: base.baseModel,
     r: num(...flag(a, 'lora-r', 'rank'), prev.r ?? RUN_DEFAULTS.r),
     loraAlpha: num(...flag(a, 'lora-alpha', 'alpha'), prev.loraAlpha ?? RUN_DEFAULTS.loraAlpha),

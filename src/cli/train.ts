@@ -12,7 +12,7 @@ import {
 } from './common';
 import { applyDemoTraining } from './demo';
 import { DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
-import { folderPlace, modelLine, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
+import { checkMatmulMath, folderPlace, modelLine, parseMatmulMath, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
 import { withPeftNames } from '../train/peft-names';
 import { noteTypedFlags } from './options';
 
@@ -30,6 +30,7 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNE
   --grad-checkpointing (recompute activations in the backward: less memory, ~1/3 more compute)
   --activations f32|f16 (how the activations kept for the backward are stored: f32 exact, the default;
     f16 about half the activation memory, gradients within f16 rounding)
+  --matmul-math f32|f16 (f32, the default; f16: matmul products in f16 with f32 sums, on GPUs with shader-f16)
 ${QUANT_USAGE}
 ${DATA_USAGE}`;
 
@@ -69,7 +70,9 @@ runCli(async () => {
 
   const { quant, groupSize } = quantFromArgs(a, prev);
   const src = openModelSource(model);
-  const ctx = await gpuContext();
+  const matmulMath = parseMatmulMath(a['matmul-math'], prev.matmulMath);
+  const ctx = await gpuContext(false, matmulMath === 'f16');
+  checkMatmulMath(ctx, matmulMath);
   const loaded = await loadModel(ctx, src, {
     dtype, quant, groupSize,
     onProgress: (p) => progressLine(`loading weights ${p.loaded}/${p.total}`),

@@ -29,7 +29,7 @@ class GpuUnavailableError extends Error {
 
 /** Options of acquireDevice. */
 interface AcquireOptions {
-  /** Ask for the f16 feature when the adapter has it (kernels never require it). */
+  /** Ask for 'shader-f16' when the adapter has it (only f16 matmul math needs it: ops/matmul-math.ts). */
   wantF16?: boolean;
   /** Ask for 'timestamp-query' when the adapter has it (the benchmark's --profile). */
   wantTimestamps?: boolean;

@@ -13,6 +13,7 @@ import type { Program } from '../gpu/program';
 import type { LinearWeights } from '../model/weights';
 import { dropout } from '../ops/elementwise';
 import { matmul, matmulSplitK, SPLITK_MAX_PRODUCTS, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';
+import type { MatmulMath } from '../ops/matmul-math';
 import { groupPool, groupUnpool } from '../ops/pool';
 import { isQuantWeight } from '../quant/weight';
 import type { LoraSlot, LoraState } from './state';
@@ -87,11 +88,18 @@ export class LoraLinear {
   private pending: SplitKProduct[] = [];
   private offP = 0;
 
+  /** `math`: the arithmetic of every dense product here (frozen and LoRA; the split-K reduce stays f32). */
   constructor(
     readonly ctx: GpuContext,
     readonly lora: LoraState | null,
     readonly scratch: LinearScratch,
+    readonly math: MatmulMath = 'f32',
   ) {}
+
+  /** One matmul with this graph's arithmetic. */
+  private mm(label: string, a: MatmulArgs) {
+    return matmul(this.ctx, label, { ...a, math: this.math });
+  }
 
   /** The adapter's slot of a module, if it is targeted. */
   slotOf(lw: LinearWeights): LoraSlot | undefined {
@@ -104,7 +112,7 @@ export class LoraLinear {
    * with the LoRA B product and the residual in its epilogue.
    */
   forward(p: Program, a: LinearForwardArgs): void {
-    const { ctx, scratch } = this;
+    const { scratch } = this;
     const { lw, inp, out, ldOut, offOut, rows, r0 = 0, train, u } = a;
     const m = lw.module;
     const slot = this.slotOf(lw);
@@ -115,11 +123,11 @@ export class LoraLinear {
       const pDrop = lora.hyper.loraDropout;
       const src = this.adapterInput(p, slot, inp, rows, '');
       const drop = train && pDrop > 0 ? { operand: 'A' as const, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: pDrop } : undefined;
-      p.dispatch(matmul(ctx, `${m.name}.loraA`, { M: rows, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u, drop }));
+      p.dispatch(this.mm(`${m.name}.loraA`, { M: rows, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u, drop }));
       second = { A: u, B: lora.params, offB: slot.offB, K: r, transB: true, alpha: lora.scale };
     }
     p.dispatch(
-      matmul(ctx, `${m.name}.fwd`, {
+      this.mm(`${m.name}.fwd`, {
         M: rows, N: m.outF, K: m.inF, A: inp, ...weightOperand(lw), transB: true, out, ldc: ldOut, offC: offOut,
         bias: lw.bias?.buffer, biasDType: lw.bias?.dtype, second, addend: a.addend,
       }),
@@ -136,7 +144,7 @@ export class LoraLinear {
     const { lw, inp, dout, ldDout, offDout, dinp, u, rows, r0 = 0 } = a;
     const m = lw.module;
     const frozenDinp = (extra: Pick<MatmulArgs, 'second' | 'drop'>) =>
-      p.dispatch(matmul(ctx, `${m.name}.dinp`, { M: rows, N: m.inF, K: m.outF, A: dout, lda: ldDout, offA: offDout, ...weightOperand(lw), out: dinp!, beta: a.accumulate ? 1 : 0, ...extra }));
+      p.dispatch(this.mm(`${m.name}.dinp`, { M: rows, N: m.inF, K: m.outF, A: dout, lda: ldDout, offA: offDout, ...weightOperand(lw), out: dinp!, beta: a.accumulate ? 1 : 0, ...extra }));
     const slot = this.slotOf(lw);
     if (!slot || !u) {
       if (dinp) frozenDinp({});
@@ -151,7 +159,7 @@ export class LoraLinear {
     const salt = chunkSalt(slot.salt, r0);
     const mask = (operand: 'B' | 'second') => (pDrop > 0 ? { operand, seed: scratch.seed, salt, p: pDrop } : undefined);
     // gB = dout·B [rows, r]
-    p.dispatch(matmul(ctx, `${m.name}.gB`, { M: rows, N: r, K: m.outF, A: dout, lda: ldDout, offA: offDout, B: lora.params, offB: slot.offB, out: gB }));
+    p.dispatch(this.mm(`${m.name}.gB`, { M: rows, N: r, K: m.outF, A: dout, lda: ldDout, offA: offDout, B: lora.params, offB: slot.offB, out: gB }));
     // dinp (=, or +=) dout·W + s·mask⊙(gB·A): the adapter's part in the frozen product's epilogue.
     // QA-LoRA keeps it separate: its gB·A [rows, in/g] is broadcast over each group (÷g) by groupUnpool.
     if (dinp) frozenDinp(qg ? {} : { second: { A: gB, B: lora.params, offB: slot.offA, K: r, alpha: s }, drop: mask('second') });
@@ -160,12 +168,12 @@ export class LoraLinear {
     // in scratch.splitK until the caller's reduceGrads) when the plan splits K, else one matmul each.
     const [planA, planB] = this.gradPlans(slot, rows);
     const grad = (name: string, args: MatmulArgs, plan: typeof planA, offC: number) => {
-      if (plan.S < 2) return p.dispatch(matmul(ctx, `${m.name}.${name}`, args));
+      if (plan.S < 2) return p.dispatch(this.mm(`${m.name}.${name}`, args));
       const cap = scratch.splitK ? scratch.splitK.size / 4 : 0;
       if (this.pending.length >= SPLITK_MAX_PRODUCTS || this.offP + plan.scratch > cap) {
         throw new Error(`internal: ${m.name}: the split-K partials of one group exceed the scratch (call reduceGrads per layer)`);
       }
-      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, args, plan, scratch.splitK!, this.offP));
+      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, { ...args, math: this.math }, plan, scratch.splitK!, this.offP));
       this.pending.push({ n: args.M * args.N, S: plan.S, offP: this.offP, offC });
       this.offP += plan.scratch;
     };
@@ -174,7 +182,7 @@ export class LoraLinear {
     grad('dA', { M: r, N: aIn, K: rows, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1, drop: mask('B') }, planA, slot.offA);
     if (!dinp || !qg) return;
     // QA-LoRA: dinp += unpool(mask⊙(s·gB·A)) / g
-    p.dispatch(matmul(ctx, `${m.name}.dx.lora`, { M: rows, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: s }));
+    p.dispatch(this.mm(`${m.name}.dx.lora`, { M: rows, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: s }));
     let d: GPUBuffer = scratch.tmp!;
     if (pDrop > 0) {
       p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: rows * aIn, inp: scratch.tmp!, out: scratch.tmp2!, seed: scratch.seed, salt, p: pDrop }));

@@ -3,13 +3,14 @@
 
 import type { SaveActivations } from './buffers';
 import type { KvCache } from './kvcache';
+import type { MatmulMath } from '../ops/matmul-math';
 
 /**
  * How a Transformer is built: its fixed batch shape (B sequences of T tokens, N = B·T rows; every
  * buffer is sized for it once), whether the training program exists, and the generation modes.
  * The Transformer constructor throws Error for inconsistent combinations (decode without `kv` or
  * with B·T ≠ 1, a prefill T above the cache's capacity, training without a LoRA state, T above a
- * sliding attention window).
+ * sliding attention window, matmulMath 'f16' on a device without 'shader-f16').
  */
 export interface TransformerOptions {
   /** Sequences per micro-batch. */
@@ -32,6 +33,14 @@ export interface TransformerOptions {
    * half the activation memory, gradients within f16 rounding (~1e-3 relative) of the f32 ones.
    */
   saveActivations?: SaveActivations;
+  /**
+   * The arithmetic of the dense matmuls (frozen products on f32 / f16 weights, the LoRA products):
+   * 'f32' (default) or 'f16' (operands rounded to f16 in workgroup memory, f16 products, f32
+   * accumulation; ops/matmul-math.ts). 'f16' needs a device created with 'shader-f16': the
+   * constructor throws Error otherwise. Quantized frozen weights and the split-K reduce stay f32.
+   * 'f16-emulated' (tests): the f16 path's code with f32 in place of f16, on any device.
+   */
+  matmulMath?: MatmulMath;
   /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
   headChunkBytes?: number;
   /**

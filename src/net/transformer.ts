@@ -26,6 +26,7 @@ import { crossEntropy, lossReduce } from '../ops/crossentropy';
 import { packF16, unpackF16 } from '../ops/convert';
 import { embeddingForward } from '../ops/embedding';
 import { defaultMatmulKernel, minGroupsFor, tileLimits } from '../ops/matmul';
+import { f16MathUnavailable } from '../ops/matmul-math';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norm';
 import { rope, ropeInvFreq } from '../ops/rope';
 import type { ModelSpec } from '../model/config';
@@ -157,6 +158,8 @@ export class Transformer {
     if (opts.decode && (!opts.kv || B !== 1 || T !== 1 || opts.training)) throw new Error('internal: a decode step needs a KV cache, B = T = 1 and no training');
     if (opts.kv && !opts.decode && T > opts.kv.capacity) throw new Error(`internal: prefill of ${T} rows into a KV cache of ${opts.kv.capacity}`);
     if (opts.training && !lora) throw new Error('training needs a LoRA state');
+    const noF16 = opts.matmulMath === 'f16' ? f16MathUnavailable(ctx, "matmulMath 'f16'") : null;
+    if (noF16) throw new Error(noF16);
     this.N = B * T;
     const N = this.N;
     this.layout = ARCH_LAYOUT[spec.arch];
@@ -206,7 +209,7 @@ export class Transformer {
     const scratch: LinearScratch = {
       seed: this.seed, xpool: opt('lora.xpool'), gB: opt('lora.gB'), tmp: opt('lora.tmp'), tmp2: opt('lora.tmp2'), splitK: opt('lora.splitK'), tiling,
     };
-    this.linears = new LoraLinear(ctx, lora, scratch);
+    this.linears = new LoraLinear(ctx, lora, scratch, opts.matmulMath);
     if (opts.training) this.grads = { dres: buf('dres'), dln: buf('dln'), dh: buf('dh'), dgu: buf('dgu'), datt: buf('datt'), dqkv: buf('dqkv'), D: buf('attn.D') };
 
     this.hiddenProgram = new Program('hidden');

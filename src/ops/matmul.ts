@@ -10,6 +10,7 @@ import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
 import { codeBits, isQalora } from '../quant/formats';
 import { quantShaderConstants } from '../quant/reference';
+import { mathDefines, type MatmulMath } from './matmul-math';
 
 /**
  * out[M, N] = alpha·op(A)[M, K]·op(B)[K, N] (+ bias[N]) + beta·out, op = transpose when transA /
@@ -64,6 +65,8 @@ export interface MatmulArgs {
   kernel?: 'auto' | 'legacy';
   /** Tile of the vec4 core instead of matmulTileFor's choice (tests, benchmarks). */
   tile?: MatmulTile;
+  /** The vec4 core's arithmetic (ops/matmul-math.ts; default 'f32'); a quantized or legacy B ignores it (f32). */
+  math?: MatmulMath;
 }
 
 /** LoRA dropout applied by a matmul: seed (u32 [1]), salt (u32), p in [0, 1). */
@@ -314,7 +317,7 @@ function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTil
     defines: {
       ...fuse.defines,
       TRANS_A: transA, TRANS_B: transB, B_F16: a.bDType === 'f16', HAS_BIAS: !!a.bias, BIAS_F16: a.biasDType === 'f16',
-      FIT: fit, SPLITK: kc > 0, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK,
+      FIT: fit, SPLITK: kc > 0, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK, ...mathDefines(ctx, label, a.math),
       AS_LEN: t.TM * t.WY * (t.BK / 4 + 1), BS_LEN: t.BK * (t.WX + 1),
     },
   });

@@ -9,6 +9,16 @@ export function testContext(): Promise<GpuContext> {
   return ctxPromise;
 }
 
+let f16Promise: Promise<GpuContext | null> | null = null;
+/**
+ * A second context whose device was created with 'shader-f16' (for the f16 matmul math tests), or
+ * null when the test adapter has no shader-f16 (SwiftShader): no second device is made then.
+ */
+export function testContextF16(): Promise<GpuContext | null> {
+  f16Promise ??= testContext().then((ctx) => (ctx.adapter.hasF16 ? createNodeContext(undefined, false, true) : null));
+  return f16Promise;
+}
+
 /** Deterministic PRNG (the engine's mulberry32) so failures reproduce. */
 export const rng = mulberry32;
 

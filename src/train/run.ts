@@ -70,6 +70,8 @@ export interface RunConfig {
    * 'f32' (default, exact) or 'f16' (about half the activation memory, gradients within f16 rounding).
    */
   saveActivations?: SaveActivations;
+  /** TransformerOptions.matmulMath: 'f32' (default) or 'f16' (needs a device created with 'shader-f16'). */
+  matmulMath?: 'f32' | 'f16';
   /** Quant mode of the frozen base; a QA-LoRA mode makes the adapter see group-pooled inputs. */
   quant?: QuantMode;
   /** QA-LoRA group size (default 32). */
@@ -84,7 +86,7 @@ class RunConfigError extends OptionError {
  * Checks a RunConfig against the model's maximum positions `maxT`; throws RunConfigError (an
  * OptionError naming the option, with a typical value) for a rank, batch size or grad-accum that
  * is not a positive integer, loraAlpha, lr or loraplusLrRatio not positive, loraDropout outside [0, 1), or a
- * seqLen below 2 or above maxT, or saveActivations other than f32 / f16. Targets are checked later, against the model (resolveTargets).
+ * seqLen below 2 or above maxT, or saveActivations or matmulMath other than f32 / f16. Targets are checked later, against the model (resolveTargets).
  */
 export function validateRunConfig(c: RunConfig, maxT: number): void {
   if (!(Number.isInteger(c.r) && c.r > 0)) throw new RunConfigError([opt('r'), ` must be a positive integer (got ${c.r}); typical values are 8–64.`]);
@@ -99,6 +101,7 @@ export function validateRunConfig(c: RunConfig, maxT: number): void {
   if (c.saveActivations !== undefined && c.saveActivations !== 'f32' && c.saveActivations !== 'f16') {
     throw new RunConfigError([opt('saveActivations'), ` must be f32 or f16 (got ${String(c.saveActivations)}).`]);
   }
+  if (c.matmulMath !== undefined && c.matmulMath !== 'f32' && c.matmulMath !== 'f16') throw new RunConfigError(`matmul math must be f32 or f16 (got ${String(c.matmulMath)}).`);
 }
 
 /** What runTraining reports after each optimizer step (RunHooks.onStep), for progress bars and logs. */
@@ -220,7 +223,7 @@ export async function runTraining(
   }
   const B = cfg.batchSize;
   const T = cfg.seqLen;
-  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true, checkpointing: cfg.gradCheckpointing, saveActivations: cfg.saveActivations }));
+  const model = await ctx.guard(`building the training graph (batch ${B} × ${T} tokens)`, () => new Transformer(ctx, spec, loaded.weights, lora, { B, T, training: true, checkpointing: cfg.gradCheckpointing, saveActivations: cfg.saveActivations, matmulMath: cfg.matmulMath }));
   const perEpoch = stepsPerEpoch(train.length, cfg);
   const totalSteps = cfg.steps ?? perEpoch * cfg.epochs;
   const trainer = new Trainer(ctx, model, lora, {
