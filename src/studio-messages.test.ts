@@ -95,8 +95,8 @@ describe('messages the studio shows', () => {
     expect(cliMessage(seq)).toBe("sequence length 100000 is above the model's maximum of 512 positions; use --seq-len 512 or less.");
     expect((seq as { option: string }).option).toBe('seqLen');
     const oom = errors.find((e) => e.what === 'out of memory')!.err;
-    expect(studioMessage(oom)).toMatch(/Lower “Batch size” or “Sequence length”, target fewer modules, or use a quantized base \(“Base quantization”: nf4\)\.$/);
-    expect(cliMessage(oom)).toMatch(/Lower --batch-size or --seq-len, .*\(--quant nf4\)\.$/);
+    expect(studioMessage(oom)).toMatch(/Lower “Batch size” or “Sequence length”, keep the saved activations in f16 \(“Saved activations”: f16\), target fewer modules, or use a quantized base \(“Base quantization”: nf4\)\.$/);
+    expect(cliMessage(oom)).toMatch(/Lower --batch-size or --seq-len, keep the saved activations in f16 \(--activations f16\), .*\(--quant nf4\)\.$/);
     expect(studioMessage(errors.find((e) => e.what === 'divergence')!.err)).toMatch(/Lower “Learning rate”, keep gradient clipping on \(“Max gradient norm”\)/);
     expect(studioMessage(errors.find((e) => e.what === 'hub dataset HTTP 401')!.err)).toMatch(/give an access token \(Model tab → Access token\) with read permission/);
   });

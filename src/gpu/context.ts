@@ -324,7 +324,8 @@ export class GpuContext {
       if (oom) {
         throw new GpuError(
           [`Out of GPU memory while ${what} (${fmtBytes(this.stats.liveBytes)} allocated). Lower `, opt('batchSize'), ' or ', opt('seqLen'),
-            ', target fewer modules, or use a quantized base (', opt('quant', 'nf4'), ').'],
+            ', keep the saved activations in f16 (', opt('saveActivations', 'f16'), '), target fewer modules, or use a quantized base (',
+            opt('quant', 'nf4'), ').'],
         );
       }
       if (validation) throw new GpuError(`GPU validation error while ${what}: ${validation.message}`);
