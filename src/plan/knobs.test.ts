@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { CATALOG, catalogSpec } from './catalog';
-import { adaptKinds, defaultKnobs, KNOB_HELP, KNOB_LABEL, knobProblems, moduleKinds, presetKinds, presetOf, targetsLabel, targetsString, toRunConfig } from './knobs';
+import { adaptKinds, defaultKnobs, KNOB_HELP, KNOB_LABEL, knobProblems, matmulMathUnavailable, moduleKinds, presetKinds, presetOf, targetsLabel, targetsString, toRunConfig } from './knobs';
 
 const smol = catalogSpec(CATALOG[0]);
 const gpt2 = catalogSpec(CATALOG.find((m) => m.repo === 'openai-community/gpt2')!);
@@ -63,5 +63,15 @@ describe('knobs', () => {
     const cfg = toRunConfig({ ...defaultKnobs(smol), lengthBy: 'steps', steps: 30, evalEvery: 10 }, 'llama', 'HuggingFaceTB/SmolLM2-135M-Instruct');
     expect(cfg).toMatchObject({ steps: 30, saveEvery: 10, targetModules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', baseModel: 'HuggingFaceTB/SmolLM2-135M-Instruct' });
     expect(toRunConfig(defaultKnobs(smol), 'llama', 'x').steps).toBeUndefined();
+  });
+
+  it('“Matmul math”: f32 by default, carried to RunConfig.matmulMath; f16 unavailable only on a GPU known to lack shader-f16', () => {
+    expect(defaultKnobs(smol).matmulMath).toBe('f32');
+    expect(toRunConfig(defaultKnobs(smol), 'llama', 'x').matmulMath).toBe('f32');
+    expect(toRunConfig({ ...defaultKnobs(smol), matmulMath: 'f16' }, 'llama', 'x').matmulMath).toBe('f16');
+    expect(knobProblems({ ...defaultKnobs(smol), matmulMath: 'f16' }, smol)).toEqual([]);
+    expect(matmulMathUnavailable(true)).toBeNull();
+    expect(matmulMathUnavailable(undefined)).toBeNull();
+    expect(matmulMathUnavailable(false)).toBe('“Matmul math” f16 needs a GPU with the WebGPU shader-f16 feature, and this one has none: use f32.');
   });
 });

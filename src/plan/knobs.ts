@@ -46,6 +46,11 @@ export interface Knobs extends LoraSettings {
   gradCheckpointing: boolean;
   /** How the activations kept for the backward are stored: 'f32' exact, 'f16' about half their memory. */
   saveActivations: SaveActivations;
+  /**
+   * How the dense matmuls compute (RunConfig.matmulMath): 'f32', or 'f16' (f16 products, f32 sums;
+   * only on a GPU with 'shader-f16': matmulMathUnavailable says why not).
+   */
+  matmulMath: 'f32' | 'f16';
   maxGradNorm: number;
   weightDecay: number;
 }
@@ -79,6 +84,7 @@ export const KNOB_HELP: Record<KnobName, string> = {
   sampleTokens: 'Length of each sample generation, in tokens.',
   gradCheckpointing: 'Recompute activations in the backward pass instead of keeping them: much less memory, about a third slower.',
   saveActivations: 'Store the activations kept for the backward pass as f32 (exact) or f16 (about half their memory; gradients within f16 rounding).',
+  matmulMath: 'Arithmetic of the matrix products: f32, or f16 (the GPU\'s half precision with f32 accumulation: a little less exact, faster on GPUs with shader-f16).',
   maxGradNorm: 'Clip the gradient norm to this value (0 = off): protects against sudden loss spikes.',
   weightDecay: 'Decoupled AdamW weight decay on the adapter (0 is usual for LoRA).',
 };
@@ -92,7 +98,7 @@ export const KNOB_LABEL: Record<KnobName, string> = {
   quant: 'Base quantization', groupSize: 'Group size', lr: 'Learning rate', schedule: 'Schedule', warmup: 'Warm-up steps', lengthBy: 'Run length by',
   epochs: 'Epochs', steps: 'Steps', batchSize: 'Batch size', gradAccum: 'Gradient accumulation', seqLen: 'Sequence length', evalSplit: 'Eval split',
   seed: 'Seed', evalEvery: 'Evaluate every', samplePrompt: 'Sample prompt', sampleTokens: 'Sample length', gradCheckpointing: 'Activation checkpointing',
-  saveActivations: 'Saved activations', maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
+  saveActivations: 'Saved activations', matmulMath: 'Matmul math', maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
 };
 
 // The studio's names for the engine's options (src/options.ts carries them in engine messages as
@@ -229,6 +235,7 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
     sampleTokens: 32,
     gradCheckpointing: big,
     saveActivations: 'f32',
+    matmulMath: 'f32',
     maxGradNorm: 1,
     weightDecay: 0,
   };
@@ -245,8 +252,18 @@ export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig 
     loraplusLrRatio: k.loraplusLrRatio, lr: k.lr, schedule: k.schedule, warmup: k.warmup, steps: k.lengthBy === 'steps' ? k.steps : undefined,
     epochs: k.epochs, batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery,
     maxGradNorm: k.maxGradNorm, weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations,
-    quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
+    matmulMath: k.matmulMath, quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
   };
+}
+
+/**
+ * Why “Matmul math” f16 cannot run on this GPU, in the studio's words; null when it can or when the
+ * GPU is not known yet (`hasF16` undefined: the adapter has not answered). The worker asks for
+ * 'shader-f16' whenever the adapter has it (session.ts), so the adapter's feature decides.
+ */
+export function matmulMathUnavailable(hasF16: boolean | undefined): string | null {
+  if (hasF16 !== false) return null;
+  return `“${KNOB_LABEL.matmulMath}” f16 needs a GPU with the WebGPU shader-f16 feature, and this one has none: use f32.`;
 }
 
 const isInt = (x: number, min: number) => Number.isInteger(x) && x >= min;

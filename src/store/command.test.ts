@@ -63,7 +63,7 @@ describe('Copy as command through the CLI parser', () => {
     const knobs: Knobs = {
       ...defaultKnobs(null), r: 12, loraAlpha: 7.5, loraDropout: 0.15, useRslora: true, targetModules: ['q_proj', 'k_proj', 'o_proj', 'lm_head'], loraplusLrRatio: 4,
       quant: 'qalora-int4', groupSize: 64, lr: 0.00125, schedule: 'cosine', warmup: 7, lengthBy: 'steps', steps: 321, epochs: 5, batchSize: 3, gradAccum: 5,
-      seqLen: 96, evalSplit: 0.2, seed: 1234, evalEvery: 9, gradCheckpointing: true, maxGradNorm: 0.5, weightDecay: 0.01, saveActivations: 'f16',
+      seqLen: 96, evalSplit: 0.2, seed: 1234, evalEvery: 9, gradCheckpointing: true, maxGradNorm: 0.5, weightDecay: 0.01, saveActivations: 'f16', matmulMath: 'f16',
     };
     const options: DatasetOptions = { ...DEFAULT_DATASET_OPTIONS, template: "Q: {q}\nIt's {ctx}", responseColumn: 'answer', chatTemplate: 'chatml', trainOnPrompt: true, onBadRows: 'skip', packing: true };
     const { a, cfg, data } = throughCli(studioCommand(input(knobs, options, 'held out.jsonl')));

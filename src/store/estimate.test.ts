@@ -7,7 +7,7 @@ const base: PaceSettings = { gpu: 'swiftshader', model: 'stories260K', quant: 'n
 describe('time estimate', () => {
   it('keys the cache on every setting that changes a micro-batch, and on nothing else', () => {
     const k = paceKey(base);
-    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }, { saveActivations: 'f16' }];
+    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }, { saveActivations: 'f16' }, { matmulMath: 'f16' }, { saveActivations: 'f16', matmulMath: 'f16' }];
     const keys = changed.map((c) => paceKey({ ...base, ...c }));
     expect(new Set([k, ...keys]).size).toBe(changed.length + 1);
     // The group size matters for QA-LoRA only.
@@ -22,6 +22,13 @@ describe('time estimate', () => {
     expect(paceKey({ ...base, saveActivations: 'f32' })).toBe(stored);
     expect(paceKey({ ...base, saveActivations: 'f16' })).toBe(`${stored}|a16`);
     expect(paceKey({ ...base, gradCheckpointing: true, saveActivations: 'f16' })).not.toBe(paceKey({ ...base, gradCheckpointing: true }));
+  });
+
+  it('keys f16 matmul math apart ("m16"), and f32 matmul math as before the setting existed', () => {
+    const stored = 'swiftshader|stories260K|none|B4|T128|r8|q_proj,v_proj|nogc';
+    expect(paceKey({ ...base, matmulMath: 'f32' })).toBe(stored);
+    expect(paceKey({ ...base, matmulMath: 'f16' })).toBe(`${stored}|m16`);
+    expect(paceKey({ ...base, saveActivations: 'f16', matmulMath: 'f16' })).toBe(`${stored}|a16|m16`);
   });
 
   it('counts the steps of a run: steps as given, epochs over what the split leaves to train', () => {

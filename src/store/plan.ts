@@ -4,14 +4,14 @@
 // this module is their one door to the plan layer (src/plan/) and the engine's public names.
 
 import { storageBytes } from '../plan/catalog';
-import { knobProblems, targetsString, type Knobs } from '../plan/knobs';
+import { knobProblems, matmulMathUnavailable, targetsString, type Knobs } from '../plan/knobs';
 import { estimateMemory, judgeFit, tilingOfAdapter, type FitReport, type MemoryEstimate } from '../plan/memory';
 import type { ModelSpec } from '../model/config';
 import type { GpuState } from './types';
 
 export { CATALOG, catalogSpec, storageBytes } from '../plan/catalog';
 export {
-  fmtParams, fmtShare, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, OPTION_PLACE, presetOf, quantMismatch, rangeWords, targetsLabel,
+  fmtParams, fmtShare, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, matmulMathUnavailable, moduleKinds, OPTION_PLACE, presetOf, quantMismatch, rangeWords, targetsLabel,
   type KnobName, type Knobs,
 } from '../plan/knobs';
 export { bufferWords, fmtBytes, isQalora, QUANT_MODES, type QuantMode } from '../plan/memory';
@@ -47,11 +47,17 @@ interface PlanInput {
   budgetGiB: number;
 }
 
+/** Knobs this GPU cannot run, one line each: f16 “Matmul math” on an adapter without shader-f16. */
+export function gpuProblems(knobs: Pick<Knobs, 'matmulMath'>, gpu: GpuState): string[] {
+  const why = knobs.matmulMath === 'f16' && gpu.status === 'ok' ? matmulMathUnavailable(gpu.adapter.hasF16) : null;
+  return why ? [why] : [];
+}
+
 /** The plan for `input` (pure; the UI memoizes it). Errors of the estimate become `error`, never a throw. */
 export function planOf(input: PlanInput): Plan | null {
   const { spec, knobs, gpu, modelName } = input;
   if (!spec) return null;
-  const problems = knobProblems(knobs, spec);
+  const problems = [...knobProblems(knobs, spec), ...gpuProblems(knobs, gpu)];
   const weightBytes = input.loadedWeightBytes ?? storageBytes(spec);
   const maxBinding = gpu.status === 'ok' ? gpu.adapter.maxStorageBufferBindingSize : undefined;
   const est = {

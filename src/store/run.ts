@@ -11,6 +11,7 @@ import { loadDataset, saveDataset } from './run-files';
 import { datasetName } from './dataset';
 import { evalFileRef } from './evalfile';
 import { currentPaceKey } from './calibration';
+import { gpuProblems } from './plan';
 import { paceOfRun } from './estimate';
 import { engine } from './engine';
 import type { Studio } from './index';
@@ -166,7 +167,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     if (typeof evalRef === 'string') return fail(evalRef);
     const { spec, info, source } = s.loaded;
     const knobs = s.knobs;
-    const problems = knobProblems(knobs, spec);
+    const problems = [...knobProblems(knobs, spec), ...gpuProblems(knobs, s.gpu)];
     if (problems.length) return fail(problems[0]);
     const want = `${knobs.quant}${isQalora(knobs.quant) ? ` (group size ${knobs.groupSize})` : ''}`;
     const have = `${info.quant}${isQalora(info.quant) ? ` (group size ${info.groupSize})` : ''}`;

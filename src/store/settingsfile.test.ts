@@ -11,6 +11,12 @@ describe('settings files', () => {
   it('keep defaults for knobs the file does not name', () => {
     const r = parseSettings(JSON.stringify({ kind: 'lora-studio-settings', version: 1, name: 'x', knobs: { lr: 0.01 } }), 'f.json');
     expect(r.knobs).toEqual({ ...defaultKnobs(null), lr: 0.01 });
+    expect(r.knobs.matmulMath).toBe('f32'); // a file from before “Matmul math”
+  });
+
+  it('keep “Matmul math” f16 through a file', () => {
+    const knobs = { ...defaultKnobs(null), matmulMath: 'f16' as const };
+    expect(parseSettings(settingsJson('fast', knobs), 'f.json').knobs.matmulMath).toBe('f16');
   });
 
   it('refuse other JSON, unknown knobs and wrong kinds, in the studio\'s words', () => {

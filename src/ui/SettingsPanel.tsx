@@ -2,7 +2,7 @@
 // memory estimate update as they change.
 import { useId } from 'react';
 import { useStudio } from '../store';
-import { SCHEDULE_KINDS, type ScheduleKind, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, moduleKinds, presetOf, type KnobName, type Knobs, isQalora, QUANT_MODES, type QuantMode } from '../store/plan';
+import { SCHEDULE_KINDS, type ScheduleKind, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, matmulMathUnavailable, moduleKinds, presetOf, type KnobName, type Knobs, isQalora, QUANT_MODES, type QuantMode } from '../store/plan';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
 import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
@@ -73,6 +73,37 @@ function Targets() {
           ))}
       </div>
     </fieldset>
+  );
+}
+
+/**
+ * “Matmul math”: f16 only where the adapter has shader-f16. Elsewhere the choice is disabled at f32
+ * with the reason beside it (enabled while it says f16, e.g. from a settings file, to set it back).
+ */
+function MatmulMath() {
+  const value = useStudio((s) => s.knobs.matmulMath);
+  const hasF16 = useStudio((s) => (s.gpu.status === 'ok' ? s.gpu.adapter.hasF16 : undefined));
+  const setKnob = useStudio((s) => s.setKnob);
+  const why = matmulMathUnavailable(hasF16);
+  return (
+    <Field label={KNOB_LABEL.matmulMath} help={KNOB_HELP.matmulMath}>
+      {(id, helpId) => (
+        <>
+          <select
+            id={id} value={value} aria-describedby={helpId} data-testid="knob-matmulMath" disabled={hasF16 !== true && value === 'f32'}
+            onChange={(e) => setKnob('matmulMath', e.target.value as Knobs['matmulMath'])}
+          >
+            <option value="f32">f32</option>
+            <option value="f16">f16 (half precision, f32 sums)</option>
+          </select>
+          {why && (
+            <span className="note small" data-testid="matmulMath-unavailable">
+              {why}
+            </span>
+          )}
+        </>
+      )}
+    </Field>
   );
 }
 
@@ -175,6 +206,7 @@ export function SettingsPanel() {
                 </select>
               )}
             </Field>
+            <MatmulMath />
           </div>
         </fieldset>
         <fieldset>

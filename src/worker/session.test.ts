@@ -75,6 +75,8 @@ describe('EngineSession (Dawn, stories260K)', () => {
   it('loads, prepares, trains, resumes, generates and exports as the engine does directly', async () => {
     const adapter = (await call({ type: 'init' })).reply;
     expect(adapter.maxStorageBufferBindingSize).toBe(session.engine!.ctx.adapter.maxStorageBufferBindingSize);
+    // The device has 'shader-f16' exactly when the adapter does (“Matmul math” f16 needs it).
+    expect(session.engine!.ctx.device.features.has('shader-f16')).toBe(adapter.hasF16);
 
     // Load: the reply describes the folder's config.json.
     const load = await call({ type: 'loadModel', source: { kind: 'hub', repo: 'stories260K' } });

@@ -128,7 +128,9 @@ export class EngineSession {
     if (this.engine) this.forgetGpuState();
     this.acquiring = (async () => {
       const gpu = await this.host.gpu();
+      // 'shader-f16' whenever the adapter has it, so “Matmul math” f16 can run (nothing else needs it).
       const { device, adapter } = await acquireDevice(gpu, {
+        wantF16: true,
         onLost: (message) => {
           this.forgetGpuState();
           this.onEvent({ kind: 'deviceLost', message });
