@@ -238,9 +238,21 @@ describe('benchmark', () => {
     expect(r.train.bytes_read_back_per_step).toBe(8);
     expect(r.train.dispatches_per_step).toBeGreaterThan(50);
     expect(r.train.tokens_per_second).toBeGreaterThan(0);
-    expect(r.config).toMatchObject({ batch_size: 2, seq_len: 16, steps: 2 }); // the tiny preset's batch
+    expect(r.config).toMatchObject({ batch_size: 2, seq_len: 16, steps: 2, matmul_math: 'f32' }); // the tiny preset's batch
     // SmolLM2-135M's training memory per saved-activation setting (the estimate, in MiB)
     expect(r.memory_smollm2_mib.f16.total).toBeLessThan(r.memory_smollm2_mib.f32.total);
+  });
+
+  it('--matmul-math f16: runs and says so in its config where the adapter has shader-f16, else one error line as train gives', () => {
+    const b = cli('bench', ['--preset', 'tiny', '--steps', '1', '--seq-len', '16', '--only', 'train', '--matmul-math', 'f16']);
+    if (HAS_F16) {
+      expect(b.code).toBe(0);
+      expect(JSON.parse(b.stdout).config.matmul_math).toBe('f16');
+    } else {
+      expect(b.code).not.toBe(0);
+      expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^error: --matmul-math f16 needs a GPU with the WebGPU 'shader-f16' feature.*leave it out/)]);
+    }
+    expect(errorLines(cli('bench', ['--only', 'dispatch', '--matmul-math', 'half']).stderr)).toEqual([expect.stringMatching(/--matmul-math must be f32 \(the default\) or f16.*got "half"/)]);
   });
 });
 
