@@ -7,10 +7,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
+import { testContext } from '../test/gpu';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+/** The adapter the tools get has shader-f16 (then a matmulMath f16 run can train). */
+const HAS_F16 = (await testContext()).adapter.hasF16;
 
 function cli(tool: string, args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
@@ -80,5 +83,19 @@ describe('npm run experiment', () => {
     const act = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
     expect(act.code).toBe(2);
     expect(act.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([`error: ${spec}: axes.saveActivations[1] must be one of f32, f16 (got "half").`]);
+    writeFileSync(spec, JSON.stringify({ name: 'x', base: {}, axes: { matmulMath: ['f32', 'f8'] }, prompts: [] }));
+    const mm = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
+    expect(mm.code).toBe(2);
+    expect(mm.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([`error: ${spec}: axes.matmulMath[1] must be one of f32, f16 (got "f8").`]);
+  });
+
+  it.skipIf(HAS_F16)('a run with f16 matmul math on an adapter without shader-f16 is one line before any run', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'experiment-test-'));
+    const spec = join(tmp, 'mm.json');
+    writeFileSync(spec, JSON.stringify({ name: 'x', base: {}, axes: { matmulMath: ['f32', 'f16'] }, prompts: [] }));
+    const r = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', spec, '--out', join(tmp, 'o')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([expect.stringMatching(new RegExp(`^error: ${spec}: matmulMath "f16" needs a GPU with the WebGPU 'shader-f16' feature, and this one \\(.*\\) has none; use "f32"`))]);
+    expect(r.stderr).not.toMatch(/run 1\/2/);
   });
 });

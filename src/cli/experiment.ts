@@ -22,6 +22,7 @@ import { dataConfigFromArgs, type DataConfig } from './data-input';
 import { cliMessage } from './options';
 import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainedPromptFormat, trainIntoFolder, type Prepared } from './train-run';
 import { withPeftNames } from '../train/peft-names';
+import { deviceHasF16 } from '../ops/matmul-math';
 
 const USAGE = `usage: npm run experiment -- --spec exp.json [--model DIR|ORG/NAME] [--data FILE|hub:OWNER/NAME] --out DIR [--resume] [--log-every N (10)]
   --spec: the experiment (name, base settings, axes to vary, evaluation prompts, heldOutPrompts; see README "Experiments")
@@ -69,7 +70,13 @@ runCli(async () => {
   const genSeed = exp.genSeed ?? 0;
   progressLine(`experiment ${exp.name}: ${runs.length} runs (${runs.map((r) => r.name).join(', ')})`, true);
 
-  const ctx = await gpuContext();
+  // 'shader-f16' when a run asks for f16 matmul math (an adapter without it: one error before any run).
+  const f16 = runs.some((r) => runFields(r.settings).matmulMath === 'f16');
+  const ctx = await gpuContext(false, f16);
+  if (f16 && !deviceHasF16(ctx)) {
+    const gpu = `${ctx.adapter.vendor} ${ctx.adapter.description}`.trim();
+    throw new UsageError(`${a.spec}: matmulMath "f16" needs a GPU with the WebGPU 'shader-f16' feature, and this one (${gpu}) has none; use "f32" (the default).`);
+  }
   const tracker = new BufferTracker(ctx);
   const src = openModelSource(model);
   const baseScope = new BufferScope('base');

@@ -48,6 +48,14 @@ describe('parseExperiment', () => {
     expect(bad({ name: 'x', base: { saveActivations: true }, prompts: [] })).toBe('exp.json: base.saveActivations must be one of f32, f16 (got true).');
   });
 
+  it('matmul math: a key of base and an axis, f32 or f16; a bad value names the key and the allowed values', () => {
+    const bad = (o: object) => errorOf(() => parseExperiment(o, 'exp.json'));
+    expect(parseExperiment({ name: 'x', base: {}, axes: { matmulMath: ['f32', 'f16'] }, prompts: [] }).axes).toEqual({ matmulMath: ['f32', 'f16'] });
+    expect(runFields({ matmulMath: 'f16' })).toEqual({ matmulMath: 'f16' });
+    expect(bad({ name: 'x', base: {}, axes: { matmulMath: ['f32', 'bf16'] }, prompts: [] })).toBe('exp.json: axes.matmulMath[1] must be one of f32, f16 (got "bf16").');
+    expect(bad({ name: 'x', base: { matmulMath: 16 }, prompts: [] })).toBe('exp.json: base.matmulMath must be one of f32, f16 (got 16).');
+  });
+
   it('heldOutPrompts: a count of held-out rows to answer, which needs rows held out', () => {
     const bad = (o: object) => errorOf(() => parseExperiment(o, 'exp.json'));
     expect(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 8] }, prompts: [], heldOutPrompts: 3 }).heldOutPrompts).toBe(3);
@@ -77,6 +85,13 @@ describe('expandExperiment', () => {
     expect(runs.map((r) => r.name)).toEqual(['r8-actf32', 'r8-actf16', 'r16-actf32', 'r16-actf16']);
     expect(runFields(runs[1].settings)).toEqual({ steps: 2, r: 8, saveActivations: 'f16' });
     expect(variedKeys(runs)).toEqual(['r', 'saveActivations']);
+  });
+
+  it('an f32 / f16 matmul-math axis: runs named mmf32 / mmf16', () => {
+    const runs = expandExperiment(parseExperiment({ name: 'x', base: { steps: 2 }, axes: { matmulMath: ['f32', 'f16'] }, prompts: [] }));
+    expect(runs.map((r) => r.name)).toEqual(['mmf32', 'mmf16']);
+    expect(runFields(runs[1].settings)).toEqual({ steps: 2, matmulMath: 'f16' });
+    expect(variedKeys(runs)).toEqual(['matmulMath']);
   });
 
   it('one run is "base"; duplicate settings are an error', () => {
@@ -151,5 +166,19 @@ describe('report', () => {
     expect(lines[1]).toMatch(/^actf32,2,16,attention,4,1,0\.0002,f32,/);
     expect(lines[2]).toMatch(/^actf16,4,16,attention,4,1,0\.0002,f16,/);
     expect(reportCsv(rep)).not.toContain('save_activations');
+  });
+
+  it('a matmul-math column only when it varies; metrics without the field read f32', () => {
+    const [a, b] = rep.runs;
+    const mm = {
+      ...rep, runs: [{ ...a, name: 'mmf32', varied: { matmulMath: 'f32' } }, { ...b, name: 'mmf16', varied: { matmulMath: 'f16' }, metrics: { ...b.metrics, config: { ...b.metrics.config, matmulMath: 'f16' } } }],
+      answers: [],
+    };
+    expect(reportMarkdown(mm)).toContain('| lr | **matmul math** (varied) | trainable params |');
+    const lines = reportCsv(mm).trim().split('\n');
+    expect(lines[0]).toContain(',lr,matmul_math,trainable_params,');
+    expect(lines[1]).toMatch(/^mmf32,2,16,attention,4,1,0\.0002,f32,/);
+    expect(lines[2]).toMatch(/^mmf16,4,16,attention,4,1,0\.0002,f16,/);
+    expect(reportCsv(rep)).not.toContain('matmul_math');
   });
 });

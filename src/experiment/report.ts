@@ -10,6 +10,8 @@ export interface RunMetrics {
     r: number; loraAlpha: number; targetModules: string; quant?: string; loraplusLrRatio: number; lr: number; useRslora?: boolean; loraDropout?: number;
     /** 'f32' or 'f16'; absent in metrics written before the setting existed (f32). */
     saveActivations?: string;
+    /** 'f32' or 'f16'; absent in metrics written before the setting existed (f32). */
+    matmulMath?: string;
   };
   /** The base's weight dtype (f32 or f16) when unquantized. */
   weights_dtype?: string;
@@ -80,6 +82,7 @@ const COLUMNS: Column[] = [
   { header: 'rsLoRA', key: 'use_rslora', value: (r) => r.metrics.config.useRslora ?? false, optional: true },
   { header: 'dropout', key: 'lora_dropout', value: (r) => r.metrics.config.loraDropout ?? null, optional: true },
   { header: 'saved activations', key: 'saveActivations', value: (r) => r.metrics.config.saveActivations ?? 'f32', optional: true },
+  { header: 'matmul math', key: 'matmulMath', value: (r) => r.metrics.config.matmulMath ?? 'f32', optional: true },
   { header: 'trainable params', value: (r) => r.metrics.trainable_params },
   { header: 'trainable %', value: (r) => (r.metrics.model_params ? fixed((100 * r.metrics.trainable_params) / r.metrics.model_params, 4) : null) },
   { header: 'steps', value: (r) => r.metrics.steps },
@@ -94,7 +97,7 @@ const COLUMNS: Column[] = [
 /** The CSV's names of the table columns (snake case, no units in words). */
 const CSV_NAMES: Record<string, string> = {
   run: 'run', r: 'r', alpha: 'lora_alpha', targets: 'target_modules', 'base bits': 'base_bits', 'LoRA+ ratio': 'loraplus_lr_ratio', lr: 'lr', rsLoRA: 'use_rslora',
-  dropout: 'lora_dropout', 'saved activations': 'save_activations', 'trainable params': 'trainable_params', 'trainable %': 'trainable_percent', steps: 'steps', 'wall s': 'wall_seconds',
+  dropout: 'lora_dropout', 'saved activations': 'save_activations', 'matmul math': 'matmul_math', 'trainable params': 'trainable_params', 'trainable %': 'trainable_percent', steps: 'steps', 'wall s': 'wall_seconds',
   'tokens/s': 'tokens_per_second', 'peak GPU MB': 'peak_gpu_mb', 'eval loss before': 'eval_loss_before', 'eval loss after': 'eval_loss_after', perplexity: 'perplexity',
 };
 

@@ -19,7 +19,7 @@ export type AxisKey = (typeof AXIS_KEYS)[number];
 /** The studio's words for each axis (the knob it varies). */
 export const AXIS_LABEL: Record<AxisKey, string> = {
   r: 'Rank (r)', lora_alpha: 'Alpha', target_modules: 'Target modules', quant: 'Base quantization', loraPlusRatio: 'LoRA+ ratio', lr: 'Learning rate',
-  use_rslora: 'rsLoRA scaling', lora_dropout: 'Dropout', saveActivations: 'Saved activations',
+  use_rslora: 'rsLoRA scaling', lora_dropout: 'Dropout', saveActivations: 'Saved activations', matmulMath: 'Matmul math',
 };
 
 /** The spec's settings of a set of knobs (PEFT names for PEFT concepts; what every run of an experiment shares). */
@@ -28,7 +28,7 @@ export function settingsFromKnobs(k: Knobs, arch: Arch): Settings {
     r: k.r, lora_alpha: k.loraAlpha, lora_dropout: k.loraDropout, use_rslora: k.useRslora, target_modules: targetsString(k.targetModules, arch),
     loraPlusRatio: k.loraplusLrRatio, lr: k.lr, quant: k.quant, schedule: k.schedule, warmup: k.warmup,
     batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery, maxGradNorm: k.maxGradNorm,
-    weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations, evalSplit: k.evalSplit,
+    weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations, matmulMath: k.matmulMath, evalSplit: k.evalSplit,
   };
   if (k.lengthBy === 'steps') s.steps = k.steps;
   else s.epochs = k.epochs;
@@ -45,7 +45,7 @@ function kindsOfTargets(targets: string, spec: ModelSpec): string[] {
 const KNOB_OF: Record<string, keyof Knobs> = {
   r: 'r', lora_alpha: 'loraAlpha', lora_dropout: 'loraDropout', use_rslora: 'useRslora', loraPlusRatio: 'loraplusLrRatio', lr: 'lr', quant: 'quant',
   groupSize: 'groupSize', schedule: 'schedule', warmup: 'warmup', batchSize: 'batchSize', gradAccum: 'gradAccum', seqLen: 'seqLen', seed: 'seed',
-  saveEvery: 'evalEvery', maxGradNorm: 'maxGradNorm', weightDecay: 'weightDecay', gradCheckpointing: 'gradCheckpointing', saveActivations: 'saveActivations',
+  saveEvery: 'evalEvery', maxGradNorm: 'maxGradNorm', weightDecay: 'weightDecay', gradCheckpointing: 'gradCheckpointing', saveActivations: 'saveActivations', matmulMath: 'matmulMath',
   evalSplit: 'evalSplit', steps: 'steps', epochs: 'epochs',
 };
 
@@ -70,12 +70,12 @@ export function knobsFromSettings(base: Knobs, settings: Settings, spec: ModelSp
 /**
  * An axis's values as typed: separated by spaces (a target list is one value with commas, no
  * spaces: "q_proj,v_proj all-linear,lm_head"). Numbers for numeric axes, true/false for rsLoRA,
- * text for targets, quantization and saved activations;
+ * text for targets, quantization, saved activations and matmul math;
  * what does not read as its type is kept as typed, for the spec's check to name.
  */
 export function parseAxisText(key: AxisKey, text: string): SettingValue[] {
   const parts = text.split(/[\s;]+/).map((x) => x.trim()).filter(Boolean);
-  if (key === 'target_modules' || key === 'quant' || key === 'saveActivations') return parts;
+  if (key === 'target_modules' || key === 'quant' || key === 'saveActivations' || key === 'matmulMath') return parts;
   if (key === 'use_rslora') return parts.map((p) => (p === 'true' || p === 'on' ? true : p === 'false' || p === 'off' ? false : p));
   return parts.map((p) => (Number.isFinite(Number(p)) ? Number(p) : p));
 }
@@ -152,6 +152,7 @@ export function axisSettings(r: RunRecord): Settings {
   return {
     r: r.config.r, lora_alpha: r.config.loraAlpha, target_modules: r.config.targetModules, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraplusLrRatio,
     lr: r.config.lr, use_rslora: r.config.useRslora ?? false, lora_dropout: r.config.loraDropout ?? 0, saveActivations: r.config.saveActivations ?? 'f32',
+    matmulMath: r.config.matmulMath ?? 'f32',
   };
 }
 
@@ -176,7 +177,7 @@ export function reportRunOf(r: RunRecord, varied: Settings, name = r.name, weigh
     metrics: {
       config: {
         r: r.config.r, loraAlpha: r.config.loraAlpha, targetModules: r.config.targetModules, quant: r.config.quant ?? 'none', loraplusLrRatio: r.config.loraplusLrRatio,
-        lr: r.config.lr, useRslora: r.config.useRslora, loraDropout: r.config.loraDropout, saveActivations: r.config.saveActivations,
+        lr: r.config.lr, useRslora: r.config.useRslora, loraDropout: r.config.loraDropout, saveActivations: r.config.saveActivations, matmulMath: r.config.matmulMath,
       },
       weights_dtype: weightsDType,
       trainable_params: r.trainableParams,
