@@ -32,6 +32,12 @@ export interface TransformerOptions {
    * half the activation memory, gradients within f16 rounding (~1e-3 relative) of the f32 ones.
    */
   saveActivations?: SaveActivations;
+  /**
+   * Run the LoRA products of modules that read the same input (q|k|v, gate|up) as one grouped
+   * dispatch each (default true); false runs one dispatch per module, the same bits (tests and the
+   * dispatch benchmark's comparison).
+   */
+  groupLora?: boolean;
   /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
   headChunkBytes?: number;
   /**

@@ -9,7 +9,7 @@
 import { GpuError, type Bindable, type BindingKind, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import { fuseParts } from './matmul-fuse';
-import { matmulTileFor, minGroupsFor, tileLimits, vec4Defines, type MatmulDropout, type MatmulTile, type SplitKPlan } from './matmul';
+import { matmulTileFor, minGroupsFor, tileLimits, vec4Defines, type MatmulArgs, type MatmulDropout, type MatmulTile, type SplitKPlan } from './matmul';
 
 /** Products one grouped dispatch takes (the shader's table: 2 vec4 per group, 8 vec4). */
 export const MATMUL_MAX_GROUPS = 4;
@@ -107,4 +107,34 @@ function groupedDispatch(ctx: GpuContext, label: string, a: GroupedMatmulArgs, t
   ]);
   const Mmax = Math.max(...a.groups.map((g) => g.M));
   return ctx.dispatch(label, kernel, [u, a.A, a.B, a.out, ...fuse.res], [Math.ceil(a.N / (4 * t.WX)), Math.ceil(Mmax / BM), G * S]);
+}
+
+/**
+ * The grouped form of products given as separate MatmulArgs (each as `matmul` takes it): the
+ * shared fields from the first, M, K, offA, offB, offC and the dropout salt per product. Throws
+ * GpuError when the products differ in anything a group shares (bindings, transposes, leading
+ * dimensions with their defaults, alpha, beta, N, dropout seed, p and operand) or use what a group
+ * cannot take (quantized B, bias, second product, addend, legacy kernel, a tile).
+ */
+export function groupArgs(label: string, list: MatmulArgs[]): GroupedMatmulArgs {
+  const lds = (a: MatmulArgs) => [a.lda ?? (a.transA ? a.M : a.K), a.ldb ?? (a.transB ? a.K : a.N), a.ldc ?? a.N];
+  const key = (a: MatmulArgs) => {
+    if (a.bQuant || a.bias || a.second || a.addend || a.kernel === 'legacy' || a.tile || a.drop?.operand === 'second') {
+      throw new GpuError(`${label}: a grouped product takes a dense B and no bias, epilogue fusion or tile`);
+    }
+    return [a.A, a.B, a.out, !!a.transA, !!a.transB, a.bDType ?? 'f32', ...lds(a), a.alpha ?? 1, a.beta ?? 0, a.N, a.drop?.seed, a.drop?.p, a.drop?.operand];
+  };
+  const k0 = key(list[0]);
+  for (const a of list) {
+    const k = key(a);
+    if (k.some((v, i) => v !== k0[i])) throw new GpuError(`${label}: the products of a group must share bindings, transposes, strides, alpha, beta, N and dropout`);
+  }
+  const a = list[0];
+  const [lda, ldb, ldc] = lds(a);
+  const d = a.drop;
+  return {
+    N: a.N, A: a.A, B: a.B!, out: a.out, transA: a.transA, transB: a.transB, bDType: a.bDType, lda, ldb, ldc, alpha: a.alpha, beta: a.beta,
+    drop: d && { operand: d.operand as 'A' | 'B', seed: d.seed, p: d.p },
+    groups: list.map((g) => ({ M: g.M, K: g.K, offA: g.offA, offB: g.offB, offC: g.offC, salt: g.drop?.salt })),
+  };
 }
