@@ -30,7 +30,7 @@ export interface MatmulGroup {
  * field): dense B only, no bias and no epilogue fusion. lda, ldb, ldc are required (a default
  * would depend on a group's M or K).
  */
-export interface GroupedMatmulArgs {
+interface GroupedMatmulArgs {
   N: number;
   A: Bindable;
   B: Bindable;
