@@ -5,7 +5,8 @@
 //
 // Bindings (group 0):
 //   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, dropSalt,
-//               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd }
+//               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd
+//               [, GROUPED: grp: array<vec4<u32>, 8>, 2 per group] }
 //               (element units; KC = K elements per split-K chunk, a multiple of BK, else 0; the
 //               rest: common/matmul_fuse.wgsl)
 //   1 read    A: f32 (FIT: vec4<f32>). TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k];
