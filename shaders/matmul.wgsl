@@ -148,7 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let ty = lid.y;
   let tid = ty * WT + tx;
 #if HAS_SEED
-  dropInit();
+  dropInit(P.dropSalt);
 #endif
   let m0 = wid.y * TM;
   let n0 = wid.x * TN;

@@ -5,7 +5,8 @@
 //
 // Bindings (group 0):
 //   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, dropSalt,
-//               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd }
+//               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd
+//               [, GROUPED: grp: array<vec4<u32>, 8>, 2 per group] }
 //               (element units; KC = K elements per split-K chunk, a multiple of BK, else 0; the
 //               rest: common/matmul_fuse.wgsl)
 //   1 read    A: f32 (FIT: vec4<f32>). TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k];
@@ -16,13 +17,19 @@
 //               partial at out[offC + z*M*ldc + m*ldc + n] (alpha = 1, beta = 0, no bias)
 //   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
 //   then, numbered by the wrapper (BIND_*): seed (HAS_SEED), A2 and B2 (SECOND), addend (ADDEND)
+// GROUPED (ops/matmul-grouped.ts): 1 to 4 products ("groups") sharing the bindings, transA/transB,
+//   lda/ldb/ldc, alpha/beta, N, dropout seed and p, and tile, each with its own M, K, offsets and
+//   dropout salt from the table P.grp[2g..2g+1] = (M_g, K_g, offA_g, offB_g), (offC_g, salt_g,
+//   KC_g, S_g) (P.M, P.K, P.offA/B/C and P.dropSalt unused; with SPLITK P.KC = S, the z stride of a
+//   group, and group g's chunk z writes at out[offC_g + z*M_g*ldc + ...]). No epilogue fusion.
 // Fusions (common/matmul_fuse.wgsl): DROP_A (TRANS_A=0 only) multiplies op(A)[m,k] by the LoRA
 // dropout mask dropMul(m*K + k) as it is loaded, DROP_B (TRANS_B=0 only) op(B)[k,n] by
 // dropMul(k*N + n) (the mask of ops/elementwise dropout over the dense [M,K] / [K,N] operand, so
 // the loraA product and the dA product read dropout(x̃) without it being written; applied to the
 // f32 value after any unpacking); SECOND / ADDEND add a second product (the LoRA B product, or the
 // LoRA input gradient with DROP2) and the residual in the epilogue (not with SPLITK).
-// Dispatch: (ceil(N/BN), ceil(M/BM), SPLITK ? ceil(K/KC) : 1) workgroups of (WX, WY) threads,
+// Dispatch: (ceil(N/BN), ceil(M/BM), SPLITK ? ceil(K/KC) : 1) workgroups of (WX, WY) threads
+//   (GROUPED: (ceil(N/BN), ceil(max M_g/BM), G*S); a workgroup past its group's M_g or S_g returns),
 //   BN = 4*WX, BM = TM*WY; WX = {{WX}}, WY = {{WY}}, TM = {{TM}}, BK = {{BK}} (ops/matmul.ts picks them
 //   per shape and per the adapter's workgroup storage / invocation limits).
 // Each thread owns TM consecutive rows × 4 consecutive columns (one vec4 per row: coalesced vec4
@@ -30,7 +37,8 @@
 // Bs[k][n/4] (vec4 along n), each row padded by one vec4 against bank conflicts on the transposed
 // writes; the inner step reads 4 vec4 of B and TM vec4 of A for 16·TM FMAs. The next slab is loaded
 // into registers while the current one is multiplied (one barrier pair per slab).
-// FIT (M % BM = N % BN = 0, K (or KC) % BK = 0, lda, ldb, ldc, offA, offB, offC multiples of 4):
+// FIT (M % BM = N % BN = 0, K (or KC) % BK = 0, lda, ldb, ldc, offA, offB, offC multiples of 4;
+// GROUPED: for every group):
 // no bounds checks and vec4 global loads/stores. Otherwise every element is bounds-checked, so M,
 // N, K, strides and offsets are arbitrary. Accumulation is f32; the summation order over k is
 // fixed (ascending k within each thread), so results are bit-reproducible.
@@ -61,6 +69,9 @@ struct Params {
   alpha: f32, beta: f32,
   KC: u32, dropSalt: u32, dropThr: u32, dropScale: f32,
   K2: u32, lda2: u32, ldb2: u32, offA2: u32, offB2: u32, alpha2: f32, offAdd: u32, ldAdd: u32,
+#if GROUPED
+  grp: array<vec4<u32>, 8>,
+#endif
 }
 
 #include "common/f16.wgsl"
@@ -119,6 +130,13 @@ const LB: u32 = (NB + NT - 1u) / NT;
 var<workgroup> As: array<hv, {{AS_LEN}}>; // BM * SA (hv = vec4<f32> unless HALF)
 var<workgroup> Bs: array<hv, {{BS_LEN}}>; // BK * SB
 
+// This workgroup's product: P.M, P.K, P.offA, P.offB, P.offC, or its GROUPED table row (set first in main).
+var<private> cM: u32;
+var<private> cK: u32;
+var<private> cOffA: u32;
+var<private> cOffB: u32;
+var<private> cOffC: u32;
+
 var<private> ra: array<vec4<f32>, LA>;
 #if HAS_SEED
 // The dropout factors of 4 consecutive elements i..i+3 of the masked operand.
@@ -135,11 +153,11 @@ fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
     let k = k0 + lin / (BM / 4u);
     let m = m0 + 4u * (lin % (BM / 4u));
 #if FIT
-    ra[e] = loadA4(P.offA + k * P.lda + m);
+    ra[e] = loadA4(cOffA + k * P.lda + m);
 #else
     var v = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
-      if (lin < NA && k < kEnd && m + c < P.M) { v[c] = A[P.offA + k * P.lda + m + c]; }
+      if (lin < NA && k < kEnd && m + c < cM) { v[c] = A[cOffA + k * P.lda + m + c]; }
     }
     ra[e] = v;
 #endif
@@ -147,16 +165,16 @@ fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
     let m = m0 + lin / (BK / 4u);
     let k = k0 + 4u * (lin % (BK / 4u));
 #if FIT
-    ra[e] = loadA4(P.offA + m * P.lda + k);
+    ra[e] = loadA4(cOffA + m * P.lda + k);
 #else
     var v = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
-      if (lin < NA && m < P.M && k + c < kEnd) { v[c] = A[P.offA + m * P.lda + k + c]; }
+      if (lin < NA && m < cM && k + c < kEnd) { v[c] = A[cOffA + m * P.lda + k + c]; }
     }
     ra[e] = v;
 #endif
 #if DROP_A
-    ra[e] *= drop4(m * P.K + k);
+    ra[e] *= drop4(m * cK + k);
 #endif
 #endif
   }
@@ -166,11 +184,11 @@ fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
     let n = n0 + lin / (BK / 4u);
     let k = k0 + 4u * (lin % (BK / 4u));
 #if FIT
-    rb[e] = loadB4(P.offB + n * P.ldb + k);
+    rb[e] = loadB4(cOffB + n * P.ldb + k);
 #else
     var v = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
-      if (lin < NB && n < P.N && k + c < kEnd) { v[c] = loadB(P.offB + n * P.ldb + k + c); }
+      if (lin < NB && n < P.N && k + c < kEnd) { v[c] = loadB(cOffB + n * P.ldb + k + c); }
     }
     rb[e] = v;
 #endif
@@ -178,11 +196,11 @@ fn fetch(m0: u32, n0: u32, k0: u32, kEnd: u32, tid: u32) {
     let k = k0 + lin / (BN / 4u);
     let n = n0 + 4u * (lin % (BN / 4u));
 #if FIT
-    rb[e] = loadB4(P.offB + k * P.ldb + n);
+    rb[e] = loadB4(cOffB + k * P.ldb + n);
 #else
     var v = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
-      if (lin < NB && k < kEnd && n + c < P.N) { v[c] = loadB(P.offB + k * P.ldb + n + c); }
+      if (lin < NB && k < kEnd && n + c < P.N) { v[c] = loadB(cOffB + k * P.ldb + n + c); }
     }
     rb[e] = v;
 #endif
@@ -224,17 +242,53 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let tx = lid.x;
   let ty = lid.y;
   let tid = ty * WX + tx;
-#if HAS_SEED
-  dropInit();
-#endif
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
+#if GROUPED
+  // Product g of the table (z = g*S + chunk with SPLITK, S = P.KC; else z = g). The early returns
+  // read only the uniform P and workgroup_id, so they are uniform per workgroup (before any barrier).
 #if SPLITK
+  let g = wid.z / P.KC;
+  let chunk = wid.z % P.KC;
+#else
+  let g = wid.z;
+#endif
+  let e0 = P.grp[2u * g];
+  let e1 = P.grp[2u * g + 1u];
+  if (m0 >= e0.x) { return; }
+#if SPLITK
+  if (chunk >= e1.w) { return; }
+  let kBeg = chunk * e1.z;
+  let kEnd = min(e0.y, kBeg + e1.z);
+#else
+  let kBeg = 0u;
+  let kEnd = e0.y;
+#endif
+  cM = e0.x;
+  cK = e0.y;
+  cOffA = e0.z;
+  cOffB = e0.w;
+  cOffC = e1.x;
+#if HAS_SEED
+  dropInit(e1.y);
+#endif
+#else
+#if SPLITK
+  let chunk = wid.z;
   let kBeg = wid.z * P.KC;
   let kEnd = min(P.K, kBeg + P.KC);
 #else
   let kBeg = 0u;
   let kEnd = P.K;
+#endif
+  cM = P.M;
+  cK = P.K;
+  cOffA = P.offA;
+  cOffB = P.offB;
+  cOffC = P.offC;
+#if HAS_SEED
+  dropInit(P.dropSalt);
+#endif
 #endif
 
   var acc: array<vec4<f32>, TM>;
@@ -265,9 +319,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 
   let n = n0 + 4u * tx;
 #if SPLITK
-  let base = P.offC + wid.z * P.M * P.ldc;
+  let base = cOffC + chunk * cM * P.ldc;
 #else
-  let base = P.offC;
+  let base = cOffC;
 #endif
   var bv = vec4<f32>(0.0);
 #if HAS_BIAS
@@ -284,7 +338,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 #endif
     out[idx] = v;
 #else
-    if (m >= P.M) { break; }
+    if (m >= cM) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (n + c >= P.N) { break; }
       let idx = base + m * P.ldc + n + c;

@@ -2,12 +2,12 @@
 // its define is set by ops/matmul.ts:
 //   HAS_SEED  the LoRA dropout mask of common/dropout.wgsl: dropMul(i) = keep(i) ? dropScale : 0
 //             (dropScale = 1/(1-p)), over the logical element index i of the masked matrix;
-//             call dropInit() first in main.
+//             call dropInit(salt) first in main (P.dropSalt, or a grouped product's own salt).
 //   SECOND    a second product in the epilogue: second1(m, n) = alpha2·Σ_{k<K2} A2[m,k]·op(B2)[k,n]
 //             (A2[offA2 + m*lda2 + k]; TRANS_B2: op(B2)[k,n] = B2[offB2 + n*ldb2 + k], else
 //             B2[offB2 + k*ldb2 + n]; ascending k, f32), times dropMul(m*N + n) with DROP2.
 //   ADDEND    addendAt(m, n) = addend[offAdd + m*ldAdd + n] (the residual).
-// Provides: dropInit(), dropMul(i) (HAS_SEED), second1(m, n) (SECOND), the `addend` binding
+// Provides: dropInit(salt), dropMul(i) (HAS_SEED), second1(m, n) (SECOND), the `addend` binding
 // (ADDEND) and fuseEpilogue(m, n, v), where
 // fuseEpilogue(m, n, v) = v + second1(m, n) + addendAt(m, n) (each when on), in that order: the
 // order of the separate dispatches it replaces (frozen product, then LoRA B or dx.lora, then the
@@ -21,7 +21,7 @@
 #if HAS_SEED
 @group(0) @binding({{BIND_SEED}}) var<storage, read> dropSeed: array<u32>;
 var<private> dropKey: u32;
-fn dropInit() { dropKey = dropKeyOf(dropSeed[0], P.dropSalt); }
+fn dropInit(salt: u32) { dropKey = dropKeyOf(dropSeed[0], salt); }
 fn dropMul(i: u32) -> f32 { return select(0.0, P.dropScale, dropKeep(dropKey, P.dropThr, i)); }
 #endif
 

@@ -6,13 +6,18 @@
 // for dB. Used by the transformer (net/) for every projection and the output head.
 // Names: `rows` is the token count of a call (N = B·T, or a head chunk's rows; the `N` of the group
 // pooling ops' arguments); in matmul arguments M, N, K are the GEMM dimensions (N the output width).
-// `u` is only ever the LoRA intermediate (the buffers 'u.<module>' of net/buffers.ts).
+// `u` is only ever the LoRA intermediate (the buffers 'u.<module>' of net/buffers.ts: one per group
+// of modules that share an input, module j's u the [rows, r] block at element j·rows·r).
+// Groups (forwardGroup, backwardGroup: q|k|v, gate|up): the LoRA products of the group's modules
+// run as one grouped dispatch each (ops/matmul-grouped.ts: loraA, gB, dB, dA), the same bits as
+// one dispatch per module; the frozen products stay one per module (their weights are separate).
 
 import type { Bindable, GpuContext } from '../gpu/context';
 import type { Program } from '../gpu/program';
 import type { LinearWeights } from '../model/weights';
 import { dropout } from '../ops/elementwise';
-import { matmul, matmulSplitK, SPLITK_MAX_PRODUCTS, splitKPlan, splitKReduce, type MatmulArgs, type SplitKProduct, type TileLimits } from '../ops/matmul';
+import { matmul, matmulSplitK, SPLITK_MAX_PRODUCTS, splitKPlan, splitKReduce, type MatmulArgs, type SplitKPlan, type SplitKProduct, type TileLimits } from '../ops/matmul';
+import { groupArgs, matmulGrouped, matmulSplitKGrouped, MATMUL_MAX_GROUPS } from '../ops/matmul-grouped';
 import type { MatmulMath } from '../ops/matmul-math';
 import { groupPool, groupUnpool } from '../ops/pool';
 import { isQuantWeight } from '../quant/weight';
@@ -24,7 +29,7 @@ export interface LinearScratch {
   seed: GPUBuffer;
   /** QA-LoRA group averages [rows, ⌈maxIn/g⌉]; null unless QA-LoRA. */
   xpool: GPUBuffer | null;
-  /** gB = dout·B [rows, r]. */
+  /** gB = dout·B: G blocks [rows, r] (G = the largest group of modules), module j of a group at j·rows·r. */
   gB: GPUBuffer | null;
   /** QA-LoRA: the adapter's input gradient before dropout and unpooling [rows, maxIn/g], and after dropout. */
   tmp: GPUBuffer | null;
@@ -50,8 +55,10 @@ interface LinearForwardArgs {
   train: boolean;
   /** Added to out in the epilogue (the residual, same row stride); must not alias out. */
   addend?: Bindable;
-  /** The LoRA intermediate [rows, r]; null runs the frozen module alone. */
+  /** The LoRA intermediate [rows, r] (at element offset offU); null runs the frozen module alone. */
   u: GPUBuffer | null;
+  /** Element offset of this module's u block in `u` (default 0). */
+  offU?: number;
 }
 
 /** One backward, given dout = the gradient of forward's out columns (row stride ldDout). */
@@ -65,8 +72,9 @@ interface LinearBackwardArgs {
   /** The input gradient [rows, inF]: written (or added to, with `accumulate`); null when not needed. */
   dinp: Bindable | null;
   accumulate: boolean;
-  /** The forward's LoRA intermediate; null: no adapter on this module. */
+  /** The forward's LoRA intermediate (at offU); null: no adapter on this module. */
   u: GPUBuffer | null;
+  offU?: number;
   rows: number;
   r0?: number;
 }
@@ -88,17 +96,28 @@ export class LoraLinear {
   private pending: SplitKProduct[] = [];
   private offP = 0;
 
-  /** `math`: the arithmetic of every dense product here (frozen and LoRA; the split-K reduce stays f32). */
   constructor(
     readonly ctx: GpuContext,
     readonly lora: LoraState | null,
     readonly scratch: LinearScratch,
+    /** Run a group's LoRA products as grouped dispatches (false: one dispatch per module, the same bits; tests and benchmarks). */
+    readonly grouped = true,
+    /** The arithmetic of every dense product here (frozen and LoRA; the split-K reduce stays f32). */
     readonly math: MatmulMath = 'f32',
   ) {}
 
-  /** One matmul with this graph's arithmetic. */
+  // The matmul entry points with this graph's arithmetic.
   private mm(label: string, a: MatmulArgs) {
     return matmul(this.ctx, label, { ...a, math: this.math });
+  }
+  private mmSplit(label: string, a: MatmulArgs, plan: SplitKPlan, scratch: GPUBuffer, offP: number) {
+    return matmulSplitK(this.ctx, label, { ...a, math: this.math }, plan, scratch, offP);
+  }
+  private mmGrouped(label: string, a: ReturnType<typeof groupArgs>) {
+    return matmulGrouped(this.ctx, label, { ...a, math: this.math });
+  }
+  private mmSplitGrouped(label: string, a: ReturnType<typeof groupArgs>, plans: SplitKPlan[], scratch: GPUBuffer, offP: number[]) {
+    return matmulSplitKGrouped(this.ctx, label, { ...a, math: this.math }, plans, scratch, offP);
   }
 
   /** The adapter's slot of a module, if it is targeted. */
@@ -112,26 +131,53 @@ export class LoraLinear {
    * with the LoRA B product and the residual in its epilogue.
    */
   forward(p: Program, a: LinearForwardArgs): void {
+    this.forwardGroup(p, [a]);
+  }
+
+  /**
+   * `forward` of modules that read the same input (same inp, rows, r0, train and u buffer, each its
+   * own offU): one loraA dispatch for the group's adapters (grouped when on and 2 or more), then
+   * each module's frozen product. Throws for more than MATMUL_MAX_GROUPS adapters.
+   */
+  forwardGroup(p: Program, list: LinearForwardArgs[]): void {
     const { scratch } = this;
-    const { lw, inp, out, ldOut, offOut, rows, r0 = 0, train, u } = a;
-    const m = lw.module;
-    const slot = this.slotOf(lw);
-    let second: MatmulArgs['second'];
-    if (slot && u) {
+    const { inp, rows, r0 = 0, train } = list[0];
+    const withLora = list.filter((a) => this.slotOf(a.lw) && a.u);
+    const loraA: MatmulArgs[] = [];
+    let src: Bindable = inp;
+    if (withLora.length) {
       const lora = this.lora!;
-      const r = lora.hyper.r;
       const pDrop = lora.hyper.loraDropout;
-      const src = this.adapterInput(p, slot, inp, rows, '');
-      const drop = train && pDrop > 0 ? { operand: 'A' as const, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: pDrop } : undefined;
-      p.dispatch(this.mm(`${m.name}.loraA`, { M: rows, N: r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: u, drop }));
-      second = { A: u, B: lora.params, offB: slot.offB, K: r, transB: true, alpha: lora.scale };
+      src = this.adapterInput(p, this.slotOf(withLora[0].lw)!, inp, rows, '');
+      for (const a of withLora) {
+        const slot = this.slotOf(a.lw)!;
+        const drop = train && pDrop > 0 ? { operand: 'A' as const, seed: scratch.seed, salt: chunkSalt(slot.salt, r0), p: pDrop } : undefined;
+        loraA.push({ M: rows, N: lora.hyper.r, K: slot.aIn, A: src, B: lora.params, offB: slot.offA, transB: true, out: a.u!, offC: a.offU ?? 0, drop });
+      }
     }
-    p.dispatch(
-      this.mm(`${m.name}.fwd`, {
-        M: rows, N: m.outF, K: m.inF, A: inp, ...weightOperand(lw), transB: true, out, ldc: ldOut, offC: offOut,
-        bias: lw.bias?.buffer, biasDType: lw.bias?.dtype, second, addend: a.addend,
-      }),
-    );
+    const frozen = (a: LinearForwardArgs) => {
+      const m = a.lw.module;
+      const slot = this.slotOf(a.lw);
+      const lora = this.lora;
+      const second: MatmulArgs['second'] = slot && a.u && lora ? { A: a.u, offA: a.offU ?? 0, B: lora.params, offB: slot.offB, K: lora.hyper.r, transB: true, alpha: lora.scale } : undefined;
+      p.dispatch(
+        this.mm(`${m.name}.fwd`, {
+          M: rows, N: m.outF, K: m.inF, A: inp, ...weightOperand(a.lw), transB: true, out: a.out, ldc: a.ldOut, offC: a.offOut,
+          bias: a.lw.bias?.buffer, biasDType: a.lw.bias?.dtype, second, addend: a.addend,
+        }),
+      );
+    };
+    if (this.groups(loraA.length)) {
+      p.dispatch(this.mmGrouped(`${groupName(withLora)}.loraA`, groupArgs('loraA', loraA)));
+      list.forEach(frozen);
+      return;
+    }
+    // One module at a time (a group of one, or grouping off): loraA, then its frozen product.
+    for (const a of list) {
+      const j = withLora.indexOf(a);
+      if (j >= 0) p.dispatch(this.mm(`${a.lw.module.name}.loraA`, loraA[j]));
+      frozen(a);
+    }
   }
 
   /**
@@ -140,55 +186,138 @@ export class LoraLinear {
    * next reduceGrads.
    */
   backward(p: Program, a: LinearBackwardArgs): void {
-    const { ctx, scratch } = this;
-    const { lw, inp, dout, ldDout, offDout, dinp, u, rows, r0 = 0 } = a;
-    const m = lw.module;
-    const frozenDinp = (extra: Pick<MatmulArgs, 'second' | 'drop'>) =>
-      p.dispatch(this.mm(`${m.name}.dinp`, { M: rows, N: m.inF, K: m.outF, A: dout, lda: ldDout, offA: offDout, ...weightOperand(lw), out: dinp!, beta: a.accumulate ? 1 : 0, ...extra }));
-    const slot = this.slotOf(lw);
-    if (!slot || !u) {
-      if (dinp) frozenDinp({});
+    this.backwardGroup(p, [a]);
+  }
+
+  /**
+   * `backward` of modules that read the same input (a forwardGroup's: same inp, dout, ldDout,
+   * dinp, rows, r0, u buffer; each its own offDout, offU and accumulate, applied in list order):
+   * gB, dB and dA as one dispatch each for the group's adapters (grouped when on and 2 or more),
+   * the frozen input gradient one per module.
+   */
+  backwardGroup(p: Program, list: LinearBackwardArgs[]): void {
+    const { scratch } = this;
+    const { inp, dout, ldDout, dinp, rows, r0 = 0 } = list[0];
+    const frozenDinp = (a: LinearBackwardArgs, extra: Pick<MatmulArgs, 'second' | 'drop'>) =>
+      p.dispatch(this.mm(`${a.lw.module.name}.dinp`, { M: rows, N: a.lw.module.inF, K: a.lw.module.outF, A: dout, lda: ldDout, offA: a.offDout, ...weightOperand(a.lw), out: dinp!, beta: a.accumulate ? 1 : 0, ...extra }));
+    const withLora = list.filter((a) => this.slotOf(a.lw) && a.u);
+    if (!withLora.length) {
+      if (dinp) for (const a of list) frozenDinp(a, {});
       return;
     }
     const lora = this.lora!;
     const { r, loraDropout: pDrop } = lora.hyper;
     const s = lora.scale;
     const gB = scratch.gB!;
-    const aIn = slot.aIn;
     const qg = lora.qaloraGroupSize;
-    const salt = chunkSalt(slot.salt, r0);
-    const mask = (operand: 'B' | 'second') => (pDrop > 0 ? { operand, seed: scratch.seed, salt, p: pDrop } : undefined);
-    // gB = dout·B [rows, r]
-    p.dispatch(this.mm(`${m.name}.gB`, { M: rows, N: r, K: m.outF, A: dout, lda: ldDout, offA: offDout, B: lora.params, offB: slot.offB, out: gB }));
+    const grouped = this.groups(withLora.length);
+    const mods = withLora.map((a, j) => {
+      const slot = this.slotOf(a.lw)!;
+      const salt = chunkSalt(slot.salt, r0);
+      const mask = (operand: 'B' | 'second') => (pDrop > 0 ? { operand, seed: scratch.seed, salt, p: pDrop } : undefined);
+      // gB = dout·B [rows, r]: module j's block at j·rows·r when grouped.
+      const offG = grouped ? j * rows * r : 0;
+      const gBArgs: MatmulArgs = { M: rows, N: r, K: a.lw.module.outF, A: dout, lda: ldDout, offA: a.offDout, B: lora.params, offB: slot.offB, out: gB, offC: offG };
+      return { a, slot, salt, mask, offG, gBArgs };
+    });
+    const modOf = (a: LinearBackwardArgs) => mods.find((m) => m.a === a);
     // dinp (=, or +=) dout·W + s·mask⊙(gB·A): the adapter's part in the frozen product's epilogue.
     // QA-LoRA keeps it separate: its gB·A [rows, in/g] is broadcast over each group (÷g) by groupUnpool.
-    if (dinp) frozenDinp(qg ? {} : { second: { A: gB, B: lora.params, offB: slot.offA, K: r, alpha: s }, drop: mask('second') });
+    const inputGrad = (a: LinearBackwardArgs) => {
+      const mo = modOf(a);
+      if (!dinp) return;
+      if (!mo) return frozenDinp(a, {});
+      frozenDinp(a, qg ? {} : { second: { A: gB, offA: mo.offG, B: lora.params, offB: mo.slot.offA, K: r, alpha: s }, drop: mo.mask('second') });
+      if (qg) this.qaloraInputGrad(p, a, mo.slot, mo.offG, mo.salt, dinp, rows);
+    };
     // dB += s·doutᵀ·u [out, r] and dA += s·gBᵀ·dropout(x̃) [r, aIn] (x̃ recomputed, the mask applied
     // in the loads), both reduced over the rows: a deterministic split-K (fixed chunks, partials left
     // in scratch.splitK until the caller's reduceGrads) when the plan splits K, else one matmul each.
-    const [planA, planB] = this.gradPlans(slot, rows);
-    const grad = (name: string, args: MatmulArgs, plan: typeof planA, offC: number) => {
-      if (plan.S < 2) return p.dispatch(this.mm(`${m.name}.${name}`, args));
-      const cap = scratch.splitK ? scratch.splitK.size / 4 : 0;
-      if (this.pending.length >= SPLITK_MAX_PRODUCTS || this.offP + plan.scratch > cap) {
-        throw new Error(`internal: ${m.name}: the split-K partials of one group exceed the scratch (call reduceGrads per layer)`);
+    const dB = mods.map((mo) => ({
+      lw: mo.a.lw, plan: this.gradPlans(mo.slot, rows)[1],
+      args: { M: mo.a.lw.module.outF, N: r, K: rows, A: dout, lda: ldDout, offA: mo.a.offDout, transA: true, B: mo.a.u!, offB: mo.a.offU ?? 0, out: lora.grads, offC: mo.slot.offB, alpha: s, beta: 1 } as MatmulArgs,
+    }));
+    const dA = (src: Bindable) => mods.map((mo) => ({
+      lw: mo.a.lw, plan: this.gradPlans(mo.slot, rows)[0],
+      args: { M: r, N: mo.slot.aIn, K: rows, A: gB, lda: r, offA: mo.offG, transA: true, B: src, out: lora.grads, offC: mo.slot.offA, alpha: s, beta: 1, drop: mo.mask('B') } as MatmulArgs,
+    }));
+    if (grouped) {
+      const name = groupName(withLora);
+      p.dispatch(this.mmGrouped(`${name}.gB`, groupArgs('gB', mods.map((m) => m.gBArgs))));
+      list.forEach(inputGrad);
+      this.grads(p, 'dB', dB);
+      const src = this.adapterInput(p, mods[0].slot, inp, rows, '.re');
+      this.grads(p, 'dA', dA(src));
+      return;
+    }
+    // One module at a time (a group of one, or grouping off).
+    for (const a of list) {
+      const mo = modOf(a);
+      if (!mo) {
+        inputGrad(a);
+        continue;
       }
-      p.dispatch(matmulSplitK(ctx, `${m.name}.${name}`, { ...args, math: this.math }, plan, scratch.splitK!, this.offP));
-      this.pending.push({ n: args.M * args.N, S: plan.S, offP: this.offP, offC });
-      this.offP += plan.scratch;
-    };
-    grad('dB', { M: m.outF, N: r, K: rows, A: dout, lda: ldDout, offA: offDout, transA: true, B: u, out: lora.grads, offC: slot.offB, alpha: s, beta: 1 }, planB, slot.offB);
-    const src = this.adapterInput(p, slot, inp, rows, '.re');
-    grad('dA', { M: r, N: aIn, K: rows, A: gB, lda: r, transA: true, B: src, out: lora.grads, offC: slot.offA, alpha: s, beta: 1, drop: mask('B') }, planA, slot.offA);
-    if (!dinp || !qg) return;
-    // QA-LoRA: dinp += unpool(mask⊙(s·gB·A)) / g
-    p.dispatch(this.mm(`${m.name}.dx.lora`, { M: rows, N: aIn, K: r, A: gB, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: s }));
+      const j = mods.indexOf(mo);
+      p.dispatch(this.mm(`${a.lw.module.name}.gB`, mo.gBArgs));
+      if (!qg) inputGrad(a);
+      else if (dinp) frozenDinp(a, {});
+      this.grads(p, 'dB', [dB[j]]);
+      const src = this.adapterInput(p, mo.slot, inp, rows, '.re');
+      this.grads(p, 'dA', [dA(src)[j]]);
+      if (qg && dinp) this.qaloraInputGrad(p, a, mo.slot, mo.offG, mo.salt, dinp, rows);
+    }
+  }
+
+  /** QA-LoRA: dinp += unpool(mask⊙(s·gB·A)) / g (gB of the module at offG). */
+  private qaloraInputGrad(p: Program, a: LinearBackwardArgs, slot: LoraSlot, offG: number, salt: number, dinp: Bindable, rows: number): void {
+    const { ctx, scratch } = this;
+    const lora = this.lora!;
+    const { r, loraDropout: pDrop } = lora.hyper;
+    const qg = lora.qaloraGroupSize;
+    const m = a.lw.module;
+    p.dispatch(this.mm(`${m.name}.dx.lora`, { M: rows, N: slot.aIn, K: r, A: scratch.gB!, offA: offG, B: lora.params, offB: slot.offA, out: scratch.tmp!, alpha: lora.scale }));
     let d: GPUBuffer = scratch.tmp!;
     if (pDrop > 0) {
-      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: rows * aIn, inp: scratch.tmp!, out: scratch.tmp2!, seed: scratch.seed, salt, p: pDrop }));
+      p.dispatch(dropout(ctx, `${m.name}.drop.dx`, { n: rows * slot.aIn, inp: scratch.tmp!, out: scratch.tmp2!, seed: scratch.seed, salt, p: pDrop }));
       d = scratch.tmp2!;
     }
     p.dispatch(groupUnpool(ctx, `${m.name}.unpool`, { N: rows, C: m.inF, g: qg, dout: d, dinp, scale: 1 / qg, accumulate: true }));
+  }
+
+  /** Whether `n` adapters of one group run as grouped dispatches. */
+  private groups(n: number): boolean {
+    if (n > MATMUL_MAX_GROUPS) throw new Error(`internal: a group of ${n} LoRA modules (at most ${MATMUL_MAX_GROUPS})`);
+    return this.grouped && n >= 2;
+  }
+
+  /**
+   * The dA or dB products of a group: those whose plan splits K as one grouped split-K dispatch
+   * (partials left for reduceGrads, one SplitKProduct per module), the others as one grouped
+   * dispatch; a part of one module (or grouping off) runs as `matmul` / `matmulSplitK`.
+   */
+  private grads(p: Program, what: 'dA' | 'dB', items: { lw: LinearWeights; args: MatmulArgs; plan: SplitKPlan }[]): void {
+    const { scratch } = this;
+    const reserve = (it: (typeof items)[number]) => {
+      const cap = scratch.splitK ? scratch.splitK.size / 4 : 0;
+      if (this.pending.length >= SPLITK_MAX_PRODUCTS || this.offP + it.plan.scratch > cap) {
+        throw new Error(`internal: ${it.lw.module.name}.${what}: the split-K partials of one group exceed the scratch (call reduceGrads per layer)`);
+      }
+      const off = this.offP;
+      this.pending.push({ n: it.args.M * it.args.N, S: it.plan.S, offP: off, offC: it.args.offC ?? 0 });
+      this.offP += it.plan.scratch;
+      return off;
+    };
+    const whole = items.filter((it) => it.plan.S < 2);
+    const split = items.filter((it) => it.plan.S >= 2);
+    const label = (part: typeof items) => `${groupName(part)}.${what}`;
+    if (this.groups(whole.length)) p.dispatch(this.mmGrouped(label(whole), groupArgs(label(whole), whole.map((it) => it.args))));
+    else for (const it of whole) p.dispatch(this.mm(label([it]), it.args));
+    if (this.groups(split.length)) {
+      const offs = split.map(reserve);
+      p.dispatch(this.mmSplitGrouped(label(split), groupArgs(label(split), split.map((it) => it.args)), split.map((it) => it.plan), scratch.splitK!, offs));
+    } else {
+      for (const it of split) p.dispatch(this.mmSplit(label([it]), it.args, it.plan, scratch.splitK!, reserve(it)));
+    }
   }
 
   /**
@@ -224,4 +353,9 @@ export class LoraLinear {
     const r = this.lora!.hyper.r;
     return [splitKPlan(r, slot.aIn, rows, limits, minGroups), splitKPlan(slot.module.outF, r, rows, limits, minGroups)] as const;
   }
+}
+
+/** A group's label: the first module's name, then the other modules' kinds ('…q_proj|k_proj|v_proj'). */
+function groupName(list: { lw: LinearWeights }[]): string {
+  return list.map((a, i) => (i ? a.lw.module.kind : a.lw.module.name)).join('|');
 }

@@ -63,9 +63,14 @@ describe('transformerBuffers', () => {
     expect(shape(`gu.${L - 1}`)).toEqual([N, 2 * FF]);
     expect(shape(`resid.${L}`)).toEqual([N, C]);
     // the head's LoRA intermediate is one chunk; no second [N, r] buffer for it
-    expect(rows.filter((r) => r.key.startsWith('u.')).map((r) => r.key)).toEqual(
-      [...linearModules(llama).filter((m) => m.layer >= 0).map((m) => `u.${m.name}`), 'u.lm_head'],
-    );
+    // one u per LoRA group (q|k|v, o, gate|up, down: [G, N, r]); gB holds the largest group's G blocks
+    const mods = linearModules(llama).filter((m) => m.layer >= 0);
+    const firsts = mods.filter((m) => ['q_proj', 'o_proj', 'gate_proj', 'down_proj'].includes(m.kind));
+    expect(rows.filter((r) => r.key.startsWith('u.')).map((r) => r.key)).toEqual([...firsts.map((m) => `u.${m.name}`), 'u.lm_head']);
+    expect(shape(`u.${firsts[0].name}`)).toEqual([3, N, 4]);
+    expect(shape(`u.${firsts[1].name}`)).toEqual([N, 4]);
+    expect(shape(`u.${firsts[2].name}`)).toEqual([2, N, 4]);
+    expect(shape('lora.gB')).toEqual([3, N, 4]);
     expect(shape('u.lm_head')).toEqual([16, 4]);
     const g = transformerBuffers(gpt2, settings(gpt2));
     expect(g.find((r) => r.key === 'gu.0')?.shape).toEqual([N, gpt2.FF]);

@@ -3,7 +3,7 @@
 // Transformer allocates exactly these rows, by key, in this order (malloc_and_point_activations),
 // and the memory estimate (plan/memory.ts) sums them, so the two cannot drift apart.
 
-import { ARCH_LAYOUT, type LinearModule } from '../model/modules';
+import { ARCH_LAYOUT, type ArchLayout, type LinearModule } from '../model/modules';
 import type { ModelSpec } from '../model/config';
 import { loraSplitKScratch, type TileLimits } from '../ops/matmul';
 
@@ -68,7 +68,7 @@ interface BufferRow {
 /** The LoRA adapter as far as its buffers are concerned. */
 interface BufferLora {
   /** The targeted modules (name, inF, outF; layer -1 for lm_head). */
-  modules: Pick<LinearModule, 'name' | 'inF' | 'outF' | 'layer'>[];
+  modules: Pick<LinearModule, 'name' | 'kind' | 'inF' | 'outF' | 'layer'>[];
   r: number;
   /** QA-LoRA pooling group (0 = plain LoRA): A sees [N, inF/g]. */
   qaloraGroupSize: number;
@@ -92,6 +92,26 @@ export interface BufferSettings {
    * checkpointing): 'f32' (default, exact) or 'f16' (resid, qkv, att, resMid, gu packed; f32 work buffers shared).
    */
   saveActivations?: SaveActivations;
+}
+
+/**
+ * The LoRA groups of the decoder layers: per layer, the targeted modules that read the same input,
+ * in column order (Llama q|k|v, o, gate|up, down; GPT-2 c_attn, c_proj, c_fc, c_proj: groups of
+ * one). A group's LoRA products run as grouped dispatches (lora/linear.ts) and its intermediates u
+ * share one buffer, `u.<first module's name>` [G, N, r] ([N, r] for one), module j's block at
+ * j·N·r. The head (layer -1) is in none.
+ */
+export function loraGroups<Mod extends Pick<LinearModule, 'kind' | 'layer'>>(arch: ArchLayout, modules: Mod[]): Mod[][] {
+  const sets = [arch.qkv, [arch.o], arch.mlpIn, [arch.down]];
+  const layers = [...new Set(modules.filter((m) => m.layer >= 0).map((m) => m.layer))].sort((a, b) => a - b);
+  const out: Mod[][] = [];
+  for (const l of layers) {
+    for (const kinds of sets) {
+      const g = kinds.map((k) => modules.find((m) => m.layer === l && m.kind === k)).filter((m): m is Mod => !!m);
+      if (g.length) out.push(g);
+    }
+  }
+  return out;
 }
 
 /** Storage of the activations the training graph keeps for its backward: 'f32' exact, 'f16' half the bytes. */
@@ -176,11 +196,15 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
     saved(`gu.${i}`, N, mlpW);
   }
   const lora = s.lora;
-  // LoRA intermediates u = dropout(x)·Aᵀ [N, r] of the decoder-block modules: kept per module for
-  // dB when training; without a backward u is dead after each module, so one buffer serves all.
+  // LoRA intermediates u = dropout(x)·Aᵀ [N, r] of the decoder-block modules: kept per group of
+  // modules (loraGroups, [G, N, r]) for dB when training; without a backward u is dead after each
+  // group, so one buffer of the largest group serves all.
+  const groups = lora ? loraGroups(arch, lora.modules) : [];
+  const gMax = Math.max(1, ...groups.map((g) => g.length));
+  const blocks = (G: number) => (G > 1 ? [G] : []);
   if (lora && s.training) {
-    for (const m of lora.modules) if (m.layer >= 0) add(`u.${m.name}`, 'lora', N, lora.r);
-  } else if (lora) add('u.shared', 'lora', N, lora.r);
+    for (const g of groups) add(`u.${g[0].name}`, 'lora', ...blocks(g.length), N, lora.r);
+  } else if (lora) add('u.shared', 'lora', ...blocks(gMax), N, lora.r);
   // The residual stream: every layer's input is kept when training; two buffers ping-pong otherwise.
   // Under f16 the layers' inputs are kept packed, the stream ping-pongs through two f32 work
   // buffers and the last layer's output (the final norm's input) stays f32.
@@ -197,7 +221,7 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
     // LoRA dropout is applied in the matmul loads (no dropout copy of x); the adapter's input
     // gradient is fused into the frozen input gradient, except for QA-LoRA (unpooled from tmp/tmp2).
     if (g) add('lora.xpool', 'lora', N, Math.ceil(maxIn / g));
-    add('lora.gB', 'lora', N, lora.r);
+    add('lora.gB', 'lora', ...blocks(gMax), N, lora.r);
     if (g) add('lora.tmp', 'lora', N, Math.ceil(maxIn / g));
     if (g) add('lora.tmp2', 'lora', N, Math.ceil(maxIn / g));
     if (s.training && s.splitK) {

@@ -41,6 +41,12 @@ export interface TransformerOptions {
    * 'f16-emulated' (tests): the f16 path's code with f32 in place of f16, on any device.
    */
   matmulMath?: MatmulMath;
+  /**
+   * Run the LoRA products of modules that read the same input (q|k|v, gate|up) as one grouped
+   * dispatch each (default true); false runs one dispatch per module, the same bits (tests and the
+   * dispatch benchmark's comparison).
+   */
+  groupLora?: boolean;
   /** Bytes allowed for one chunk of logits (default HEAD_CHUNK_BYTES). */
   headChunkBytes?: number;
   /**

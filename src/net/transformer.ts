@@ -32,7 +32,7 @@ import { rope, ropeInvFreq } from '../ops/rope';
 import type { ModelSpec } from '../model/config';
 import { ARCH_LAYOUT, type ArchLayout, type ModuleKind } from '../model/modules';
 import type { LinearWeights, ModelWeights } from '../model/weights';
-import { headChunkRows, savesF16, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
+import { headChunkRows, loraGroups, savesF16, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
 import type { Batch, TransformerOptions } from './options';
 
 export { HEAD_CHUNK_BYTES, headChunkRows, STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS } from './buffers';
@@ -137,6 +137,8 @@ export class Transformer {
   private readonly invFreq: GPUBuffer | null;
   /** Without training, the one LoRA intermediate every module shares. */
   private readonly uShared: GPUBuffer | null;
+  /** Each targeted decoder module's LoRA intermediate: its group's buffer and its block's element offset. */
+  private readonly uOf = new Map<string, { u: GPUBuffer; offU: number }>();
   private readonly linears: LoraLinear;
 
   constructor(
@@ -202,6 +204,9 @@ export class Transformer {
       });
     }
     this.uShared = opt('u.shared');
+    for (const g of lora ? loraGroups(this.layout, lora.modules) : []) {
+      g.forEach((m, j) => this.uOf.set(m.name, { u: this.uShared ?? buf(`u.${g[0].name}`), offU: j * N * lora!.hyper.r }));
+    }
     // Without training two residual buffers ping-pong; with f16-saved activations two f32 work
     // buffers carry the stream (each layer's input is packed into resid.l) up to resid.L.
     for (let l = 0; l <= L; l++) this.resid.push(f16 && l < L ? buf(`resid.work.${l % 2}`) : (opt(`resid.${l}`) ?? this.resid[l % 2]));
@@ -209,7 +214,7 @@ export class Transformer {
     const scratch: LinearScratch = {
       seed: this.seed, xpool: opt('lora.xpool'), gB: opt('lora.gB'), tmp: opt('lora.tmp'), tmp2: opt('lora.tmp2'), splitK: opt('lora.splitK'), tiling,
     };
-    this.linears = new LoraLinear(ctx, lora, scratch, opts.matmulMath);
+    this.linears = new LoraLinear(ctx, lora, scratch, opts.groupLora ?? true, opts.matmulMath);
     if (opts.training) this.grads = { dres: buf('dres'), dln: buf('dln'), dh: buf('dh'), dgu: buf('dgu'), datt: buf('datt'), dqkv: buf('dqkv'), D: buf('attn.D') };
 
     this.hiddenProgram = new Program('hidden');
@@ -313,31 +318,37 @@ export class Transformer {
     return lw;
   }
 
-  /** The LoRA intermediate of a module if it is targeted. */
-  private uFor(lw: LinearWeights): GPUBuffer | null {
-    if (!this.linears.slotOf(lw)) return null;
-    return this.uShared ?? this.buf(`u.${lw.module.name}`);
+  /** The LoRA intermediate of a module (its group's buffer and offset) if it is targeted. */
+  private uFor(lw: LinearWeights): { u: GPUBuffer | null; offU: number } {
+    if (!this.linears.slotOf(lw)) return { u: null, offU: 0 };
+    const u = this.uOf.get(lw.module.name);
+    if (!u) throw new Error(`internal: no LoRA intermediate for ${lw.module.name}`);
+    return u;
   }
 
   /** Forward of modules that write side by side into `out` [N, ldOut] (q|k|v, gate|up, or one, which may add a residual `addend`). */
   private forwardColumns(p: Program, l: number, kinds: ModuleKind[], inp: GPUBuffer, out: GPUBuffer, ldOut: number, train: boolean, addend?: GPUBuffer): void {
     if (addend && kinds.length !== 1) throw new Error('internal: a residual addend needs one module');
     let offOut = 0;
-    for (const kind of kinds) {
+    const list = kinds.map((kind) => {
       const lw = this.linearOf(l, kind);
-      this.linears.forward(p, { lw, inp, out, ldOut, offOut, rows: this.N, train, u: this.uFor(lw), addend });
+      const a = { lw, inp, out, ldOut, offOut, rows: this.N, train, ...this.uFor(lw), addend };
       offOut += lw.module.outF;
-    }
+      return a;
+    });
+    this.linears.forwardGroup(p, list);
   }
 
   /** Backward of forwardColumns: each module's slice of `dout`, their input gradients summed into dinp. */
   private backwardColumns(p: Program, l: number, kinds: ModuleKind[], inp: GPUBuffer, dout: GPUBuffer, ldDout: number, dinp: GPUBuffer | null): void {
     let offDout = 0;
-    kinds.forEach((kind, i) => {
+    const list = kinds.map((kind, i) => {
       const lw = this.linearOf(l, kind);
-      this.linears.backward(p, { lw, inp, dout, ldDout, offDout, dinp, accumulate: i > 0, u: this.uFor(lw), rows: this.N });
+      const a = { lw, inp, dout, ldDout, offDout, dinp, accumulate: i > 0, ...this.uFor(lw), rows: this.N };
       offDout += lw.module.outF;
+      return a;
     });
+    this.linears.backwardGroup(p, list);
   }
 
   // ---- forward -----------------------------------------------------------------------------

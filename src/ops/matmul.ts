@@ -10,6 +10,7 @@ import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
 import { codeBits, isQalora } from '../quant/formats';
 import { quantShaderConstants } from '../quant/reference';
+import { fuseParts } from './matmul-fuse';
 import { mathDefines, type MatmulMath } from './matmul-math';
 
 /**
@@ -70,7 +71,7 @@ export interface MatmulArgs {
 }
 
 /** LoRA dropout applied by a matmul: seed (u32 [1]), salt (u32), p in [0, 1). */
-interface MatmulDropout {
+export interface MatmulDropout {
   operand: 'A' | 'B' | 'second';
   seed: Bindable;
   salt: number;
@@ -179,46 +180,6 @@ function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolea
   if ((a.offB ?? 0) !== 0 || (a.ldb ?? inF) !== inF) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
 }
 
-/** The integer threshold on the hash's top 24 bits: keep iff (hash >>> 8) >= ceil(p * 2^24) (as ops/elementwise). */
-function dropThreshold(p: number): number {
-  return Math.min(2 ** 24, Math.ceil(p * 2 ** 24));
-}
-
-/** Defines, extra bindings (numbered from `first`) and the 11 uniform words of common/matmul_fuse.wgsl. */
-function fuseParts(label: string, a: MatmulArgs, first: number) {
-  const d = a.drop;
-  const sec = a.second;
-  if (d) {
-    if (!(d.p >= 0 && d.p < 1)) throw new GpuError(`${label}: dropout p must be in [0, 1), got ${d.p}`);
-    if (!Number.isInteger(d.salt) || d.salt < 0 || d.salt > 0xffffffff) throw new GpuError(`${label}: dropout salt must be a u32, got ${d.salt}`);
-    if (d.operand === 'A' && a.transA) throw new GpuError(`${label}: dropout on A needs A untransposed`);
-    if (d.operand === 'B' && (a.transB || a.bQuant)) throw new GpuError(`${label}: dropout on B needs a dense, untransposed B`);
-    if (d.operand === 'second' && !sec) throw new GpuError(`${label}: dropout on the second product needs one`);
-  }
-  const bindings: BindingKind[] = [];
-  const res: Bindable[] = [];
-  let next = first;
-  const bind = (r: Bindable) => {
-    bindings.push('read');
-    res.push(r);
-    return next++;
-  };
-  const defines = {
-    HAS_SEED: !!d, DROP_A: d?.operand === 'A', DROP_B: d?.operand === 'B', DROP2: d?.operand === 'second',
-    SECOND: !!sec, TRANS_B2: !!sec?.transB, ADDEND: !!a.addend, FUSE: !!sec || !!a.addend,
-    BIND_SEED: d ? bind(d.seed) : undefined,
-    BIND_A2: sec ? bind(sec.A) : undefined,
-    BIND_B2: sec ? bind(sec.B) : undefined,
-    BIND_ADD: a.addend ? bind(a.addend) : undefined,
-  };
-  const words = [
-    d?.salt ?? 0, d ? dropThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
-    sec?.K ?? 0, sec?.lda ?? sec?.K ?? 0, sec?.ldb ?? (sec?.transB ? sec.K : a.N), sec?.offA ?? 0, sec?.offB ?? 0, sec?.alpha ?? 1,
-    a.offAdd ?? 0, a.ldAdd ?? a.ldc ?? a.N,
-  ];
-  return { defines, bindings, res, words, types: 'uufuuuuufuu' };
-}
-
 let defaultKernel: 'auto' | 'legacy' = 'auto';
 /** Process-wide default for MatmulArgs.kernel (the benchmark's before/after comparison only). */
 export function setDefaultMatmulKernel(k: 'auto' | 'legacy'): void {
@@ -300,6 +261,16 @@ export function fitsTile(a: MatmulArgs, t: MatmulTile, kc: number): boolean {
   return al4 && a.M % (t.TM * t.WY) === 0 && a.N % (4 * t.WX) === 0 && a.K % t.BK === 0 && kc % t.BK === 0;
 }
 
+/** The defines of a matmul_vec4 variant (fuse: fuseParts' defines; grouped: ops/matmul-grouped.ts). */
+export function vec4Defines(ctx: GpuContext, label: string, a: Pick<MatmulArgs, 'transA' | 'transB' | 'bDType' | 'bias' | 'biasDType' | 'math'>, t: MatmulTile, fuse: object, fit: boolean, splitK: boolean, grouped: boolean) {
+  return {
+    ...fuse, ...mathDefines(ctx, label, a.math),
+    TRANS_A: !!a.transA, TRANS_B: !!a.transB, B_F16: a.bDType === 'f16', HAS_BIAS: !!a.bias, BIAS_F16: a.biasDType === 'f16',
+    FIT: fit, SPLITK: splitK, GROUPED: grouped, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK,
+    AS_LEN: t.TM * t.WY * (t.BK / 4 + 1), BS_LEN: t.BK * (t.WX + 1),
+  };
+}
+
 /** The vec4 core; kc > 0: split-K chunk length (partials, see matmulSplitK). */
 function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTile, kc: number): Dispatch {
   const transA = !!a.transA;
@@ -311,16 +282,7 @@ function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTil
   if (kc > 0 && (a.second || a.addend)) throw new GpuError(`${label}: split-K takes no epilogue fusion`);
   const base: BindingKind[] = a.bias ? ['uniform', 'read', 'read', 'rw', 'read'] : ['uniform', 'read', 'read', 'rw'];
   const fuse = fuseParts(label, a, base.length);
-  const kernel = ctx.kernel({
-    shader: 'matmul_vec4',
-    bindings: [...base, ...fuse.bindings],
-    defines: {
-      ...fuse.defines,
-      TRANS_A: transA, TRANS_B: transB, B_F16: a.bDType === 'f16', HAS_BIAS: !!a.bias, BIAS_F16: a.biasDType === 'f16',
-      FIT: fit, SPLITK: kc > 0, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK, ...mathDefines(ctx, label, a.math),
-      AS_LEN: t.TM * t.WY * (t.BK / 4 + 1), BS_LEN: t.BK * (t.WX + 1),
-    },
-  });
+  const kernel = ctx.kernel({ shader: 'matmul_vec4', bindings: [...base, ...fuse.bindings], defines: vec4Defines(ctx, label, a, t, fuse.defines, fit, kc > 0, false) });
   const u = ctx.uniform(`uuuuuuuuuuffu${fuse.types}`, [
     a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0, kc, ...fuse.words,
   ]);
@@ -332,7 +294,7 @@ function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTil
 }
 
 /** How a split-K product is cut: S chunks of KC (a multiple of the tile's BK) elements of K. */
-interface SplitKPlan {
+export interface SplitKPlan {
   tile: MatmulTile;
   S: number;
   KC: number;

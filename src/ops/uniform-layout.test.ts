@@ -20,6 +20,7 @@ import { accumulate, add, dropout } from './elementwise';
 import { embeddingForward } from './embedding';
 import { attentionDecode, kvWrite } from './kvcache';
 import { matmul, matmulSplitK, splitKPlan, splitKReduce } from './matmul';
+import { matmulGrouped, matmulSplitKGrouped } from './matmul-grouped';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from './norm';
 import { adamw, gradNorm } from './optimizer';
 import { groupPool, groupUnpool } from './pool';
@@ -122,6 +123,16 @@ function exerciseWrappers(ctx: GpuContext): void {
       }
     }
   }
+  // Grouped products (matmul-grouped.ts): the table after the fusion words, with and without
+  // dropout, FIT and bounds-checked, and split-K.
+  for (const [M, K] of [[64, 64], [7, 3]]) {
+    const groups = [{ M, K }, { M, K, offC: M * 16 }];
+    for (const drop of [undefined, { operand: 'A' as const, seed: buf(), p: 0.1 }]) {
+      matmulGrouped(ctx, 'mm.grouped', { N: 16, A: buf(), B: buf(), out: buf(), transB: true, lda: K, ldb: K, ldc: 16, groups, drop });
+    }
+  }
+  const gPlan = splitKPlan(8, 16, 4096, ctx.device.limits, 64);
+  matmulSplitKGrouped(ctx, 'splitk.grouped', { N: 16, A: buf(), B: buf(), out: buf(), transA: true, lda: 8, ldb: 16, ldc: 16, groups: [{ M: 8, K: 4096 }, { M: 8, K: 4096 }], drop: { operand: 'B', seed: buf(), p: 0.1 } }, [gPlan, gPlan], buf(), [0, gPlan.scratch]);
   for (const [mode, zf] of [['int8', false], ['nf4', false], ['nf4-dq', false], ['qalora-int4', false], ['qalora-int3', true]] as const) {
     for (const transB of [false, true]) {
       const q = quantWeight(mode, 64, 128, zf);
