@@ -7,7 +7,10 @@
 //     logits neither overflow nor lose the small difference.
 //   loss_reduce: out[outIndex] = (accumulate ? out[outIndex] : 0) + sum(losses[0..N)).
 //
-// Variants (defines): LOSS_REDUCE (entry loss_reduce; else entry cross_entropy), BACKWARD.
+// Variants (defines): LOSS_REDUCE (entry loss_reduce; else entry cross_entropy), BACKWARD,
+// SUBGROUPS (common/wg_reduce.wgsl's subgroup reductions; the entries take the subgroup builtins;
+// cross_entropy then reduces the row max first and the sums rescaled to it second, instead of
+// merging (max, sum) pairs in a tree).
 // Bindings (group 0):
 //   cross_entropy: 0 uniform P: { N, V }
 //                  1 logits: f32 [N, V] (read; rw with BACKWARD: receives dlogits)
@@ -22,9 +25,16 @@
 //   loss_reduce: a single workgroup of 256 threads (strided partial sums, then a fixed-order tree,
 //   common/wg_reduce.wgsl).
 
+#if SUBGROUPS
+enable subgroups;
+#endif
+
 const WG: u32 = 256u;
 
 #include "common/linear_id.wgsl"
+
+var<workgroup> red: array<f32, 256>;
+#include "common/wg_reduce.wgsl"
 
 #if !LOSS_REDUCE
 struct Params {
@@ -41,15 +51,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
 
+#if !SUBGROUPS
 var<workgroup> redM: array<f32, 256>;
 var<workgroup> redS: array<f32, 256>;
+#endif
 var<workgroup> wgTarget: i32;
 
 const LOWEST: f32 = -3.0e38; // finite, so exp(LOWEST - LOWEST) is 1, never NaN
 
 @compute @workgroup_size(256)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+                 @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                  @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.V;
@@ -76,6 +94,12 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
       s += exp(x - m);
     }
   }
+#if SUBGROUPS
+  // The row max first, then each thread's sum rescaled to it (a thread without elements has
+  // s = 0, so its exp(LOWEST - mx) = 0 factor adds nothing).
+  let mx = wgMax(tid, m);
+  let sum = wgSum(tid, s * exp(m - mx));
+#else
   redM[tid] = m;
   redS[tid] = s;
   workgroupBarrier();
@@ -91,6 +115,7 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   }
   let mx = redM[0];
   let sum = redS[0];
+#endif
   if (tid == 0u) { losses[row] = (mx - xt) + log(sum); }
 #if BACKWARD
   let inv = 1.0 / sum;
@@ -111,11 +136,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> losses: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
-#include "common/wg_reduce.wgsl"
-
 @compute @workgroup_size(256)
-fn loss_reduce(@builtin(local_invocation_index) tid: u32) {
+fn loss_reduce(
+#if SUBGROUPS
+               @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
+               @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   var s = 0.0;
   for (var i = tid; i < P.N; i += WG) { s += losses[i]; }
   red[tid] = s;

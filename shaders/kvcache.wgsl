@@ -13,7 +13,9 @@
 //   KV_WRITE: 0 P, 1 read qkv, 2 read pos, 3 rw kc, 4 rw vc
 //   DECODE:   0 P, 1 read qkv (row 0 holds the query), 2 read pos (pos[0] = the query's position),
 //             3 read kc, 4 read vc, 5 rw out
-// Compile-time defines: HS (head size), WG (threads per workgroup, a power of two).
+// Compile-time defines: HS (head size), WG (threads per workgroup, a power of two), SUBGROUPS
+// (DECODE reduces with subgroup operations, common/wg_reduce.wgsl; its entry takes the subgroup
+// builtins; deterministic on one device, not bitwise equal to the tree).
 // Dispatch:
 //   KV_WRITE: one thread per (n, g, e) of the k block, 256 per workgroup,
 //             grid1d(ceil(N·NKV·HS / 256)), the element linearId (common/linear_id.wgsl).
@@ -22,6 +24,10 @@
 //             reduced in workgroup memory (common/wg_reduce.wgsl) (online softmax across tiles), and thread tid owns output
 //             elements e = tid + WG·i, accumulating p_t·v[t, e] over the tile. Fixed reduction
 //             order: deterministic.
+
+#if SUBGROUPS
+enable subgroups;
+#endif
 
 struct Params {
   N: u32, NH: u32, NKV: u32, QKVW: u32,
@@ -73,7 +79,14 @@ var<workgroup> lenS: u32;
 #include "common/wg_reduce.wgsl"
 
 @compute @workgroup_size({{WG}}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u,
+#if SUBGROUPS
+        @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
+        @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let h = wid.x;
   let g = h / (P.NH / P.NKV);
   for (var e = tid; e < HS; e += WG) { qS[e] = qkv[h * HS + e] * P.scale; }

@@ -7,7 +7,9 @@
 //
 // Variants (defines): LAYERNORM (else RMSNorm), BACKWARD (else forward), W_F16 (weight and bias
 // stored as f16 pairs packed in u32: element i = half (i & 1) of word i >> 1). One entry point per
-// variant: rmsnorm_forward, rmsnorm_backward, layernorm_forward, layernorm_backward.
+// variant: rmsnorm_forward, rmsnorm_backward, layernorm_forward, layernorm_backward. SUBGROUPS:
+// the row sums use subgroup operations (common/wg_reduce.wgsl; the entries take the subgroup
+// builtins), deterministic on one device but not bitwise equal to the tree.
 //
 // Bindings (group 0):
 //   0 uniform P: { N, C, eps, accumulate }  (eps unused by backward; accumulate unused by forward)
@@ -24,6 +26,10 @@
 // coalesced) and the per-row sums are reduced
 // in workgroup memory with a fixed-order tree (deterministic; common/wg_reduce.wgsl). Any C works (C up to 8192 is 32
 // elements per thread at WG 256).
+
+#if SUBGROUPS
+enable subgroups;
+#endif
 
 struct Params {
   N: u32,
@@ -57,7 +63,13 @@ var<workgroup> red: array<f32, {{WG}}>;
 
 @compute @workgroup_size({{WG}})
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+                   @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                    @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
@@ -81,7 +93,13 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 // dinp = r * (w*dout - inp * r^2 * sum(dout*w*inp) / C)
 @compute @workgroup_size({{WG}})
 fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+                    @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                     @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
@@ -119,7 +137,13 @@ fn loadBias(i: u32) -> f32 { return bias[i]; }
 
 @compute @workgroup_size({{WG}})
 fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+                     @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                      @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
@@ -149,6 +173,23 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
 
 var<workgroup> red2: array<vec2f, {{WG}}>;
 
+#if SUBGROUPS
+// The vec2 form of wg_reduce's subgroup wgSum (same order, same contract).
+fn wgSum2(tid: u32, v: vec2f) -> vec2f {
+  let s = subgroupAdd(v);
+  red2[tid] = select(vec2f(0.0), s, subgroupElect());
+  workgroupBarrier();
+  var acc = vec2f(0.0);
+  let n = (WG + sgSize - 1u) / sgSize;
+  for (var k = 0u; k < n; k++) {
+    let i = sgLane + k * sgSize;
+    if (i < WG) { acc += red2[i]; }
+  }
+  let r = subgroupAdd(acc);
+  workgroupBarrier();
+  return r;
+}
+#else
 fn wgSum2(tid: u32, v: vec2f) -> vec2f {
   red2[tid] = v;
   workgroupBarrier();
@@ -160,12 +201,19 @@ fn wgSum2(tid: u32, v: vec2f) -> vec2f {
   workgroupBarrier();
   return r;
 }
+#endif
 
 // norm = (inp - mean) * rstd; dnorm = w * dout;
 // dinp = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm))
 @compute @workgroup_size({{WG}})
 fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+                      @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                       @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;

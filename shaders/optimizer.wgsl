@@ -1,6 +1,10 @@
 // Optimizer kernels over the flat f32 LoRA parameter buffer: global gradient norm (two passes)
 // and decoupled-weight-decay AdamW with torch clip_grad_norm_ clipping.
 //
+// Define SUBGROUPS: the two norm passes reduce with subgroup operations (common/wg_reduce.wgsl;
+// those entries take the subgroup builtins): deterministic on one device, not bitwise equal to
+// the tree.
+//
 // Entry sumsq_partial: partial[w] = sum of grads[i]^2 over the elements this workgroup visits.
 //   0 uniform P: { n, numPartials }
 //   1 read    grads: f32, elements [0, n)
@@ -34,6 +38,10 @@
 //   g = grads*clip; p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 
+#if SUBGROUPS
+enable subgroups;
+#endif
+
 #include "common/linear_id.wgsl"
 
 // ---- sum of squares, pass 1 -----------------------------------------------------------------
@@ -54,7 +62,13 @@ var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256, 1, 1)
 fn sumsq_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+                 @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                  @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let w = linearWorkgroup(wid, nwg);
   if (w >= PP.numPartials) { return; }
   let stride = PP.numPartials * WG;
@@ -81,7 +95,14 @@ struct FinalParams {
 @group(0) @binding(2) var<storage, read_write> fnStats: array<f32>;
 
 @compute @workgroup_size(256, 1, 1)
-fn norm_final(@builtin(local_invocation_index) tid: u32) {
+fn norm_final(
+#if SUBGROUPS
+              @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
+              @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   var acc = 0.0;
   for (var i = tid; i < FP.numPartials; i += WG) { acc += fnPartial[i]; }
   red[tid] = acc;

@@ -8,6 +8,10 @@
 // are whole rows [r0, r0 + nr), and their starts are word-aligned in the code stream (and, for
 // QA, start at an even group), so no output word is shared by two chunks.
 //
+// Define SUBGROUPS: nf4_absmax / int8_absmax take their max with subgroup operations
+// (common/wg_reduce.wgsl; those entries take the subgroup builtins). A max is exact, so the codes
+// are the same either way.
+//
 // Bindings (group 0), shared by all entries (an entry may leave some unused):
 //   0 uniform P: { rows, cols, e0, n, r0, nr, g, L, qmax, invq }  (g = group size, L = cols / g,
 //               qmax = 2^N - 1, invq = fl(1/qmax); unused fields are 0)
@@ -34,6 +38,10 @@
 //   t < ceil(n*N/32); the thread gathers every element whose bits overlap its word (an INT3
 //   element straddling two words is computed by both threads). s and z are read back from the
 //   scales / zeros written by qa_params. Dispatch grid1d(ceil(words/64)) x 64 threads.
+
+#if SUBGROUPS
+enable subgroups;
+#endif
 
 struct Params {
   rows: u32, cols: u32,
@@ -65,7 +73,13 @@ var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64, 1, 1)
 fn nf4_absmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+              @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
               @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let b = linearWorkgroup(wid, nwg);
   if (b * 64u >= P.n) { return; }
   let e = b * 64u + tid;
@@ -108,7 +122,13 @@ fn nf4_codes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 
 @compute @workgroup_size(64, 1, 1)
 fn int8_absmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+#if SUBGROUPS
+               @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
                @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+#endif
   let r = linearWorkgroup(wid, nwg);
   if (r >= P.nr) { return; }
   var v = 0.0;

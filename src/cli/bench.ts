@@ -30,12 +30,14 @@ import { checkMatmulMath, parseActivations, parseMatmulMath } from './train-run'
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--lora-r N] [--target-modules LIST] (older names: --rank, --targets) [--dtype f32|f16] [--quant MODE] [--group-size G]
-  [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16] [--matmul-math f32|f16]
+  [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16] [--matmul-math f32|f16] [--subgroups]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
 matmul rows against tfjs only; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
 builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons);
 --activations f16 stores the activations kept for the backward as f16 (half their memory);
---matmul-math f16 builds the training model's dense matmuls with f16 products and f32 sums (needs a GPU with shader-f16).
+--matmul-math f16 builds the training model's dense matmuls with f16 products and f32 sums (needs a GPU with shader-f16);
+--subgroups does the row reductions (norms, cross-entropy, gradient norm) with subgroup operations (needs a GPU with the
+subgroups feature; config.subgroups in the JSON).
 memory_smollm2_mib: the memory estimate (plan/memory.ts, the engine's buffer table) of SmolLM2-135M
 training, B 4, T 512, r 16, all-linear, f16 weights, no checkpointing, per --activations setting.
 Defaults adapt to the adapter: a small model on a software adapter (SwiftShader), SmolLM2-135M-shaped on a real GPU.`;
@@ -108,12 +110,12 @@ runCli(async () => {
       model: { type: 'string' }, preset: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' },
       steps: { type: 'string' }, 'lora-r': { type: 'string' }, 'target-modules': { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, dtype: { type: 'string' },
       quant: { type: 'string' }, 'group-size': { type: 'string' }, profile: { type: 'boolean' }, only: { type: 'string' },
-      runs: { type: 'string' }, matmul: { type: 'string' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' },
+      runs: { type: 'string' }, matmul: { type: 'string' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' }, subgroups: { type: 'boolean' },
     } as const,
     USAGE,
   );
   const matmulMath = parseMatmulMath(a['matmul-math'], undefined);
-  const ctx = await gpuContext(!!a.profile, matmulMath === 'f16');
+  const ctx = await gpuContext(!!a.profile, matmulMath === 'f16', a.subgroups ?? false);
   checkMatmulMath(ctx, matmulMath);
   const soft = ctx.adapter.isSoftware;
   const runs = num(a.runs, 'runs', 5, positiveInt);
@@ -201,7 +203,7 @@ runCli(async () => {
   };
   const profile = a.profile ? await profileFamilies(ctx, model.trainProgram!, runs) : undefined;
   if (a.only === 'train') {
-    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps, matmul: a.matmul ?? 'vec4', activations: saveActivations, matmul_math: matmulMath };
+    const config = { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), steps, matmul: a.matmul ?? 'vec4', activations: saveActivations, matmul_math: matmulMath, subgroups: ctx.subgroups };
     const out = { device: ctx.adapter, model: { name: modelName, layers: spec.L, hidden: spec.C }, config, train, profile, memory_smollm2_mib: smollm2Memory() };
     process.stdout.write(JSON.stringify(out, null, 1) + '\n');
     return;
@@ -249,7 +251,7 @@ runCli(async () => {
   const result = {
     device: ctx.adapter,
     model: { name: modelName, type: spec.modelType, params: countModelParams(spec), weights_dtype: dtype, layers: spec.L, hidden: spec.C },
-    config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps, activations: saveActivations, matmul_math: matmulMath },
+    config: { batch_size: B, seq_len: T, rank, targets, trainable_params: countLoraParams(modules, rank), lora_plus_ratio: 16, steps, activations: saveActivations, matmul_math: matmulMath, subgroups: ctx.subgroups },
     train,
     profile,
     eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },

@@ -16,6 +16,8 @@ const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', impo
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 /** The adapter the tools get has shader-f16 (then --matmul-math f16 runs; without it, it is a one-line error). */
 const HAS_F16 = (await testContext()).adapter.hasF16;
+/** The same for 'subgroups' (--subgroups). */
+const HAS_SUBGROUPS = (await testContext()).adapter.hasSubgroups;
 
 function cli(tool: string, args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
@@ -238,7 +240,7 @@ describe('benchmark', () => {
     expect(r.train.bytes_read_back_per_step).toBe(8);
     expect(r.train.dispatches_per_step).toBeGreaterThan(50);
     expect(r.train.tokens_per_second).toBeGreaterThan(0);
-    expect(r.config).toMatchObject({ batch_size: 2, seq_len: 16, steps: 2, matmul_math: 'f32' }); // the tiny preset's batch
+    expect(r.config).toMatchObject({ batch_size: 2, seq_len: 16, steps: 2, matmul_math: 'f32', subgroups: false }); // the tiny preset's batch
     // SmolLM2-135M's training memory per saved-activation setting (the estimate, in MiB)
     expect(r.memory_smollm2_mib.f16.total).toBeLessThan(r.memory_smollm2_mib.f32.total);
   });
@@ -253,6 +255,19 @@ describe('benchmark', () => {
       expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^error: --matmul-math f16 needs a GPU with the WebGPU 'shader-f16' feature.*leave it out/)]);
     }
     expect(errorLines(cli('bench', ['--only', 'dispatch', '--matmul-math', 'half']).stderr)).toEqual([expect.stringMatching(/--matmul-math must be f32 \(the default\) or f16.*got "half"/)]);
+  });
+
+  it('--subgroups: runs with config.subgroups true where the adapter has the subgroups feature, else one error line saying to leave it out', () => {
+    const b = cli('bench', ['--preset', 'tiny', '--steps', '1', '--seq-len', '16', '--only', 'train', '--subgroups']);
+    if (HAS_SUBGROUPS) {
+      expect(errorLines(b.stderr)).toEqual([]);
+      expect(b.code).toBe(0);
+      expect(JSON.parse(b.stdout).config).toMatchObject({ subgroups: true, matmul_math: 'f32' });
+      expect(b.stderr).toMatch(/^GPU: .*; subgroup reductions$/m);
+    } else {
+      expect(b.code).not.toBe(0);
+      expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^error: Subgroup reductions need a GPU with the WebGPU 'subgroups' feature.*leave out --subgroups/)]);
+    }
   });
 });
 

@@ -88,12 +88,16 @@ export function progressLine(text: string, force = false): void {
 
 let liveContext: GpuContext | null = null;
 
-/** The CLI's GPU context; `wantF16` asks for 'shader-f16' where the adapter has it (--matmul-math f16). */
-export async function gpuContext(wantTimestamps = false, wantF16 = false): Promise<GpuContext> {
-  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`), wantTimestamps, wantF16);
+/**
+ * The CLI's GPU context; `wantF16` asks for 'shader-f16' where the adapter has it (--matmul-math
+ * f16); `subgroups` turns on the subgroup reductions (--subgroups; an Error saying to leave the
+ * flag out when the adapter has no 'subgroups' feature).
+ */
+export async function gpuContext(wantTimestamps = false, wantF16 = false, subgroups = false): Promise<GpuContext> {
+  const ctx = await createNodeContext((msg) => process.stderr.write(`error: ${msg}\n`), wantTimestamps, wantF16, subgroups);
   liveContext = ctx;
   const a = ctx.adapter;
-  progressLine(`GPU: ${a.vendor} ${a.architecture} ${a.description}${a.isSoftware ? ' (software; slow)' : ''}`, true);
+  progressLine(`GPU: ${a.vendor} ${a.architecture} ${a.description}${a.isSoftware ? ' (software; slow)' : ''}${subgroups ? '; subgroup reductions' : ''}`, true);
   return ctx;
 }
 

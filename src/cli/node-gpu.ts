@@ -47,8 +47,10 @@ export async function nodeGpu(): Promise<GPU> {
 /**
  * Creates a GpuContext on Dawn (nodeGpu) with the shaders read from disk; `wantF16` asks for
  * 'shader-f16' where the adapter has it (f16 matmul math; check ctx.device.features).
+ * `subgroups` asks for the 'subgroups' feature and turns on GpuContext.subgroups; it throws an
+ * Error (GpuContext's) when the adapter has no 'subgroups'.
  */
-export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false, wantF16 = false): Promise<GpuContext> {
-  const { device, adapter } = await acquireDevice(await nodeGpu(), { onLost, wantTimestamps, wantF16 });
-  return new GpuContext(device, adapter, loadShaderLibrary());
+export async function createNodeContext(onLost?: (msg: string) => void, wantTimestamps = false, wantF16 = false, subgroups = false): Promise<GpuContext> {
+  const { device, adapter } = await acquireDevice(await nodeGpu(), { onLost, wantTimestamps, wantF16, wantSubgroups: subgroups });
+  return new GpuContext(device, adapter, loadShaderLibrary(), { subgroups });
 }

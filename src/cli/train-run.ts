@@ -45,7 +45,7 @@ export const TRAIN_CLI_OPTIONS = {
   'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
   seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
   'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
-  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' }, ...QUANT_CLI_OPTIONS,
+  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' }, subgroups: { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
   ...DATA_CLI_OPTIONS,
 } as const;
 

@@ -31,6 +31,8 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNE
   --activations f32|f16 (how the activations kept for the backward are stored: f32 exact, the default;
     f16 about half the activation memory, gradients within f16 rounding)
   --matmul-math f32|f16 (f32, the default; f16: matmul products in f16 with f32 sums, on GPUs with shader-f16)
+  --subgroups (row reductions with subgroup operations, on GPUs with the WebGPU subgroups feature: fewer
+    barriers; deterministic on one GPU, differs from the default by rounding; not kept by --resume)
 ${QUANT_USAGE}
 ${DATA_USAGE}`;
 
@@ -71,7 +73,7 @@ runCli(async () => {
   const { quant, groupSize } = quantFromArgs(a, prev);
   const src = openModelSource(model);
   const matmulMath = parseMatmulMath(a['matmul-math'], prev.matmulMath);
-  const ctx = await gpuContext(false, matmulMath === 'f16');
+  const ctx = await gpuContext(false, matmulMath === 'f16', a.subgroups ?? false);
   checkMatmulMath(ctx, matmulMath);
   const loaded = await loadModel(ctx, src, {
     dtype, quant, groupSize,

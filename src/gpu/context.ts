@@ -75,6 +75,19 @@ export class GpuError extends OptionError {
 
 const MAX_WG_PER_DIM = 65535;
 
+/**
+ * Why subgroup reductions cannot run on `device` (null when they can): the adapter has no
+ * 'subgroups' feature, or the device was created without asking for it.
+ */
+export function subgroupsUnavailable(device: GPUDevice, adapter: AdapterSummary): string | null {
+  if (device.features.has('subgroups')) return null;
+  if (!adapter.hasSubgroups) {
+    const name = `${adapter.vendor ?? ''} ${adapter.description ?? ''}`.trim() || 'this GPU';
+    return `Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and ${name} has none: turn them off (leave out --subgroups).`;
+  }
+  return "Subgroup reductions need the device to be created with the 'subgroups' feature (acquireDevice(gpu, { wantSubgroups: true })); this one was created without it.";
+}
+
 /** Splits a 1-D workgroup count over x and y (shaders rebuild the linear id with num_workgroups). */
 export function grid1d(workgroups: number): [number, number, number] {
   const n = Math.max(1, Math.ceil(workgroups));
@@ -99,12 +112,29 @@ export class GpuContext {
   readonly storageAlign: number;
   /** The message of the last device loss, if any. */
   lostMessage: string | null = null;
+  /**
+   * Row reductions (norms, cross-entropy, gradient norm, quantization absmax, KV-cache decode) use
+   * subgroup operations (shaders/common/wg_reduce.wgsl, define SUBGROUPS): fewer barriers,
+   * deterministic on one device, different from the default tree by rounding. Fixed for the
+   * context's life; the reduction ops' wrappers read it.
+   */
+  readonly subgroups: boolean;
 
+  /**
+   * `opts.subgroups` turns on the subgroup reductions (see `subgroups`); it throws an Error when
+   * the device was created without the WebGPU 'subgroups' feature, saying whether the adapter
+   * lacks it (leave the option off) or the device was not asked for it (acquireDevice's
+   * wantSubgroups).
+   */
   constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     readonly shaders: ShaderLibrary,
+    opts: { subgroups?: boolean } = {},
   ) {
+    const unavailable = opts.subgroups ? subgroupsUnavailable(device, adapter) : null;
+    if (unavailable) throw new Error(unavailable);
+    this.subgroups = opts.subgroups ?? false;
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.storageAlign = device.limits.minStorageBufferOffsetAlignment;
     device.lost.then((info) => {

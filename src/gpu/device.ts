@@ -31,6 +31,8 @@ class GpuUnavailableError extends Error {
 interface AcquireOptions {
   /** Ask for 'shader-f16' when the adapter has it (only f16 matmul math needs it: ops/matmul-math.ts). */
   wantF16?: boolean;
+  /** Ask for 'subgroups' when the adapter has it (GpuContext's subgroup reductions need it). */
+  wantSubgroups?: boolean;
   /** Ask for 'timestamp-query' when the adapter has it (the benchmark's --profile). */
   wantTimestamps?: boolean;
   /** Called once if the device is lost, with a message meant for the user. */
@@ -75,6 +77,7 @@ export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promis
   const summary = summarize(adapter);
   const requiredFeatures: GPUFeatureName[] = [];
   if (opts.wantF16 && summary.hasF16) requiredFeatures.push('shader-f16');
+  if (opts.wantSubgroups && summary.hasSubgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
   if (opts.wantTimestamps && adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   const lim = adapter.limits;
   const requiredLimits: Record<string, number> = {

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/program';
-import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
+import { expectClose, f32, randn, rng, reductionPaths, testContext } from '../test/gpu';
 import { crossEntropy, lossReduce } from './crossentropy';
 import { crossEntropyBackwardRef, crossEntropyForwardRef, lossReduceRef } from './ref/crossentropy';
+
+// Each reduction case runs on the tree and on the subgroup path (GpuContext.subgroups).
+const PATHS = await reductionPaths();
 
 describe('cross-entropy reference: backward matches finite differences of scale * sum(losses)', () => {
   it('with an ignored row', () => {
@@ -40,10 +43,10 @@ describe('cross-entropy kernel vs float64 reference', () => {
     ['large spread', 4, 1003, 1e3, -5e3, 2],
     ['V=5000', 2, 5000, 4, 0, 0],
   ] as const;
-  for (const [name, N, V, sc, off, every] of cases) {
+  for (const { tag, ctx: pctx } of PATHS) for (const [name, N, V, sc, off, every] of cases) {
     for (const backward of [false, true]) {
-      it(`${name}: N=${N} V=${V} backward=${backward}`, async () => {
-        const ctx = await testContext();
+      it.skipIf(!pctx)(`${name}: N=${N} V=${V} backward=${backward}${tag}`, async () => {
+        const ctx = pctx!;
         const r = rng(N * 977 + V);
         const logits = Float64Array.from(f32(randn(N * V, r, sc).map((v) => v + off)));
         const targets = Int32Array.from({ length: N }, (_, n) => (every && n % every === 1 ? -100 : Math.floor(r() * V)));
@@ -100,9 +103,9 @@ describe('cross-entropy kernel vs float64 reference', () => {
 });
 
 describe('lossReduce', () => {
-  for (const [N, accumulate] of [[1, false], [300, true], [5000, false], [70000, true]] as const) {
-    it(`N=${N} accumulate=${accumulate}`, async () => {
-      const ctx = await testContext();
+  for (const { tag, ctx: pctx } of PATHS) for (const [N, accumulate] of [[1, false], [300, true], [5000, false], [70000, true]] as const) {
+    it.skipIf(!pctx)(`N=${N} accumulate=${accumulate}${tag}`, async () => {
+      const ctx = pctx!;
       const r = rng(N);
       const losses = Float64Array.from(f32(randn(N, r).map(Math.abs)));
       const out0 = Float64Array.from(f32(randn(6, r)));

@@ -16,7 +16,7 @@ export function crossEntropy(
     shader: 'crossentropy',
     entry: 'cross_entropy',
     bindings: ['uniform', a.backward ? 'rw' : 'read', 'read', 'rw', 'read'],
-    defines: { LOSS_REDUCE: false, BACKWARD: a.backward },
+    defines: { LOSS_REDUCE: false, BACKWARD: a.backward, SUBGROUPS: ctx.subgroups },
   });
   const u = ctx.uniform('uu', [a.N, a.V]);
   return ctx.dispatch(label, k, [u, a.logits, a.targets, a.losses, a.scale], grid1d(a.N));
@@ -24,7 +24,7 @@ export function crossEntropy(
 
 /** out[outIndex] = (accumulate ? out[outIndex] : 0) + sum(losses[0..N)) in a fixed order (single workgroup, deterministic). */
 export function lossReduce(ctx: GpuContext, label: string, a: { N: number; losses: Bindable; out: Bindable; outIndex: number; accumulate: boolean }): Dispatch {
-  const k = ctx.kernel({ shader: 'crossentropy', entry: 'loss_reduce', bindings: ['uniform', 'read', 'rw'], defines: { LOSS_REDUCE: true, BACKWARD: false } });
+  const k = ctx.kernel({ shader: 'crossentropy', entry: 'loss_reduce', bindings: ['uniform', 'read', 'rw'], defines: { LOSS_REDUCE: true, BACKWARD: false, SUBGROUPS: ctx.subgroups } });
   const u = ctx.uniform('uuu', [a.N, a.outIndex, a.accumulate ? 1 : 0]);
   return ctx.dispatch(label, k, [u, a.losses, a.out], [1, 1, 1]);
 }

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/program';
-import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
+import { expectClose, f32, randn, rng, reductionPaths, testContext } from '../test/gpu';
 import { attentionDecode, kvWrite, type KvDims } from './kvcache';
 import { attentionForwardRef } from './ref/attention';
 import { attentionDecodeRef, kvWriteRef } from './ref/kvcache';
+
+// Each reduction case runs on the tree and on the subgroup path (GpuContext.subgroups).
+const PATHS = await reductionPaths();
 
 describe('KV cache kernels vs float64 reference', () => {
   it('kv_write puts each row at its position and leaves the rest of the cache alone', async () => {
@@ -32,9 +35,9 @@ describe('KV cache kernels vs float64 reference', () => {
     { d: { NH: 4, NKV: 4, HS: 64, Tc: 70 }, ps: [0, 69] },
     { d: { NH: 2, NKV: 1, HS: 200, Tc: 131, scale: 0.03 }, ps: [3, 130] }, // two output elements per thread
   ];
-  for (const { d, ps } of cases) {
-    it(`decode NH=${d.NH} NKV=${d.NKV} HS=${d.HS} Tc=${d.Tc} at positions ${ps.join(', ')}`, async () => {
-      const ctx = await testContext();
+  for (const { tag, ctx: pctx } of PATHS) for (const { d, ps } of cases) {
+    it.skipIf(!pctx)(`decode NH=${d.NH} NKV=${d.NKV} HS=${d.HS} Tc=${d.Tc} at positions ${ps.join(', ')}${tag}`, async () => {
+      const ctx = pctx!;
       const QKVW = (d.NH + 2 * d.NKV) * d.HS;
       const r = rng(d.HS * 7 + d.Tc);
       const kc = randn(d.NKV * d.Tc * d.HS, r);

@@ -28,13 +28,13 @@ function params(ctx: GpuContext, label: string, d: KvDims, N: number) {
 /** kc[g, pos[n], :], vc[g, pos[n], :] = the k, v of row n of qkv [N, QKVW], for n < N. */
 export function kvWrite(ctx: GpuContext, label: string, d: KvDims, b: { N: number; qkv: Bindable; pos: Bindable; kc: Bindable; vc: Bindable }): Dispatch {
   const u = params(ctx, label, d, b.N);
-  const k = ctx.kernel({ shader: 'kvcache', bindings: ['uniform', 'read', 'read', 'rw', 'rw'], defines: { KV_WRITE: true, DECODE: false, HS: d.HS } });
+  const k = ctx.kernel({ shader: 'kvcache', bindings: ['uniform', 'read', 'read', 'rw', 'rw'], defines: { KV_WRITE: true, DECODE: false, HS: d.HS, SUBGROUPS: false } });
   return ctx.dispatch(label, k, [u, b.qkv, b.pos, b.kc, b.vc], grid1d(Math.ceil((b.N * d.NKV * d.HS) / 256)));
 }
 
 /** out [1, NH·HS]: the query of row 0 of qkv attending cached positions 0..pos[0]. */
 export function attentionDecode(ctx: GpuContext, label: string, d: KvDims, b: { qkv: Bindable; pos: Bindable; kc: Bindable; vc: Bindable; out: Bindable }): Dispatch {
   const u = params(ctx, label, d, 1);
-  const k = ctx.kernel({ shader: 'kvcache', bindings: ['uniform', 'read', 'read', 'read', 'read', 'rw'], defines: { KV_WRITE: false, DECODE: true, HS: d.HS, WG } });
+  const k = ctx.kernel({ shader: 'kvcache', bindings: ['uniform', 'read', 'read', 'read', 'read', 'rw'], defines: { KV_WRITE: false, DECODE: true, HS: d.HS, WG, SUBGROUPS: ctx.subgroups } });
   return ctx.dispatch(label, k, [u, b.qkv, b.pos, b.kc, b.vc, b.out], [d.NH, 1, 1]);
 }

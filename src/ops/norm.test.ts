@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/program';
 import { packF16, roundF16 } from '../gpu/half';
-import { expectClose, f32, numericGrad, randn, rng, testContext } from '../test/gpu';
+import { expectClose, f32, numericGrad, randn, rng, reductionPaths, testContext } from '../test/gpu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from './norm';
 import { layernormBackwardRef, layernormForwardRef, rmsnormBackwardRef, rmsnormForwardRef } from './ref/norm';
+
+// Each reduction case runs on the tree and on the subgroup path (GpuContext.subgroups).
+const PATHS = await reductionPaths();
 
 describe('norm references: backward matches finite differences of forward', () => {
   const N = 3, C = 7, eps = 1e-5;
@@ -51,9 +54,9 @@ describe('norm kernels vs float64 reference', () => {
     [2, 8192, false, false],
   ] as const;
 
-  for (const [N, C, f16, accumulate] of cases) {
-    it(`rmsnorm N=${N} C=${C} f16=${f16} accumulate=${accumulate}`, async () => {
-      const ctx = await testContext();
+  for (const { tag, ctx: pctx } of PATHS) for (const [N, C, f16, accumulate] of cases) {
+    it.skipIf(!pctx)(`rmsnorm N=${N} C=${C} f16=${f16} accumulate=${accumulate}${tag}`, async () => {
+      const ctx = pctx!;
       const r = rng(N * 7919 + C);
       const eps = 1e-6;
       const x = randn(N * C, r, 3);
@@ -84,8 +87,8 @@ describe('norm kernels vs float64 reference', () => {
       expectClose('dinp', await ctx.readF32(gdinp, 0, N * C), dinp, 1e-5, 1e-4);
     });
 
-    it(`layernorm N=${N} C=${C} f16=${f16} accumulate=${accumulate}`, async () => {
-      const ctx = await testContext();
+    it.skipIf(!pctx)(`layernorm N=${N} C=${C} f16=${f16} accumulate=${accumulate}${tag}`, async () => {
+      const ctx = pctx!;
       const r = rng(N * 104729 + C);
       const eps = 1e-5;
       // A large common offset checks the two-pass variance.

@@ -16,7 +16,7 @@ function normKernel(ctx: GpuContext, C: number, layernorm: boolean, backward: bo
     shader: 'norm',
     entry: `${layernorm ? 'layernorm' : 'rmsnorm'}_${backward ? 'backward' : 'forward'}`,
     bindings,
-    defines: { LAYERNORM: layernorm, BACKWARD: backward, W_F16: wDType === 'f16', WG: normWorkgroupSize(C) },
+    defines: { LAYERNORM: layernorm, BACKWARD: backward, W_F16: wDType === 'f16', WG: normWorkgroupSize(C), SUBGROUPS: ctx.subgroups },
   });
 }
 

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { GpuError } from '../gpu/context';
 import { Program } from '../gpu/program';
-import { expectClose, f32, randn, rng, testContext } from '../test/gpu';
+import { expectClose, f32, randn, rng, reductionPaths, testContext } from '../test/gpu';
 import { adamw, gradNorm, gradNormPartialSize } from './optimizer';
 import { adamwRef, gradNormRef, type AdamwRefArgs, type AdamwRefState } from './ref/optimizer';
+
+// Each reduction case runs on the tree and on the subgroup path (GpuContext.subgroups).
+const PATHS = await reductionPaths();
 
 const fr = Math.fround;
 
@@ -52,9 +55,9 @@ class RefRun {
 }
 
 describe('gradNorm kernel vs float64 reference', () => {
-  for (const n of [1, 255, 256, 257, 1025, 100_003, 3_000_000]) {
-    it(`n=${n}`, async () => {
-      const ctx = await testContext();
+  for (const { tag, ctx: pctx } of PATHS) for (const n of [1, 255, 256, 257, 1025, 100_003, 3_000_000]) {
+    it.skipIf(!pctx)(`n=${n}${tag}`, async () => {
+      const ctx = pctx!;
       const r = rng(n);
       const g = f32(randn(n, r, 1e-3));
       // A few large entries so a dropped element or a lost partial shows.

@@ -33,8 +33,8 @@ export function gradNorm(
     throw new GpuError(`${label}: partial holds ${boundBytes(a.partial)} bytes, needs ${numPartials} f32 (gradNormPartialSize)`);
   }
   const wg = grid1d(numPartials);
-  const partialKernel = ctx.kernel({ shader: 'optimizer', entry: 'sumsq_partial', bindings: ['uniform', 'read', 'rw'] });
-  const finalKernel = ctx.kernel({ shader: 'optimizer', entry: 'norm_final', bindings: ['uniform', 'read', 'rw'] });
+  const partialKernel = ctx.kernel({ shader: 'optimizer', entry: 'sumsq_partial', bindings: ['uniform', 'read', 'rw'], defines: { SUBGROUPS: ctx.subgroups } });
+  const finalKernel = ctx.kernel({ shader: 'optimizer', entry: 'norm_final', bindings: ['uniform', 'read', 'rw'], defines: { SUBGROUPS: ctx.subgroups } });
   return [
     ctx.dispatch(`${label}.partial`, partialKernel, [ctx.uniform('uu', [a.n, numPartials]), a.grads, a.partial], wg),
     ctx.dispatch(`${label}.final`, finalKernel, [ctx.uniform('uu', [numPartials, a.outIndex]), a.partial, a.stats], [1, 1, 1]),
@@ -76,6 +76,7 @@ export function adamw(
     shader: 'optimizer',
     entry: 'adamw',
     bindings: ['uniform', 'rw', 'read', 'rw', 'rw', 'read', 'read'],
+    defines: { SUBGROUPS: ctx.subgroups },
   });
   const u = ctx.uniform('uuuffffff', [
     a.n, a.offset, a.normIndex, a.lrMul, a.beta1, a.beta2, a.eps, a.weightDecay, a.maxNorm,

@@ -1,12 +1,15 @@
 // GPU quantization (shaders/quantize.wgsl via quantizeWeight) vs the CPU reference: identical
 // codes, scales, zero points and DQ data, in one chunk and in many, with edge cases and exact ties.
 import { describe, expect, it } from 'vitest';
-import { randn, rng, testContext } from '../test/gpu';
+import { randn, rng, reductionPaths, testContext } from '../test/gpu';
 import { canQuantize, QUANT_MODES, quantBytes, quantLayout, type QuantFormat, type QuantizedHost } from './formats';
 import { INV254 } from './int8';
 import { NF4_MID } from './nf4';
 import { quantizeRef } from './reference';
 import { destroyQuantWeight, quantChunks, quantizeWeight, readQuantized } from './gpu';
+
+// Each quantization case runs on the tree and on the subgroup absmax (GpuContext.subgroups).
+const PATHS = await reductionPaths();
 
 const FORMATS = QUANT_MODES.filter((m) => m !== 'none') as QuantFormat[];
 const fr = Math.fround;
@@ -85,11 +88,11 @@ describe('GPU quantization equals the CPU reference', () => {
     [9, 160],
     [33, 64],
   ];
-  for (const mode of FORMATS) {
+  for (const { tag, ctx: pctx } of PATHS) for (const mode of FORMATS) {
     for (const [rows, cols] of shapes) {
       if (canQuantize(mode, rows, cols, 32)) continue;
-      it(`${mode} ${rows}x${cols}`, async () => {
-        const ctx = await testContext();
+      it.skipIf(!pctx)(`${mode} ${rows}x${cols}${tag}`, async () => {
+        const ctx = pctx!;
         const W = testMatrix(mode, rows, cols, rows * 1000 + cols);
         const want = quantizeRef(mode, W, rows, cols, 32);
         const qw = await quantizeWeight(ctx, `w.${mode}`, mode, W, rows, cols, 32);

@@ -100,19 +100,22 @@ export function quantChunks(mode: QuantFormat, rows: number, cols: number, group
 /** Layout of quantize.wgsl's uniform Params { rows, cols, e0, n, r0, nr, g, L, qmax, invq } (packUniform letters). */
 export const QUANT_PARAMS = 'uuuuuuuuuf';
 
-/** The kernel of quantize.wgsl entry `entry`; qaBits > 0 selects the QA-LoRA INT-N variant. */
-export function quantKernelSpec(entry: string, qaBits: number): KernelSpec {
+/**
+ * The kernel of quantize.wgsl entry `entry`; qaBits > 0 selects the QA-LoRA INT-N variant;
+ * `subgroups` the subgroup absmax reductions (GpuContext.subgroups).
+ */
+export function quantKernelSpec(entry: string, qaBits: number, subgroups = false): KernelSpec {
   const qa = qaBits > 0;
   return {
     shader: 'quantize',
     entry,
     bindings: qa ? ['uniform', 'read', 'rw', 'rw', 'rw'] : ['uniform', 'read', 'rw', 'rw'],
-    defines: { ...quantShaderConstants(), QA: qa, QBITS: qa ? qaBits : undefined },
+    defines: { ...quantShaderConstants(), QA: qa, QBITS: qa ? qaBits : undefined, SUBGROUPS: subgroups },
   };
 }
 
 function quantKernel(ctx: GpuContext, entry: string, qaBits: number): Kernel {
-  return ctx.kernel(quantKernelSpec(entry, qaBits));
+  return ctx.kernel(quantKernelSpec(entry, qaBits, ctx.subgroups));
 }
 
 /** Options of quantizeWeight. */

@@ -19,6 +19,29 @@ export function testContextF16(): Promise<GpuContext | null> {
   return f16Promise;
 }
 
+let sgPromise: Promise<GpuContext | null> | null = null;
+/**
+ * A second context with GpuContext.subgroups on (its device asked for 'subgroups'), or null when
+ * the test adapter has no 'subgroups' feature: no second device is made then.
+ */
+export function testContextSubgroups(): Promise<GpuContext | null> {
+  sgPromise ??= testContext().then((ctx) => (ctx.adapter.hasSubgroups ? createNodeContext(undefined, false, false, true) : null));
+  return sgPromise;
+}
+
+/**
+ * The two paths of the row-reduction kernels (shaders/common/wg_reduce.wgsl), for tests that run
+ * each case on both: the tree on testContext (tag ''), and subgroups on testContextSubgroups (ctx
+ * null where the adapter has no 'subgroups' feature; the tag then says the test is skipped, why).
+ */
+export async function reductionPaths(): Promise<{ tag: string; ctx: GpuContext | null }[]> {
+  const sg = await testContextSubgroups();
+  return [
+    { tag: '', ctx: await testContext() },
+    { tag: sg ? ' [subgroups]' : ' [subgroups: skipped, the adapter has no subgroups feature]', ctx: sg },
+  ];
+}
+
 /** Deterministic PRNG (the engine's mulberry32) so failures reproduce. */
 export const rng = mulberry32;
 

@@ -1,0 +1,124 @@
+// GpuContext.subgroups: shaders/common/wg_reduce.wgsl's subgroup variant, driven directly by a
+// probe kernel at every power-of-two WG from 1 to 256 (below, at and above any subgroup size),
+// against float64 sums and exact maxima; every thread must get the same value; two runs must be
+// bitwise equal. And the Errors when the device or the adapter lacks 'subgroups'. The ops that
+// include wg_reduce are tested on both paths in their own files (reductionPaths).
+import { describe, expect, it } from 'vitest';
+import { randn, rng, testContext, testContextSubgroups } from '../test/gpu';
+import { GpuContext, subgroupsUnavailable } from './context';
+import type { AdapterSummary } from './device';
+import { Program } from './program';
+import { preprocess } from './shaders';
+
+const ctxSg = await testContextSubgroups();
+const SKIP = ctxSg ? '' : ' (skipped: the adapter has no subgroups feature)';
+
+// out[0..WG): wgSum(v); [WG..2WG): wgMax(v); [2WG..3WG): wgReduceSum of v; [3WG..4WG):
+// wgReduceMax of v (red refilled between calls, as the contract asks); [4WG..5WG): subgroup_size.
+const PROBE = `#if SUBGROUPS
+enable subgroups;
+#endif
+const WG: u32 = {{WG}}u;
+@group(0) @binding(0) var<storage, read> inp: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+var<workgroup> red: array<f32, {{WG}}>;
+#include "common/wg_reduce.wgsl"
+@compute @workgroup_size({{WG}})
+fn main(
+#if SUBGROUPS
+        @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+#endif
+        @builtin(local_invocation_index) tid: u32) {
+#if SUBGROUPS
+  sgInit(sgLaneIn, sgSizeIn);
+  out[4u * WG + tid] = f32(sgSizeIn);
+#endif
+  let v = inp[tid];
+  out[tid] = wgSum(tid, v);
+  out[WG + tid] = wgMax(tid, v);
+  red[tid] = v;
+  workgroupBarrier();
+  let s = wgReduceSum(tid);
+  workgroupBarrier();
+  red[tid] = v;
+  workgroupBarrier();
+  let m = wgReduceMax(tid);
+  out[2u * WG + tid] = s;
+  out[3u * WG + tid] = m;
+}
+`;
+
+async function probe(ctx: GpuContext, WG: number, v: Float32Array): Promise<Float32Array> {
+  const c = new GpuContext(ctx.device, ctx.adapter, { ...ctx.shaders, 'test/wg_reduce_probe': PROBE }, { subgroups: ctx.subgroups });
+  const k = c.kernel({ shader: 'test/wg_reduce_probe', bindings: ['read', 'rw'], defines: { WG, SUBGROUPS: c.subgroups } });
+  const out = c.createBuffer('out', 5 * WG * 4);
+  c.run(new Program('probe').dispatch(c.dispatch('probe', k, [c.upload('inp', v), out], [1])));
+  return c.readF32(out, 0, 5 * WG);
+}
+
+describe('wg_reduce subgroup variant', () => {
+  it.skipIf(!ctxSg)(`ctx.subgroups selects it: the preprocessed source uses subgroup operations, the tree's does not${SKIP}`, async () => {
+    const ctx = ctxSg!;
+    expect(ctx.subgroups).toBe(true);
+    expect(ctx.device.features.has('subgroups')).toBe(true);
+    expect((await testContext()).subgroups).toBe(false);
+    const src = (sg: boolean) => preprocess(ctx.shaders, 'norm', { LAYERNORM: false, BACKWARD: false, W_F16: false, WG: 64, SUBGROUPS: sg });
+    expect(src(true)).toMatch(/^enable subgroups;/m);
+    expect(src(true)).toContain('subgroupAdd(');
+    expect(src(false)).not.toMatch(/^enable subgroups;|subgroupAdd\(|sgInit\(sgLaneIn/m);
+  });
+
+  for (const WG of [1, 2, 4, 8, 16, 32, 64, 128, 256]) {
+    it.skipIf(!ctxSg)(`WG=${WG}: sums within f32 rounding of float64, exact max, the same value in every thread, bitwise repeatable${SKIP}`, async () => {
+      const ctx = ctxSg!;
+      const r = rng(WG * 31 + 5);
+      const v = Float32Array.from(randn(WG, r, 3).map((x) => x + 0.5));
+      const got = await probe(ctx, WG, v);
+      const sum = Array.from(v).reduce((a, b) => a + b, 0);
+      const abs = Array.from(v).reduce((a, b) => a + Math.abs(b), 0);
+      const max = Math.max(...v);
+      const sg = got[4 * WG];
+      expect(sg).toBeGreaterThanOrEqual(1); // the subgroup size the device reports (SwiftShader: 4)
+      for (let t = 0; t < WG; t++) {
+        expect(got[t], `wgSum thread ${t}`).toBe(got[0]);
+        expect(got[2 * WG + t], `wgReduceSum thread ${t}`).toBe(got[0]);
+        expect(got[WG + t], `wgMax thread ${t}`).toBe(max);
+        expect(got[3 * WG + t], `wgReduceMax thread ${t}`).toBe(max);
+        expect(got[4 * WG + t]).toBe(sg);
+      }
+      expect(Math.abs(got[0] - sum)).toBeLessThanOrEqual(abs * WG * 2 ** -24 + 1e-30);
+      expect(Array.from(await probe(ctx, WG, v))).toEqual(Array.from(got));
+    });
+  }
+
+  it.skipIf(!ctxSg)(`the tree and the subgroup variant agree within rounding at WG=256${SKIP}`, async () => {
+    const r = rng(77);
+    const v = Float32Array.from(randn(256, r, 1));
+    const tree = await probe(await testContext(), 256, v);
+    const sub = await probe(ctxSg!, 256, v);
+    const abs = Array.from(v).reduce((a, b) => a + Math.abs(b), 0);
+    expect(Math.abs(tree[0] - sub[0])).toBeLessThanOrEqual(abs * 256 * 2 ** -24);
+    expect(sub[256]).toBe(tree[256]);
+  });
+});
+
+describe('asking for subgroups without the feature', () => {
+  it('a device created without it: an Error naming the feature and acquireDevice wantSubgroups', async () => {
+    const ctx = await testContext();
+    expect(ctx.device.features.has('subgroups')).toBe(false); // testContext does not ask for it
+    const adapter: AdapterSummary = { ...ctx.adapter, hasSubgroups: true };
+    expect(() => new GpuContext(ctx.device, adapter, ctx.shaders, { subgroups: true })).toThrow(
+      "Subgroup reductions need the device to be created with the 'subgroups' feature (acquireDevice(gpu, { wantSubgroups: true })); this one was created without it.",
+    );
+  });
+
+  it('an adapter without it: an Error naming the GPU and saying to leave out --subgroups', async () => {
+    const ctx = await testContext();
+    const adapter: AdapterSummary = { ...ctx.adapter, vendor: 'acme', description: 'GPU 9', hasSubgroups: false };
+    expect(subgroupsUnavailable(ctx.device, adapter)).toBe(
+      "Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and acme GPU 9 has none: turn them off (leave out --subgroups).",
+    );
+    expect(() => new GpuContext(ctx.device, adapter, ctx.shaders, { subgroups: true })).toThrow(/acme GPU 9 has none/);
+    expect(new GpuContext(ctx.device, adapter, ctx.shaders).subgroups).toBe(false);
+  });
+});
