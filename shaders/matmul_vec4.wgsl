@@ -1,4 +1,4 @@
-// Dense matmul core, register-blocked with vec4 workgroup memory:
+// Matmul core, register-blocked with vec4 workgroup memory:
 //   out[M,N] = alpha * op(A)[M,K] · op(B)[K,N] (+ bias[N]) + beta * out[M,N]
 // (with SPLITK: a raw partial product over one chunk of K, reduced by matmul_splitk.wgsl).
 // B dense (f32, or f16 pairs) or, with B_QUANT, a quantized frozen W dequantized in registers as it
