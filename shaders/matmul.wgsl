@@ -5,9 +5,9 @@
 // transpose), and the LoRA products (u = x·Aᵀ, y += s·u·Bᵀ, dB = s·goutᵀ·u, dA = s·gBᵀ·x).
 //
 // Bindings (group 0):
-//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, QG, QL, dropSalt,
+//   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, dropSalt,
 //               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd, 0 }
-//               (element units; QG, QL only for B_QA: group size and groups per row, else 0; the
+//               (element units; the B_QA group size is the define QG of common/dequant.wgsl; the
 //               rest: common/matmul_fuse.wgsl)
 //   1 read    A: f32. TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k]; TRANS_A=1: A[offA + k*lda + m]
 //   2 read    B: f32, or with B_F16 f16 pairs packed in u32 (element i = half (i & 1) of word i >> 1).
@@ -26,9 +26,10 @@
 //   then, numbered by the wrapper (BIND_*): seed (HAS_SEED), A2 and B2 (SECOND), addend (ADDEND):
 //   the epilogue fusions of common/matmul_fuse.wgsl (the LoRA B product inside a QLoRA forward,
 //   the LoRA input gradient with its dropout mask inside the frozen input gradient, the residual).
-// Quantized elements are dequantized in registers while staging the B tile (loadQ); no
-// dequantized copy of W exists. B_NF4 keeps the 16-entry code book (and B_NF4DQ the 256-entry
-// dynamic table) in workgroup memory, filled once per workgroup before the K loop.
+// Quantized elements are dequantized in registers while staging the B tile (loadQ, from
+// common/dequant.wgsl, which also declares bindings 2, 5, 6); no dequantized copy of W exists.
+// B_NF4 keeps the 16-entry code book (and B_NF4DQ the 256-entry dynamic table) in workgroup memory
+// (DQ_WG), filled once per workgroup before the K loop.
 // Dispatch: (ceil(N/TILE), ceil(M/TILE), 1) workgroups of (TILE/4)x(TILE/4) threads, TILE = {{TILE}}
 // (64, or 32 for small outputs so that more workgroups share the work). Each workgroup computes a
 // TILE x TILE tile of out, stepping over K in slabs of 16 staged in workgroup memory; each thread
@@ -41,7 +42,6 @@ struct Params {
   lda: u32, ldb: u32, ldc: u32,
   offA: u32, offB: u32, offC: u32, offBias: u32,
   alpha: f32, beta: f32,
-  QG: u32, QL: u32,
   dropSalt: u32, dropThr: u32, dropScale: f32,
   K2: u32, lda2: u32, ldb2: u32, offA2: u32, offB2: u32, alpha2: f32, offAdd: u32, ldAdd: u32, p0: u32,
 }
@@ -52,7 +52,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 #if B_QUANT
-@group(0) @binding(2) var<storage, read> Bq: array<u32>;
+#include "common/dequant.wgsl"
 #else
 #if B_F16
 @group(0) @binding(2) var<storage, read> Bw: array<u32>;
@@ -74,62 +74,8 @@ fn loadBias(i: u32) -> f32 { return bias[i]; }
 #endif
 
 #if B_QUANT
-#if B_INT8
-@group(0) @binding(5) var<storage, read> Qs: array<f32>;
-const INV127: f32 = {{INV127}};
-// W[o, c]: int8 code in byte i of the stream, times c[o]/127.
-fn loadQ(o: u32, c: u32) -> f32 {
-  let i = o * P.ldb + c;
-  let q = bitcast<i32>(Bq[i >> 2u] << (24u - (i & 3u) * 8u)) >> 24u;
-  return f32(q) * (Qs[o] * INV127);
-}
-#endif
-#if B_NF4
-const NF4_CODE = array<f32, 16>({{NF4_CODE}});
-var<workgroup> NF4L: array<f32, 16>;
-#if B_NF4DQ
-@group(0) @binding(5) var<storage, read> Qs: array<u32>;
-@group(0) @binding(6) var<storage, read> Qx: array<f32>;
-var<workgroup> DYNL: array<f32, 256>;
-fn absmaxOf(b: u32) -> f32 {
-  let q8 = (Qs[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
-  return DYNL[q8] * Qx[257u + (b >> 8u)] + Qx[256];
-}
-#else
-@group(0) @binding(5) var<storage, read> Qs: array<f32>;
-fn absmaxOf(b: u32) -> f32 { return Qs[b]; }
-#endif
-// W[o, c]: 4-bit code (element 2m in the high nibble of byte m), NF4 value times the block absmax.
-fn loadQ(o: u32, c: u32) -> f32 {
-  let i = o * P.ldb + c;
-  let shift = ((i >> 1u) & 3u) * 8u + select(4u, 0u, (i & 1u) == 1u);
-  let q = (Bq[i >> 3u] >> shift) & 15u;
-  return NF4L[q] * absmaxOf(i >> 6u);
-}
-#endif
-#if B_QA
-@group(0) @binding(5) var<storage, read> Qs: array<u32>;
-#if QZ_F32
-@group(0) @binding(6) var<storage, read> Qz: array<f32>;
-fn zeroAt(j: u32) -> f32 { return Qz[j]; }
-#else
-@group(0) @binding(6) var<storage, read> Qz: array<u32>;
-fn zeroAt(j: u32) -> f32 { return f16At(Qz[j >> 1u], j); }
-#endif
-const QBITS: u32 = {{QBITS}}u;
-const QMASK: u32 = (1u << QBITS) - 1u;
-// W[o, c]: QBITS-bit code from the little-endian bit stream, s·(q − z) of group (o, c / QG).
-fn loadQ(o: u32, c: u32) -> f32 {
-  let i = o * P.ldb + c;
-  let bit = i * QBITS;
-  let sh = bit & 31u;
-  var q = Bq[bit >> 5u] >> sh;
-  if (sh + QBITS > 32u) { q |= Bq[(bit >> 5u) + 1u] << (32u - sh); }
-  q &= QMASK;
-  let j = o * P.QL + c / P.QG;
-  return f16At(Qs[j >> 1u], j) * (f32(q) - zeroAt(j));
-}
-#endif
+// W[o, c] (common/dequant.wgsl, with its code book tables in workgroup memory: DQ_WG).
+fn loadQ(o: u32, c: u32) -> f32 { return dqAt(o * P.ldb + c); }
 #endif
 
 const TM: u32 = {{TILE}}u;
@@ -153,13 +99,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let m0 = wid.y * TM;
   let n0 = wid.x * TN;
 
-#if B_NF4
-  if (tid < 16u) { NF4L[tid] = NF4_CODE[tid]; }
-#endif
-#if B_NF4DQ
-  for (var t = tid; t < 256u; t += NT) { DYNL[t] = Qx[t]; }
-#endif
 #if B_QUANT
+  dqInit(tid, NT);
   workgroupBarrier();
 #endif
 

@@ -1,7 +1,8 @@
-// Dense matmul core, register-blocked with vec4 workgroup memory:
+// Matmul core, register-blocked with vec4 workgroup memory:
 //   out[M,N] = alpha * op(A)[M,K] · op(B)[K,N] (+ bias[N]) + beta * out[M,N]
 // (with SPLITK: a raw partial product over one chunk of K, reduced by matmul_splitk.wgsl).
-// Dense B only (f32, or f16 pairs); quantized B stays on matmul.wgsl.
+// B dense (f32, or f16 pairs) or, with B_QUANT, a quantized frozen W dequantized in registers as it
+// is fetched (common/dequant.wgsl: loadB4 = dq4At, loadB = dqAt); matmul.wgsl is the previous kernel.
 //
 // Bindings (group 0):
 //   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, dropSalt,
@@ -16,6 +17,11 @@
 //   3 rw      out: f32 (FIT: vec4<f32>), out[offC + m*ldc + n]; SPLITK: chunk z writes its raw
 //               partial at out[offC + z*M*ldc + m*ldc + n] (alpha = 1, beta = 0, no bias)
 //   4 read    bias (HAS_BIAS only): f32, or f16-packed with BIAS_F16; bias[offBias + n]
+//   with B_QUANT (ops/matmul-quant.ts): 2 = the packed codes (u32) of a whole W[out, in] (offB = 0,
+//               ldb = in; TRANS_B=1: op(B)[k,n] = W[n,k], the forward; TRANS_B=0: W[k,n], dinp), so
+//               both loads index W row-major and a FIT vec4 is 4 consecutive in-features of one row;
+//               4 = bias, or without HAS_BIAS a placeholder (unused); 5 scales, 6 zeros / extra (the
+//               layouts of matmul.wgsl's header and src/quant/formats.ts)
 //   then, numbered by the wrapper (BIND_*): seed (HAS_SEED), A2 and B2 (SECOND), addend (ADDEND)
 // GROUPED (ops/matmul-grouped.ts): 1 to 4 products ("groups") sharing the bindings, transA/transB,
 //   lda/ldb/ldc, alpha/beta, N, dropout seed and p, and tile, each with its own M, K, offsets and
@@ -78,10 +84,16 @@ struct Params {
 #include "common/matmul_fuse.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
+#if B_QUANT
+#include "common/dequant.wgsl"
+#endif
 #if FIT
 @group(0) @binding(1) var<storage, read> A: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 fn loadA4(i: u32) -> vec4<f32> { return A[i >> 2u]; }
+#if B_QUANT
+fn loadB4(i: u32) -> vec4<f32> { return dq4At(i); }
+#else
 #if B_F16
 @group(0) @binding(2) var<storage, read> Bw: array<vec2<u32>>;
 fn loadB4(i: u32) -> vec4<f32> {
@@ -92,15 +104,20 @@ fn loadB4(i: u32) -> vec4<f32> {
 @group(0) @binding(2) var<storage, read> Bw: array<vec4<f32>>;
 fn loadB4(i: u32) -> vec4<f32> { return Bw[i >> 2u]; }
 #endif
+#endif
 #else
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#if B_QUANT
+fn loadB(i: u32) -> f32 { return dqAt(i); }
+#else
 #if B_F16
 @group(0) @binding(2) var<storage, read> Bw: array<u32>;
 fn loadB(i: u32) -> f32 { return f16At(Bw[i >> 1u], i); }
 #else
 @group(0) @binding(2) var<storage, read> Bw: array<f32>;
 fn loadB(i: u32) -> f32 { return Bw[i]; }
+#endif
 #endif
 #endif
 #if HAS_BIAS

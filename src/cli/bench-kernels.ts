@@ -1,10 +1,13 @@
 // Kernel-level benchmarks for `npm run bench`: our matmul against tfjs-backend-webgpu's matmul on
-// the same GPUDevice in the same process (ratio ours/tfjs), and --profile (time per kernel family
-// of the training step).
+// the same GPUDevice in the same process (ratio ours/tfjs), the quantized-B matmul on the vec4 core
+// against the legacy kernel, and --profile (time per kernel family of the training step).
 import { type Dispatch, type GpuContext } from '../gpu/context';
 import { Program } from '../gpu/program';
 import { matmul, matmulSplitK, minGroupsFor, splitKPlan, splitKReduce, tileLimits, type MatmulArgs } from '../ops/matmul';
 import { mulberry32 } from '../util/random';
+import type { QuantFormat } from '../quant/formats';
+import { uploadQuantized } from '../quant/gpu';
+import { quantizeRef } from '../quant/reference';
 
 interface MatmulCase {
   name: string;
@@ -143,6 +146,69 @@ export function matmulCases(soft: boolean, C: number, Ntok: number, r: number): 
   cases.push({ name: 'lora dA = gBᵀ·x', M: r, N: C, K: Ntok, transA: true, transB: false });
   cases.push({ name: 'lora dB = gᵀ·u', M: C, N: r, K: Ntok, transA: true, transB: false });
   return cases;
+}
+
+/** A quantized frozen product: W [out, in] in `mode`, forward (out = x·Wᵀ, M rows) or input gradient (dinp = dout·W). */
+interface QuantMatmulCase {
+  name: string;
+  mode: QuantFormat;
+  M: number;
+  out: number;
+  inF: number;
+  fwd: boolean;
+}
+
+/** NF4 and QA-LoRA INT4 (group 32) at 512³ and SmolLM2-135M's MLP shapes (C, FF; `rows` tokens). */
+export function quantMatmulCases(C: number, FF: number, rows: number): QuantMatmulCase[] {
+  const cases: QuantMatmulCase[] = [];
+  for (const mode of ['nf4', 'qalora-int4'] as const) {
+    cases.push({ name: '512^3 forward', mode, M: 512, out: 512, inF: 512, fwd: true });
+    cases.push({ name: 'mlp up forward', mode, M: rows, out: FF, inF: C, fwd: true });
+    cases.push({ name: 'mlp down dinp', mode, M: rows, out: C, inF: FF, fwd: false });
+  }
+  return cases;
+}
+
+/**
+ * Each quantized case on the vec4 core and on the legacy kernel (the same quantized buffers),
+ * alternating in each of `runs` rounds of `reps` back-to-back products; GFLOP/s from the median
+ * round, ratio = legacy time / vec4 time, and the largest difference between the two results.
+ */
+export async function compareQuantMatmuls(ctx: GpuContext, cases: QuantMatmulCase[], reps: number, runs: number) {
+  const rows = [];
+  for (const c of cases) {
+    const rand = mulberry32(c.M * 7 + c.out * 3 + c.inF);
+    const [N, K] = c.fwd ? [c.out, c.inF] : [c.inF, c.out];
+    const w = Float32Array.from({ length: c.out * c.inF }, () => (rand() - 0.5) * 0.1);
+    const qw = uploadQuantized(ctx, 'bench.W', quantizeRef(c.mode, w, c.out, c.inF, 32));
+    const A = ctx.upload('bench.A', Float32Array.from({ length: c.M * K }, () => rand() - 0.5));
+    const outs = { vec4: ctx.createBuffer('bench.C', c.M * N * 4), legacy: ctx.createBuffer('bench.C', c.M * N * 4) };
+    const prog = (who: 'vec4' | 'legacy') => {
+      const p = new Program(`bench.q.${who}`);
+      const d = matmul(ctx, 'bench.mmq', { M: c.M, N, K, A, bQuant: qw, out: outs[who], transB: c.fwd, kernel: who === 'vec4' ? 'auto' : 'legacy' });
+      for (let i = 0; i < reps; i++) p.dispatch(d);
+      return p;
+    };
+    const ps = { vec4: prog('vec4'), legacy: prog('legacy') };
+    ctx.run(ps.legacy, ps.vec4); // warm-up (pipelines) and the cross-check
+    const [gv, gl] = [await ctx.readF32(outs.vec4, 0, c.M * N), await ctx.readF32(outs.legacy, 0, c.M * N)];
+    let diff = 0;
+    for (let i = 0; i < gv.length; i++) diff = Math.max(diff, Math.abs(gv[i] - gl[i]));
+    const t = { vec4: [] as number[], legacy: [] as number[] };
+    for (let r = 0; r < runs; r++) {
+      for (const who of r % 2 ? (['legacy', 'vec4'] as const) : (['vec4', 'legacy'] as const)) t[who].push(await timeIt(ctx, () => ctx.run(ps[who])));
+    }
+    const gf = (s: number) => (2 * c.M * N * K * reps) / s / 1e9;
+    const row = {
+      name: c.name, mode: c.mode, M: c.M, N, K, W: [c.out, c.inF],
+      gflops_vec4: gf(median(t.vec4)), gflops_legacy: gf(median(t.legacy)), ratio_vec4_legacy: median(t.legacy) / median(t.vec4),
+      max_abs_diff_vs_legacy: diff,
+    };
+    rows.push(row);
+    process.stderr.write(`quant matmul ${c.mode} ${c.name} ${c.M}x${N}x${K}: vec4 ${row.gflops_vec4.toFixed(2)} legacy ${row.gflops_legacy.toFixed(2)} GFLOP/s (×${row.ratio_vec4_legacy.toFixed(2)})\n`);
+    for (const b of [A, outs.vec4, outs.legacy, qw.codes, qw.scales, qw.zeros, qw.extra]) if (b) ctx.destroyBuffer(b);
+  }
+  return rows;
 }
 
 const LORA_LABEL = /\.(loraA|loraB|gB|dB|dA|dx\.lora|lora\.reduce)$/;

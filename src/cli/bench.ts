@@ -17,7 +17,7 @@ import { Transformer } from '../net/transformer';
 import { loadWeights } from '../model/weights';
 import { setDefaultMatmulKernel } from '../ops/matmul';
 import { dispatchesPerLayer } from './bench-dispatch';
-import { compareMatmuls, matmulCases, profileFamilies } from './bench-kernels';
+import { compareMatmuls, compareQuantMatmuls, matmulCases, profileFamilies, quantMatmulCases } from './bench-kernels';
 import { isQalora, parseQuantMode, QUANT_MODES, theoreticalBytesPerParam } from '../quant/formats';
 import { destroyQuantWeight, quantizeWeight } from '../quant/gpu';
 import { linearModules } from '../model/modules';
@@ -30,9 +30,10 @@ import { checkMatmulMath, parseActivations, parseMatmulMath } from './train-run'
 
 const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|stories|smollm2-135m] [--batch-size N] [--seq-len N]
   [--steps N] [--lora-r N] [--target-modules LIST] (older names: --rank, --targets) [--dtype f32|f16] [--quant MODE] [--group-size G]
-  [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16] [--matmul-math f32|f16] [--subgroups]
+  [--profile] [--only train|matmul|matmul-quant|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16] [--matmul-math f32|f16] [--subgroups]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
-matmul rows against tfjs only; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
+matmul rows against tfjs, and the quantized rows; matmul-quant: the quantized-B rows only, NF4 and QA-LoRA INT4
+on the vec4 core against the legacy kernel, ratio = legacy time / vec4 time; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
 builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons);
 --activations f16 stores the activations kept for the backward as f16 (half their memory);
 --matmul-math f16 builds the training model's dense matmuls with f16 products and f32 sums (needs a GPU with shader-f16);
@@ -121,7 +122,7 @@ runCli(async () => {
   const runs = num(a.runs, 'runs', 5, positiveInt);
   if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
   setDefaultMatmulKernel(a.matmul === 'legacy' ? 'legacy' : 'auto');
-  if (a.only !== undefined && a.only !== 'train' && a.only !== 'matmul' && a.only !== 'dispatch') throw new UsageError('--only must be train, matmul or dispatch');
+  if (a.only !== undefined && !['train', 'matmul', 'matmul-quant', 'dispatch'].includes(a.only)) throw new UsageError('--only must be train, matmul, matmul-quant or dispatch');
   // Dispatches per decoder layer of a SmolLM2-135M training step (B 4, T 512, r 16, all-linear, LoRA dropout 0.05).
   const perLayer = async () => ({
     model: 'SmolLM2-135M shape, B 4, T 512, r 16, all-linear, LoRA dropout 0.05',
@@ -134,8 +135,14 @@ runCli(async () => {
   const saveActivations = parseActivations(a.activations, undefined);
   // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
   const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
+  // Quantized B (NF4, QA-LoRA INT4): vec4 core vs legacy kernel, SmolLM2-135M's MLP (C 576, FF 1536).
+  const quantRows = async () => compareQuantMatmuls(ctx, quantMatmulCases(576, 1536, soft ? 512 : 4 * 512), soft ? 2 : 10, runs);
   if (a.only === 'matmul') {
-    process.stdout.write(JSON.stringify({ device: ctx.adapter, matmul: await matmulRows() }, null, 1) + '\n');
+    process.stdout.write(JSON.stringify({ device: ctx.adapter, matmul: await matmulRows(), matmul_quant: await quantRows() }, null, 1) + '\n');
+    return;
+  }
+  if (a.only === 'matmul-quant') {
+    process.stdout.write(JSON.stringify({ device: ctx.adapter, matmul_quant: await quantRows() }, null, 1) + '\n');
     return;
   }
   let spec: ModelSpec;
@@ -247,6 +254,7 @@ runCli(async () => {
   };
 
   const mm = await matmulRows();
+  const mmq = await quantRows();
 
   const result = {
     device: ctx.adapter,
@@ -257,6 +265,7 @@ runCli(async () => {
     eval: { tokens_per_second: (B * T * evalBatches.length) / evalS, loss: ev.loss },
     generate,
     matmul: mm,
+    matmul_quant: mmq,
     memory: {
       peak_gpu_bytes: ctx.stats.peakBytes, base_weight_bytes: weights.bytes, quant, group_size: groupSize,
       quantized_params: weights.quantParams, quantized_bytes: weights.quantBytes,

@@ -1,17 +1,17 @@
 // Wrapper for the matmul family: out[M,N] = alpha·op(A)·op(B) (+ bias) + beta·out.
 // Names: M, N, K are the GEMM dimensions (out [M, N], op(A) [M, K], op(B) [K, N]) as in BLAS; here N
 // is the output width, not the token count N = B·T of the other ops (callers say `rows` for that).
-// Dense B (f32 / f16) runs on the register-blocked vec4 core (shaders/matmul_vec4.wgsl) with a tile
-// chosen per shape and per the device's limits; a quantized B runs on shaders/matmul.wgsl.
+// Dense B (f32 / f16) and quantized B (QLoRA NF4 / INT8, QA-LoRA INT-N: matmul-quant.ts) run on the
+// register-blocked vec4 core (shaders/matmul_vec4.wgsl) with a tile chosen per shape and per the
+// device's limits; shaders/matmul.wgsl is the previous kernel (kernel 'legacy', benchmarks).
 // matmulSplitK + splitKReduce: a deterministic split-K for products with a long K and a small output
 // (the LoRA dA, dB reduced over B·T tokens).
 import { GpuError, grid1d, type Bindable, type BindingKind, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
-import { codeBits, isQalora } from '../quant/formats';
-import { quantShaderConstants } from '../quant/reference';
 import { fuseParts } from './matmul-fuse';
 import { mathDefines, type MatmulMath } from './matmul-math';
+import { bindingsAfterOut, checkQuant, quantDefines } from './matmul-quant';
 
 /**
  * out[M, N] = alpha·op(A)[M, K]·op(B)[K, N] (+ bias[N]) + beta·out, op = transpose when transA /
@@ -62,7 +62,7 @@ export interface MatmulArgs {
   offAdd?: number;
   /** Default: ldc. */
   ldAdd?: number;
-  /** 'legacy' runs a dense B on the previous 4×4 kernel (matmul.wgsl); for benchmark comparisons only. */
+  /** 'legacy' runs B (dense or quantized) on the previous 4×4 kernel (matmul.wgsl); benchmark comparisons only. */
   kernel?: 'auto' | 'legacy';
   /** Tile of the vec4 core instead of matmulTileFor's choice (tests, benchmarks). */
   tile?: MatmulTile;
@@ -164,20 +164,9 @@ export function minGroupsForAdapter(isSoftware: boolean): number {
   return isSoftware ? 8 : 128;
 }
 
-/** Quantized B (matmul.wgsl): 64×64 tiles, or 32×32 when the output has too few 64×64 tiles to keep a GPU's cores busy. */
+/** The legacy kernel (matmul.wgsl): 64×64 tiles, or 32×32 when the output has too few 64×64 tiles to keep a GPU's cores busy. */
 export function matmulTile(M: number, N: number): number {
   return Math.ceil(M / 64) * Math.ceil(N / 64) >= 32 ? 64 : 32;
-}
-
-function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolean): void {
-  const [outF, inF] = q.shape;
-  const bad = (why: string) => new GpuError(`${label}: quantized B ${q.name} [${outF}, ${inF}]: ${why}`);
-  if (a.bDType === 'f16') throw bad('bDType f16 and bQuant are mutually exclusive');
-  if (a.B !== undefined && a.B !== q.codes) throw bad('B must be omitted or be bQuant.codes');
-  if (transB ? a.N !== outF || a.K !== inF : a.K !== outF || a.N !== inF) {
-    throw bad(`shape does not match ${transB ? 'N = out, K = in' : 'K = out, N = in'} (got N=${a.N}, K=${a.K})`);
-  }
-  if ((a.offB ?? 0) !== 0 || (a.ldb ?? inF) !== inF) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
 }
 
 let defaultKernel: 'auto' | 'legacy' = 'auto';
@@ -191,8 +180,8 @@ export function defaultMatmulKernel(): 'auto' | 'legacy' {
 }
 
 /**
- * One dispatch computing MatmulArgs' product (dense B: the register-blocked matmul_vec4 kernel with
- * a tile for the shape and device; quantized B or kernel 'legacy': matmul.wgsl). Throws GpuError
+ * One dispatch computing MatmulArgs' product (the register-blocked matmul_vec4 kernel with a tile
+ * for the shape and device; kernel 'legacy': matmul.wgsl, unless the dropout is on A). Throws GpuError
  * when neither B nor bQuant is given, or a bQuant does not fit (bDType f16, shape not [out, in] as
  * transB says, offB/ldb not a whole matrix); GpuContext.dispatch's binding-size errors propagate.
  */
@@ -204,16 +193,12 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   if (q) checkQuant(label, a, q, transB);
   else if (a.B === undefined) throw new GpuError(`${label}: matmul needs B or bQuant`);
   const loadDrop = a.drop && a.drop.operand !== 'second';
-  if (!q && ((a.kernel ?? defaultKernel) !== 'legacy' || loadDrop)) return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
+  if ((a.kernel ?? defaultKernel) !== 'legacy' || loadDrop) return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;
-  const qa = !!q && isQalora(q.mode);
-  const base: BindingKind[] = q
-    ? ['uniform', 'read', 'read', 'rw', 'read', 'read', ...(q.zeros || q.extra ? (['read'] as const) : [])]
-    : a.bias
-      ? ['uniform', 'read', 'read', 'rw', 'read']
-      : ['uniform', 'read', 'read', 'rw'];
+  const tail = bindingsAfterOut(a);
+  const base: BindingKind[] = ['uniform', 'read', 'read', 'rw', ...tail.kinds];
   const fuse = fuseParts(label, a, base.length);
   const kernel = ctx.kernel({
     shader: 'matmul',
@@ -226,28 +211,14 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
       HAS_BIAS: !!a.bias,
       BIAS_F16: a.biasDType === 'f16',
       TILE: tile,
-      B_QUANT: !!q,
-      B_INT8: q?.mode === 'int8',
-      B_NF4: q?.mode === 'nf4' || q?.mode === 'nf4-dq',
-      B_NF4DQ: q?.mode === 'nf4-dq',
-      B_QA: qa,
-      QZ_F32: qa && !!q.zerosF32,
-      ...(q ? { ...quantShaderConstants(), QBITS: qa ? codeBits(q.mode) : undefined } : {}),
+      ...quantDefines(q, true),
     },
   });
-  const u = ctx.uniform(`uuuuuuuuuuffuu${fuse.types}u`, [
+  const u = ctx.uniform(`uuuuuuuuuuff${fuse.types}u`, [
     a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0,
-    qa ? q.groupSize : 0, qa ? q.shape[1] / q.groupSize : 0, ...fuse.words, 0,
+    ...fuse.words, 0,
   ]);
-  const res: Bindable[] = [u, a.A, q ? q.codes : a.B!, a.out];
-  if (q) {
-    res.push(a.bias ?? q.scales, q.scales);
-    const aux = q.zeros ?? q.extra;
-    if (aux) res.push(aux);
-  } else if (a.bias) {
-    res.push(a.bias);
-  }
-  res.push(...fuse.res);
+  const res: Bindable[] = [u, a.A, q ? q.codes : a.B!, a.out, ...tail.res, ...fuse.res];
   return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / tile), Math.ceil(a.M / tile), 1]);
 }
 
@@ -262,9 +233,9 @@ export function fitsTile(a: MatmulArgs, t: MatmulTile, kc: number): boolean {
 }
 
 /** The defines of a matmul_vec4 variant (fuse: fuseParts' defines; grouped: ops/matmul-grouped.ts). */
-export function vec4Defines(ctx: GpuContext, label: string, a: Pick<MatmulArgs, 'transA' | 'transB' | 'bDType' | 'bias' | 'biasDType' | 'math'>, t: MatmulTile, fuse: object, fit: boolean, splitK: boolean, grouped: boolean) {
+export function vec4Defines(ctx: GpuContext, label: string, a: Pick<MatmulArgs, 'transA' | 'transB' | 'bDType' | 'bias' | 'biasDType' | 'math' | 'bQuant'>, t: MatmulTile, fuse: object, fit: boolean, splitK: boolean, grouped: boolean) {
   return {
-    ...fuse, ...mathDefines(ctx, label, a.math),
+    ...fuse, ...mathDefines(ctx, label, a.math), ...quantDefines(a.bQuant, false),
     TRANS_A: !!a.transA, TRANS_B: !!a.transB, B_F16: a.bDType === 'f16', HAS_BIAS: !!a.bias, BIAS_F16: a.biasDType === 'f16',
     FIT: fit, SPLITK: splitK, GROUPED: grouped, WX: t.WX, WY: t.WY, TM: t.TM, BK: t.BK,
     AS_LEN: t.TM * t.WY * (t.BK / 4 + 1), BS_LEN: t.BK * (t.WX + 1),
@@ -280,15 +251,14 @@ function denseMatmul(ctx: GpuContext, label: string, a: MatmulArgs, t: MatmulTil
   const ldc = a.ldc ?? a.N;
   const fit = fitsTile(a, t, kc);
   if (kc > 0 && (a.second || a.addend)) throw new GpuError(`${label}: split-K takes no epilogue fusion`);
-  const base: BindingKind[] = a.bias ? ['uniform', 'read', 'read', 'rw', 'read'] : ['uniform', 'read', 'read', 'rw'];
+  const tail = bindingsAfterOut(a);
+  const base: BindingKind[] = ['uniform', 'read', 'read', 'rw', ...tail.kinds];
   const fuse = fuseParts(label, a, base.length);
   const kernel = ctx.kernel({ shader: 'matmul_vec4', bindings: [...base, ...fuse.bindings], defines: vec4Defines(ctx, label, a, t, fuse.defines, fit, kc > 0, false) });
   const u = ctx.uniform(`uuuuuuuuuuffu${fuse.types}`, [
     a.M, a.N, a.K, lda, ldb, ldc, a.offA ?? 0, a.offB ?? 0, a.offC ?? 0, a.offBias ?? 0, a.alpha ?? 1, a.beta ?? 0, kc, ...fuse.words,
   ]);
-  const res: Bindable[] = [u, a.A, a.B!, a.out];
-  if (a.bias) res.push(a.bias);
-  res.push(...fuse.res);
+  const res: Bindable[] = [u, a.A, a.B ?? a.bQuant!.codes, a.out, ...tail.res, ...fuse.res];
   const splits = kc > 0 ? Math.ceil(a.K / kc) : 1;
   return ctx.dispatch(label, kernel, res, [Math.ceil(a.N / (4 * t.WX)), Math.ceil(a.M / (t.TM * t.WY)), splits]);
 }

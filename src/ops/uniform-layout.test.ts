@@ -133,12 +133,17 @@ function exerciseWrappers(ctx: GpuContext): void {
   }
   const gPlan = splitKPlan(8, 16, 4096, ctx.device.limits, 64);
   matmulSplitKGrouped(ctx, 'splitk.grouped', { N: 16, A: buf(), B: buf(), out: buf(), transA: true, lda: 8, ldb: 16, ldc: 16, groups: [{ M: 8, K: 4096 }, { M: 8, K: 4096 }], drop: { operand: 'B', seed: buf(), p: 0.1 } }, [gPlan, gPlan], buf(), [0, gPlan.scratch]);
+  // Quantized B on the vec4 core (FIT at M = 128, bounds-checked at M = 5) and on the legacy kernel.
   for (const [mode, zf] of [['int8', false], ['nf4', false], ['nf4-dq', false], ['qalora-int4', false], ['qalora-int3', true]] as const) {
     for (const transB of [false, true]) {
       const q = quantWeight(mode, 64, 128, zf);
       const [N, K] = transB ? [64, 128] : [128, 64];
-      matmul(ctx, 'mm.q', { M: 5, N, K, A: buf(), bQuant: q, out: buf(), transB });
-      matmul(ctx, 'mm.q.bias', { M: 5, N, K, A: buf(), bQuant: q, out: buf(), transB, bias: buf() });
+      for (const M of [5, 128]) {
+        for (const kernel of ['auto', 'legacy'] as const) {
+          matmul(ctx, 'mm.q', { M, N, K, A: buf(), bQuant: q, out: buf(), transB, kernel });
+          matmul(ctx, 'mm.q.bias', { M, N, K, A: buf(), bQuant: q, out: buf(), transB, bias: buf(), kernel });
+        }
+      }
     }
   }
   const lim = ctx.device.limits;
