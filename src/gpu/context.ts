@@ -112,6 +112,8 @@ export class GpuContext {
   readonly storageAlign: number;
   /** The message of the last device loss, if any. */
   lostMessage: string | null = null;
+  /** The first GPU error no error scope caught since the last readback (thrown by the next one). */
+  private uncaptured: string | null = null;
   /**
    * Row reductions (norms, cross-entropy, gradient norm, quantization absmax, KV-cache decode) use
    * subgroup operations (shaders/common/wg_reduce.wgsl, define SUBGROUPS): fewer barriers,
@@ -139,6 +141,12 @@ export class GpuContext {
     this.storageAlign = device.limits.minStorageBufferOffsetAlignment;
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostMessage = info.message || 'device lost';
+    });
+    // An error no error scope caught (a shader that did not compile, a pipeline or bind group the
+    // device rejected) would otherwise only reach the console, and the work after it would read
+    // stale buffers; the first one is kept and the next readback throws it.
+    device.addEventListener('uncapturederror', (e) => {
+      this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message || 'GPU error';
     });
   }
 
@@ -302,7 +310,9 @@ export class GpuContext {
 
   /**
    * Copies `size` bytes from byte `offset` to a pooled staging buffer and maps it; the promise
-   * resolves with a copy. Rejects with GpuError when the map fails (naming the device loss, if any).
+   * resolves with a copy. Rejects with GpuError when the map fails (naming the device loss, if any)
+   * or when a GPU error that no error scope caught happened since the last readback (a shader that
+   * did not compile, a rejected pipeline): the work recorded after it read stale buffers.
    */
   async read(src: GPUBuffer, offset = 0, size = src.size - offset): Promise<ArrayBuffer> {
     const st = this.staging(size);
@@ -329,6 +339,11 @@ export class GpuContext {
     st.unmap();
     this.stagingPool.push(st);
     this.stats.bytesReadBack += size;
+    const uncaught = this.uncaptured;
+    if (uncaught) {
+      this.uncaptured = null;
+      throw new GpuError(`GPU error before this readback (its results are not valid): ${uncaught.split('\n')[0]}`);
+    }
     return copy;
   }
 
