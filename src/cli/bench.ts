@@ -122,16 +122,16 @@ runCli(async () => {
   if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
   setDefaultMatmulKernel(a.matmul === 'legacy' ? 'legacy' : 'auto');
   if (a.only !== undefined && a.only !== 'train' && a.only !== 'matmul' && a.only !== 'dispatch') throw new UsageError('--only must be train, matmul or dispatch');
-  // Dispatches per decoder layer of a SmolLM2-135M training step (B 4, T 512, r 16, all-linear, LoRA dropout 0.05).
+  const saveActivations = parseActivations(a.activations, undefined);
+  // Dispatches per decoder layer of a SmolLM2-135M training step (B 4, T 512, r 16, all-linear, LoRA dropout 0.05, --activations).
   const perLayer = async () => ({
-    model: 'SmolLM2-135M shape, B 4, T 512, r 16, all-linear, LoRA dropout 0.05',
-    dispatches_per_layer: await dispatchesPerLayer(ctx, PRESETS['smollm2-135m'], { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05 }),
+    model: `SmolLM2-135M shape, B 4, T 512, r 16, all-linear, LoRA dropout 0.05, saved activations ${saveActivations ?? 'f32'}`,
+    dispatches_per_layer: await dispatchesPerLayer(ctx, PRESETS['smollm2-135m'], { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05, saveActivations }),
   });
   if (a.only === 'dispatch') {
     process.stdout.write(JSON.stringify({ device: ctx.adapter, smollm2: await perLayer() }, null, 1) + '\n');
     return;
   }
-  const saveActivations = parseActivations(a.activations, undefined);
   // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
   const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
   if (a.only === 'matmul') {
