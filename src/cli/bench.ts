@@ -32,7 +32,7 @@ const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|sto
   [--steps N] [--lora-r N] [--target-modules LIST] (older names: --rank, --targets) [--dtype f32|f16] [--quant MODE] [--group-size G]
   [--profile] [--only train|matmul|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16] [--matmul-math f32|f16] [--subgroups]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
-matmul rows against tfjs only; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
+matmul rows against tfjs only; dispatch: SmolLM2-135M's dispatches per layer only, under --activations); --runs: rounds per matmul row (median, default 5); --matmul legacy
 builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons);
 --activations f16 stores the activations kept for the backward as f16 (half their memory);
 --matmul-math f16 builds the training model's dense matmuls with f16 products and f32 sums (needs a GPU with shader-f16);

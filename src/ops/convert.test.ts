@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/program';
 import { f16BitsToF32, packF16 as packF16Host } from '../gpu/half';
 import { randn, rng, testContext } from '../test/gpu';
-import { packF16, packF16Segments, unpackF16, unpackF16Segments, type F16Segment } from './convert';
+import { MAX_F16_SEGMENTS, packF16, packF16Segments, unpackF16, unpackF16Segments, type F16Segment } from './convert';
 
 const SENTINEL = 0xdeadbeef;
 const PAD = 3; // f32 elements past n in each f32 buffer
@@ -40,7 +40,7 @@ function layout(count: number, r: () => number): { ns: number[]; offsets: number
 const u32 = (b: ArrayBuffer) => new Uint32Array(b);
 
 describe('f16 conversion of several segments in one dispatch', () => {
-  for (let count = 1; count <= 5; count++) {
+  for (let count = 1; count <= MAX_F16_SEGMENTS; count++) {
     it(`pack, ${count} segment(s): bit-identical to packF16 per segment, host f16 within rounding, gaps untouched`, async () => {
       const ctx = await testContext();
       const r = rng(100 + count);
@@ -104,7 +104,7 @@ describe('f16 conversion of several segments in one dispatch', () => {
     const b = ctx.createBuffer('b', 64);
     const seg = (n: number, offset: number): F16Segment => ({ n, f32: b, offset });
     expect(() => packF16Segments(ctx, 'p', { segs: [], out: b })).toThrow(/1 to 5 f16 segments, got 0/);
-    expect(() => unpackF16Segments(ctx, 'p', { inp: b, segs: Array.from({ length: 6 }, (_, k) => seg(2, 2 * k)) })).toThrow(/got 6/);
+    expect(() => unpackF16Segments(ctx, 'p', { inp: b, segs: Array.from({ length: MAX_F16_SEGMENTS + 1 }, (_, k) => seg(2, 2 * k)) })).toThrow(/got 6/);
     expect(() => packF16Segments(ctx, 'p', { segs: [seg(4, 0), seg(3, 2)], out: b })).toThrow(/even element count, got 3/);
     expect(() => packF16Segments(ctx, 'p', { segs: [seg(4, 0.5)], out: b })).toThrow(/not a word index/);
     expect(() => unpackF16Segments(ctx, 'p', { inp: b, segs: [seg(4, 1), seg(4, 0)] })).toThrow(/overlap/);
