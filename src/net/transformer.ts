@@ -11,7 +11,7 @@
 // The backward runs the same path in reverse with one running residual gradient `dres`; base
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
 // Length (~450 lines, over the house's ~400): a layer's forward, its backward and the backward's
-// recomputation (ln1, ln2, h, the f16 unpacks) mirror each other step by step over the same
+// recomputation (ln1, ln2, h, the f16 unpack) mirror each other step by step over the same
 // buffers; they stay in one file so that a change to one is made beside the others.
 
 import { type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
