@@ -8,15 +8,20 @@ import { parseTargets, resolveTargets } from '../lora/targets';
 import { Checkpoint } from '../model/checkpoint';
 import { randomModelSource } from '../model/random';
 import { loadWeights } from '../model/weights';
+import type { SaveActivations } from '../net/buffers';
 import { Transformer } from '../net/transformer';
 
-/** The training configuration counted: B, T, r, target_modules (PEFT's all-linear), lora_dropout. */
+/**
+ * The training configuration counted: B, T, r, target_modules (PEFT's all-linear), lora_dropout,
+ * and how the activations kept for the backward are stored (default 'f32').
+ */
 interface DispatchCountConfig {
   B: number;
   T: number;
   r: number;
   targetModules: string;
   loraDropout: number;
+  saveActivations?: SaveActivations;
 }
 
 async function trainDispatches(ctx: GpuContext, config: Record<string, unknown>, L: number, c: DispatchCountConfig): Promise<number> {
@@ -25,7 +30,7 @@ async function trainDispatches(ctx: GpuContext, config: Record<string, unknown>,
   const weights = await loadWeights(ctx, spec, await Checkpoint.open(source), { dtype: 'f32' });
   const modules = resolveTargets(spec, parseTargets(c.targetModules));
   const lora = new LoraState(ctx, modules, { r: c.r, loraAlpha: 2 * c.r, loraDropout: c.loraDropout, useRslora: false });
-  const model = new Transformer(ctx, spec, weights, lora, { B: c.B, T: Math.min(c.T, spec.maxT), training: true });
+  const model = new Transformer(ctx, spec, weights, lora, { B: c.B, T: Math.min(c.T, spec.maxT), training: true, saveActivations: c.saveActivations });
   const n = model.trainProgram!.dispatchCount;
   return n;
 }

@@ -33,7 +33,7 @@ const USAGE = `usage: npm run bench -- [--model DIR|ORG/NAME | --preset tiny|sto
   [--profile] [--only train|matmul|matmul-quant|dispatch] [--runs N] [--matmul vec4|legacy] [--activations f32|f16] [--matmul-math f32|f16] [--subgroups]
 --profile adds the training step's time per kernel family; --only runs one section (matmul: the
 matmul rows against tfjs, and the quantized rows; matmul-quant: the quantized-B rows only, NF4 and QA-LoRA INT4
-on the vec4 core against the legacy kernel, ratio = legacy time / vec4 time; dispatch: SmolLM2-135M's dispatches per layer only); --runs: rounds per matmul row (median, default 5); --matmul legacy
+on the vec4 core against the legacy kernel, ratio = legacy time / vec4 time; dispatch: SmolLM2-135M's dispatches per layer only, under --activations); --runs: rounds per matmul row (median, default 5); --matmul legacy
 builds the model on the previous 4×4 matmul kernel without split-K (before/after comparisons);
 --activations f16 stores the activations kept for the backward as f16 (half their memory);
 --matmul-math f16 builds the training model's dense matmuls with f16 products and f32 sums (needs a GPU with shader-f16);
@@ -123,16 +123,16 @@ runCli(async () => {
   if (a.matmul !== undefined && a.matmul !== 'vec4' && a.matmul !== 'legacy') throw new UsageError('--matmul must be vec4 or legacy');
   setDefaultMatmulKernel(a.matmul === 'legacy' ? 'legacy' : 'auto');
   if (a.only !== undefined && !['train', 'matmul', 'matmul-quant', 'dispatch'].includes(a.only)) throw new UsageError('--only must be train, matmul, matmul-quant or dispatch');
-  // Dispatches per decoder layer of a SmolLM2-135M training step (B 4, T 512, r 16, all-linear, LoRA dropout 0.05).
+  const saveActivations = parseActivations(a.activations, undefined);
+  // Dispatches per decoder layer of a SmolLM2-135M training step (B 4, T 512, r 16, all-linear, LoRA dropout 0.05, --activations).
   const perLayer = async () => ({
-    model: 'SmolLM2-135M shape, B 4, T 512, r 16, all-linear, LoRA dropout 0.05',
-    dispatches_per_layer: await dispatchesPerLayer(ctx, PRESETS['smollm2-135m'], { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05 }),
+    model: `SmolLM2-135M shape, B 4, T 512, r 16, all-linear, LoRA dropout 0.05, saved activations ${saveActivations ?? 'f32'}`,
+    dispatches_per_layer: await dispatchesPerLayer(ctx, PRESETS['smollm2-135m'], { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05, saveActivations }),
   });
   if (a.only === 'dispatch') {
     process.stdout.write(JSON.stringify({ device: ctx.adapter, smollm2: await perLayer() }, null, 1) + '\n');
     return;
   }
-  const saveActivations = parseActivations(a.activations, undefined);
   // SmolLM2-135M's LoRA shapes: B 4, T 512, C 576, r 16.
   const matmulRows = async () => compareMatmuls(ctx, matmulCases(soft, 576, 4 * 512, 16), soft ? 2 : 10, runs);
   // Quantized B (NF4, QA-LoRA INT4): vec4 core vs legacy kernel, SmolLM2-135M's MLP (C 576, FF 1536).

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../model/config';
 import { linearModules } from '../model/modules';
 import { TINY_GPT2_CONFIG, TINY_LLAMA_CONFIG } from '../model/random';
-import { bufferWords, headChunkRows, transformerBuffers, type BufferSettings } from './buffers';
+import { bufferWords, headChunkRows, savedF16Layout, transformerBuffers, type BufferSettings } from './buffers';
 
 /** WebGPU's default limits, as plan/memory's DEFAULT_TILING. */
 const TILING = {
@@ -40,15 +40,39 @@ describe('transformerBuffers', () => {
     expect(keys.some((k) => k.endsWith('.work'))).toBe(false);
     const f16 = transformerBuffers(llama, settings(llama, { saveActivations: 'f16' }));
     const packed = f16.filter((r) => r.f16).map((r) => r.key);
-    for (let l = 0; l < L; l++) for (const k of ['resid', 'qkv', 'att', 'resMid', 'gu']) expect(packed).toContain(`${k}.${l}`);
-    expect(packed.length).toBe(5 * L);
-    expect(f16.find((r) => r.key === 'gu.0')).toMatchObject({ shape: [N, 2 * FF], bytes: N * 2 * FF * 2 });
+    expect(packed).toEqual(Array.from({ length: L }, (_, l) => `saved16.${l}`));
+    for (const k of ['resid.0', 'qkv.0', 'att.0', 'resMid.0', 'gu.0']) expect(f16.some((r) => r.key === k)).toBe(false);
+    const { NH, NKV, HS } = llama;
+    const QKVW = (NH + 2 * NKV) * HS;
+    // One buffer per layer: resid, q|k|v, att, resMid, gate|up back to back, 2 bytes a value.
+    const row = C + QKVW + NH * HS + C + 2 * FF;
+    expect(f16.find((r) => r.key === 'saved16.0')).toMatchObject({ shape: [N, row], bytes: N * row * 2 });
     expect(f16.find((r) => r.key === `resid.${L}`)).toMatchObject({ bytes: N * C * 4 }); // the final norm's input stays f32
     const work = f16.filter((r) => r.key.includes('work')).map((r) => r.key);
     expect(work).toEqual(['qkv.work', 'att.work', 'resMid.work', 'gu.work', 'resid.work.0', 'resid.work.1']);
     // checkpointing or inference: nothing to save, f16 changes nothing
     for (const over of [{ checkpointing: true }, { training: false }]) {
       expect(transformerBuffers(llama, settings(llama, { ...over, saveActivations: 'f16' }))).toEqual(transformerBuffers(llama, settings(llama, over)));
+    }
+  });
+
+  it("savedF16Layout: the five tensors back to back in whole words, gu [N, 2FF] (Llama) or [N, FF] (GPT-2)", () => {
+    const N = 6;
+    for (const spec of [llama, gpt2]) {
+      const { C, NH, NKV, HS, FF } = spec;
+      const mlpW = (spec.arch === 'gpt2' ? 1 : 2) * FF;
+      const { segments, words, rowElems } = savedF16Layout(spec, N);
+      expect(segments.map((s) => s.name)).toEqual(['resid', 'qkv', 'att', 'resMid', 'gu']);
+      expect(segments.map((s) => s.n)).toEqual([N * C, N * (NH + 2 * NKV) * HS, N * NH * HS, N * C, N * mlpW]);
+      let w = 0;
+      for (const s of segments) {
+        expect(s.offset).toBe(w);
+        w += s.n / 2;
+      }
+      expect(words).toBe(w);
+      expect(rowElems * N).toBe(2 * words);
+      const row = transformerBuffers(spec, { ...settings(spec, { saveActivations: 'f16' }), B: 2, T: 3 }).find((r) => r.key === 'saved16.0');
+      expect(row?.bytes).toBe(4 * words);
     }
   });
 

@@ -60,7 +60,7 @@ interface BufferRow {
    * `f16`), at least 4 (the allocator pads to 16).
    */
   bytes: number;
-  /** Packed f16 (ops/convert.ts's layout): a saved activation under saveActivations 'f16'. */
+  /** Packed f16 (ops/convert.ts's layout): a layer's saved activations under saveActivations 'f16' (savedF16Layout). */
   f16?: true;
   kind: BufferKind;
 }
@@ -117,9 +117,33 @@ export function loraGroups<Mod extends Pick<LinearModule, 'kind' | 'layer'>>(arc
 /** Storage of the activations the training graph keeps for its backward: 'f32' exact, 'f16' half the bytes. */
 export type SaveActivations = 'f32' | 'f16';
 
-/** Whether these settings keep qkv, att and gu of every layer as packed f16 (training without checkpointing, 'f16'). */
+/** Whether these settings keep every layer's resid, qkv, att, resMid and gu as packed f16 (training without checkpointing, 'f16'). */
 export function savesF16(s: Pick<BufferSettings, 'training' | 'checkpointing' | 'saveActivations'>): boolean {
   return s.training && !s.checkpointing && s.saveActivations === 'f16';
+}
+
+/** The tensors a layer keeps packed in its `saved16.l` buffer under saveActivations 'f16', in order. */
+export type SavedF16Name = 'resid' | 'qkv' | 'att' | 'resMid' | 'gu';
+
+/**
+ * The layout of one layer's `saved16.l` buffer (savesF16): its input resid [N, C], q|k|v [N, QKVW],
+ * att [N, NH·HS], resMid [N, C] and the MLP inputs' outputs gu [N, mlpW] back to back, each
+ * segment's n f32 values as ceil(n/2) u32 words (two f16 halves, ops/convert.ts's layout) from word
+ * `offset`; `words` in all, `rowElems` f32 values per row (the row's shape is [N, rowElems]). Throws
+ * nothing (ops/convert.ts throws for an odd n).
+ */
+export function savedF16Layout(spec: ModelSpec, N: number): { segments: { name: SavedF16Name; n: number; offset: number }[]; words: number; rowElems: number } {
+  const { C, NH, NKV, HS, FF } = spec;
+  const widths: [SavedF16Name, number][] = [
+    ['resid', C], ['qkv', (NH + 2 * NKV) * HS], ['att', NH * HS], ['resMid', C], ['gu', ARCH_LAYOUT[spec.arch].mlpIn.length * FF],
+  ];
+  let words = 0;
+  const segments = widths.map(([name, w]) => {
+    const seg = { name, n: N * w, offset: words };
+    words += Math.ceil(seg.n / 2);
+    return seg;
+  });
+  return { segments, words, rowElems: widths.reduce((a, [, w]) => a + w, 0) };
 }
 
 /** The words of each family of buffers (a key's part before the first '.', or the whole key). */
@@ -129,7 +153,7 @@ const FAMILY_WORDS: Record<string, string> = {
   qkv: 'the attention queries, keys and values of one layer', dqkv: 'the attention queries, keys and values of one layer',
   att: 'the attention output of one layer', datt: 'the attention output of one layer',
   ln: 'the normalised input of one layer', dln: 'the normalised input of one layer', lnf: 'the normalised input of one layer',
-  resid: 'the residual stream of one layer', resMid: 'the residual stream of one layer', dres: 'the residual stream of one layer',
+  resid: 'the residual stream of one layer', saved16: 'the saved activations of one layer', resMid: 'the residual stream of one layer', dres: 'the residual stream of one layer',
   logits: 'the output logits (one chunk)', 'u.lm_head': "the output head's LoRA activations", u: "one adapter's LoRA activations",
   lora: 'the LoRA scratch space', embedding: 'the token embedding matrix', 'LoRA parameters': 'the LoRA parameters',
 };
@@ -147,8 +171,8 @@ export function bufferWords(key: string): string {
  * residual stream, norm statistics and gu. Without training the layers share one set of
  * activations and two residual buffers (ping-pong) and one LoRA `u` serves every module. Under
  * saveActivations 'f16' (savesF16) each layer keeps its input resid, qkv, att, resMid and gu as
- * packed f16 and the layers compute in shared f32 work buffers (`qkv.work`, `att.work`,
- * `resMid.work`, `gu.work`, and `resid.work.0/1` for the stream). Throws nothing; sizes are
+ * packed f16 in one buffer `saved16.l` (savedF16Layout) and the layers compute in shared f32 work
+ * buffers (`qkv.work`, `att.work`, `resMid.work`, `gu.work`, and `resid.work.0/1` for the stream). Throws nothing; sizes are
  * not checked against device limits here (the allocator does that).
  */
 export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRow[] {
@@ -160,8 +184,6 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
   const rows: BufferRow[] = [];
   const add = (key: string, kind: BufferKind, ...shape: number[]) =>
     rows.push({ key, words: bufferWords(key), shape, bytes: Math.max(1, shape.reduce((a, b) => a * b, 1)) * 4, kind });
-  const addF16 = (key: string, ...shape: number[]) =>
-    rows.push({ key, words: bufferWords(key), shape, bytes: Math.max(1, Math.ceil(shape.reduce((a, b) => a * b, 1) / 2)) * 4, kind: 'forward', f16: true });
   for (const k of ['tokens', 'targets', 'pos', 'segStart']) add(k, 'input', N);
   add('seed', 'input', 4);
   add('lossScale', 'input', 4);
@@ -183,17 +205,18 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
     add('resMid.work', 'forward', N, C);
     add('gu.work', 'forward', N, mlpW);
   }
-  const saved = (key: string, ...shape: number[]) => (f16 ? addF16(key, ...shape) : add(key, 'forward', ...shape));
+  const packed = savedF16Layout(spec, N);
   for (let i = 0; i < sets; i++) {
     add(`mean1.${i}`, 'forward', N);
     add(`rstd1.${i}`, 'forward', N);
-    saved(`qkv.${i}`, N, QKVW);
-    saved(`att.${i}`, N, NH * HS);
+    if (!f16) add(`qkv.${i}`, 'forward', N, QKVW);
+    if (!f16) add(`att.${i}`, 'forward', N, NH * HS);
     add(`lse.${i}`, 'forward', s.B, NH, s.T);
-    saved(`resMid.${i}`, N, C);
+    if (!f16) add(`resMid.${i}`, 'forward', N, C);
     add(`mean2.${i}`, 'forward', N);
     add(`rstd2.${i}`, 'forward', N);
-    saved(`gu.${i}`, N, mlpW);
+    if (!f16) add(`gu.${i}`, 'forward', N, mlpW);
+    if (f16) rows.push({ key: `saved16.${i}`, words: bufferWords('saved16'), shape: [N, packed.rowElems], bytes: Math.max(1, packed.words) * 4, kind: 'forward', f16: true });
   }
   const lora = s.lora;
   // LoRA intermediates u = dropout(x)·Aᵀ [N, r] of the decoder-block modules: kept per group of
@@ -206,11 +229,10 @@ export function transformerBuffers(spec: ModelSpec, s: BufferSettings): BufferRo
     for (const g of groups) add(`u.${g[0].name}`, 'lora', ...blocks(g.length), N, lora.r);
   } else if (lora) add('u.shared', 'lora', ...blocks(gMax), N, lora.r);
   // The residual stream: every layer's input is kept when training; two buffers ping-pong otherwise.
-  // Under f16 the layers' inputs are kept packed, the stream ping-pongs through two f32 work
-  // buffers and the last layer's output (the final norm's input) stays f32.
+  // Under f16 the layers' inputs are kept packed (in saved16.l), the stream ping-pongs through two
+  // f32 work buffers and the last layer's output (the final norm's input) stays f32.
   for (let l = 0; l <= L; l++) {
-    if (f16 && l < L) addF16(`resid.${l}`, N, C);
-    else if (s.training || l < 2) add(`resid.${l}`, 'forward', N, C);
+    if (f16 ? l === L : s.training || l < 2) add(`resid.${l}`, 'forward', N, C);
   }
   if (f16) for (const k of ['resid.work.0', 'resid.work.1']) add(k, 'forward', N, C);
   // The head's LoRA intermediate only lives for one chunk (its backward follows right away).

@@ -3,7 +3,7 @@
 // (TransformerOptions.groupLora false): the same loss and LoRA gradients bit for bit, on Llama-
 // (all-linear, and q,v only), Qwen2- (q/k/v biases) and GPT-2-shaped random models and QA-LoRA,
 // with dropout, with and without split-K; and the dispatches per layer of the SmolLM2-135M
-// training step (the target: at most 50).
+// training step (the target: at most 50), also under saveActivations 'f16'.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { dispatchesPerLayer } from '../cli/bench-dispatch';
@@ -94,5 +94,15 @@ describe('dispatches per decoder layer', () => {
     const config = JSON.parse(readFileSync(new URL('../../../shared/configs/SmolLM2-135M.json', import.meta.url), 'utf8'));
     const n = await dispatchesPerLayer(ctx, config, { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05 });
     expect(n).toBeLessThanOrEqual(50);
+  });
+
+  it("the same under saveActivations 'f16': at most 50, the f32 count + 2 (one pack, one unpack of the layer's saved tensors)", async () => {
+    const ctx = await testContext();
+    const config = JSON.parse(readFileSync(new URL('../../../shared/configs/SmolLM2-135M.json', import.meta.url), 'utf8'));
+    const c = { B: 4, T: 512, r: 16, targetModules: 'all-linear', loraDropout: 0.05 };
+    const f32 = await dispatchesPerLayer(ctx, config, c);
+    const f16 = await dispatchesPerLayer(ctx, config, { ...c, saveActivations: 'f16' });
+    expect(f16).toBeLessThanOrEqual(50);
+    expect(f16).toBe(f32 + 2);
   });
 });

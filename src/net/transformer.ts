@@ -11,7 +11,7 @@
 // The backward runs the same path in reverse with one running residual gradient `dres`; base
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
 // Length (~450 lines, over the house's ~400): a layer's forward, its backward and the backward's
-// recomputation (ln1, ln2, h, the f16 unpacks) mirror each other step by step over the same
+// recomputation (ln1, ln2, h, the f16 unpack) mirror each other step by step over the same
 // buffers; they stay in one file so that a change to one is made beside the others.
 
 import { type BufferSlice, type Dispatch, type GpuContext } from '../gpu/context';
@@ -23,7 +23,7 @@ import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops
 import { attentionBackward, attentionForward } from '../ops/attention';
 import { attentionDecode, kvWrite } from '../ops/kvcache';
 import { crossEntropy, lossReduce } from '../ops/crossentropy';
-import { packF16, unpackF16 } from '../ops/convert';
+import { packF16Segments, unpackF16Segments, type F16Segment } from '../ops/convert';
 import { embeddingForward } from '../ops/embedding';
 import { defaultMatmulKernel, minGroupsFor, tileLimits } from '../ops/matmul';
 import { f16MathUnavailable } from '../ops/matmul-math';
@@ -32,7 +32,7 @@ import { rope, ropeInvFreq } from '../ops/rope';
 import type { ModelSpec } from '../model/config';
 import { ARCH_LAYOUT, type ArchLayout, type ModuleKind } from '../model/modules';
 import type { LinearWeights, ModelWeights } from '../model/weights';
-import { headChunkRows, loraGroups, savesF16, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers } from './buffers';
+import { headChunkRows, loraGroups, savedF16Layout, savesF16, STAT_EVAL_LOSS, STAT_TRAIN_LOSS, transformerBuffers, type SavedF16Name } from './buffers';
 import type { Batch, TransformerOptions } from './options';
 
 export { HEAD_CHUNK_BYTES, headChunkRows, STAT_EVAL_LOSS, STAT_GRAD_NORM, STAT_TRAIN_LOSS } from './buffers';
@@ -42,8 +42,8 @@ export type { Batch, TransformerOptions } from './options';
  * One layer's forward activations (the buffers of one set in net/buffers.ts). `ln` (ln1, then
  * ln2) and `h` are shared by all layers and recomputed in the backward. qkv, att and gu are the f32
  * buffers the kernels compute in; under saveActivations 'f16' they are the shared work buffers
- * and `saved16` holds the layer's packed f16 copies (packed in the forward, unpacked before the
- * backward reads them).
+ * and `saved16` holds the layer's packed f16 copies (one pack at the end of the layer's forward,
+ * one unpack at the start of its backward).
  */
 interface Acts {
   ln: GPUBuffer;
@@ -58,8 +58,8 @@ interface Acts {
   /** The MLP inputs' outputs side by side: Llama gate|up [N, 2FF]; GPT-2 pre-GELU fc [N, FF]. */
   gu: GPUBuffer;
   h: GPUBuffer;
-  /** The layer's input (the residual stream), q|k|v, att, resMid and gu as packed f16. */
-  saved16: { resid: GPUBuffer; qkv: GPUBuffer; att: GPUBuffer; resMid: GPUBuffer; gu: GPUBuffer } | null;
+  /** The layer's input (the residual stream), q|k|v, att, resMid and gu as packed f16, one buffer (net/buffers.ts savedF16Layout). */
+  saved16: GPUBuffer | null;
 }
 
 /** The backward's scratch, shared by all layers. */
@@ -200,7 +200,7 @@ export class Transformer {
       this.acts.push({
         ln: buf('ln'), mean1: set('mean1'), rstd1: set('rstd1'), qkv: work('qkv'), att: work('att'), lse: set('lse'),
         resMid: work('resMid'), mean2: set('mean2'), rstd2: set('rstd2'), gu: work('gu'), h: buf('h'),
-        saved16: f16 ? { resid: set('resid'), qkv: set('qkv'), att: set('att'), resMid: set('resMid'), gu: set('gu') } : null,
+        saved16: f16 ? set('saved16') : null,
       });
     }
     this.uShared = opt('u.shared');
@@ -375,12 +375,9 @@ export class Transformer {
     const a = this.act(l);
     const layer = this.w.layers[l];
     const x = this.resid[l];
-    const s16 = train ? a.saved16 : null;
-    if (s16) p.dispatch(packF16(ctx, `L${l}.resid.pack`, { n: N * C, inp: x, out: s16.resid }));
     p.dispatch(this.norm(`L${l}.norm1`, x, layer.norm1, layer.norm1Bias, a.ln, a.mean1, a.rstd1));
     this.forwardColumns(p, l, layout.qkv, a.ln, a.qkv, QKVW, train);
     if (layout.position === 'rope') this.rope(p, `L${l}`, a.qkv, false);
-    if (s16) p.dispatch(packF16(ctx, `L${l}.qkv.pack`, { n: N * QKVW, inp: a.qkv, out: s16.qkv }));
     const kv = this.opts.kv;
     if (kv) {
       const kd = { NH, NKV, HS, Tc: kv.capacity };
@@ -390,16 +387,22 @@ export class Transformer {
     if (!this.opts.decode) {
       for (const d of attentionForward(ctx, `L${l}.attn`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse })) p.dispatch(d);
     }
-    if (s16) p.dispatch(packF16(ctx, `L${l}.att.pack`, { n: N * NH * HS, inp: a.att, out: s16.att }));
     // o and down add the residual in their epilogue.
     this.forwardColumns(p, l, [layout.o], a.att, a.resMid, C, train, x);
-    if (s16) p.dispatch(packF16(ctx, `L${l}.resMid.pack`, { n: N * C, inp: a.resMid, out: s16.resMid }));
     p.dispatch(this.norm(`L${l}.norm2`, a.resMid, layer.norm2, layer.norm2Bias, a.ln, a.mean2, a.rstd2));
     this.forwardColumns(p, l, layout.mlpIn, a.ln, a.gu, layout.mlpIn.length * FF, train);
-    if (s16) p.dispatch(packF16(ctx, `L${l}.gu.pack`, { n: N * layout.mlpIn.length * FF, inp: a.gu, out: s16.gu }));
     p.dispatch(this.mlpAct(`L${l}`, a));
     const out = this.resid[l + 1];
     this.forwardColumns(p, l, [layout.down], a.h, out, C, train, a.resMid);
+    // f16-saved activations: one pack of the five tensors, which all still hold this layer's
+    // values (none is written after its producer above; the output went to resid[l+1]).
+    if (train && a.saved16) p.dispatch(packF16Segments(ctx, `L${l}.saved16.pack`, { segs: this.savedSegments(l, a), out: a.saved16 }));
+  }
+
+  /** The f32 tensors of layer l's `saved16` buffer (savedF16Layout's segments, its work buffers). */
+  private savedSegments(l: number, a: Acts): F16Segment[] {
+    const f32: Record<SavedF16Name, GPUBuffer> = { resid: this.resid[l], qkv: a.qkv, att: a.att, resMid: a.resMid, gu: a.gu };
+    return savedF16Layout(this.spec, this.N).segments.map((s) => ({ n: s.n, offset: s.offset, f32: f32[s.name] }));
   }
 
   /** The MLP activation h = swiglu(gu) or gelu(gu) (the forward's, and the backward's recompute). */
@@ -425,28 +428,25 @@ export class Transformer {
       if (recomputed) this.encodeLayerForward(p, l, true);
       const a = this.act(l);
       const layer = this.w.layers[l];
-      const s16 = a.saved16;
-      if (s16) p.dispatch(unpackF16(ctx, `L${l}.gu.unpack`, { n: N * layout.mlpIn.length * FF, inp: s16.gu, out: a.gu }));
+      // f16-saved activations: one unpack into the work buffers, which nothing in this layer's
+      // backward writes (its kernels write ln, h, the norm statistics and gradient scratch only).
+      if (a.saved16) p.dispatch(unpackF16Segments(ctx, `L${l}.saved16.unpack`, { inp: a.saved16, segs: this.savedSegments(l, a) }));
       if (!recomputed) p.dispatch(this.mlpAct(`L${l}.re`, a));
       // MLP: resid[l+1] = resMid + down(act(ln2·W1)), gradient dres flows to both.
       this.backwardColumns(p, l, [layout.down], a.h, bwd.dres, C, bwd.dh);
       if (layout.mlp === 'swiglu') p.dispatch(swigluBackward(ctx, `L${l}.swiglu.bwd`, { N, FF, gu: a.gu, dh: bwd.dh, dgu: bwd.dgu }));
       else p.dispatch(geluBackward(ctx, `L${l}.gelu.bwd`, { n: N * FF, inp: a.gu, dout: bwd.dh, dinp: bwd.dgu }));
-      if (s16) p.dispatch(unpackF16(ctx, `L${l}.resMid.unpack`, { n: N * C, inp: s16.resMid, out: a.resMid }));
       if (!recomputed) p.dispatch(this.norm(`L${l}.norm2.re`, a.resMid, layer.norm2, layer.norm2Bias, a.ln, a.mean2, a.rstd2));
       this.backwardColumns(p, l, layout.mlpIn, a.ln, bwd.dgu, layout.mlpIn.length * FF, bwd.dln);
       p.dispatch(this.normBackward(`L${l}.norm2.bwd`, a.resMid, layer.norm2, a.mean2, a.rstd2, bwd.dln, bwd.dres, true));
       // Attention: resMid = resid[l] + o(attn(qkv(ln1))).
-      if (s16) p.dispatch(unpackF16(ctx, `L${l}.att.unpack`, { n: N * NH * HS, inp: s16.att, out: a.att }));
       this.backwardColumns(p, l, [layout.o], a.att, bwd.dres, C, bwd.datt);
-      if (s16) p.dispatch(unpackF16(ctx, `L${l}.qkv.unpack`, { n: N * QKVW, inp: s16.qkv, out: a.qkv }));
       for (const d of attentionBackward(ctx, `L${l}.attn.bwd`, dims, { qkv: a.qkv, segStart: this.segStart, out: a.att, lse: a.lse, dout: bwd.datt, dqkv: bwd.dqkv, D: bwd.D })) {
         p.dispatch(d);
       }
       if (layout.position === 'rope') this.rope(p, `L${l}`, bwd.dqkv, true);
       // The first layer's input is the frozen embedding: its gradient is not needed.
       const needDX = l > 0;
-      if (s16) p.dispatch(unpackF16(ctx, `L${l}.resid.unpack`, { n: N * C, inp: s16.resid, out: this.resid[l] }));
       p.dispatch(this.norm(`L${l}.norm1.re`, this.resid[l], layer.norm1, layer.norm1Bias, a.ln, a.mean1, a.rstd1));
       this.backwardColumns(p, l, layout.qkv, a.ln, bwd.dqkv, QKVW, needDX ? bwd.dln : null);
       if (needDX) p.dispatch(this.normBackward(`L${l}.norm1.bwd`, this.resid[l], layer.norm1, a.mean1, a.rstd1, bwd.dln, bwd.dres, true));

@@ -14,7 +14,7 @@ import { QUANT_PARAMS, quantKernelSpec } from '../quant/gpu';
 import type { QuantFormat } from '../quant/formats';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from './activation';
 import { attentionBackward, attentionForward } from './attention';
-import { packF16, unpackF16 } from './convert';
+import { packF16, packF16Segments, unpackF16, unpackF16Segments } from './convert';
 import { crossEntropy, lossReduce } from './crossentropy';
 import { accumulate, add, dropout } from './elementwise';
 import { embeddingForward } from './embedding';
@@ -99,6 +99,11 @@ function exerciseWrappers(ctx: GpuContext): void {
   dropout(ctx, 'dropout', { n: 8, inp: buf(), out: buf(), seed: buf(), salt: 1, p: 0.1 });
   packF16(ctx, 'pack', { n: 8, inp: buf(), out: buf() });
   unpackF16(ctx, 'unpack', { n: 8, inp: buf(), out: buf() });
+  for (let count = 1; count <= 5; count++) {
+    const segs = Array.from({ length: count }, (_, k) => ({ n: 8, f32: buf(), offset: 4 * k }));
+    packF16Segments(ctx, `packSegs${count}`, { segs, out: buf() });
+    unpackF16Segments(ctx, `unpackSegs${count}`, { inp: buf(), segs });
+  }
   for (const wDType of ['f32', 'f16'] as const) {
     embeddingForward(ctx, 'emb', { N: 3, C: 8, tokens: buf(), wte: buf(), wDType, out: buf() });
     embeddingForward(ctx, 'emb.pos', { N: 3, C: 8, tokens: buf(), wte: buf(), wDType, out: buf(), pos: buf(), wpe: buf() });

@@ -191,8 +191,8 @@ function quantFits(inp: MemoryInput, q: QuantMode): boolean {
 /**
  * The changes the memory advice tries, in families ordered by what they cost the user: a smaller
  * batch (the same training with more gradient accumulation), saved activations f16 (gradients
- * within f16 rounding, about 1e-2 of the largest; a few percent slower for 10 conversion
- * dispatches a layer; no capacity lost: a smaller cost than checkpointing's third slower step, and
+ * within f16 rounding, about 1e-2 of the largest; a little slower for converting the saved bytes,
+ * one pack and one unpack dispatch a layer; no capacity lost: a smaller cost than checkpointing's third slower step, and
  * than a 4-bit base, which rounds the weights themselves), activation checkpointing (slower), a
  * 4-bit base (a little quality), a shorter sequence (cuts examples), a smaller rank (less capacity).
  * Saved activations f16 is offered only while they are f32 and checkpointing is off (under
