@@ -10,7 +10,7 @@
 //   resMid ─norm2→ ln2 ─gate,up(+LoRA)→ gu ─swiglu→ h ─down(+LoRA)→ +resMid = resid[l+1]
 // The backward runs the same path in reverse with one running residual gradient `dres`; base
 // weights are frozen, so only input gradients and the LoRA dA, dB are computed.
-// Length (~450 lines, over the house's ~400): a layer's forward, its backward and the backward's
+// Length (~470 lines, over the house's ~400): a layer's forward, its backward and the backward's
 // recomputation (ln1, ln2, h, the f16 unpack) mirror each other step by step over the same
 // buffers; they stay in one file so that a change to one is made beside the others.
 
