@@ -49,6 +49,7 @@ function oomDevice(): GPUDevice {
   return {
     limits: { minUniformBufferOffsetAlignment: 256, minStorageBufferOffsetAlignment: 256 },
     lost: new Promise(() => undefined),
+    addEventListener: () => undefined,
     pushErrorScope: () => undefined,
     popErrorScope: async () => pops.shift() ?? null,
   } as unknown as GPUDevice;
