@@ -89,10 +89,15 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     // Parked in the worker (data-held): the step in flight and its checkpoint are written.
     await expect(view).toHaveAttribute('data-held', /^\d+$/, { timeout: 120_000 });
 
-    // Cut the quota to what is used now plus less than one checkpoint (about 110 KB here). The
-    // browser's own figures (the page's estimate() reports a padded quota in a private context).
+    // Cut the quota 1 MiB below what is used now, so no checkpoint (about 110 KB here) can be
+    // written. Below, not just above by less than a checkpoint: IndexedDB's usage is reported in
+    // coarse steps (512 KiB here), so a margin above it may hold a checkpoint or two on another
+    // machine. The browser's own figures (the page's estimate() reports a padded quota in a
+    // private context); the 3 MiB cached model keeps the cut quota well above zero.
     const { usage } = await usageAndQuota();
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + 48 * 1024 });
+    const cut = usage - (1 << 20);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: cut });
+    expect((await usageAndQuota()).quota).toBe(cut);
     await page.getByTestId('resume-training').click();
 
     const message = page.getByTestId('storage-full-message');
