@@ -61,13 +61,7 @@ const LOWEST: f32 = -3.0e38; // finite, so exp(LOWEST - LOWEST) is 1, never NaN
 
 @compute @workgroup_size(256)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-                 @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                  @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.V;
@@ -138,13 +132,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn loss_reduce(
-#if SUBGROUPS
-               @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   var s = 0.0;
   for (var i = tid; i < P.N; i += WG) { s += losses[i]; }
   red[tid] = s;

@@ -80,13 +80,7 @@ var<workgroup> lenS: u32;
 
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
-#if SUBGROUPS
-        @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
         @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let h = wid.x;
   let g = h / (P.NH / P.NKV);
   for (var e = tid; e < HS; e += WG) { qS[e] = qkv[h * HS + e] * P.scale; }

@@ -63,13 +63,7 @@ var<workgroup> red: array<f32, {{WG}}>;
 
 @compute @workgroup_size({{WG}})
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-                   @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                    @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
@@ -93,13 +87,7 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 // dinp = r * (w*dout - inp * r^2 * sum(dout*w*inp) / C)
 @compute @workgroup_size({{WG}})
 fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-                    @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                     @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
@@ -137,13 +125,7 @@ fn loadBias(i: u32) -> f32 { return bias[i]; }
 
 @compute @workgroup_size({{WG}})
 fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-                     @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                      @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;
@@ -179,10 +161,11 @@ fn wgSum2(tid: u32, v: vec2f) -> vec2f {
   let s = subgroupAdd(v);
   red2[tid] = select(vec2f(0.0), s, subgroupElect());
   workgroupBarrier();
+  let ls = sgLaneSize();
   var acc = vec2f(0.0);
-  let n = (WG + sgSize - 1u) / sgSize;
+  let n = (WG + ls.y - 1u) / ls.y;
   for (var k = 0u; k < n; k++) {
-    let i = sgLane + k * sgSize;
+    let i = ls.x + k * ls.y;
     if (i < WG) { acc += red2[i]; }
   }
   let r = subgroupAdd(acc);
@@ -207,13 +190,7 @@ fn wgSum2(tid: u32, v: vec2f) -> vec2f {
 // dinp = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm))
 @compute @workgroup_size({{WG}})
 fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-                      @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                       @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let row = linearWorkgroup(wid, nwg);
   if (row >= P.N) { return; }
   let base = row * P.C;

@@ -62,13 +62,7 @@ var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256, 1, 1)
 fn sumsq_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-                 @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                  @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let w = linearWorkgroup(wid, nwg);
   if (w >= PP.numPartials) { return; }
   let stride = PP.numPartials * WG;
@@ -96,13 +90,7 @@ struct FinalParams {
 
 @compute @workgroup_size(256, 1, 1)
 fn norm_final(
-#if SUBGROUPS
-              @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
               @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   var acc = 0.0;
   for (var i = tid; i < FP.numPartials; i += WG) { acc += fnPartial[i]; }
   red[tid] = acc;

@@ -73,13 +73,7 @@ var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64, 1, 1)
 fn nf4_absmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-              @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
               @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let b = linearWorkgroup(wid, nwg);
   if (b * 64u >= P.n) { return; }
   let e = b * 64u + tid;
@@ -122,13 +116,7 @@ fn nf4_codes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 
 @compute @workgroup_size(64, 1, 1)
 fn int8_absmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-#if SUBGROUPS
-               @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
-#endif
                @builtin(local_invocation_index) tid: u32) {
-#if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
-#endif
   let r = linearWorkgroup(wid, nwg);
   if (r >= P.nr) { return; }
   var v = 0.0;

@@ -16,9 +16,10 @@
 // Requires from the including file:
 //   const WG: u32                          threads per workgroup, a power of two
 //   var<workgroup> red: array<f32, WG>     the scratch (the including file sizes it)
-//   with SUBGROUPS: `enable subgroups;` as the module's first line, and each entry point that
-//   reduces takes @builtin(subgroup_invocation_id) and @builtin(subgroup_size) and calls
-//   sgInit(lane, size) before its first reduction.
+//   with SUBGROUPS: `enable subgroups;` as the module's first line. Nothing else: the lane and
+//   the subgroup size are counted where they are needed (subgroupExclusiveAdd(1u) and
+//   subgroupAdd(1u), in the same uniform control flow as the reduction), so entry points take
+//   no subgroup builtins.
 // Provides (call from uniform control flow, every thread of the workgroup):
 //   wgReduceSum(tid) -> f32   red[0..WG) summed; returned to every thread. The caller fills red
 //                             and places a barrier before the call, and a barrier after it
@@ -28,20 +29,24 @@
 //   wgSum(tid, v) -> f32      the sum of v over the workgroup, returned to every thread; ends
 //                             with a barrier, so red may be reused right after.
 //   wgMax(tid, v) -> f32      the same with max.
-//   sgInit(lane, size)        (SUBGROUPS only) records the entry point's subgroup builtins.
+//   sgLaneSize() -> vec2u     (SUBGROUPS only) the invocation's lane and the subgroup size, for
+//                             an including file's own combine (norm.wgsl's vec2 wgSum2).
 // No bindings.
 
 #if SUBGROUPS
-var<private> sgLane: u32;
-var<private> sgSize: u32;
-
-fn sgInit(lane: u32, size: u32) {
-  sgLane = lane;
-  sgSize = size;
+// (lane, size): the invocation's rank in its subgroup and the subgroup's size, counted with
+// subgroup operations. All invocations are active where it is called (uniform control flow),
+// so ranks are 0 .. size-1, as subgroup_invocation_id would be on every driver we know; any
+// numbering would do, since each rank reads a fixed set of slots.
+fn sgLaneSize() -> vec2u {
+  return vec2u(subgroupExclusiveAdd(1u), subgroupAdd(1u));
 }
 
 // Every subgroup sums red[0..WG) in the same strided order (the partials were written there).
 fn sgCombineSum() -> f32 {
+  let ls = sgLaneSize();
+  let sgLane = ls.x;
+  let sgSize = ls.y;
   var acc = 0.0;
   let n = (WG + sgSize - 1u) / sgSize;
   for (var k = 0u; k < n; k++) {
@@ -52,6 +57,9 @@ fn sgCombineSum() -> f32 {
 }
 
 fn sgCombineMax() -> f32 {
+  let ls = sgLaneSize();
+  let sgLane = ls.x;
+  let sgSize = ls.y;
   var acc = red[sgLane % WG];
   let n = (WG + sgSize - 1u) / sgSize;
   for (var k = 1u; k < n; k++) {

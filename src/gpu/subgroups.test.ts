@@ -26,11 +26,10 @@ var<workgroup> red: array<f32, {{WG}}>;
 @compute @workgroup_size({{WG}})
 fn main(
 #if SUBGROUPS
-        @builtin(subgroup_invocation_id) sgLaneIn: u32, @builtin(subgroup_size) sgSizeIn: u32,
+        @builtin(subgroup_size) sgSizeIn: u32,
 #endif
         @builtin(local_invocation_index) tid: u32) {
 #if SUBGROUPS
-  sgInit(sgLaneIn, sgSizeIn);
   out[4u * WG + tid] = f32(sgSizeIn);
 #endif
   let v = inp[tid];
@@ -62,10 +61,11 @@ describe('wg_reduce subgroup variant', () => {
     expect(ctx.subgroups).toBe(true);
     expect(ctx.device.features.has('subgroups')).toBe(true);
     expect((await testContext()).subgroups).toBe(false);
-    const src = (sg: boolean) => preprocess(ctx.shaders, 'norm', { LAYERNORM: false, BACKWARD: false, W_F16: false, WG: 64, SUBGROUPS: sg });
+    // The code without its comments (the headers name the subgroup builtins either way).
+    const src = (sg: boolean) => preprocess(ctx.shaders, 'norm', { LAYERNORM: false, BACKWARD: false, W_F16: false, WG: 64, SUBGROUPS: sg }).replace(/\/\/.*$/gm, '');
     expect(src(true)).toMatch(/^enable subgroups;/m);
     expect(src(true)).toContain('subgroupAdd(');
-    expect(src(false)).not.toMatch(/^enable subgroups;|subgroupAdd\(|sgInit\(sgLaneIn/m);
+    expect(src(false)).not.toMatch(/^enable subgroups;|subgroup[A-Z]/m);
   });
 
   for (const WG of [1, 2, 4, 8, 16, 32, 64, 128, 256]) {
