@@ -83,6 +83,7 @@ export function checkMatmulMath(ctx: GpuContext, math: 'f32' | 'f16'): void {
 export const RUN_DEFAULTS = {
   r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, targetModules: 'attention', loraplusLrRatio: 1, lr: 2e-4, schedule: 'linear', warmup: 0, epochs: 1,
   batchSize: 4, gradAccum: 1, seed: 42, saveEvery: 0, keepCheckpoints: DEFAULT_KEEP, maxGradNorm: 1, weightDecay: 0, evalSplit: 0.1,
+  subgroups: false,
 } as const;
 
 /** The flags `npm run train` parsed (TRAIN_CLI_OPTIONS). */
@@ -113,6 +114,7 @@ export function runConfigFromArgs(
     gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
     saveActivations: parseActivations(a.activations, prev.saveActivations),
     matmulMath: parseMatmulMath(a['matmul-math'], prev.matmulMath),
+    subgroups: a.subgroups ?? prev.subgroups ?? false,
     baseModel: base.baseModel,
     r: num(...flag(a, 'lora-r', 'rank'), prev.r ?? RUN_DEFAULTS.r),
     loraAlpha: num(...flag(a, 'lora-alpha', 'alpha'), prev.loraAlpha ?? RUN_DEFAULTS.loraAlpha),

@@ -32,7 +32,7 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNE
     f16 about half the activation memory, gradients within f16 rounding)
   --matmul-math f32|f16 (f32, the default; f16: matmul products in f16 with f32 sums, on GPUs with shader-f16)
   --subgroups (row reductions with subgroup operations, on GPUs with the WebGPU subgroups feature: fewer
-    barriers; deterministic on one GPU, differs from the default by rounding; not kept by --resume)
+    barriers; deterministic on one GPU, differs from the default by rounding; kept by --resume)
 ${QUANT_USAGE}
 ${DATA_USAGE}`;
 
@@ -73,7 +73,8 @@ runCli(async () => {
   const { quant, groupSize } = quantFromArgs(a, prev);
   const src = openModelSource(model);
   const matmulMath = parseMatmulMath(a['matmul-math'], prev.matmulMath);
-  const ctx = await gpuContext(false, matmulMath === 'f16', a.subgroups ?? false);
+  const subgroups = a.subgroups ?? prev.subgroups ?? false; // a resumed run keeps its recorded choice
+  const ctx = await gpuContext(false, matmulMath === 'f16', subgroups);
   checkMatmulMath(ctx, matmulMath);
   const loaded = await loadModel(ctx, src, {
     dtype, quant, groupSize,
