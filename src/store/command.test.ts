@@ -64,11 +64,13 @@ describe('Copy as command through the CLI parser', () => {
       ...defaultKnobs(null), r: 12, loraAlpha: 7.5, loraDropout: 0.15, useRslora: true, targetModules: ['q_proj', 'k_proj', 'o_proj', 'lm_head'], loraplusLrRatio: 4,
       quant: 'qalora-int4', groupSize: 64, lr: 0.00125, schedule: 'cosine', warmup: 7, lengthBy: 'steps', steps: 321, epochs: 5, batchSize: 3, gradAccum: 5,
       seqLen: 96, evalSplit: 0.2, seed: 1234, evalEvery: 9, gradCheckpointing: true, maxGradNorm: 0.5, weightDecay: 0.01, saveActivations: 'f16', matmulMath: 'f16',
+      subgroups: true,
     };
     const options: DatasetOptions = { ...DEFAULT_DATASET_OPTIONS, template: "Q: {q}\nIt's {ctx}", responseColumn: 'answer', chatTemplate: 'chatml', trainOnPrompt: true, onBadRows: 'skip', packing: true };
     const { a, cfg, data } = throughCli(studioCommand(input(knobs, options, 'held out.jsonl')));
     expectSameRun(knobs, cfg);
     expect(cfg.groupSize).toBe(64);
+    expect(a.subgroups).toBe(true); // “Subgroup reductions” on: --subgroups
     expect(a.data).toBe('my data.jsonl');
     expect(cfg.evalFile).toBe('held out.jsonl');
     expect(a['eval-split']).toBeUndefined(); // the file replaces the split
@@ -78,6 +80,8 @@ describe('Copy as command through the CLI parser', () => {
   it('carries epochs, the eval split and default data options (no quantization)', () => {
     const knobs: Knobs = { ...defaultKnobs(null), lengthBy: 'epochs', epochs: 4, evalSplit: 0.35, useRslora: false, gradCheckpointing: false, schedule: 'constant', targetModules: ['q_proj', 'v_proj'] };
     const { a, cfg, data } = throughCli(studioCommand(input(knobs, DEFAULT_DATASET_OPTIONS, null)));
+    expect(a.subgroups).toBeUndefined(); // off by default: no --subgroups in the line
+    expect(cfg.subgroups).toBe(false);
     expectSameRun(knobs, cfg);
     expect(a.steps).toBeUndefined();
     expect(cfg.evalSplit).toBe(0.35);
