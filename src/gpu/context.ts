@@ -1,6 +1,8 @@
 // The engine's handle on a GPUDevice: pipeline cache, buffer accounting and pool, a uniform
 // arena, bind groups built once into Dispatches, readback. Programs (pre-built lists of
 // dispatches, recorded each step without creating any GPU object) are in program.ts.
+// Over 400 lines (~430) because it is one class: the pipeline cache, buffers and readback share the
+// device's lifetime and its error state, and the subgroup switch (useSubgroups) belongs to it.
 
 import type { AdapterSummary } from './device';
 import { preprocess, type Defines, type ShaderLibrary } from './shaders';
