@@ -2,7 +2,7 @@
 // (studioCommand, what the store's commandLine returns) is split as a POSIX shell splits it,
 // parsed by `npm run train`'s parser (parseCli over TRAIN_CLI_OPTIONS, strict: an unknown flag
 // throws) and turned into the run settings by the same functions train.ts uses; every knob must
-// arrive with the value it has in the studio.
+// arrive with the value it has in the studio. And the subgroup choice a resumed CLI run keeps.
 import { describe, expect, it } from 'vitest';
 import { parseCli, quantFromArgs } from '../cli/common';
 import { dataConfigFromArgs } from '../cli/data-input';
@@ -92,5 +92,19 @@ describe('Copy as command through the CLI parser', () => {
 
   it('the CLI parser refuses a flag it does not know (the check above can fail)', () => {
     expect(() => throughCli('npm run train -- --model m --rank-typo 3')).toThrow(/rank-typo/);
+  });
+});
+
+describe('subgroup reductions on --resume (the CLI side of the knob)', () => {
+  const base = { maxT: 2048, quant: 'none' as const, groupSize: 32, dtype: 'auto', baseModel: 'm' };
+  const resumed = (args: string[], prev: boolean | undefined) => runConfigFromArgs(parseCli(TRAIN_CLI_OPTIONS, 'usage', args), { subgroups: prev }, base).subgroups;
+
+  it('keeps the recorded choice without a flag; --subgroups / --no-subgroups override it; both is an error', () => {
+    expect(resumed([], true)).toBe(true);
+    expect(resumed([], false)).toBe(false);
+    expect(resumed([], undefined)).toBe(false); // a run recorded before the setting existed
+    expect(resumed(['--subgroups'], false)).toBe(true);
+    expect(resumed(['--no-subgroups'], true)).toBe(false);
+    expect(() => resumed(['--subgroups', '--no-subgroups'], undefined)).toThrow('give --subgroups or --no-subgroups, not both.');
   });
 });
