@@ -32,6 +32,10 @@ describe('trainCommand', () => {
     // f32 matmul math likewise; f16 is spelled out
     expect(c).not.toContain('--matmul-math');
     expect(trainCommand({ ...config, saveActivations: 'f16', matmulMath: 'f16' }, data, 0.1, paths)).toContain('--activations f16 --matmul-math f16 --eval-split');
+    // subgroup reductions: off leaves the flag out, on writes --subgroups
+    expect(c).not.toContain('--subgroups');
+    expect(trainCommand({ ...config, subgroups: false }, data, 0.1, paths)).not.toContain('--subgroups');
+    expect(trainCommand({ ...config, matmulMath: 'f16', subgroups: true }, data, 0.1, paths)).toContain('--matmul-math f16 --subgroups --eval-split');
     expect(c).toContain(`--format template --template 'Q: {q}\nIt'\\''s' --response-column a --train-on-prompt --packing --on-bad-rows skip`);
   });
 

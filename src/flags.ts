@@ -8,8 +8,8 @@ import type { RunConfig } from './train/run';
 /** The flag of each option an engine message can name (the access token is an environment variable). */
 export const OPTION_FLAG: Record<RunOption, string> = {
   seqLen: '--seq-len', batchSize: '--batch-size', gradAccum: '--grad-accum', r: '--lora-r', loraAlpha: '--lora-alpha', loraDropout: '--lora-dropout', lr: '--lr',
-  loraplusLrRatio: '--loraplus-lr-ratio', quant: '--quant', targetModules: '--target-modules', gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', maxGradNorm: '--max-grad-norm',
-  format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
+  loraplusLrRatio: '--loraplus-lr-ratio', quant: '--quant', targetModules: '--target-modules', gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', matmulMath: '--matmul-math',
+  subgroups: '--subgroups', maxGradNorm: '--max-grad-norm', format: '--format', template: '--template', responseColumn: '--response-column', chatTemplate: '--chat-template', trainOnPrompt: '--train-on-prompt',
   onBadRows: '--on-bad-rows', accessToken: 'HF_TOKEN',
 };
 
@@ -18,7 +18,7 @@ export const CONFIG_FLAG: Partial<Record<keyof RunConfig, string>> = {
   r: '--lora-r', loraAlpha: '--lora-alpha', loraDropout: '--lora-dropout', useRslora: '--use-rslora', targetModules: '--target-modules', loraplusLrRatio: '--loraplus-lr-ratio', lr: '--lr',
   schedule: '--schedule', warmup: '--warmup', steps: '--steps', epochs: '--epochs', batchSize: '--batch-size', gradAccum: '--grad-accum',
   seqLen: '--seq-len', seed: '--seed', saveEvery: '--save-every', maxGradNorm: '--max-grad-norm', weightDecay: '--weight-decay',
-  gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', matmulMath: '--matmul-math', quant: '--quant', groupSize: '--group-size',
+  gradCheckpointing: '--grad-checkpointing', saveActivations: '--activations', matmulMath: '--matmul-math', subgroups: '--subgroups', quant: '--quant', groupSize: '--group-size',
 };
 
 /**
@@ -60,7 +60,7 @@ export function trainCommand(c: RunConfig, data: DataFlags, evalSplit: number, p
   };
   const order: (keyof RunConfig)[] = [
     'r', 'loraAlpha', 'loraDropout', 'useRslora', 'targetModules', 'loraplusLrRatio', 'lr', 'schedule', 'warmup', 'steps', 'epochs', 'batchSize', 'gradAccum', 'seqLen',
-    'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'saveActivations', 'matmulMath', 'quant', 'groupSize',
+    'seed', 'saveEvery', 'maxGradNorm', 'weightDecay', 'gradCheckpointing', 'saveActivations', 'matmulMath', 'subgroups', 'quant', 'groupSize',
   ];
   for (const k of order) {
     if (k === 'epochs' && c.steps !== undefined) continue; // steps win over epochs

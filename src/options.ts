@@ -7,13 +7,13 @@
 /** An option of a run or of its data that a message can point at (the names are RunConfig / DataOptions fields). */
 export type RunOption =
   | 'seqLen' | 'batchSize' | 'gradAccum' | 'r' | 'loraAlpha' | 'loraDropout' | 'lr' | 'loraplusLrRatio' | 'quant'
-  | 'targetModules' | 'gradCheckpointing' | 'saveActivations' | 'maxGradNorm'
+  | 'targetModules' | 'gradCheckpointing' | 'saveActivations' | 'matmulMath' | 'subgroups' | 'maxGradNorm'
   | 'format' | 'template' | 'responseColumn' | 'chatTemplate' | 'trainOnPrompt' | 'onBadRows' | 'accessToken';
 
 /** Every RunOption, for tables that must name each one (tests check the hosts' tables against it). */
 export const RUN_OPTIONS: readonly RunOption[] = [
   'seqLen', 'batchSize', 'gradAccum', 'r', 'loraAlpha', 'loraDropout', 'lr', 'loraplusLrRatio', 'quant', 'targetModules', 'gradCheckpointing', 'saveActivations',
-  'maxGradNorm', 'format', 'template', 'responseColumn', 'chatTemplate', 'trainOnPrompt', 'onBadRows', 'accessToken',
+  'matmulMath', 'subgroups', 'maxGradNorm', 'format', 'template', 'responseColumn', 'chatTemplate', 'trainOnPrompt', 'onBadRows', 'accessToken',
 ];
 
 /** A reference to an option in a message, with the value to give it when the message suggests one. */
@@ -37,7 +37,8 @@ export function opt(option: RunOption, value?: string | number | boolean): Optio
 const PLAIN_NAME: Record<RunOption, string> = {
   seqLen: 'the sequence length', batchSize: 'the batch size', gradAccum: 'gradient accumulation', r: 'the rank', loraAlpha: 'alpha',
   loraDropout: 'dropout', lr: 'the learning rate', loraplusLrRatio: 'the LoRA+ ratio', quant: 'the base quantization', targetModules: 'the target modules',
-  gradCheckpointing: 'activation checkpointing', saveActivations: 'the saved activations', maxGradNorm: 'the maximum gradient norm', format: 'the record shape', template: 'the prompt template',
+  gradCheckpointing: 'activation checkpointing', saveActivations: 'the saved activations',
+  matmulMath: 'the matmul math', subgroups: 'subgroup reductions', maxGradNorm: 'the maximum gradient norm', format: 'the record shape', template: 'the prompt template',
   responseColumn: 'the response column', chatTemplate: 'the prompt format', trainOnPrompt: 'training on the prompt', onBadRows: 'the bad-rows setting',
   accessToken: 'an access token',
 };

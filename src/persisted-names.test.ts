@@ -71,8 +71,8 @@ describe('settings saved under the old field names', () => {
     const r: RunRecord = read.record;
     expect(r.schema).toBe(RUN_SCHEMA);
     expect(r.knobs).toEqual(KNOBS);
-    // A config from before saveActivations and matmulMath has neither (the engine's defaults, f32).
-    expect(r.config).toEqual({ ...toRunConfig(KNOBS, 'llama', 'stories260K'), saveActivations: undefined, matmulMath: undefined });
+    // A config from before saveActivations, matmulMath and subgroups has none (the engine's defaults: f32, off).
+    expect(r.config).toEqual({ ...toRunConfig(KNOBS, 'llama', 'stories260K'), saveActivations: undefined, matmulMath: undefined, subgroups: undefined });
     expect(() => validateRunConfig(r.config, 512)).not.toThrow();
   });
 

@@ -146,10 +146,12 @@ describe('train, eval, generate', () => {
 });
 
 describe('checkpoints: kept N at a time, checksummed, a damaged one falls back to the previous', () => {
-  it('corrupting OUT/checkpoint makes --resume OUT/checkpoint continue from OUT/checkpoint-prev, with a message', () => {
+  it('corrupting OUT/checkpoint makes --resume OUT/checkpoint continue from OUT/checkpoint-prev, with a message (and keeps --subgroups)', () => {
     const out = join(tmp, 'keep');
     const base = ['--model', STORIES, '--data', data, '--out', out, '--seq-len', '32', '--batch-size', '2', '--targets', 'q_proj,v_proj', '--lr', '5e-3', '--save-every', '1', '--log-every', '1'];
-    const t = cli('train', [...base, '--steps', '3']);
+    // Where the adapter has subgroups (SwiftShader does) the run uses them, and --resume without the flag keeps them.
+    const sg = HAS_SUBGROUPS ? ['--subgroups'] : [];
+    const t = cli('train', [...base, ...sg, '--steps', '3']);
     expect(t.code).toBe(0);
     // Default: keep 2, the newest in checkpoint/, the one before in checkpoint-prev/, nothing half-written left.
     expect(readdirSync(out).filter((f) => f.startsWith('checkpoint')).sort()).toEqual(['checkpoint', 'checkpoint-prev']);
@@ -168,6 +170,9 @@ describe('checkpoints: kept N at a time, checksummed, a damaged one falls back t
     expect(r.stderr).toMatch(/The newest checkpoint is damaged: .*checkpoint\/ \(its checksum is [0-9a-f]{8}, not the [0-9a-f]{8} it was saved with\); resuming from .*checkpoint-prev\/ at step 2 instead\./);
     expect(r.stderr).toMatch(/resuming from .*checkpoint-prev at step 2/);
     expect(r.stderr).toMatch(/step 3\/4/);
+    const recorded = JSON.parse(readFileSync(join(out, 'checkpoint', 'trainer_state.json'), 'utf8')).config.subgroups;
+    expect(recorded).toBe(HAS_SUBGROUPS);
+    if (HAS_SUBGROUPS) expect(r.stderr).toMatch(/^GPU: .*; subgroup reductions$/m);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics.train_loss.map((p: { step: number }) => p.step)).toEqual([1, 2, 3, 4]);
     expect(metrics.train_loss[2].loss).toBeCloseTo(lossAt3, 4); // step 3 again, from the same state
@@ -257,7 +262,7 @@ describe('benchmark', () => {
     expect(errorLines(cli('bench', ['--only', 'dispatch', '--matmul-math', 'half']).stderr)).toEqual([expect.stringMatching(/--matmul-math must be f32 \(the default\) or f16.*got "half"/)]);
   });
 
-  it('--subgroups: runs with config.subgroups true where the adapter has the subgroups feature, else one error line saying to leave it out', () => {
+  it('--subgroups: runs with config.subgroups true where the adapter has the subgroups feature, else one error line saying to turn it off', () => {
     const b = cli('bench', ['--preset', 'tiny', '--steps', '1', '--seq-len', '16', '--only', 'train', '--subgroups']);
     if (HAS_SUBGROUPS) {
       expect(errorLines(b.stderr)).toEqual([]);
@@ -266,7 +271,7 @@ describe('benchmark', () => {
       expect(b.stderr).toMatch(/^GPU: .*; subgroup reductions$/m);
     } else {
       expect(b.code).not.toBe(0);
-      expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^error: Subgroup reductions need a GPU with the WebGPU 'subgroups' feature.*leave out --subgroups/)]);
+      expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^error: Subgroup reductions need a GPU with the WebGPU 'subgroups' feature.*turn off --subgroups\.$/)]);
     }
   });
 });

@@ -23,6 +23,7 @@ import { cliMessage } from './options';
 import { modelLine, readRunData, resumeDataOf, RUN_DEFAULTS, trainedPromptFormat, trainIntoFolder, type Prepared } from './train-run';
 import { withPeftNames } from '../train/peft-names';
 import { deviceHasF16 } from '../ops/matmul-math';
+import { GpuError } from '../gpu/context';
 
 const USAGE = `usage: npm run experiment -- --spec exp.json [--model DIR|ORG/NAME] [--data FILE|hub:OWNER/NAME] --out DIR [--resume] [--log-every N (10)]
   --spec: the experiment (name, base settings, axes to vary, evaluation prompts, heldOutPrompts; see README "Experiments")
@@ -70,9 +71,14 @@ runCli(async () => {
   const genSeed = exp.genSeed ?? 0;
   progressLine(`experiment ${exp.name}: ${runs.length} runs (${runs.map((r) => r.name).join(', ')})`, true);
 
-  // 'shader-f16' when a run asks for f16 matmul math (an adapter without it: one error before any run).
+  // 'shader-f16' when a run asks for f16 matmul math, 'subgroups' when one asks for subgroup
+  // reductions (an adapter without it: one error before any run; each run sets its own choice).
   const f16 = runs.some((r) => runFields(r.settings).matmulMath === 'f16');
-  const ctx = await gpuContext(false, f16);
+  const sg = runs.some((r) => runFields(r.settings).subgroups === true);
+  const ctx = await gpuContext(false, f16, sg).catch((e: unknown) => {
+    if (!(sg && e instanceof GpuError && e.option === 'subgroups')) throw e;
+    throw new UsageError(`${a.spec}: subgroups true needs a GPU with the WebGPU 'subgroups' feature, and this one has none; use false (the default).`);
+  });
   if (f16 && !deviceHasF16(ctx)) {
     const gpu = `${ctx.adapter.vendor} ${ctx.adapter.description}`.trim();
     throw new UsageError(`${a.spec}: matmulMath "f16" needs a GPU with the WebGPU 'shader-f16' feature, and this one (${gpu}) has none; use "f32" (the default).`);

@@ -45,7 +45,8 @@ export const TRAIN_CLI_OPTIONS = {
   'grad-accum': { type: 'string' }, 'seq-len': { type: 'string' }, 'eval-file': { type: 'string' }, 'eval-split': { type: 'string' },
   seed: { type: 'string' }, 'save-every': { type: 'string' }, resume: { type: 'string' }, 'keep-checkpoints': { type: 'string' }, 'max-grad-norm': { type: 'string' },
   'weight-decay': { type: 'string' }, dtype: { type: 'string' }, 'log-every': { type: 'string' },
-  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' }, subgroups: { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
+  'grad-checkpointing': { type: 'boolean' }, activations: { type: 'string' }, 'matmul-math': { type: 'string' }, subgroups: { type: 'boolean' },
+  'no-subgroups': { type: 'boolean' }, ...QUANT_CLI_OPTIONS,
   ...DATA_CLI_OPTIONS,
 } as const;
 
@@ -79,10 +80,21 @@ export function checkMatmulMath(ctx: GpuContext, math: 'f32' | 'f16'): void {
   throw new UsageError(`--matmul-math f16 needs a GPU with the WebGPU 'shader-f16' feature, and this one (${`${a.vendor} ${a.description}`.trim()}) has none; leave it out (f32 is the default).`);
 }
 
+/**
+ * --subgroups on, --no-subgroups off (a resumed run that recorded them on, on a GPU without them),
+ * else a resumed run's recorded choice, else off. Throws a UsageError when both flags are given.
+ */
+export function parseSubgroups(a: { subgroups?: boolean; 'no-subgroups'?: boolean }, prev: boolean | undefined): boolean {
+  if (a.subgroups && a['no-subgroups']) throw new UsageError('give --subgroups or --no-subgroups, not both.');
+  if (a['no-subgroups']) return false;
+  return a.subgroups ?? prev ?? false;
+}
+
 /** A run's settings when neither a flag, a resumed checkpoint nor an experiment spec gives them. */
 export const RUN_DEFAULTS = {
   r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, targetModules: 'attention', loraplusLrRatio: 1, lr: 2e-4, schedule: 'linear', warmup: 0, epochs: 1,
   batchSize: 4, gradAccum: 1, seed: 42, saveEvery: 0, keepCheckpoints: DEFAULT_KEEP, maxGradNorm: 1, weightDecay: 0, evalSplit: 0.1,
+  subgroups: false,
 } as const;
 
 /** The flags `npm run train` parsed (TRAIN_CLI_OPTIONS). */
@@ -113,6 +125,7 @@ export function runConfigFromArgs(
     gradCheckpointing: a['grad-checkpointing'] ?? prev.gradCheckpointing ?? false,
     saveActivations: parseActivations(a.activations, prev.saveActivations),
     matmulMath: parseMatmulMath(a['matmul-math'], prev.matmulMath),
+    subgroups: parseSubgroups(a, prev.subgroups),
     baseModel: base.baseModel,
     r: num(...flag(a, 'lora-r', 'rank'), prev.r ?? RUN_DEFAULTS.r),
     loraAlpha: num(...flag(a, 'lora-alpha', 'alpha'), prev.loraAlpha ?? RUN_DEFAULTS.loraAlpha),

@@ -7,12 +7,13 @@ import { checkpointFile } from '../train/resume';
 import { fallbackMessage, loadNewestGood, type GoodCheckpoint } from '../train/checkpoint-shelf';
 import { FolderShelf } from './checkpoint-dir';
 import type { ResumeData, RunConfig } from '../train/run';
+import { GpuError } from '../gpu/context';
 import {
   gpuContext, num, openModelSource, parseCli, positiveInt, progressLine, QUANT_USAGE, quantFromArgs, runCli, UsageError,
 } from './common';
 import { applyDemoTraining } from './demo';
 import { DATA_USAGE, dataConfigFromArgs, parseDataArg, type DataConfig } from './data-input';
-import { checkMatmulMath, folderPlace, modelLine, parseMatmulMath, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
+import { checkMatmulMath, folderPlace, modelLine, parseMatmulMath, parseSubgroups, readRunData, resumeDataOf, runConfigFromArgs, TRAIN_CLI_OPTIONS, trainIntoFolder } from './train-run';
 import { withPeftNames } from '../train/peft-names';
 import { noteTypedFlags } from './options';
 
@@ -32,7 +33,8 @@ const USAGE = `usage: npm run train -- --model DIR|ORG/NAME --data FILE|hub:OWNE
     f16 about half the activation memory, gradients within f16 rounding)
   --matmul-math f32|f16 (f32, the default; f16: matmul products in f16 with f32 sums, on GPUs with shader-f16)
   --subgroups (row reductions with subgroup operations, on GPUs with the WebGPU subgroups feature: fewer
-    barriers; deterministic on one GPU, differs from the default by rounding; not kept by --resume)
+    barriers; deterministic on one GPU, differs from the default by rounding; kept by --resume,
+    where --no-subgroups turns them off)
 ${QUANT_USAGE}
 ${DATA_USAGE}`;
 
@@ -73,7 +75,12 @@ runCli(async () => {
   const { quant, groupSize } = quantFromArgs(a, prev);
   const src = openModelSource(model);
   const matmulMath = parseMatmulMath(a['matmul-math'], prev.matmulMath);
-  const ctx = await gpuContext(false, matmulMath === 'f16', a.subgroups ?? false);
+  const subgroups = parseSubgroups(a, prev.subgroups); // a resumed run keeps its recorded choice
+  const ctx = await gpuContext(false, matmulMath === 'f16', subgroups).catch((e: unknown) => {
+    // Recorded, not typed: say how to resume without them.
+    if (!(resumeDir && a.subgroups === undefined && e instanceof GpuError && e.option === 'subgroups')) throw e;
+    throw new UsageError(`--resume ${a.resume}: the run was trained with --subgroups, and this GPU has no 'subgroups' feature; resume with --no-subgroups (the losses then differ from the run's by rounding).`);
+  });
   checkMatmulMath(ctx, matmulMath);
   const loaded = await loadModel(ctx, src, {
     dtype, quant, groupSize,

@@ -94,6 +94,14 @@ describe('expandExperiment', () => {
     expect(variedKeys(runs)).toEqual(['matmulMath']);
   });
 
+  it('a subgroup-reductions axis: runs named no-sg / sg; a value other than true / false names the key', () => {
+    const runs = expandExperiment(parseExperiment({ name: 'x', base: { steps: 2 }, axes: { subgroups: [false, true] }, prompts: [] }));
+    expect(runs.map((r) => r.name)).toEqual(['no-sg', 'sg']);
+    expect(runFields(runs[1].settings)).toEqual({ steps: 2, subgroups: true });
+    expect(variedKeys(runs)).toEqual(['subgroups']);
+    expect(() => parseExperiment({ name: 'x', base: { subgroups: 'on' }, prompts: [] })).toThrow(/base\.subgroups must be/);
+  });
+
   it('one run is "base"; duplicate settings are an error', () => {
     expect(expandExperiment(parseExperiment({ name: 'x', base: { r: 4 }, prompts: [] })).map((r) => r.name)).toEqual(['base']);
     expect(errorOf(() => expandExperiment(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 4] }, prompts: [] })))).toBe(

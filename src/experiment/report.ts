@@ -12,6 +12,7 @@ export interface RunMetrics {
     saveActivations?: string;
     /** 'f32' or 'f16'; absent in metrics written before the setting existed (f32). */
     matmulMath?: string;
+    subgroups?: boolean;
   };
   /** The base's weight dtype (f32 or f16) when unquantized. */
   weights_dtype?: string;
@@ -83,6 +84,7 @@ const COLUMNS: Column[] = [
   { header: 'dropout', key: 'lora_dropout', value: (r) => r.metrics.config.loraDropout ?? null, optional: true },
   { header: 'saved activations', key: 'saveActivations', value: (r) => r.metrics.config.saveActivations ?? 'f32', optional: true },
   { header: 'matmul math', key: 'matmulMath', value: (r) => r.metrics.config.matmulMath ?? 'f32', optional: true },
+  { header: 'subgroup reductions', key: 'subgroups', value: (r) => r.metrics.config.subgroups ?? false, optional: true },
   { header: 'trainable params', value: (r) => r.metrics.trainable_params },
   { header: 'trainable %', value: (r) => (r.metrics.model_params ? fixed((100 * r.metrics.trainable_params) / r.metrics.model_params, 4) : null) },
   { header: 'steps', value: (r) => r.metrics.steps },

@@ -106,6 +106,7 @@ const SETTING_KEYS: Record<string, { field: string; check: Check }> = {
   gradCheckpointing: { field: 'gradCheckpointing', check: bool },
   saveActivations: { field: 'saveActivations', check: oneOf(['f32', 'f16']) },
   matmulMath: { field: 'matmulMath', check: oneOf(['f32', 'f16']) },
+  subgroups: { field: 'subgroups', check: bool },
   dtype: { field: 'dtype', check: oneOf(['auto', 'f32', 'f16']) },
   evalSplit: { field: 'evalSplit', check: fraction },
   evalFile: { field: 'evalFile', check: str },
@@ -122,7 +123,7 @@ const SETTING_KEYS: Record<string, { field: string; check: Check }> = {
 };
 
 /** The keys an experiment may vary (the issue's axes); the others are shared by every run. */
-export const AXIS_KEYS = ['r', 'lora_alpha', 'target_modules', 'quant', 'loraPlusRatio', 'lr', 'use_rslora', 'lora_dropout', 'saveActivations', 'matmulMath'] as const;
+export const AXIS_KEYS = ['r', 'lora_alpha', 'target_modules', 'quant', 'loraPlusRatio', 'lr', 'use_rslora', 'lora_dropout', 'saveActivations', 'matmulMath', 'subgroups'] as const;
 
 /** The data is read once for the whole experiment: keys that shape it cannot vary. */
 const DATA_KEYS = new Set(['seqLen', 'seed', 'evalSplit', 'evalFile', 'dataFormat', 'template', 'responseColumn', 'chatTemplate', 'trainOnPrompt', 'packing', 'maxSamples', 'sample', 'onBadRows', 'fileFormat']);
@@ -210,8 +211,9 @@ export function parseExperiment(json: unknown, fileName = 'experiment'): Experim
   };
 }
 
-/** A value in a run name: numbers compactly, target lists joined with '+', booleans as the key or "no-KEY", saved activations as "actf16", matmul math as "mmf16". */
+/** A value in a run name: numbers compactly, target lists joined with '+', booleans as the key or "no-KEY", saved activations as "actf16", matmul math as "mmf16", subgroup reductions as "sg" / "no-sg". */
 function nameValue(key: string, v: SettingValue): string {
+  if (key === 'subgroups' && typeof v === 'boolean') return v ? 'sg' : 'no-sg';
   if (typeof v === 'boolean') return v ? key.replace(/^use_/, '') : `no-${key.replace(/^use_/, '')}`;
   const prefix: Record<string, string> = { r: 'r', lora_alpha: 'alpha', loraPlusRatio: 'lp', lr: 'lr', lora_dropout: 'do', groupSize: 'g', saveActivations: 'act', matmulMath: 'mm' };
   const text = typeof v === 'number' ? String(v) : v.split(',').map((x) => x.trim()).filter(Boolean).join('+');

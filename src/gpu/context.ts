@@ -1,10 +1,12 @@
 // The engine's handle on a GPUDevice: pipeline cache, buffer accounting and pool, a uniform
 // arena, bind groups built once into Dispatches, readback. Programs (pre-built lists of
 // dispatches, recorded each step without creating any GPU object) are in program.ts.
+// Over 400 lines (~430) because it is one class: the pipeline cache, buffers and readback share the
+// device's lifetime and its error state, and the subgroup switch (useSubgroups) belongs to it.
 
 import type { AdapterSummary } from './device';
 import { preprocess, type Defines, type ShaderLibrary } from './shaders';
-import { OptionError, opt } from '../options';
+import { OptionError, opt, type Worded } from '../options';
 import type { Program } from './program';
 
 /** How a shader binding is declared: `var<uniform>`, `var<storage, read>` or `var<storage, read_write>`. */
@@ -76,16 +78,18 @@ export class GpuError extends OptionError {
 const MAX_WG_PER_DIM = 65535;
 
 /**
- * Why subgroup reductions cannot run on `device` (null when they can): the adapter has no
- * 'subgroups' feature, or the device was created without asking for it.
+ * Why subgroup reductions cannot run on `device` (null when they can), as a Worded message whose
+ * option reference (RunOption 'subgroups') each host names its own way (the CLI --subgroups, the
+ * studio its “Subgroup reductions” knob): the adapter has no 'subgroups' feature, or the device
+ * was created without asking for it.
  */
-export function subgroupsUnavailable(device: GPUDevice, adapter: AdapterSummary): string | null {
+export function subgroupsUnavailable(device: GPUDevice, adapter: AdapterSummary): Worded | null {
   if (device.features.has('subgroups')) return null;
   if (!adapter.hasSubgroups) {
     const name = `${adapter.vendor ?? ''} ${adapter.description ?? ''}`.trim() || 'this GPU';
-    return `Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and ${name} has none: turn them off (leave out --subgroups).`;
+    return [`Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and ${name} has none: turn off `, opt('subgroups'), '.'];
   }
-  return "Subgroup reductions need the device to be created with the 'subgroups' feature (acquireDevice(gpu, { wantSubgroups: true })); this one was created without it.";
+  return ["Subgroup reductions need the device to be created with the 'subgroups' feature (acquireDevice(gpu, { wantSubgroups: true })); this one was created without it."];
 }
 
 /** Splits a 1-D workgroup count over x and y (shaders rebuild the linear id with num_workgroups). */
@@ -117,16 +121,20 @@ export class GpuContext {
   /**
    * Row reductions (norms, cross-entropy, gradient norm, quantization absmax, KV-cache decode) use
    * subgroup operations (shaders/common/wg_reduce.wgsl, define SUBGROUPS): fewer barriers,
-   * deterministic on one device, different from the default tree by rounding. Fixed for the
-   * context's life; the reduction ops' wrappers read it.
+   * deterministic on one device, different from the default tree by rounding. Set by the
+   * constructor's option and by useSubgroups; the reduction ops' wrappers read it when they build
+   * their kernels, so a graph keeps the variant it was built with.
    */
-  readonly subgroups: boolean;
+  get subgroups(): boolean {
+    return this.subgroupsOn;
+  }
+  private subgroupsOn = false;
 
   /**
-   * `opts.subgroups` turns on the subgroup reductions (see `subgroups`); it throws an Error when
+   * `opts.subgroups` turns on the subgroup reductions (see `subgroups`); it throws a GpuError when
    * the device was created without the WebGPU 'subgroups' feature, saying whether the adapter
-   * lacks it (leave the option off) or the device was not asked for it (acquireDevice's
-   * wantSubgroups).
+   * lacks it (turn the option off: RunOption 'subgroups') or the device was not asked for it
+   * (acquireDevice's wantSubgroups).
    */
   constructor(
     readonly device: GPUDevice,
@@ -134,9 +142,7 @@ export class GpuContext {
     readonly shaders: ShaderLibrary,
     opts: { subgroups?: boolean } = {},
   ) {
-    const unavailable = opts.subgroups ? subgroupsUnavailable(device, adapter) : null;
-    if (unavailable) throw new Error(unavailable);
-    this.subgroups = opts.subgroups ?? false;
+    this.useSubgroups(opts.subgroups ?? false);
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.storageAlign = device.limits.minStorageBufferOffsetAlignment;
     device.lost.then((info) => {
@@ -148,6 +154,20 @@ export class GpuContext {
     device.addEventListener('uncapturederror', (e) => {
       this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message || 'GPU error';
     });
+  }
+
+  /**
+   * Turns the subgroup reductions on or off for the graphs built from now on (one device, many
+   * runs: a host sets each run's RunConfig.subgroups before building its graph). Graphs built
+   * earlier keep their kernels: pipelines are cached per define (SUBGROUPS is in the key), so both
+   * variants coexist and switching never breaks generation or evaluation built under the other.
+   * Turning them on throws the constructor's GpuError when the device lacks 'subgroups'; the
+   * setting is then left as it was.
+   */
+  useSubgroups(on: boolean): void {
+    const unavailable = on ? subgroupsUnavailable(this.device, this.adapter) : null;
+    if (unavailable) throw new GpuError(unavailable);
+    this.subgroupsOn = on;
   }
 
   // ---- pipelines ----------------------------------------------------------------------------

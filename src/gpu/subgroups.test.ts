@@ -1,11 +1,17 @@
 // GpuContext.subgroups: shaders/common/wg_reduce.wgsl's subgroup variant, driven directly by a
 // probe kernel at every power-of-two WG from 1 to 256 (below, at and above any subgroup size),
 // against float64 sums and exact maxima; every thread must get the same value; two runs must be
-// bitwise equal. And the Errors when the device or the adapter lacks 'subgroups'. The ops that
+// bitwise equal. And the Errors when the device or the adapter lacks 'subgroups' (the constructor,
+// useSubgroups, and a run's config through applyRunDevice), in each host's words. The ops that
 // include wg_reduce are tested on both paths in their own files (reductionPaths).
 import { describe, expect, it } from 'vitest';
 import { randn, rng, testContext, testContextSubgroups } from '../test/gpu';
-import { GpuContext, subgroupsUnavailable } from './context';
+import { GpuContext, GpuError, subgroupsUnavailable } from './context';
+import { cliMessage } from '../cli/options';
+import { studioMessage } from '../plan/knobs';
+import { rmsnormForward } from '../ops/norm';
+import { applyRunDevice } from '../train/run';
+import { renderWorded } from '../options';
 import type { AdapterSummary } from './device';
 import { Program } from './program';
 import { preprocess } from './shaders';
@@ -112,13 +118,93 @@ describe('asking for subgroups without the feature', () => {
     );
   });
 
-  it('an adapter without it: an Error naming the GPU and saying to leave out --subgroups', async () => {
+  it('an adapter without it: a GpuError naming the GPU and the option, as --subgroups in the CLI and the knob in the studio', async () => {
     const ctx = await testContext();
     const adapter: AdapterSummary = { ...ctx.adapter, vendor: 'acme', description: 'GPU 9', hasSubgroups: false };
-    expect(subgroupsUnavailable(ctx.device, adapter)).toBe(
-      "Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and acme GPU 9 has none: turn them off (leave out --subgroups).",
-    );
-    expect(() => new GpuContext(ctx.device, adapter, ctx.shaders, { subgroups: true })).toThrow(/acme GPU 9 has none/);
+    const why = subgroupsUnavailable(ctx.device, adapter)!;
+    expect(renderWorded(why)).toBe("Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and acme GPU 9 has none: turn off subgroup reductions.");
+    const err = (() => {
+      try {
+        new GpuContext(ctx.device, adapter, ctx.shaders, { subgroups: true });
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+    expect(err).toBeInstanceOf(GpuError);
+    expect((err as GpuError).option).toBe('subgroups');
+    expect(cliMessage(err)).toBe("Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and acme GPU 9 has none: turn off --subgroups.");
+    expect(studioMessage(err)).toBe("Subgroup reductions need a GPU with the WebGPU 'subgroups' feature, and acme GPU 9 has none: turn off “Subgroup reductions”.");
     expect(new GpuContext(ctx.device, adapter, ctx.shaders).subgroups).toBe(false);
+  });
+
+  it('useSubgroups(true) throws the constructor\'s error and leaves the context off; useSubgroups(false) always works', async () => {
+    const ctx = await testContext();
+    const adapter: AdapterSummary = { ...ctx.adapter, vendor: 'acme', description: 'GPU 9', hasSubgroups: false };
+    const c = new GpuContext(ctx.device, adapter, ctx.shaders);
+    expect(() => c.useSubgroups(true)).toThrow(GpuError);
+    expect(() => c.useSubgroups(true)).toThrow(/acme GPU 9 has none: turn off subgroup reductions/);
+    expect(c.subgroups).toBe(false);
+    c.useSubgroups(false);
+    expect(c.subgroups).toBe(false);
+  });
+
+  it('a run config asking for them (applyRunDevice) throws the same error; one without the field leaves the context as it is', async () => {
+    const ctx = await testContext();
+    const adapter: AdapterSummary = { ...ctx.adapter, vendor: 'acme', description: 'GPU 9', hasSubgroups: false, hasF16: false };
+    const c = new GpuContext(ctx.device, adapter, ctx.shaders);
+    expect(() => applyRunDevice(c, { subgroups: true })).toThrow(/acme GPU 9 has none: turn off subgroup reductions/);
+    applyRunDevice(c, {});
+    applyRunDevice(c, { subgroups: false });
+    expect(c.subgroups).toBe(false);
+  });
+
+  it('f16 matmul math on an adapter without shader-f16 (applyRunDevice): the option named with its value, per host', async () => {
+    const ctx = await testContext();
+    const adapter: AdapterSummary = { ...ctx.adapter, vendor: 'acme', description: 'GPU 9', hasF16: false };
+    const c = new GpuContext(ctx.device, adapter, ctx.shaders);
+    let err: unknown = null;
+    try {
+      applyRunDevice(c, { matmulMath: 'f16' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as GpuError).option).toBe('matmulMath');
+    expect(cliMessage(err)).toBe("--matmul-math f16 needs a GPU with the WebGPU 'shader-f16' feature, and this one (acme GPU 9) has none: use --matmul-math f32.");
+    expect(studioMessage(err)).toBe("“Matmul math”: f16 needs a GPU with the WebGPU 'shader-f16' feature, and this one (acme GPU 9) has none: use “Matmul math”: f32.");
+    expect(() => applyRunDevice(c, { matmulMath: 'f32' })).not.toThrow();
+  });
+});
+
+describe('useSubgroups: one device, many runs', () => {
+  it.skipIf(!ctxSg)(`switches the kernels a norm op builds; both variants stay cached and usable${SKIP}`, async () => {
+    const c = new GpuContext(ctxSg!.device, ctxSg!.adapter, ctxSg!.shaders);
+    expect(c.subgroups).toBe(false);
+    const C = 40;
+    const N = 3;
+    const r = rng(9);
+    const inp = c.upload('inp', Float32Array.from(randn(N * C, r)));
+    const weight = c.upload('w', Float32Array.from(randn(C, r)));
+    const norm = () => {
+      const out = c.createBuffer('out', N * C * 4);
+      const rstd = c.createBuffer('rstd', N * 4);
+      return { d: rmsnormForward(c, 'norm', { N, C, eps: 1e-5, inp, weight, out, rstd }), out };
+    };
+    const src = (d: { kernel: { spec: { shader: string; defines?: Record<string, unknown> } } }) =>
+      preprocess(c.shaders, d.kernel.spec.shader, d.kernel.spec.defines as Parameters<typeof preprocess>[2]);
+    const tree = norm();
+    expect(src(tree.d)).not.toContain('subgroupAdd(');
+    c.useSubgroups(true);
+    expect(c.subgroups).toBe(true);
+    const sub = norm();
+    expect(sub.d.kernel).not.toBe(tree.d.kernel);
+    expect(src(sub.d)).toContain('subgroupAdd(');
+    c.useSubgroups(false);
+    expect(norm().d.kernel).toBe(tree.d.kernel); // the cached tree pipeline again
+    // Both graphs still run after the switch, and agree within rounding.
+    c.run(new Program('both').dispatch(tree.d).dispatch(sub.d));
+    const a = await c.readF32(tree.out, 0, N * C);
+    const b = await c.readF32(sub.out, 0, N * C);
+    for (let i = 0; i < N * C; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(a[i])));
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTargets, resolveTargets } from '../lora/targets';
 import { CATALOG, catalogSpec } from './catalog';
-import { adaptKinds, defaultKnobs, KNOB_HELP, KNOB_LABEL, knobProblems, matmulMathUnavailable, moduleKinds, presetKinds, presetOf, targetsLabel, targetsString, toRunConfig } from './knobs';
+import { adaptKinds, defaultKnobs, KNOB_HELP, KNOB_LABEL, knobProblems, matmulMathUnavailable, subgroupsKnobUnavailable, moduleKinds, presetKinds, presetOf, targetsLabel, targetsString, toRunConfig } from './knobs';
 
 const smol = catalogSpec(CATALOG[0]);
 const gpt2 = catalogSpec(CATALOG.find((m) => m.repo === 'openai-community/gpt2')!);
@@ -73,5 +73,16 @@ describe('knobs', () => {
     expect(matmulMathUnavailable(true)).toBeNull();
     expect(matmulMathUnavailable(undefined)).toBeNull();
     expect(matmulMathUnavailable(false)).toBe('“Matmul math” f16 needs a GPU with the WebGPU shader-f16 feature, and this one has none: use f32.');
+  });
+
+  it('“Subgroup reductions”: off by default, carried to RunConfig.subgroups; unavailable only on a GPU known to lack subgroups', () => {
+    expect(defaultKnobs(smol).subgroups).toBe(false);
+    expect(toRunConfig(defaultKnobs(smol), 'llama', 'x').subgroups).toBe(false);
+    expect(toRunConfig({ ...defaultKnobs(smol), subgroups: true }, 'llama', 'x').subgroups).toBe(true);
+    expect(knobProblems({ ...defaultKnobs(smol), subgroups: true }, smol)).toEqual([]);
+    expect(KNOB_LABEL.subgroups).toBe('Subgroup reductions');
+    expect(subgroupsKnobUnavailable(true)).toBeNull();
+    expect(subgroupsKnobUnavailable(undefined)).toBeNull();
+    expect(subgroupsKnobUnavailable(false)).toBe('“Subgroup reductions” need a GPU with the WebGPU subgroups feature, and this one has none: leave them off.');
   });
 });

@@ -51,6 +51,11 @@ export interface Knobs extends LoraSettings {
    * only on a GPU with 'shader-f16': matmulMathUnavailable says why not).
    */
   matmulMath: 'f32' | 'f16';
+  /**
+   * Row reductions with subgroup operations (RunConfig.subgroups): fewer barriers, different
+   * rounding; only on a GPU with the WebGPU 'subgroups' feature (subgroupsKnobUnavailable says why not).
+   */
+  subgroups: boolean;
   maxGradNorm: number;
   weightDecay: number;
 }
@@ -85,6 +90,7 @@ export const KNOB_HELP: Record<KnobName, string> = {
   gradCheckpointing: 'Recompute activations in the backward pass instead of keeping them: much less memory, about a third slower.',
   saveActivations: 'Store the activations kept for the backward pass as f32 (exact) or f16 (about half their memory; gradients within f16 rounding).',
   matmulMath: 'Arithmetic of the matrix products: f32, or f16 (the GPU\'s half precision with f32 accumulation: a little less exact, faster on GPUs with shader-f16).',
+  subgroups: 'Sum and max over rows (norms, loss, gradient norm) with the GPU\'s subgroup operations: fewer synchronisations, results differ only by rounding.',
   maxGradNorm: 'Clip the gradient norm to this value (0 = off): protects against sudden loss spikes.',
   weightDecay: 'Decoupled AdamW weight decay on the adapter (0 is usual for LoRA).',
 };
@@ -98,7 +104,7 @@ export const KNOB_LABEL: Record<KnobName, string> = {
   quant: 'Base quantization', groupSize: 'Group size', lr: 'Learning rate', schedule: 'Schedule', warmup: 'Warm-up steps', lengthBy: 'Run length by',
   epochs: 'Epochs', steps: 'Steps', batchSize: 'Batch size', gradAccum: 'Gradient accumulation', seqLen: 'Sequence length', evalSplit: 'Eval split',
   seed: 'Seed', evalEvery: 'Evaluate every', samplePrompt: 'Sample prompt', sampleTokens: 'Sample length', gradCheckpointing: 'Activation checkpointing',
-  saveActivations: 'Saved activations', matmulMath: 'Matmul math', maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
+  saveActivations: 'Saved activations', matmulMath: 'Matmul math', subgroups: 'Subgroup reductions', maxGradNorm: 'Max gradient norm', weightDecay: 'Weight decay',
 };
 
 // The studio's names for the engine's options (src/options.ts carries them in engine messages as
@@ -118,6 +124,7 @@ export const OPTION_PLACE: Record<RunOption, OptionPlace> = {
   seqLen: knob('seqLen'), batchSize: knob('batchSize'), gradAccum: knob('gradAccum'), r: knob('r'), loraAlpha: knob('loraAlpha'),
   loraDropout: knob('loraDropout'), lr: knob('lr'), loraplusLrRatio: knob('loraplusLrRatio'), quant: knob('quant'), targetModules: knob('targetModules'),
   gradCheckpointing: knob('gradCheckpointing'), saveActivations: knob('saveActivations'), maxGradNorm: knob('maxGradNorm'),
+  matmulMath: knob('matmulMath'), subgroups: knob('subgroups'),
   format: { label: 'Record shape', tab: 'dataset' }, template: { label: 'Prompt template', tab: 'dataset' },
   responseColumn: { label: 'Response column', tab: 'dataset' }, chatTemplate: { label: 'Prompt format', tab: 'dataset' },
   trainOnPrompt: { label: 'Train on the prompt too', tab: 'dataset' }, onBadRows: { label: 'Bad rows', tab: 'dataset' },
@@ -236,6 +243,7 @@ export function defaultKnobs(spec: ModelSpec | null): Knobs {
     gradCheckpointing: big,
     saveActivations: 'f32',
     matmulMath: 'f32',
+    subgroups: false,
     maxGradNorm: 1,
     weightDecay: 0,
   };
@@ -252,7 +260,7 @@ export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig 
     loraplusLrRatio: k.loraplusLrRatio, lr: k.lr, schedule: k.schedule, warmup: k.warmup, steps: k.lengthBy === 'steps' ? k.steps : undefined,
     epochs: k.epochs, batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery,
     maxGradNorm: k.maxGradNorm, weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations,
-    matmulMath: k.matmulMath, quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
+    matmulMath: k.matmulMath, subgroups: k.subgroups, quant: k.quant, groupSize: isQalora(k.quant) ? k.groupSize : undefined,
   };
 }
 
@@ -264,6 +272,16 @@ export function toRunConfig(k: Knobs, arch: Arch, baseModel: string): RunConfig 
 export function matmulMathUnavailable(hasF16: boolean | undefined): string | null {
   if (hasF16 !== false) return null;
   return `“${KNOB_LABEL.matmulMath}” f16 needs a GPU with the WebGPU shader-f16 feature, and this one has none: use f32.`;
+}
+
+/**
+ * Why “Subgroup reductions” cannot be turned on on this GPU, in the studio's words; null when they
+ * can or when the GPU is not known yet (`hasSubgroups` undefined). The worker asks for 'subgroups'
+ * whenever the adapter has it (session.ts), so the adapter's feature decides.
+ */
+export function subgroupsKnobUnavailable(hasSubgroups: boolean | undefined): string | null {
+  if (hasSubgroups !== false) return null;
+  return `“${KNOB_LABEL.subgroups}” need a GPU with the WebGPU subgroups feature, and this one has none: leave them off.`;
 }
 
 const isInt = (x: number, min: number) => Number.isInteger(x) && x >= min;

@@ -12,10 +12,10 @@ const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const spec = parseConfig(JSON.parse(readFileSync(`${SHARED}configs/SmolLM2-135M.json`, 'utf8')), 'SmolLM2-135M.json');
 
 /** The slice of the studio currentPaceKey reads: a loaded f16 SmolLM2 on a named GPU, with these knobs. */
-function studio(knobs: Partial<Knobs>, gpuOk = true, hasF16 = false): Studio {
+function studio(knobs: Partial<Knobs>, gpuOk = true, hasF16 = false, hasSubgroups = true): Studio {
   return {
     loaded: { info: { name: 'SmolLM2-135M', weightsDType: 'f16', quant: 'none' }, spec },
-    gpu: gpuOk ? { status: 'ok', adapter: { vendor: 'acme', architecture: 'x1', description: '', hasF16 } } : { status: 'none' },
+    gpu: gpuOk ? { status: 'ok', adapter: { vendor: 'acme', architecture: 'x1', description: '', hasF16, hasSubgroups } } : { status: 'none' },
     knobs: { ...defaultKnobs(spec), ...knobs },
   } as unknown as Studio;
 }
@@ -33,6 +33,13 @@ describe('currentPaceKey', () => {
     expect(f32).toBe(currentPaceKey(studio({}, true, false)));
     expect(currentPaceKey(studio({ matmulMath: 'f16' }, true, true))).toBe(`${f32}|m16`);
     expect(currentPaceKey(studio({ matmulMath: 'f16' }, true, false))).toBeNull();
+  });
+
+  it('keys subgroup reductions apart ("|sg") on a GPU with subgroups; none on a GPU without', () => {
+    const off = currentPaceKey(studio({ subgroups: false }));
+    expect(off).toBe(currentPaceKey(studio({}, true, false, false)));
+    expect(currentPaceKey(studio({ subgroups: true }))).toBe(`${off}|sg`);
+    expect(currentPaceKey(studio({ subgroups: true }, true, false, false))).toBeNull();
   });
 
   it('is null without a working GPU or when the base is loaded with another quantization', () => {

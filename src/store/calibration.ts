@@ -40,7 +40,8 @@ function readPaces(): Record<string, Pace> {
 
 /**
  * The pace key of the current knobs on the loaded model and this GPU (null: nothing loaded, no GPU,
- * the base is loaded with another quantization, or f16 matmul math on a GPU without shader-f16).
+ * the base is loaded with another quantization, f16 matmul math on a GPU without shader-f16, or
+ * subgroup reductions on a GPU without subgroups).
  */
 export function currentPaceKey(s: Studio): string | null {
   const l = s.loaded;
@@ -49,10 +50,11 @@ export function currentPaceKey(s: Studio): string | null {
   if (l.info.quant !== k.quant || (k.quant.startsWith('qalora') && l.info.groupSize !== k.groupSize)) return null;
   const a = s.gpu.adapter;
   if (k.matmulMath === 'f16' && !a.hasF16) return null;
+  if (k.subgroups && !a.hasSubgroups) return null;
   return paceKey({
     gpu: `${a.vendor} ${a.architecture} ${a.description}`.trim(), model: `${l.info.name} ${l.info.weightsDType}`, quant: k.quant, groupSize: k.groupSize,
     batchSize: k.batchSize, seqLen: k.seqLen, r: k.r, targetModules: targetsString(k.targetModules, l.spec.arch), gradCheckpointing: k.gradCheckpointing,
-    saveActivations: k.saveActivations, matmulMath: k.matmulMath,
+    saveActivations: k.saveActivations, matmulMath: k.matmulMath, subgroups: k.subgroups,
   });
 }
 

@@ -7,7 +7,7 @@ const base: PaceSettings = { gpu: 'swiftshader', model: 'stories260K', quant: 'n
 describe('time estimate', () => {
   it('keys the cache on every setting that changes a micro-batch, and on nothing else', () => {
     const k = paceKey(base);
-    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }, { saveActivations: 'f16' }, { matmulMath: 'f16' }, { saveActivations: 'f16', matmulMath: 'f16' }];
+    const changed: Partial<PaceSettings>[] = [{ gpu: 'other' }, { model: 'm2' }, { quant: 'nf4' }, { batchSize: 8 }, { seqLen: 256 }, { r: 16 }, { targetModules: 'all-linear' }, { gradCheckpointing: true }, { saveActivations: 'f16' }, { matmulMath: 'f16' }, { saveActivations: 'f16', matmulMath: 'f16' }, { subgroups: true }];
     const keys = changed.map((c) => paceKey({ ...base, ...c }));
     expect(new Set([k, ...keys]).size).toBe(changed.length + 1);
     // The group size matters for QA-LoRA only.
@@ -29,6 +29,13 @@ describe('time estimate', () => {
     expect(paceKey({ ...base, matmulMath: 'f32' })).toBe(stored);
     expect(paceKey({ ...base, matmulMath: 'f16' })).toBe(`${stored}|m16`);
     expect(paceKey({ ...base, saveActivations: 'f16', matmulMath: 'f16' })).toBe(`${stored}|a16|m16`);
+  });
+
+  it('keys subgroup reductions apart ("sg"), and runs without them as before the setting existed', () => {
+    const stored = 'swiftshader|stories260K|none|B4|T128|r8|q_proj,v_proj|nogc';
+    expect(paceKey({ ...base, subgroups: false })).toBe(stored);
+    expect(paceKey({ ...base, subgroups: true })).toBe(`${stored}|sg`);
+    expect(paceKey({ ...base, saveActivations: 'f16', matmulMath: 'f16', subgroups: true })).toBe(`${stored}|a16|m16|sg`);
   });
 
   it('counts the steps of a run: steps as given, epochs over what the split leaves to train', () => {

@@ -33,6 +33,8 @@ export interface PaceSettings {
   saveActivations?: Knobs['saveActivations'];
   /** How the dense matmuls compute: 'f16' runs other kernels. Absent means 'f32' (as for saveActivations). */
   matmulMath?: Knobs['matmulMath'];
+  /** Subgroup reductions: other reduction kernels. Absent means off (as for saveActivations). */
+  subgroups?: boolean;
 }
 
 /**
@@ -40,11 +42,12 @@ export interface PaceSettings {
  * Learning rate, seed, steps, gradient accumulation and the like do not enter (accumulation
  * multiplies micro-batches, it does not change them). f32 saved activations add nothing to the key
  * and f16 adds "a16", so the paces stored before saved activations entered the key still match f32
- * runs, and an f16 run is measured on its own. f16 matmul math adds "m16" the same way.
+ * runs, and an f16 run is measured on its own. f16 matmul math adds "m16" the same way, and
+ * subgroup reductions "sg"
  */
 export function paceKey(s: PaceSettings): string {
   const q = s.quant.startsWith('qalora') ? `${s.quant}/g${s.groupSize}` : s.quant;
-  return [s.gpu, s.model, q, `B${s.batchSize}`, `T${s.seqLen}`, `r${s.r}`, s.targetModules, s.gradCheckpointing ? 'gc' : 'nogc', ...(s.saveActivations === 'f16' ? ['a16'] : []), ...(s.matmulMath === 'f16' ? ['m16'] : [])].join('|');
+  return [s.gpu, s.model, q, `B${s.batchSize}`, `T${s.seqLen}`, `r${s.r}`, s.targetModules, s.gradCheckpointing ? 'gc' : 'nogc', ...(s.saveActivations === 'f16' ? ['a16'] : []), ...(s.matmulMath === 'f16' ? ['m16'] : []), ...(s.subgroups ? ['sg'] : [])].join('|');
 }
 
 /** Examples the run trains on: all of them with an evaluation file, else what the eval split leaves (as splitExamples holds out). */

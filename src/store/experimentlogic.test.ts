@@ -30,10 +30,10 @@ function record(over: Partial<RunRecord['config']>, extra: Partial<RunRecord> = 
 
 describe('experiment settings from the knobs', () => {
   it('round-trips the knobs through the spec settings the CLI reads', () => {
-    const k = { ...defaultKnobs(spec), r: 4, loraAlpha: 8, lengthBy: 'steps' as const, steps: 7, quant: 'nf4' as const, targetModules: presetKinds('all-linear', 'llama', true), saveActivations: 'f16' as const, matmulMath: 'f16' as const };
+    const k = { ...defaultKnobs(spec), r: 4, loraAlpha: 8, lengthBy: 'steps' as const, steps: 7, quant: 'nf4' as const, targetModules: presetKinds('all-linear', 'llama', true), saveActivations: 'f16' as const, matmulMath: 'f16' as const, subgroups: true };
     const s = settingsFromKnobs(k, 'llama');
     expect(parseExperiment({ name: 'x', base: s, prompts: [] }).base).toEqual(s); // valid spec settings
-    expect(s).toMatchObject({ r: 4, lora_alpha: 8, steps: 7, quant: 'nf4', saveActivations: 'f16', matmulMath: 'f16', target_modules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head' });
+    expect(s).toMatchObject({ r: 4, lora_alpha: 8, steps: 7, quant: 'nf4', saveActivations: 'f16', matmulMath: 'f16', subgroups: true, target_modules: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head' });
     expect(s.epochs).toBeUndefined();
     const back = knobsFromSettings(defaultKnobs(spec), s, spec);
     expect(back.ignored).toEqual([]);
@@ -55,6 +55,7 @@ describe('experiment settings from the knobs', () => {
     expect(parseAxisText('target_modules', 'q_proj,v_proj all-linear,lm_head')).toEqual(['q_proj,v_proj', 'all-linear,lm_head']);
     expect(parseAxisText('saveActivations', 'f32 f16')).toEqual(['f32', 'f16']);
     expect(parseAxisText('matmulMath', 'f32 f16')).toEqual(['f32', 'f16']);
+    expect(parseAxisText('subgroups', 'false true on')).toEqual([false, true, true]);
     expect(() => parseExperiment({ name: 'x', base: {}, axes: { saveActivations: parseAxisText('saveActivations', 'f32 16') }, prompts: [] })).toThrow('experiment: axes.saveActivations[1] must be one of f32, f16 (got "16").');
     expect(() => parseExperiment({ name: 'x', base: {}, axes: { r: parseAxisText('r', '4 eight') }, prompts: [] })).toThrow('experiment: axes.r[1] must be a positive integer (got "eight").');
   });

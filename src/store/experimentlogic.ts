@@ -20,6 +20,7 @@ export type AxisKey = (typeof AXIS_KEYS)[number];
 export const AXIS_LABEL: Record<AxisKey, string> = {
   r: 'Rank (r)', lora_alpha: 'Alpha', target_modules: 'Target modules', quant: 'Base quantization', loraPlusRatio: 'LoRA+ ratio', lr: 'Learning rate',
   use_rslora: 'rsLoRA scaling', lora_dropout: 'Dropout', saveActivations: 'Saved activations', matmulMath: 'Matmul math',
+  subgroups: 'Subgroup reductions',
 };
 
 /** The spec's settings of a set of knobs (PEFT names for PEFT concepts; what every run of an experiment shares). */
@@ -29,6 +30,7 @@ export function settingsFromKnobs(k: Knobs, arch: Arch): Settings {
     loraPlusRatio: k.loraplusLrRatio, lr: k.lr, quant: k.quant, schedule: k.schedule, warmup: k.warmup,
     batchSize: k.batchSize, gradAccum: k.gradAccum, seqLen: k.seqLen, seed: k.seed, saveEvery: k.evalEvery, maxGradNorm: k.maxGradNorm,
     weightDecay: k.weightDecay, gradCheckpointing: k.gradCheckpointing, saveActivations: k.saveActivations, matmulMath: k.matmulMath, evalSplit: k.evalSplit,
+    subgroups: k.subgroups,
   };
   if (k.lengthBy === 'steps') s.steps = k.steps;
   else s.epochs = k.epochs;
@@ -45,7 +47,7 @@ function kindsOfTargets(targets: string, spec: ModelSpec): string[] {
 const KNOB_OF: Record<string, keyof Knobs> = {
   r: 'r', lora_alpha: 'loraAlpha', lora_dropout: 'loraDropout', use_rslora: 'useRslora', loraPlusRatio: 'loraplusLrRatio', lr: 'lr', quant: 'quant',
   groupSize: 'groupSize', schedule: 'schedule', warmup: 'warmup', batchSize: 'batchSize', gradAccum: 'gradAccum', seqLen: 'seqLen', seed: 'seed',
-  saveEvery: 'evalEvery', maxGradNorm: 'maxGradNorm', weightDecay: 'weightDecay', gradCheckpointing: 'gradCheckpointing', saveActivations: 'saveActivations', matmulMath: 'matmulMath',
+  saveEvery: 'evalEvery', maxGradNorm: 'maxGradNorm', weightDecay: 'weightDecay', gradCheckpointing: 'gradCheckpointing', saveActivations: 'saveActivations', matmulMath: 'matmulMath', subgroups: 'subgroups',
   evalSplit: 'evalSplit', steps: 'steps', epochs: 'epochs',
 };
 
@@ -69,14 +71,14 @@ export function knobsFromSettings(base: Knobs, settings: Settings, spec: ModelSp
 
 /**
  * An axis's values as typed: separated by spaces (a target list is one value with commas, no
- * spaces: "q_proj,v_proj all-linear,lm_head"). Numbers for numeric axes, true/false for rsLoRA,
+ * spaces: "q_proj,v_proj all-linear,lm_head"). Numbers for numeric axes, true/false for rsLoRA and subgroup reductions,
  * text for targets, quantization, saved activations and matmul math;
  * what does not read as its type is kept as typed, for the spec's check to name.
  */
 export function parseAxisText(key: AxisKey, text: string): SettingValue[] {
   const parts = text.split(/[\s;]+/).map((x) => x.trim()).filter(Boolean);
   if (key === 'target_modules' || key === 'quant' || key === 'saveActivations' || key === 'matmulMath') return parts;
-  if (key === 'use_rslora') return parts.map((p) => (p === 'true' || p === 'on' ? true : p === 'false' || p === 'off' ? false : p));
+  if (key === 'use_rslora' || key === 'subgroups') return parts.map((p) => (p === 'true' || p === 'on' ? true : p === 'false' || p === 'off' ? false : p));
   return parts.map((p) => (Number.isFinite(Number(p)) ? Number(p) : p));
 }
 
@@ -152,7 +154,7 @@ export function axisSettings(r: RunRecord): Settings {
   return {
     r: r.config.r, lora_alpha: r.config.loraAlpha, target_modules: r.config.targetModules, quant: r.config.quant ?? 'none', loraPlusRatio: r.config.loraplusLrRatio,
     lr: r.config.lr, use_rslora: r.config.useRslora ?? false, lora_dropout: r.config.loraDropout ?? 0, saveActivations: r.config.saveActivations ?? 'f32',
-    matmulMath: r.config.matmulMath ?? 'f32',
+    matmulMath: r.config.matmulMath ?? 'f32', subgroups: r.config.subgroups ?? false,
   };
 }
 
@@ -178,6 +180,7 @@ export function reportRunOf(r: RunRecord, varied: Settings, name = r.name, weigh
       config: {
         r: r.config.r, loraAlpha: r.config.loraAlpha, targetModules: r.config.targetModules, quant: r.config.quant ?? 'none', loraplusLrRatio: r.config.loraplusLrRatio,
         lr: r.config.lr, useRslora: r.config.useRslora, loraDropout: r.config.loraDropout, saveActivations: r.config.saveActivations, matmulMath: r.config.matmulMath,
+        subgroups: r.config.subgroups,
       },
       weights_dtype: weightsDType,
       trainable_params: r.trainableParams,

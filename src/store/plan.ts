@@ -4,14 +4,15 @@
 // this module is their one door to the plan layer (src/plan/) and the engine's public names.
 
 import { storageBytes } from '../plan/catalog';
-import { knobProblems, matmulMathUnavailable, targetsString, type Knobs } from '../plan/knobs';
+import { knobProblems, matmulMathUnavailable, subgroupsKnobUnavailable, targetsString, type Knobs } from '../plan/knobs';
 import { estimateMemory, judgeFit, tilingOfAdapter, type FitReport, type MemoryEstimate } from '../plan/memory';
 import type { ModelSpec } from '../model/config';
 import type { GpuState } from './types';
 
 export { CATALOG, catalogSpec, storageBytes } from '../plan/catalog';
 export {
-  fmtParams, fmtShare, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, matmulMathUnavailable, moduleKinds, OPTION_PLACE, presetOf, quantMismatch, rangeWords, targetsLabel,
+  fmtParams, fmtShare, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, matmulMathUnavailable, moduleKinds, OPTION_PLACE, presetOf, quantMismatch, rangeWords, subgroupsKnobUnavailable,
+  targetsLabel,
   type KnobName, type Knobs,
 } from '../plan/knobs';
 export { bufferWords, fmtBytes, isQalora, QUANT_MODES, type QuantMode } from '../plan/memory';
@@ -47,10 +48,15 @@ interface PlanInput {
   budgetGiB: number;
 }
 
-/** Knobs this GPU cannot run, one line each: f16 “Matmul math” on an adapter without shader-f16. */
-export function gpuProblems(knobs: Pick<Knobs, 'matmulMath'>, gpu: GpuState): string[] {
-  const why = knobs.matmulMath === 'f16' && gpu.status === 'ok' ? matmulMathUnavailable(gpu.adapter.hasF16) : null;
-  return why ? [why] : [];
+/**
+ * Knobs this GPU cannot run, one line each: f16 “Matmul math” on an adapter without shader-f16,
+ * “Subgroup reductions” on one without subgroups.
+ */
+export function gpuProblems(knobs: Pick<Knobs, 'matmulMath' | 'subgroups'>, gpu: GpuState): string[] {
+  if (gpu.status !== 'ok') return [];
+  const f16 = knobs.matmulMath === 'f16' ? matmulMathUnavailable(gpu.adapter.hasF16) : null;
+  const sg = knobs.subgroups ? subgroupsKnobUnavailable(gpu.adapter.hasSubgroups) : null;
+  return [f16, sg].filter((w): w is string => w !== null);
 }
 
 /** The plan for `input` (pure; the UI memoizes it). Errors of the estimate become `error`, never a throw. */

@@ -2,7 +2,7 @@
 // builds the adapter and the training graph, evaluates before and after, steps through shuffled
 // epochs with gradient accumulation, checkpoints periodically, and resumes from a checkpoint.
 
-import type { GpuContext } from '../gpu/context';
+import { GpuError, type GpuContext } from '../gpu/context';
 import { isQalora, type QuantMode } from '../quant/formats';
 import type { LoraHyper, AdapterTensors } from '../lora/peft';
 import { LoraState } from '../lora/state';
@@ -72,6 +72,12 @@ export interface RunConfig {
   saveActivations?: SaveActivations;
   /** TransformerOptions.matmulMath: 'f32' (default) or 'f16' (needs a device created with 'shader-f16'). */
   matmulMath?: 'f32' | 'f16';
+  /**
+   * Row reductions with subgroup operations (GpuContext.useSubgroups): false (default, the
+   * workgroup tree) or true (needs a device created with 'subgroups'; differs by rounding). Kept in
+   * each checkpoint like every field, so a resumed run keeps it; runTraining applies it to the context.
+   */
+  subgroups?: boolean;
   /** Quant mode of the frozen base; a QA-LoRA mode makes the adapter see group-pooled inputs. */
   quant?: QuantMode;
   /** QA-LoRA group size (default 32). */
@@ -102,6 +108,21 @@ export function validateRunConfig(c: RunConfig, maxT: number): void {
     throw new RunConfigError([opt('saveActivations'), ` must be f32 or f16 (got ${String(c.saveActivations)}).`]);
   }
   if (c.matmulMath !== undefined && c.matmulMath !== 'f32' && c.matmulMath !== 'f16') throw new RunConfigError(`matmul math must be f32 or f16 (got ${String(c.matmulMath)}).`);
+  if (c.subgroups !== undefined && typeof c.subgroups !== 'boolean') throw new RunConfigError(['subgroup reductions must be true or false (got ', String(c.subgroups), ').']);
+}
+
+/**
+ * Throws a GpuError naming the option (RunOption 'matmulMath' / 'subgroups', so each host names its
+ * own control) when the run asks for a GPU feature `ctx`'s adapter lacks: f16 matmul math without
+ * 'shader-f16'; then applies cfg.subgroups to the context (GpuContext.useSubgroups, which throws the
+ * same way without 'subgroups'). A config without the field leaves the context as it is.
+ */
+export function applyRunDevice(ctx: GpuContext, cfg: Pick<RunConfig, 'matmulMath' | 'subgroups'>): void {
+  if (cfg.matmulMath === 'f16' && !ctx.device.features.has('shader-f16') && !ctx.adapter.hasF16) {
+    const gpu = `${ctx.adapter.vendor} ${ctx.adapter.description}`.trim() || 'this GPU';
+    throw new GpuError([opt('matmulMath', 'f16'), ` needs a GPU with the WebGPU 'shader-f16' feature, and this one (${gpu}) has none: use `, opt('matmulMath', 'f32'), '.']);
+  }
+  if (cfg.subgroups !== undefined) ctx.useSubgroups(cfg.subgroups);
 }
 
 /** What runTraining reports after each optimizer step (RunHooks.onStep), for progress bars and logs. */
@@ -190,7 +211,8 @@ function stepsPerEpoch(nTrain: number, c: RunConfig): number {
  * `resume`) and the training graph for B = batchSize, T = seqLen, measures the eval loss, then
  * steps totalSteps = steps ?? ceil(n / (B·gradAccum))·epochs optimizer steps through epochs of
  * seeded shuffles (examples padded with the model's EOS), checkpointing every saveEvery steps and
- * at the end, and measures the eval loss again. Throws RunConfigError (invalid config, empty
+ * at the end, and measures the eval loss again. Applies the config's GPU features first
+ * (applyRunDevice: GpuError when the GPU lacks one). Throws RunConfigError (invalid config, empty
  * training set, a quant mode other than the loaded model's), TargetError (targets the model lacks),
  * GpuError (out of GPU memory or a validation error while building the graph), Error when the
  * resumed adapter lacks a module or has the wrong sizes (LoraState.load), and
@@ -207,6 +229,7 @@ export async function runTraining(
 ): Promise<RunResult> {
   const { spec } = loaded;
   validateRunConfig(cfg, spec.maxT);
+  applyRunDevice(ctx, cfg);
   if (train.length === 0) throw new RunConfigError('the training set is empty.');
   const modules = resolveTargets(spec, parseTargets(cfg.targetModules));
   if ((cfg.quant ?? 'none') !== loaded.weights.quant) {

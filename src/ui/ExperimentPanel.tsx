@@ -15,7 +15,7 @@ import { AXIS_KEYS, fmtBytes, fmtParams, type ExperimentRun } from '../store/pla
 const AXIS_HINT: Record<AxisKey, string> = {
   r: 'e.g. 4 8 16', lora_alpha: 'e.g. 8 16 32', target_modules: 'e.g. attention all-linear,lm_head', quant: 'e.g. none int8 nf4',
   loraPlusRatio: 'e.g. 1 16', lr: 'e.g. 1e-4 3e-4', use_rslora: 'true false', lora_dropout: 'e.g. 0 0.05',
-  saveActivations: 'f32 f16', matmulMath: 'f32 f16',
+  saveActivations: 'f32 f16', matmulMath: 'f32 f16', subgroups: 'false true',
 };
 
 const fmtTokens = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n));

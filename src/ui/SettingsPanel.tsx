@@ -2,7 +2,7 @@
 // memory estimate update as they change.
 import { useId } from 'react';
 import { useStudio } from '../store';
-import { SCHEDULE_KINDS, type ScheduleKind, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, matmulMathUnavailable, moduleKinds, presetOf, type KnobName, type Knobs, isQalora, QUANT_MODES, type QuantMode } from '../store/plan';
+import { SCHEDULE_KINDS, type ScheduleKind, KNOB_HELP, KNOB_LABEL, KNOB_OPTION, matmulMathUnavailable, subgroupsKnobUnavailable, moduleKinds, presetOf, type KnobName, type Knobs, isQalora, QUANT_MODES, type QuantMode } from '../store/plan';
 import { ErrorLine, Field, MemoryCard, NumberInput } from './controls';
 import { SavedSettingsPanel } from './SavedSettings';
 import { StorageFit } from './StoragePanel';
@@ -90,7 +90,8 @@ function MatmulMath() {
       {(id, helpId) => (
         <>
           <select
-            id={id} value={value} aria-describedby={helpId} data-testid="knob-matmulMath" disabled={hasF16 !== true && value === 'f32'}
+            id={id} value={value} aria-describedby={helpId} data-testid="knob-matmulMath" data-option={KNOB_OPTION.matmulMath}
+            disabled={hasF16 !== true && value === 'f32'}
             onChange={(e) => setKnob('matmulMath', e.target.value as Knobs['matmulMath'])}
           >
             <option value="f32">f32</option>
@@ -104,6 +105,37 @@ function MatmulMath() {
         </>
       )}
     </Field>
+  );
+}
+
+/**
+ * “Subgroup reductions”: on only where the adapter has the subgroups feature. Elsewhere the box is
+ * disabled while off, with the reason beside it (enabled while on, e.g. from a settings file, to turn it off).
+ */
+function SubgroupReductions() {
+  const value = useStudio((s) => s.knobs.subgroups);
+  const hasSubgroups = useStudio((s) => (s.gpu.status === 'ok' ? s.gpu.adapter.hasSubgroups : undefined));
+  const setKnob = useStudio((s) => s.setKnob);
+  const why = subgroupsKnobUnavailable(hasSubgroups);
+  const id = useId();
+  return (
+    <div className="field">
+      <label className="check" htmlFor={id}>
+        <input
+          id={id} type="checkbox" checked={value} aria-describedby={`${id}-h`} data-testid="knob-subgroups" data-option={KNOB_OPTION.subgroups}
+          disabled={hasSubgroups !== true && !value} onChange={(e) => setKnob('subgroups', e.target.checked)}
+        />
+        {KNOB_LABEL.subgroups}
+      </label>
+      <span className="help" id={`${id}-h`}>
+        {KNOB_HELP.subgroups}
+      </span>
+      {why && (
+        <span className="note small" data-testid="subgroups-unavailable">
+          {why}
+        </span>
+      )}
+    </div>
   );
 }
 
@@ -207,6 +239,7 @@ export function SettingsPanel() {
               )}
             </Field>
             <MatmulMath />
+            <SubgroupReductions />
           </div>
         </fieldset>
         <fieldset>

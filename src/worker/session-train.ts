@@ -54,6 +54,15 @@ export async function train(s: EngineSession, req: TrainRequest, emit: Emit): Pr
     if (ck.notice) emit({ kind: 'resumedFrom', step: ck.step, notice: ck.notice });
   }
   s.claim('training');
+  // The run's subgroup choice (an older run's config has none: off), before any graph is built;
+  // a GpuError naming “Subgroup reductions” on a GPU without them. Later graphs (the playground's)
+  // are built under it too: both variants run on this device (GpuContext.useSubgroups).
+  try {
+    e.ctx.useSubgroups(cfg.subgroups ?? false);
+  } catch (err) {
+    s.busy = null;
+    throw err;
+  }
   s.freeAdapter(req.runId);
   if (s.lastTrained === req.runId) s.lastTrained = null;
   s.stopRequested = false;

@@ -63,6 +63,8 @@ const CFG: RunConfig = {
   maxGradNorm: 1, weightDecay: 0,
 };
 const EVAL_SPLIT = 0.25;
+/** What the first session test leaves for the later ones: the prepared dataset and run r1's losses. */
+const first = { datasetId: '', losses: [] as number[] };
 
 describe('EngineSession errors (before a model)', () => {
   it('answers a request before a model with one line, and an unknown request type by name', async () => {
@@ -104,6 +106,7 @@ describe('EngineSession (Dawn, stories260K)', () => {
     const split = splitExamples(direct.examples, EVAL_SPLIT, CFG.seed);
     const ref = await runTraining(ctx, loaded, split.train, split.eval, CFG);
     const losses = run.events.flatMap((e) => (e.kind === 'step' ? [e.info.loss] : []));
+    Object.assign(first, { datasetId: prep.datasetId!, losses });
     expect(losses).toEqual(ref.history.map((h) => h.loss));
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(run.reply).toMatchObject({ runId: 'r1', steps: 2, evalLossBefore: ref.evalLossBefore, evalLossAfter: ref.evalLossAfter, trainableParams: ref.trainableParams, stoppedEarly: false });
@@ -203,5 +206,23 @@ describe('EngineSession (Dawn, stories260K)', () => {
     for (const req of [{ type: 'exportAdapter', runId: 'r1', step: 1 }, { type: 'exportGguf', runId: 'r1', what: 'merged', ggufType: 'q8_0', step: 1 }] as const) {
       await expect(handle(session, req, () => {})).rejects.toThrow(/^The checkpoint of step 1 is damaged \(.*\): choose another one\.$/);
     }
+  }, 60_000);
+
+  // After the tests above (their model and dataset): “Subgroup reductions” per run on the one device.
+  it('a run with subgroups on builds its graph with them, the playground still generates after it, and a run without the field turns them off', async () => {
+    const { ctx } = session.engine!;
+    // The device has 'subgroups' exactly when the adapter does (the worker asks for it).
+    expect(ctx.device.features.has('subgroups')).toBe(ctx.adapter.hasSubgroups);
+    if (!ctx.adapter.hasSubgroups) return; // SwiftShader has them; a GPU without is covered by gpu/subgroups.test.ts
+    const data = { datasetId: first.datasetId, evalSplit: EVAL_SPLIT };
+    const sg = await call({ type: 'train', config: { ...CFG, steps: 1, saveEvery: 0, subgroups: true }, data, runId: 'sg' });
+    expect(ctx.subgroups).toBe(true);
+    const loss = sg.events.flatMap((e) => (e.kind === 'step' ? [e.info.loss] : []));
+    expect(loss).toHaveLength(1);
+    expect(Math.abs(loss[0] - first.losses[0])).toBeLessThan(1e-4 * first.losses[0]); // the tree's first step, within rounding
+    const gen = await call({ type: 'generate', req: { prompt: 'Once upon a time', adapter: 'trained', maxNewTokens: 4 } });
+    expect(gen.reply.tokens).toBeGreaterThan(0);
+    await call({ type: 'train', config: { ...CFG, steps: 1, saveEvery: 0 }, data, runId: 'tree' });
+    expect(ctx.subgroups).toBe(false);
   }, 60_000);
 });

@@ -128,9 +128,11 @@ export class EngineSession {
     if (this.engine) this.forgetGpuState();
     this.acquiring = (async () => {
       const gpu = await this.host.gpu();
-      // 'shader-f16' whenever the adapter has it, so “Matmul math” f16 can run (nothing else needs it).
+      // 'shader-f16' and 'subgroups' whenever the adapter has them, so “Matmul math” f16 and
+      // “Subgroup reductions” can run (each run turns the latter on or off: session-train.ts).
       const { device, adapter } = await acquireDevice(gpu, {
         wantF16: true,
+        wantSubgroups: true,
         onLost: (message) => {
           this.forgetGpuState();
           this.onEvent({ kind: 'deviceLost', message });
