@@ -102,8 +102,8 @@ describe('expandExperiment', () => {
     expect(() => parseExperiment({ name: 'x', base: { subgroups: 'on' }, prompts: [] })).toThrow(/base\.subgroups must be/);
   });
 
-  it('one run is "base"; duplicate settings are an error', () => {
-    expect(expandExperiment(parseExperiment({ name: 'x', base: { r: 4 }, prompts: [] })).map((r) => r.name)).toEqual(['base']);
+  it('one run is "run1" ("base" names the base model answers); duplicate settings are an error', () => {
+    expect(expandExperiment(parseExperiment({ name: 'x', base: { r: 4 }, prompts: [] })).map((r) => r.name)).toEqual(['run1']); // not 'base': the base model's answers are named so
     expect(errorOf(() => expandExperiment(parseExperiment({ name: 'x', base: {}, axes: { r: [4, 4] }, prompts: [] })))).toBe(
       'x: runs 1 and 2 have the same settings; remove the duplicate value from axes or runs.',
     );

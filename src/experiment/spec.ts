@@ -234,14 +234,15 @@ export function expandExperiment(spec: ExperimentSpec): ExperimentRun[] {
   const keys = [...new Set(all.flatMap((s) => Object.keys(s)))];
   const varies = keys.filter((k) => new Set(all.map((s) => JSON.stringify(s[k] ?? null))).size > 1);
   const seen = new Map<string, number>();
-  const names = new Set<string>();
+  // 'base' is taken: the report's answers of the base model (no adapter) go under that name.
+  const names = new Set<string>(['base']);
   return all.map((settings, index) => {
     const varied: Settings = {};
     for (const k of varies) if (settings[k] !== undefined) varied[k] = settings[k];
     const key = JSON.stringify(Object.entries(settings).sort(([a], [b]) => (a < b ? -1 : 1)));
     if (seen.has(key)) throw new ExperimentError(`${spec.name}: runs ${seen.get(key)! + 1} and ${index + 1} have the same settings; remove the duplicate value from axes or runs.`);
     seen.set(key, index);
-    let name = varies.length ? varies.filter((k) => settings[k] !== undefined).map((k) => nameValue(k, settings[k])).join('-') || `run${index + 1}` : 'base';
+    let name = varies.length ? varies.filter((k) => settings[k] !== undefined).map((k) => nameValue(k, settings[k])).join('-') || `run${index + 1}` : `run${index + 1}`;
     if (names.has(name)) name = `${name}-${index + 1}`; // two values that read alike in a folder name
     names.add(name);
     return { index, name, settings, varied };
