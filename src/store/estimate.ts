@@ -43,7 +43,7 @@ export interface PaceSettings {
  * multiplies micro-batches, it does not change them). f32 saved activations add nothing to the key
  * and f16 adds "a16", so the paces stored before saved activations entered the key still match f32
  * runs, and an f16 run is measured on its own. f16 matmul math adds "m16" the same way, and
- * subgroup reductions "sg"
+ * subgroup reductions "sg".
  */
 export function paceKey(s: PaceSettings): string {
   const q = s.quant.startsWith('qalora') ? `${s.quant}/g${s.groupSize}` : s.quant;
