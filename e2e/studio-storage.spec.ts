@@ -98,6 +98,32 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     const cut = usage - (1 << 20);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: cut });
     expect((await usageAndQuota()).quota).toBe(cut);
+    // Chromium checks IndexedDB writes against a remembered figure of the space left, refreshed
+    // only from time to time: right after the cut, a run of fast steps could write every
+    // checkpoint before the figure caught up (seen on CI: all 16 written under a quota below the
+    // usage). Wait until a write of the page's own (same origin, same bucket) is refused; from then
+    // on the run's next checkpoint meets the cut quota too.
+    const probeWrite = () => page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open('quota-probe', 1);
+        r.onupgradeneeded = () => r.result.createObjectStore('p');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const outcome = await new Promise<string>((res) => {
+        const tx = db.transaction('p', 'readwrite');
+        tx.objectStore('p').put(new Uint8Array(256 << 10), 'x');
+        tx.oncomplete = () => res('written');
+        tx.onabort = () => res(tx.error?.name ?? 'aborted');
+      });
+      db.close();
+      return outcome;
+    });
+    await expect.poll(probeWrite, { timeout: 120_000, intervals: [1000] }).toBe('QuotaExceededError');
+    await page.evaluate(() => new Promise((res) => {
+      const r = indexedDB.deleteDatabase('quota-probe');
+      r.onsuccess = r.onerror = r.onblocked = () => res(null);
+    }));
     await page.getByTestId('resume-training').click();
 
     const message = page.getByTestId('storage-full-message');
