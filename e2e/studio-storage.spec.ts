@@ -104,12 +104,15 @@ test('studio: a full disk pauses the run with a clear message; the previous chec
     // usage). Wait until a write of the page's own (same origin, same bucket) is refused; from then
     // on the run's next checkpoint meets the cut quota too.
     const probeWrite = () => page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((res, rej) => {
+      // Creating the probe database is a write too: its refusal counts the same.
+      const opened = await new Promise<IDBDatabase | string>((res) => {
         const r = indexedDB.open('quota-probe', 1);
         r.onupgradeneeded = () => r.result.createObjectStore('p');
         r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
+        r.onerror = () => res(r.error?.name ?? 'open failed');
       });
+      if (typeof opened === 'string') return opened;
+      const db = opened;
       const outcome = await new Promise<string>((res) => {
         const tx = db.transaction('p', 'readwrite');
         tx.objectStore('p').put(new Uint8Array(256 << 10), 'x');
