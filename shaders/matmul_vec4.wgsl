@@ -7,7 +7,8 @@
 // Bindings (group 0):
 //   0 uniform P: { M, N, K, lda, ldb, ldc, offA, offB, offC, offBias, alpha, beta, KC, dropSalt,
 //               dropThr, dropScale, K2, lda2, ldb2, offA2, offB2, alpha2, offAdd, ldAdd
-//               [, GROUPED: grp: array<vec4<u32>, 8>, 2 per group] }
+//               [, GROUPED: grp: array<vec4<u32>, 8>, 2 per group]
+//               [, SEG2: seg: array<vec4<u32>, 6>, the segments of the second product] }
 //               (element units; KC = K elements per split-K chunk, a multiple of BK, else 0; the
 //               rest: common/matmul_fuse.wgsl)
 //   1 read    A: f32 (FIT: vec4<f32>). TRANS_A=0: op(A)[m,k] = A[offA + m*lda + k];
@@ -77,6 +78,9 @@ struct Params {
   K2: u32, lda2: u32, ldb2: u32, offA2: u32, offB2: u32, alpha2: f32, offAdd: u32, ldAdd: u32,
 #if GROUPED
   grp: array<vec4<u32>, 8>,
+#endif
+#if SEG2
+  seg: array<vec4<u32>, 6>,
 #endif
 }
 

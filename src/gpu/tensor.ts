@@ -15,4 +15,10 @@ export interface Weight {
   dtype: WeightDType;
   /** Logical shape; matrices are [out, in] (PyTorch Linear layout) whatever the checkpoint stored. */
   shape: number[];
+  /**
+   * Element offset of this weight in `buffer` (default 0): the weights of modules that read one
+   * input (q|k|v, gate|up) share one buffer, row blocks side by side (model/weights.ts), so one
+   * product can run over all of them. Even for f16 (whole u32 words).
+   */
+  offset?: number;
 }

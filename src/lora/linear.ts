@@ -10,13 +10,16 @@
 // of modules that share an input, module j's u the [rows, r] block at element j·rows·r).
 // Groups (forwardGroup, backwardGroup: q|k|v, gate|up): the LoRA products of the group's modules
 // run as one grouped dispatch each (ops/matmul-grouped.ts: loraA, gB, dB, dA), the same bits as
-// one dispatch per module; the frozen products stay one per module (their weights are separate).
+// one dispatch per module. When the group's dense weights are row blocks of one buffer
+// (model/weights.ts), its frozen forward and its frozen input gradient are one product each over
+// the concatenated rows, with the adapters' B products and input gradients in the epilogue as
+// segments (ops/matmul.ts MatmulSecond.segments); otherwise one frozen product per module.
 
 import type { Bindable, GpuContext } from '../gpu/context';
 import type { Program } from '../gpu/program';
 import type { LinearWeights } from '../model/weights';
 import { dropout } from '../ops/elementwise';
-import { matmul, matmulSplitK, SPLITK_MAX_PRODUCTS, splitKPlan, splitKReduce, type MatmulArgs, type SplitKPlan, type SplitKProduct, type TileLimits } from '../ops/matmul';
+import { matmul, MATMUL_MAX_SEGMENTS, matmulSplitK, SPLITK_MAX_PRODUCTS, splitKPlan, splitKReduce, type MatmulArgs, type MatmulSegment, type SplitKPlan, type SplitKProduct, type TileLimits } from '../ops/matmul';
 import { groupArgs, matmulGrouped, matmulSplitKGrouped, MATMUL_MAX_GROUPS } from '../ops/matmul-grouped';
 import type { MatmulMath } from '../ops/matmul-math';
 import { groupPool, groupUnpool } from '../ops/pool';
@@ -84,10 +87,47 @@ function chunkSalt(salt: number, r0: number): number {
   return r0 === 0 ? salt : (salt ^ Math.imul(r0, 0x9e3779b1)) >>> 0;
 }
 
-/** The frozen weight as matmul's B operand: f32, f16-packed, or quantized (dequantized in registers). */
-function weightOperand(lw: LinearWeights): Pick<MatmulArgs, 'B' | 'bDType' | 'bQuant'> {
+/** The frozen weight as matmul's B operand: f32, f16-packed (at its offset in a shared buffer), or quantized (dequantized in registers). */
+function weightOperand(lw: LinearWeights): Pick<MatmulArgs, 'B' | 'bDType' | 'bQuant' | 'offB'> {
   const W = lw.W;
-  return isQuantWeight(W) ? { bQuant: W } : { B: W.buffer, bDType: W.dtype };
+  return isQuantWeight(W) ? { bQuant: W } : { B: W.buffer, bDType: W.dtype, offB: W.offset ?? 0 };
+}
+
+/** The bias as matmul's bias operand (at its offset in a shared buffer). */
+function biasOperand(lw: LinearWeights): Pick<MatmulArgs, 'bias' | 'biasDType' | 'offBias'> {
+  return lw.bias ? { bias: lw.bias.buffer, biasDType: lw.bias.dtype, offBias: lw.bias.offset ?? 0 } : {};
+}
+
+/**
+ * A group's frozen weights as one [Σ outF, inF] matrix: when they are consecutive row blocks of one
+ * dense buffer (model/weights.ts puts q|k|v and gate|up so) with their biases likewise (or none),
+ * the group's frozen products run as one; null otherwise (quantized, separate buffers, a single module).
+ */
+function concatenated(list: { lw: LinearWeights }[]): { W: Pick<MatmulArgs, 'B' | 'bDType' | 'offB'>; bias: Pick<MatmulArgs, 'bias' | 'biasDType' | 'offBias'>; rows: number } | null {
+  if (list.length < 2) return null;
+  const first = list[0].lw;
+  if (isQuantWeight(first.W)) return null;
+  const W0 = first.W;
+  let off = W0.offset ?? 0, offBias = first.bias?.offset ?? 0, rows = 0;
+  for (const { lw } of list) {
+    const W = lw.W, b = lw.bias;
+    if (isQuantWeight(W) || W.buffer !== W0.buffer || W.dtype !== W0.dtype || (W.offset ?? 0) !== off || lw.module.inF !== first.module.inF) return null;
+    if (!!b !== !!first.bias || (b && (b.buffer !== first.bias!.buffer || b.dtype !== first.bias!.dtype || (b.offset ?? 0) !== offBias))) return null;
+    off += lw.module.outF * lw.module.inF;
+    offBias += lw.module.outF;
+    rows += lw.module.outF;
+  }
+  return { W: weightOperand(first) as Pick<MatmulArgs, 'B' | 'bDType' | 'offB'>, bias: biasOperand(first), rows };
+}
+
+/** Whether a group's outputs (or output gradients) are side by side: each module's columns right after the previous one's. */
+function sideBySide(list: { lw: LinearWeights }[], off: (i: number) => number): boolean {
+  let next = off(0);
+  return list.every((a, i) => {
+    const ok = off(i) === next;
+    next += a.lw.module.outF;
+    return ok;
+  });
 }
 
 /** The linears of one graph: the frozen matmuls, and the adapter's when the module is targeted. */
@@ -163,10 +203,24 @@ export class LoraLinear {
       p.dispatch(
         this.mm(`${m.name}.fwd`, {
           M: rows, N: m.outF, K: m.inF, A: inp, ...weightOperand(a.lw), transB: true, out: a.out, ldc: a.ldOut, offC: a.offOut,
-          bias: a.lw.bias?.buffer, biasDType: a.lw.bias?.dtype, second, addend: a.addend,
+          ...biasOperand(a.lw), second, addend: a.addend,
         }),
       );
     };
+    const cat = this.fusedFrozen(list, withLora, (i) => list[i].offOut) && list.every((a) => a.out === list[0].out && a.ldOut === list[0].ldOut && !a.addend) ? concatenated(list) : null;
+    if (cat) {
+      // One frozen product over the group's concatenated rows, each adapter's B product added to
+      // its own columns in the epilogue (column segments).
+      if (this.groups(loraA.length)) p.dispatch(this.mmGrouped(`${groupName(withLora)}.loraA`, groupArgs('loraA', loraA)));
+      else loraA.forEach((args, j) => p.dispatch(this.mm(`${withLora[j].lw.module.name}.loraA`, args)));
+      const lora = this.lora;
+      const off0 = list[0].offOut;
+      const segs = withLora.map((a) => ({ K: lora!.hyper.r, offA: a.offU ?? 0, offB: this.slotOf(a.lw)!.offB, start: a.offOut - off0, end: a.offOut - off0 + a.lw.module.outF }));
+      const second: MatmulArgs['second'] = segs.length ? { A: withLora[0].u!, B: lora!.params, K: 0, transB: true, alpha: lora!.scale, lda: lora!.hyper.r, ldb: lora!.hyper.r, segments: { mode: 'N', list: segs } } : undefined;
+      const m = list[0].lw.module;
+      p.dispatch(this.mm(`${groupName(list)}.fwd`, { M: rows, N: cat.rows, K: m.inF, A: inp, ...cat.W, transB: true, out: list[0].out, ldc: list[0].ldOut, offC: off0, ...cat.bias, second }));
+      return;
+    }
     if (this.groups(loraA.length)) {
       p.dispatch(this.mmGrouped(`${groupName(withLora)}.loraA`, groupArgs('loraA', loraA)));
       list.forEach(frozen);
@@ -201,8 +255,19 @@ export class LoraLinear {
     const frozenDinp = (a: LinearBackwardArgs, extra: Pick<MatmulArgs, 'second' | 'drop'>) =>
       p.dispatch(this.mm(`${a.lw.module.name}.dinp`, { M: rows, N: a.lw.module.inF, K: a.lw.module.outF, A: dout, lda: ldDout, offA: a.offDout, ...weightOperand(a.lw), out: dinp!, beta: a.accumulate ? 1 : 0, ...extra }));
     const withLora = list.filter((a) => this.slotOf(a.lw) && a.u);
+    const cat = dinp && this.fusedFrozen(list, withLora, (i) => list[i].offDout) && list.every((a, i) => a.accumulate === (i > 0 || list[0].accumulate)) ? concatenated(list) : null;
+    // The group's input gradient as one product over the concatenated rows (K = Σ outF), with each
+    // adapter's s·mask⊙(gB·A) added in the epilogue (K segments, each under its own mask).
+    const catDinp = (segs: MatmulSegment[], drop: MatmulArgs['drop']) => {
+      const lora = this.lora;
+      const second: MatmulArgs['second'] = segs.length ? { A: scratch.gB!, B: lora!.params, K: 0, alpha: lora!.scale, lda: lora!.hyper.r, ldb: list[0].lw.module.inF, segments: { mode: 'K', list: segs } } : undefined;
+      p.dispatch(this.mm(`${groupName(list)}.dinp`, {
+        M: rows, N: list[0].lw.module.inF, K: cat!.rows, A: dout, lda: ldDout, offA: list[0].offDout, ...cat!.W, out: dinp!, beta: list[0].accumulate ? 1 : 0, second, drop,
+      }));
+    };
     if (!withLora.length) {
-      if (dinp) for (const a of list) frozenDinp(a, {});
+      if (cat) catDinp([], undefined);
+      else if (dinp) for (const a of list) frozenDinp(a, {});
       return;
     }
     const lora = this.lora!;
@@ -215,8 +280,8 @@ export class LoraLinear {
       const slot = this.slotOf(a.lw)!;
       const salt = chunkSalt(slot.salt, r0);
       const mask = (operand: 'B' | 'second') => (pDrop > 0 ? { operand, seed: scratch.seed, salt, p: pDrop } : undefined);
-      // gB = dout·B [rows, r]: module j's block at j·rows·r when grouped.
-      const offG = grouped ? j * rows * r : 0;
+      // gB = dout·B [rows, r]: module j's block at j·rows·r when grouped or read by one fused input gradient.
+      const offG = grouped || cat ? j * rows * r : 0;
       const gBArgs: MatmulArgs = { M: rows, N: r, K: a.lw.module.outF, A: dout, lda: ldDout, offA: a.offDout, B: lora.params, offB: slot.offB, out: gB, offC: offG };
       return { a, slot, salt, mask, offG, gBArgs };
     });
@@ -241,6 +306,15 @@ export class LoraLinear {
       lw: mo.a.lw, plan: this.gradPlans(mo.slot, rows)[0],
       args: { M: r, N: mo.slot.aIn, K: rows, A: gB, lda: r, offA: mo.offG, transA: true, B: src, out: lora.grads, offC: mo.slot.offA, alpha: s, beta: 1, drop: mo.mask('B') } as MatmulArgs,
     }));
+    if (cat) {
+      if (grouped) p.dispatch(this.mmGrouped(`${groupName(withLora)}.gB`, groupArgs('gB', mods.map((m) => m.gBArgs))));
+      else for (const mo of mods) p.dispatch(this.mm(`${mo.a.lw.module.name}.gB`, mo.gBArgs));
+      catDinp(mods.map((mo) => ({ K: r, offA: mo.offG, offB: mo.slot.offA, salt: mo.salt })), pDrop > 0 ? { operand: 'second', seed: scratch.seed, salt: mods[0].salt, p: pDrop } : undefined);
+      this.grads(p, 'dB', dB);
+      const src = this.adapterInput(p, mods[0].slot, inp, rows, '.re');
+      this.grads(p, 'dA', dA(src));
+      return;
+    }
     if (grouped) {
       const name = groupName(withLora);
       p.dispatch(this.mmGrouped(`${name}.gB`, groupArgs('gB', mods.map((m) => m.gBArgs))));
@@ -282,6 +356,17 @@ export class LoraLinear {
       d = scratch.tmp2!;
     }
     p.dispatch(groupUnpool(ctx, `${m.name}.unpool`, { N: rows, C: m.inF, g: qg, dout: d, dinp, scale: 1 / qg, accumulate: true }));
+  }
+
+  /**
+   * Whether a group's frozen products can run as one (lora/linear's concatenated weights also
+   * needed): 2 or more modules whose outputs are side by side (`off(i)`: module i's first column),
+   * not QA-LoRA (its adapter input gradient is unpooled separately), and adapters that share one
+   * LoRA intermediate buffer, at most MATMUL_MAX_SEGMENTS of them.
+   */
+  private fusedFrozen(list: { lw: LinearWeights; u: GPUBuffer | null }[], withLora: { u: GPUBuffer | null }[], off: (i: number) => number): boolean {
+    if (list.length < 2 || this.lora?.qaloraGroupSize || withLora.length > MATMUL_MAX_SEGMENTS) return false;
+    return sideBySide(list, off) && withLora.every((a) => a.u === withLora[0].u);
   }
 
   /** Whether `n` adapters of one group run as grouped dispatches. */

@@ -1,6 +1,10 @@
 // Frozen base weights: read tensor by tensor from a checkpoint, converted to the storage dtype
 // (f32, or f16 packed two per u32), GPT-2 Conv1D matrices transposed to the Linear [out, in]
-// layout, and uploaded. Only one tensor is held on the CPU at a time.
+// layout, and uploaded. Only one tensor is held on the CPU at a time. The dense weights (and
+// biases) of the modules that read one input (ARCH_LAYOUT's q|k|v and gate|up) go into one buffer
+// per group, row blocks side by side, so that lora/linear.ts runs one frozen product for the
+// group; each module keeps its own Weight (a view: buffer + offset), so files, adapters and the
+// per-module paths see separate modules.
 
 import type { GpuContext } from '../gpu/context';
 import { packF16 } from '../gpu/half';
@@ -11,7 +15,7 @@ import { quantizeWeight, uploadQuantized } from '../quant/gpu';
 import { quantizedFromTensors, type QaloraQuantConfig } from './qalora-checkpoint';
 import type { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
-import { linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';
+import { ARCH_LAYOUT, linearModules, otherWeightKeys, resolveKeyPrefix, type LinearModule } from './modules';
 
 /** One linear of the model on the GPU: W [out, in] (GPT-2's Conv1D transposed at load), optional bias [out]. */
 export interface LinearWeights {
@@ -86,6 +90,8 @@ export async function loadWeights(
     dtype: WeightDType; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void; sourceName?: string;
     /** The checkpoint is a merged QA-LoRA model: its decoder linears are stored quantized. */
     prequantized?: QaloraQuantConfig | null;
+    /** Put each q|k|v and gate|up group's dense weights in one buffer (default true; false: one buffer per module, tests). */
+    concatGroups?: boolean;
   },
 ): Promise<ModelWeights> {
   const pre = opts.prequantized ?? null;
@@ -127,7 +133,8 @@ export async function loadWeights(
   const cache = new Map<string, Weight>();
   const dtype = opts.dtype;
 
-  const load = async (canonical: string, expect: number[], transposeConv = false): Promise<Weight> => {
+  /** `into`: write the tensor at element `offset` of a group's shared buffer instead of its own. */
+  const load = async (canonical: string, expect: number[], transposeConv = false, into?: { buffer: GPUBuffer; offset: number }): Promise<Weight> => {
     const name = key(canonical);
     const cacheKey = `${name}|${transposeConv}`;
     const hit = cache.get(cacheKey);
@@ -145,9 +152,15 @@ export async function loadWeights(
     let data = await ckpt.readF32(name);
     if (transposeConv) data = transpose(data, expect[1], expect[0]);
     const payload = dtype === 'f16' ? packF16(data) : data;
-    const buffer = ctx.upload(name, payload);
+    let buffer: GPUBuffer;
+    if (into) {
+      buffer = into.buffer;
+      ctx.write(buffer, payload, into.offset * (dtype === 'f16' ? 2 : 4));
+    } else {
+      buffer = ctx.upload(name, payload);
+    }
     bytes += payload.byteLength;
-    const w: Weight = { name, buffer, dtype, shape: expect };
+    const w: Weight = { name, buffer, dtype, shape: expect, ...(into ? { offset: into.offset } : {}) };
     cache.set(cacheKey, w);
     done++;
     opts.onProgress?.({ loaded: done, total, tensor: name });
@@ -158,13 +171,37 @@ export async function loadWeights(
   const embed = await load(other.embed, [V, C]);
   const posEmbed = other.posEmbed ? await load(other.posEmbed, [spec.maxT, C]) : null;
   const layers: LayerWeights[] = [];
+  const quantizes = (m: LinearModule) => stored(m) || (quant !== 'none' && canQuantize(quant, m.outF, m.inF, groupSize) === null);
+  const layout = ARCH_LAYOUT[spec.arch];
+  const elemBytes = dtype === 'f16' ? 2 : 4;
+  const maxGroupBytes = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
   for (let l = 0; l < spec.L; l++) {
     const o = other.layers[l];
     const linear = new Map<string, LinearWeights>();
-    for (const m of modules.filter((x) => x.layer === l)) {
+    const layerModules = modules.filter((x) => x.layer === l);
+    // Each group's shared buffers (weights, and biases when every module has one), by module name.
+    const slots = new Map<string, { W: { buffer: GPUBuffer; offset: number }; bias?: { buffer: GPUBuffer; offset: number } }>();
+    for (const kinds of opts.concatGroups === false ? [] : [layout.qkv, layout.mlpIn]) {
+      const group = kinds.map((k) => layerModules.find((m) => m.kind === k)!);
+      const rows = group.reduce((a, m) => a + m.outF, 0);
+      const inF = group[0].inF;
+      const fits = group.length >= 2 && group.every((m) => !quantizes(m) && m.inF === inF && !m.conv1d && (m.outF * inF) % 2 === 0) && rows * inF * elemBytes <= maxGroupBytes;
+      if (!fits) continue;
+      const label = key(group[0].weightKey).replace(/\.weight$/, `|${group.slice(1).map((m) => m.kind).join('|')}`);
+      const wBuf = ctx.createBuffer(label, rows * inF * elemBytes);
+      const withBias = group.every((m) => m.biasKey !== null) && rows % 2 === 0 && group.every((m) => m.outF % 2 === 0);
+      const bBuf = withBias ? ctx.createBuffer(`${label}.bias`, rows * elemBytes) : null;
+      let row = 0;
+      for (const m of group) {
+        slots.set(m.name, { W: { buffer: wBuf, offset: row * inF }, ...(bBuf ? { bias: { buffer: bBuf, offset: row } } : {}) });
+        row += m.outF;
+      }
+    }
+    for (const m of layerModules) {
       const reason = quant === 'none' ? 'none' : canQuantize(quant, m.outF, m.inF, groupSize);
       let W: AnyWeight;
-      if (stored(m) || (reason === null && quant !== 'none')) {
+      const slot = slots.get(m.name);
+      if (quantizes(m)) {
         let q: QuantWeight;
         if (stored(m)) {
           // A merged QA-LoRA checkpoint: upload the stored codes, scales and zero points as they are.
@@ -188,9 +225,9 @@ export async function loadWeights(
         W = q;
       } else {
         if (reason !== 'none' && reason !== null) unquantized.push({ name: m.name, reason });
-        W = await load(m.weightKey, [m.outF, m.inF], m.conv1d);
+        W = await load(m.weightKey, [m.outF, m.inF], m.conv1d, slot?.W);
       }
-      const bias = m.biasKey ? await load(m.biasKey, [m.outF]) : null;
+      const bias = m.biasKey ? await load(m.biasKey, [m.outF], false, slot?.bias) : null;
       linear.set(m.kind, { module: m, W, bias });
     }
     layers.push({

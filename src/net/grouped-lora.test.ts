@@ -75,7 +75,9 @@ describe('grouped LoRA products: the same bits as one dispatch per module', () =
       expect(grouped.loss).toEqual(separate.loss);
       expect(grouped.g).toEqual(separate.g);
       const joint = grouped.labels.filter((l) => l.includes('|'));
-      expect(separate.labels.filter((l) => l.includes('|'))).toEqual([]);
+      // One dispatch per module for the LoRA products; the frozen products over concatenated q|k|v
+      // and gate|up weights (net/concat-weights.test.ts) are one either way.
+      expect(separate.labels.filter((l) => l.includes('|') && !/\.(fwd|dinp)$/.test(l))).toEqual([]);
       if (c.grouped) {
         expect(joint.length).toBeGreaterThan(0);
         expect(grouped.labels.length).toBeLessThan(separate.labels.length);

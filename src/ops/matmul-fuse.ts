@@ -4,13 +4,16 @@
 import { GpuError, type Bindable, type BindingKind } from '../gpu/context';
 import type { MatmulArgs } from './matmul';
 
+/** Segments a segmented second product can have (common/matmul_fuse.wgsl SEG2). */
+export const MATMUL_MAX_SEGMENTS = 4;
+
 /** The integer threshold on the hash's top 24 bits: keep iff (hash >>> 8) >= ceil(p * 2^24) (as ops/elementwise). */
 function dropThreshold(p: number): number {
   return Math.min(2 ** 24, Math.ceil(p * 2 ** 24));
 }
 
 /**
- * Defines, extra bindings (numbered from `first`) and the 11 uniform words (types: the letters for
+ * Defines, extra bindings (numbered from `first`) and the 11 uniform words (35 with segments) (types: the letters for
  * ctx.uniform) of common/matmul_fuse.wgsl for `a`'s drop / second / addend. Throws GpuError for a
  * dropout p outside [0, 1), a salt that is not a u32, or a mask on an operand that cannot take it.
  */
@@ -32,9 +35,14 @@ export function fuseParts(label: string, a: MatmulArgs, first: number) {
     res.push(r);
     return next++;
   };
+  const seg = sec?.segments;
+  if (seg) {
+    if (seg.list.length < 1 || seg.list.length > MATMUL_MAX_SEGMENTS) throw new GpuError(`${label}: a segmented second product takes 1 to ${MATMUL_MAX_SEGMENTS} segments, got ${seg.list.length}`);
+    if (seg.mode === 'N' && !sec.transB) throw new GpuError(`${label}: column segments need the second product's B transposed`);
+  }
   const defines = {
     HAS_SEED: !!d, DROP_A: d?.operand === 'A', DROP_B: d?.operand === 'B', DROP2: d?.operand === 'second',
-    SECOND: !!sec, TRANS_B2: !!sec?.transB, ADDEND: !!a.addend, FUSE: !!sec || !!a.addend,
+    SECOND: !!sec, TRANS_B2: !!sec?.transB, ADDEND: !!a.addend, FUSE: !!sec || !!a.addend, SEG2: !!seg, SEG2_N: seg?.mode === 'N',
     BIND_SEED: d ? bind(d.seed) : undefined,
     BIND_A2: sec ? bind(sec.A) : undefined,
     BIND_B2: sec ? bind(sec.B) : undefined,
@@ -45,5 +53,17 @@ export function fuseParts(label: string, a: MatmulArgs, first: number) {
     sec?.K ?? 0, sec?.lda ?? sec?.K ?? 0, sec?.ldb ?? (sec?.transB ? sec.K : a.N), sec?.offA ?? 0, sec?.offB ?? 0, sec?.alpha ?? 1,
     a.offAdd ?? 0, a.ldAdd ?? a.ldc ?? a.N,
   ];
-  return { defines, bindings, res, words, types: 'uufuuuuufuu' };
+  let types = 'uufuuuuufuu';
+  if (seg) {
+    // seg[j] = (start, end, offA2, offB2), seg[4] = K2 per segment, seg[5] = salt per segment.
+    const table = new Array<number>(24).fill(0);
+    seg.list.forEach((g, j) => {
+      table.splice(4 * j, 4, g.start ?? 0, g.end ?? 0, g.offA, g.offB);
+      table[16 + j] = g.K;
+      table[20 + j] = g.salt ?? 0;
+    });
+    words.push(...table);
+    types += 'u'.repeat(24);
+  }
+  return { defines, bindings, res, words, types };
 }

@@ -9,7 +9,9 @@
 import { GpuError, grid1d, type Bindable, type BindingKind, type Dispatch, type GpuContext } from '../gpu/context';
 import type { WeightDType } from '../gpu/tensor';
 import type { QuantWeight } from '../quant/weight';
-import { fuseParts } from './matmul-fuse';
+import { fuseParts, MATMUL_MAX_SEGMENTS } from './matmul-fuse';
+
+export { MATMUL_MAX_SEGMENTS };
 import { mathDefines, type MatmulMath } from './matmul-math';
 import { bindingsAfterOut, checkQuant, quantDefines } from './matmul-quant';
 
@@ -86,13 +88,32 @@ export interface MatmulDropout {
 interface MatmulSecond {
   A: Bindable;
   B: Bindable;
+  /** K2 (unused with segments). */
   K: number;
+  /**
+   * The second product in segments (the vec4 core only): 'N' (with transB) adds segment j's
+   * product to the columns [start, end) only, with B2 row (n - start) (the LoRA B products of a
+   * product over concatenated weights, q|k|v); 'K' adds every segment's product to every column,
+   * each masked with its own dropout salt (their input gradients). offA / offB of the
+   * MatmulSecond are unused; 1 to MATMUL_MAX_SEGMENTS.
+   */
+  segments?: { mode: 'N' | 'K'; list: MatmulSegment[] };
   transB?: boolean;
   lda?: number;
   ldb?: number;
   offA?: number;
   offB?: number;
   alpha?: number;
+}
+
+/** One segment of a segmented second product: K2 terms from A2 at offA, B2 at offB; start/end: mode 'N' columns; salt: mode 'K' dropout salt. */
+export interface MatmulSegment {
+  K: number;
+  offA: number;
+  offB: number;
+  start?: number;
+  end?: number;
+  salt?: number;
 }
 
 /** Tile of the vec4 core: WX×WY threads, each TM rows × 4 columns; BM = TM·WY, BN = 4·WX, K slab BK. */
@@ -181,7 +202,7 @@ export function defaultMatmulKernel(): 'auto' | 'legacy' {
 
 /**
  * One dispatch computing MatmulArgs' product (the register-blocked matmul_vec4 kernel with a tile
- * for the shape and device; kernel 'legacy': matmul.wgsl, unless the dropout is on A). Throws GpuError
+ * for the shape and device; kernel 'legacy': matmul.wgsl, unless the dropout is on A or the second product has segments). Throws GpuError
  * when neither B nor bQuant is given, or a bQuant does not fit (bDType f16, shape not [out, in] as
  * transB says, offB/ldb not a whole matrix); GpuContext.dispatch's binding-size errors propagate.
  */
@@ -193,7 +214,7 @@ export function matmul(ctx: GpuContext, label: string, a: MatmulArgs): Dispatch 
   if (q) checkQuant(label, a, q, transB);
   else if (a.B === undefined) throw new GpuError(`${label}: matmul needs B or bQuant`);
   const loadDrop = a.drop && a.drop.operand !== 'second';
-  if ((a.kernel ?? defaultKernel) !== 'legacy' || loadDrop) return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
+  if ((a.kernel ?? defaultKernel) !== 'legacy' || loadDrop || a.second?.segments) return denseMatmul(ctx, label, a, a.tile ?? matmulTileFor(a.M, a.N, a.K, tileLimits(ctx), minGroupsFor(ctx)), 0);
   const lda = a.lda ?? (transA ? a.M : a.K);
   const ldb = a.ldb ?? (transB ? a.K : a.N);
   const ldc = a.ldc ?? a.N;

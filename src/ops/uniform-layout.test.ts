@@ -163,6 +163,9 @@ function exerciseWrappers(ctx: GpuContext): void {
     matmul(ctx, 'mm.dropB', { M, N, K, A: buf(), B: buf(), out: buf(), transA: true, drop: { operand: 'B', seed, salt: 3, p: 0.1 } });
     matmul(ctx, 'mm.fwd', { M, N, K, A: buf(), B: buf(), out: buf(), transB: true, bias: buf(), second: { A: buf(), B: buf(), K: 4, transB: true }, addend: buf() });
     matmul(ctx, 'mm.dinp', { M, N, K, A: buf(), B: buf(), out: buf(), beta: 1, second: { A: buf(), B: buf(), K: 4 }, drop: { operand: 'second', seed, salt: 3, p: 0.1 } });
+    const segs = [{ K: 4, offA: 0, offB: 0, start: 0, end: 2, salt: 3 }, { K: 4, offA: 8, offB: 8, start: 2, end: N, salt: 5 }];
+    matmul(ctx, 'mm.fwd.seg', { M, N, K, A: buf(), B: buf(), out: buf(), transB: true, bias: buf(), second: { A: buf(), B: buf(), K: 0, transB: true, segments: { mode: 'N', list: segs } } });
+    matmul(ctx, 'mm.dinp.seg', { M, N, K, A: buf(), B: buf(), out: buf(), beta: 1, second: { A: buf(), B: buf(), K: 0, segments: { mode: 'K', list: segs } }, drop: { operand: 'second', seed, salt: 3, p: 0.1 } });
   }
   matmulSplitK(ctx, 'splitk.dropB', { M: 8, N: 16, K: 4096, A: buf(), B: buf(), out: buf(), transA: true, drop: { operand: 'B', seed, salt: 3, p: 0.1 } }, plan, buf(), 0);
   for (const transB of [false, true]) {
