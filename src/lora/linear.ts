@@ -90,7 +90,7 @@ function chunkSalt(salt: number, r0: number): number {
 /** The frozen weight as matmul's B operand: f32, f16-packed (at its offset in a shared buffer), or quantized (dequantized in registers). */
 function weightOperand(lw: LinearWeights): Pick<MatmulArgs, 'B' | 'bDType' | 'bQuant' | 'offB'> {
   const W = lw.W;
-  return isQuantWeight(W) ? { bQuant: W } : { B: W.buffer, bDType: W.dtype, offB: W.offset ?? 0 };
+  return isQuantWeight(W) ? { bQuant: W, offB: W.offset ?? 0 } : { B: W.buffer, bDType: W.dtype, offB: W.offset ?? 0 };
 }
 
 /** The bias as matmul's bias operand (at its offset in a shared buffer). */
@@ -100,24 +100,27 @@ function biasOperand(lw: LinearWeights): Pick<MatmulArgs, 'bias' | 'biasDType' |
 
 /**
  * A group's frozen weights as one [Σ outF, inF] matrix: when they are consecutive row blocks of one
- * dense buffer (model/weights.ts puts q|k|v and gate|up so) with their biases likewise (or none),
- * the group's frozen products run as one; null otherwise (quantized, separate buffers, a single module).
+ * set of buffers (model/weights.ts puts q|k|v and gate|up so: dense, or quantized by
+ * quant/concat.ts) with their biases likewise (or none), the group's frozen products run as one;
+ * null otherwise (separate buffers, mixed storage, a single module).
  */
-function concatenated(list: { lw: LinearWeights }[]): { W: Pick<MatmulArgs, 'B' | 'bDType' | 'offB'>; bias: Pick<MatmulArgs, 'bias' | 'biasDType' | 'offBias'>; rows: number } | null {
+function concatenated(list: { lw: LinearWeights }[]): { W: Pick<MatmulArgs, 'B' | 'bDType' | 'bQuant' | 'offB'>; bias: Pick<MatmulArgs, 'bias' | 'biasDType' | 'offBias'>; rows: number } | null {
   if (list.length < 2) return null;
   const first = list[0].lw;
-  if (isQuantWeight(first.W)) return null;
   const W0 = first.W;
+  const same = (W: LinearWeights['W']) =>
+    isQuantWeight(W) && isQuantWeight(W0) ? W.codes === W0.codes && W.mode === W0.mode && W.groupSize === W0.groupSize : !isQuantWeight(W) && !isQuantWeight(W0) && W.buffer === W0.buffer && W.dtype === W0.dtype;
   let off = W0.offset ?? 0, offBias = first.bias?.offset ?? 0, rows = 0;
   for (const { lw } of list) {
     const W = lw.W, b = lw.bias;
-    if (isQuantWeight(W) || W.buffer !== W0.buffer || W.dtype !== W0.dtype || (W.offset ?? 0) !== off || lw.module.inF !== first.module.inF) return null;
+    if (!same(W) || (W.offset ?? 0) !== off || lw.module.inF !== first.module.inF) return null;
     if (!!b !== !!first.bias || (b && (b.buffer !== first.bias!.buffer || b.dtype !== first.bias!.dtype || (b.offset ?? 0) !== offBias))) return null;
     off += lw.module.outF * lw.module.inF;
     offBias += lw.module.outF;
     rows += lw.module.outF;
   }
-  return { W: weightOperand(first) as Pick<MatmulArgs, 'B' | 'bDType' | 'offB'>, bias: biasOperand(first), rows };
+  const W = isQuantWeight(W0) ? { bQuant: { ...W0, shape: [rows, first.module.inF] as [number, number] }, offB: W0.offset ?? 0 } : weightOperand(first);
+  return { W, bias: biasOperand(first), rows };
 }
 
 /** Whether a group's outputs (or output gradients) are side by side: each module's columns right after the previous one's. */
@@ -309,7 +312,12 @@ export class LoraLinear {
     if (cat) {
       if (grouped) p.dispatch(this.mmGrouped(`${groupName(withLora)}.gB`, groupArgs('gB', mods.map((m) => m.gBArgs))));
       else for (const mo of mods) p.dispatch(this.mm(`${mo.a.lw.module.name}.gB`, mo.gBArgs));
-      catDinp(mods.map((mo) => ({ K: r, offA: mo.offG, offB: mo.slot.offA, salt: mo.salt })), pDrop > 0 ? { operand: 'second', seed: scratch.seed, salt: mods[0].salt, p: pDrop } : undefined);
+      if (!qg) catDinp(mods.map((mo) => ({ K: r, offA: mo.offG, offB: mo.slot.offA, salt: mo.salt })), pDrop > 0 ? { operand: 'second', seed: scratch.seed, salt: mods[0].salt, p: pDrop } : undefined);
+      else {
+        // QA-LoRA: the adapters' input gradients are [rows, in/g], broadcast over each group after the frozen one.
+        catDinp([], undefined);
+        for (const mo of mods) this.qaloraInputGrad(p, mo.a, mo.slot, mo.offG, mo.salt, dinp!, rows);
+      }
       this.grads(p, 'dB', dB);
       const src = this.adapterInput(p, mods[0].slot, inp, rows, '.re');
       this.grads(p, 'dA', dA(src));
@@ -360,12 +368,11 @@ export class LoraLinear {
 
   /**
    * Whether a group's frozen products can run as one (lora/linear's concatenated weights also
-   * needed): 2 or more modules whose outputs are side by side (`off(i)`: module i's first column),
-   * not QA-LoRA (its adapter input gradient is unpooled separately), and adapters that share one
-   * LoRA intermediate buffer, at most MATMUL_MAX_SEGMENTS of them.
+   * needed): 2 or more modules whose outputs are side by side (`off(i)`: module i's first column)
+   * and adapters that share one LoRA intermediate buffer, at most MATMUL_MAX_SEGMENTS of them.
    */
   private fusedFrozen(list: { lw: LinearWeights; u: GPUBuffer | null }[], withLora: { u: GPUBuffer | null }[], off: (i: number) => number): boolean {
-    if (list.length < 2 || this.lora?.qaloraGroupSize || withLora.length > MATMUL_MAX_SEGMENTS) return false;
+    if (list.length < 2 || withLora.length > MATMUL_MAX_SEGMENTS) return false;
     return sideBySide(list, off) && withLora.every((a) => a.u === withLora[0].u);
   }
 

@@ -4,12 +4,14 @@
 // biases) of the modules that read one input (ARCH_LAYOUT's q|k|v and gate|up) go into one buffer
 // per group, row blocks side by side, so that lora/linear.ts runs one frozen product for the
 // group; each module keeps its own Weight (a view: buffer + offset), so files, adapters and the
-// per-module paths see separate modules.
+// per-module paths see separate modules. Quantized groups likewise (quant/concat.ts), except
+// nf4-dq and layouts with padding.
 
 import type { GpuContext } from '../gpu/context';
 import { packF16 } from '../gpu/half';
 import type { Weight, WeightDType } from '../gpu/tensor';
-import type { AnyWeight, QuantWeight } from '../quant/weight';
+import { isQuantWeight, type AnyWeight, type QuantWeight } from '../quant/weight';
+import { concatQuantWeights } from '../quant/concat';
 import { canQuantize, type QuantFormat, type QuantMode } from '../quant/formats';
 import { quantizeWeight, uploadQuantized } from '../quant/gpu';
 import { quantizedFromTensors, type QaloraQuantConfig } from './qalora-checkpoint';
@@ -180,20 +182,21 @@ export async function loadWeights(
     const linear = new Map<string, LinearWeights>();
     const layerModules = modules.filter((x) => x.layer === l);
     // Each group's shared buffers (weights, and biases when every module has one), by module name.
-    const slots = new Map<string, { W: { buffer: GPUBuffer; offset: number }; bias?: { buffer: GPUBuffer; offset: number } }>();
+    // (Quantized weights are moved into one set of buffers after the layer's modules, below.)
+    const slots = new Map<string, { W?: { buffer: GPUBuffer; offset: number }; bias?: { buffer: GPUBuffer; offset: number } }>();
     for (const kinds of opts.concatGroups === false ? [] : [layout.qkv, layout.mlpIn]) {
       const group = kinds.map((k) => layerModules.find((m) => m.kind === k)!);
       const rows = group.reduce((a, m) => a + m.outF, 0);
       const inF = group[0].inF;
-      const fits = group.length >= 2 && group.every((m) => !quantizes(m) && m.inF === inF && !m.conv1d && (m.outF * inF) % 2 === 0) && rows * inF * elemBytes <= maxGroupBytes;
-      if (!fits) continue;
+      if (group.length < 2 || group.some((m) => m.inF !== inF || m.conv1d)) continue;
       const label = key(group[0].weightKey).replace(/\.weight$/, `|${group.slice(1).map((m) => m.kind).join('|')}`);
-      const wBuf = ctx.createBuffer(label, rows * inF * elemBytes);
-      const withBias = group.every((m) => m.biasKey !== null) && rows % 2 === 0 && group.every((m) => m.outF % 2 === 0);
+      const dense = group.every((m) => !quantizes(m) && (m.outF * inF) % 2 === 0) && rows * inF * elemBytes <= maxGroupBytes;
+      const wBuf = dense ? ctx.createBuffer(label, rows * inF * elemBytes) : null;
+      const withBias = group.every((m) => m.biasKey !== null && m.outF % 2 === 0);
       const bBuf = withBias ? ctx.createBuffer(`${label}.bias`, rows * elemBytes) : null;
       let row = 0;
       for (const m of group) {
-        slots.set(m.name, { W: { buffer: wBuf, offset: row * inF }, ...(bBuf ? { bias: { buffer: bBuf, offset: row } } : {}) });
+        slots.set(m.name, { ...(wBuf ? { W: { buffer: wBuf, offset: row * inF } } : {}), ...(bBuf ? { bias: { buffer: bBuf, offset: row } } : {}) });
         row += m.outF;
       }
     }
@@ -229,6 +232,14 @@ export async function loadWeights(
       }
       const bias = m.biasKey ? await load(m.biasKey, [m.outF], false, slot?.bias) : null;
       linear.set(m.kind, { module: m, W, bias });
+    }
+    // Quantized groups: the separately quantized (or uploaded) matrices moved into one set of buffers.
+    for (const kinds of opts.concatGroups === false ? [] : [layout.qkv, layout.mlpIn]) {
+      const lws = kinds.map((k) => linear.get(k)!);
+      const qs = lws.map((lw) => lw.W).filter(isQuantWeight);
+      if (qs.length !== lws.length) continue;
+      const views = concatQuantWeights(ctx, `${qs[0].name}|${kinds.slice(1).join('|')}`, qs, maxGroupBytes);
+      views?.forEach((v, i) => (lws[i].W = v));
     }
     layers.push({
       norm1: await load(o.norm1, [C]),

@@ -4,8 +4,9 @@
 // buffer and one product per module (loadWeights concatGroups false): the same loss and LoRA
 // gradients up to f32 rounding (the input gradient now sums over all of the group's rows at once),
 // with dropout, on Llama (all-linear; q,v only, so k has no adapter), Qwen2 (q/k/v biases) and
-// f16-stored weights; the same logits without an adapter; six fewer dispatches per layer; and
-// quantized bases, which keep one buffer per module.
+// f16-stored weights, an nf4 base and a QA-LoRA base (quant/concat.ts moves the codes into one
+// set of buffers); the same logits without an adapter; six fewer dispatches per layer; and nf4-dq,
+// which keeps one set of buffers per module.
 import { describe, expect, it } from 'vitest';
 import { makeBatch } from '../data/batch';
 import { LoraState } from '../lora/state';
@@ -15,6 +16,7 @@ import { randomModelSource, TINY_LLAMA_CONFIG } from '../model/random';
 import { loadWeights, type ModelWeights } from '../model/weights';
 import { isQuantWeight } from '../quant/weight';
 import type { WeightDType } from '../gpu/tensor';
+import type { QuantMode } from '../quant/formats';
 import { expectClose, rng, testContext } from '../test/gpu';
 import { Transformer } from './transformer';
 
@@ -22,15 +24,19 @@ const QWEN_CONFIG = {
   ...TINY_LLAMA_CONFIG, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', tie_word_embeddings: true, num_key_value_heads: 1,
 };
 
-const CASES: { name: string; config: Record<string, unknown>; targets: string; dtype: WeightDType }[] = [
+const CASES: { name: string; config: Record<string, unknown>; targets: string; dtype: WeightDType; quant?: QuantMode }[] = [
   { name: 'llama all-linear', config: TINY_LLAMA_CONFIG, targets: 'all-linear', dtype: 'f32' },
   { name: 'llama q,v only (k without adapter), f16 weights', config: TINY_LLAMA_CONFIG, targets: 'q_proj,v_proj,up_proj', dtype: 'f16' },
   { name: 'qwen2 (q/k/v biases) all-linear + lm_head', config: QWEN_CONFIG, targets: 'all-linear,lm_head', dtype: 'f32' },
+  { name: 'llama on an nf4 base (QLoRA)', config: TINY_LLAMA_CONFIG, targets: 'all-linear', dtype: 'f32', quant: 'nf4' },
+  { name: 'qwen2 on a qalora-int4 base, group-pooled adapter (QA-LoRA)', config: QWEN_CONFIG, targets: 'all-linear', dtype: 'f32', quant: 'qalora-int4' },
 ];
 
-/** The buffer and element offset of each module's weight in layer 0, by kind. */
+/** The buffer (a quantized weight's codes) and element offset of each module's weight in layer 0, by kind. */
 function layout(w: ModelWeights) {
-  return Object.fromEntries([...w.layers[0].linear].map(([kind, lw]) => [kind, isQuantWeight(lw.W) ? null : { buffer: lw.W.buffer, offset: lw.W.offset ?? 0, bias: lw.bias && { buffer: lw.bias.buffer, offset: lw.bias.offset ?? 0 } }]));
+  return Object.fromEntries([...w.layers[0].linear].map(([kind, lw]) => [kind, {
+    buffer: isQuantWeight(lw.W) ? lw.W.codes : lw.W.buffer, offset: lw.W.offset ?? 0, bias: lw.bias && { buffer: lw.bias.buffer, offset: lw.bias.offset ?? 0 },
+  }]));
 }
 
 describe('frozen products over concatenated q|k|v and gate|up weights', () => {
@@ -45,8 +51,9 @@ describe('frozen products over concatenated q|k|v and gate|up weights', () => {
       const examples = Array.from({ length: B }, () => ({ ids: Array.from({ length: T + 1 }, () => Math.floor(r() * spec.V)) }));
       const batch = makeBatch(examples, B, T, 0);
       const run = async (concatGroups: boolean) => {
-        const weights = await loadWeights(ctx, spec, ckpt, { dtype: c.dtype, concatGroups });
-        const lora = new LoraState(ctx, modules, { r: 4, loraAlpha: 8, loraDropout: 0.2, useRslora: false });
+        const weights = await loadWeights(ctx, spec, ckpt, { dtype: c.dtype, concatGroups, quant: c.quant, groupSize: 4 });
+        if (c.quant) expect(weights.quantParams).toBeGreaterThan(0);
+        const lora = new LoraState(ctx, modules, { r: 4, loraAlpha: 8, loraDropout: 0.2, useRslora: false, qaloraGroupSize: c.quant?.startsWith('qalora') ? 4 : undefined });
         lora.resetOptimizer();
         const pr = rng(9);
         ctx.write(lora.params, Float32Array.from({ length: lora.total }, () => (pr() * 2 - 1) * 0.2));
@@ -64,14 +71,14 @@ describe('frozen products over concatenated q|k|v and gate|up weights', () => {
       // The layout: q, k, v (and gate, up) row blocks of one buffer; one buffer each without concatenation.
       const lc = layout(cat.weights), ls = layout(sep.weights);
       const qRows = spec.NH * spec.HS, kvRows = spec.NKV * spec.HS;
-      expect(lc.k_proj!.buffer).toBe(lc.q_proj!.buffer);
-      expect(lc.v_proj!.buffer).toBe(lc.q_proj!.buffer);
-      expect([lc.q_proj!.offset, lc.k_proj!.offset, lc.v_proj!.offset]).toEqual([0, qRows * spec.C, (qRows + kvRows) * spec.C]);
-      expect(lc.up_proj!.buffer).toBe(lc.gate_proj!.buffer);
-      expect(lc.up_proj!.offset).toBe(spec.FF * spec.C);
-      expect(lc.o_proj!.buffer).not.toBe(lc.q_proj!.buffer);
-      expect(ls.k_proj!.buffer).not.toBe(ls.q_proj!.buffer);
-      if (spec.qkvBias) expect([lc.k_proj!.bias!.buffer === lc.q_proj!.bias!.buffer, lc.v_proj!.bias!.offset]).toEqual([true, qRows + kvRows]);
+      expect(lc.k_proj.buffer).toBe(lc.q_proj.buffer);
+      expect(lc.v_proj.buffer).toBe(lc.q_proj.buffer);
+      expect([lc.q_proj.offset, lc.k_proj.offset, lc.v_proj.offset]).toEqual([0, qRows * spec.C, (qRows + kvRows) * spec.C]);
+      expect(lc.up_proj.buffer).toBe(lc.gate_proj.buffer);
+      expect(lc.up_proj.offset).toBe(spec.FF * spec.C);
+      expect(lc.o_proj.buffer).not.toBe(lc.q_proj.buffer);
+      expect(ls.k_proj.buffer).not.toBe(ls.q_proj.buffer);
+      if (spec.qkvBias) expect([lc.k_proj.bias!.buffer === lc.q_proj.bias!.buffer, lc.v_proj.bias!.offset]).toEqual([true, qRows + kvRows]);
       expect(cat.weights.bytes).toBe(sep.weights.bytes);
       // One forward and one input-gradient product per group and layer instead of one per module.
       expect(cat.labels.filter((l) => /q_proj\|k_proj\|v_proj\.(fwd|dinp)$/.test(l)).length).toBe(2 * spec.L - 1);
@@ -82,7 +89,7 @@ describe('frozen products over concatenated q|k|v and gate|up weights', () => {
     });
   }
 
-  it('without an adapter: the same logits; quantized bases keep one buffer per module', async () => {
+  it('without an adapter: the same logits; an nf4-dq base keeps one set of buffers per module', async () => {
     const ctx = await testContext();
     const { spec, source } = randomModelSource('random', TINY_LLAMA_CONFIG, 5, 0.15);
     const ckpt = await Checkpoint.open(source);
@@ -96,8 +103,8 @@ describe('frozen products over concatenated q|k|v and gate|up weights', () => {
       return ctx.readF32(model.logits, 0, B * T * spec.V);
     };
     expectClose('logits', await logits(true), await logits(false), 1e-6, 1e-5);
-    const nf4 = await loadWeights(ctx, spec, ckpt, { dtype: 'f32', quant: 'nf4', groupSize: 4 });
-    const [q, k] = ['q_proj', 'k_proj'].map((kind) => nf4.layers[0].linear.get(kind)!.W);
+    const dq = await loadWeights(ctx, spec, ckpt, { dtype: 'f32', quant: 'nf4-dq', groupSize: 4 });
+    const [q, k] = ['q_proj', 'k_proj'].map((kind) => dq.layers[0].linear.get(kind)!.W);
     expect(isQuantWeight(q) && isQuantWeight(k) && q.codes !== k.codes).toBe(true);
   });
 });

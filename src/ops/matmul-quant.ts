@@ -11,7 +11,8 @@ import type { MatmulArgs } from './matmul';
 
 /**
  * Throws GpuError unless quantized B `q` fits the product: no bDType f16, B omitted or q.codes,
- * [out, in] = [N, K] (transB, the forward) or [K, N] (the input gradient), offB = 0 and ldb = in.
+ * [out, in] = [N, K] (transB, the forward) or [K, N] (the input gradient), offB = q.offset (0 unless
+ * the weight is one of a concatenated group's, quant/concat.ts) and ldb = in.
  */
 export function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB: boolean): void {
   const [outF, inF] = q.shape;
@@ -21,7 +22,7 @@ export function checkQuant(label: string, a: MatmulArgs, q: QuantWeight, transB:
   if (transB ? a.N !== outF || a.K !== inF : a.K !== outF || a.N !== inF) {
     throw bad(`shape does not match ${transB ? 'N = out, K = in' : 'K = out, N = in'} (got N=${a.N}, K=${a.K})`);
   }
-  if ((a.offB ?? 0) !== 0 || (a.ldb ?? inF) !== inF) throw bad('only whole matrices are supported (offB = 0, ldb = in)');
+  if ((a.offB ?? 0) !== (q.offset ?? 0) || (a.ldb ?? inF) !== inF) throw bad(`only whole matrices are supported (offB = the weight's offset ${q.offset ?? 0}, ldb = in)`);
 }
 
 /**

@@ -114,6 +114,21 @@ export function quantLayout(mode: QuantFormat, rows: number, cols: number, group
   }
 }
 
+/**
+ * Whether W[rows, cols]'s buffers can be the row block of a concatenation of matrices in `mode`
+ * (quant/concat.ts): each buffer of the layout is whole u32 words with no padding element, so the
+ * next matrix's codes, scales and zero points follow on without a gap and index as one matrix
+ * (codes: rows·cols·bits a multiple of 32; nf4: whole 64-blocks; QA-LoRA: an even group count for
+ * the f16 pairs). Never for nf4-dq, whose second level has one mean c per matrix (bitsandbytes).
+ */
+export function rowBlocksConcatenate(mode: QuantFormat, rows: number, cols: number, groupSize = DEFAULT_GROUP_SIZE): boolean {
+  const numel = rows * cols;
+  if (mode === 'nf4-dq' || (numel * codeBits(mode)) % 32 !== 0) return false;
+  if (mode === 'nf4') return numel % NF4_BLOCK === 0;
+  if (isQalora(mode)) return cols % groupSize === 0 && (numel / groupSize) % 2 === 0;
+  return true;
+}
+
 /** What GpuContext.createBuffer allocates for `bytes` (16-byte padding, at least 16). */
 export function paddedBytes(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);

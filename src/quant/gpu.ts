@@ -211,15 +211,23 @@ export function uploadQuantized(ctx: GpuContext, name: string, q: QuantizedHost)
   return { name, mode: q.mode, shape: [q.rows, q.cols], groupSize: q.groupSize, codes, scales, zeros, zerosF32, extra, bytes };
 }
 
-/** Reads a QuantWeight back into host arrays (tests, export). */
+/**
+ * Reads a QuantWeight back into host arrays (tests, export); a matrix of a concatenated group
+ * (offset > 0) reads its own row block of each buffer.
+ */
 export async function readQuantized(ctx: GpuContext, w: QuantWeight): Promise<QuantizedHost> {
   const [rows, cols] = w.shape;
-  const l = quantLayout(w.mode, rows, cols, isQalora(w.mode) ? w.groupSize : DEFAULT_GROUP_SIZE);
-  const u32 = async (b: GPUBuffer, bytes: number) => new Uint32Array(await ctx.read(b, 0, bytes));
-  const codes = await u32(w.codes, l.codes);
+  const g = isQalora(w.mode) ? w.groupSize : DEFAULT_GROUP_SIZE;
+  const l = quantLayout(w.mode, rows, cols, g);
+  // The rows before this matrix in its buffers: exact byte offsets, since concatenated blocks are whole words.
+  const r0 = (w.offset ?? 0) / cols;
+  const o = quantLayout(w.mode, r0, cols, g);
+  const oZ32 = r0 * (cols / w.groupSize) * 4;
+  const u32 = async (b: GPUBuffer, off: number, bytes: number) => new Uint32Array(await ctx.read(b, off, bytes));
+  const codes = await u32(w.codes, o.codes, l.codes);
   const scales =
-    w.mode === 'int8' || w.mode === 'nf4' ? new Float32Array(await ctx.read(w.scales, 0, l.scales)) : await u32(w.scales, l.scales);
-  const zeros = !w.zeros ? null : w.zerosF32 ? new Float32Array(await ctx.read(w.zeros, 0, zerosF32Bytes(w))) : await u32(w.zeros, l.zeros);
+    w.mode === 'int8' || w.mode === 'nf4' ? new Float32Array(await ctx.read(w.scales, o.scales, l.scales)) : await u32(w.scales, o.scales, l.scales);
+  const zeros = !w.zeros ? null : w.zerosF32 ? new Float32Array(await ctx.read(w.zeros, oZ32, zerosF32Bytes(w))) : await u32(w.zeros, o.zeros, l.zeros);
   const extra = w.extra ? new Float32Array(await ctx.read(w.extra, 0, l.extra)) : null;
   return { mode: w.mode, rows, cols, groupSize: w.groupSize, codes, scales, zeros, extra };
 }

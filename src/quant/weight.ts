@@ -6,7 +6,7 @@ import type { QuantFormat } from './formats';
 
 /**
  * A quantized frozen matrix W[out, in] (layouts in the headers of src/quant/nf4.ts, int8.ts,
- * qalora.ts). Only whole matrices are used by the matmul (no offsets, row length = in).
+ * qalora.ts). The matmul reads whole rows (row length = in) from `offset` on.
  */
 export interface QuantWeight {
   name: string;
@@ -27,6 +27,13 @@ export interface QuantWeight {
   extra: GPUBuffer | null;
   /** Bytes of all its GPU buffers (as allocated). */
   bytes: number;
+  /**
+   * Element offset (first row × in) of this matrix in its buffers (default 0): the buffers then
+   * hold the row-wise concatenation of a group's matrices (q|k|v, gate|up; quant/concat.ts) in the
+   * same format, so every index the format derives (int8 row, nf4 block, QA-LoRA group) is that of
+   * the concatenation, and the matmul reads this matrix with offB = offset.
+   */
+  offset?: number;
 }
 
 /** A frozen base matrix on the GPU: dense (Weight, f32/f16) or quantized (QuantWeight). */
