@@ -56,11 +56,16 @@ export async function tab(page: Page, name: string): Promise<void> {
 export async function startTraining(page: Page, timeout = 60_000): Promise<void> {
   await page.getByTestId('start-training').click();
   try {
-    await expect(page.getByTestId('run-view')).toBeVisible({ timeout });
+    // A start first waits for the time estimate's speed measurement to finish its step (on
+    // SwiftShader its first step compiles every pipeline of the graph) and for the dataset; the
+    // studio says so ('run-starting'), so that wait gets its own allowance.
+    await expect(page.getByTestId('run-view').or(page.getByTestId('run-starting')).first()).toBeVisible({ timeout });
+    await expect(page.getByTestId('run-view')).toBeVisible({ timeout: timeout + 120_000 });
   } catch (e) {
     const text = async (id: string) => ((await page.getByTestId(id).count()) ? (await page.getByTestId(id).first().textContent())?.trim() : '(absent)');
     const said = {
-      runError: await text('run-error'), startBlocked: await text('start-blocked'), trainStatus: await page.locator('#train-h ~ .row .small').first().textContent().catch(() => null),
+      runError: await text('run-error'), startBlocked: await text('start-blocked'), starting: await text('run-starting'),
+      trainStatus: await page.locator('#train-h ~ .row .small').first().textContent().catch(() => null),
       errors: pageErrors.get(page) ?? [],
     };
     throw new Error(`No run appeared after Start training: ${JSON.stringify(said)}\n${(e as Error).message}`);

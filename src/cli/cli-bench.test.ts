@@ -1,22 +1,16 @@
 // The command-line tools: the benchmark's invariants (JSON, no per-step GPU buffers, only the loss
 // read back, --matmul-math f16 and --subgroups), and one-line errors (no stack trace) for bad input.
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testContext } from '../test/gpu';
-import { cli, errorLines, STORIES, writeStoriesData } from '../test/cli';
+import { cli, cliScratch, errorLines, STORIES } from '../test/cli';
 /** The adapter the tools get has shader-f16 (then --matmul-math f16 runs; without it, it is a one-line error). */
 const HAS_F16 = (await testContext()).adapter.hasF16;
 /** The same for 'subgroups' (--subgroups). */
 const HAS_SUBGROUPS = (await testContext()).adapter.hasSubgroups;
 
-let tmp = '';
-let data = '';
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'cli-test-'));
-  data = writeStoriesData(tmp);
-});
+const { tmp, data } = cliScratch();
 
 describe('benchmark', () => {
   it('prints JSON; no GPU buffers are created per step after warm-up and only the loss is read back', () => {

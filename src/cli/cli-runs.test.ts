@@ -1,22 +1,16 @@
 // The command-line tools on whole runs: checkpoints kept N at a time with a damaged one falling
 // back to the previous, QA-LoRA trained on an INT4 base and merged exactly, and generate following
 // the training data's prompt format.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../model/safetensors';
 import { testContext } from '../test/gpu';
-import { cli, errorLines, STORIES, writeStoriesData } from '../test/cli';
+import { cli, cliScratch, errorLines, STORIES } from '../test/cli';
 /** The adapter the tools get has the 'subgroups' feature (then --subgroups runs). */
 const HAS_SUBGROUPS = (await testContext()).adapter.hasSubgroups;
 
-let tmp = '';
-let data = '';
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'cli-test-'));
-  data = writeStoriesData(tmp);
-});
+const { tmp, data } = cliScratch();
 
 describe('checkpoints: kept N at a time, checksummed, a damaged one falls back to the previous', () => {
   it('corrupting OUT/checkpoint makes --resume OUT/checkpoint continue from OUT/checkpoint-prev, with a message (and keeps --subgroups)', () => {

@@ -2,21 +2,15 @@
 // demo, and PyTorch .bin checkpoints and adapters. Checkpoint fallback, QA-LoRA merges and prompt
 // formats are in cli-runs.test.ts; the benchmark and one-line errors in cli-bench.test.ts (three
 // files, so the slow child processes spread over the test workers).
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../model/safetensors';
 import { serializeSafetensors } from '../model/safetensors-writer';
 import { readTensorFile } from '../model/tensor-dir';
-import { cli, errorLines, STORIES, writeStoriesData } from '../test/cli';
+import { cli, cliScratch, errorLines, STORIES } from '../test/cli';
 
-let tmp = '';
-let data = '';
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'cli-test-'));
-  data = writeStoriesData(tmp);
-});
+const { tmp, data } = cliScratch();
 
 describe('PyTorch .bin checkpoints and adapters', () => {
   it('eval --model a pytorch_model.bin folder and --adapter an adapter_model.bin folder equal their safetensors runs', () => {

@@ -25,6 +25,11 @@ export interface RunSlice {
   runError: string | null;
   /** Something to know about the run that is not an error (it resumed from an older checkpoint). */
   runNotice: string | null;
+  /**
+   * What a run being started waits for before the engine has it (the time estimate's speed
+   * measurement finishing its step, the dataset being prepared), in words; null when none is.
+   */
+  runStarting: string | null;
   /** Starts a run of the current knobs; resolves when it ends. `opts` names it and ties it to an experiment (store/experiment.ts). */
   startRun(opts?: RunStartOptions): Promise<void>;
   pauseRun(): Promise<void>;
@@ -59,7 +64,6 @@ function trainRequest(r: RunRecord, datasetId: string, evalDatasetId: string | u
 
 export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get) => {
   let deviceLost: string | null = null;
-  let starting = false;
 
   const record = (id: string) => get().runs.find((r) => r.id === id);
   const update = (id: string, f: (r: RunRecord) => RunRecord, persist: 'now' | 'soon') => {
@@ -95,7 +99,7 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     deviceLost = null;
     // The run's own pace refines the time estimate of its settings (the knobs are the run's now).
     const pace = currentPaceKey(get());
-    set({ activeRun: { runId, phase: 'running' }, runError: null, runNotice: null });
+    set({ activeRun: { runId, phase: 'running' }, runError: null, runNotice: null, runStarting: null });
     try {
       const summary = await engine().call(req, (e) => {
         if (e.kind === 'step') {
@@ -154,8 +158,11 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
 
   /** Checks everything, records the run and sends it to the engine. */
   async function start(opts: RunStartOptions = {}): Promise<void> {
+    if (get().calibrating) set({ runStarting: 'Starting: the speed measurement finishes its step first…' });
     await get().cancelCalibration();
+    set({ runStarting: 'Starting: preparing the dataset…' });
     await get().settleDataset();
+    set({ runStarting: 'Starting…' });
     const s = get();
     if (s.activeRun) return;
     const fail = (m: string) => set({ runError: m });
@@ -211,14 +218,15 @@ export const createRunSlice: StateCreator<Studio, [], [], RunSlice> = (set, get)
     activeRun: null,
     runError: null,
     runNotice: null,
+    runStarting: null,
 
     async startRun(opts) {
-      if (get().activeRun || starting) return;
-      starting = true;
+      if (get().activeRun || get().runStarting) return;
+      set({ runStarting: 'Starting…' });
       try {
         await start(opts);
       } finally {
-        starting = false;
+        set({ runStarting: null });
       }
     },
 

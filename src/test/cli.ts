@@ -1,7 +1,9 @@
 // For the command-line tests (src/cli/cli*.test.ts): run a tool as a user does (tsx on its source,
-// in a child process), read its error lines, and write the small stories dataset they train on.
+// in a child process), read its error lines, and write the small stories dataset they train on
+// (cliScratch: a temporary folder per test file with that dataset).
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,10 +25,16 @@ export function errorLines(stderr: string): string[] {
 }
 
 /** Writes 12 JSONL rows of short stories text to dir/stories.jsonl and returns its path. */
-export function writeStoriesData(dir: string): string {
+function writeStoriesData(dir: string): string {
   const data = join(dir, 'stories.jsonl');
   const lines = [];
   for (let i = 0; i < 12; i++) lines.push(JSON.stringify({ text: `Tom had a purple frog number ${i}. The purple frog ate cake with Tom.` }));
   writeFileSync(data, lines.join('\n') + '\n');
   return data;
+}
+
+/** A fresh temporary folder for one CLI test file, with writeStoriesData's dataset in it: `{ tmp, data }`. */
+export function cliScratch(): { tmp: string; data: string } {
+  const tmp = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  return { tmp, data: writeStoriesData(tmp) };
 }

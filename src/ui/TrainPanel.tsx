@@ -130,6 +130,7 @@ export function TrainPanel() {
   const dataset = useStudio((s) => s.dataset);
   const runError = useStudio((s) => s.runError);
   const runNotice = useStudio((s) => s.runNotice);
+  const runStarting = useStudio((s) => s.runStarting);
   const start = useStudio((s) => s.startRun);
   const pause = useStudio((s) => s.pauseRun);
   const cont = useStudio((s) => s.continueRun);
@@ -166,7 +167,7 @@ export function TrainPanel() {
           </span>
         </div>
         <div className="row" style={{ marginTop: '0.75rem' }}>
-          <button type="button" className="primary" onClick={() => void start()} disabled={!ready || phase !== null} data-testid="start-training" aria-describedby="start-blocked">
+          <button type="button" className="primary" onClick={() => void start()} disabled={!ready || phase !== null || runStarting !== null} data-testid="start-training" aria-describedby="start-blocked">
             Start training
           </button>
           <button type="button" onClick={() => void pause()} disabled={phase !== 'running'} data-testid="pause-training">
@@ -179,8 +180,13 @@ export function TrainPanel() {
             Stop
           </button>
           {phase && <span className="small">{phase === 'stopping' ? 'Stopping after the current step…' : phase}</span>}
+          {!phase && runStarting && (
+            <span className="small" role="status" data-testid="run-starting">
+              {runStarting}
+            </span>
+          )}
         </div>
-        {!ready && phase === null && (
+        {!ready && phase === null && !runStarting && (
           <p className="small muted" id="start-blocked" data-testid="start-blocked">
             {quantBlock ? `${quantBlock} ` : ''}
             {!loaded ? 'Load a model (Model tab). ' : ''}
