@@ -1,5 +1,6 @@
 // npm run experiment as a user runs it: three runs varying rank on stories260K, one report whose
-// answers equal npm run generate's, and --resume skipping the runs already complete.
+// answers equal npm run generate's, and --resume skipping the runs already complete; prompts drawn
+// from the held-out rows with their references.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,6 +65,35 @@ describe('npm run experiment', () => {
     const csv2 = Papa.parse<Record<string, string>>(readFileSync(join(out, 'report.csv'), 'utf8').trim(), { header: true }).data;
     expect(csv2.map((row) => row.run)).toEqual(['r2', 'r4', 'r8']);
     expect(csv2[0]).toEqual(csv[0]);
+  }, 600_000);
+
+  it('held-out prompts: the first row of the seeded eval split, answered by the base and every run, its line and reference in the report', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'experiment-test-'));
+    const data = join(tmp, 'pairs.jsonl');
+    const rows = Array.from({ length: 8 }, (_, i) => ({ prompt: `Tom had a frog number ${i}.`, completion: ` The frog ${i} ate cake with Sue.` }));
+    writeFileSync(data, rows.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const spec = join(tmp, 'held.json');
+    writeFileSync(spec, JSON.stringify({ name: 'held', base: { steps: 1, seqLen: 192, batchSize: 1, evalSplit: 0.25 }, axes: { r: [2, 4] }, prompts: ['Tom had'], heldOutPrompts: 1, maxNewTokens: 4 }));
+    const out = join(tmp, 'out');
+    const r = cli('experiment', ['--spec', spec, '--model', STORIES, '--data', data, '--out', out]);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([]);
+    expect(r.code).toBe(0);
+    const line = Number(/1 held-out prompt \(lines (\d+)\)/.exec(r.stderr)?.[1]);
+    expect(line).toBeGreaterThanOrEqual(1);
+    const row = rows[line - 1];
+    const csv = Papa.parse<Record<string, string>>(readFileSync(join(out, 'report.csv'), 'utf8').trim(), { header: true }).data;
+    expect(csv.map((x) => x.run)).toEqual(['r2', 'r4']);
+    // The reference is the row's completion (the trained tokens after its prompt), the same for every run.
+    for (const x of csv) {
+      expect(x.reference_2).toBe(row.completion.trim());
+      expect(x.answer_2.length).toBeGreaterThan(0);
+    }
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('| prompt | reference | base | r2 | r4 |');
+    // The prompt exactly as training formatted it (prompt/completion rows: the Alpaca template), then its reference.
+    const heldRow = md.split('\n').find((l) => l.startsWith(`| (held out, line ${line}) `));
+    expect(heldRow).toContain(`### Instruction:<br>${row.prompt}<br>`);
+    expect(heldRow).toContain(`| ${row.completion.trim()} |`);
   }, 600_000);
 
   it('a bad spec is one line naming the file and key (exit code 2)', () => {

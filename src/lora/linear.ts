@@ -10,8 +10,8 @@
 // of modules that share an input, module j's u the [rows, r] block at element j·rows·r).
 // Groups (forwardGroup, backwardGroup: q|k|v, gate|up): the LoRA products of the group's modules
 // run as one grouped dispatch each (ops/matmul-grouped.ts: loraA, gB, dB, dA), the same bits as
-// one dispatch per module. When the group's dense weights are row blocks of one buffer
-// (model/weights.ts), its frozen forward and its frozen input gradient are one product each over
+// one dispatch per module. When the group's weights (dense, or quantized: quant/concat.ts) are
+// row blocks of one set of buffers (model/weights.ts), its frozen forward and its frozen input gradient are one product each over
 // the concatenated rows, with the adapters' B products and input gradients in the epilogue as
 // segments (ops/matmul.ts MatmulSecond.segments); otherwise one frozen product per module.
 

@@ -92,7 +92,7 @@ export async function loadWeights(
     dtype: WeightDType; quant?: QuantMode; groupSize?: number; onProgress?: (p: LoadProgress) => void; sourceName?: string;
     /** The checkpoint is a merged QA-LoRA model: its decoder linears are stored quantized. */
     prequantized?: QaloraQuantConfig | null;
-    /** Put each q|k|v and gate|up group's dense weights in one buffer (default true; false: one buffer per module, tests). */
+    /** Put each q|k|v and gate|up group's weights in one set of buffers: dense, or quantized where quant/concat.ts can (default true; false: one per module, tests). */
     concatGroups?: boolean;
   },
 ): Promise<ModelWeights> {

@@ -118,7 +118,7 @@ describe('f16 matmul math, emulated build (half = f32) vs float64: staging and i
     const ctx = await testContext();
     const defs = {
       TRANS_A: false, TRANS_B: false, B_F16: false, HAS_BIAS: false, BIAS_F16: false, FIT: false, SPLITK: false, WX: 8, WY: 8, TM: 4, BK: 32,
-      AS_LEN: 288, BS_LEN: 288, GROUPED: false, ...quantDefines(undefined, false), HAS_SEED: false, DROP_A: false, DROP_B: false, DROP2: false, SECOND: false, TRANS_B2: false, ADDEND: false, FUSE: false,
+      AS_LEN: 288, BS_LEN: 288, GROUPED: false, ...quantDefines(undefined, false), HAS_SEED: false, DROP_A: false, DROP_B: false, DROP2: false, SECOND: false, TRANS_B2: false, ADDEND: false, FUSE: false, SEG2: false, SEG2_N: false,
     };
     const code = (half: boolean, f16: boolean) =>
       preprocess(ctx.shaders, 'matmul_vec4', { ...defs, HALF: half, HALF_F16: f16 }).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('//'));
