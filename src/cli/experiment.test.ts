@@ -1,25 +1,16 @@
 // npm run experiment as a user runs it: three runs varying rank on stories260K, one report whose
 // answers equal npm run generate's, and --resume skipping the runs already complete; prompts drawn
 // from the held-out rows with their references.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
+import { cli, STORIES } from '../test/cli';
 import { testContext } from '../test/gpu';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const STORIES = fileURLToPath(new URL('../../../shared/models/stories260K', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 /** The adapter the tools get has shader-f16 (then a matmulMath f16 run can train). */
 const HAS_F16 = (await testContext()).adapter.hasF16;
-
-function cli(tool: string, args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(TSX, [join(ROOT, 'src', 'cli', `${tool}.ts`), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('npm run experiment', () => {
   it('three runs varying rank: one report, answers as npm run generate gives them, --resume skips complete runs', () => {

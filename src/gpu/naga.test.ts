@@ -12,7 +12,7 @@ import { parseWgsl, validate } from 'naga-wasm';
 import { describe, expect, it } from 'vitest';
 import { loadShaderLibrary } from '../cli/node-gpu';
 import { quantKernelSpec } from '../quant/gpu';
-import { exerciseWrappers, recordingContext } from '../test/wrappers';
+import { recordAllVariants } from '../test/wrappers';
 import type { KernelSpec } from './context';
 import { preprocess } from './shaders';
 
@@ -30,13 +30,7 @@ function nagaError(src: string): string | null {
 
 describe('WGSL validation of every kernel variant by naga', () => {
   const specs = new Map<string, KernelSpec>();
-  for (const isSoftware of [true, false]) {
-    for (const features of [[], ['shader-f16', 'subgroups']]) {
-      const rec = recordingContext(isSoftware, features);
-      exerciseWrappers(rec.ctx);
-      for (const r of rec.recorded) specs.set(`${r.spec.shader}:${r.spec.entry}:${JSON.stringify(r.spec.defines)}`, r.spec);
-    }
-  }
+  for (const r of recordAllVariants()) specs.set(`${r.spec.shader}:${r.spec.entry}:${JSON.stringify(r.spec.defines)}`, r.spec);
   for (const sg of [false, true]) {
     for (const [entry, bits] of [['nf4_absmax', 0], ['nf4_codes', 0], ['int8_absmax', 0], ['int8_codes', 0], ['qa_params', 4], ['qa_codes', 3]] as const) {
       const spec = quantKernelSpec(entry, bits, sg);

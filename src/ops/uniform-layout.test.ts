@@ -10,7 +10,7 @@ import { loadShaderLibrary } from '../cli/node-gpu';
 import type { BindingKind } from '../gpu/context';
 import { preprocess } from '../gpu/shaders';
 import { QUANT_PARAMS, quantKernelSpec } from '../quant/gpu';
-import { exerciseWrappers, recordingContext, type Recorded } from '../test/wrappers';
+import { recordAllVariants, type Recorded } from '../test/wrappers';
 
 const stripComments = (s: string) => s.replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
 
@@ -88,14 +88,7 @@ function check(r: Recorded): void {
 
 describe('uniform layouts of the op wrappers match their shaders', () => {
   // Software and hardware tiling, each without and with shader-f16 + subgroups (the f16-math and subgroup variants).
-  const all: Recorded[] = [];
-  for (const isSoftware of [true, false]) {
-    for (const features of [[], ['shader-f16', 'subgroups']]) {
-      const rec = recordingContext(isSoftware, features);
-      exerciseWrappers(rec.ctx);
-      all.push(...rec.recorded);
-    }
-  }
+  const all = recordAllVariants();
   const variants = new Map<string, Recorded>();
   for (const r of all) variants.set(`${r.spec.shader}:${r.spec.entry}:${JSON.stringify(r.spec.defines)}:${r.types}`, r);
 

@@ -8,6 +8,7 @@
 
 import type { GpuContext } from '../gpu/context';
 import { isQalora, paddedBytes, quantLayout, rowBlocksConcatenate, DEFAULT_GROUP_SIZE } from './formats';
+import { zerosF32Bytes } from './gpu';
 import type { QuantWeight } from './weight';
 
 /**
@@ -26,10 +27,10 @@ export function concatQuantWeights(ctx: GpuContext, name: string, parts: QuantWe
   const g = isQalora(p0.mode) ? p0.groupSize : DEFAULT_GROUP_SIZE;
   const same = (q: QuantWeight) => q.mode === p0.mode && q.groupSize === p0.groupSize && q.shape[1] === cols && !!q.zerosF32 === !!p0.zerosF32 && !q.offset && !q.extra;
   if (!parts.every((q) => same(q) && rowBlocksConcatenate(q.mode, q.shape[0], cols, g))) return null;
-  // Unpadded bytes of each part's codes, scales and zero points (f32 zero points: 4 bytes per group).
+  // Unpadded bytes of each part's codes, scales and zero points.
   const sizes = parts.map((q) => {
     const l = quantLayout(q.mode, q.shape[0], cols, g);
-    return { codes: l.codes, scales: l.scales, zeros: q.zeros ? (q.zerosF32 ? (q.shape[0] * cols * 4) / q.groupSize : l.zeros) : 0 };
+    return { codes: l.codes, scales: l.scales, zeros: q.zeros ? (q.zerosF32 ? zerosF32Bytes(q) : l.zeros) : 0 };
   });
   const total = (k: 'codes' | 'scales' | 'zeros') => sizes.reduce((a, s) => a + paddedBytes(s[k]), 0);
   if (Math.max(total('codes'), total('scales'), total('zeros')) > maxBytes) return null;

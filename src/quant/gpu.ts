@@ -222,12 +222,11 @@ export async function readQuantized(ctx: GpuContext, w: QuantWeight): Promise<Qu
   // The rows before this matrix in its buffers: exact byte offsets, since concatenated blocks are whole words.
   const r0 = (w.offset ?? 0) / cols;
   const o = quantLayout(w.mode, r0, cols, g);
-  const oZ32 = r0 * (cols / w.groupSize) * 4;
   const u32 = async (b: GPUBuffer, off: number, bytes: number) => new Uint32Array(await ctx.read(b, off, bytes));
   const codes = await u32(w.codes, o.codes, l.codes);
   const scales =
     w.mode === 'int8' || w.mode === 'nf4' ? new Float32Array(await ctx.read(w.scales, o.scales, l.scales)) : await u32(w.scales, o.scales, l.scales);
-  const zeros = !w.zeros ? null : w.zerosF32 ? new Float32Array(await ctx.read(w.zeros, oZ32, zerosF32Bytes(w))) : await u32(w.zeros, o.zeros, l.zeros);
+  const zeros = !w.zeros ? null : w.zerosF32 ? new Float32Array(await ctx.read(w.zeros, zerosF32Bytes(w, r0), zerosF32Bytes(w))) : await u32(w.zeros, o.zeros, l.zeros);
   const extra = w.extra ? new Float32Array(await ctx.read(w.extra, 0, l.extra)) : null;
   return { mode: w.mode, rows, cols, groupSize: w.groupSize, codes, scales, zeros, extra };
 }
@@ -243,6 +242,7 @@ function quantLayoutZerosPadded(q: QuantizedHost): number {
   return Math.max(16, Math.ceil(l.zeros / 16) * 16);
 }
 
-function zerosF32Bytes(w: QuantWeight): number {
-  return w.shape[0] * (w.shape[1] / w.groupSize) * 4;
+/** Bytes of f32 zero points (a merged QA-LoRA model) for `rows` rows of a QuantWeight shaped like `w`: 4 per group. */
+export function zerosF32Bytes(w: QuantWeight, rows = w.shape[0]): number {
+  return rows * (w.shape[1] / w.groupSize) * 4;
 }

@@ -36,7 +36,7 @@ const UNIFORM = Symbol('uniform');
  * A GpuContext stand-in that records kernels and uniforms instead of touching a GPU; `features`:
  * what its device claims ('shader-f16', 'subgroups': the f16-math and subgroup variants).
  */
-export function recordingContext(isSoftware: boolean, features: string[] = []): { ctx: GpuContext; recorded: Recorded[] } {
+function recordingContext(isSoftware: boolean, features: string[] = []): { ctx: GpuContext; recorded: Recorded[] } {
   const recorded: Recorded[] = [];
   const limits = {
     maxComputeWorkgroupStorageSize: isSoftware ? 16384 : 32768,
@@ -78,7 +78,7 @@ function quantWeight(mode: QuantFormat, rows: number, cols: number, zerosF32 = f
 }
 
 /** Runs every wrapper in every variant it can build on the recording context (with f16 matmul math when its device claims 'shader-f16'). */
-export function exerciseWrappers(ctx: GpuContext): void {
+function exerciseWrappers(ctx: GpuContext): void {
   for (const N of [3]) {
     swigluForward(ctx, 'swiglu', { N, FF: 8, gu: buf(), h: buf() });
     swigluBackward(ctx, 'swiglu.bwd', { N, FF: 8, gu: buf(), dh: buf(), dgu: buf() });
@@ -203,3 +203,16 @@ export function exerciseWrappers(ctx: GpuContext): void {
   }
 }
 
+
+/** Every kernel the wrappers build on software and hardware tiling, each without and with shader-f16 + subgroups. */
+export function recordAllVariants(): Recorded[] {
+  const all: Recorded[] = [];
+  for (const isSoftware of [true, false]) {
+    for (const features of [[], ['shader-f16', 'subgroups']]) {
+      const rec = recordingContext(isSoftware, features);
+      exerciseWrappers(rec.ctx);
+      all.push(...rec.recorded);
+    }
+  }
+  return all;
+}
